@@ -1,0 +1,191 @@
+//! `tam scan`: one instant, every account of a tenant.
+//!
+//! Reads each account's inputs from the store, scores and decides with tam-core (pure), plans
+//! the per-rep alert budget over the whole scan, then writes every snapshot and episode change
+//! in one transaction. An account whose stored data cannot be read is reported and skipped.
+
+use std::collections::{BTreeMap, HashMap};
+
+use tam_core::alerts::{self, AlertRequest, Delivery};
+use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
+use tam_core::scoring::{self, Health, ScoringConfig};
+use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
+use tam_store::{AccountError, ScanInput, ScanSummary, SnapshotRecord, Store, StoreError};
+
+/// The tenant's rules for one scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanConfig {
+    /// Scoring thresholds, points and caps.
+    pub scoring: ScoringConfig,
+    /// Escalation triggers, cool-down and alert budget.
+    pub escalation: EscalationConfig,
+}
+
+/// One account's result.
+#[derive(Debug, Clone)]
+pub struct AccountResult {
+    /// The account.
+    pub account: AccountId,
+    /// Its name.
+    pub name: String,
+    /// Its rep's name.
+    pub rep_name: String,
+    /// Its rep's email.
+    pub rep_email: String,
+    /// Score, status, breakdown.
+    pub health: Health,
+    /// Against about a week earlier.
+    pub trend: Trend,
+    /// Escalation decision.
+    pub decision: Decision,
+    /// How the rep hears about it from this scan, if at all.
+    pub delivery: Option<Delivery>,
+}
+
+/// A scan's outcome.
+#[derive(Debug)]
+pub struct ScanReport {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The single instant every account was scored at.
+    pub as_of: Timestamp,
+    /// Every scored account, worst score first, then by id.
+    pub accounts: Vec<AccountResult>,
+    /// One digest per rep that has more alerts than the budget: the accounts in it, worst first.
+    pub digests: BTreeMap<String, Vec<AccountId>>,
+    /// Accounts that could not be scanned.
+    pub failed: Vec<AccountError>,
+    /// Counts.
+    pub summary: ScanSummary,
+    /// Whether the results were stored (false for a dry run).
+    pub stored: bool,
+}
+
+/// Scores one account: the pure part of a scan.
+pub fn assess(input: &ScanInput, as_of: Timestamp, cfg: &ScanConfig) -> (Health, Trend, Decision) {
+    let health = scoring::score(&input.signals, as_of, &cfg.scoring);
+    let baseline = scoring::trend_baseline(&input.trend_candidates, as_of, &cfg.scoring);
+    let trend = scoring::trend(health.score, baseline, &cfg.scoring);
+    let previous = input.previous.map(|p| Previous { status: p.status, episode: p.episode });
+    let decision = escalation::decide(health.score, health.status, previous.as_ref(), as_of, &cfg.escalation);
+    (health, trend, decision)
+}
+
+/// Scans every account of `tenant` at `as_of`. `progress` is called with the number of accounts
+/// done so far, now and then. With `dry_run`, nothing is written.
+pub fn scan(
+    store: &mut Store,
+    tenant: &TenantId,
+    as_of: Timestamp,
+    cfg: &ScanConfig,
+    dry_run: bool,
+    mut progress: impl FnMut(u64),
+) -> Result<ScanReport, StoreError> {
+    let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
+    let mut accounts = Vec::new();
+    let mut failed = Vec::new();
+    let mut done = 0u64;
+    store.for_each_scan_input(tenant, as_of, (lo, hi), |input| {
+        match input {
+            Ok(input) => {
+                let (health, trend, decision) = assess(&input, as_of, cfg);
+                accounts.push(AccountResult {
+                    account: input.account,
+                    name: input.name,
+                    rep_name: input.rep_name,
+                    rep_email: input.rep_email,
+                    health,
+                    trend,
+                    decision,
+                    delivery: None,
+                });
+            }
+            Err(e) => failed.push(e),
+        }
+        done += 1;
+        if done.is_multiple_of(4_096) {
+            progress(done);
+        }
+    })?;
+    progress(done);
+
+    let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
+    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
+    let summary = summarise(&accounts, &digests, failed.len());
+
+    if !dry_run {
+        let records: Vec<SnapshotRecord> = accounts
+            .iter()
+            .map(|a| SnapshotRecord {
+                account: a.account.clone(),
+                health: a.health.clone(),
+                trend: a.trend,
+                decision: a.decision,
+                delivery: a.delivery,
+            })
+            .collect();
+        store.save_scan(tenant, as_of, &records, &summary)?;
+    }
+    Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: !dry_run })
+}
+
+/// Applies the per-rep budget to every account that wants an alert; returns the digests.
+fn plan_alerts(
+    accounts: &mut Vec<AccountResult>,
+    failed: &mut Vec<AccountError>,
+    budget: u32,
+) -> BTreeMap<String, Vec<AccountId>> {
+    let mut requests = Vec::new();
+    let mut bad_rep = Vec::new();
+    for (i, a) in accounts.iter().enumerate().filter(|(_, a)| a.decision.alert.is_some()) {
+        match Email::parse("rep_email", &a.rep_email) {
+            Ok(rep) => requests.push(AlertRequest { account: a.account.clone(), rep, score: a.health.score }),
+            Err(e) => bad_rep.push((i, e)),
+        }
+    }
+    // An account whose stored rep address is unusable cannot be alerted; report it rather
+    // than guess a recipient.
+    for (i, e) in bad_rep.into_iter().rev() {
+        let a = accounts.remove(i);
+        failed.push(AccountError {
+            account: a.account.to_string(),
+            error: StoreError::Corrupt {
+                table: "accounts",
+                key: a.account.to_string(),
+                field: "rep_email",
+                reason: e.reason,
+            },
+        });
+    }
+    let plan = alerts::plan(&requests, budget);
+    let mut delivery: HashMap<&AccountId, Delivery> = HashMap::new();
+    for rep_plan in plan.values() {
+        delivery.extend(rep_plan.individual.iter().map(|id| (id, Delivery::Individual)));
+        delivery.extend(rep_plan.digest.iter().map(|id| (id, Delivery::Digest)));
+    }
+    for a in accounts.iter_mut() {
+        a.delivery = delivery.get(&a.account).copied();
+    }
+    plan.into_iter().filter(|(_, p)| !p.digest.is_empty()).map(|(rep, p)| (rep.as_str().to_owned(), p.digest)).collect()
+}
+
+fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountId>>, failed: usize) -> ScanSummary {
+    let mut s = ScanSummary { accounts: accounts.len() as u64, failed: failed as u64, ..ScanSummary::default() };
+    for a in accounts {
+        match a.health.status {
+            HealthStatus::Green => s.green += 1,
+            HealthStatus::Amber => s.amber += 1,
+            HealthStatus::Red => s.red += 1,
+        }
+        s.escalated += u64::from(a.decision.escalated());
+        s.new_escalations += u64::from(a.decision.alert == Some(escalation::AlertCause::New));
+        s.recovered += u64::from(a.decision.closed.is_some());
+        match a.delivery {
+            Some(Delivery::Individual) => s.individual_alerts += 1,
+            Some(Delivery::Digest) => s.digest_accounts += 1,
+            None => {}
+        }
+    }
+    s.digests = digests.len() as u64;
+    s
+}

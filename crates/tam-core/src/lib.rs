@@ -1,0 +1,21 @@
+//! tam-core: the domain of `tam` and every decision that can be made without I/O.
+//!
+//! It owns the validated domain types (ids, priorities, statuses), the health score
+//! (SPEC section 3), escalation episodes and the per-rep alert budget (SPEC section 4).
+//!
+//! **Invariant:** no I/O, no async runtime, no clock. Anything that needs "now" takes an
+//! `as_of` instant as a parameter, so the same inputs always give a byte-identical result.
+//! **Invariant:** tam-core depends on no other crate of this workspace.
+
+pub mod alerts;
+pub mod escalation;
+mod field;
+mod id;
+mod model;
+pub mod records;
+pub mod scoring;
+
+pub use field::FieldError;
+pub use id::{AccountId, Email, TenantId, TicketId};
+pub use jiff::{SignedDuration, Timestamp};
+pub use model::{HealthStatus, Priority, PriorityNames, TicketStatus, Trend};

@@ -1,0 +1,122 @@
+//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//!
+//! Append only: a released migration is never edited; a change is a new entry.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: tenants, accounts, tickets, heartbeats, snapshots, episodes, scans.
+    r#"
+    CREATE TABLE tenants (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        time_zone   TEXT NOT NULL DEFAULT 'UTC',
+        created_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE accounts (
+        tenant_id               TEXT NOT NULL REFERENCES tenants (id),
+        id                      TEXT NOT NULL,
+        name                    TEXT NOT NULL,
+        rep_name                TEXT NOT NULL,
+        rep_email               TEXT NOT NULL,
+        rep_chat_space          TEXT,
+        contacts                TEXT NOT NULL,   -- JSON array of addresses
+        last_heartbeat          INTEGER,
+        api_call_count          INTEGER,
+        check_in_interval_days  INTEGER NOT NULL,
+        health_score            INTEGER,
+        health_status           TEXT,
+        last_scan               INTEGER,
+        PRIMARY KEY (tenant_id, id)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE tickets (
+        tenant_id   TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        priority    INTEGER NOT NULL,            -- 1..4 for P1..P4
+        status      TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER,
+        subject     TEXT NOT NULL,
+        kind        TEXT,
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
+    ) WITHOUT ROWID;
+
+    -- The scan reads only open tickets, account by account: a partial, covering index.
+    CREATE INDEX tickets_open_by_account ON tickets (tenant_id, account_id, created_at, priority, status)
+        WHERE status IN ('open', 'pending');
+    CREATE INDEX tickets_by_account ON tickets (tenant_id, account_id);
+
+    CREATE TABLE heartbeats (
+        tenant_id       TEXT NOT NULL,
+        account_id      TEXT NOT NULL,
+        at              INTEGER NOT NULL,
+        api_call_count  INTEGER,
+        PRIMARY KEY (tenant_id, account_id, at),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
+    ) WITHOUT ROWID;
+
+    -- One row per account per scan instant; a re-run for the same as_of replaces it.
+    -- The episode columns carry the escalation state after this scan to the next one.
+    CREATE TABLE snapshots (
+        tenant_id               TEXT NOT NULL,
+        account_id              TEXT NOT NULL,
+        as_of                   INTEGER NOT NULL,
+        score                   INTEGER NOT NULL,
+        status                  TEXT NOT NULL,
+        trend                   TEXT NOT NULL,
+        deductions              TEXT NOT NULL,   -- JSON, the breakdown with evidence
+        trigger                 TEXT,
+        alert_cause             TEXT,
+        delivery                TEXT,
+        episode_opened_at       INTEGER,
+        episode_reason          TEXT,
+        episode_last_alert_at   INTEGER,
+        episode_last_alert_score INTEGER,
+        episode_last_alert_status TEXT,
+        PRIMARY KEY (tenant_id, account_id, as_of)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE episodes (
+        tenant_id           TEXT NOT NULL,
+        account_id          TEXT NOT NULL,
+        opened_at           INTEGER NOT NULL,
+        reason              TEXT NOT NULL,
+        last_alert_at       INTEGER NOT NULL,
+        last_alert_score    INTEGER NOT NULL,
+        last_alert_status   TEXT NOT NULL,
+        closed_at           INTEGER,
+        PRIMARY KEY (tenant_id, account_id, opened_at)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE scans (
+        tenant_id   TEXT NOT NULL,
+        as_of       INTEGER NOT NULL,
+        summary     TEXT NOT NULL,               -- JSON
+        PRIMARY KEY (tenant_id, as_of)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let current = usize::try_from(current).unwrap_or(usize::MAX);
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::TooNew { found: current as i64, supported: MIGRATIONS.len() });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let version = index + 1;
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql).map_err(|source| StoreError::Migration { version, source })?;
+        tx.pragma_update(None, "user_version", version as i64)
+            .map_err(|source| StoreError::Migration { version, source })?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! Reads for people: tenants, one account, its snapshot history.
+
+use rusqlite::{OptionalExtension, params};
+use tam_core::alerts::Delivery;
+use tam_core::escalation::{AlertCause, Reason};
+use tam_core::scoring::Deduction;
+use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
+
+use crate::{Store, StoreError, from_nanos};
+
+/// A tenant and how many accounts it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    /// Tenant id.
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Accounts stored.
+    pub accounts: u64,
+}
+
+/// An account as stored, with its current health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Account id.
+    pub id: AccountId,
+    /// Customer name.
+    pub name: String,
+    /// Rep name.
+    pub rep_name: String,
+    /// Rep email.
+    pub rep_email: String,
+    /// Last heartbeat known.
+    pub last_heartbeat: Option<Timestamp>,
+    /// Open (open or pending) tickets now.
+    pub open_tickets: u64,
+}
+
+/// One stored snapshot, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSnapshot {
+    /// Scan instant.
+    pub as_of: Timestamp,
+    /// Score.
+    pub score: u8,
+    /// Status.
+    pub status: HealthStatus,
+    /// Trend.
+    pub trend: Trend,
+    /// The breakdown with evidence.
+    pub deductions: Vec<Deduction>,
+    /// Trigger that held at this scan.
+    pub trigger: Option<Reason>,
+    /// Why the rep was alerted, if they were.
+    pub alert_cause: Option<AlertCause>,
+    /// How they were alerted.
+    pub delivery: Option<Delivery>,
+    /// When the open episode started, if the account was escalated after this scan.
+    pub episode_opened_at: Option<Timestamp>,
+    /// Why that episode started.
+    pub episode_reason: Option<Reason>,
+}
+
+fn bad(key: &str, field: &'static str, value: &str) -> StoreError {
+    StoreError::Corrupt { table: "snapshots", key: key.to_owned(), field, reason: format!("unknown value {value:?}") }
+}
+
+fn parse_opt<T>(
+    raw: Option<String>,
+    key: &str,
+    field: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, StoreError> {
+    raw.map(|v| parse(&v).ok_or_else(|| bad(key, field, &v))).transpose()
+}
+
+impl Store {
+    /// Every tenant, by id.
+    pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, t.name, (SELECT COUNT(*) FROM accounts a WHERE a.tenant_id = t.id) FROM tenants t ORDER BY t.id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        rows.map(|row| {
+            let (id, name, accounts) = row?;
+            let id = TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                table: "tenants",
+                key: id.clone(),
+                field: "id",
+                reason: e.reason,
+            })?;
+            Ok(TenantRow { id, name, accounts: accounts.unsigned_abs() })
+        })
+        .collect()
+    }
+
+    /// The tenants that have an account with this id.
+    pub fn tenants_with_account(&self, account: &AccountId) -> Result<Vec<TenantId>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;
+        let ids = stmt.query_map([account.as_str()], |r| r.get::<_, String>(0))?;
+        ids.filter_map(|id| id.ok())
+            .map(|id| {
+                TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                    table: "accounts",
+                    key: id.clone(),
+                    field: "tenant_id",
+                    reason: e.reason,
+                })
+            })
+            .collect()
+    }
+
+    /// One account of a tenant.
+    pub fn account(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT name, rep_name, rep_email, last_heartbeat,
+                        (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
+                            AND k.status IN ('open', 'pending'))
+                 FROM accounts a WHERE tenant_id = ?1 AND id = ?2",
+                params![tenant.as_str(), account.as_str()],
+                |r| {
+                    Ok(AccountRow {
+                        tenant: tenant.clone(),
+                        id: account.clone(),
+                        name: r.get(0)?,
+                        rep_name: r.get(1)?,
+                        rep_email: r.get(2)?,
+                        last_heartbeat: r.get::<_, Option<i64>>(3)?.map(from_nanos),
+                        open_tickets: r.get::<_, i64>(4)?.unsigned_abs(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(StoreError::from)
+    }
+
+    /// The account's snapshots, newest first, at most `limit`.
+    pub fn snapshots(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<StoredSnapshot>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at,
+                    episode_reason
+             FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY as_of DESC LIMIT ?3",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), limit])?;
+        let key = account.as_str();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let score: i64 = r.get(1)?;
+            let status: String = r.get(2)?;
+            let trend: String = r.get(3)?;
+            let deductions: String = r.get(4)?;
+            out.push(StoredSnapshot {
+                as_of: from_nanos(r.get(0)?),
+                score: u8::try_from(score).map_err(|_| bad(key, "score", &score.to_string()))?,
+                status: HealthStatus::parse(&status).ok_or_else(|| bad(key, "status", &status))?,
+                trend: Trend::parse(&trend).ok_or_else(|| bad(key, "trend", &trend))?,
+                deductions: serde_json::from_str(&deductions).map_err(|e| StoreError::Corrupt {
+                    table: "snapshots",
+                    key: key.to_owned(),
+                    field: "deductions",
+                    reason: e.to_string(),
+                })?,
+                trigger: parse_opt(r.get(5)?, key, "trigger", Reason::parse)?,
+                alert_cause: parse_opt(r.get(6)?, key, "alert_cause", AlertCause::parse)?,
+                delivery: parse_opt(r.get(7)?, key, "delivery", Delivery::parse)?,
+                episode_opened_at: r.get::<_, Option<i64>>(8)?.map(from_nanos),
+                episode_reason: parse_opt(r.get(9)?, key, "episode_reason", Reason::parse)?,
+            });
+        }
+        Ok(out)
+    }
+}

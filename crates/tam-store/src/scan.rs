@@ -1,0 +1,360 @@
+//! What the scan reads (signals, the previous snapshot, trend baselines) and what it writes
+//! (snapshots, episode changes, the scan summary), the writes in one transaction.
+
+use rusqlite::{OptionalExtension, Row, params};
+use tam_core::alerts::Delivery;
+use tam_core::escalation::{AlertCause, Decision, Episode, Reason};
+use tam_core::scoring::{AccountSignals, Health, TicketSignal};
+use tam_core::{AccountId, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
+
+use crate::{Store, StoreError, from_nanos, nanos};
+
+/// One account's inputs to a scan.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    /// The account.
+    pub account: AccountId,
+    /// Its name.
+    pub name: String,
+    /// Its rep's name.
+    pub rep_name: String,
+    /// Its rep's email, the key of the alert budget.
+    pub rep_email: String,
+    /// Open tickets created at or before `as_of`, and the last heartbeat at or before `as_of`.
+    pub signals: AccountSignals,
+    /// The latest snapshot before `as_of`.
+    pub previous: Option<PreviousSnapshot>,
+    /// Earlier `(as_of, score)` snapshots inside the trend window.
+    pub trend_candidates: Vec<(Timestamp, u8)>,
+}
+
+/// The parts of the previous snapshot the next scan needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreviousSnapshot {
+    /// Its instant.
+    pub as_of: Timestamp,
+    /// Its score.
+    pub score: u8,
+    /// Its status.
+    pub status: HealthStatus,
+    /// The episode open after it.
+    pub episode: Option<Episode>,
+}
+
+/// An account the scan could not read; the scan goes on without it.
+#[derive(Debug, thiserror::Error)]
+#[error("account {account}: {error}")]
+pub struct AccountError {
+    /// The account id as stored.
+    pub account: String,
+    /// Why it could not be read.
+    pub error: StoreError,
+}
+
+/// What the scan decided for one account, ready to store.
+#[derive(Debug, Clone)]
+pub struct SnapshotRecord {
+    /// The account.
+    pub account: AccountId,
+    /// Score, status and breakdown.
+    pub health: Health,
+    /// Against about a week earlier.
+    pub trend: Trend,
+    /// Escalation decision.
+    pub decision: Decision,
+    /// How the rep hears about it from this scan.
+    pub delivery: Option<Delivery>,
+}
+
+/// Counts kept per scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ScanSummary {
+    /// Accounts scored.
+    pub accounts: u64,
+    /// Green accounts.
+    pub green: u64,
+    /// Amber accounts.
+    pub amber: u64,
+    /// Red accounts.
+    pub red: u64,
+    /// Accounts escalated after the scan.
+    pub escalated: u64,
+    /// Escalation episodes opened by the scan.
+    pub new_escalations: u64,
+    /// Episodes closed because the account is green again.
+    pub recovered: u64,
+    /// Individual rep alerts planned.
+    pub individual_alerts: u64,
+    /// Accounts that went into digests.
+    pub digest_accounts: u64,
+    /// Digests planned (at most one per rep).
+    pub digests: u64,
+    /// Accounts that could not be scanned.
+    pub failed: u64,
+}
+
+fn corrupt(table: &'static str, key: &str, field: &'static str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { table, key: key.to_owned(), field, reason: reason.into() }
+}
+
+fn account_id(table: &'static str, raw: &str) -> Result<AccountId, StoreError> {
+    AccountId::parse("account_id", raw).map_err(|e| corrupt(table, raw, "account_id", e.reason))
+}
+
+fn status(table: &'static str, key: &str, field: &'static str, raw: &str) -> Result<HealthStatus, StoreError> {
+    HealthStatus::parse(raw).ok_or_else(|| corrupt(table, key, field, format!("unknown status {raw:?}")))
+}
+
+fn score(table: &'static str, key: &str, field: &'static str, raw: i64) -> Result<u8, StoreError> {
+    u8::try_from(raw)
+        .ok()
+        .filter(|s| *s <= 100)
+        .ok_or_else(|| corrupt(table, key, field, format!("{raw} is not 0..=100")))
+}
+
+struct OpenTicketRow {
+    account: String,
+    id: String,
+    priority: i64,
+    status: String,
+    created_at: i64,
+}
+
+fn ticket_signal(row: &OpenTicketRow) -> Result<TicketSignal, StoreError> {
+    let key = &row.id;
+    Ok(TicketSignal {
+        id: TicketId::parse("id", &row.id).map_err(|e| corrupt("tickets", key, "id", e.reason))?,
+        priority: u8::try_from(row.priority)
+            .ok()
+            .and_then(Priority::from_level)
+            .ok_or_else(|| corrupt("tickets", key, "priority", format!("{} is not 1..=4", row.priority)))?,
+        status: TicketStatus::parse(&row.status).map_err(|e| corrupt("tickets", key, "status", e.reason))?,
+        created_at: from_nanos(row.created_at),
+    })
+}
+
+impl Store {
+    /// Reads every account of the tenant with its scan inputs at `as_of`, in account id order,
+    /// calling `f` once per account. An account whose stored rows are unreadable is passed as
+    /// an error and the walk goes on. `trend_window` is the inclusive range of earlier instants
+    /// whose snapshots may serve as the trend baseline.
+    pub fn for_each_scan_input(
+        &self,
+        tenant: &TenantId,
+        as_of: Timestamp,
+        trend_window: (Timestamp, Timestamp),
+        mut f: impl FnMut(Result<ScanInput, AccountError>),
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        let at = nanos(as_of);
+        let has_heartbeats =
+            self.exists("SELECT 1 FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 LIMIT 1", t, at)?;
+        let has_history = self.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", t, at)?;
+
+        let mut accounts = self.conn.prepare(
+            "SELECT id, name, rep_name, rep_email, last_heartbeat FROM accounts WHERE tenant_id = ?1 ORDER BY id",
+        )?;
+        let mut tickets = self.conn.prepare(
+            "SELECT account_id, id, priority, status, created_at FROM tickets
+             WHERE tenant_id = ?1 AND status IN ('open', 'pending') AND created_at <= ?2
+             ORDER BY account_id",
+        )?;
+        let mut last_beat = self
+            .conn
+            .prepare("SELECT MAX(at) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3")?;
+        let mut previous = self.conn.prepare(&format!(
+            "SELECT {PREVIOUS_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of < ?3
+             ORDER BY as_of DESC LIMIT 1"
+        ))?;
+        let mut baselines = self.conn.prepare(
+            "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of BETWEEN ?3 AND ?4",
+        )?;
+
+        let mut ticket_rows = tickets.query(params![t, at])?;
+        let mut pending: Option<OpenTicketRow> = next_ticket(&mut ticket_rows)?;
+        let mut account_rows = accounts.query(params![t])?;
+        while let Some(row) = account_rows.next()? {
+            let id: String = row.get(0)?;
+            let mut ticket_result: Result<Vec<TicketSignal>, StoreError> = Ok(Vec::new());
+            // Tickets come in account order too: take this account's, skip any stray ones before it.
+            while let Some(ticket) = pending.take() {
+                if ticket.account.as_str() < id.as_str() {
+                    pending = next_ticket(&mut ticket_rows)?;
+                    continue;
+                }
+                if ticket.account != id {
+                    pending = Some(ticket);
+                    break;
+                }
+                if let Ok(list) = &mut ticket_result {
+                    match ticket_signal(&ticket) {
+                        Ok(signal) => list.push(signal),
+                        Err(e) => ticket_result = Err(e),
+                    }
+                }
+                pending = next_ticket(&mut ticket_rows)?;
+            }
+
+            let input = (|| -> Result<ScanInput, StoreError> {
+                let account = account_id("accounts", &id)?;
+                let crm_beat: Option<i64> = row.get::<_, Option<i64>>(4)?.filter(|b| *b <= at);
+                let stored_beat: Option<i64> =
+                    if has_heartbeats { last_beat.query_row(params![t, id, at], |r| r.get(0))? } else { None };
+                let last_heartbeat = crm_beat.max(stored_beat).map(from_nanos);
+                let (previous, trend_candidates) = if has_history {
+                    let prev = previous
+                        .query_row(params![t, id, at], |r| Ok(read_previous(r, &id)))
+                        .optional()?
+                        .transpose()?;
+                    let mut candidates = Vec::new();
+                    let mut rows = baselines.query(params![t, id, nanos(trend_window.0), nanos(trend_window.1)])?;
+                    while let Some(r) = rows.next()? {
+                        candidates.push((from_nanos(r.get(0)?), score("snapshots", &id, "score", r.get(1)?)?));
+                    }
+                    (prev, candidates)
+                } else {
+                    (None, Vec::new())
+                };
+                Ok(ScanInput {
+                    account,
+                    name: row.get(1)?,
+                    rep_name: row.get(2)?,
+                    rep_email: row.get(3)?,
+                    signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
+                    previous,
+                    trend_candidates,
+                })
+            })();
+            f(input.map_err(|error| AccountError { account: id.clone(), error }));
+        }
+        Ok(())
+    }
+
+    fn exists(&self, sql: &str, tenant: &str, at: i64) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(sql, params![tenant, at], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Stores one scan: a snapshot per account (replacing any for the same `as_of`), episode
+    /// openings, updates and closings, the accounts' current health, and the summary. One
+    /// transaction: all of it or none of it.
+    pub fn save_scan(
+        &mut self,
+        tenant: &TenantId,
+        as_of: Timestamp,
+        records: &[SnapshotRecord],
+        summary: &ScanSummary,
+    ) -> Result<(), StoreError> {
+        let t = tenant.as_str();
+        let at = nanos(as_of);
+        let tx = self.conn.transaction()?;
+        {
+            let mut snapshot = tx.prepare(
+                "INSERT OR REPLACE INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
+                    trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
+                    episode_last_alert_score, episode_last_alert_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?;
+            let mut health = tx.prepare(
+                "UPDATE accounts SET health_score = ?3, health_status = ?4, last_scan = ?5
+                 WHERE tenant_id = ?1 AND id = ?2 AND (last_scan IS NULL OR last_scan <= ?5)",
+            )?;
+            let mut open_episode = tx.prepare(
+                "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
+                                       last_alert_status, closed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+                 ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
+                    last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
+                    last_alert_status = excluded.last_alert_status, closed_at = NULL",
+            )?;
+            let mut close_episode = tx.prepare(
+                "UPDATE episodes SET closed_at = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
+            )?;
+            for r in records {
+                let a = r.account.as_str();
+                let d = &r.decision;
+                let ep = d.episode.as_ref();
+                let deductions = serde_json::to_string(&r.health.deductions)
+                    .expect("deductions are plain data and always serialise");
+                snapshot.execute(params![
+                    t,
+                    a,
+                    at,
+                    r.health.score,
+                    r.health.status.as_str(),
+                    r.trend.as_str(),
+                    deductions,
+                    d.trigger.map(Reason::as_str),
+                    d.alert.map(AlertCause::as_str),
+                    r.delivery.map(Delivery::as_str),
+                    ep.map(|e| nanos(e.opened_at)),
+                    ep.map(|e| e.reason.as_str()),
+                    ep.map(|e| nanos(e.last_alert_at)),
+                    ep.map(|e| e.last_alert_score),
+                    ep.map(|e| e.last_alert_status.as_str()),
+                ])?;
+                health.execute(params![t, a, r.health.score, r.health.status.as_str(), at])?;
+                if let Some(e) = ep {
+                    open_episode.execute(params![
+                        t,
+                        a,
+                        nanos(e.opened_at),
+                        e.reason.as_str(),
+                        nanos(e.last_alert_at),
+                        e.last_alert_score,
+                        e.last_alert_status.as_str()
+                    ])?;
+                }
+                if let Some(e) = &d.closed {
+                    close_episode.execute(params![t, a, nanos(e.opened_at), at])?;
+                }
+            }
+            let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
+            tx.execute(
+                "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
+                params![t, at, summary],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn next_ticket(rows: &mut rusqlite::Rows<'_>) -> Result<Option<OpenTicketRow>, StoreError> {
+    let Some(r) = rows.next()? else { return Ok(None) };
+    Ok(Some(OpenTicketRow {
+        account: r.get(0)?,
+        id: r.get(1)?,
+        priority: r.get(2)?,
+        status: r.get(3)?,
+        created_at: r.get(4)?,
+    }))
+}
+
+const PREVIOUS_COLUMNS: &str = "as_of, score, status, episode_opened_at, episode_reason, episode_last_alert_at,
+    episode_last_alert_score, episode_last_alert_status";
+
+fn read_previous(r: &Row<'_>, key: &str) -> Result<PreviousSnapshot, StoreError> {
+    const T: &str = "snapshots";
+    let status_raw: String = r.get(2)?;
+    let episode = match r.get::<_, Option<i64>>(3)? {
+        None => None,
+        Some(opened_at) => {
+            let reason: String = r.get(4)?;
+            let last_status: String = r.get(7)?;
+            Some(Episode {
+                opened_at: from_nanos(opened_at),
+                reason: Reason::parse(&reason)
+                    .ok_or_else(|| corrupt(T, key, "episode_reason", format!("unknown reason {reason:?}")))?,
+                last_alert_at: from_nanos(r.get(5)?),
+                last_alert_score: score(T, key, "episode_last_alert_score", r.get(6)?)?,
+                last_alert_status: status(T, key, "episode_last_alert_status", &last_status)?,
+            })
+        }
+    };
+    Ok(PreviousSnapshot {
+        as_of: from_nanos(r.get(0)?),
+        score: score(T, key, "score", r.get(1)?)?,
+        status: status(T, key, "status", &status_raw)?,
+        episode,
+    })
+}

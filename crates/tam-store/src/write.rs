@@ -1,0 +1,133 @@
+//! Upserts of imported records, batched in one transaction.
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use tam_core::records::{Account, Heartbeat, Ticket};
+use tam_core::{AccountId, TenantId, Timestamp};
+
+use crate::{Store, StoreError, nanos};
+
+/// A write transaction for imported records. Nothing is visible to readers until
+/// [`Writer::commit`]; dropping it rolls back.
+pub struct Writer<'a> {
+    tx: Transaction<'a>,
+}
+
+impl Store {
+    /// Starts a write transaction.
+    pub fn writer(&mut self) -> Result<Writer<'_>, StoreError> {
+        Ok(Writer { tx: self.conn.transaction()? })
+    }
+}
+
+impl Writer<'_> {
+    /// Creates the tenant if it is new. Returns whether it was created.
+    pub fn ensure_tenant(&self, tenant: &TenantId, now: Timestamp) -> Result<bool, StoreError> {
+        let created = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![tenant.as_str(), nanos(now)])?;
+        Ok(created == 1)
+    }
+
+    /// The ids of every account of a tenant, as this transaction sees them.
+    pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.tx.prepare_cached("SELECT id FROM accounts WHERE tenant_id = ?1")?;
+        let ids = stmt.query_map([tenant.as_str()], |r| r.get(0))?;
+        Ok(ids.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether the account exists in the tenant.
+    pub fn account_exists(&self, tenant: &TenantId, account: &AccountId) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM accounts WHERE tenant_id = ?1 AND id = ?2")?
+            .query_row(params![tenant.as_str(), account.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Inserts or replaces an account's CRM fields; its health fields are kept.
+    pub fn upsert_account(&self, a: &Account) -> Result<(), StoreError> {
+        let contacts = serde_json::to_string(&a.contacts).expect("a list of strings always serialises");
+        self.tx
+            .prepare_cached(
+                "INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, rep_chat_space, contacts,
+                                       last_heartbeat, api_call_count, check_in_interval_days)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET
+                    name = excluded.name, rep_name = excluded.rep_name, rep_email = excluded.rep_email,
+                    rep_chat_space = excluded.rep_chat_space, contacts = excluded.contacts,
+                    last_heartbeat = excluded.last_heartbeat, api_call_count = excluded.api_call_count,
+                    check_in_interval_days = excluded.check_in_interval_days",
+            )?
+            .execute(params![
+                a.tenant.as_str(),
+                a.id.as_str(),
+                a.name,
+                a.rep.name,
+                a.rep.email.as_str(),
+                a.rep.chat_space,
+                contacts,
+                a.last_heartbeat.map(nanos),
+                a.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
+                a.check_in_interval_days,
+            ])?;
+        Ok(())
+    }
+
+    /// Inserts or replaces a ticket.
+    pub fn upsert_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at,
+                                      updated_at, subject, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (tenant_id, id) DO UPDATE SET
+                    account_id = excluded.account_id, source = excluded.source, priority = excluded.priority,
+                    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
+                    subject = excluded.subject, kind = excluded.kind",
+            )?
+            .execute(params![
+                t.tenant.as_str(),
+                t.id.as_str(),
+                t.account.as_str(),
+                t.source.as_str(),
+                t.priority.level(),
+                t.status.as_str(),
+                nanos(t.created_at),
+                t.updated_at.map(nanos),
+                t.subject,
+                t.kind,
+            ])?;
+        Ok(())
+    }
+
+    /// Records a heartbeat (idempotent per instant) and moves the account's last heartbeat
+    /// forward if this one is newer.
+    pub fn insert_heartbeat(&self, h: &Heartbeat) -> Result<(), StoreError> {
+        let count = h.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+        self.tx
+            .prepare_cached(
+                "INSERT INTO heartbeats (tenant_id, account_id, at, api_call_count) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant_id, account_id, at) DO UPDATE SET api_call_count = excluded.api_call_count",
+            )?
+            .execute(params![h.tenant.as_str(), h.account.as_str(), nanos(h.at), count])?;
+        self.tx
+            .prepare_cached(
+                "UPDATE accounts SET
+                    api_call_count = CASE WHEN ?4 IS NOT NULL AND ?3 >= COALESCE(last_heartbeat, ?3)
+                                          THEN ?4 ELSE api_call_count END,
+                    last_heartbeat = MAX(COALESCE(last_heartbeat, ?3), ?3)
+                 WHERE tenant_id = ?1 AND id = ?2",
+            )?
+            .execute(params![h.tenant.as_str(), h.account.as_str(), nanos(h.at), count])?;
+        Ok(())
+    }
+
+    /// Makes everything written visible.
+    pub fn commit(self) -> Result<(), StoreError> {
+        Ok(self.tx.commit()?)
+    }
+}

@@ -1,0 +1,295 @@
+//! `TAM_HOME/tam.toml` plus `TAM_*` environment overrides, typed.
+//!
+//! The file is optional: every option has a default, so a fresh home works with no config.
+//! `TAM_SECTION__OPTION=value` overrides `[section] option` (`__` separates levels; keys are
+//! lower-cased), e.g. `TAM_SCORING__AGED_P1_P2_POINTS=25` or
+//! `TAM_TENANTS__ACME__ESCALATION__COOL_DOWN_DAYS=3`.
+//! Per-tenant `[tenants.<id>.scoring]` / `[tenants.<id>.escalation]` sections override the
+//! global ones option by option.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use tam_agent::import::ImportOptions;
+use tam_agent::scan::ScanConfig;
+use tam_core::escalation::EscalationConfig;
+use tam_core::scoring::ScoringConfig;
+use tam_core::{Priority, PriorityNames, SignedDuration, TenantId, Timestamp};
+use toml::{Table, Value};
+
+/// Options of the `[import]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportConfig {
+    /// How far in the future a timestamp may be (clock skew between systems).
+    pub future_tolerance_minutes: u32,
+    /// Check-in interval for accounts that do not say.
+    pub default_check_in_interval_days: u32,
+}
+
+impl Default for ImportConfig {
+    fn default() -> ImportConfig {
+        ImportConfig { future_tolerance_minutes: 15, default_check_in_interval_days: 30 }
+    }
+}
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    raw: Table,
+    /// `[import]`.
+    pub import: ImportConfig,
+    /// `[priorities]` over the built-in source names.
+    pub priorities: PriorityNames,
+}
+
+const SECTIONS: &[&str] = &["scoring", "escalation", "import", "priorities", "tenants"];
+
+impl Config {
+    /// Reads `path` if it exists, applies `TAM_*` overrides from `env`, and validates everything.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let mut raw: Table = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("config {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
+        };
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("TAM_") else { continue };
+            if !rest.contains("__") {
+                continue; // TAM_HOME and friends are not config options
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            set(&mut raw, &path, parse_env_value(&value)).with_context(|| format!("environment variable {key}"))?;
+        }
+        Config::from_table(raw, path)
+    }
+
+    fn from_table(raw: Table, path: &Path) -> Result<Config> {
+        let origin = path.display();
+        for key in raw.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                bail!("config {origin}: unknown section [{key}] (known: {})", SECTIONS.join(", "));
+            }
+        }
+        let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}: [import]"))?;
+        let mut priorities = PriorityNames::default();
+        if let Some(Value::Table(map)) = raw.get("priorities") {
+            let mut pairs = Vec::new();
+            for (name, value) in map {
+                let p = value
+                    .as_str()
+                    .and_then(|v| Priority::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(v)))
+                    .with_context(|| {
+                        format!("config {origin}: [priorities] {name:?}: expected \"P1\"..\"P4\", got {value:?}")
+                    })?;
+                pairs.push((name.as_str(), p));
+            }
+            priorities.extend(pairs);
+        }
+        let config = Config { raw, import, priorities };
+        config.scan_config(None).with_context(|| format!("config {origin}"))?;
+        if let Some(Value::Table(tenants)) = config.raw.get("tenants") {
+            for id in tenants.keys() {
+                let tenant = TenantId::parse("tenants", id)
+                    .map_err(|e| anyhow::anyhow!("config {origin}: [tenants.{id}]: {e}"))?;
+                config.scan_config(Some(&tenant)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The scoring and escalation rules for a tenant (or the global ones).
+    pub fn scan_config(&self, tenant: Option<&TenantId>) -> Result<ScanConfig> {
+        let overrides = tenant
+            .and_then(|t| self.raw.get("tenants")?.as_table()?.get(t.as_str())?.as_table())
+            .cloned()
+            .unwrap_or_default();
+        let layered = |name: &str| -> Table {
+            let mut table = self.raw.get(name).and_then(Value::as_table).cloned().unwrap_or_default();
+            if let Some(Value::Table(over)) = overrides.get(name) {
+                table.extend(over.clone());
+            }
+            table
+        };
+        let scoring: ScoringConfig = Value::Table(layered("scoring")).try_into().context("[scoring]")?;
+        scoring.validate().map_err(|e| anyhow::anyhow!("[scoring] {e}"))?;
+        let escalation: EscalationConfig = Value::Table(layered("escalation")).try_into().context("[escalation]")?;
+        Ok(ScanConfig { scoring, escalation })
+    }
+
+    /// Parser settings for an import that read the clock at `now`.
+    pub fn import_options(&self, now: Timestamp) -> ImportOptions {
+        ImportOptions {
+            priority_names: self.priorities.clone(),
+            now,
+            future_tolerance: SignedDuration::from_mins(i64::from(self.import.future_tolerance_minutes)),
+            default_check_in_interval_days: self.import.default_check_in_interval_days,
+        }
+    }
+}
+
+fn section<T: for<'de> Deserialize<'de> + Default>(raw: &Table, name: &str) -> Result<T> {
+    match raw.get(name) {
+        None => Ok(T::default()),
+        Some(v) => Ok(v.clone().try_into()?),
+    }
+}
+
+/// `25` is an integer, `true` a boolean, `"x"` or `x` a string.
+fn parse_env_value(raw: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_owned()))
+}
+
+fn set(table: &mut Table, path: &[String], value: Value) -> Result<()> {
+    let (last, parents) = path.split_last().context("empty option name")?;
+    let mut here = table;
+    for key in parents {
+        let entry = here.entry(key.clone()).or_insert_with(|| Value::Table(Table::new()));
+        here = entry.as_table_mut().with_context(|| format!("{key} is not a section"))?;
+    }
+    here.insert(last.clone(), value);
+    Ok(())
+}
+
+/// The file `tam init` writes: every option, commented out at its default.
+pub fn default_file() -> String {
+    let s = ScoringConfig::default();
+    let e = EscalationConfig::default();
+    let i = ImportConfig::default();
+    format!(
+        r#"# tam configuration. Every option is shown at its default, commented out.
+# Environment variables override the file: TAM_SCORING__AGED_P1_P2_POINTS=25 sets
+# [scoring] aged_p1_p2_points. Secrets never go in this file.
+
+[scoring]
+# An open P1/P2 ticket older than this (strictly) is aged.
+# aged_p1_p2_after_hours = {}
+# aged_p1_p2_points = {}
+# aged_p1_p2_cap = {}
+# Open tickets beyond this many cost open_volume_points each.
+# open_volume_free_tickets = {}
+# open_volume_points = {}
+# open_volume_cap = {}
+# Silence strictly longer than these costs the points. Never monitored = no deduction.
+# heartbeat_silence_after_hours = {}
+# heartbeat_silence_points = {}
+# heartbeat_silence_severe_after_hours = {}
+# heartbeat_silence_severe_points = {}
+# heartbeat_silence_cap = {}
+# Status bands: score >= green_min_score is green, >= amber_min_score amber, else red.
+# green_min_score = {}
+# amber_min_score = {}
+# Trend: against the snapshot trend_lookback_days earlier (± trend_tolerance_days).
+# trend_lookback_days = {}
+# trend_tolerance_days = {}
+# trend_min_delta = {}
+
+[escalation]
+# score_below = {}
+# cool_down_days = {}
+# worsen_points = {}
+# alert_budget_per_rep = {}
+
+[import]
+# future_tolerance_minutes = {}
+# default_check_in_interval_days = {}
+
+[priorities]
+# Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
+# (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
+# Low/Lowest/Minor/Trivial = P4).
+# "Sev 1" = "P1"
+
+# Per-tenant overrides, option by option:
+# [tenants.acme.scoring]
+# aged_p1_p2_after_hours = 48
+"#,
+        s.aged_p1_p2_after_hours,
+        s.aged_p1_p2_points,
+        s.aged_p1_p2_cap,
+        s.open_volume_free_tickets,
+        s.open_volume_points,
+        s.open_volume_cap,
+        s.heartbeat_silence_after_hours,
+        s.heartbeat_silence_points,
+        s.heartbeat_silence_severe_after_hours,
+        s.heartbeat_silence_severe_points,
+        s.heartbeat_silence_cap,
+        s.green_min_score,
+        s.amber_min_score,
+        s.trend_lookback_days,
+        s.trend_tolerance_days,
+        s.trend_min_delta,
+        e.score_below,
+        e.cool_down_days,
+        e.worsen_points,
+        e.alert_budget_per_rep,
+        i.future_tolerance_minutes,
+        i.default_check_in_interval_days,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tam.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path, env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn the_default_file_uncommented_is_the_defaults() {
+        // Option lines are `# key = value` with a lower-case key; prose starts with a capital.
+        let is_option = |rest: &str| {
+            rest.split_once(" = ")
+                .is_some_and(|(key, _)| key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+        };
+        let uncommented: String = default_file()
+            .lines()
+            .take_while(|l| !l.starts_with("# Per-tenant"))
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if is_option(rest) => rest,
+                _ if l.starts_with('#') => "",
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = load(&uncommented, &[]).unwrap();
+        let scan = config.scan_config(None).unwrap();
+        assert_eq!(scan.scoring, ScoringConfig::default());
+        assert_eq!(scan.escalation, EscalationConfig::default());
+        assert!(uncommented.contains("aged_p1_p2_cap = 60"));
+    }
+
+    #[test]
+    fn tenants_override_option_by_option_and_env_wins() {
+        let config = load(
+            "[scoring]\naged_p1_p2_points = 25\n[tenants.acme.scoring]\naged_p1_p2_cap = 40\n[priorities]\n\"Sev 1\" = \"P1\"\n",
+            &[("TAM_ESCALATION__COOL_DOWN_DAYS", "3"), ("TAM_HOME", "/ignored")],
+        )
+        .unwrap();
+        let acme = config.scan_config(Some(&TenantId::parse("t", "acme").unwrap())).unwrap();
+        assert_eq!((acme.scoring.aged_p1_p2_points, acme.scoring.aged_p1_p2_cap), (25, 40));
+        let other = config.scan_config(Some(&TenantId::parse("t", "other").unwrap())).unwrap();
+        assert_eq!((other.scoring.aged_p1_p2_points, other.scoring.aged_p1_p2_cap), (25, 60));
+        assert_eq!(other.escalation.cool_down_days, 3);
+        assert_eq!(config.priorities.get("sev 1"), Some(Priority::P1));
+    }
+
+    #[test]
+    fn mistakes_name_the_option() {
+        let err = |text: &str| format!("{:#}", load(text, &[]).unwrap_err());
+        assert!(err("[scoring]\naged_p1_p2_pionts = 1\n").contains("unknown field `aged_p1_p2_pionts`"));
+        assert!(err("[scoring]\namber_min_score = 90\n").contains("amber_min_score"));
+        assert!(err("[scorng]\n").contains("unknown section [scorng]"));
+        assert!(err("[priorities]\nUrgent = \"P9\"\n").contains("\"Urgent\""));
+        assert!(err("[tenants.acme.scoring]\ngreen_min_score = 101\n").contains("[tenants.acme]"));
+    }
+}

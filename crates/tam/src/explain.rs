@@ -1,0 +1,153 @@
+//! `tam explain ACCOUNT`: the latest breakdown in plain words, and the score history.
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use tam_core::scoring::{Deduction, Evidence};
+use tam_core::{AccountId, TenantId};
+use tam_store::StoredSnapshot;
+
+use crate::Outcome;
+use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The account id.
+    account: String,
+
+    /// The tenant, when the same account id exists in several.
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+
+    /// Snapshots of history to show.
+    #[arg(long, default_value_t = 30, value_name = "N")]
+    history: usize,
+}
+
+pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let account = AccountId::parse("account", &args.account).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenant = match args.tenant.as_deref() {
+        Some(raw) => TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?,
+        None => {
+            let mut found = store.tenants_with_account(&account)?;
+            match found.len() {
+                0 => bail!("no account {account:?} in any tenant"),
+                1 => found.remove(0),
+                _ => bail!(
+                    "account {account:?} exists in several tenants ({}); pass --tenant",
+                    found.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        }
+    };
+    let Some(row) = store.account(&tenant, &account)? else {
+        bail!("no account {account:?} in tenant {tenant:?}");
+    };
+    let history = store.snapshots(&tenant, &account, args.history.max(1))?;
+    let Some(latest) = history.first() else {
+        bail!("account {account:?} has not been scanned yet; run `tam scan --tenant {tenant}`");
+    };
+    let lines: Vec<String> = latest.deductions.iter().map(explain).collect();
+
+    if args.json {
+        let value = json!({
+            "tenant_id": tenant.as_str(),
+            "account_id": account.as_str(),
+            "name": row.name,
+            "rep_name": row.rep_name,
+            "rep_email": row.rep_email,
+            "latest": {
+                "as_of": latest.as_of,
+                "score": latest.score,
+                "status": latest.status.as_str(),
+                "trend": latest.trend.as_str(),
+                "deductions": latest.deductions,
+                "explanation": lines,
+                "escalate": latest.episode_opened_at.is_some(),
+                "escalation_reason": latest.trigger.or(latest.episode_reason).map(|r| r.as_str()),
+                "episode_opened_at": latest.episode_opened_at,
+                "alert": latest.delivery.map(|d| d.as_str()),
+                "alert_cause": latest.alert_cause.map(|c| c.as_str()),
+            },
+            "history": history.iter().map(|s| json!({
+                "as_of": s.as_of, "score": s.score, "status": s.status.as_str(), "trend": s.trend.as_str(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return Ok(Outcome::Done);
+    }
+
+    println!("{} ({}) · tenant {} · rep {} <{}>", row.name, account, tenant, row.rep_name, row.rep_email);
+    println!("score {}/100, {}, trend {} · as of {}", latest.score, latest.status, latest.trend, latest.as_of);
+    println!();
+    if lines.is_empty() {
+        println!(
+            "Nothing was deducted: no aged P1/P2 tickets, no more than the free open tickets, no heartbeat silence."
+        );
+    } else {
+        println!("Why:");
+        for (d, line) in latest.deductions.iter().zip(&lines) {
+            println!("  -{:<3} {line}", d.points);
+        }
+    }
+    println!();
+    println!("{}", escalation_line(latest));
+    println!();
+    println!("History ({} scans, newest first): {}", history.len(), sparkline(&history));
+    for s in &history {
+        println!("  {}  {:>3}  {:<5}  {}", s.as_of, s.score, s.status, s.trend);
+    }
+    Ok(Outcome::Done)
+}
+
+fn escalation_line(s: &StoredSnapshot) -> String {
+    match (s.episode_opened_at, s.trigger.or(s.episode_reason)) {
+        (Some(opened), Some(reason)) => {
+            let alert = match (s.delivery, s.alert_cause) {
+                (Some(d), Some(c)) => format!("; this scan alerted the rep ({}, {})", c.as_str(), d.as_str()),
+                _ => "; no new alert from this scan (episode already alerted)".to_owned(),
+            };
+            format!("Escalated since {opened} ({}){alert}.", reason.as_str())
+        }
+        _ => "Not escalated.".to_owned(),
+    }
+}
+
+/// One deduction in words a rep can repeat to a customer.
+pub fn explain(d: &Deduction) -> String {
+    match &d.evidence {
+        Evidence::AgedTickets { tickets, after_hours, uncapped_points } => {
+            let list: Vec<String> =
+                tickets.iter().map(|t| format!("{} ({}, open {} h)", t.id, t.priority, t.age_hours)).collect();
+            let capped =
+                if *uncapped_points > d.points { format!(", capped from {uncapped_points}") } else { String::new() };
+            format!(
+                "aged_p1_p2: {} open P1/P2 ticket(s) older than {after_hours} h{capped}: {}",
+                tickets.len(),
+                list.join(", ")
+            )
+        }
+        Evidence::OpenVolume { open_tickets, free_tickets, ticket_ids, uncapped_points } => {
+            let capped =
+                if *uncapped_points > d.points { format!(", capped from {uncapped_points}") } else { String::new() };
+            let ids: Vec<&str> = ticket_ids.iter().map(|t| t.as_str()).collect();
+            format!(
+                "open_volume: {open_tickets} open tickets, {} more than the {free_tickets} free{capped}: {}",
+                open_tickets.saturating_sub(*free_tickets),
+                ids.join(", ")
+            )
+        }
+        Evidence::Silence { last_heartbeat, hours_silent, after_hours } => format!(
+            "heartbeat_silence: no heartbeat for {hours_silent} h (more than {after_hours} h); last one at {last_heartbeat}"
+        ),
+    }
+}
+
+fn sparkline(history: &[StoredSnapshot]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    history.iter().rev().map(|s| BARS[usize::from(s.score.min(100)) * 7 / 100]).collect()
+}

@@ -1,0 +1,101 @@
+//! `tam import FILE...`
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use tam_agent::import::{Format, ImportReport, Importer, RecordKind};
+use tam_core::Timestamp;
+
+use crate::Outcome;
+use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// NDJSON files (one JSON object per line, "record" = account|ticket|heartbeat) or CSV
+    /// files with a header row. `-` reads NDJSON from standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+
+    /// The record kind of CSV files: accounts, tickets or heartbeats. Default: from the header.
+    #[arg(long, value_name = "KIND", value_parser = parse_kind)]
+    kind: Option<RecordKind>,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_kind(raw: &str) -> Result<RecordKind, String> {
+    RecordKind::from_flag(raw).ok_or_else(|| format!("unknown kind {raw:?} (expected accounts, tickets or heartbeats)"))
+}
+
+fn format_of(path: &Path, kind: Option<RecordKind>) -> Format {
+    let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if csv || kind.is_some() { Format::Csv(kind) } else { Format::Ndjson }
+}
+
+/// Rejections printed one per line; the rest are counted.
+const SHOW_REJECTED: usize = 50;
+
+pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    let (mut store, config) = home.open()?;
+    let opts = config.import_options(Timestamp::now());
+    let mut importer = Importer::new(&mut store, opts);
+    for path in &args.files {
+        let name = path.display().to_string();
+        if name == "-" {
+            if std::io::stdin().is_terminal() {
+                bail!("reading records from standard input, but it is a terminal; pipe a file in");
+            }
+            importer.read("-", std::io::stdin().lock(), Format::Ndjson)?;
+            continue;
+        }
+        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
+        importer.read(&name, BufReader::with_capacity(1 << 16, file), format_of(path, args.kind))?;
+    }
+    let report = importer.finish()?;
+    print_report(&report, args.json)?;
+    Ok(if report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+}
+
+pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "imported": report.imported(),
+            "accounts": report.accounts,
+            "tickets": report.tickets,
+            "heartbeats": report.heartbeats,
+            "tenants_created": report.tenants_created.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            "rejected": report.rejected.len(),
+            "errors": report.rejected.iter().map(|r| serde_json::json!({
+                "file": r.source, "line": r.line, "kind": r.kind.map(|k| k.as_str()), "id": r.id,
+                "field": r.error.field, "reason": r.error.reason, "message": r.to_string(),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+    } else {
+        for r in report.rejected.iter().take(SHOW_REJECTED) {
+            eprintln!("rejected: {r}");
+        }
+        if report.rejected.len() > SHOW_REJECTED {
+            eprintln!("rejected: ... and {} more (use --json for all)", report.rejected.len() - SHOW_REJECTED);
+        }
+        let created = if report.tenants_created.is_empty() {
+            String::new()
+        } else {
+            let names: Vec<&str> = report.tenants_created.iter().map(|t| t.as_str()).collect();
+            format!("; new tenants: {}", names.join(", "))
+        };
+        println!(
+            "imported {} records ({} accounts, {} tickets, {} heartbeats); rejected {}{created}",
+            report.imported(),
+            report.accounts,
+            report.tickets,
+            report.heartbeats,
+            report.rejected.len(),
+        );
+    }
+    Ok(())
+}

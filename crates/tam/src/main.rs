@@ -1,0 +1,79 @@
+//! tam: the command line. Parses arguments, resolves the home directory and the config,
+//! wires the store into the agent, and renders results for people (tables) or machines
+//! (`--json`).
+//!
+//! **Invariant:** the clock is read here, once per command, and passed down.
+//! Exit codes: 0 success; 1 failure (one line on stderr); 2 partial success (some records
+//! rejected or some accounts not scanned; the rest was done and stored).
+
+mod bench;
+mod config;
+mod demo;
+mod explain;
+mod home;
+mod import;
+mod progress;
+mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A Technical Account Manager agent: account health, escalations, outreach drafts.
+#[derive(Debug, Parser)]
+#[command(name = "tam", version, about, propagate_version = true)]
+struct Cli {
+    /// Data directory (database, config, drafts). Default: the platform data dir.
+    #[arg(long, global = true, env = "TAM_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the home directory, a commented config file and the database.
+    Init,
+    /// Import accounts, tickets and heartbeats from NDJSON or CSV files.
+    Import(import::Args),
+    /// Score every account at one instant, store snapshots and escalation decisions.
+    Scan(scan::Args),
+    /// Why an account has its score, and its score history.
+    Explain(explain::Args),
+    /// Create a demo tenant with a realistic book of business, scan it, show the result.
+    Demo(demo::Args),
+    /// Generate a large book of business, time import and scan, report peak memory.
+    Bench(bench::Args),
+}
+
+/// What a command achieved, for the exit code.
+enum Outcome {
+    Done,
+    Partial,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Partial) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let home = home::Home::resolve(cli.home)?;
+    match cli.command {
+        Command::Init => home::init(&home),
+        Command::Import(args) => import::run(&home, args),
+        Command::Scan(args) => scan::run(&home, args),
+        Command::Explain(args) => explain::run(&home, args),
+        Command::Demo(args) => demo::run(&home, args),
+        Command::Bench(args) => bench::run(&home, args),
+    }
+}

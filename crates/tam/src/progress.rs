@@ -1,0 +1,31 @@
+//! A one-line progress bar on stderr, drawn only when stderr is a terminal.
+
+use std::io::{IsTerminal, Write};
+
+pub struct Progress {
+    label: String,
+    total: u64,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(label: impl Into<String>, total: u64) -> Progress {
+        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() && total > 0 }
+    }
+
+    pub fn update(&self, done: u64) {
+        if !self.enabled {
+            return;
+        }
+        const WIDTH: u64 = 30;
+        let filled = (done.min(self.total) * WIDTH / self.total) as usize;
+        let bar = format!("{}{}", "#".repeat(filled), "-".repeat(WIDTH as usize - filled));
+        let _ = write!(std::io::stderr(), "\r{} [{bar}] {done}/{}", self.label, self.total);
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! `tam scan`
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use tam_agent::scan::{self, AccountResult, ScanReport};
+use tam_core::scoring::Deduction;
+use tam_core::{TenantId, Timestamp};
+use tam_store::{ScanSummary, Store};
+
+use crate::Outcome;
+use crate::config::Config;
+use crate::home::Home;
+use crate::progress::Progress;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scan only this tenant. Default: every tenant.
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+
+    /// The instant to score at (RFC 3339). Default: now.
+    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    as_of: Option<Timestamp>,
+
+    /// One JSON object per tenant instead of a table.
+    #[arg(long)]
+    json: bool,
+
+    /// Score and decide, but store nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Table rows to print, worst first.
+    #[arg(long, default_value_t = 40, value_name = "N")]
+    limit: usize,
+
+    /// Print every account in the table.
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
+}
+
+pub fn parse_instant(raw: &str) -> Result<Timestamp, String> {
+    raw.trim().parse().map_err(|e| format!("{raw:?} is not an RFC 3339 timestamp like 2026-03-29T07:00:00Z ({e})"))
+}
+
+/// "Now" for a scan, to the second: one clock read, and a readable instant in every output.
+pub fn now() -> Timestamp {
+    Timestamp::from_second(Timestamp::now().as_second()).expect("the current second is a valid timestamp")
+}
+
+pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    let (mut store, config) = home.open()?;
+    let tenants = select_tenants(&store, args.tenant.as_deref())?;
+    let as_of = args.as_of.unwrap_or_else(now);
+    let mut partial = false;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, tenant) in tenants.iter().enumerate() {
+        let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
+        partial |= !report.failed.is_empty();
+        for f in &report.failed {
+            eprintln!("not scanned: tenant {tenant}: {f}");
+        }
+        if args.json {
+            serde_json::to_writer(&mut out, &ScanJson::new(&report))?;
+            writeln!(out)?;
+        } else {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            write_table(&mut out, &report, if args.all { usize::MAX } else { args.limit })?;
+        }
+    }
+    out.flush()?;
+    Ok(if partial { Outcome::Partial } else { Outcome::Done })
+}
+
+pub fn select_tenants(store: &Store, only: Option<&str>) -> Result<Vec<TenantId>> {
+    let all: Vec<TenantId> = store.tenants()?.into_iter().map(|t| t.id).collect();
+    match only {
+        Some(raw) => {
+            let tenant = TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            if !all.contains(&tenant) {
+                bail!("no tenant {tenant:?} (known: {})", names(&all));
+            }
+            Ok(vec![tenant])
+        }
+        None if all.is_empty() => bail!("no tenants yet: import accounts first (tam import FILE) or run tam demo"),
+        None => Ok(all),
+    }
+}
+
+fn names(tenants: &[TenantId]) -> String {
+    if tenants.is_empty() {
+        return "none".to_owned();
+    }
+    tenants.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
+}
+
+pub fn scan_tenant(
+    store: &mut Store,
+    config: &Config,
+    tenant: &TenantId,
+    as_of: Timestamp,
+    dry_run: bool,
+) -> Result<ScanReport> {
+    let cfg = config.scan_config(Some(tenant))?;
+    let progress = Progress::new(format!("scanning {tenant}"), store.account_count(tenant)?);
+    let report = scan::scan(store, tenant, as_of, &cfg, dry_run, |done| progress.update(done))
+        .with_context(|| format!("scan of tenant {tenant}"))?;
+    progress.finish();
+    Ok(report)
+}
+
+/// The `--json` shape; a stable interface.
+#[derive(Serialize)]
+pub struct ScanJson<'a> {
+    tenant_id: &'a str,
+    as_of: Timestamp,
+    dry_run: bool,
+    accounts: Vec<AccountJson<'a>>,
+    digests: Vec<DigestJson<'a>>,
+    errors: Vec<ErrorJson>,
+    summary: &'a ScanSummary,
+}
+
+#[derive(Serialize)]
+struct AccountJson<'a> {
+    account_id: &'a str,
+    name: &'a str,
+    rep_email: &'a str,
+    score: u8,
+    status: &'static str,
+    deductions: &'a [Deduction],
+    trend: &'static str,
+    escalate: bool,
+    escalation_reason: Option<&'static str>,
+    alert: Option<&'static str>,
+    alert_cause: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct DigestJson<'a> {
+    rep_email: &'a str,
+    account_ids: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    account_id: String,
+    error: String,
+}
+
+impl<'a> ScanJson<'a> {
+    pub fn new(r: &'a ScanReport) -> ScanJson<'a> {
+        ScanJson {
+            tenant_id: r.tenant.as_str(),
+            as_of: r.as_of,
+            dry_run: !r.stored,
+            accounts: r.accounts.iter().map(AccountJson::new).collect(),
+            digests: r
+                .digests
+                .iter()
+                .map(|(rep, ids)| DigestJson { rep_email: rep, account_ids: ids.iter().map(|a| a.as_str()).collect() })
+                .collect(),
+            errors: r
+                .failed
+                .iter()
+                .map(|f| ErrorJson { account_id: f.account.clone(), error: f.error.to_string() })
+                .collect(),
+            summary: &r.summary,
+        }
+    }
+}
+
+impl<'a> AccountJson<'a> {
+    fn new(a: &'a AccountResult) -> AccountJson<'a> {
+        AccountJson {
+            account_id: a.account.as_str(),
+            name: &a.name,
+            rep_email: &a.rep_email,
+            score: a.health.score,
+            status: a.health.status.as_str(),
+            deductions: &a.health.deductions,
+            trend: a.trend.as_str(),
+            escalate: a.decision.escalated(),
+            escalation_reason: a.decision.reason().map(|r| r.as_str()),
+            alert: a.delivery.map(|d| d.as_str()),
+            alert_cause: a.decision.alert.map(|c| c.as_str()),
+        }
+    }
+}
+
+pub fn write_table(out: &mut impl Write, r: &ScanReport, limit: usize) -> Result<()> {
+    let s = &r.summary;
+    writeln!(
+        out,
+        "tenant {} · as of {}{} · {} accounts: {} green, {} amber, {} red",
+        r.tenant,
+        r.as_of,
+        if r.stored { "" } else { " (dry run, nothing stored)" },
+        s.accounts,
+        s.green,
+        s.amber,
+        s.red
+    )?;
+    writeln!(
+        out,
+        "escalated {} ({} new, {} recovered) · alerts: {} individual, {} in {} digest(s){}",
+        s.escalated,
+        s.new_escalations,
+        s.recovered,
+        s.individual_alerts,
+        s.digest_accounts,
+        s.digests,
+        if s.failed > 0 { format!(" · {} not scanned", s.failed) } else { String::new() }
+    )?;
+    if r.accounts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<[String; 7]> = r
+        .accounts
+        .iter()
+        .take(limit)
+        .map(|a| {
+            let why: Vec<String> =
+                a.health.deductions.iter().map(|d| format!("{} -{}", d.rule.as_str(), d.points)).collect();
+            [
+                a.health.score.to_string(),
+                a.health.status.as_str().to_owned(),
+                a.trend.as_str().to_owned(),
+                truncate(&format!("{} ({})", a.name, a.account), 44),
+                a.decision.reason().map_or("", |r| r.as_str()).to_owned(),
+                a.delivery.map_or("", |d| d.as_str()).to_owned(),
+                why.join(", "),
+            ]
+        })
+        .collect();
+    let header = ["SCORE", "STATUS", "TREND", "ACCOUNT", "ESCALATION", "ALERT", "DEDUCTIONS"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    writeln!(out)?;
+    write_row(out, &header.map(str::to_owned), &widths)?;
+    for row in &rows {
+        write_row(out, row, &widths)?;
+    }
+    if rows.len() < r.accounts.len() {
+        writeln!(
+            out,
+            "... {} more accounts (--all shows every one, --json for machines)",
+            r.accounts.len() - rows.len()
+        )?;
+    }
+    Ok(())
+}
+
+fn write_row(out: &mut impl Write, cells: &[String; 7], widths: &[usize; 7]) -> Result<()> {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        if i == 0 {
+            line.push_str(&format!("{cell:>w$}"));
+        } else if i == cells.len() - 1 {
+            line.push_str(cell);
+        } else {
+            line.push_str(&format!("{cell:<w$}"));
+        }
+        line.push_str("  ");
+    }
+    writeln!(out, "{}", line.trim_end())?;
+    Ok(())
+}
+
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut s: String = text.chars().take(max - 1).collect();
+    s.push('…');
+    s
+}
