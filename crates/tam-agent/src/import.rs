@@ -138,20 +138,33 @@ pub enum ImportError {
 /// loses little work (re-import is idempotent anyway).
 const BATCH: usize = 20_000;
 
+/// Records per message from the parser thread to the writer.
+const CHUNK: usize = 2_048;
+
 /// One import run over any number of sources.
+///
+/// Parsing runs on its own thread, one chunk ahead of the store writes, so an import uses
+/// both cores: validation and SQLite cost about the same per record.
 pub struct Importer<'s> {
     store: &'s mut Store,
     opts: ImportOptions,
+    sources: Vec<String>,
     known: HashMap<String, HashSet<String>>,
     waiting: Vec<(Location, Record)>,
     pending: Vec<(Location, Record)>,
     report: ImportReport,
+    rejected: Vec<(Location, parse::Failure)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Location {
-    source: String,
+    source: usize,
     line: u64,
+}
+
+enum Parsed {
+    Record(Location, Record),
+    Rejected(Location, parse::Failure),
 }
 
 impl<'s> Importer<'s> {
@@ -160,89 +173,49 @@ impl<'s> Importer<'s> {
         Importer {
             store,
             opts,
+            sources: Vec::new(),
             known: HashMap::new(),
             waiting: Vec::new(),
             pending: Vec::new(),
             report: ImportReport::default(),
+            rejected: Vec::new(),
         }
     }
 
     /// Imports one source. `name` is how errors refer to it.
-    pub fn read(&mut self, name: &str, reader: impl BufRead, format: Format) -> Result<(), ImportError> {
-        match format {
-            Format::Ndjson => self.read_ndjson(name, reader),
-            Format::Csv(kind) => self.read_csv(name, reader, kind),
-        }
-    }
-
-    fn read_ndjson(&mut self, name: &str, mut reader: impl BufRead) -> Result<(), ImportError> {
-        let mut line = String::new();
-        let mut number = 0u64;
-        loop {
-            line.clear();
-            let read = reader
-                .read_line(&mut line)
-                .map_err(|error| ImportError::Read { source_name: name.to_owned(), error })?;
-            if read == 0 {
-                break;
-            }
-            number += 1;
-            let text = line.trim();
-            if text.is_empty() {
-                continue;
-            }
-            let location = Location { source: name.to_owned(), line: number };
-            match parse::ndjson(text, &self.opts) {
-                Ok(record) => self.accept(location, record)?,
-                Err(e) => self.reject(location, e),
-            }
-        }
-        self.flush()
-    }
-
-    fn read_csv(&mut self, name: &str, reader: impl BufRead, kind: Option<RecordKind>) -> Result<(), ImportError> {
-        let csv_error = |e: csv::Error| ImportError::Csv { source_name: name.to_owned(), reason: e.to_string() };
-        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-        let headers = csv.headers().map_err(csv_error)?.clone();
-        let layout = match parse::CsvLayout::new(&headers, kind) {
-            Ok(layout) => layout,
-            Err(reason) => return Err(ImportError::Csv { source_name: name.to_owned(), reason }),
-        };
-        let mut row = csv::StringRecord::new();
-        loop {
-            let more = match csv.read_record(&mut row) {
-                Ok(more) => more,
-                Err(e) => {
-                    // A malformed row (bad quoting, invalid UTF-8) is one rejected record.
-                    let line = e.position().map_or(0, |p| p.line());
-                    let location = Location { source: name.to_owned(), line };
-                    self.reject(location, parse::Failure::whole(layout.kind(), e.to_string()));
-                    continue;
+    pub fn read(&mut self, name: &str, reader: impl BufRead + Send, format: Format) -> Result<(), ImportError> {
+        let source = self.sources.len();
+        self.sources.push(name.to_owned());
+        let opts = self.opts.clone();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(8);
+            let parser = scope.spawn(move || {
+                let mut out = Sender { tx, chunk: Vec::with_capacity(CHUNK) };
+                let result = match format {
+                    Format::Ndjson => parse_ndjson(name, source, reader, &opts, &mut out),
+                    Format::Csv(kind) => parse_csv(name, source, reader, kind, &opts, &mut out),
+                };
+                out.flush();
+                result
+            });
+            let written = (|| {
+                for chunk in &rx {
+                    for parsed in chunk {
+                        match parsed {
+                            Parsed::Record(at, record) => self.accept(at, record)?,
+                            Parsed::Rejected(at, failure) => self.rejected.push((at, failure)),
+                        }
+                    }
                 }
-            };
-            if !more {
-                break;
-            }
-            let line = row.position().map_or(0, |p| p.line());
-            let location = Location { source: name.to_owned(), line };
-            match layout.record(&row, &self.opts) {
-                Ok(record) => self.accept(location, record)?,
-                Err(e) => self.reject(location, e),
-            }
-        }
+                Ok(())
+            })();
+            // Dropping the receiver stops a parser that is still going after a store error.
+            drop(rx);
+            let parsed = parser.join().expect("the import parser thread does not panic");
+            written.and(parsed)
+        })?;
         self.flush()
     }
-
-    fn reject(&mut self, at: Location, failure: parse::Failure) {
-        self.report.rejected.push(Rejected {
-            source: at.source,
-            line: at.line,
-            kind: failure.kind,
-            id: failure.id,
-            error: failure.error,
-        });
-    }
-
     fn accept(&mut self, at: Location, record: Record) -> Result<(), ImportError> {
         self.pending.push((at, record));
         if self.pending.len() >= BATCH {
@@ -305,13 +278,111 @@ impl<'s> Importer<'s> {
         self.pending = ready;
         self.flush()?;
         for (at, record) in orphans {
-            let failure = parse::Failure::unknown_account(&record);
-            self.reject(at, failure);
+            self.rejected.push((at, parse::Failure::unknown_account(&record)));
         }
+        self.rejected.sort_by_key(|(at, _)| (at.source, at.line));
+        let sources = &self.sources;
+        self.report.rejected = self
+            .rejected
+            .into_iter()
+            .map(|(at, f)| Rejected {
+                source: sources[at.source].clone(),
+                line: at.line,
+                kind: f.kind,
+                id: f.id,
+                error: f.error,
+            })
+            .collect();
         Ok(self.report)
     }
 }
 
 fn account_ids(writer: &Writer<'_>, tenant: &TenantId) -> Result<HashSet<String>, StoreError> {
     Ok(writer.account_ids(tenant)?.into_iter().collect())
+}
+
+struct Sender {
+    tx: std::sync::mpsc::SyncSender<Vec<Parsed>>,
+    chunk: Vec<Parsed>,
+}
+
+impl Sender {
+    /// Queues one parsed record; false once the writer has stopped listening.
+    fn push(&mut self, parsed: Parsed) -> bool {
+        self.chunk.push(parsed);
+        if self.chunk.len() >= CHUNK { self.flush() } else { true }
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.tx.send(chunk).is_ok()
+    }
+}
+
+fn parsed(at: Location, result: Result<Record, parse::Failure>) -> Parsed {
+    match result {
+        Ok(record) => Parsed::Record(at, record),
+        Err(failure) => Parsed::Rejected(at, failure),
+    }
+}
+
+fn parse_ndjson(
+    name: &str,
+    source: usize,
+    mut reader: impl BufRead,
+    opts: &ImportOptions,
+    out: &mut Sender,
+) -> Result<(), ImportError> {
+    let mut line = String::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read =
+            reader.read_line(&mut line).map_err(|error| ImportError::Read { source_name: name.to_owned(), error })?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let at = Location { source, line: number };
+        if !out.push(parsed(at, parse::ndjson(text, opts))) {
+            return Ok(());
+        }
+    }
+}
+
+fn parse_csv(
+    name: &str,
+    source: usize,
+    reader: impl BufRead,
+    kind: Option<RecordKind>,
+    opts: &ImportOptions,
+    out: &mut Sender,
+) -> Result<(), ImportError> {
+    let csv_error = |reason: String| ImportError::Csv { source_name: name.to_owned(), reason };
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers = csv.headers().map_err(|e| csv_error(e.to_string()))?.clone();
+    let layout = parse::CsvLayout::new(&headers, kind).map_err(csv_error)?;
+    let mut row = csv::StringRecord::new();
+    loop {
+        let result = match csv.read_record(&mut row) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = row.position().map_or(0, |p| p.line());
+                (line, layout.record(&row, opts))
+            }
+            Err(e) if e.is_io_error() => return Err(csv_error(e.to_string())),
+            // A malformed row (bad quoting, invalid UTF-8) is one rejected record.
+            Err(e) => (e.position().map_or(0, |p| p.line()), Err(parse::Failure::whole(layout.kind(), e.to_string()))),
+        };
+        if !out.push(parsed(Location { source, line: result.0 }, result.1)) {
+            return Ok(());
+        }
+    }
 }

@@ -114,17 +114,14 @@ pub fn scan(
     let summary = summarise(&accounts, &digests, failed.len());
 
     if !dry_run {
-        let records: Vec<SnapshotRecord> = accounts
-            .iter()
-            .map(|a| SnapshotRecord {
-                account: a.account.clone(),
-                health: a.health.clone(),
-                trend: a.trend,
-                decision: a.decision,
-                delivery: a.delivery,
-            })
-            .collect();
-        store.save_scan(tenant, as_of, &records, &summary)?;
+        let records = accounts.iter().map(|a| SnapshotRecord {
+            account: &a.account,
+            health: &a.health,
+            trend: a.trend,
+            decision: a.decision,
+            delivery: a.delivery,
+        });
+        store.save_scan(tenant, as_of, records, &summary)?;
     }
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: !dry_run })
 }

@@ -88,6 +88,8 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
+        // 64 MiB of page cache: imports and scans walk indexes far larger than the 2 MiB default.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         migrations::apply(&mut conn)?;
         Ok(Store { conn })
     }

@@ -51,7 +51,6 @@ const MIGRATIONS: &[&str] = &[
     -- The scan reads only open tickets, account by account: a partial, covering index.
     CREATE INDEX tickets_open_by_account ON tickets (tenant_id, account_id, created_at, priority, status)
         WHERE status IN ('open', 'pending');
-    CREATE INDEX tickets_by_account ON tickets (tenant_id, account_id);
 
     CREATE TABLE heartbeats (
         tenant_id       TEXT NOT NULL,

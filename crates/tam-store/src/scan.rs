@@ -52,12 +52,12 @@ pub struct AccountError {
 }
 
 /// What the scan decided for one account, ready to store.
-#[derive(Debug, Clone)]
-pub struct SnapshotRecord {
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotRecord<'a> {
     /// The account.
-    pub account: AccountId,
+    pub account: &'a AccountId,
     /// Score, status and breakdown.
-    pub health: Health,
+    pub health: &'a Health,
     /// Against about a week earlier.
     pub trend: Trend,
     /// Escalation decision.
@@ -237,11 +237,11 @@ impl Store {
     /// Stores one scan: a snapshot per account (replacing any for the same `as_of`), episode
     /// openings, updates and closings, the accounts' current health, and the summary. One
     /// transaction: all of it or none of it.
-    pub fn save_scan(
+    pub fn save_scan<'r>(
         &mut self,
         tenant: &TenantId,
         as_of: Timestamp,
-        records: &[SnapshotRecord],
+        records: impl IntoIterator<Item = SnapshotRecord<'r>>,
         summary: &ScanSummary,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();

@@ -1,5 +1,7 @@
 //! `tam explain ACCOUNT`: the latest breakdown in plain words, and the score history.
 
+use std::io::Write;
+
 use anyhow::{Result, bail};
 use serde_json::json;
 use tam_core::scoring::{Deduction, Evidence};
@@ -52,6 +54,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         bail!("account {account:?} has not been scanned yet; run `tam scan --tenant {tenant}`");
     };
     let lines: Vec<String> = latest.deductions.iter().map(explain).collect();
+    let mut out = std::io::stdout().lock();
 
     if args.json {
         let value = json!({
@@ -77,29 +80,30 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
                 "as_of": s.as_of, "score": s.score, "status": s.status.as_str(), "trend": s.trend.as_str(),
             })).collect::<Vec<_>>(),
         });
-        println!("{value}");
+        writeln!(out, "{value}")?;
         return Ok(Outcome::Done);
     }
 
-    println!("{} ({}) · tenant {} · rep {} <{}>", row.name, account, tenant, row.rep_name, row.rep_email);
-    println!("score {}/100, {}, trend {} · as of {}", latest.score, latest.status, latest.trend, latest.as_of);
-    println!();
+    writeln!(out, "{} ({}) · tenant {} · rep {} <{}>", row.name, account, tenant, row.rep_name, row.rep_email)?;
+    writeln!(out, "score {}/100, {}, trend {} · as of {}", latest.score, latest.status, latest.trend, latest.as_of)?;
+    writeln!(out)?;
     if lines.is_empty() {
-        println!(
+        writeln!(
+            out,
             "Nothing was deducted: no aged P1/P2 tickets, no more than the free open tickets, no heartbeat silence."
-        );
+        )?;
     } else {
-        println!("Why:");
+        writeln!(out, "Why:")?;
         for (d, line) in latest.deductions.iter().zip(&lines) {
-            println!("  -{:<3} {line}", d.points);
+            writeln!(out, "  -{:<3} {line}", d.points)?;
         }
     }
-    println!();
-    println!("{}", escalation_line(latest));
-    println!();
-    println!("History ({} scans, newest first): {}", history.len(), sparkline(&history));
+    writeln!(out)?;
+    writeln!(out, "{}", escalation_line(latest))?;
+    writeln!(out)?;
+    writeln!(out, "History ({} scans, oldest to newest {}):", history.len(), sparkline(&history))?;
     for s in &history {
-        println!("  {}  {:>3}  {:<5}  {}", s.as_of, s.score, s.status, s.trend);
+        writeln!(out, "  {}  {:>3}  {:<5}  {}", s.as_of, s.score, s.status, s.trend)?;
     }
     Ok(Outcome::Done)
 }

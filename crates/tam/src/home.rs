@@ -1,5 +1,6 @@
 //! The home directory: where the database, the config and (later) drafts live.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -58,13 +59,15 @@ pub fn init(home: &Home) -> Result<Outcome> {
     let (store, _) = home.open()?;
     let path = home.config_path();
     let wrote = write_if_absent(&path, &config::default_file())?;
-    println!("home      {}", home.dir.display());
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "home      {}", home.dir.display())?;
+    writeln!(
+        out,
         "config    {} ({})",
         path.display(),
         if wrote { "written with commented defaults" } else { "kept as it was" }
-    );
-    println!("database  {} (schema version {})", home.db_path().display(), store.schema_version()?);
+    )?;
+    writeln!(out, "database  {} (schema version {})", home.db_path().display(), store.schema_version()?)?;
     Ok(Outcome::Done)
 }
 

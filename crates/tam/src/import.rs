@@ -1,7 +1,7 @@
 //! `tam import FILE...`
 
 use std::fs::File;
-use std::io::{BufReader, IsTerminal};
+use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -49,7 +49,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             if std::io::stdin().is_terminal() {
                 bail!("reading records from standard input, but it is a terminal; pipe a file in");
             }
-            importer.read("-", std::io::stdin().lock(), Format::Ndjson)?;
+            importer.read("-", BufReader::with_capacity(1 << 16, std::io::stdin()), Format::Ndjson)?;
             continue;
         }
         let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
@@ -61,6 +61,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 }
 
 pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     if json {
         let value = serde_json::json!({
             "imported": report.imported(),
@@ -74,7 +75,7 @@ pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
                 "field": r.error.field, "reason": r.error.reason, "message": r.to_string(),
             })).collect::<Vec<_>>(),
         });
-        println!("{value}");
+        writeln!(out, "{value}")?;
     } else {
         for r in report.rejected.iter().take(SHOW_REJECTED) {
             eprintln!("rejected: {r}");
@@ -88,14 +89,15 @@ pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
             let names: Vec<&str> = report.tenants_created.iter().map(|t| t.as_str()).collect();
             format!("; new tenants: {}", names.join(", "))
         };
-        println!(
+        writeln!(
+            out,
             "imported {} records ({} accounts, {} tickets, {} heartbeats); rejected {}{created}",
             report.imported(),
             report.accounts,
             report.tickets,
             report.heartbeats,
             report.rejected.len(),
-        );
+        )?;
     }
     Ok(())
 }

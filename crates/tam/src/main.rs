@@ -13,6 +13,7 @@ mod explain;
 mod home;
 mod import;
 mod progress;
+mod rng;
 mod scan;
 
 use std::path::PathBuf;
@@ -59,11 +60,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Partial) => ExitCode::from(2),
+        // A reader that stopped reading (`tam scan | head`) is not a failure of tam.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
