@@ -37,21 +37,21 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         None => {
             let mut found = store.tenants_with_account(&account)?;
             match found.len() {
-                0 => bail!("no account {account:?} in any tenant"),
+                0 => bail!("no account \"{account}\" in any tenant"),
                 1 => found.remove(0),
                 _ => bail!(
-                    "account {account:?} exists in several tenants ({}); pass --tenant",
+                    "account \"{account}\" exists in several tenants ({}); pass --tenant",
                     found.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
                 ),
             }
         }
     };
     let Some(row) = store.account(&tenant, &account)? else {
-        bail!("no account {account:?} in tenant {tenant:?}");
+        bail!("no account \"{account}\" in tenant \"{tenant}\"");
     };
     let history = store.snapshots(&tenant, &account, args.history.max(1))?;
     let Some(latest) = history.first() else {
-        bail!("account {account:?} has not been scanned yet; run `tam scan --tenant {tenant}`");
+        bail!("account \"{account}\" has not been scanned yet; run `tam scan --tenant {tenant}`");
     };
     let lines: Vec<String> = latest.deductions.iter().map(explain).collect();
     let mut out = std::io::stdout().lock();

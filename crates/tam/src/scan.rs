@@ -82,7 +82,7 @@ pub fn select_tenants(store: &Store, only: Option<&str>) -> Result<Vec<TenantId>
         Some(raw) => {
             let tenant = TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
             if !all.contains(&tenant) {
-                bail!("no tenant {tenant:?} (known: {})", names(&all));
+                bail!("no tenant \"{tenant}\" (known: {})", names(&all));
             }
             Ok(vec![tenant])
         }

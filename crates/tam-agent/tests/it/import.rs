@@ -1,0 +1,124 @@
+use tam_agent::import::{Format, RecordKind};
+use tam_core::{AccountId, TenantId};
+use tam_store::Store;
+
+use crate::{account, import, ticket};
+
+fn messages(report: &tam_agent::import::ImportReport) -> Vec<String> {
+    report.rejected.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn bad_records_are_reported_with_file_line_and_field_and_good_ones_kept() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = [
+        account("t", "a1", "rep@v.example", None),
+        ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
+        ticket("t", "T2", "a1", "Urgentish", "open", "2026-03-20T00:00:00Z"),
+        String::new(),
+        "{oops".to_owned(),
+        ticket("t", "T3", "a1", "P2", "open", "2031-01-01T00:00:00Z"),
+        ticket("t", "T4", "ghost", "P2", "open", "2026-03-20T00:00:00Z"),
+        ticket("t", "T5", "a1", "P4", "closed", "2026-03-20T00:00:00Z"),
+    ]
+    .join("\n");
+    let report = import(&mut store, &[("book.ndjson", Format::Ndjson, &text)]);
+    assert_eq!((report.accounts, report.tickets), (1, 2));
+    let got = messages(&report);
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[0].starts_with("book.ndjson:3: ticket T2: field priority: unknown value \"Urgentish\""), "{}", got[0]);
+    assert!(got[1].starts_with("book.ndjson:5: field line: invalid JSON"), "{}", got[1]);
+    assert!(
+        got[2].starts_with("book.ndjson:6: ticket T3: field created_at: 2031-01-01T00:00:00Z is in the future"),
+        "{}",
+        got[2]
+    );
+    assert_eq!(got[3], "book.ndjson:7: ticket T4: field account_id: no account \"ghost\" in tenant \"t\"");
+}
+
+#[test]
+fn reimporting_is_idempotent_and_tenants_are_created_once() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text =
+        [account("t", "a1", "rep@v.example", None), ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z")]
+            .join("\n");
+    let first = import(&mut store, &[("f", Format::Ndjson, &text)]);
+    let second = import(&mut store, &[("f", Format::Ndjson, &text)]);
+    assert_eq!(first.tenants_created.len(), 1);
+    assert!(second.tenants_created.is_empty());
+    assert_eq!((second.accounts, second.tickets), (1, 1));
+    let tenants = store.tenants().unwrap();
+    assert_eq!((tenants.len(), tenants[0].accounts), (1, 1));
+    let row =
+        store.account(&TenantId::parse("t", "t").unwrap(), &AccountId::parse("a", "a1").unwrap()).unwrap().unwrap();
+    assert_eq!(row.open_tickets, 1);
+}
+
+#[test]
+fn tickets_may_come_before_their_accounts_in_an_earlier_file() {
+    let mut store = Store::open_in_memory().unwrap();
+    let tickets = ticket("t", "T1", "a1", "High", "pending", "2026-03-20T00:00:00Z");
+    let accounts = account("t", "a1", "rep@v.example", None);
+    let report = import(
+        &mut store,
+        &[("tickets.ndjson", Format::Ndjson, &tickets), ("accounts.ndjson", Format::Ndjson, &accounts)],
+    );
+    assert_eq!((report.accounts, report.tickets, report.rejected.len()), (1, 1, 0));
+}
+
+#[test]
+fn a_ticket_of_another_tenants_account_is_rejected() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = [
+        account("acme", "a1", "rep@v.example", None),
+        ticket("globex", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
+    ]
+    .join("\n");
+    let report = import(&mut store, &[("f", Format::Ndjson, &text)]);
+    assert_eq!(messages(&report), ["f:2: ticket T1: field account_id: no account \"a1\" in tenant \"globex\""]);
+}
+
+#[test]
+fn csv_files_with_a_header_row() {
+    let mut store = Store::open_in_memory().unwrap();
+    let accounts = "tenant_id,id,name,rep_name,rep_email,contacts,last_heartbeat,api_call_count\n\
+                    t,a1,Acme,Ana,ana@v.example,ops@acme.example;cto@acme.example,2026-03-28T00:00:00Z,120\n\
+                    t,a2,Globex,Ana,ana@v.example,,,\n\
+                    t,a3,Initech,Ana,not-an-email,,,\n\
+                    t,a4,Umbrella,Ana,ana@v.example,,,lots\n";
+    let tickets = "tenant_id,id,account_id,priority,status,created_at,subject,kind\n\
+                   t,T1,a1,P1,open,2026-03-20T00:00:00Z,\"Login fails, again\",bug\n\
+                   t,T2,a2,Medium,resolved,2026-03-20T00:00:00Z,,question\n";
+    let report = import(
+        &mut store,
+        &[
+            ("accounts.csv", Format::Csv(None), accounts),
+            ("tickets.csv", Format::Csv(Some(RecordKind::Ticket)), tickets),
+        ],
+    );
+    assert_eq!((report.accounts, report.tickets), (2, 2));
+    assert_eq!(
+        messages(&report),
+        [
+            "accounts.csv:4: account a3: field rep_email: \"not-an-email\" is not an email address",
+            "accounts.csv:5: account a4: field api_call_count: \"lots\" is not a non-negative whole number",
+        ]
+    );
+}
+
+#[test]
+fn heartbeats_move_the_last_heartbeat_forward_only() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = [
+        account("t", "a1", "rep@v.example", Some("2026-03-20T00:00:00Z")),
+        r#"{"record":"heartbeat","tenant_id":"t","account_id":"a1","at":"2026-03-25T00:00:00Z","api_call_count":7}"#
+            .to_owned(),
+        r#"{"record":"heartbeat","tenant_id":"t","account_id":"a1","at":"2026-03-22T00:00:00Z"}"#.to_owned(),
+    ]
+    .join("\n");
+    let report = import(&mut store, &[("f", Format::Ndjson, &text)]);
+    assert_eq!(report.heartbeats, 2);
+    let row =
+        store.account(&TenantId::parse("t", "t").unwrap(), &AccountId::parse("a", "a1").unwrap()).unwrap().unwrap();
+    assert_eq!(row.last_heartbeat.unwrap().to_string(), "2026-03-25T00:00:00Z");
+}

@@ -1,0 +1,99 @@
+//! Integration tests of the SQLite store on real database files.
+
+#![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
+
+use rusqlite::Connection;
+use tam_core::records::{Account, Rep, Ticket, TicketSource};
+use tam_core::{AccountId, Email, Priority, TenantId, TicketId, TicketStatus, Timestamp};
+use tam_store::{Store, StoreError};
+
+fn tenant() -> TenantId {
+    TenantId::parse("t", "t").unwrap()
+}
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn seed(store: &mut Store) {
+    let w = store.writer().unwrap();
+    w.ensure_tenant(&tenant(), at("2026-03-01T00:00:00Z")).unwrap();
+    for id in ["a1", "a2"] {
+        w.upsert_account(&Account {
+            tenant: tenant(),
+            id: AccountId::parse("id", id).unwrap(),
+            name: id.to_uppercase(),
+            rep: Rep { name: "Rep".into(), email: Email::parse("e", "rep@v.example").unwrap(), chat_space: None },
+            contacts: vec![],
+            last_heartbeat: None,
+            api_call_count: None,
+            check_in_interval_days: 30,
+        })
+        .unwrap();
+        w.upsert_ticket(&Ticket {
+            tenant: tenant(),
+            id: TicketId::parse("id", &format!("{id}-T")).unwrap(),
+            account: AccountId::parse("id", id).unwrap(),
+            source: TicketSource::Import,
+            priority: Priority::P1,
+            status: TicketStatus::Open,
+            created_at: at("2026-03-01T00:00:00Z"),
+            updated_at: None,
+            subject: "s".into(),
+            kind: None,
+        })
+        .unwrap();
+    }
+    w.commit().unwrap();
+}
+
+#[test]
+fn migrations_run_once_and_reopening_is_harmless() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let v1 = Store::open(&path).unwrap().schema_version().unwrap();
+    let v2 = Store::open(&path).unwrap().schema_version().unwrap();
+    assert_eq!((v1, v2), (1, 1));
+}
+
+#[test]
+fn a_database_from_a_newer_tam_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    Store::open(&path).unwrap();
+    Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+}
+
+#[test]
+fn a_corrupt_row_fails_its_account_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let mut store = Store::open(&path).unwrap();
+    seed(&mut store);
+    Connection::open(&path).unwrap().execute("UPDATE tickets SET priority = 9 WHERE id = 'a1-T'", []).unwrap();
+
+    let mut seen = Vec::new();
+    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
+    store
+        .for_each_scan_input(&tenant(), at("2026-03-29T00:00:00Z"), window, |input| {
+            seen.push(match input {
+                Ok(i) => format!("ok {} {} tickets", i.account, i.signals.tickets.len()),
+                Err(e) => format!("err {e}"),
+            })
+        })
+        .unwrap();
+    assert_eq!(seen, ["err account a1: stored tickets row a1-T: field priority: 9 is not 1..=4", "ok a2 1 tickets"]);
+}
+
+#[test]
+fn scan_inputs_are_scoped_to_the_tenant() {
+    let mut store = Store::open_in_memory().unwrap();
+    seed(&mut store);
+    let other = TenantId::parse("t", "other").unwrap();
+    let mut count = 0;
+    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
+    store.for_each_scan_input(&other, at("2026-03-29T00:00:00Z"), window, |_| count += 1).unwrap();
+    assert_eq!(count, 0);
+}

@@ -1,0 +1,131 @@
+//! The commands as a user runs them.
+
+use crate::TestHome;
+
+const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
+{"record":"account","tenant_id":"acme","id":"a2","name":"Globex","rep_name":"Ana","rep_email":"ana@v.example","contacts":[],"last_heartbeat":null}
+{"record":"ticket","tenant_id":"acme","id":"T-1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"API down"}
+{"record":"ticket","tenant_id":"acme","id":"T-2","account_id":"a1","priority":"Highest","status":"open","created_at":"2026-03-21T00:00:00Z","subject":"SSO broken"}
+{"record":"ticket","tenant_id":"acme","id":"T-3","account_id":"a1","priority":"P2","status":"pending","created_at":"2026-03-22T00:00:00Z","subject":"Exports slow"}
+"#;
+const AS_OF: &str = "2026-03-29T07:00:00Z";
+
+#[test]
+fn init_writes_a_commented_config_once() {
+    let home = TestHome::new();
+    let out = home.ok(&["init"]);
+    assert!(out.contains("written with commented defaults"), "{out}");
+    let config = std::fs::read_to_string(home.path().join("home/tam.toml")).unwrap();
+    assert!(config.contains("# aged_p1_p2_points = 20"));
+    assert!(home.ok(&["init"]).contains("kept as it was"));
+}
+
+#[test]
+fn scan_json_is_stable_and_a_rerun_replaces_the_snapshot() {
+    let home = TestHome::new();
+    let book = home.file("book.ndjson", BOOK);
+    assert!(
+        home.ok(&["import", book.to_str().unwrap()])
+            .contains("imported 5 records (2 accounts, 3 tickets, 0 heartbeats); rejected 0")
+    );
+    let first = home.ok(&["scan", "--tenant", "acme", "--as-of", AS_OF, "--json"]);
+    let second = home.ok(&["scan", "--tenant", "acme", "--as-of", AS_OF, "--json"]);
+    assert_eq!(first, second, "same inputs and as_of must give byte-identical output");
+
+    let scan: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let a1 = &scan["accounts"][0];
+    assert_eq!(
+        (a1["account_id"].as_str(), a1["score"].as_u64(), a1["status"].as_str()),
+        (Some("a1"), Some(10), Some("red"))
+    );
+    assert_eq!((a1["escalate"].as_bool(), a1["escalation_reason"].as_str()), (Some(true), Some("below_threshold")));
+    assert_eq!(a1["alert"].as_str(), Some("individual"));
+    let evidence = &a1["deductions"][0]["evidence"]["tickets"];
+    assert_eq!(evidence[0]["id"].as_str(), Some("T-1"));
+    assert_eq!(scan["accounts"][1]["trend"].as_str(), Some("unknown"));
+
+    let explain = home.json(&["explain", "a1", "--json"]);
+    assert_eq!(explain["history"].as_array().unwrap().len(), 1);
+    let text = home.ok(&["explain", "a1"]);
+    assert!(text.contains("aged_p1_p2: 3 open P1/P2 ticket(s) older than 72 h"), "{text}");
+    assert!(text.contains("heartbeat_silence: no heartbeat for"), "{text}");
+}
+
+#[test]
+fn a_malformed_file_keeps_the_good_records_and_exits_non_zero() {
+    let home = TestHome::new();
+    let bad = format!("{BOOK}{{\"record\":\"ticket\",\"tenant_id\":\"acme\",\"id\":\"T-9\"\nnot json at all\n");
+    let book = home.file("mixed.ndjson", &bad);
+    let run = home.tam(&["import", book.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("mixed.ndjson:6: field line: invalid JSON"), "{}", run.stderr);
+    assert!(run.stderr.contains("mixed.ndjson:7: field line: invalid JSON"), "{}", run.stderr);
+    assert!(run.stdout.contains("imported 5 records"), "{}", run.stdout);
+    let scan = home.json(&["scan", "--as-of", AS_OF, "--json"]);
+    assert_eq!(scan["accounts"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn csv_imports_need_a_known_kind() {
+    let home = TestHome::new();
+    let odd = home.file("odd.csv", "foo,bar\n1,2\n");
+    let run = home.tam(&["import", odd.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("cannot tell the record kind"), "{}", run.stderr);
+    let accounts = home.file(
+        "a.csv",
+        "tenant_id,id,name,rep_name,rep_email,contacts\nacme,a1,Acme,Ana,ana@v.example,ops@a.example;it@a.example\n",
+    );
+    assert!(home.ok(&["import", "--kind", "accounts", accounts.to_str().unwrap()]).contains("1 accounts"));
+}
+
+#[test]
+fn errors_are_one_line_and_name_what_is_wrong() {
+    let home = TestHome::new();
+    let run = home.tam(&["scan"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: no tenants yet"), "{}", run.stderr);
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    let run = home.tam(&["scan", "--tenant", "nope"]);
+    assert!(run.stderr.contains("no tenant \"nope\" (known: acme)"), "{}", run.stderr);
+    let run = home.tam(&["scan", "--as-of", "tomorrow"]);
+    assert_eq!(run.code, 2, "clap usage error");
+    let run = home.tam(&["explain", "a1"]);
+    assert!(run.stderr.contains("has not been scanned yet"), "{}", run.stderr);
+}
+
+#[test]
+fn environment_overrides_change_the_rules() {
+    let home = TestHome::new();
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    let run =
+        home.tam_env(&["scan", "--as-of", AS_OF, "--json", "--dry-run"], &[("TAM_SCORING__AGED_P1_P2_CAP", "20")]);
+    let scan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(scan["accounts"][0]["score"].as_u64(), Some(50));
+    assert_eq!(scan["dry_run"].as_bool(), Some(true));
+    let run = home.tam_env(&["scan", "--dry-run"], &[("TAM_SCORING__GREEN_MIN_SCORE", "200")]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("green_min_score"), "{}", run.stderr);
+}
+
+#[test]
+fn demo_runs_twice_on_the_same_home() {
+    let home = TestHome::new();
+    let first = home.ok(&["demo"]);
+    assert!(first.contains("240 accounts, 6 reps"), "{first}");
+    let second = home.ok(&["demo"]);
+    assert_eq!(first, second);
+    let scan = home.json(&["scan", "--tenant", "demo", "--json", "--dry-run"]);
+    assert_eq!(scan["accounts"].as_array().unwrap().len(), 240);
+    let summary = &scan["summary"];
+    for status in ["green", "amber", "red"] {
+        assert!(summary[status].as_u64().unwrap() >= 10, "too few {status} accounts in the demo: {summary}");
+    }
+    assert!(summary["escalated"].as_u64().unwrap() > 0);
+    let trends: std::collections::BTreeSet<&str> =
+        scan["accounts"].as_array().unwrap().iter().map(|a| a["trend"].as_str().unwrap()).collect();
+    assert!(trends.contains("declining") && trends.contains("improving"), "{trends:?}");
+}
