@@ -3,7 +3,7 @@
 //! (`--json`).
 //!
 //! **Invariant:** the clock is read here, once per command, and passed down.
-//! Exit codes: 0 success; 1 failure (one line on stderr); 2 partial success (some records
+//! Exit codes: 0 success; 1 failure (one line on stderr); 2 usage error; 3 partial success (some records
 //! rejected or some accounts not scanned; the rest was done and stored).
 
 mod bench;
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
-        Ok(Outcome::Partial) => ExitCode::from(2),
+        Ok(Outcome::Partial) => ExitCode::from(3),
         // A reader that stopped reading (`tam scan | head`) is not a failure of tam.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {

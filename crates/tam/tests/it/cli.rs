@@ -57,7 +57,7 @@ fn a_malformed_file_keeps_the_good_records_and_exits_non_zero() {
     let bad = format!("{BOOK}{{\"record\":\"ticket\",\"tenant_id\":\"acme\",\"id\":\"T-9\"\nnot json at all\n");
     let book = home.file("mixed.ndjson", &bad);
     let run = home.tam(&["import", book.to_str().unwrap()]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("mixed.ndjson:6: field line: invalid JSON"), "{}", run.stderr);
     assert!(run.stderr.contains("mixed.ndjson:7: field line: invalid JSON"), "{}", run.stderr);
     assert!(run.stdout.contains("imported 5 records"), "{}", run.stdout);
@@ -128,4 +128,14 @@ fn demo_runs_twice_on_the_same_home() {
     let trends: std::collections::BTreeSet<&str> =
         scan["accounts"].as_array().unwrap().iter().map(|a| a["trend"].as_str().unwrap()).collect();
     assert!(trends.contains("declining") && trends.contains("improving"), "{trends:?}");
+}
+
+#[test]
+fn bench_runs_on_a_small_book() {
+    let home = TestHome::new();
+    let dir = home.path().join("bench");
+    let out = home.json(&["bench", "--accounts", "300", "--tickets", "3000", "--json", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(out["records"].as_u64(), Some(3_300));
+    assert!(out["scan_seconds"].as_f64().unwrap() > 0.0);
+    assert!(out["import_records_per_second"].as_f64().unwrap() > 0.0);
 }
