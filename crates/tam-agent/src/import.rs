@@ -346,7 +346,8 @@ fn parse_ndjson(
             return Ok(());
         }
         number += 1;
-        let text = line.trim();
+        // Files saved by some Windows editors start with a byte order mark.
+        let text = if number == 1 { line.trim_start_matches('\u{feff}') } else { &line }.trim();
         if text.is_empty() {
             continue;
         }

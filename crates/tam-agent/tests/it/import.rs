@@ -122,3 +122,16 @@ fn heartbeats_move_the_last_heartbeat_forward_only() {
         store.account(&TenantId::parse("t", "t").unwrap(), &AccountId::parse("a", "a1").unwrap()).unwrap().unwrap();
     assert_eq!(row.last_heartbeat.unwrap().to_string(), "2026-03-25T00:00:00Z");
 }
+
+#[test]
+fn a_byte_order_mark_and_windows_line_ends_are_tolerated() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = format!(
+        "\u{feff}{}\r\n{}\r\n",
+        account("t", "a1", "rep@v.example", None),
+        account("t", "a2", "rep@v.example", None)
+    );
+    let csv = "\u{feff}tenant_id,id,name,rep_name,rep_email\r\nt,a3,A,R,r@v.example\r\n";
+    let report = import(&mut store, &[("f.ndjson", Format::Ndjson, &text), ("f.csv", Format::Csv(None), csv)]);
+    assert_eq!((report.accounts, report.rejected.len()), (3, 0), "{:?}", messages(&report));
+}
