@@ -3,18 +3,19 @@
 //! Raw input becomes validated records in one place ([`parse`]); a record that does not parse
 //! is reported with its file, line, kind, id and field, and skipped. Good records are upserted
 //! by id, so importing the same file twice changes nothing. Tickets and heartbeats may come
-//! before their account (in a later file): they wait until the end of the import before an
-//! unknown account rejects them.
+//! before their account (in a later file): they wait, in memory, until the end of the import
+//! before an unknown account rejects them; a later version of a waiting record replaces it.
+//! A file that cannot be read at all is reported as one rejection and the import goes on.
 
 mod parse;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 use tam_core::records::{Account, Heartbeat, Ticket};
-use tam_core::{FieldError, PriorityNames, SignedDuration, TenantId, Timestamp};
-use tam_store::{Store, StoreError, Writer};
+use tam_core::{AccountId, FieldError, PriorityNames, SignedDuration, TenantId, Timestamp};
+use tam_store::{Store, StoreError};
 
 pub use parse::RecordKind;
 
@@ -59,6 +60,24 @@ impl Record {
             Record::Heartbeat(h) => &h.tenant,
         }
     }
+
+    /// The account a ticket or heartbeat belongs to.
+    fn owner(&self) -> Option<&AccountId> {
+        match self {
+            Record::Account(_) => None,
+            Record::Ticket(t) => Some(&t.account),
+            Record::Heartbeat(h) => Some(&h.account),
+        }
+    }
+
+    /// What makes two records the same record: a later one replaces an earlier one.
+    fn key(&self) -> (RecordKind, String, String) {
+        match self {
+            Record::Account(a) => (RecordKind::Account, a.tenant.to_string(), a.id.to_string()),
+            Record::Ticket(t) => (RecordKind::Ticket, t.tenant.to_string(), t.id.to_string()),
+            Record::Heartbeat(h) => (RecordKind::Heartbeat, h.tenant.to_string(), format!("{}@{}", h.account, h.at)),
+        }
+    }
 }
 
 /// A record that was not imported, and where it was.
@@ -66,7 +85,7 @@ impl Record {
 pub struct Rejected {
     /// File name (or `-` for standard input).
     pub source: String,
-    /// 1-based line.
+    /// 1-based line; 0 when the whole file was rejected.
     pub line: u64,
     /// Kind, when it could be told.
     pub kind: Option<RecordKind>,
@@ -78,11 +97,16 @@ pub struct Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.source, self.line)?;
+        if self.line == 0 {
+            write!(f, "{}: ", self.source)?;
+        } else {
+            write!(f, "{}:{}: ", self.source, self.line)?;
+        }
         match (&self.kind, &self.id) {
             (Some(kind), Some(id)) => write!(f, "{kind} {id}: ")?,
             (Some(kind), None) => write!(f, "{kind}: ")?,
-            _ => {}
+            (None, Some(id)) => write!(f, "record {id}: ")?,
+            (None, None) => {}
         }
         write!(f, "{}", self.error)
     }
@@ -99,7 +123,7 @@ pub struct ImportReport {
     pub heartbeats: u64,
     /// Tenants seen for the first time.
     pub tenants_created: Vec<TenantId>,
-    /// Records skipped, in input order.
+    /// Records (or whole files) skipped, in input order.
     pub rejected: Vec<Rejected>,
 }
 
@@ -110,29 +134,11 @@ impl ImportReport {
     }
 }
 
-/// Why an import stopped early. Bad records never stop it; these do.
+/// Why an import stopped. Bad records and unreadable files never stop it; a store that
+/// refuses to write does.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// A source could not be read.
-    #[error("{source_name}: {error}")]
-    Read {
-        /// File name.
-        source_name: String,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// A CSV source could not be read as CSV at all.
-    #[error("{source_name}: {reason}")]
-    Csv {
-        /// File name.
-        source_name: String,
-        /// Why.
-        reason: String,
-    },
-    /// The store refused a write.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
+#[error(transparent)]
+pub struct ImportError(#[from] StoreError);
 
 /// Records per transaction: large enough to amortise the commit, small enough that a crash
 /// loses little work (re-import is idempotent anyway).
@@ -140,6 +146,9 @@ const BATCH: usize = 20_000;
 
 /// Records per message from the parser thread to the writer.
 const CHUNK: usize = 2_048;
+
+/// The longest NDJSON line read; a longer one is rejected without being held in memory.
+const MAX_LINE_BYTES: u64 = 1 << 20;
 
 /// One import run over any number of sources.
 ///
@@ -149,14 +158,22 @@ pub struct Importer<'s> {
     store: &'s mut Store,
     opts: ImportOptions,
     sources: Vec<String>,
-    known: HashMap<String, HashSet<String>>,
-    waiting: Vec<(Location, Record)>,
+    tenants: HashMap<String, TenantState>,
+    waiting: HashMap<(RecordKind, String, String), (Location, Record)>,
     pending: Vec<(Location, Record)>,
     report: ImportReport,
     rejected: Vec<(Location, parse::Failure)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// What the import knows about a tenant.
+struct TenantState {
+    /// The tenant row exists (created when its first account arrives).
+    exists: bool,
+    /// Ids of its accounts, stored or imported so far.
+    accounts: HashSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Location {
     source: usize,
     line: u64,
@@ -174,26 +191,26 @@ impl<'s> Importer<'s> {
             store,
             opts,
             sources: Vec::new(),
-            known: HashMap::new(),
-            waiting: Vec::new(),
+            tenants: HashMap::new(),
+            waiting: HashMap::new(),
             pending: Vec::new(),
             report: ImportReport::default(),
             rejected: Vec::new(),
         }
     }
 
-    /// Imports one source. `name` is how errors refer to it.
+    /// Imports one source. `name` is how errors refer to it. A source that cannot be read to
+    /// the end is reported as a rejection; what was read before stays imported.
     pub fn read(&mut self, name: &str, reader: impl BufRead + Send, format: Format) -> Result<(), ImportError> {
-        let source = self.sources.len();
-        self.sources.push(name.to_owned());
+        let source = self.add_source(name);
         let opts = self.opts.clone();
-        std::thread::scope(|scope| {
+        let outcome = std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Parsed>>(8);
             let parser = scope.spawn(move || {
                 let mut out = Sender { tx, chunk: Vec::with_capacity(CHUNK) };
                 let result = match format {
-                    Format::Ndjson => parse_ndjson(name, source, reader, &opts, &mut out),
-                    Format::Csv(kind) => parse_csv(name, source, reader, kind, &opts, &mut out),
+                    Format::Ndjson => parse_ndjson(source, reader, &opts, &mut out),
+                    Format::Csv(kind) => parse_csv(source, reader, kind, &opts, &mut out),
                 };
                 out.flush();
                 result
@@ -207,15 +224,30 @@ impl<'s> Importer<'s> {
                         }
                     }
                 }
-                Ok(())
+                Ok::<(), ImportError>(())
             })();
             // Dropping the receiver stops a parser that is still going after a store error.
             drop(rx);
             let parsed = parser.join().expect("the import parser thread does not panic");
-            written.and(parsed)
+            written.map(|()| parsed)
         })?;
+        if let Err(unreadable) = outcome {
+            self.rejected.push((unreadable.0, unreadable.1));
+        }
         self.flush()
     }
+
+    /// Records a source that could not be opened at all.
+    pub fn unreadable(&mut self, name: &str, reason: impl Into<String>) {
+        let source = self.add_source(name);
+        self.rejected.push((Location { source, line: 0 }, parse::Failure::file(reason.into())));
+    }
+
+    fn add_source(&mut self, name: &str) -> usize {
+        self.sources.push(name.to_owned());
+        self.sources.len() - 1
+    }
+
     fn accept(&mut self, at: Location, record: Record) -> Result<(), ImportError> {
         self.pending.push((at, record));
         if self.pending.len() >= BATCH {
@@ -224,7 +256,7 @@ impl<'s> Importer<'s> {
         Ok(())
     }
 
-    /// Writes the pending records in one transaction.
+    /// Writes the pending records in one transaction; records whose account is unknown wait.
     fn flush(&mut self) -> Result<(), ImportError> {
         if self.pending.is_empty() {
             return Ok(());
@@ -232,30 +264,43 @@ impl<'s> Importer<'s> {
         let batch = std::mem::take(&mut self.pending);
         let writer = self.store.writer()?;
         for (at, record) in batch {
-            let tenant = record.tenant().as_str();
-            if !self.known.contains_key(tenant) {
-                if writer.ensure_tenant(record.tenant(), self.opts.now)? {
-                    self.report.tenants_created.push(record.tenant().clone());
-                }
-                let ids = account_ids(&writer, record.tenant())?;
-                self.known.insert(tenant.to_owned(), ids);
+            let tenant = record.tenant();
+            if !self.tenants.contains_key(tenant.as_str()) {
+                let accounts: HashSet<String> = writer.account_ids(tenant)?.into_iter().collect();
+                let exists = !accounts.is_empty() || writer.tenant_exists(tenant)?;
+                self.tenants.insert(tenant.to_string(), TenantState { exists, accounts });
             }
-            let accounts = self.known.get_mut(tenant).expect("inserted above when missing");
+            let state = self.tenants.get_mut(tenant.as_str()).expect("inserted above when missing");
+            let known = match record.owner() {
+                None => true,
+                Some(account) => state.accounts.contains(account.as_str()),
+            };
+            if !known {
+                // A later version of a waiting record replaces it.
+                self.waiting.insert(record.key(), (at, record));
+                continue;
+            }
+            // A waiting earlier version is now out of date.
+            self.waiting.remove(&record.key());
             match &record {
                 Record::Account(a) => {
+                    if !state.exists {
+                        writer.ensure_tenant(&a.tenant, self.opts.now)?;
+                        state.exists = true;
+                        self.report.tenants_created.push(a.tenant.clone());
+                    }
                     writer.upsert_account(a)?;
-                    accounts.insert(a.id.as_str().to_owned());
+                    state.accounts.insert(a.id.to_string());
                     self.report.accounts += 1;
                 }
-                Record::Ticket(t) if accounts.contains(t.account.as_str()) => {
+                Record::Ticket(t) => {
                     writer.upsert_ticket(t)?;
                     self.report.tickets += 1;
                 }
-                Record::Heartbeat(h) if accounts.contains(h.account.as_str()) => {
+                Record::Heartbeat(h) => {
                     writer.insert_heartbeat(h)?;
                     self.report.heartbeats += 1;
                 }
-                Record::Ticket(_) | Record::Heartbeat(_) => self.waiting.push((at, record)),
             }
         }
         writer.commit()?;
@@ -266,21 +311,18 @@ impl<'s> Importer<'s> {
     /// rejected if not.
     pub fn finish(mut self) -> Result<ImportReport, ImportError> {
         self.flush()?;
-        let waiting = std::mem::take(&mut self.waiting);
+        let mut waiting: Vec<(Location, Record)> = std::mem::take(&mut self.waiting).into_values().collect();
+        waiting.sort_by_key(|(at, _)| *at);
         let (ready, orphans): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(_, r)| {
-            let account = match r {
-                Record::Ticket(t) => &t.account,
-                Record::Heartbeat(h) => &h.account,
-                Record::Account(a) => &a.id,
-            };
-            self.known.get(r.tenant().as_str()).is_some_and(|ids| ids.contains(account.as_str()))
+            let accounts = self.tenants.get(r.tenant().as_str()).map(|t| &t.accounts);
+            r.owner().is_some_and(|a| accounts.is_some_and(|ids| ids.contains(a.as_str())))
         });
         self.pending = ready;
         self.flush()?;
         for (at, record) in orphans {
             self.rejected.push((at, parse::Failure::unknown_account(&record)));
         }
-        self.rejected.sort_by_key(|(at, _)| (at.source, at.line));
+        self.rejected.sort_by_key(|(at, _)| *at);
         let sources = &self.sources;
         self.report.rejected = self
             .rejected
@@ -295,10 +337,6 @@ impl<'s> Importer<'s> {
             .collect();
         Ok(self.report)
     }
-}
-
-fn account_ids(writer: &Writer<'_>, tenant: &TenantId) -> Result<HashSet<String>, StoreError> {
-    Ok(writer.account_ids(tenant)?.into_iter().collect())
 }
 
 struct Sender {
@@ -329,60 +367,93 @@ fn parsed(at: Location, result: Result<Record, parse::Failure>) -> Parsed {
     }
 }
 
+/// Where a source stopped being readable, and why.
+type Unreadable = (Location, parse::Failure);
+
 fn parse_ndjson(
-    name: &str,
     source: usize,
     mut reader: impl BufRead,
     opts: &ImportOptions,
     out: &mut Sender,
-) -> Result<(), ImportError> {
-    let mut line = String::new();
+) -> Result<(), Unreadable> {
+    let mut line = Vec::new();
     let mut number = 0u64;
     loop {
         line.clear();
-        let read =
-            reader.read_line(&mut line).map_err(|error| ImportError::Read { source_name: name.to_owned(), error })?;
+        let at = Location { source, line: number + 1 };
+        let read = (&mut reader)
+            .take(MAX_LINE_BYTES + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| (at, parse::Failure::file(e.to_string())))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        // Files saved by some Windows editors start with a byte order mark.
-        let text = if number == 1 { line.trim_start_matches('\u{feff}') } else { &line }.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let at = Location { source, line: number };
-        if !out.push(parsed(at, parse::ndjson(text, opts))) {
+        let result = if line.len() as u64 > MAX_LINE_BYTES && line.last() != Some(&b'\n') {
+            skip_rest_of_line(&mut reader).map_err(|e| (at, parse::Failure::file(e.to_string())))?;
+            Err(parse::Failure::line(format!("longer than {MAX_LINE_BYTES} bytes")))
+        } else {
+            match std::str::from_utf8(&line) {
+                // Files saved by some Windows editors start with a byte order mark.
+                Ok(text) => {
+                    let text = if number == 1 { text.trim_start_matches('\u{feff}') } else { text }.trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    parse::ndjson(text, opts)
+                }
+                Err(e) => Err(parse::Failure::line(format!("not valid UTF-8 ({e})"))),
+            }
+        };
+        if !out.push(parsed(at, result)) {
             return Ok(());
         }
     }
 }
 
+fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
+    }
+}
+
 fn parse_csv(
-    name: &str,
     source: usize,
     reader: impl BufRead,
     kind: Option<RecordKind>,
     opts: &ImportOptions,
     out: &mut Sender,
-) -> Result<(), ImportError> {
-    let csv_error = |reason: String| ImportError::Csv { source_name: name.to_owned(), reason };
+) -> Result<(), Unreadable> {
+    let whole = |reason: String| (Location { source, line: 0 }, parse::Failure::file(reason));
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers = csv.headers().map_err(|e| csv_error(e.to_string()))?.clone();
-    let layout = parse::CsvLayout::new(&headers, kind).map_err(csv_error)?;
+    let headers = csv.headers().map_err(|e| whole(e.to_string()))?.clone();
+    let layout = parse::CsvLayout::new(&headers, kind).map_err(whole)?;
     let mut row = csv::StringRecord::new();
     loop {
-        let result = match csv.read_record(&mut row) {
+        let (line, result) = match csv.read_record(&mut row) {
             Ok(false) => return Ok(()),
-            Ok(true) => {
-                let line = row.position().map_or(0, |p| p.line());
-                (line, layout.record(&row, opts))
+            Ok(true) => (row.position().map_or(0, |p| p.line()), layout.record(&row, opts)),
+            Err(e) if e.is_io_error() => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err((Location { source, line }, parse::Failure::file(e.to_string())));
             }
-            Err(e) if e.is_io_error() => return Err(csv_error(e.to_string())),
             // A malformed row (bad quoting, invalid UTF-8) is one rejected record.
             Err(e) => (e.position().map_or(0, |p| p.line()), Err(parse::Failure::whole(layout.kind(), e.to_string()))),
         };
-        if !out.push(parsed(Location { source, line: result.0 }, result.1)) {
+        if !out.push(parsed(Location { source, line }, result)) {
             return Ok(());
         }
     }

@@ -25,6 +25,17 @@ pub struct EscalationConfig {
     pub alert_budget_per_rep: u32,
 }
 
+impl EscalationConfig {
+    /// Checks the options against the status bands they work with; names the offending option.
+    pub fn validate(&self, scoring: &crate::scoring::ScoringConfig) -> Result<(), crate::FieldError> {
+        // A green score below the threshold would open a new episode on every scan.
+        if self.score_below > scoring.green_min_score {
+            return Err(crate::FieldError::new("score_below", "must not be above green_min_score"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for EscalationConfig {
     fn default() -> EscalationConfig {
         EscalationConfig { score_below: 40, cool_down_days: 7, worsen_points: 10, alert_budget_per_rep: 5 }
@@ -181,7 +192,9 @@ pub fn decide(
         return Decision { trigger, episode: opened, alert: opened.map(|_| AlertCause::New), closed: None };
     };
 
-    let worse_status = status > episode.last_alert_status;
+    // Worse than at the last alert, or a fresh drop since the previous scan (red at 30, back to
+    // amber, then red again is news even though the last alert already said red).
+    let worse_status = status > episode.last_alert_status || previous.is_some_and(|p| status > p.status);
     let worse_score = i64::from(score) <= i64::from(episode.last_alert_score) - i64::from(cfg.worsen_points);
     let cooled =
         as_of.duration_since(episode.last_alert_at) >= SignedDuration::from_hours(i64::from(cfg.cool_down_days) * 24);
@@ -288,6 +301,26 @@ mod tests {
                 "65 amber escalated=true reason=green_to_amber alert=new",
             ]
         );
+    }
+
+    #[test]
+    fn a_fresh_drop_to_red_realerts_even_if_the_last_alert_was_red() {
+        assert_eq!(
+            run(&[(30, Red), (45, Amber), (38, Red)]),
+            [
+                "30 red escalated=true reason=below_threshold alert=new",
+                "45 amber escalated=true reason=below_threshold alert=-",
+                "38 red escalated=true reason=below_threshold alert=worsened",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_threshold_may_not_reach_into_green() {
+        let scoring = crate::scoring::ScoringConfig::default();
+        assert!(EscalationConfig::default().validate(&scoring).is_ok());
+        let bad = EscalationConfig { score_below: 71, ..EscalationConfig::default() };
+        assert_eq!(bad.validate(&scoring).unwrap_err().field, "score_below");
     }
 
     #[test]

@@ -88,7 +88,11 @@ impl ScoringConfig {
                 "must not be below heartbeat_silence_after_hours",
             ));
         }
-        if self.trend_tolerance_days >= self.trend_lookback_days.max(1) {
+        if self.trend_lookback_days == 0 {
+            // A zero lookback would compare a scan with itself on a re-run.
+            return Err(FieldError::new("trend_lookback_days", "must be at least 1"));
+        }
+        if self.trend_tolerance_days >= self.trend_lookback_days {
             return Err(FieldError::new("trend_tolerance_days", "must be below trend_lookback_days"));
         }
         Ok(())
@@ -306,7 +310,11 @@ fn push(deductions: &mut Vec<Deduction>, rule: Rule, points: u32, evidence: impl
 pub fn trend_window(as_of: Timestamp, cfg: &ScoringConfig) -> (Timestamp, Timestamp, Timestamp) {
     let at = |days: u32| as_of.checked_sub(hours(days.saturating_mul(24))).unwrap_or(Timestamp::MIN);
     let lookback = cfg.trend_lookback_days;
-    (at(lookback + cfg.trend_tolerance_days), at(lookback), at(lookback.saturating_sub(cfg.trend_tolerance_days)))
+    (
+        at(lookback.saturating_add(cfg.trend_tolerance_days)),
+        at(lookback),
+        at(lookback.saturating_sub(cfg.trend_tolerance_days)),
+    )
 }
 
 /// Picks the baseline for the trend among earlier `(as_of, score)` snapshots: the one closest to

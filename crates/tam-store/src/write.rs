@@ -38,6 +38,16 @@ impl Writer<'_> {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
+    /// Whether the tenant exists.
+    pub fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
+            .query_row([tenant.as_str()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     /// Whether the account exists in the tenant.
     pub fn account_exists(&self, tenant: &TenantId, account: &AccountId) -> Result<bool, StoreError> {
         Ok(self
@@ -48,7 +58,9 @@ impl Writer<'_> {
             .is_some())
     }
 
-    /// Inserts or replaces an account's CRM fields; its health fields are kept.
+    /// Inserts or updates an account's CRM fields; its health fields are kept. Optional fields
+    /// the record leaves out (no chat space, no contacts, no call count) keep their stored
+    /// value, and the last heartbeat only moves forward: a re-import never loses what is known.
     pub fn upsert_account(&self, a: &Account) -> Result<(), StoreError> {
         let contacts = serde_json::to_string(&a.contacts).expect("a list of strings always serialises");
         self.tx
@@ -58,8 +70,13 @@ impl Writer<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (tenant_id, id) DO UPDATE SET
                     name = excluded.name, rep_name = excluded.rep_name, rep_email = excluded.rep_email,
-                    rep_chat_space = excluded.rep_chat_space, contacts = excluded.contacts,
-                    last_heartbeat = excluded.last_heartbeat, api_call_count = excluded.api_call_count,
+                    rep_chat_space = COALESCE(excluded.rep_chat_space, accounts.rep_chat_space),
+                    contacts = CASE WHEN excluded.contacts = '[]' THEN accounts.contacts ELSE excluded.contacts END,
+                    last_heartbeat = CASE
+                        WHEN excluded.last_heartbeat IS NULL THEN accounts.last_heartbeat
+                        WHEN accounts.last_heartbeat IS NULL THEN excluded.last_heartbeat
+                        ELSE MAX(excluded.last_heartbeat, accounts.last_heartbeat) END,
+                    api_call_count = COALESCE(excluded.api_call_count, accounts.api_call_count),
                     check_in_interval_days = excluded.check_in_interval_days",
             )?
             .execute(params![

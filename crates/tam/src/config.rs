@@ -115,6 +115,7 @@ impl Config {
         let scoring: ScoringConfig = Value::Table(layered("scoring")).try_into().context("[scoring]")?;
         scoring.validate().map_err(|e| anyhow::anyhow!("[scoring] {e}"))?;
         let escalation: EscalationConfig = Value::Table(layered("escalation")).try_into().context("[escalation]")?;
+        escalation.validate(&scoring).map_err(|e| anyhow::anyhow!("[escalation] {e}"))?;
         Ok(ScanConfig { scoring, escalation })
     }
 

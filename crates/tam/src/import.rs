@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use tam_agent::import::{Format, ImportReport, Importer, RecordKind};
 use tam_core::Timestamp;
 
@@ -31,9 +31,16 @@ fn parse_kind(raw: &str) -> Result<RecordKind, String> {
     RecordKind::from_flag(raw).ok_or_else(|| format!("unknown kind {raw:?} (expected accounts, tickets or heartbeats)"))
 }
 
+/// `.ndjson`, `.jsonl` and `.json` files are NDJSON; anything else is CSV when `--kind` is
+/// given or the name ends in `.csv`, NDJSON otherwise.
 fn format_of(path: &Path, kind: Option<RecordKind>) -> Format {
-    let csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if csv || kind.is_some() { Format::Csv(kind) } else { Format::Ndjson }
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("ndjson" | "jsonl" | "json") => Format::Ndjson,
+        Some("csv") => Format::Csv(kind),
+        _ if kind.is_some() => Format::Csv(kind),
+        _ => Format::Ndjson,
+    }
 }
 
 /// Rejections printed one per line; the rest are counted.
@@ -52,8 +59,10 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             importer.read("-", BufReader::with_capacity(1 << 16, std::io::stdin()), Format::Ndjson)?;
             continue;
         }
-        let file = File::open(path).with_context(|| format!("cannot open {name}"))?;
-        importer.read(&name, BufReader::with_capacity(1 << 16, file), format_of(path, args.kind))?;
+        match File::open(path) {
+            Ok(file) => importer.read(&name, BufReader::with_capacity(1 << 16, file), format_of(path, args.kind))?,
+            Err(e) => importer.unreadable(&name, format!("cannot open: {e}")),
+        }
     }
     let report = importer.finish()?;
     print_report(&report, args.json)?;

@@ -66,6 +66,16 @@ impl Failure {
         Failure { kind: Some(kind), id: None, error: FieldError::new("row", reason) }
     }
 
+    /// The whole source could not be read (or read on).
+    pub(super) fn file(reason: String) -> Failure {
+        Failure { kind: None, id: None, error: FieldError::new("file", reason) }
+    }
+
+    /// The line is not a record at all.
+    pub(super) fn line(reason: String) -> Failure {
+        Failure { kind: None, id: None, error: FieldError::new("line", reason) }
+    }
+
     pub(super) fn unknown_account(record: &Record) -> Failure {
         let (kind, id, tenant, account) = match record {
             Record::Ticket(t) => (RecordKind::Ticket, t.id.to_string(), &t.tenant, &t.account),
@@ -454,6 +464,10 @@ impl CsvLayout {
         let mut bad_number = None;
         for &(i, field) in &self.columns {
             let Some(cell) = row.get(i).map(str::trim).filter(|c| !c.is_empty()) else { continue };
+            // `null` in an optional time column means the same as in NDJSON: none.
+            if matches!(field, "last_heartbeat" | "updated_at") && cell.eq_ignore_ascii_case("null") {
+                continue;
+            }
             let cell = Some(Cow::Borrowed(cell));
             match field {
                 "tenant_id" => raw.tenant_id = cell,

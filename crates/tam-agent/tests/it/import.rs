@@ -135,3 +135,68 @@ fn a_byte_order_mark_and_windows_line_ends_are_tolerated() {
     let report = import(&mut store, &[("f.ndjson", Format::Ndjson, &text), ("f.csv", Format::Csv(None), csv)]);
     assert_eq!((report.accounts, report.rejected.len()), (3, 0), "{:?}", messages(&report));
 }
+
+#[test]
+fn invalid_utf8_and_overlong_lines_are_rejected_one_line_at_a_time() {
+    let mut store = Store::open_in_memory().unwrap();
+    let mut bytes = account("t", "a1", "rep@v.example", None).into_bytes();
+    bytes.extend_from_slice(b"\n{\"record\":\"account\",\"name\":\"Chlo\xe9\"}\n");
+    bytes.extend_from_slice(format!("{{\"record\":\"ticket\",\"subject\":\"{}\"}}\n", "x".repeat(2 << 20)).as_bytes());
+    bytes.extend_from_slice(account("t", "a2", "rep@v.example", None).as_bytes());
+    let mut importer = tam_agent::import::Importer::new(&mut store, crate::opts());
+    importer.read("latin1.ndjson", std::io::Cursor::new(bytes), Format::Ndjson).unwrap();
+    let report = importer.finish().unwrap();
+    assert_eq!(report.accounts, 2);
+    let got = messages(&report);
+    assert!(got[0].starts_with("latin1.ndjson:2: field line: not valid UTF-8"), "{got:?}");
+    assert_eq!(got[1], "latin1.ndjson:3: field line: longer than 1048576 bytes");
+}
+
+#[test]
+fn a_later_version_of_a_waiting_ticket_wins() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = [
+        ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
+        account("t", "a1", "rep@v.example", None),
+        ticket("t", "T1", "a1", "P1", "closed", "2026-03-20T00:00:00Z"),
+        ticket("t", "T2", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
+    ]
+    .join("\n");
+    import(&mut store, &[("f", Format::Ndjson, &text)]);
+    let row =
+        store.account(&TenantId::parse("t", "t").unwrap(), &AccountId::parse("a", "a1").unwrap()).unwrap().unwrap();
+    assert_eq!(row.open_tickets, 1, "T1 was closed by its later version");
+}
+
+#[test]
+fn records_of_an_unknown_tenant_create_nothing() {
+    let mut store = Store::open_in_memory().unwrap();
+    let text = ticket("typo", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z");
+    let report = import(&mut store, &[("f", Format::Ndjson, &text)]);
+    assert!(report.tenants_created.is_empty());
+    assert!(store.tenants().unwrap().is_empty());
+    assert_eq!(messages(&report), ["f:1: ticket T1: field account_id: no account \"a1\" in tenant \"typo\""]);
+}
+
+#[test]
+fn reimporting_an_account_without_optional_fields_keeps_what_was_stored() {
+    let mut store = Store::open_in_memory().unwrap();
+    let full = account("t", "a1", "rep@v.example", Some("2026-03-25T00:00:00Z"));
+    let bare =
+        r#"{"record":"account","tenant_id":"t","id":"a1","name":"A","rep_name":"R","rep_email":"rep@v.example"}"#;
+    let older = account("t", "a1", "rep@v.example", Some("2026-03-01T00:00:00Z"));
+    import(&mut store, &[("f", Format::Ndjson, &full), ("g", Format::Ndjson, bare), ("h", Format::Ndjson, &older)]);
+    let row =
+        store.account(&TenantId::parse("t", "t").unwrap(), &AccountId::parse("a", "a1").unwrap()).unwrap().unwrap();
+    assert_eq!(row.last_heartbeat.unwrap().to_string(), "2026-03-25T00:00:00Z", "the newest known heartbeat stays");
+}
+
+#[test]
+fn csv_null_means_none_and_unknown_kinds_keep_the_id() {
+    let mut store = Store::open_in_memory().unwrap();
+    let csv = "tenant_id,id,name,rep_name,rep_email,last_heartbeat\nt,a1,A,R,r@v.example,null\n";
+    let bad = r#"{"record":"invoice","tenant_id":"t","id":"INV-1"}"#;
+    let report = import(&mut store, &[("a.csv", Format::Csv(None), csv), ("b.ndjson", Format::Ndjson, bad)]);
+    assert_eq!(report.accounts, 1);
+    assert!(messages(&report)[0].starts_with("b.ndjson:1: record INV-1: field record: unknown value \"invoice\""));
+}

@@ -69,9 +69,11 @@ fn a_malformed_file_keeps_the_good_records_and_exits_non_zero() {
 fn csv_imports_need_a_known_kind() {
     let home = TestHome::new();
     let odd = home.file("odd.csv", "foo,bar\n1,2\n");
-    let run = home.tam(&["import", odd.to_str().unwrap()]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("cannot tell the record kind"), "{}", run.stderr);
+    let missing = home.path().join("missing.ndjson");
+    let run = home.tam(&["import", odd.to_str().unwrap(), missing.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "an unreadable file is a rejection, not a crash");
+    assert!(run.stderr.contains("odd.csv: field file: cannot tell the record kind"), "{}", run.stderr);
+    assert!(run.stderr.contains("missing.ndjson: field file: cannot open"), "{}", run.stderr);
     let accounts = home.file(
         "a.csv",
         "tenant_id,id,name,rep_name,rep_email,contacts\nacme,a1,Acme,Ana,ana@v.example,ops@a.example;it@a.example\n",
