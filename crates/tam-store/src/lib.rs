@@ -1,6 +1,8 @@
 //! tam-store: the SQLite store. Owns the schema and its migrations, and every query.
 //!
-//! **Invariant:** every query takes a [`TenantId`]; no query returns rows of two tenants.
+//! **Invariant:** every query of tenant data takes a [`TenantId`] and returns rows of that
+//! tenant only. The two exceptions name no data: the tenant list, and which tenants have an
+//! account id (so `tam explain` can ask for `--tenant` when it is ambiguous).
 //! **Invariant:** it keeps what the scan decided; it does not score, decide or touch the network.
 //! Instants are stored as integer nanoseconds since the Unix epoch (UTC), so ordering and
 //! boundary comparisons in SQL are exact.
@@ -15,7 +17,7 @@ use std::path::Path;
 use rusqlite::Connection;
 use tam_core::{TenantId, Timestamp};
 
-pub use query::{AccountRow, StoredSnapshot, TenantRow};
+pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
 pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, SnapshotRecord};
 pub use write::Writer;
 
@@ -71,9 +73,13 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let conn =
-            Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        Store::init(conn)
+        let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
+        let conn = Connection::open(path).map_err(open_error)?;
+        // A file that is not a database fails on the first statement: say which file.
+        Store::init(conn).map_err(|e| match e {
+            StoreError::Sqlite(source) => open_error(source),
+            other => other,
+        })
     }
 
     /// A private in-memory database, for tests and dry runs.

@@ -38,6 +38,19 @@ pub struct AccountRow {
     pub open_tickets: u64,
 }
 
+/// One escalation episode of an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpisodeRow {
+    /// The scan that opened it.
+    pub opened_at: Timestamp,
+    /// Why it opened.
+    pub reason: String,
+    /// The scan that last alerted the rep.
+    pub last_alert_at: Timestamp,
+    /// The scan that closed it (the account was green again); `None` while open.
+    pub closed_at: Option<Timestamp>,
+}
+
 /// One stored snapshot, decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredSnapshot {
@@ -100,16 +113,17 @@ impl Store {
     pub fn tenants_with_account(&self, account: &AccountId) -> Result<Vec<TenantId>, StoreError> {
         let mut stmt = self.conn.prepare("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;
         let ids = stmt.query_map([account.as_str()], |r| r.get::<_, String>(0))?;
-        ids.filter_map(|id| id.ok())
-            .map(|id| {
-                TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
-                    table: "accounts",
-                    key: id.clone(),
-                    field: "tenant_id",
-                    reason: e.reason,
-                })
-            })
-            .collect()
+        let mut out = Vec::new();
+        for id in ids {
+            let id = id?;
+            out.push(TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                table: "accounts",
+                key: id.clone(),
+                field: "tenant_id",
+                reason: e.reason,
+            })?);
+        }
+        Ok(out)
     }
 
     /// One account of a tenant.
@@ -135,6 +149,23 @@ impl Store {
             )
             .optional()
             .map_err(StoreError::from)
+    }
+
+    /// The account's escalation episodes, newest first.
+    pub fn episodes(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<EpisodeRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT opened_at, reason, last_alert_at, closed_at FROM episodes
+             WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY opened_at DESC",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| {
+            Ok(EpisodeRow {
+                opened_at: from_nanos(r.get(0)?),
+                reason: r.get(1)?,
+                last_alert_at: from_nanos(r.get(2)?),
+                closed_at: r.get::<_, Option<i64>>(3)?.map(from_nanos),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The account's snapshots, newest first, at most `limit`.

@@ -1,7 +1,8 @@
 //! What the scan reads (signals, the previous snapshot, trend baselines) and what it writes
 //! (snapshots, episode changes, the scan summary), the writes in one transaction.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use tam_core::alerts::Delivery;
 use tam_core::escalation::{AlertCause, Decision, Episode, Reason};
 use tam_core::scoring::{AccountSignals, Health, TicketSignal};
@@ -112,25 +113,33 @@ fn score(table: &'static str, key: &str, field: &'static str, raw: i64) -> Resul
         .ok_or_else(|| corrupt(table, key, field, format!("{raw} is not 0..=100")))
 }
 
+/// One open-ticket row of the merge. The account id is read whatever its stored type, so a
+/// malformed row is charged to its account instead of stopping the walk.
 struct OpenTicketRow {
     account: String,
-    id: String,
-    priority: i64,
-    status: String,
-    created_at: i64,
+    signal: Result<TicketSignal, StoreError>,
 }
 
-fn ticket_signal(row: &OpenTicketRow) -> Result<TicketSignal, StoreError> {
-    let key = &row.id;
+fn ticket_signal(id: &str, priority: i64, status: &str, created_at: i64) -> Result<TicketSignal, StoreError> {
     Ok(TicketSignal {
-        id: TicketId::parse("id", &row.id).map_err(|e| corrupt("tickets", key, "id", e.reason))?,
-        priority: u8::try_from(row.priority)
+        id: TicketId::parse("id", id).map_err(|e| corrupt("tickets", id, "id", e.reason))?,
+        priority: u8::try_from(priority)
             .ok()
             .and_then(Priority::from_level)
-            .ok_or_else(|| corrupt("tickets", key, "priority", format!("{} is not 1..=4", row.priority)))?,
-        status: TicketStatus::parse(&row.status).map_err(|e| corrupt("tickets", key, "status", e.reason))?,
-        created_at: from_nanos(row.created_at),
+            .ok_or_else(|| corrupt("tickets", id, "priority", format!("{priority} is not 1..=4")))?,
+        status: TicketStatus::parse(status).map_err(|e| corrupt("tickets", id, "status", e.reason))?,
+        created_at: from_nanos(created_at),
     })
+}
+
+/// Any stored value as text, for ids that must be compared and reported even when malformed.
+fn lossy_text(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => String::new(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 impl Store {
@@ -147,6 +156,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
         let at = nanos(as_of);
+        // One read transaction: every account sees the same state of the store, even while an
+        // import commits beside the scan.
+        let read = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
         let has_heartbeats =
             self.exists("SELECT 1 FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 LIMIT 1", t, at)?;
         let has_history = self.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", t, at)?;
@@ -174,7 +186,7 @@ impl Store {
         let mut pending: Option<OpenTicketRow> = next_ticket(&mut ticket_rows)?;
         let mut account_rows = accounts.query(params![t])?;
         while let Some(row) = account_rows.next()? {
-            let id: String = row.get(0)?;
+            let id = lossy_text(row.get_ref(0)?);
             let mut ticket_result: Result<Vec<TicketSignal>, StoreError> = Ok(Vec::new());
             // Tickets come in account order too: take this account's, skip any stray ones before it.
             while let Some(ticket) = pending.take() {
@@ -187,7 +199,7 @@ impl Store {
                     break;
                 }
                 if let Ok(list) = &mut ticket_result {
-                    match ticket_signal(&ticket) {
+                    match ticket.signal {
                         Ok(signal) => list.push(signal),
                         Err(e) => ticket_result = Err(e),
                     }
@@ -227,6 +239,9 @@ impl Store {
             })();
             f(input.map_err(|error| AccountError { account: id.clone(), error }));
         }
+        drop(account_rows);
+        drop(ticket_rows);
+        read.commit()?;
         Ok(())
     }
 
@@ -247,7 +262,15 @@ impl Store {
         let t = tenant.as_str();
         let at = nanos(as_of);
         let tx = self.conn.transaction()?;
+        let rerun = tx
+            .query_row("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", params![t, at], |_| Ok(()))
+            .optional()?
+            .is_some();
         {
+            // A re-run that no longer opens an episode at this instant must not leave the first
+            // run's episode behind.
+            let mut drop_episode =
+                tx.prepare("DELETE FROM episodes WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3")?;
             let mut snapshot = tx.prepare(
                 "INSERT OR REPLACE INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
                     trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
@@ -293,6 +316,9 @@ impl Store {
                     ep.map(|e| e.last_alert_status.as_str()),
                 ])?;
                 health.execute(params![t, a, r.health.score, r.health.status.as_str(), at])?;
+                if rerun && ep.is_none_or(|e| e.opened_at != as_of) {
+                    drop_episode.execute(params![t, a, at])?;
+                }
                 if let Some(e) = ep {
                     open_episode.execute(params![
                         t,
@@ -321,13 +347,17 @@ impl Store {
 
 fn next_ticket(rows: &mut rusqlite::Rows<'_>) -> Result<Option<OpenTicketRow>, StoreError> {
     let Some(r) = rows.next()? else { return Ok(None) };
-    Ok(Some(OpenTicketRow {
-        account: r.get(0)?,
-        id: r.get(1)?,
-        priority: r.get(2)?,
-        status: r.get(3)?,
-        created_at: r.get(4)?,
-    }))
+    let account = lossy_text(r.get_ref(0)?);
+    let id = lossy_text(r.get_ref(1)?);
+    let signal = (|| {
+        let key = id.as_str();
+        let column = |field: &'static str, e: rusqlite::Error| corrupt("tickets", key, field, e.to_string());
+        let priority: i64 = r.get(2).map_err(|e| column("priority", e))?;
+        let status: String = r.get(3).map_err(|e| column("status", e))?;
+        let created_at: i64 = r.get(4).map_err(|e| column("created_at", e))?;
+        ticket_signal(key, priority, &status, created_at)
+    })();
+    Ok(Some(OpenTicketRow { account, signal }))
 }
 
 const PREVIOUS_COLUMNS: &str = "as_of, score, status, episode_opened_at, episode_reason, episode_last_alert_at,

@@ -54,6 +54,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         bail!("account \"{account}\" has not been scanned yet; run `tam scan --tenant {tenant}`");
     };
     let lines: Vec<String> = latest.deductions.iter().map(explain).collect();
+    let episodes = store.episodes(&tenant, &account)?;
     let mut out = std::io::stdout().lock();
 
     if args.json {
@@ -76,6 +77,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
                 "alert": latest.delivery.map(|d| d.as_str()),
                 "alert_cause": latest.alert_cause.map(|c| c.as_str()),
             },
+            "episodes": episodes.iter().map(|e| json!({
+                "opened_at": e.opened_at, "reason": e.reason, "last_alert_at": e.last_alert_at, "closed_at": e.closed_at,
+            })).collect::<Vec<_>>(),
             "history": history.iter().map(|s| json!({
                 "as_of": s.as_of, "score": s.score, "status": s.status.as_str(), "trend": s.trend.as_str(),
             })).collect::<Vec<_>>(),
@@ -100,6 +104,10 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     }
     writeln!(out)?;
     writeln!(out, "{}", escalation_line(latest))?;
+    let closed = episodes.iter().filter(|e| e.closed_at.is_some()).count();
+    if closed > 0 {
+        writeln!(out, "Earlier escalations: {closed} (see --json for each).")?;
+    }
     writeln!(out)?;
     writeln!(out, "History ({} scans, oldest to newest {}):", history.len(), sparkline(&history))?;
     for s in &history {

@@ -117,3 +117,19 @@ fn historical_scans_only_see_what_existed_then() {
         "tickets and heartbeats were in the future"
     );
 }
+
+#[test]
+fn a_rerun_that_no_longer_escalates_leaves_no_episode_behind() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_book(&mut store, 1);
+    run(&mut store, "t", now());
+    let red0 = AccountId::parse("a", "red0").unwrap();
+    assert_eq!(store.episodes(&tenant("t"), &red0).unwrap().len(), 1);
+    // The tickets turn out to have been closed already; the scan is re-run for the same instant.
+    let closed: Vec<String> =
+        (0..3).map(|k| ticket("t", &format!("T0-{k}"), "red0", "P1", "closed", "2026-03-20T00:00:00Z")).collect();
+    import(&mut store, &[("fix", Format::Ndjson, &closed.join("\n"))]);
+    let rerun = run(&mut store, "t", now());
+    assert!(rerun.accounts.iter().all(|a| !a.decision.escalated()), "only the silence is left: 70, green");
+    assert!(store.episodes(&tenant("t"), &red0).unwrap().is_empty());
+}

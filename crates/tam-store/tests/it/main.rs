@@ -88,6 +88,34 @@ fn a_corrupt_row_fails_its_account_only() {
 }
 
 #[test]
+fn a_ticket_row_of_the_wrong_type_fails_its_account_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let mut store = Store::open(&path).unwrap();
+    seed(&mut store);
+    Connection::open(&path).unwrap().execute("UPDATE tickets SET priority = 'high' WHERE id = 'a2-T'", []).unwrap();
+    let mut seen = Vec::new();
+    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
+    store
+        .for_each_scan_input(&tenant(), at("2026-03-29T00:00:00Z"), window, |input| {
+            seen.push(input.map(|i| i.account.to_string()).map_err(|e| e.account))
+        })
+        .unwrap();
+    // Text where an integer belongs: reading the column fails, and that must fail the account,
+    // not the walk.
+    assert_eq!(seen, [Ok("a1".to_owned()), Err("a2".to_owned())]);
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    std::fs::write(&path, "this is not sqlite, but it is long enough to look like a header of a file").unwrap();
+    let err = Store::open(&path).err().unwrap().to_string();
+    assert!(err.starts_with(&format!("cannot open database {}", path.display())), "{err}");
+}
+
+#[test]
 fn scan_inputs_are_scoped_to_the_tenant() {
     let mut store = Store::open_in_memory().unwrap();
     seed(&mut store);
