@@ -135,7 +135,8 @@ fn plan_alerts(
     let mut requests = Vec::new();
     let mut bad_rep = Vec::new();
     for (i, a) in accounts.iter().enumerate().filter(|(_, a)| a.decision.alert.is_some()) {
-        match Email::parse("rep_email", &a.rep_email) {
+        // One budget per person, however the CRM capitalised the address.
+        match Email::parse("rep_email", &a.rep_email.to_lowercase()) {
             Ok(rep) => requests.push(AlertRequest { account: a.account.clone(), rep, score: a.health.score }),
             Err(e) => bad_rep.push((i, e)),
         }

@@ -54,14 +54,16 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         }
     };
     let home = Home { dir: dir.join("home") };
-    let _ = std::fs::remove_file(home.db_path());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", home.db_path().display()));
+    }
     let data = dir.join("book.ndjson");
     let as_of: Timestamp = AS_OF.parse().expect("constant timestamp");
 
     let started = Instant::now();
     let records = generate(&data, args.accounts, args.tickets, as_of)?;
     let generate_time = started.elapsed();
-    eprintln!("generated {records} records in {:.2} s", generate_time.as_secs_f64());
+    crate::warn(format_args!("generated {records} records in {:.2} s", generate_time.as_secs_f64()));
 
     let (mut store, config) = home.open()?;
     reset_peak_rss();

@@ -45,6 +45,20 @@ pub struct Config {
 }
 
 const SECTIONS: &[&str] = &["scoring", "escalation", "import", "priorities", "tenants"];
+const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
+
+/// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
+/// anything else that is not Unicode is none of tam's business.
+pub fn tam_env() -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str().filter(|k| k.starts_with("TAM_")) else { continue };
+        let value =
+            value.into_string().map_err(|_| anyhow::anyhow!("environment variable {key} is not valid Unicode"))?;
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
 
 impl Config {
     /// Reads `path` if it exists, applies `TAM_*` overrides from `env`, and validates everything.
@@ -59,7 +73,16 @@ impl Config {
             if !rest.contains("__") {
                 continue; // TAM_HOME and friends are not config options
             }
-            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            // Option names are lower case; tenant ids keep their case.
+            let tenant_key = rest.to_ascii_lowercase().starts_with("tenants__");
+            let path: Vec<String> = rest
+                .split("__")
+                .enumerate()
+                .map(|(i, part)| if i == 1 && tenant_key { part.to_owned() } else { part.to_ascii_lowercase() })
+                .collect();
+            if !SECTIONS.contains(&path[0].as_str()) {
+                bail!("environment variable {key}: unknown section {:?} (known: {})", path[0], SECTIONS.join(", "));
+            }
             set(&mut raw, &path, parse_env_value(&value)).with_context(|| format!("environment variable {key}"))?;
         }
         Config::from_table(raw, path)
@@ -89,8 +112,18 @@ impl Config {
         }
         let config = Config { raw, import, priorities };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
-        if let Some(Value::Table(tenants)) = config.raw.get("tenants") {
-            for id in tenants.keys() {
+        if let Some(tenants) = config.raw.get("tenants") {
+            let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
+            for (id, sections) in tenants {
+                let sections = sections
+                    .as_table()
+                    .with_context(|| format!("config {origin}: [tenants.{id}] must be a section"))?;
+                if let Some(unknown) = sections.keys().find(|k| !TENANT_SECTIONS.contains(&k.as_str())) {
+                    bail!(
+                        "config {origin}: [tenants.{id}]: unknown section {unknown:?} (known: {})",
+                        TENANT_SECTIONS.join(", ")
+                    );
+                }
                 let tenant = TenantId::parse("tenants", id)
                     .map_err(|e| anyhow::anyhow!("config {origin}: [tenants.{id}]: {e}"))?;
                 config.scan_config(Some(&tenant)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
@@ -273,7 +306,11 @@ mod tests {
     fn tenants_override_option_by_option_and_env_wins() {
         let config = load(
             "[scoring]\naged_p1_p2_points = 25\n[tenants.acme.scoring]\naged_p1_p2_cap = 40\n[priorities]\n\"Sev 1\" = \"P1\"\n",
-            &[("TAM_ESCALATION__COOL_DOWN_DAYS", "3"), ("TAM_HOME", "/ignored")],
+            &[
+                ("TAM_ESCALATION__COOL_DOWN_DAYS", "3"),
+                ("TAM_HOME", "/ignored"),
+                ("TAM_TENANTS__Acme__ESCALATION__WORSEN_POINTS", "4"),
+            ],
         )
         .unwrap();
         let acme = config.scan_config(Some(&TenantId::parse("t", "acme").unwrap())).unwrap();
@@ -282,6 +319,8 @@ mod tests {
         assert_eq!((other.scoring.aged_p1_p2_points, other.scoring.aged_p1_p2_cap), (25, 60));
         assert_eq!(other.escalation.cool_down_days, 3);
         assert_eq!(config.priorities.get("sev 1"), Some(Priority::P1));
+        let upper = config.scan_config(Some(&TenantId::parse("t", "Acme").unwrap())).unwrap();
+        assert_eq!(upper.escalation.worsen_points, 4, "tenant ids keep their case");
     }
 
     #[test]
@@ -292,5 +331,16 @@ mod tests {
         assert!(err("[scorng]\n").contains("unknown section [scorng]"));
         assert!(err("[priorities]\nUrgent = \"P9\"\n").contains("\"Urgent\""));
         assert!(err("[tenants.acme.scoring]\ngreen_min_score = 101\n").contains("[tenants.acme]"));
+        assert!(
+            err("[tenants.acme.scorng]\naged_p1_p2_points = 1\n")
+                .contains("[tenants.acme]: unknown section \"scorng\"")
+        );
+        assert!(err("[tenants.acme]\naged_p1_p2_points = 1\n").contains("unknown section \"aged_p1_p2_points\""));
+        assert!(err("[escalation]\nscore_below = 80\n").contains("score_below"));
+        let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
+        assert_eq!(
+            env,
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, priorities, tenants)"
+        );
     }
 }

@@ -25,6 +25,11 @@ pub struct Args {
     /// Accounts in the demo book.
     #[arg(long, default_value_t = 240, value_parser = clap::value_parser!(u64).range(10..=5_000))]
     accounts: u64,
+
+    /// The latest scan instant. Default: today at 07:00 UTC (yesterday's before 07:00), so runs
+    /// on the same day replace each other.
+    #[arg(long, value_name = "RFC3339", value_parser = crate::scan::parse_instant)]
+    as_of: Option<Timestamp>,
 }
 
 const TENANT: &str = "demo";
@@ -364,7 +369,8 @@ fn import(store: &mut Store, config: &Config, now: Timestamp, name: &str, ndjson
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     let now = Timestamp::now();
-    let anchor = anchor(now);
+    let anchor = args.as_of.unwrap_or_else(|| anchor(now));
+    ensure!(anchor <= now, "--as-of {anchor} is in the future");
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     let book = book(args.accounts);
 

@@ -38,7 +38,7 @@ impl Home {
     /// Creates the directory if needed and opens the store; every command works on a fresh home.
     pub fn open(&self) -> Result<(Store, Config)> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create home {}", self.dir.display()))?;
-        let config = Config::load(&self.config_path(), std::env::vars())?;
+        let config = Config::load(&self.config_path(), config::tam_env()?)?;
         let store = Store::open(&self.db_path())?;
         Ok((store, config))
     }

@@ -87,10 +87,13 @@ pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
         writeln!(out, "{value}")?;
     } else {
         for r in report.rejected.iter().take(SHOW_REJECTED) {
-            eprintln!("rejected: {r}");
+            crate::warn(format_args!("rejected: {r}"));
         }
         if report.rejected.len() > SHOW_REJECTED {
-            eprintln!("rejected: ... and {} more (use --json for all)", report.rejected.len() - SHOW_REJECTED);
+            crate::warn(format_args!(
+                "rejected: ... and {} more (use --json for all)",
+                report.rejected.len() - SHOW_REJECTED
+            ));
         }
         let created = if report.tenants_created.is_empty() {
             String::new()

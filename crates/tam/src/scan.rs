@@ -42,7 +42,14 @@ pub struct Args {
 }
 
 pub fn parse_instant(raw: &str) -> Result<Timestamp, String> {
-    raw.trim().parse().map_err(|e| format!("{raw:?} is not an RFC 3339 timestamp like 2026-03-29T07:00:00Z ({e})"))
+    let t: Timestamp = raw
+        .trim()
+        .parse()
+        .map_err(|e| format!("{raw:?} is not an RFC 3339 timestamp like 2026-03-29T07:00:00Z ({e})"))?;
+    if !tam_store::in_range(t) {
+        return Err(format!("{t} is outside the years 1678..2261"));
+    }
+    Ok(t)
 }
 
 /// "Now" for a scan, to the second: one clock read, and a readable instant in every output.
@@ -60,7 +67,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
         partial |= !report.failed.is_empty();
         for f in &report.failed {
-            eprintln!("not scanned: tenant {tenant}: {f}");
+            crate::warn(format_args!("not scanned: tenant {tenant}: {f}"));
         }
         if args.json {
             serde_json::to_writer(&mut out, &ScanJson::new(&report))?;
