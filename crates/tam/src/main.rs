@@ -21,11 +21,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// A Technical Account Manager agent: account health, escalations, outreach drafts.
+/// A Technical Account Manager agent: account health, explained, and escalations seen coming.
 #[derive(Debug, Parser)]
-#[command(name = "tam", version, about, propagate_version = true)]
+#[command(name = "tam", version, propagate_version = true)]
 struct Cli {
-    /// Data directory (database, config, drafts). Default: the platform data dir.
+    /// Data directory (database and config). Default: the platform data dir.
     #[arg(long, global = true, env = "TAM_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
 
