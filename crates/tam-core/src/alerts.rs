@@ -102,6 +102,32 @@ mod tests {
         assert_eq!((ids(&ben.individual), ben.digest.len()), (vec!["b1"], 0));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_budget_holds_and_nobody_is_lost(
+            scores in proptest::collection::vec((0u8..4, 0u8..=100), 0..40),
+            budget in 0u32..8,
+        ) {
+            let requests: Vec<_> = scores
+                .iter()
+                .enumerate()
+                .map(|(i, (rep, score))| req(&format!("a{i}"), &format!("rep{rep}@v.example"), *score))
+                .collect();
+            let plans = plan(&requests, budget);
+            let planned: usize = plans.values().map(|p| p.individual.len() + p.digest.len()).sum();
+            prop_assert_eq!(planned, requests.len());
+            let score = |id: &AccountId| requests.iter().find(|r| &r.account == id).map(|r| r.score).unwrap();
+            for p in plans.values() {
+                prop_assert!(p.individual.len() <= budget as usize);
+                prop_assert!(p.digest.is_empty() || p.individual.len() == budget as usize);
+                let worst_digest = p.digest.iter().map(score).min();
+                prop_assert!(p.individual.iter().all(|id| worst_digest.is_none_or(|d| score(id) <= d)));
+            }
+        }
+    }
+
     #[test]
     fn a_zero_budget_sends_everything_to_the_digest() {
         let plan = plan(&[req("a", "r@v.example", 1), req("b", "r@v.example", 2)], 0);

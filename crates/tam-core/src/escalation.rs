@@ -238,6 +238,32 @@ mod tests {
         lines
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn green_is_never_escalated_and_alerts_need_news_or_a_week(scores in proptest::collection::vec(0u8..=100, 1..60)) {
+            let scoring = crate::scoring::ScoringConfig::default();
+            let cfg = EscalationConfig::default();
+            let mut previous: Option<Previous> = None;
+            for (day, &score) in scores.iter().enumerate() {
+                let status = scoring.status(score);
+                let d = decide(score, status, previous.as_ref(), t(day as i64), &cfg);
+                if status == Green {
+                    prop_assert!(!d.escalated());
+                }
+                if let (Some(alert), Some(before)) = (d.alert, previous.and_then(|p| p.episode)) {
+                    let days_since = (t(day as i64).as_second() - before.last_alert_at.as_second()) / 86_400;
+                    let news = status > before.last_alert_status
+                        || previous.is_some_and(|p| status > p.status)
+                        || u32::from(score) + cfg.worsen_points <= u32::from(before.last_alert_score);
+                    prop_assert!(news || days_since >= 7, "day {day}: {alert:?} after {days_since} days without news");
+                }
+                previous = Some(Previous { status, episode: d.episode });
+            }
+        }
+    }
+
     #[test]
     fn triggers_in_spec_order() {
         let cfg = EscalationConfig::default();
