@@ -163,6 +163,7 @@ pub struct Importer<'s> {
     pending: Vec<(Location, Record)>,
     report: ImportReport,
     rejected: Vec<(Location, parse::Failure)>,
+    progress: Option<Box<dyn FnMut(u64) + 's>>,
 }
 
 /// What the import knows about a tenant.
@@ -196,7 +197,14 @@ impl<'s> Importer<'s> {
             pending: Vec::new(),
             report: ImportReport::default(),
             rejected: Vec::new(),
+            progress: None,
         }
+    }
+
+    /// Calls `f` with the number of records stored so far after every committed batch.
+    pub fn with_progress(mut self, f: impl FnMut(u64) + 's) -> Importer<'s> {
+        self.progress = Some(Box::new(f));
+        self
     }
 
     /// Imports one source. `name` is how errors refer to it. A source that cannot be read to
@@ -304,6 +312,9 @@ impl<'s> Importer<'s> {
             }
         }
         writer.commit()?;
+        if let Some(progress) = &mut self.progress {
+            progress(self.report.imported());
+        }
         Ok(())
     }
 

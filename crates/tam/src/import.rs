@@ -10,6 +10,7 @@ use tam_core::Timestamp;
 
 use crate::Outcome;
 use crate::home::Home;
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -49,7 +50,8 @@ const SHOW_REJECTED: usize = 50;
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     let opts = config.import_options(Timestamp::now());
-    let mut importer = Importer::new(&mut store, opts);
+    let progress = Progress::new("importing, records stored:", 0);
+    let mut importer = Importer::new(&mut store, opts).with_progress(|done| progress.update(done));
     for path in &args.files {
         let name = path.display().to_string();
         if name == "-" {
@@ -65,6 +67,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     let report = importer.finish()?;
+    progress.finish();
     print_report(&report, args.json)?;
     Ok(if report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
 }

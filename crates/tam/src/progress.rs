@@ -1,4 +1,5 @@
-//! A one-line progress bar on stderr, drawn only when stderr is a terminal.
+//! A one-line progress bar on stderr, drawn only when stderr is a terminal. With no known
+//! total (0) it counts instead.
 
 use std::io::{IsTerminal, Write};
 
@@ -10,11 +11,15 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Progress {
-        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() && total > 0 }
+        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() }
     }
 
     pub fn update(&self, done: u64) {
         if !self.enabled {
+            return;
+        }
+        if self.total == 0 {
+            let _ = write!(std::io::stderr(), "\r{} {done}", self.label);
             return;
         }
         const WIDTH: u64 = 30;
