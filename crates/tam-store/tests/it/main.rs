@@ -66,44 +66,48 @@ fn a_database_from_a_newer_tam_is_refused() {
     assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
 }
 
-#[test]
-fn a_corrupt_row_fails_its_account_only() {
+/// A seeded store in a file, with `corruption` applied by plain SQL behind the store's back.
+fn corrupted(corruption: &str) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tam.db");
     let mut store = Store::open(&path).unwrap();
     seed(&mut store);
-    Connection::open(&path).unwrap().execute("UPDATE tickets SET priority = 9 WHERE id = 'a1-T'", []).unwrap();
+    Connection::open(&path).unwrap().execute(corruption, []).unwrap();
+    (dir, store)
+}
 
+/// Walks the scan inputs of `tenant`: one line per account.
+fn walk(store: &Store, tenant: &TenantId) -> Vec<String> {
     let mut seen = Vec::new();
     let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
     store
-        .for_each_scan_input(&tenant(), at("2026-03-29T00:00:00Z"), window, |input| {
+        .for_each_scan_input(tenant, at("2026-03-29T00:00:00Z"), window, |input| {
             seen.push(match input {
                 Ok(i) => format!("ok {} {} tickets", i.account, i.signals.tickets.len()),
                 Err(e) => format!("err {e}"),
             })
         })
         .unwrap();
-    assert_eq!(seen, ["err account a1: stored tickets row a1-T: field priority: 9 is not 1..=4", "ok a2 1 tickets"]);
+    seen
+}
+
+#[test]
+fn a_corrupt_row_fails_its_account_only() {
+    let (_dir, store) = corrupted("UPDATE tickets SET priority = 9 WHERE id = 'a1-T'");
+    assert_eq!(
+        walk(&store, &tenant()),
+        ["err account a1: stored tickets row a1-T: field priority: 9 is not 1..=4", "ok a2 1 tickets"]
+    );
 }
 
 #[test]
 fn a_ticket_row_of_the_wrong_type_fails_its_account_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tam.db");
-    let mut store = Store::open(&path).unwrap();
-    seed(&mut store);
-    Connection::open(&path).unwrap().execute("UPDATE tickets SET priority = 'high' WHERE id = 'a2-T'", []).unwrap();
-    let mut seen = Vec::new();
-    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
-    store
-        .for_each_scan_input(&tenant(), at("2026-03-29T00:00:00Z"), window, |input| {
-            seen.push(input.map(|i| i.account.to_string()).map_err(|e| e.account))
-        })
-        .unwrap();
     // Text where an integer belongs: reading the column fails, and that must fail the account,
     // not the walk.
-    assert_eq!(seen, [Ok("a1".to_owned()), Err("a2".to_owned())]);
+    let (_dir, store) = corrupted("UPDATE tickets SET priority = 'high' WHERE id = 'a2-T'");
+    let seen = walk(&store, &tenant());
+    assert_eq!(seen[0], "ok a1 1 tickets");
+    assert!(seen[1].starts_with("err account a2: stored tickets row a2-T: field priority:"), "{}", seen[1]);
 }
 
 #[test]
@@ -119,9 +123,6 @@ fn a_file_that_is_not_a_database_is_named() {
 fn scan_inputs_are_scoped_to_the_tenant() {
     let mut store = Store::open_in_memory().unwrap();
     seed(&mut store);
-    let other = TenantId::parse("t", "other").unwrap();
-    let mut count = 0;
-    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
-    store.for_each_scan_input(&other, at("2026-03-29T00:00:00Z"), window, |_| count += 1).unwrap();
-    assert_eq!(count, 0);
+    assert!(walk(&store, &TenantId::parse("t", "other").unwrap()).is_empty());
+    assert_eq!(walk(&store, &tenant()).len(), 2);
 }
