@@ -288,8 +288,11 @@ impl<'s> Importer<'s> {
                 self.waiting.insert(record.key(), (at, record));
                 continue;
             }
-            // A waiting earlier version is now out of date.
-            self.waiting.remove(&record.key());
+            // A waiting earlier version is now out of date. (Keys cost allocations: skip the
+            // lookup in the common case of nothing waiting.)
+            if !self.waiting.is_empty() {
+                self.waiting.remove(&record.key());
+            }
             match &record {
                 Record::Account(a) => {
                     if !state.exists {
