@@ -53,7 +53,7 @@ pub struct ScanReport {
     pub accounts: Vec<AccountResult>,
     /// One digest per rep that has more alerts than the budget: the accounts in it, worst first.
     pub digests: BTreeMap<String, Vec<AccountId>>,
-    /// Accounts that could not be scanned.
+    /// Accounts that could not be scanned, or scanned but not alerted (no usable rep address).
     pub failed: Vec<AccountError>,
     /// Counts.
     pub summary: ScanSummary,
@@ -128,32 +128,27 @@ pub fn scan(
 
 /// Applies the per-rep budget to every account that wants an alert; returns the digests.
 fn plan_alerts(
-    accounts: &mut Vec<AccountResult>,
+    accounts: &mut [AccountResult],
     failed: &mut Vec<AccountError>,
     budget: u32,
 ) -> BTreeMap<String, Vec<AccountId>> {
     let mut requests = Vec::new();
-    let mut bad_rep = Vec::new();
-    for (i, a) in accounts.iter().enumerate().filter(|(_, a)| a.decision.alert.is_some()) {
+    for a in accounts.iter().filter(|a| a.decision.alert.is_some()) {
         // One budget per person, however the CRM capitalised the address.
         match Email::parse("rep_email", &a.rep_email.to_lowercase()) {
             Ok(rep) => requests.push(AlertRequest { account: a.account.clone(), rep, score: a.health.score }),
-            Err(e) => bad_rep.push((i, e)),
+            // The account keeps its snapshot; without a usable rep address it cannot be
+            // alerted, and that is reported rather than guessed around.
+            Err(e) => failed.push(AccountError {
+                account: a.account.to_string(),
+                error: StoreError::Corrupt {
+                    table: "accounts",
+                    key: a.account.to_string(),
+                    field: "rep_email",
+                    reason: e.reason,
+                },
+            }),
         }
-    }
-    // An account whose stored rep address is unusable cannot be alerted; report it rather
-    // than guess a recipient.
-    for (i, e) in bad_rep.into_iter().rev() {
-        let a = accounts.remove(i);
-        failed.push(AccountError {
-            account: a.account.to_string(),
-            error: StoreError::Corrupt {
-                table: "accounts",
-                key: a.account.to_string(),
-                field: "rep_email",
-                reason: e.reason,
-            },
-        });
     }
     let plan = alerts::plan(&requests, budget);
     let mut delivery: HashMap<&AccountId, Delivery> = HashMap::new();

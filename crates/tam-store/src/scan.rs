@@ -90,7 +90,7 @@ pub struct ScanSummary {
     pub digest_accounts: u64,
     /// Digests planned (at most one per rep).
     pub digests: u64,
-    /// Accounts that could not be scanned.
+    /// Accounts that could not be scanned, or could not be alerted.
     pub failed: u64,
 }
 

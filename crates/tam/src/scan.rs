@@ -67,7 +67,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
         partial |= !report.failed.is_empty();
         for f in &report.failed {
-            crate::warn(format_args!("not scanned: tenant {tenant}: {f}"));
+            crate::warn(format_args!("tenant {tenant}: {f}"));
         }
         if args.json {
             serde_json::to_writer(&mut out, &ScanJson::new(&report))?;
@@ -221,7 +221,7 @@ pub fn write_table(out: &mut impl Write, r: &ScanReport, limit: usize) -> Result
         s.individual_alerts,
         s.digest_accounts,
         s.digests,
-        if s.failed > 0 { format!(" · {} not scanned", s.failed) } else { String::new() }
+        if s.failed > 0 { format!(" · {} not scanned or not alerted (see stderr)", s.failed) } else { String::new() }
     )?;
     if r.accounts.is_empty() {
         return Ok(());

@@ -133,3 +133,22 @@ fn a_rerun_that_no_longer_escalates_leaves_no_episode_behind() {
     assert!(rerun.accounts.iter().all(|a| !a.decision.escalated()), "only the silence is left: 70, green");
     assert!(store.episodes(&tenant("t"), &red0).unwrap().is_empty());
 }
+
+#[test]
+fn an_account_with_an_unusable_rep_address_is_scored_but_not_alerted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let mut store = Store::open(&path).unwrap();
+    red_book(&mut store, 2);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE accounts SET rep_email = 'nobody' WHERE id = 'red1'", [])
+        .unwrap();
+    let report = run(&mut store, "t", now());
+    assert_eq!(report.accounts.len(), 3, "every account is still scored");
+    let red1 = report.accounts.iter().find(|a| a.account.as_str() == "red1").unwrap();
+    assert_eq!((red1.health.score, red1.delivery), (10, None));
+    assert_eq!(report.failed.len(), 1);
+    assert!(report.failed[0].to_string().starts_with("account red1: stored accounts row red1: field rep_email:"));
+    assert_eq!(store.snapshots(&tenant("t"), &AccountId::parse("a", "red1").unwrap(), 5).unwrap().len(), 1);
+}
