@@ -8,10 +8,14 @@
 //! **Invariant:** tam-core depends on no other crate of this workspace.
 
 pub mod alerts;
+pub mod comms;
 pub mod escalation;
 mod field;
 mod id;
+pub mod mime;
 mod model;
+pub mod outbox;
+pub mod ports;
 pub mod records;
 pub mod scoring;
 

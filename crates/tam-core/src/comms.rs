@@ -1,0 +1,315 @@
+//! Communications: what a writer is told (a [`Brief`]), what it answers ([`Written`]), and the
+//! two things that leave `tam`: a [`CustomerDraft`] (only ever a draft) and a [`RepAlert`]
+//! (sent, but only to our own rep).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::escalation::{AlertCause, Reason};
+use crate::outbox::IdemKey;
+use crate::scoring::Deduction;
+use crate::{AccountId, Email, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
+
+/// The five communications (SPEC 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommKind {
+    /// Acknowledges the open issues of an escalated account, with a plan and a next step.
+    EscalationOutreach,
+    /// A release, told the way one account cares about it.
+    ReleaseNotes,
+    /// What is coming, tied to the account's integrations and opportunities.
+    RoadmapPreview,
+    /// The periodic health summary.
+    HealthCheckin,
+    /// The quarterly review.
+    CustomerSuccessReview,
+}
+
+impl CommKind {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommKind::EscalationOutreach => "escalation_outreach",
+            CommKind::ReleaseNotes => "release_notes",
+            CommKind::RoadmapPreview => "roadmap_preview",
+            CommKind::HealthCheckin => "health_checkin",
+            CommKind::CustomerSuccessReview => "customer_success_review",
+        }
+    }
+}
+
+impl fmt::Display for CommKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// An open ticket as a communication mentions it. `subject` is untrusted customer text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketFacts {
+    /// Ticket id.
+    pub id: TicketId,
+    /// Priority.
+    pub priority: Priority,
+    /// Status.
+    pub status: TicketStatus,
+    /// Subject, as the customer wrote it.
+    pub subject: String,
+    /// Hours open at the brief's instant.
+    pub age_hours: f64,
+}
+
+/// Everything a writer may use, and nothing else: the same facts feed templates and prompts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Brief {
+    /// Which communication.
+    pub kind: CommKind,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Account id.
+    pub account: AccountId,
+    /// Customer name.
+    pub account_name: String,
+    /// Who the draft is addressed to.
+    pub contacts: Vec<Email>,
+    /// The rep's name, who signs it.
+    pub rep_name: String,
+    /// The rep's address, the draft's sender.
+    pub rep_email: Email,
+    /// The instant the facts describe.
+    pub as_of: Timestamp,
+    /// Score at `as_of`.
+    pub score: u8,
+    /// Status at `as_of`.
+    pub status: HealthStatus,
+    /// Trend at `as_of`.
+    pub trend: Trend,
+    /// Why the score is what it is.
+    pub deductions: Vec<Deduction>,
+    /// Open tickets, most urgent and oldest first.
+    pub open_tickets: Vec<TicketFacts>,
+    /// Why the account escalated, for outreach.
+    pub escalation_reason: Option<Reason>,
+    /// Why the rep is being alerted now, for outreach.
+    pub alert_cause: Option<AlertCause>,
+}
+
+/// A writer's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Written {
+    /// Subject line (sanitised again when it becomes a [`Subject`]).
+    pub subject: String,
+    /// Plain-text body.
+    pub text: String,
+    /// HTML body; every untrusted value in it is escaped.
+    pub html: String,
+    /// `template` or the model that wrote it.
+    pub generator: String,
+}
+
+/// A one-line header value: no line breaks or control characters (no header injection), at
+/// most 150 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Subject(String);
+
+impl Subject {
+    /// Longest subject kept; longer ones are cut with an ellipsis.
+    pub const MAX_CHARS: usize = 150;
+
+    /// Sanitises any text into a subject.
+    pub fn new(raw: &str) -> Subject {
+        let flat: String = raw.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let words: Vec<&str> = flat.split_whitespace().collect();
+        let mut line = words.join(" ");
+        if line.chars().count() > Subject::MAX_CHARS {
+            line = line.chars().take(Subject::MAX_CHARS - 1).collect::<String>();
+            line.push('…');
+        }
+        Subject(line)
+    }
+
+    /// The subject as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Customer-facing content. The only thing that accepts it is a [`crate::ports::DraftMailbox`],
+/// which saves it as a draft: no code path can send it to a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerDraft {
+    tenant: TenantId,
+    account: AccountId,
+    kind: CommKind,
+    key: IdemKey,
+    from_name: String,
+    from: Email,
+    to: Vec<Email>,
+    subject: Subject,
+    text: String,
+    html: String,
+    generator: String,
+}
+
+impl CustomerDraft {
+    /// A draft of `written`, from the brief's rep to the brief's contacts. The recipients come
+    /// from the brief only, never from generated text.
+    pub fn new(brief: &Brief, written: Written, key: IdemKey) -> CustomerDraft {
+        CustomerDraft {
+            tenant: brief.tenant.clone(),
+            account: brief.account.clone(),
+            kind: brief.kind,
+            key,
+            from_name: brief.rep_name.clone(),
+            from: brief.rep_email.clone(),
+            to: brief.contacts.clone(),
+            subject: Subject::new(&written.subject),
+            text: written.text,
+            html: written.html,
+            generator: written.generator,
+        }
+    }
+
+    /// Tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    /// Account.
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+    /// Which communication.
+    pub fn kind(&self) -> CommKind {
+        self.kind
+    }
+    /// The effect's idempotency key; also the basis of the Message-ID.
+    pub fn key(&self) -> &IdemKey {
+        &self.key
+    }
+    /// The rep's name, as the sender's display name.
+    pub fn from_name(&self) -> &str {
+        &self.from_name
+    }
+    /// The rep, as sender.
+    pub fn from(&self) -> &Email {
+        &self.from
+    }
+    /// The customer contacts.
+    pub fn to(&self) -> &[Email] {
+        &self.to
+    }
+    /// Subject.
+    pub fn subject(&self) -> &Subject {
+        &self.subject
+    }
+    /// Plain text body.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    /// HTML body.
+    pub fn html(&self) -> &str {
+        &self.html
+    }
+    /// `template` or a model name.
+    pub fn generator(&self) -> &str {
+        &self.generator
+    }
+    /// A Message-ID derived from the key, so a retried draft can be recognised.
+    pub fn message_id(&self) -> String {
+        format!("<{}.{}@tam.local>", self.key.digest(), self.tenant)
+    }
+}
+
+/// Individual alert or digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// About one account.
+    Individual,
+    /// About every account over the rep's budget.
+    Digest,
+}
+
+/// A message to our own rep. Its recipient is the rep, by construction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepAlert {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// The rep.
+    pub rep: Email,
+    /// The rep's chat space, if any.
+    pub chat_space: Option<String>,
+    /// Individual or digest.
+    pub kind: AlertKind,
+    /// Subject line.
+    pub subject: Subject,
+    /// Plain text, naming each account and where its draft is.
+    pub text: String,
+    /// The effect's idempotency key.
+    pub key: IdemKey,
+}
+
+/// An event for other agents (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Derived from the effect's key: consumers deduplicate on it.
+    pub event_id: String,
+    /// `escalation` or `opportunity`.
+    pub event_type: String,
+    /// Tenant; a bus refuses events of another tenant.
+    pub tenant_id: TenantId,
+    /// Always `technical_account_manager`.
+    pub source_agent_id: String,
+    /// Agents this event passed through, oldest first.
+    pub call_chain: Vec<String>,
+    /// `high`, `medium` or `low`.
+    pub priority: String,
+    /// The payload.
+    pub data: serde_json::Value,
+    /// When it was produced (the scan instant).
+    pub created_at: Timestamp,
+}
+
+impl Event {
+    /// The stream an event belongs on: `escalations` or `opportunities`.
+    pub fn stream(&self) -> &'static str {
+        if self.event_type == "opportunity" { "opportunities" } else { "escalations" }
+    }
+}
+
+/// The agent's id as a source of events.
+pub const AGENT_ID: &str = "technical_account_manager";
+
+/// Health fields for the CRM account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmUpdate {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Account.
+    pub account: AccountId,
+    /// Health Score.
+    pub score: u8,
+    /// Health Status.
+    pub status: HealthStatus,
+    /// Last Health Scan.
+    pub scanned_at: Timestamp,
+    /// Escalation flag.
+    pub escalated: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_one_bounded_line() {
+        let s = Subject::new("Re: outage\r\nBcc: attacker@evil.example\n\tplease");
+        assert_eq!(s.as_str(), "Re: outage Bcc: attacker@evil.example please");
+        let long = Subject::new(&"x".repeat(400));
+        assert_eq!(long.as_str().chars().count(), Subject::MAX_CHARS);
+        assert!(long.as_str().ends_with('…'));
+    }
+}

@@ -1,0 +1,49 @@
+//! The ports: what the application needs from the outside world, as traits. Each has an
+//! embedded implementation (store tables, local files) and, later, connected ones. Every
+//! delivery answers an [`Outcome`] the adapter classified itself.
+//!
+//! **Boundary:** adapters implement these; tam-core never names an adapter.
+
+use crate::comms::{Brief, CrmUpdate, CustomerDraft, Event, RepAlert, Written};
+use crate::outbox::Outcome;
+
+/// Where drafts go: the only way customer-facing content leaves `tam`, and it leaves as a draft.
+pub trait DraftMailbox {
+    /// Saves the draft in the rep's mailbox. Idempotent by the draft's key.
+    fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome;
+}
+
+/// Email alerts to our own reps.
+pub trait RepAlerts {
+    /// Sends the alert to the rep. Idempotent by the alert's key.
+    fn send_alert(&mut self, alert: &RepAlert) -> Outcome;
+}
+
+/// Chat alerts to the rep's space.
+pub trait ChatNotifier {
+    /// Posts the alert. Idempotent by the alert's key.
+    fn notify(&mut self, alert: &RepAlert) -> Outcome;
+}
+
+/// The event bus other agents read.
+pub trait EventBus {
+    /// Publishes the event on its stream. Idempotent by `event_id`.
+    fn publish(&mut self, event: &Event) -> Outcome;
+}
+
+/// Health fields on the CRM account.
+pub trait CrmWriter {
+    /// Writes the fields. Idempotent by nature.
+    fn update_health(&mut self, update: &CrmUpdate) -> Outcome;
+}
+
+/// Why a writer produced nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WriteError(pub String);
+
+/// Writes a communication from a brief: templates in embedded mode, a model later.
+pub trait Writer {
+    /// Writes it.
+    fn write(&self, brief: &Brief) -> Result<Written, WriteError>;
+}
