@@ -1,0 +1,76 @@
+//! tam-writer: turns a [`Brief`] into a communication. Owns the templates (the embedded,
+//! offline writer) and the rep-facing alert texts.
+//!
+//! **Invariant:** every value from a brief that reaches HTML is escaped by the template engine
+//! (`.html` templates auto-escape); subjects pass through [`tam_core::comms::Subject`].
+//! **Invariant:** a writer never chooses recipients; they come from the brief.
+
+mod alerts;
+mod view;
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{Environment, Value};
+use tam_core::comms::{Brief, CommKind, Written};
+use tam_core::ports::{WriteError, Writer};
+
+pub use alerts::{digest_text, individual_text};
+
+/// The offline writer: templates compiled into the binary.
+pub struct TemplateWriter {
+    env: Environment<'static>,
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("escalation_outreach.txt", include_str!("../templates/escalation_outreach.txt")),
+    ("escalation_outreach.html", include_str!("../templates/escalation_outreach.html")),
+    ("layout.html", include_str!("../templates/layout.html")),
+];
+
+impl TemplateWriter {
+    /// Loads the templates. They are part of the binary, so a failure here is a bug.
+    pub fn new() -> TemplateWriter {
+        let mut env = Environment::new();
+        // Block tags on their own lines leave no blank lines behind in the plain-text parts.
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the block-trimming syntax is valid");
+        env.set_syntax(syntax);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source).expect("built-in templates parse");
+        }
+        TemplateWriter { env }
+    }
+}
+
+impl Default for TemplateWriter {
+    fn default() -> TemplateWriter {
+        TemplateWriter::new()
+    }
+}
+
+impl Writer for TemplateWriter {
+    fn write(&self, brief: &Brief) -> Result<Written, WriteError> {
+        let name = match brief.kind {
+            CommKind::EscalationOutreach => "escalation_outreach",
+            other => return Err(WriteError(format!("no template for {other} yet"))),
+        };
+        let view = view::View::new(brief);
+        let render = |ext: &str| {
+            let template = self.env.get_template(&format!("{name}.{ext}")).map_err(|e| WriteError(e.to_string()))?;
+            template.render(Value::from(Serde(&view))).map_err(|e| WriteError(format!("template {name}.{ext}: {e}")))
+        };
+        Ok(Written {
+            subject: view.subject.clone(),
+            text: render("txt")?,
+            html: render("html")?,
+            generator: "template".to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
