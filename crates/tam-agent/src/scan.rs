@@ -111,7 +111,7 @@ pub fn scan(
 
     let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
     accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
-    let summary = summarise(&accounts, &digests, failed.len());
+    let mut summary = summarise(&accounts, &digests, failed.len());
 
     if !dry_run {
         let records = accounts.iter().map(|a| SnapshotRecord {
@@ -121,7 +121,9 @@ pub fn scan(
             decision: a.decision,
             delivery: a.delivery,
         });
-        store.save_scan(tenant, as_of, records, &summary)?;
+        let effects = crate::effects::plan(store, tenant, as_of, &accounts)?;
+        summary.effects = effects.len() as u64;
+        store.save_scan(tenant, as_of, records, &effects, &summary)?;
     }
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: !dry_run })
 }

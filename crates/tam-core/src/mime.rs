@@ -24,9 +24,11 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// Base64 body text in lines of 76 characters (RFC 2045).
+/// Base64 body text in lines of 76 characters (RFC 2045), of the text with CRLF line ends
+/// (the canonical form of `text/*`).
 fn base64_body(text: &str) -> String {
-    let encoded = base64(text.as_bytes());
+    let canonical = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let encoded = base64(canonical.as_bytes());
     let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
     for line in encoded.as_bytes().chunks(76) {
         out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));

@@ -7,7 +7,9 @@
 //! Instants are stored as integer nanoseconds since the Unix epoch (UTC), so ordering and
 //! boundary comparisons in SQL are exact.
 
+mod channels;
 mod migrations;
+mod outbox;
 mod query;
 mod scan;
 mod write;
@@ -17,6 +19,8 @@ use std::path::Path;
 use rusqlite::Connection;
 use tam_core::{TenantId, Timestamp};
 
+pub use channels::{DraftRow, NotificationRow};
+pub use outbox::{Attempt, Finish, NewEffect, OutboxRow, OutboxState};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
 pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, SnapshotRecord};
 pub use write::Writer;

@@ -101,6 +101,77 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, as_of)
     ) WITHOUT ROWID;
     "#,
+    // 2: the outbox and the embedded channels (drafts, notification log, event streams, CRM flag).
+    r#"
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY,
+        tenant_id       TEXT NOT NULL,
+        idem_key        TEXT NOT NULL,
+        effect          TEXT NOT NULL,
+        account_id      TEXT,
+        payload         TEXT NOT NULL,           -- JSON, what the channel needs
+        state           TEXT NOT NULL DEFAULT 'pending',  -- pending | in_flight | delivered | failed
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        lease_owner     TEXT,
+        lease_until     INTEGER,
+        last_error      TEXT,
+        receipt         TEXT,
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER,
+        UNIQUE (tenant_id, idem_key)
+    );
+    CREATE INDEX outbox_due ON outbox (tenant_id, state, next_attempt_at);
+
+    CREATE TABLE outbox_attempts (
+        outbox_id   INTEGER NOT NULL REFERENCES outbox (id),
+        attempt     INTEGER NOT NULL,
+        at          INTEGER NOT NULL,
+        outcome     TEXT NOT NULL,               -- delivered | retry | rejected
+        detail      TEXT,
+        PRIMARY KEY (outbox_id, attempt)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE drafts (
+        tenant_id   TEXT NOT NULL,
+        idem_key    TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        recipients  TEXT NOT NULL,               -- JSON array
+        rep_email   TEXT NOT NULL,
+        path        TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        generator   TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, idem_key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE notifications (
+        tenant_id   TEXT NOT NULL,
+        idem_key    TEXT NOT NULL,
+        channel     TEXT NOT NULL,               -- email | chat
+        rep_email   TEXT NOT NULL,
+        kind        TEXT NOT NULL,               -- individual | digest
+        subject     TEXT NOT NULL,
+        body        TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, idem_key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE events (
+        id          INTEGER PRIMARY KEY,         -- the stream position
+        tenant_id   TEXT NOT NULL,
+        stream      TEXT NOT NULL,
+        event_id    TEXT NOT NULL,
+        event       TEXT NOT NULL,               -- JSON, the SPEC 8 shape
+        UNIQUE (tenant_id, event_id)
+    );
+    CREATE INDEX events_by_stream ON events (tenant_id, stream, id);
+
+    ALTER TABLE accounts ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE accounts ADD COLUMN crm_updated_at INTEGER;
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

@@ -2,9 +2,10 @@
 
 use rusqlite::{OptionalExtension, params};
 use tam_core::alerts::Delivery;
+use tam_core::comms::TicketFacts;
 use tam_core::escalation::{AlertCause, Reason};
 use tam_core::scoring::Deduction;
-use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
+use tam_core::{AccountId, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
 
 use crate::{Store, StoreError, from_nanos};
 
@@ -36,6 +37,10 @@ pub struct AccountRow {
     pub last_heartbeat: Option<Timestamp>,
     /// Open (open or pending) tickets now.
     pub open_tickets: u64,
+    /// Customer contacts.
+    pub contacts: Vec<String>,
+    /// The rep's chat space.
+    pub rep_chat_space: Option<String>,
 }
 
 /// One escalation episode of an account.
@@ -132,7 +137,8 @@ impl Store {
             .query_row(
                 "SELECT name, rep_name, rep_email, last_heartbeat,
                         (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
-                            AND k.status IN ('open', 'pending'))
+                            AND k.status IN ('open', 'pending')),
+                        contacts, rep_chat_space
                  FROM accounts a WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.as_str(), account.as_str()],
                 |r| {
@@ -144,11 +150,53 @@ impl Store {
                         rep_email: r.get(2)?,
                         last_heartbeat: r.get::<_, Option<i64>>(3)?.map(from_nanos),
                         open_tickets: r.get::<_, i64>(4)?.unsigned_abs(),
+                        contacts: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+                        rep_chat_space: r.get(6)?,
                     })
                 },
             )
             .optional()
             .map_err(StoreError::from)
+    }
+
+    /// The account's tickets open at `as_of`, most urgent and oldest first, as communications
+    /// quote them.
+    pub fn open_ticket_facts(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        as_of: Timestamp,
+    ) -> Result<Vec<TicketFacts>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, priority, status, subject, created_at FROM tickets
+             WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('open', 'pending') AND created_at <= ?3
+             ORDER BY priority, created_at, id",
+        )?;
+        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let corrupt = |field: &'static str, reason: String| StoreError::Corrupt {
+                table: "tickets",
+                key: id.clone(),
+                field,
+                reason,
+            };
+            let level: i64 = r.get(1)?;
+            let status: String = r.get(2)?;
+            let created = from_nanos(r.get(4)?);
+            out.push(TicketFacts {
+                id: TicketId::parse("id", &id).map_err(|e| corrupt("id", e.reason))?,
+                priority: u8::try_from(level)
+                    .ok()
+                    .and_then(Priority::from_level)
+                    .ok_or_else(|| corrupt("priority", format!("{level} is not 1..=4")))?,
+                status: TicketStatus::parse(&status).map_err(|e| corrupt("status", e.reason))?,
+                subject: r.get(3)?,
+                age_hours: (as_of.duration_since(created).as_secs_f64() / 360.0).round() / 10.0,
+            });
+        }
+        Ok(out)
     }
 
     /// The account's escalation episodes, newest first.

@@ -92,6 +92,9 @@ pub struct ScanSummary {
     pub digests: u64,
     /// Accounts that could not be scanned, or could not be alerted.
     pub failed: u64,
+    /// Outbox rows planned (drafts, CRM updates, events, alerts, digests); a re-run's rows
+    /// that already exist are not added again.
+    pub effects: u64,
 }
 
 fn corrupt(table: &'static str, key: &str, field: &'static str, reason: impl Into<String>) -> StoreError {
@@ -250,13 +253,15 @@ impl Store {
     }
 
     /// Stores one scan: a snapshot per account (replacing any for the same `as_of`), episode
-    /// openings, updates and closings, the accounts' current health, and the summary. One
-    /// transaction: all of it or none of it.
+    /// openings, updates and closings, the accounts' current health, the intended effects
+    /// (outbox rows; a key seen before adds nothing) and the summary. One transaction: all of
+    /// it or none of it.
     pub fn save_scan<'r>(
         &mut self,
         tenant: &TenantId,
         as_of: Timestamp,
         records: impl IntoIterator<Item = SnapshotRecord<'r>>,
+        effects: &[crate::NewEffect],
         summary: &ScanSummary,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
@@ -334,6 +339,7 @@ impl Store {
                     close_episode.execute(params![t, a, nanos(e.opened_at), at])?;
                 }
             }
+            crate::outbox::insert_effects(&tx, tenant, as_of, effects)?;
             let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
             tx.execute(
                 "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",

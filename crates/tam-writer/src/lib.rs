@@ -5,7 +5,7 @@
 //! (`.html` templates auto-escape); subjects pass through [`tam_core::comms::Subject`].
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
-mod alerts;
+pub mod alerts;
 mod view;
 
 use minijinja::syntax::SyntaxConfig;

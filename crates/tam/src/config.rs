@@ -14,6 +14,7 @@ use serde::Deserialize;
 use tam_agent::import::ImportOptions;
 use tam_agent::scan::ScanConfig;
 use tam_core::escalation::EscalationConfig;
+use tam_core::outbox::RetryPolicy;
 use tam_core::scoring::ScoringConfig;
 use tam_core::{Priority, PriorityNames, SignedDuration, TenantId, Timestamp};
 use toml::{Table, Value};
@@ -42,9 +43,11 @@ pub struct Config {
     pub import: ImportConfig,
     /// `[priorities]` over the built-in source names.
     pub priorities: PriorityNames,
+    /// `[outbox]`: how deliveries are retried.
+    pub retry: RetryPolicy,
 }
 
-const SECTIONS: &[&str] = &["scoring", "escalation", "import", "priorities", "tenants"];
+const SECTIONS: &[&str] = &["scoring", "escalation", "import", "outbox", "priorities", "tenants"];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -96,6 +99,10 @@ impl Config {
             }
         }
         let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}: [import]"))?;
+        let retry: RetryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}: [outbox]"))?;
+        if retry.max_attempts == 0 {
+            bail!("config {origin}: [outbox] max_attempts must be at least 1");
+        }
         let mut priorities = PriorityNames::default();
         if let Some(Value::Table(map)) = raw.get("priorities") {
             let mut pairs = Vec::new();
@@ -110,7 +117,7 @@ impl Config {
             }
             priorities.extend(pairs);
         }
-        let config = Config { raw, import, priorities };
+        let config = Config { raw, import, priorities, retry };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -194,6 +201,7 @@ pub fn default_file() -> String {
     let s = ScoringConfig::default();
     let e = EscalationConfig::default();
     let i = ImportConfig::default();
+    let r = RetryPolicy::default();
     format!(
         r#"# tam configuration. Every option is shown at its default, commented out.
 # Environment variables override the file: TAM_SCORING__AGED_P1_P2_POINTS=25 sets
@@ -232,6 +240,13 @@ pub fn default_file() -> String {
 # future_tolerance_minutes = {}
 # default_check_in_interval_days = {}
 
+[outbox]
+# Deliveries (drafts, CRM, events, alerts) are retried with exponential backoff, then left
+# `failed` for `tam outbox retry`.
+# max_attempts = {}
+# base_delay_ms = {}
+# max_delay_ms = {}
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -264,6 +279,9 @@ pub fn default_file() -> String {
         e.alert_budget_per_rep,
         i.future_tolerance_minutes,
         i.default_check_in_interval_days,
+        r.max_attempts,
+        r.base_delay_ms,
+        r.max_delay_ms,
     )
 }
 
@@ -299,6 +317,7 @@ mod tests {
         let scan = config.scan_config(None).unwrap();
         assert_eq!(scan.scoring, ScoringConfig::default());
         assert_eq!(scan.escalation, EscalationConfig::default());
+        assert_eq!(config.retry, RetryPolicy::default());
         assert!(uncommented.contains("aged_p1_p2_cap = 60"));
     }
 
@@ -340,7 +359,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, priorities, tenants)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants)"
         );
     }
 }

@@ -7,11 +7,13 @@
 //! rejected or some accounts not scanned; the rest was done and stored).
 
 mod bench;
+mod channels;
 mod config;
 mod demo;
 mod explain;
 mod home;
 mod import;
+mod outbox;
 mod progress;
 mod rng;
 mod scan;
@@ -47,6 +49,15 @@ enum Command {
     Demo(demo::Args),
     /// Generate a large book of business, time import and scan, report peak memory.
     Bench(bench::Args),
+    /// The outbox of intended effects: list them, retry failed ones.
+    #[command(subcommand)]
+    Outbox(outbox::OutboxCommand),
+    /// Outreach drafts saved for reps to review.
+    #[command(subcommand)]
+    Drafts(outbox::DraftsCommand),
+    /// The local event streams other agents read.
+    #[command(subcommand)]
+    Events(outbox::EventsCommand),
 }
 
 /// What a command achieved, for the exit code.
@@ -92,5 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Explain(args) => explain::run(&home, args),
         Command::Demo(args) => demo::run(&home, args),
         Command::Bench(args) => bench::run(&home, args),
+        Command::Outbox(command) => outbox::run(&home, command),
+        Command::Drafts(command) => outbox::drafts(&home, command),
+        Command::Events(command) => outbox::events(&home, command),
     }
 }

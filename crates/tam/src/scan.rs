@@ -10,6 +10,7 @@ use tam_core::{TenantId, Timestamp};
 use tam_store::{ScanSummary, Store};
 
 use crate::Outcome;
+use crate::channels::HomeChannels;
 use crate::config::Config;
 use crate::home::Home;
 use crate::progress::Progress;
@@ -31,6 +32,10 @@ pub struct Args {
     /// Score and decide, but store nothing.
     #[arg(long)]
     dry_run: bool,
+
+    /// Store the scan and its outbox, but deliver nothing now (`tam outbox retry` delivers).
+    #[arg(long)]
+    no_dispatch: bool,
 
     /// Table rows to print, worst first.
     #[arg(long, default_value_t = 40, value_name = "N")]
@@ -63,20 +68,38 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let as_of = args.as_of.unwrap_or_else(now);
     let mut partial = false;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home)?) };
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
-        partial |= !report.failed.is_empty();
+        let dispatched = match &mut channels {
+            Some(channels) => Some(channels.dispatch(&mut store, tenant, &config.retry)?),
+            None => None,
+        };
+        partial |= !report.failed.is_empty() || dispatched.as_ref().is_some_and(|d| d.failed > 0);
         for f in &report.failed {
             crate::warn(format_args!("tenant {tenant}: {f}"));
         }
         if args.json {
-            serde_json::to_writer(&mut out, &ScanJson::new(&report))?;
+            let mut json = ScanJson::new(&report);
+            json.dispatch = dispatched.as_ref().map(|d| DispatchJson {
+                delivered: d.delivered,
+                retried: d.retried,
+                failed: d.failed,
+            });
+            serde_json::to_writer(&mut out, &json)?;
             writeln!(out)?;
         } else {
             if i > 0 {
                 writeln!(out)?;
             }
             write_table(&mut out, &report, if args.all { usize::MAX } else { args.limit })?;
+            if let Some(d) = &dispatched {
+                writeln!(
+                    out,
+                    "\ndelivered {} effect(s) (drafts, CRM, events, alerts); {} to retry, {} failed · `tam outbox list`",
+                    d.delivered, d.retried, d.failed
+                )?;
+            }
         }
     }
     out.flush()?;
@@ -130,6 +153,15 @@ pub struct ScanJson<'a> {
     digests: Vec<DigestJson<'a>>,
     errors: Vec<ErrorJson>,
     summary: &'a ScanSummary,
+    /// What the dispatcher delivered right after the scan; null with `--no-dispatch` or `--dry-run`.
+    dispatch: Option<DispatchJson>,
+}
+
+#[derive(Serialize)]
+struct DispatchJson {
+    delivered: u64,
+    retried: u64,
+    failed: u64,
 }
 
 #[derive(Serialize)]
@@ -177,6 +209,7 @@ impl<'a> ScanJson<'a> {
                 .map(|f| ErrorJson { account_id: f.account.clone(), error: f.error.to_string() })
                 .collect(),
             summary: &r.summary,
+            dispatch: None,
         }
     }
 }

@@ -1,0 +1,222 @@
+//! The embedded channels: drafts as `.eml` files plus rows, alerts in a notification log (rows
+//! plus one readable file per rep), events in a local stream table, CRM fields on the account.
+//!
+//! Each adapter has its own connection to the home's database, so the dispatcher can hold one
+//! and the channels theirs. Every write is keyed by the effect's key: delivering twice records
+//! once.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tam_core::Timestamp;
+use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, RepAlert};
+use tam_core::outbox::Outcome;
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts};
+use tam_store::{DraftRow, NotificationRow, Store, StoreError};
+
+/// A path component from any id: letters, digits and `._@+-` kept, anything else `_`, never
+/// `.` or `..`, so no id can climb out of the home.
+pub fn path_part(raw: &str) -> String {
+    let mut s: String =
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || "._@+-".contains(c) { c } else { '_' }).take(100).collect();
+    if s.is_empty() || s.chars().all(|c| c == '.') {
+        s = format!("_{s}");
+    }
+    s
+}
+
+fn store_failure(e: StoreError) -> Outcome {
+    // The home's own database refusing a write is worth retrying (busy, disk full for now).
+    Outcome::Retry { reason: format!("local store: {e}"), after: None }
+}
+
+fn io_failure(path: &Path, e: std::io::Error) -> Outcome {
+    Outcome::Retry { reason: format!("{}: {e}", path.display()), after: None }
+}
+
+/// Writes `bytes` to `path` so a reader never sees half a file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let temp = path.with_extension("part");
+    {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&temp, path)
+}
+
+/// Drafts under `HOME/drafts/<tenant>/<rep>/`, one RFC 5322 `.eml` file each, and a row.
+pub struct LocalMailbox {
+    store: Store,
+    root: PathBuf,
+}
+
+impl LocalMailbox {
+    /// A mailbox on the home's database, with drafts under `home/drafts`.
+    pub fn open(db: &Path, home: &Path) -> Result<LocalMailbox, StoreError> {
+        Ok(LocalMailbox { store: Store::open(db)?, root: home.join("drafts") })
+    }
+}
+
+impl DraftMailbox for LocalMailbox {
+    fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
+        let now = Timestamp::now();
+        let file = format!(
+            "{}-{}-{}.eml",
+            path_part(draft.account().as_str()),
+            draft.kind().as_str(),
+            &draft.key().digest()[..12]
+        );
+        let path = self.root.join(path_part(draft.tenant().as_str())).join(path_part(draft.from().as_str())).join(file);
+        let row = DraftRow {
+            tenant_id: draft.tenant().to_string(),
+            idem_key: draft.key().to_string(),
+            account_id: draft.account().to_string(),
+            kind: draft.kind().as_str().to_owned(),
+            subject: draft.subject().as_str().to_owned(),
+            recipients: draft.to().iter().map(|e| e.to_string()).collect(),
+            rep_email: draft.from().to_string(),
+            path: path.display().to_string(),
+            message_id: draft.message_id(),
+            generator: draft.generator().to_owned(),
+            created_at: now,
+        };
+        // The file first: a row always points at a complete file. A crash between the two
+        // leaves a file without a row, which the retry overwrites with the same content.
+        if let Err(e) = write_atomically(&path, tam_core::mime::render(draft, now).as_bytes()) {
+            return io_failure(&path, e);
+        }
+        match self.store.insert_draft(&row) {
+            Ok(Some(existing)) => Outcome::Delivered { receipt: existing },
+            Ok(None) => Outcome::Delivered { receipt: row.path },
+            Err(e) => store_failure(e),
+        }
+    }
+}
+
+/// The notification log: a row per alert and a readable file per rep under
+/// `HOME/notifications/<tenant>/<rep>.log`. Used for email and chat alerts alike.
+pub struct NotificationLog {
+    store: Store,
+    root: PathBuf,
+    channel: &'static str,
+}
+
+impl NotificationLog {
+    /// The log of `channel` (`email` or `chat`).
+    pub fn open(db: &Path, home: &Path, channel: &'static str) -> Result<NotificationLog, StoreError> {
+        Ok(NotificationLog { store: Store::open(db)?, root: home.join("notifications"), channel })
+    }
+
+    fn log(&mut self, alert: &RepAlert) -> Outcome {
+        let now = Timestamp::now();
+        let row = NotificationRow {
+            idem_key: format!("{}#{}", alert.key, self.channel),
+            channel: self.channel.to_owned(),
+            rep_email: alert.rep.to_string(),
+            kind: match alert.kind {
+                AlertKind::Individual => "individual",
+                AlertKind::Digest => "digest",
+            }
+            .to_owned(),
+            subject: alert.subject.as_str().to_owned(),
+            body: alert.text.clone(),
+        };
+        let path =
+            self.root.join(path_part(alert.tenant.as_str())).join(format!("{}.log", path_part(alert.rep.as_str())));
+        match self.store.insert_notification(&alert.tenant, &row, now) {
+            Ok(true) => {
+                let to = match (self.channel, &alert.chat_space) {
+                    ("chat", Some(space)) => format!("{} ({space})", alert.rep),
+                    _ => alert.rep.to_string(),
+                };
+                let entry = format!(
+                    "=== {now} {} to {to}\nSubject: {}\n\n{}\n",
+                    self.channel,
+                    alert.subject.as_str(),
+                    alert.text.trim_end()
+                );
+                let appended = fs::create_dir_all(self.root.join(path_part(alert.tenant.as_str())))
+                    .and_then(|()| fs::OpenOptions::new().create(true).append(true).open(&path))
+                    .and_then(|mut f| f.write_all(entry.as_bytes()));
+                match appended {
+                    Ok(()) => Outcome::Delivered { receipt: path.display().to_string() },
+                    Err(e) => io_failure(&path, e),
+                }
+            }
+            Ok(false) => Outcome::Delivered { receipt: path.display().to_string() },
+            Err(e) => store_failure(e),
+        }
+    }
+}
+
+impl RepAlerts for NotificationLog {
+    fn send_alert(&mut self, alert: &RepAlert) -> Outcome {
+        self.log(alert)
+    }
+}
+
+impl ChatNotifier for NotificationLog {
+    fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        self.log(alert)
+    }
+}
+
+/// Event streams in the home's database, per tenant: `escalations` and `opportunities`.
+pub struct LocalEventBus {
+    store: Store,
+}
+
+impl LocalEventBus {
+    /// The bus on the home's database.
+    pub fn open(db: &Path) -> Result<LocalEventBus, StoreError> {
+        Ok(LocalEventBus { store: Store::open(db)? })
+    }
+}
+
+impl EventBus for LocalEventBus {
+    fn publish(&mut self, event: &Event) -> Outcome {
+        match self.store.append_event(event) {
+            Ok(position) => Outcome::Delivered { receipt: format!("{}#{position}", event.stream()) },
+            Err(e) => store_failure(e),
+        }
+    }
+}
+
+/// The embedded CRM: health fields on the account row.
+pub struct LocalCrm {
+    store: Store,
+}
+
+impl LocalCrm {
+    /// The CRM on the home's database.
+    pub fn open(db: &Path) -> Result<LocalCrm, StoreError> {
+        Ok(LocalCrm { store: Store::open(db)? })
+    }
+}
+
+impl CrmWriter for LocalCrm {
+    fn update_health(&mut self, update: &CrmUpdate) -> Outcome {
+        match self.store.update_crm(update) {
+            Ok(_) => Outcome::Delivered { receipt: format!("accounts/{}", update.account) },
+            Err(e) => store_failure(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_parts_cannot_escape_the_home() {
+        assert_eq!(path_part("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(path_part(".."), "_..");
+        assert_eq!(path_part(""), "_");
+        assert_eq!(path_part("ana.ruiz@vendor.example"), "ana.ruiz@vendor.example");
+    }
+}

@@ -1,0 +1,218 @@
+//! Tables of the embedded channels: drafts, the notification log, event streams, CRM fields.
+//! Every insert is keyed by the effect's key (or the event id), so a repeated delivery is a
+//! no-op that reports the first one.
+
+use rusqlite::{OptionalExtension, params};
+use tam_core::comms::{CrmUpdate, Event};
+use tam_core::{TenantId, Timestamp};
+
+use crate::{Store, StoreError, from_nanos, nanos};
+
+/// A draft as the embedded mailbox keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DraftRow {
+    /// Tenant.
+    pub tenant_id: String,
+    /// The effect's key.
+    pub idem_key: String,
+    /// Account.
+    pub account_id: String,
+    /// Communication kind.
+    pub kind: String,
+    /// Subject.
+    pub subject: String,
+    /// Customer recipients.
+    pub recipients: Vec<String>,
+    /// The rep whose mailbox holds it.
+    pub rep_email: String,
+    /// The `.eml` file.
+    pub path: String,
+    /// Its Message-ID.
+    pub message_id: String,
+    /// `template` or a model.
+    pub generator: String,
+    /// When it was saved.
+    pub created_at: Timestamp,
+}
+
+/// A notification as the embedded log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRow {
+    /// The effect's key.
+    pub idem_key: String,
+    /// `email` or `chat`.
+    pub channel: String,
+    /// The rep.
+    pub rep_email: String,
+    /// `individual` or `digest`.
+    pub kind: String,
+    /// Subject.
+    pub subject: String,
+    /// Body.
+    pub body: String,
+}
+
+impl Store {
+    /// Saves a draft row; returns the path of the existing draft if the key was seen before.
+    pub fn insert_draft(&mut self, d: &DraftRow) -> Result<Option<String>, StoreError> {
+        let existing: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
+                params![d.tenant_id, d.idem_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if existing.is_some() {
+            return Ok(existing);
+        }
+        let recipients = serde_json::to_string(&d.recipients).expect("a list of strings always serialises");
+        self.conn.execute(
+            "INSERT INTO drafts (tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id,
+                                 generator, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                d.tenant_id,
+                d.idem_key,
+                d.account_id,
+                d.kind,
+                d.subject,
+                recipients,
+                d.rep_email,
+                d.path,
+                d.message_id,
+                d.generator,
+                nanos(d.created_at)
+            ],
+        )?;
+        Ok(None)
+    }
+
+    /// The tenant's drafts (or every tenant's), newest first.
+    pub fn drafts(&self, tenant: Option<&TenantId>) -> Result<Vec<DraftRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
+                    created_at
+             FROM drafts WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at DESC, tenant_id, idem_key",
+        )?;
+        let mut rows = stmt.query(params![tenant.map(TenantId::as_str)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let recipients: String = r.get(5)?;
+            out.push(DraftRow {
+                tenant_id: r.get(0)?,
+                idem_key: r.get(1)?,
+                account_id: r.get(2)?,
+                kind: r.get(3)?,
+                subject: r.get(4)?,
+                recipients: serde_json::from_str(&recipients).map_err(|e| StoreError::Corrupt {
+                    table: "drafts",
+                    key: r.get::<_, String>(1).unwrap_or_default(),
+                    field: "recipients",
+                    reason: e.to_string(),
+                })?,
+                rep_email: r.get(6)?,
+                path: r.get(7)?,
+                message_id: r.get(8)?,
+                generator: r.get(9)?,
+                created_at: from_nanos(r.get(10)?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Logs a notification; false if the key was logged before.
+    pub fn insert_notification(
+        &mut self,
+        tenant: &TenantId,
+        n: &NotificationRow,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let added = self.conn.execute(
+            "INSERT INTO notifications (tenant_id, idem_key, channel, rep_email, kind, subject, body, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant_id, idem_key) DO NOTHING",
+            params![tenant.as_str(), n.idem_key, n.channel, n.rep_email, n.kind, n.subject, n.body, nanos(at)],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// The tenant's notifications, oldest first.
+    pub fn notifications(&self, tenant: &TenantId) -> Result<Vec<NotificationRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT idem_key, channel, rep_email, kind, subject, body FROM notifications WHERE tenant_id = ?1
+             ORDER BY created_at, idem_key",
+        )?;
+        let rows = stmt.query_map([tenant.as_str()], |r| {
+            Ok(NotificationRow {
+                idem_key: r.get(0)?,
+                channel: r.get(1)?,
+                rep_email: r.get(2)?,
+                kind: r.get(3)?,
+                subject: r.get(4)?,
+                body: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends an event to its tenant's stream; returns its position, or the position it
+    /// already had when its `event_id` was appended before.
+    pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
+        let tenant = event.tenant_id.as_str();
+        let existing: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM events WHERE tenant_id = ?1 AND event_id = ?2",
+                params![tenant, event.event_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(id);
+        }
+        let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
+        self.conn.execute(
+            "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)",
+            params![tenant, event.stream(), event.event_id, json],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Events of a tenant's stream after position `after`, oldest first, at most `limit`.
+    pub fn events(
+        &self,
+        tenant: &TenantId,
+        stream: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, event FROM events WHERE tenant_id = ?1 AND stream = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![tenant.as_str(), stream, after, limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let json: String = r.get(1)?;
+            let event = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                table: "events",
+                key: id.to_string(),
+                field: "event",
+                reason: e.to_string(),
+            })?;
+            out.push((id, event));
+        }
+        Ok(out)
+    }
+
+    /// Writes the CRM health fields of an account (the embedded CRM is the accounts table).
+    pub fn update_crm(&mut self, u: &CrmUpdate) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4
+             WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
+            params![u.tenant.as_str(), u.account.as_str(), u.escalated, nanos(u.scanned_at)],
+        )?;
+        Ok(n == 1)
+    }
+}

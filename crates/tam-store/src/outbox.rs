@@ -1,0 +1,300 @@
+//! The outbox: one row per intended effect, written in the scan's transaction, delivered later
+//! by a dispatcher that holds a lease on the rows it works on.
+//!
+//! **Invariant:** `(tenant, idem_key)` is unique: a re-run of a scan adds nothing.
+//! **Invariant:** a worker finishes a row only while it still holds the lease; a stale
+//! worker's late result is refused, so an expired lease never causes a double finish.
+
+use rusqlite::{OptionalExtension, Row, params};
+use tam_core::outbox::{EffectKind, IdemKey};
+use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
+
+use crate::{Store, StoreError, from_nanos, nanos};
+
+/// An effect the scan wants delivered.
+#[derive(Debug, Clone)]
+pub struct NewEffect {
+    /// Idempotency key.
+    pub key: IdemKey,
+    /// Channel.
+    pub kind: EffectKind,
+    /// The account it is about (none for digests).
+    pub account: Option<AccountId>,
+    /// What the channel needs, as JSON.
+    pub payload: String,
+}
+
+/// Where an effect stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a dispatcher.
+    InFlight,
+    /// Done.
+    Delivered,
+    /// Out of attempts, or rejected by its channel; `tam outbox retry` revives it.
+    Failed,
+}
+
+impl OutboxState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::InFlight => "in_flight",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Failed => "failed",
+        }
+    }
+
+    /// The inverse of [`OutboxState::as_str`].
+    pub fn parse(raw: &str) -> Option<OutboxState> {
+        [OutboxState::Pending, OutboxState::InFlight, OutboxState::Delivered, OutboxState::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// One outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Idempotency key.
+    pub key: IdemKey,
+    /// Channel.
+    pub kind: EffectKind,
+    /// Account, if any.
+    pub account: Option<String>,
+    /// The channel's input, JSON.
+    pub payload: String,
+    /// State.
+    pub state: OutboxState,
+    /// Attempts so far (including a claimed, unfinished one).
+    pub attempts: u32,
+    /// When it is next due.
+    pub next_attempt_at: Timestamp,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Where it landed, once delivered.
+    pub receipt: Option<String>,
+    /// When it was planned (the scan instant).
+    pub created_at: Timestamp,
+    /// When it was delivered.
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// One recorded delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub attempt: u32,
+    /// When it ended.
+    pub at: Timestamp,
+    /// `delivered`, `retry` or `failed`.
+    pub outcome: String,
+    /// The receipt or the error.
+    pub detail: Option<String>,
+}
+
+/// How an attempt ended, as the outbox records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// Delivered; `receipt` says where.
+    Delivered {
+        /// Where it landed.
+        receipt: String,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        /// Why this attempt failed.
+        error: String,
+        /// When to try again.
+        next_attempt_at: Timestamp,
+    },
+    /// Give up until someone runs `tam outbox retry`.
+    Failed {
+        /// Why.
+        error: String,
+    },
+}
+
+const COLUMNS: &str = "id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
+    last_error, receipt, created_at, delivered_at";
+
+fn read_row(r: &Row<'_>) -> Result<OutboxRow, StoreError> {
+    let id: i64 = r.get(0)?;
+    let bad = |field: &'static str, value: String| StoreError::Corrupt {
+        table: "outbox",
+        key: id.to_string(),
+        field,
+        reason: format!("unknown value {value:?}"),
+    };
+    let tenant: String = r.get(1)?;
+    let effect: String = r.get(3)?;
+    let state: String = r.get(6)?;
+    Ok(OutboxRow {
+        id,
+        tenant: TenantId::parse("tenant_id", &tenant).map_err(|e| bad("tenant_id", e.reason))?,
+        key: IdemKey::from_stored(r.get(2)?),
+        kind: EffectKind::parse(&effect).ok_or_else(|| bad("effect", effect.clone()))?,
+        account: r.get(4)?,
+        payload: r.get(5)?,
+        state: OutboxState::parse(&state).ok_or_else(|| bad("state", state.clone()))?,
+        attempts: r.get(7)?,
+        next_attempt_at: from_nanos(r.get(8)?),
+        last_error: r.get(9)?,
+        receipt: r.get(10)?,
+        created_at: from_nanos(r.get(11)?),
+        delivered_at: r.get::<_, Option<i64>>(12)?.map(from_nanos),
+    })
+}
+
+pub(crate) fn insert_effects<'e>(
+    tx: &rusqlite::Transaction<'_>,
+    tenant: &TenantId,
+    as_of: Timestamp,
+    effects: impl IntoIterator<Item = &'e NewEffect>,
+) -> Result<u64, StoreError> {
+    let mut insert = tx.prepare(
+        "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (tenant_id, idem_key) DO NOTHING",
+    )?;
+    let mut added = 0;
+    for e in effects {
+        added += insert.execute(params![
+            tenant.as_str(),
+            e.key.as_str(),
+            e.kind.as_str(),
+            e.account.as_ref().map(AccountId::as_str),
+            e.payload,
+            nanos(as_of)
+        ])? as u64;
+    }
+    Ok(added)
+}
+
+impl Store {
+    /// Claims up to `limit` due effects of the tenant for `worker` until `now + lease`: pending
+    /// ones, and in-flight ones whose lease ran out (their worker died). Drafts come first,
+    /// because alerts link to them.
+    pub fn claim_due(
+        &mut self,
+        tenant: &TenantId,
+        now: Timestamp,
+        worker: &str,
+        lease: SignedDuration,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
+        let tx = self.conn.transaction()?;
+        let mut rows = {
+            let mut stmt = tx.prepare(&format!(
+                "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
+                 WHERE id IN (
+                    SELECT id FROM outbox
+                    WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND next_attempt_at <= ?4
+                      AND (lease_until IS NULL OR lease_until <= ?4)
+                    ORDER BY effect != 'draft', next_attempt_at, id LIMIT ?5)
+                 RETURNING {COLUMNS}"
+            ))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut found = stmt.query(params![tenant.as_str(), worker, nanos(until), nanos(now), limit])?;
+            let mut rows = Vec::new();
+            while let Some(r) = found.next()? {
+                rows.push(read_row(r)?);
+            }
+            rows
+        };
+        tx.commit()?;
+        rows.sort_by_key(|r| (r.kind != EffectKind::Draft, r.id));
+        Ok(rows)
+    }
+
+    /// Records one attempt and finishes the row, if `worker` still holds its lease. Returns
+    /// false (and records nothing) when the lease was lost.
+    pub fn finish(
+        &mut self,
+        row: &OutboxRow,
+        worker: &str,
+        at: Timestamp,
+        finish: &Finish,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let (state, next, error, receipt, delivered_at, outcome) = match finish {
+            Finish::Delivered { receipt } => {
+                ("delivered", row.next_attempt_at, None, Some(receipt.as_str()), Some(nanos(at)), "delivered")
+            }
+            Finish::Retry { error, next_attempt_at } => {
+                ("pending", *next_attempt_at, Some(error.as_str()), None, None, "retry")
+            }
+            Finish::Failed { error } => ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed"),
+        };
+        let updated = tx.execute(
+            "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
+                    receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
+                    lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+            params![row.id, worker, row.attempts, state, nanos(next), error, receipt, delivered_at],
+        )?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![row.id, row.attempts, nanos(at), outcome, error.or(receipt)],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The tenant's outbox, oldest first, optionally in one state.
+    pub fn outbox(&self, tenant: &TenantId, state: Option<OutboxState>) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id"
+        ))?;
+        let mut rows = stmt.query(params![tenant.as_str(), state.map(OutboxState::as_str)])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(read_row(r)?);
+        }
+        Ok(out)
+    }
+
+    /// Every recorded attempt of one outbox row, first first.
+    pub fn attempts(&self, row_id: i64) -> Result<Vec<Attempt>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY attempt",
+        )?;
+        let rows = stmt.query_map([row_id], |r| {
+            Ok(Attempt { attempt: r.get(0)?, at: from_nanos(r.get(1)?), outcome: r.get(2)?, detail: r.get(3)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Makes failed effects due again at `now`, with a fresh attempt budget. Returns how many.
+    pub fn revive_failed(&mut self, tenant: &TenantId, now: Timestamp) -> Result<u64, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2 WHERE tenant_id = ?1 AND state = 'failed'",
+            params![tenant.as_str(), nanos(now)],
+        )?;
+        Ok(n as u64)
+    }
+
+    /// The receipt of a delivered effect, e.g. where a draft was saved.
+    pub fn receipt(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT receipt FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2 AND state = 'delivered'",
+                params![tenant.as_str(), key.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+}

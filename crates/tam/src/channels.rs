@@ -1,0 +1,49 @@
+//! The channels of this home (embedded today) and the dispatcher run over them.
+
+use anyhow::Result;
+use tam_agent::dispatch::{self, Channels, DispatchReport};
+use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
+use tam_core::outbox::RetryPolicy;
+use tam_core::{TenantId, Timestamp};
+use tam_store::Store;
+use tam_writer::TemplateWriter;
+
+use crate::home::Home;
+
+/// Every channel of the home, each on its own database connection.
+pub struct HomeChannels {
+    mailbox: LocalMailbox,
+    email: NotificationLog,
+    chat: NotificationLog,
+    events: LocalEventBus,
+    crm: LocalCrm,
+    writer: TemplateWriter,
+}
+
+impl HomeChannels {
+    pub fn open(home: &Home) -> Result<HomeChannels> {
+        let db = home.db_path();
+        Ok(HomeChannels {
+            mailbox: LocalMailbox::open(&db, &home.dir)?,
+            email: NotificationLog::open(&db, &home.dir, "email")?,
+            chat: NotificationLog::open(&db, &home.dir, "chat")?,
+            events: LocalEventBus::open(&db)?,
+            crm: LocalCrm::open(&db)?,
+            writer: TemplateWriter::new(),
+        })
+    }
+
+    /// Delivers everything of `tenant` that is due now.
+    pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
+        let mut channels = Channels {
+            mailbox: &mut self.mailbox,
+            alerts: &mut self.email,
+            chat: &mut self.chat,
+            events: &mut self.events,
+            crm: &mut self.crm,
+            writer: &self.writer,
+        };
+        let worker = format!("tam-{}", std::process::id());
+        Ok(dispatch::dispatch(store, tenant, &mut channels, Timestamp::now(), policy, &worker)?)
+    }
+}

@@ -1,0 +1,188 @@
+//! `tam outbox`, `tam drafts`, `tam events`: what the scans asked for and what was delivered.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use serde_json::json;
+use tam_core::TenantId;
+use tam_store::OutboxState;
+
+use crate::Outcome;
+use crate::channels::HomeChannels;
+use crate::home::Home;
+use crate::scan::select_tenants;
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// The outbox: every intended effect and where it stands.
+    List {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Only effects in this state.
+        #[arg(long, value_parser = ["pending", "in_flight", "delivered", "failed"])]
+        status: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revive failed effects and deliver everything due now.
+    Retry {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+    },
+}
+
+pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
+    let (mut store, config) = home.open()?;
+    let mut out = std::io::stdout().lock();
+    match command {
+        OutboxCommand::List { tenant, status, json } => {
+            let state = status.as_deref().and_then(OutboxState::parse);
+            let mut rows = Vec::new();
+            for t in select_tenants(&store, tenant.as_deref())? {
+                rows.extend(store.outbox(&t, state)?);
+            }
+            if json {
+                let items: Vec<_> = rows
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "id": r.id, "tenant_id": r.tenant.as_str(), "idem_key": r.key.as_str(), "effect": r.kind.as_str(),
+                            "account_id": r.account, "status": r.state.as_str(), "attempts": r.attempts,
+                            "next_attempt_at": r.next_attempt_at, "last_error": r.last_error, "receipt": r.receipt,
+                            "created_at": r.created_at, "delivered_at": r.delivered_at,
+                        })
+                    })
+                    .collect();
+                writeln!(out, "{}", serde_json::Value::Array(items))?;
+            } else {
+                writeln!(
+                    out,
+                    "{:>6}  {:<10}  {:<11}  {:<9}  {:>3}  KEY / RECEIPT OR ERROR",
+                    "ID", "TENANT", "EFFECT", "STATUS", "TRY"
+                )?;
+                for r in &rows {
+                    let detail = r.receipt.as_deref().or(r.last_error.as_deref()).unwrap_or("");
+                    writeln!(
+                        out,
+                        "{:>6}  {:<10}  {:<11}  {:<9}  {:>3}  {}  {detail}",
+                        r.id,
+                        r.tenant.as_str(),
+                        r.kind,
+                        r.state.as_str(),
+                        r.attempts,
+                        r.key
+                    )?;
+                }
+                writeln!(out, "{} effect(s)", rows.len())?;
+            }
+            Ok(Outcome::Done)
+        }
+        OutboxCommand::Retry { tenant } => {
+            let mut channels = HomeChannels::open(home)?;
+            let mut failed = 0;
+            for t in select_tenants(&store, tenant.as_deref())? {
+                let revived = store.revive_failed(&t, tam_core::Timestamp::now())?;
+                let report = channels.dispatch(&mut store, &t, &config.retry)?;
+                failed += report.failed;
+                writeln!(
+                    out,
+                    "tenant {t}: revived {revived} failed effect(s); delivered {}, will retry {}, failed {}",
+                    report.delivered, report.retried, report.failed
+                )?;
+            }
+            Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DraftsCommand {
+    /// Drafts saved for reps to review (never sent).
+    List {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let DraftsCommand::List { tenant, json } = command;
+    let tenant =
+        tenant.map(|t| TenantId::parse("tenant", &t)).transpose().map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+    let rows = store.drafts(tenant.as_ref())?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&rows)?)?;
+    } else {
+        for d in &rows {
+            writeln!(
+                out,
+                "{}  {}  {}  {}  to {}",
+                d.created_at,
+                d.tenant_id,
+                d.account_id,
+                d.subject,
+                d.recipients.join(", ")
+            )?;
+            writeln!(out, "    {}", d.path)?;
+        }
+        writeln!(out, "{} draft(s)", rows.len())?;
+    }
+    Ok(Outcome::Done)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// The latest events of a stream.
+    Tail {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Which stream.
+        #[arg(long, default_value = "escalations", value_parser = ["escalations", "opportunities"])]
+        stream: String,
+        /// Events after this position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// One JSON event per line.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let EventsCommand::Tail { tenant, stream, after, limit, json } = command;
+    if limit == 0 {
+        bail!("--limit must be at least 1");
+    }
+    let mut out = std::io::stdout().lock();
+    for t in select_tenants(&store, tenant.as_deref())? {
+        for (position, event) in store.events(&t, &stream, after, limit)? {
+            if json {
+                let mut value = serde_json::to_value(&event)?;
+                value["stream"] = json!(stream);
+                value["position"] = json!(position);
+                writeln!(out, "{value}")?;
+            } else {
+                writeln!(
+                    out,
+                    "{position:>6}  {}  {}  {}  {}  {}",
+                    event.created_at, event.tenant_id, event.event_type, event.priority, event.data
+                )?;
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
