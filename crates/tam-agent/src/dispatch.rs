@@ -130,8 +130,14 @@ fn deliver(store: &Store, row: &OutboxRow, ch: &mut Channels<'_>) -> Result<Outc
 fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload) -> Result<Result<RepAlert, Outcome>, StoreError> {
     let mut lines = Vec::with_capacity(payload.lines.len());
     for l in &payload.lines {
-        let Some(draft) = store.receipt(&row.tenant, &l.draft_key)? else {
-            return Ok(Err(Outcome::Retry { reason: format!("draft {} is not saved yet", l.draft_key), after: None }));
+        let draft = match &l.draft_key {
+            None => "(no outreach draft for this account)".to_owned(),
+            Some(key) => match store.receipt(&row.tenant, key)? {
+                Some(receipt) => receipt,
+                None => {
+                    return Ok(Err(Outcome::Retry { reason: format!("draft {key} is not saved yet"), after: None }));
+                }
+            },
         };
         lines.push(TextLine {
             account: l.account.to_string(),

@@ -1,13 +1,16 @@
 //! What an escalation should cause, as outbox rows: planned inside the scan, delivered later.
 //!
-//! An alerted account gets a draft, a CRM update and an event; if it is within its rep's
-//! budget, also an email and a chat alert; otherwise it is a line in the rep's one digest.
+//! An alerted account gets a CRM update and an email and chat alert if it is within its rep's
+//! budget (otherwise a line in the rep's one digest). A new or worsened escalation also gets an
+//! outreach draft and an `escalations` event; a cool-down reminder does not (nothing new
+//! happened), and its alert links the episode's latest draft instead.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tam_core::alerts::Delivery;
 use tam_core::comms::{AGENT_ID, Brief, CommKind, CrmUpdate, Event};
+use tam_core::escalation::AlertCause;
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::scoring::Deduction;
 use tam_core::{AccountId, Email, TenantId, Timestamp};
@@ -30,8 +33,8 @@ pub struct AlertLine {
     pub reason: String,
     /// The deductions in a few words.
     pub why: String,
-    /// The key of the account's outreach draft.
-    pub draft_key: IdemKey,
+    /// The key of the account's outreach draft, if it has one.
+    pub draft_key: Option<IdemKey>,
 }
 
 /// The payload of an email alert, chat alert or digest.
@@ -91,7 +94,9 @@ pub fn plan(
             escalation_reason: a.decision.reason(),
             alert_cause: a.decision.alert,
         };
-        let draft_key = key(EffectKind::Draft);
+        let reminder = a.decision.alert == Some(AlertCause::CoolDown);
+        let draft_key =
+            if reminder { store.latest_draft_key(tenant, &a.account)? } else { Some(key(EffectKind::Draft)) };
         let event = Event {
             event_id: format!("evt-{}", key(EffectKind::Event).digest()),
             event_type: "escalation".to_owned(),
@@ -128,9 +133,11 @@ pub fn plan(
         let mut push = |kind: EffectKind, payload: String| {
             effects.push(NewEffect { key: key(kind), kind, account: account.clone(), payload })
         };
-        push(EffectKind::Draft, json(&brief));
+        if !reminder {
+            push(EffectKind::Draft, json(&brief));
+            push(EffectKind::Event, json(&event));
+        }
         push(EffectKind::Crm, json(&crm));
-        push(EffectKind::Event, json(&event));
         let payload = AlertPayload {
             rep: rep.clone(),
             rep_name: a.rep_name.clone(),

@@ -285,6 +285,20 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// The key of the latest outreach draft planned for an account, delivered or not.
+    pub fn latest_draft_key(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<IdemKey>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                params![tenant.as_str(), account.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(IdemKey::from_stored))
+    }
+
     /// The receipt of a delivered effect, e.g. where a draft was saved.
     pub fn receipt(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<String>, StoreError> {
         Ok(self

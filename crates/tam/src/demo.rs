@@ -15,6 +15,7 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::Outcome;
+use crate::channels::HomeChannels;
 use crate::config::Config;
 use crate::home::Home;
 use crate::rng::Rng;
@@ -377,11 +378,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     import(&mut store, &config, now, "demo accounts", accounts_ndjson(&book, anchor))?;
     import(&mut store, &config, now, "demo heartbeats", heartbeats_ndjson(&book, anchor))?;
     let mut history = Vec::new();
+    let mut channels = HomeChannels::open(home)?;
     for week in (0..=WEEKS).rev() {
         let hours_before = week * 7 * 24;
         import(&mut store, &config, now, "demo tickets", tickets_ndjson(&book, anchor, hours_before))?;
         let as_of = anchor.checked_sub(SignedDuration::from_hours(hours_before)).expect("recent");
         history.push(scan_tenant(&mut store, &config, &tenant, as_of, false)?);
+        channels.dispatch(&mut store, &tenant, &config.retry)?;
     }
     let latest = history.last().expect("at least one scan ran");
     let mut out = std::io::stdout().lock();
@@ -405,10 +408,25 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     }
     writeln!(out)?;
     write_table(&mut out, latest, 25)?;
+    // Totals from the store, not from this run: a second run delivers nothing new.
+    let drafts = store.drafts(Some(&tenant))?.len();
+    let notes = store.notifications(&tenant)?;
+    let count = |channel: &str, kind: &str| notes.iter().filter(|n| n.channel == channel && n.kind == kind).count();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Over the five scans: {drafts} outreach drafts saved for review (never sent) under {}; {} email and {} chat alerts and {} digests in {}.",
+        home.dir.join("drafts").display(),
+        count("email", "individual"),
+        count("chat", "individual"),
+        count("email", "digest"),
+        home.dir.join("notifications").display(),
+    )?;
     if let Some(worst) = latest.accounts.first() {
         writeln!(out)?;
         writeln!(out, "Next: `tam explain {}` shows why it scores {}.", worst.account, worst.health.score)?;
         writeln!(out, "      `tam scan --tenant {TENANT} --json` gives the same scan for machines.")?;
+        writeln!(out, "      `tam drafts list`, `tam outbox list` and `tam events tail` show what the scans caused.")?;
     }
     Ok(Outcome::Done)
 }

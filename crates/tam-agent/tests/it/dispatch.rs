@@ -1,0 +1,254 @@
+//! The outbox and the dispatcher against fake channels that count and fail on demand.
+
+use std::collections::HashMap;
+
+use tam_agent::dispatch::{Channels, DispatchReport, dispatch};
+use tam_agent::import::Format;
+use tam_agent::scan::{ScanConfig, ScanReport, scan};
+use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, RepAlert};
+use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts};
+use tam_core::{SignedDuration, TenantId, Timestamp};
+use tam_store::{OutboxState, Store};
+use tam_writer::TemplateWriter;
+
+use crate::{account, import, now, ticket};
+
+/// Counts deliveries per channel and key; fails a channel's first `fail[kind]` attempts.
+#[derive(Default)]
+struct Fake {
+    fail: HashMap<&'static str, u32>,
+    attempts: HashMap<&'static str, u32>,
+    delivered: HashMap<String, u32>,
+    drafts: Vec<CustomerDraft>,
+    alerts: Vec<(String, RepAlert)>,
+    events: Vec<Event>,
+}
+
+impl Fake {
+    fn attempt(&mut self, channel: &'static str, key: String) -> Outcome {
+        let tries = self.attempts.entry(channel).or_default();
+        *tries += 1;
+        if self.fail.get(channel).is_some_and(|n| *tries <= *n) {
+            return Outcome::Retry { reason: format!("{channel} unavailable (try {tries})"), after: None };
+        }
+        *self.delivered.entry(key).or_default() += 1;
+        Outcome::Delivered { receipt: format!("{channel}-receipt") }
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.delivered.keys().filter(|k| k.starts_with(prefix)).count()
+    }
+}
+
+impl DraftMailbox for Fake {
+    fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
+        self.drafts.push(draft.clone());
+        self.attempt("draft", draft.key().to_string())
+    }
+}
+impl RepAlerts for Fake {
+    fn send_alert(&mut self, alert: &RepAlert) -> Outcome {
+        self.alerts.push(("email".into(), alert.clone()));
+        self.attempt("email", alert.key.to_string())
+    }
+}
+impl ChatNotifier for Fake {
+    fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        self.alerts.push(("chat".into(), alert.clone()));
+        self.attempt("chat", alert.key.to_string())
+    }
+}
+impl EventBus for Fake {
+    fn publish(&mut self, event: &Event) -> Outcome {
+        self.events.push(event.clone());
+        self.attempt("event", event.event_id.clone())
+    }
+}
+impl CrmWriter for Fake {
+    fn update_health(&mut self, update: &CrmUpdate) -> Outcome {
+        self.attempt("crm", format!("crm:{}:{}", update.account, update.scanned_at))
+    }
+}
+
+/// One fake behind all five ports (each trait object borrows the same fake in turn).
+fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchReport {
+    // The ports are five trait objects borrowed at once; each is a shim forwarding to the one
+    // shared fake.
+    struct Shim<'a>(&'a std::cell::RefCell<&'a mut Fake>);
+    impl DraftMailbox for Shim<'_> {
+        fn create_draft(&mut self, d: &CustomerDraft) -> Outcome {
+            self.0.borrow_mut().create_draft(d)
+        }
+    }
+    impl RepAlerts for Shim<'_> {
+        fn send_alert(&mut self, a: &RepAlert) -> Outcome {
+            self.0.borrow_mut().send_alert(a)
+        }
+    }
+    impl ChatNotifier for Shim<'_> {
+        fn notify(&mut self, a: &RepAlert) -> Outcome {
+            self.0.borrow_mut().notify(a)
+        }
+    }
+    impl EventBus for Shim<'_> {
+        fn publish(&mut self, e: &Event) -> Outcome {
+            self.0.borrow_mut().publish(e)
+        }
+    }
+    impl CrmWriter for Shim<'_> {
+        fn update_health(&mut self, u: &CrmUpdate) -> Outcome {
+            self.0.borrow_mut().update_health(u)
+        }
+    }
+    let cell = std::cell::RefCell::new(fake);
+    let (mut a, mut b, mut c, mut d, mut e) = (Shim(&cell), Shim(&cell), Shim(&cell), Shim(&cell), Shim(&cell));
+    let writer = TemplateWriter::new();
+    let mut channels =
+        Channels { mailbox: &mut a, alerts: &mut b, chat: &mut c, events: &mut d, crm: &mut e, writer: &writer };
+    dispatch(store, &tenant(), &mut channels, at, &RetryPolicy::default(), "test-worker").unwrap()
+}
+
+fn tenant() -> TenantId {
+    TenantId::parse("t", "t").unwrap()
+}
+
+fn days(n: i64) -> Timestamp {
+    now().checked_add(SignedDuration::from_hours(24 * n)).unwrap()
+}
+
+fn scan_at(store: &mut Store, at: Timestamp) -> ScanReport {
+    scan(store, &tenant(), at, &ScanConfig::default(), false, |_| {}).unwrap()
+}
+
+/// `n` red accounts of one rep: three aged P1s and a silent integration each (score 10).
+fn red_accounts(store: &mut Store, n: usize) {
+    let mut lines = Vec::new();
+    for i in 0..n {
+        let id = format!("red{i:02}");
+        lines.push(account("t", &id, "ana@v.example", Some("2026-03-20T00:00:00Z")));
+        for k in 0..3 {
+            lines.push(ticket("t", &format!("{id}-T{k}"), &id, "P1", "open", "2026-03-20T00:00:00Z"));
+        }
+    }
+    let report = import(store, &[("book", Format::Ndjson, &lines.join("\n"))]);
+    assert!(report.rejected.is_empty(), "{:?}", report.rejected);
+}
+
+#[test]
+fn twelve_red_accounts_give_five_alerts_one_digest_and_crm_and_events_for_all() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 12);
+    scan_at(&mut store, now());
+    let mut fake = Fake::default();
+    let report = run_dispatch(&mut store, &mut fake, now());
+    assert_eq!((report.delivered, report.retried, report.failed), (12 + 12 + 12 + 5 + 5 + 1, 0, 0));
+    assert_eq!((fake.count("draft:"), fake.count("crm:"), fake.events.len()), (12, 12, 12));
+    assert_eq!((fake.count("email_alert:"), fake.count("chat_alert:"), fake.count("digest:")), (5, 5, 1));
+    let digest = fake.alerts.iter().find(|(_, a)| a.kind == AlertKind::Digest).unwrap();
+    let named: Vec<String> = (5..12).map(|i| format!("red{i:02}")).collect();
+    assert!(named.iter().all(|id| digest.1.text.contains(&format!("({id})"))), "{}", digest.1.text);
+    assert!(!digest.1.text.contains("(red04)"), "the five individual alerts are not in the digest");
+    // Alerts link the draft the mailbox saved.
+    assert!(fake.alerts.iter().all(|(_, a)| a.text.contains("draft-receipt")));
+}
+
+#[test]
+fn a_rerun_and_a_second_dispatch_deliver_nothing_twice() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 2);
+    scan_at(&mut store, now());
+    let planned = store.outbox(&tenant(), None).unwrap().len();
+    scan_at(&mut store, now());
+    assert_eq!(store.outbox(&tenant(), None).unwrap().len(), planned, "a re-run adds no outbox row");
+    let mut fake = Fake::default();
+    assert_eq!(run_dispatch(&mut store, &mut fake, now()).delivered as usize, planned);
+    assert_eq!(run_dispatch(&mut store, &mut fake, now()).delivered, 0);
+    assert!(fake.delivered.values().all(|n| *n == 1), "{:?}", fake.delivered);
+}
+
+#[test]
+fn a_worker_that_died_mid_delivery_is_taken_over_and_its_late_result_refused() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let claimed = store.claim_due(&tenant(), now(), "dead-worker", SignedDuration::from_secs(60), 100).unwrap();
+    assert_eq!(claimed.len(), 5);
+    // Within the lease nobody else may take them.
+    let mut fake = Fake::default();
+    assert_eq!(run_dispatch(&mut store, &mut fake, now()).delivered, 0);
+    let later = now().checked_add(SignedDuration::from_secs(61)).unwrap();
+    assert_eq!(run_dispatch(&mut store, &mut fake, later).delivered, 5);
+    let late = store.finish(&claimed[0], "dead-worker", later, &tam_store::Finish::Delivered { receipt: "x".into() });
+    assert!(!late.unwrap(), "a stale worker's result is refused");
+}
+
+#[test]
+fn a_channel_that_fails_three_times_then_recovers_ends_delivered_with_four_attempts() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let mut fake = Fake { fail: HashMap::from([("email", 3)]), ..Fake::default() };
+    let mut at = now();
+    let first = run_dispatch(&mut store, &mut fake, at);
+    assert_eq!((first.delivered, first.retried), (4, 1), "the other channels are not held up");
+    for _ in 0..3 {
+        at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
+        run_dispatch(&mut store, &mut fake, at);
+    }
+    let rows = store.outbox(&tenant(), None).unwrap();
+    assert!(rows.iter().all(|r| r.state == OutboxState::Delivered), "{rows:#?}");
+    let email = rows.iter().find(|r| r.kind == EffectKind::EmailAlert).unwrap();
+    let attempts = store.attempts(email.id).unwrap();
+    let outcomes: Vec<&str> = attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["retry", "retry", "retry", "delivered"]);
+    assert!(attempts[0].detail.as_deref().unwrap().contains("email unavailable (try 1)"));
+    let chat = rows.iter().find(|r| r.kind == EffectKind::ChatAlert).unwrap();
+    assert_eq!(store.attempts(chat.id).unwrap().len(), 1);
+}
+
+#[test]
+fn a_channel_that_never_recovers_is_left_failed_after_the_last_attempt() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let mut fake = Fake { fail: HashMap::from([("event", u32::MAX)]), ..Fake::default() };
+    let mut at = now();
+    for _ in 0..RetryPolicy::default().max_attempts {
+        run_dispatch(&mut store, &mut fake, at);
+        at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
+    }
+    let failed = store.outbox(&tenant(), Some(OutboxState::Failed)).unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].last_error.as_deref().unwrap().starts_with("gave up after 6 attempts"), "{failed:?}");
+    assert_eq!(store.revive_failed(&tenant(), at).unwrap(), 1);
+}
+
+#[test]
+fn ten_red_days_make_one_escalation_and_worsening_makes_another() {
+    let mut store = Store::open_in_memory().unwrap();
+    // Two aged P1s and a silence: 100 - 40 - 30 = 30, red from day 0.
+    let lines = [
+        account("t", "acme", "ana@v.example", Some("2026-03-20T00:00:00Z")),
+        ticket("t", "A1", "acme", "P1", "open", "2026-03-20T00:00:00Z"),
+        ticket("t", "A2", "acme", "P1", "open", "2026-03-20T00:00:00Z"),
+    ];
+    import(&mut store, &[("book", Format::Ndjson, &lines.join("\n"))]);
+    let mut fake = Fake::default();
+    for day in 0..10 {
+        scan_at(&mut store, days(day));
+        run_dispatch(&mut store, &mut fake, days(day));
+    }
+    assert_eq!((fake.count("draft:"), fake.events.len()), (1, 1), "one escalation, not ten");
+    let email_days: Vec<String> =
+        fake.alerts.iter().filter(|(c, _)| c == "email").map(|(_, a)| a.key.to_string()).collect();
+    assert_eq!(email_days.len(), 2, "the first alert and a reminder after the 7-day cool-down: {email_days:?}");
+    assert!(email_days[1].ends_with(&days(7).to_string()));
+    assert!(fake.alerts.iter().all(|(_, a)| a.text.contains("draft-receipt")), "the reminder links the draft");
+
+    // A third aged P1: 30 → 10, ten points worse.
+    import(&mut store, &[("more", Format::Ndjson, &ticket("t", "A3", "acme", "P1", "open", "2026-03-20T00:00:00Z"))]);
+    scan_at(&mut store, days(10));
+    run_dispatch(&mut store, &mut fake, days(10));
+    assert_eq!((fake.count("draft:"), fake.events.len()), (2, 2), "worsening is news");
+}
