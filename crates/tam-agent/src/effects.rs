@@ -93,6 +93,11 @@ pub fn plan(
             open_tickets: store.open_ticket_facts(tenant, &a.account, as_of)?,
             escalation_reason: a.decision.reason(),
             alert_cause: a.decision.alert,
+            release: None,
+            reported: Vec::new(),
+            roadmap: Vec::new(),
+            period: None,
+            profile: store.profile_facts(tenant, &a.account)?,
         };
         let reminder = a.decision.alert == Some(AlertCause::CoolDown);
         let draft_key =

@@ -61,6 +61,91 @@ pub struct TicketFacts {
     pub age_hours: f64,
 }
 
+/// One change in a release (`release_info.changes[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseChange {
+    /// Short title.
+    pub title: String,
+    /// What changed.
+    #[serde(default)]
+    pub description: String,
+    /// Product area (`sso`, `webhooks`, `api`, ...), matched against features in use.
+    #[serde(default)]
+    pub area: String,
+    /// Tickets this change fixes.
+    #[serde(default)]
+    pub tickets: Vec<String>,
+}
+
+/// A release (`release_info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    /// Version.
+    pub version: String,
+    /// Release date, as given.
+    #[serde(default)]
+    pub date: String,
+    /// The changes.
+    #[serde(default)]
+    pub changes: Vec<ReleaseChange>,
+}
+
+/// One roadmap item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoadmapItem {
+    /// Short title.
+    pub title: String,
+    /// What it is.
+    #[serde(default)]
+    pub description: String,
+    /// Product area, matched against integrations, features and opportunities.
+    #[serde(default)]
+    pub area: String,
+    /// When (`2027-Q1`, ...), as given.
+    #[serde(default)]
+    pub quarter: String,
+}
+
+/// A score at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScorePoint {
+    /// Scan instant.
+    pub as_of: Timestamp,
+    /// Score.
+    pub score: u8,
+}
+
+/// What happened over a period: for check-ins and reviews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodStats {
+    /// Start of the period.
+    pub from: Timestamp,
+    /// End of the period.
+    pub to: Timestamp,
+    /// Tickets opened in the period.
+    pub opened: u32,
+    /// Tickets resolved or closed in the period, with subjects.
+    pub resolved: Vec<TicketFacts>,
+    /// Mean hours from opening to resolution of `resolved`.
+    pub mean_hours_to_resolve: Option<f64>,
+    /// Scores over the period, oldest first.
+    pub history: Vec<ScorePoint>,
+}
+
+/// What the relationship profile adds to a communication.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileFacts {
+    /// Features in use.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Active integrations.
+    #[serde(default)]
+    pub integrations: Vec<String>,
+    /// Open co-development opportunities, by title.
+    #[serde(default)]
+    pub opportunities: Vec<String>,
+}
+
 /// Everything a writer may use, and nothing else: the same facts feed templates and prompts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Brief {
@@ -94,6 +179,21 @@ pub struct Brief {
     pub escalation_reason: Option<Reason>,
     /// Why the rep is being alerted now, for outreach.
     pub alert_cause: Option<AlertCause>,
+    /// The release, for release notes.
+    #[serde(default)]
+    pub release: Option<ReleaseInfo>,
+    /// Tickets of this account that the release mentions.
+    #[serde(default)]
+    pub reported: Vec<TicketFacts>,
+    /// Roadmap items, for a roadmap preview.
+    #[serde(default)]
+    pub roadmap: Vec<RoadmapItem>,
+    /// The period, for check-ins and reviews.
+    #[serde(default)]
+    pub period: Option<PeriodStats>,
+    /// From the relationship profile.
+    #[serde(default)]
+    pub profile: ProfileFacts,
 }
 
 /// A writer's answer.

@@ -7,6 +7,7 @@
 //! `as_of` instant as a parameter, so the same inputs always give a byte-identical result.
 //! **Invariant:** tam-core depends on no other crate of this workspace.
 
+pub mod agent;
 pub mod alerts;
 pub mod comms;
 pub mod escalation;

@@ -172,6 +172,48 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE accounts ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE accounts ADD COLUMN crm_updated_at INTEGER;
     "#,
+    // 3: technical relationship profiles and co-development opportunities.
+    r#"
+    -- One row per fact, keyed by its natural key (lower-cased); `value` is the fact as JSON.
+    -- A changed value is updated in place and the old one kept in profile_changes.
+    CREATE TABLE profile_facts (
+        tenant_id   TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        section     TEXT NOT NULL,               -- stakeholders | integrations | features | environment
+        fact_key    TEXT NOT NULL,
+        value       TEXT NOT NULL,
+        source      TEXT NOT NULL,
+        first_seen  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, account_id, section, fact_key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE profile_changes (
+        id          INTEGER PRIMARY KEY,
+        tenant_id   TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        section     TEXT NOT NULL,
+        fact_key    TEXT NOT NULL,
+        old_value   TEXT,
+        new_value   TEXT NOT NULL,
+        source      TEXT NOT NULL
+    );
+    CREATE INDEX profile_changes_by_account ON profile_changes (tenant_id, account_id, id);
+
+    CREATE TABLE opportunities (
+        tenant_id   TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        opp_key     TEXT NOT NULL,               -- lower-cased title
+        title       TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status      TEXT NOT NULL,               -- surfaced | discussed | in_progress
+        source      TEXT NOT NULL,               -- ticket:<id> or profile
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, account_id, opp_key)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

@@ -24,6 +24,14 @@ pub struct TemplateWriter {
 const TEMPLATES: &[(&str, &str)] = &[
     ("escalation_outreach.txt", include_str!("../templates/escalation_outreach.txt")),
     ("escalation_outreach.html", include_str!("../templates/escalation_outreach.html")),
+    ("release_notes.txt", include_str!("../templates/release_notes.txt")),
+    ("release_notes.html", include_str!("../templates/release_notes.html")),
+    ("roadmap_preview.txt", include_str!("../templates/roadmap_preview.txt")),
+    ("roadmap_preview.html", include_str!("../templates/roadmap_preview.html")),
+    ("health_checkin.txt", include_str!("../templates/health_checkin.txt")),
+    ("health_checkin.html", include_str!("../templates/health_checkin.html")),
+    ("customer_success_review.txt", include_str!("../templates/customer_success_review.txt")),
+    ("customer_success_review.html", include_str!("../templates/customer_success_review.html")),
     ("layout.html", include_str!("../templates/layout.html")),
 ];
 
@@ -54,10 +62,16 @@ impl Default for TemplateWriter {
 
 impl Writer for TemplateWriter {
     fn write(&self, brief: &Brief) -> Result<Written, WriteError> {
-        let name = match brief.kind {
-            CommKind::EscalationOutreach => "escalation_outreach",
-            other => return Err(WriteError(format!("no template for {other} yet"))),
-        };
+        let name = brief.kind.as_str();
+        match brief.kind {
+            CommKind::ReleaseNotes if brief.release.is_none() => {
+                return Err(WriteError("release notes need release_info".to_owned()));
+            }
+            CommKind::HealthCheckin | CommKind::CustomerSuccessReview if brief.period.is_none() => {
+                return Err(WriteError(format!("{name} needs the period's figures")));
+            }
+            _ => {}
+        }
         let view = view::View::new(brief);
         let render = |ext: &str| {
             let template = self.env.get_template(&format!("{name}.{ext}")).map_err(|e| WriteError(e.to_string()))?;

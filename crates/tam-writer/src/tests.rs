@@ -1,4 +1,4 @@
-use tam_core::comms::{Brief, CommKind, TicketFacts};
+use tam_core::comms::{Brief, CommKind, PeriodStats, ReleaseChange, ReleaseInfo, RoadmapItem, ScorePoint, TicketFacts};
 use tam_core::escalation::Reason;
 use tam_core::scoring::{self, AccountSignals, ScoringConfig, TicketSignal};
 use tam_core::{AccountId, Email, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
@@ -40,6 +40,11 @@ fn brief(subject: &str) -> Brief {
         }],
         escalation_reason: Some(Reason::BelowThreshold),
         alert_cause: None,
+        release: None,
+        reported: vec![],
+        roadmap: vec![],
+        period: None,
+        profile: Default::default(),
     }
 }
 
@@ -80,8 +85,139 @@ fn markup_in_a_ticket_subject_is_escaped_in_html() {
 }
 
 #[test]
-fn kinds_without_a_template_say_so() {
+fn kinds_without_their_facts_say_so() {
     let mut b = brief("x");
     b.kind = CommKind::ReleaseNotes;
-    assert_eq!(TemplateWriter::new().write(&b).unwrap_err().0, "no template for release_notes yet");
+    assert_eq!(TemplateWriter::new().write(&b).unwrap_err().0, "release notes need release_info");
+    b.kind = CommKind::CustomerSuccessReview;
+    assert_eq!(TemplateWriter::new().write(&b).unwrap_err().0, "customer_success_review needs the period's figures");
+}
+
+fn change(title: &str, area: &str, tickets: &[&str]) -> ReleaseChange {
+    ReleaseChange {
+        title: title.into(),
+        description: format!("{title} details"),
+        area: area.into(),
+        tickets: tickets.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+#[test]
+fn release_notes_lead_with_fixes_for_this_account_then_what_it_uses() {
+    let mut b = brief("SSO login fails");
+    b.kind = CommKind::ReleaseNotes;
+    b.release = Some(ReleaseInfo {
+        version: "4.2".into(),
+        date: "2026-04-01".into(),
+        changes: vec![
+            change("Dark mode", "ui", &[]),
+            change("Faster webhooks", "webhooks", &[]),
+            change("SSO session fix", "sso", &["SUP-1", "OTHER-9"]),
+        ],
+    });
+    b.reported = b.open_tickets.clone();
+    b.profile.features = vec!["webhooks".into()];
+    let w = TemplateWriter::new().write(&b).unwrap();
+    assert_eq!(w.subject, "4.2 fixes 1 issue(s) you reported, Northwind");
+    let fixed = w.text.find("Fixed for you:").unwrap();
+    let used = w.text.find("In what you use:").unwrap();
+    let also = w.text.find("Also in this release:").unwrap();
+    assert!(fixed < used && used < also, "{}", w.text);
+    assert!(w.text.contains("(fixes what you reported: SUP-1: SSO login fails)"), "{}", w.text);
+    assert!(w.text.contains("Faster webhooks: Faster webhooks details (you use webhooks)"), "{}", w.text);
+}
+
+#[test]
+fn roadmap_previews_put_items_on_the_accounts_integrations_first() {
+    let mut b = brief("x");
+    b.kind = CommKind::RoadmapPreview;
+    b.profile.integrations = vec!["salesforce".into()];
+    b.profile.opportunities = vec!["Feature request: SCIM user provisioning".into()];
+    b.roadmap = vec![
+        RoadmapItem {
+            title: "Mobile app".into(),
+            description: "iOS".into(),
+            area: "mobile".into(),
+            quarter: "2027-Q1".into(),
+        },
+        RoadmapItem {
+            title: "Bi-directional sync".into(),
+            description: "Both ways".into(),
+            area: "salesforce".into(),
+            quarter: "2026-Q4".into(),
+        },
+        RoadmapItem {
+            title: "SCIM 2.0".into(),
+            description: "Provisioning".into(),
+            area: "scim".into(),
+            quarter: "".into(),
+        },
+    ];
+    let w = TemplateWriter::new().write(&b).unwrap();
+    let ours = w.text.find("Bi-directional sync (2026-Q4)").unwrap();
+    let theirs = w.text.find("Mobile app").unwrap();
+    assert!(ours < theirs, "{}", w.text);
+    assert!(w.text.contains("Why it matters to you: builds on your salesforce integration."), "{}", w.text);
+    assert!(w.text.contains("answers your request \"Feature request: SCIM user provisioning\""), "{}", w.text);
+}
+
+fn period(b: &Brief) -> PeriodStats {
+    let day = |d: i64| b.as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * d)).unwrap();
+    PeriodStats {
+        from: day(90),
+        to: b.as_of,
+        opened: 7,
+        resolved: vec![TicketFacts {
+            id: TicketId::parse("id", "SUP-0").unwrap(),
+            priority: Priority::P2,
+            status: TicketStatus::Resolved,
+            subject: "Exports slow".into(),
+            age_hours: 60.0,
+        }],
+        mean_hours_to_resolve: Some(60.0),
+        history: vec![
+            ScorePoint { as_of: day(80), score: 90 },
+            ScorePoint { as_of: day(40), score: 75 },
+            ScorePoint { as_of: day(0), score: 50 },
+        ],
+    }
+}
+
+#[test]
+fn check_ins_summarise_health_open_items_and_what_improved() {
+    let mut b = brief("SSO login fails");
+    b.kind = CommKind::HealthCheckin;
+    b.period = Some(period(&b));
+    let w = TemplateWriter::new().write(&b).unwrap();
+    assert!(w.text.contains("Health: 50/100 (amber, declining), down 40 since 90."), "{}", w.text);
+    assert!(
+        w.text.contains("we resolved 1 issue(s) in 2.5 days on average:\n  - SUP-0 (P2): Exports slow"),
+        "{}",
+        w.text
+    );
+    assert!(w.text.contains("Open items (1):\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
+}
+
+#[test]
+fn reviews_chart_the_period_and_count_tickets() {
+    let mut b = brief("SSO login fails");
+    b.kind = CommKind::CustomerSuccessReview;
+    b.period = Some(period(&b));
+    b.profile.features = vec!["api".into()];
+    let w = TemplateWriter::new().write(&b).unwrap();
+    assert!(
+        w.text.contains("Support: 7 ticket(s) opened, 1 resolved, 2.5 days to resolve on average; 1 open now."),
+        "{}",
+        w.text
+    );
+    assert!(w.text.contains("lowest 50, highest 90"), "{}", w.text);
+    assert!(w.text.contains("1. Review the open P1/P2 issues together"), "{}", w.text);
+    assert!(w.html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{}", w.html);
+    assert!(
+        w.html.contains(
+            "<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"2\" points=\"53.3,12.0 266.7,30.0 480.0,60.0\"/>"
+        ),
+        "{}",
+        w.html
+    );
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tam_core::HealthStatus;
-use tam_core::comms::Brief;
+use tam_core::comms::{Brief, CommKind, PeriodStats};
 use tam_core::scoring::Evidence;
 
 /// One open ticket, ready to print.
@@ -13,6 +13,31 @@ pub struct TicketLine {
     pub subject: String,
     pub days_open: String,
     pub urgent: bool,
+}
+
+/// A change or roadmap item, with why it matters to this account.
+#[derive(Debug, Serialize)]
+pub struct ItemLine {
+    pub title: String,
+    pub description: String,
+    pub when: String,
+    /// Why this account cares, or empty.
+    pub because: String,
+}
+
+/// Period figures for check-ins and reviews.
+#[derive(Debug, Serialize)]
+pub struct PeriodView {
+    pub days: i64,
+    pub opened: u32,
+    pub resolved: Vec<TicketLine>,
+    pub mean_days_to_resolve: Option<String>,
+    pub score_then: Option<u8>,
+    pub delta: Option<i64>,
+    /// An inline SVG line chart of the scores; built from numbers only.
+    pub chart_svg: String,
+    pub low: Option<u8>,
+    pub high: Option<u8>,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +56,18 @@ pub struct View {
     pub silent_hours: Option<String>,
     pub last_heartbeat: Option<String>,
     pub as_of: String,
+    pub kind: &'static str,
+    pub release_version: String,
+    pub release_date: String,
+    /// Release changes that fix this account's tickets, then those in areas it uses, then the rest.
+    pub for_you: Vec<ItemLine>,
+    pub in_use: Vec<ItemLine>,
+    pub other: Vec<ItemLine>,
+    pub period: Option<PeriodView>,
+    pub features: Vec<String>,
+    pub integrations: Vec<String>,
+    pub opportunities: Vec<String>,
+    pub recommendations: Vec<String>,
 }
 
 impl View {
@@ -52,11 +89,32 @@ impl View {
             _ => None,
         });
         let red = b.status == HealthStatus::Red;
-        let subject = match (red, urgent_count) {
-            (true, n) if n > 0 => format!("{}: our plan for your {n} urgent open issue(s)", b.account_name),
-            (true, _) => format!("{}: restoring your integration's health", b.account_name),
-            (false, n) if n > 0 => format!("{}: getting ahead of {n} open issue(s)", b.account_name),
-            (false, _) => format!("{}: a quick check on your integration", b.account_name),
+        let (for_you, in_use, other) = release_lines(b);
+        let (rel_in_use, rel_other) = roadmap_lines(b);
+        let period = b.period.as_ref().map(period_view);
+        let subject = match b.kind {
+            CommKind::EscalationOutreach => match (red, urgent_count) {
+                (true, n) if n > 0 => format!("{}: our plan for your {n} urgent open issue(s)", b.account_name),
+                (true, _) => format!("{}: restoring your integration's health", b.account_name),
+                (false, n) if n > 0 => format!("{}: getting ahead of {n} open issue(s)", b.account_name),
+                (false, _) => format!("{}: a quick check on your integration", b.account_name),
+            },
+            CommKind::ReleaseNotes => {
+                let version = b.release.as_ref().map_or("", |r| r.version.as_str());
+                if for_you.is_empty() {
+                    format!("What's new in {version} for {}", b.account_name)
+                } else {
+                    format!("{version} fixes {} issue(s) you reported, {}", for_you.len(), b.account_name)
+                }
+            }
+            CommKind::RoadmapPreview => format!("{}: what's coming that matters to you", b.account_name),
+            CommKind::HealthCheckin => format!("{}: your monthly technical check-in", b.account_name),
+            CommKind::CustomerSuccessReview => format!("{}: your Customer Success Review", b.account_name),
+        };
+        let recommendations = recommendations(b, &tickets);
+        let (in_use_items, other_items) = match b.kind {
+            CommKind::RoadmapPreview => (rel_in_use, rel_other),
+            _ => (in_use, other),
         };
         View {
             subject,
@@ -72,8 +130,159 @@ impl View {
             silent_hours: silence.as_ref().map(|s| number(s.0)),
             last_heartbeat: silence.map(|s| s.1),
             as_of: b.as_of.strftime("%Y-%m-%d").to_string(),
+            kind: b.kind.as_str(),
+            release_version: b.release.as_ref().map(|r| r.version.clone()).unwrap_or_default(),
+            release_date: b.release.as_ref().map(|r| r.date.clone()).unwrap_or_default(),
+            for_you,
+            in_use: in_use_items,
+            other: other_items,
+            period,
+            features: b.profile.features.clone(),
+            integrations: b.profile.integrations.clone(),
+            opportunities: b.profile.opportunities.clone(),
+            recommendations,
         }
     }
+}
+
+fn matches_area(area: &str, names: &[String]) -> Option<String> {
+    let area = area.trim().to_lowercase();
+    if area.is_empty() {
+        return None;
+    }
+    names
+        .iter()
+        .find(|n| n.to_lowercase() == area || n.to_lowercase().contains(&area) || area.contains(&n.to_lowercase()))
+        .cloned()
+}
+
+/// Release changes split three ways: fixes for tickets this account reported, changes in areas
+/// it uses, everything else.
+fn release_lines(b: &Brief) -> (Vec<ItemLine>, Vec<ItemLine>, Vec<ItemLine>) {
+    let (mut for_you, mut in_use, mut other) = (Vec::new(), Vec::new(), Vec::new());
+    let Some(release) = &b.release else { return (for_you, in_use, other) };
+    for c in &release.changes {
+        let mine: Vec<String> = c
+            .tickets
+            .iter()
+            .filter_map(|id| b.reported.iter().find(|t| t.id.as_str() == id.as_str()))
+            .map(|t| format!("{}: {}", t.id, t.subject))
+            .collect();
+        let line = |because: String| ItemLine {
+            title: c.title.clone(),
+            description: c.description.clone(),
+            when: String::new(),
+            because,
+        };
+        if !mine.is_empty() {
+            for_you.push(line(format!("fixes what you reported: {}", mine.join("; "))));
+        } else if let Some(feature) =
+            matches_area(&c.area, &b.profile.features).or_else(|| matches_area(&c.area, &b.profile.integrations))
+        {
+            in_use.push(line(format!("you use {feature}")));
+        } else {
+            other.push(line(String::new()));
+        }
+    }
+    (for_you, in_use, other)
+}
+
+/// Roadmap items tied to the account's integrations, features and opportunities first.
+fn roadmap_lines(b: &Brief) -> (Vec<ItemLine>, Vec<ItemLine>) {
+    let (mut relevant, mut other) = (Vec::new(), Vec::new());
+    for item in &b.roadmap {
+        let because = matches_area(&item.area, &b.profile.integrations)
+            .map(|i| format!("builds on your {i} integration"))
+            .or_else(|| matches_area(&item.area, &b.profile.features).map(|f| format!("extends {f}, which you use")))
+            .or_else(|| {
+                b.profile
+                    .opportunities
+                    .iter()
+                    .find(|o| {
+                        let area = item.area.to_lowercase();
+                        !area.is_empty() && o.to_lowercase().contains(&area)
+                    })
+                    .map(|o| format!("answers your request \"{o}\""))
+            });
+        let line = ItemLine {
+            title: item.title.clone(),
+            description: item.description.clone(),
+            when: item.quarter.clone(),
+            because: because.clone().unwrap_or_default(),
+        };
+        if because.is_some() { relevant.push(line) } else { other.push(line) }
+    }
+    (relevant, other)
+}
+
+fn period_view(p: &PeriodStats) -> PeriodView {
+    let first = p.history.first().map(|h| h.score);
+    let last = p.history.last().map(|h| h.score);
+    PeriodView {
+        days: p.to.duration_since(p.from).as_hours() / 24,
+        opened: p.opened,
+        resolved: p
+            .resolved
+            .iter()
+            .map(|t| TicketLine {
+                id: t.id.to_string(),
+                priority: t.priority.as_str(),
+                subject: t.subject.clone(),
+                days_open: number((t.age_hours / 2.4).round() / 10.0),
+                urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
+            })
+            .collect(),
+        mean_days_to_resolve: p.mean_hours_to_resolve.map(|h| number((h / 2.4).round() / 10.0)),
+        score_then: first,
+        delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),
+        chart_svg: chart(p),
+        low: p.history.iter().map(|h| h.score).min(),
+        high: p.history.iter().map(|h| h.score).max(),
+    }
+}
+
+/// A small score-over-time chart: the 0..100 band with the 40 and 70 lines, one point per scan.
+fn chart(p: &PeriodStats) -> String {
+    const W: f64 = 480.0;
+    const H: f64 = 120.0;
+    let span = p.to.duration_since(p.from).as_secs_f64().max(1.0);
+    let x = |t: tam_core::Timestamp| (t.duration_since(p.from).as_secs_f64() / span * W).clamp(0.0, W);
+    let y = |score: u8| H - f64::from(score) / 100.0 * H;
+    let points: Vec<String> = p.history.iter().map(|h| format!("{:.1},{:.1}", x(h.as_of), y(h.score))).collect();
+    let dots: String = p
+        .history
+        .iter()
+        .map(|h| format!(r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#1f6feb"/>"##, x(h.as_of), y(h.score)))
+        .collect();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Health score over the period"><rect width="{W}" height="{H}" fill="#f6f8fa"/><line x1="0" y1="{g:.1}" x2="{W}" y2="{g:.1}" stroke="#2da44e" stroke-dasharray="4 3"/><line x1="0" y1="{a:.1}" x2="{W}" y2="{a:.1}" stroke="#d1242f" stroke-dasharray="4 3"/><polyline fill="none" stroke="#1f6feb" stroke-width="2" points="{}"/>{dots}</svg>"##,
+        points.join(" "),
+        g = y(70),
+        a = y(40),
+    )
+}
+
+fn recommendations(b: &Brief, tickets: &[TicketLine]) -> Vec<String> {
+    let mut out = Vec::new();
+    if tickets.iter().any(|t| t.urgent) {
+        out.push("Review the open P1/P2 issues together and agree on dates for each.".to_owned());
+    }
+    if tickets.len() > 5 {
+        out.push("Hold a ticket triage session: more than five issues are open at once.".to_owned());
+    }
+    if b.deductions.iter().any(|d| matches!(d.evidence, Evidence::Silence { .. })) {
+        out.push("Restore the integration's heartbeat so we can see problems before you do.".to_owned());
+    }
+    if b.profile.features.is_empty() && b.profile.integrations.is_empty() {
+        out.push("Walk us through how you use the product, so we can recommend what fits.".to_owned());
+    }
+    if let Some(o) = b.profile.opportunities.first() {
+        out.push(format!("Explore your request \"{o}\" with our product team as a co-development project."));
+    }
+    if out.is_empty() {
+        out.push("Keep the current cadence: your integration is healthy.".to_owned());
+    }
+    out
 }
 
 /// `9` rather than `9.0`, `4.5` as it is: numbers as a person writes them.
