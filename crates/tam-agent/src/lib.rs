@@ -8,4 +8,6 @@
 pub mod dispatch;
 pub mod effects;
 pub mod import;
+pub mod profile;
 pub mod scan;
+pub mod tasks;

@@ -121,6 +121,11 @@ impl Store {
         Ok(out)
     }
 
+    /// The draft saved for an effect key, if any.
+    pub fn draft(&self, tenant: &TenantId, key: &str) -> Result<Option<DraftRow>, StoreError> {
+        Ok(self.drafts(Some(tenant))?.into_iter().find(|d| d.idem_key == key))
+    }
+
     /// Logs a notification; false if the key was logged before.
     pub fn insert_notification(
         &mut self,

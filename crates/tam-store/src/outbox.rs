@@ -179,6 +179,15 @@ pub(crate) fn insert_effects<'e>(
 }
 
 impl Store {
+    /// Adds effects outside a scan (tasks, opportunities), due at `at`. A key seen before adds
+    /// nothing. Returns how many were added.
+    pub fn enqueue(&mut self, tenant: &TenantId, at: Timestamp, effects: &[NewEffect]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let added = insert_effects(&tx, tenant, at, effects)?;
+        tx.commit()?;
+        Ok(added)
+    }
+
     /// Claims up to `limit` due effects of the tenant for `worker` until `now + lease`: pending
     /// ones, and in-flight ones whose lease ran out (their worker died). Drafts come first,
     /// because alerts link to them.

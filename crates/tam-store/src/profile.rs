@@ -281,12 +281,13 @@ impl Store {
         Ok((n.unsigned_abs(), calls.unwrap_or(0).unsigned_abs()))
     }
 
-    /// Every ticket of an account with its subject: `(id, subject)`, for deriving adoption and
-    /// matching releases.
+    /// Tickets of an account about what it uses (feature requests are about what it does not):
+    /// `(id, subject)`, for deriving adoption.
     pub fn ticket_subjects(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, subject FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY id")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT id, subject FROM tickets WHERE tenant_id = ?1 AND account_id = ?2
+               AND COALESCE(kind, '') != 'feature_request' ORDER BY id",
+        )?;
         let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -33,17 +33,25 @@ impl HomeChannels {
         })
     }
 
-    /// Delivers everything of `tenant` that is due now.
-    pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
-        let mut channels = Channels {
+    /// The ports, borrowed for one dispatch or task.
+    pub fn ports(&mut self) -> Channels<'_> {
+        Channels {
             mailbox: &mut self.mailbox,
             alerts: &mut self.email,
             chat: &mut self.chat,
             events: &mut self.events,
             crm: &mut self.crm,
             writer: &self.writer,
-        };
-        let worker = format!("tam-{}", std::process::id());
-        Ok(dispatch::dispatch(store, tenant, &mut channels, Timestamp::now(), policy, &worker)?)
+        }
     }
+
+    /// Delivers everything of `tenant` that is due now.
+    pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
+        Ok(dispatch::dispatch(store, tenant, &mut self.ports(), Timestamp::now(), policy, &worker())?)
+    }
+}
+
+/// This process, as a dispatcher identity for leases.
+pub fn worker() -> String {
+    format!("tam-{}", std::process::id())
 }

@@ -384,6 +384,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         import(&mut store, &config, now, "demo tickets", tickets_ndjson(&book, anchor, hours_before))?;
         let as_of = anchor.checked_sub(SignedDuration::from_hours(hours_before)).expect("recent");
         history.push(scan_tenant(&mut store, &config, &tenant, as_of, false)?);
+        tam_agent::profile::surface_opportunities(&mut store, &tenant, None, as_of)?;
         channels.dispatch(&mut store, &tenant, &config.retry)?;
     }
     let latest = history.last().expect("at least one scan ran");

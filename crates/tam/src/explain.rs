@@ -32,20 +32,7 @@ pub struct Args {
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (store, _) = home.open()?;
     let account = AccountId::parse("account", &args.account).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let tenant = match args.tenant.as_deref() {
-        Some(raw) => TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?,
-        None => {
-            let mut found = store.tenants_with_account(&account)?;
-            match found.len() {
-                0 => bail!("no account \"{account}\" in any tenant"),
-                1 => found.remove(0),
-                _ => bail!(
-                    "account \"{account}\" exists in several tenants ({}); pass --tenant",
-                    found.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
-                ),
-            }
-        }
-    };
+    let tenant = resolve_tenant(&store, &account, args.tenant.as_deref())?;
     let Some(row) = store.account(&tenant, &account)? else {
         bail!("no account \"{account}\" in tenant \"{tenant}\"");
     };
@@ -114,6 +101,22 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         writeln!(out, "  {}  {:>3}  {:<5}  {}", s.as_of, s.score, s.status, s.trend)?;
     }
     Ok(Outcome::Done)
+}
+
+/// The tenant an account command means: `--tenant`, or the one tenant that has the account.
+pub fn resolve_tenant(store: &tam_store::Store, account: &AccountId, flag: Option<&str>) -> Result<TenantId> {
+    if let Some(raw) = flag {
+        return TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"));
+    }
+    let mut found = store.tenants_with_account(account)?;
+    match found.len() {
+        0 => bail!("no account \"{account}\" in any tenant"),
+        1 => Ok(found.remove(0)),
+        _ => bail!(
+            "account \"{account}\" exists in several tenants ({}); pass --tenant",
+            found.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 fn escalation_line(s: &StoredSnapshot) -> String {

@@ -6,6 +6,7 @@
 //! Exit codes: 0 success; 1 failure (one line on stderr); 2 usage error; 3 partial success (some records
 //! rejected or some accounts not scanned; the rest was done and stored).
 
+mod agent;
 mod bench;
 mod channels;
 mod config;
@@ -58,6 +59,14 @@ enum Command {
     /// The local event streams other agents read.
     #[command(subcommand)]
     Events(outbox::EventsCommand),
+    /// The agent's registration: id, capabilities, task types.
+    Agent(agent::AgentArgs),
+    /// Run a task (the seven task types of the agent).
+    #[command(subcommand)]
+    Task(agent::TaskCommand),
+    /// Technical relationship profiles.
+    #[command(subcommand)]
+    Profile(agent::ProfileCommand),
 }
 
 /// What a command achieved, for the exit code.
@@ -106,5 +115,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Outbox(command) => outbox::run(&home, command),
         Command::Drafts(command) => outbox::drafts(&home, command),
         Command::Events(command) => outbox::events(&home, command),
+        Command::Agent(args) => agent::show(args),
+        Command::Task(command) => agent::task(&home, command),
+        Command::Profile(command) => agent::profile(&home, command),
     }
 }

@@ -71,6 +71,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home)?) };
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
+        if !args.dry_run {
+            tam_agent::profile::surface_opportunities(&mut store, tenant, None, as_of)?;
+        }
         let dispatched = match &mut channels {
             Some(channels) => Some(channels.dispatch(&mut store, tenant, &config.retry)?),
             None => None,

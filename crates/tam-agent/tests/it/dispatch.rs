@@ -16,13 +16,13 @@ use crate::{account, import, now, ticket};
 
 /// Counts deliveries per channel and key; fails a channel's first `fail[kind]` attempts.
 #[derive(Default)]
-struct Fake {
-    fail: HashMap<&'static str, u32>,
-    attempts: HashMap<&'static str, u32>,
-    delivered: HashMap<String, u32>,
-    drafts: Vec<CustomerDraft>,
-    alerts: Vec<(String, RepAlert)>,
-    events: Vec<Event>,
+pub(crate) struct Fake {
+    pub(crate) fail: HashMap<&'static str, u32>,
+    pub(crate) attempts: HashMap<&'static str, u32>,
+    pub(crate) delivered: HashMap<String, u32>,
+    pub(crate) drafts: Vec<CustomerDraft>,
+    pub(crate) alerts: Vec<(String, RepAlert)>,
+    pub(crate) events: Vec<Event>,
 }
 
 impl Fake {
@@ -73,6 +73,13 @@ impl CrmWriter for Fake {
 
 /// One fake behind all five ports (each trait object borrows the same fake in turn).
 fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchReport {
+    with_channels(fake, |channels| {
+        dispatch(store, &tenant(), channels, at, &RetryPolicy::default(), "test-worker").unwrap()
+    })
+}
+
+/// Runs `f` with the five ports all backed by `fake`.
+pub(crate) fn with_channels<R>(fake: &mut Fake, f: impl FnOnce(&mut Channels<'_>) -> R) -> R {
     // The ports are five trait objects borrowed at once; each is a shim forwarding to the one
     // shared fake.
     struct Shim<'a>(&'a std::cell::RefCell<&'a mut Fake>);
@@ -106,7 +113,7 @@ fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchRe
     let writer = TemplateWriter::new();
     let mut channels =
         Channels { mailbox: &mut a, alerts: &mut b, chat: &mut c, events: &mut d, crm: &mut e, writer: &writer };
-    dispatch(store, &tenant(), &mut channels, at, &RetryPolicy::default(), "test-worker").unwrap()
+    f(&mut channels)
 }
 
 fn tenant() -> TenantId {

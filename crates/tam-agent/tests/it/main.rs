@@ -5,6 +5,7 @@
 mod dispatch;
 mod import;
 mod scan;
+mod tasks;
 
 use std::io::Cursor;
 

@@ -1,0 +1,392 @@
+//! The seven task types (SPEC 5), routed by `type`. A task is JSON
+//! `{"type", "tenant_id", "account_id"?, ...payload}`; its result is JSON.
+//!
+//! A malformed task (not an object, unknown type, missing tenant) is an error. A handler that
+//! cannot finish returns the partial shape `{"error", "confidence": "low", "partial": true}`
+//! with whatever it did manage, instead of failing its caller.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use tam_core::agent::TaskType;
+use tam_core::comms::{Brief, CommKind, ReleaseInfo, RoadmapItem};
+use tam_core::outbox::{EffectKind, IdemKey, RetryPolicy};
+use tam_core::{AccountId, Email, SignedDuration, TenantId, Timestamp};
+use tam_store::{NewEffect, Store, StoreError};
+
+use crate::dispatch::{Channels, dispatch};
+use crate::profile::{MergeCounts, derive_adoption, opportunity_effect, surface_opportunities};
+use crate::scan::{ScanConfig, scan};
+
+/// Everything a task may touch.
+pub struct TaskContext<'a, 'c> {
+    /// The store.
+    pub store: &'a mut Store,
+    /// The channels drafts and events go out through.
+    pub channels: &'a mut Channels<'c>,
+    /// The scoring and escalation rules of a tenant.
+    pub scan_config: &'a dyn Fn(&TenantId) -> ScanConfig,
+    /// Delivery retries.
+    pub retry: &'a RetryPolicy,
+    /// The task's one clock reading.
+    pub now: Timestamp,
+    /// Dispatcher identity.
+    pub worker: &'a str,
+}
+
+/// Why a task could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The JSON is not a task.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Deserialize)]
+struct Common {
+    #[serde(rename = "type")]
+    kind: String,
+    tenant_id: Option<String>,
+    account_id: Option<String>,
+}
+
+/// Runs one task.
+pub fn run(ctx: &mut TaskContext<'_, '_>, task: &Value) -> Result<Value, TaskError> {
+    if !task.is_object() {
+        return Err(TaskError::Invalid("a task is a JSON object with a \"type\"".to_owned()));
+    }
+    let common: Common = serde_json::from_value(task.clone())
+        .map_err(|e| TaskError::Invalid(format!("task: {e} (a task needs \"type\" and \"tenant_id\")")))?;
+    let kind = TaskType::parse(&common.kind).map_err(TaskError::Invalid)?;
+    let raw_tenant =
+        common.tenant_id.ok_or_else(|| TaskError::Invalid("task: field tenant_id: missing (required)".to_owned()))?;
+    let tenant = TenantId::parse("tenant_id", &raw_tenant).map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+    if !ctx.store.tenants()?.iter().any(|t| t.id == tenant) {
+        return Err(TaskError::Invalid(format!("task: no tenant {:?}", tenant.as_str())));
+    }
+    let account = common
+        .account_id
+        .map(|a| AccountId::parse("account_id", &a))
+        .transpose()
+        .map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+
+    let outcome = match kind {
+        TaskType::HealthScan => health_scan(ctx, &tenant, task),
+        TaskType::UpdateRelationshipProfile => {
+            with_account(account.as_ref()).and_then(|a| update_profile(ctx, &tenant, a, task))
+        }
+        TaskType::ReleaseNotes => release_notes(ctx, &tenant, account.as_ref(), task),
+        TaskType::EscalationOutreach
+        | TaskType::RoadmapPreview
+        | TaskType::HealthCheckin
+        | TaskType::CustomerSuccessReview => {
+            with_account(account.as_ref()).and_then(|a| communication(ctx, kind, &tenant, a, task))
+        }
+    };
+    let mut result = match outcome {
+        Ok(result) => result,
+        Err(Partial { error, done }) => {
+            let mut partial = json!({"error": error, "confidence": "low", "partial": true});
+            if let (Some(p), Value::Object(done)) = (partial.as_object_mut(), done) {
+                p.extend(done);
+            }
+            partial
+        }
+    };
+    if let Some(r) = result.as_object_mut() {
+        r.insert("type".to_owned(), json!(kind.as_str()));
+        r.insert("tenant_id".to_owned(), json!(tenant));
+        if let Some(a) = &account {
+            r.insert("account_id".to_owned(), json!(a));
+        }
+    }
+    Ok(result)
+}
+
+/// A handler that stopped: why, and what it finished before.
+struct Partial {
+    error: String,
+    done: Value,
+}
+
+impl From<StoreError> for Partial {
+    fn from(e: StoreError) -> Partial {
+        Partial { error: e.to_string(), done: json!({}) }
+    }
+}
+
+fn fail(error: impl Into<String>) -> Partial {
+    Partial { error: error.into(), done: json!({}) }
+}
+
+fn with_account(account: Option<&AccountId>) -> Result<&AccountId, Partial> {
+    account.ok_or_else(|| fail("field account_id: missing (this task is about one account)"))
+}
+
+fn payload<T: DeserializeOwned>(task: &Value, field: &str) -> Result<Option<T>, Partial> {
+    match task.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| fail(format!("field {field}: {e}"))),
+    }
+}
+
+fn health_scan(ctx: &mut TaskContext<'_, '_>, tenant: &TenantId, task: &Value) -> Result<Value, Partial> {
+    let as_of: Option<Timestamp> = payload(task, "as_of")?;
+    let dry_run: bool = payload(task, "dry_run")?.unwrap_or(false);
+    let as_of = as_of.unwrap_or(ctx.now);
+    let report = scan(ctx.store, tenant, as_of, &(ctx.scan_config)(tenant), dry_run, |_| {})?;
+    let mut done = json!({
+        "as_of": as_of, "summary": report.summary,
+        "accounts": report.accounts.iter().take(50).map(|a| json!({
+            "account_id": a.account, "score": a.health.score, "status": a.health.status,
+            "trend": a.trend, "escalate": a.decision.escalated(), "alert": a.delivery.map(|d| d.as_str()),
+        })).collect::<Vec<_>>(),
+        "errors": report.failed.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+    });
+    if !dry_run {
+        let surfaced = surface_opportunities(ctx.store, tenant, None, ctx.now)?;
+        let delivered = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
+        done["opportunities_surfaced"] = json!(surfaced.len());
+        done["dispatch"] =
+            json!({"delivered": delivered.delivered, "retried": delivered.retried, "failed": delivered.failed});
+    }
+    Ok(done)
+}
+
+/// The facts of an account for a communication, from its latest snapshot.
+fn brief(
+    store: &Store,
+    tenant: &TenantId,
+    account: &AccountId,
+    kind: CommKind,
+    now: Timestamp,
+) -> Result<Brief, Partial> {
+    let row = store
+        .account(tenant, account)?
+        .ok_or_else(|| fail(format!("no account {:?} in tenant {:?}", account.as_str(), tenant.as_str())))?;
+    let latest = store.snapshots(tenant, account, 1)?.into_iter().next().ok_or_else(|| {
+        fail(format!("account {:?} has not been scanned yet; run a health_scan first", account.as_str()))
+    })?;
+    let rep_email = Email::parse("rep_email", &row.rep_email).map_err(|e| fail(e.to_string()))?;
+    Ok(Brief {
+        kind,
+        tenant: tenant.clone(),
+        account: account.clone(),
+        account_name: row.name,
+        contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
+        rep_name: row.rep_name,
+        rep_email,
+        as_of: latest.as_of,
+        score: latest.score,
+        status: latest.status,
+        trend: latest.trend,
+        deductions: latest.deductions,
+        open_tickets: store.open_ticket_facts(tenant, account, now)?,
+        escalation_reason: latest.trigger.or(latest.episode_reason),
+        alert_cause: None,
+        release: None,
+        reported: Vec::new(),
+        roadmap: Vec::new(),
+        period: None,
+        profile: store.profile_facts(tenant, account)?,
+    })
+}
+
+/// Queues the draft of `brief` and delivers it now; returns where it was saved.
+fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief) -> Result<Value, Partial> {
+    let subject = format!("{}/{}", brief.account, brief.kind.as_str());
+    let key = IdemKey::new(EffectKind::Draft, &subject, ctx.now);
+    let payload = serde_json::to_string(brief).expect("a brief is plain data and always serialises");
+    let effect = NewEffect { key: key.clone(), kind: EffectKind::Draft, account: Some(brief.account.clone()), payload };
+    ctx.store.enqueue(&brief.tenant, ctx.now, &[effect])?;
+    dispatch(ctx.store, &brief.tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
+    let row = ctx.store.outbox(&brief.tenant, None)?.into_iter().find(|r| r.key == key);
+    let Some(location) = row.as_ref().and_then(|r| r.receipt.clone()) else {
+        let why = row.and_then(|r| r.last_error).unwrap_or_else(|| "the mailbox did not confirm it".to_owned());
+        return Err(Partial {
+            error: format!("draft not saved yet: {why}; it stays in the outbox (tam outbox list)"),
+            done: json!({"outbox_key": key}),
+        });
+    };
+    let mut result = json!({
+        "draft": {"idem_key": key, "location": location, "recipients": brief.contacts},
+        "confidence": "medium",
+    });
+    // The embedded mailbox keeps a row with the subject and the writer; show them when there.
+    if let Some(saved) = ctx.store.draft(&brief.tenant, key.as_str())? {
+        result["draft"]["subject"] = json!(saved.subject);
+        result["draft"]["generator"] = json!(saved.generator);
+        if saved.generator != "template" {
+            result["confidence"] = json!("high");
+        }
+    }
+    Ok(result)
+}
+
+fn communication(
+    ctx: &mut TaskContext<'_, '_>,
+    kind: TaskType,
+    tenant: &TenantId,
+    account: &AccountId,
+    task: &Value,
+) -> Result<Value, Partial> {
+    let comm = match kind {
+        TaskType::EscalationOutreach => CommKind::EscalationOutreach,
+        TaskType::RoadmapPreview => CommKind::RoadmapPreview,
+        TaskType::HealthCheckin => CommKind::HealthCheckin,
+        _ => CommKind::CustomerSuccessReview,
+    };
+    let mut b = brief(ctx.store, tenant, account, comm, ctx.now)?;
+    match comm {
+        CommKind::RoadmapPreview => {
+            let items: Option<Vec<RoadmapItem>> = payload(task, "roadmap_items")?.or(payload(task, "roadmap")?);
+            b.roadmap = items
+                .filter(|i| !i.is_empty())
+                .ok_or_else(|| fail("field roadmap_items: missing (a list of {title, description, area, quarter})"))?;
+        }
+        CommKind::HealthCheckin | CommKind::CustomerSuccessReview => {
+            let default_days = if comm == CommKind::HealthCheckin { 30 } else { 90 };
+            let days: i64 = payload(task, "period_days")?.unwrap_or(default_days);
+            if !(1..=3660).contains(&days) {
+                return Err(fail(format!("field period_days: {days} is not 1..=3660")));
+            }
+            let from = ctx.now.checked_sub(SignedDuration::from_hours(24 * days)).unwrap_or(Timestamp::MIN);
+            b.period = Some(ctx.store.period_stats(tenant, account, from, ctx.now)?);
+        }
+        _ => {}
+    }
+    draft(ctx, &b)
+}
+
+fn release_notes(
+    ctx: &mut TaskContext<'_, '_>,
+    tenant: &TenantId,
+    only: Option<&AccountId>,
+    task: &Value,
+) -> Result<Value, Partial> {
+    let release: ReleaseInfo = payload(task, "release_info")?
+        .ok_or_else(|| fail("field release_info: missing ({version, date, changes[]})"))?;
+    let accounts: Vec<AccountId> = match only {
+        Some(a) => vec![a.clone()],
+        None => {
+            ctx.store.account_ids(tenant)?.into_iter().filter_map(|a| AccountId::parse("account_id", &a).ok()).collect()
+        }
+    };
+    let mentioned: Vec<String> = release.changes.iter().flat_map(|c| c.tickets.iter().cloned()).collect();
+    let mut drafts = Vec::new();
+    let mut skipped = Vec::new();
+    for account in &accounts {
+        let mut b = match brief(ctx.store, tenant, account, CommKind::ReleaseNotes, ctx.now) {
+            Ok(b) => b,
+            Err(p) => {
+                skipped.push(json!({"account_id": account, "error": p.error}));
+                continue;
+            }
+        };
+        b.reported = ctx.store.tickets_by_id(tenant, account, &mentioned, ctx.now)?;
+        b.release = Some(release.clone());
+        match draft(ctx, &b) {
+            Ok(d) => drafts.push(json!({"account_id": account, "draft": d["draft"]})),
+            Err(p) => skipped.push(json!({"account_id": account, "error": p.error})),
+        }
+    }
+    let done = json!({"version": release.version, "drafts": drafts, "skipped": skipped});
+    if drafts.is_empty() {
+        return Err(Partial { error: "no release notes could be drafted".to_owned(), done });
+    }
+    Ok(done)
+}
+
+#[derive(Deserialize)]
+struct StakeholderIn {
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    maturity: Option<String>,
+    #[serde(default)]
+    notes: String,
+}
+
+#[derive(Deserialize)]
+struct OpportunityIn {
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn update_profile(
+    ctx: &mut TaskContext<'_, '_>,
+    tenant: &TenantId,
+    account: &AccountId,
+    task: &Value,
+) -> Result<Value, Partial> {
+    if ctx.store.account(tenant, account)?.is_none() {
+        return Err(fail(format!("no account {:?} in tenant {:?}", account.as_str(), tenant.as_str())));
+    }
+    let now = ctx.now;
+    let mut counts = MergeCounts::default();
+    let stakeholders: Vec<StakeholderIn> = payload(task, "stakeholders")?.unwrap_or_default();
+    for s in &stakeholders {
+        let maturity = s.maturity.as_deref().unwrap_or("medium");
+        if !["low", "medium", "high"].contains(&maturity) {
+            return Err(fail(format!(
+                "field stakeholders: {}: maturity {maturity:?} is not low, medium or high",
+                s.name
+            )));
+        }
+        let value = json!({"name": s.name.trim(), "role": s.role, "maturity": maturity, "notes": s.notes});
+        counts.count(ctx.store.merge_fact(
+            tenant,
+            account,
+            &tam_store::NewFact { section: "stakeholders", key: &s.name, value: &value, source: "task" },
+            now,
+        )?);
+    }
+    for (section, field, name_field) in [
+        ("integrations", "integrations", "name"),
+        ("features", "features", "feature"),
+        ("environment", "environment", "system"),
+    ] {
+        let items: Vec<Value> = payload(task, field)?.unwrap_or_default();
+        for item in &items {
+            let Some(name) = item.get(name_field).and_then(Value::as_str).filter(|n| !n.trim().is_empty()) else {
+                return Err(fail(format!("field {field}: every item needs a \"{name_field}\"")));
+            };
+            let fact = tam_store::NewFact { section, key: name, value: item, source: "task" };
+            counts.count(ctx.store.merge_fact(tenant, account, &fact, now)?);
+        }
+    }
+    let derive: bool = payload(task, "derive_adoption")?.unwrap_or(true);
+    let derived = if derive { derive_adoption(ctx.store, tenant, account, now)? } else { MergeCounts::default() };
+
+    let mut surfaced: Vec<String> =
+        surface_opportunities(ctx.store, tenant, Some(account), now)?.into_iter().map(|(_, t)| t).collect();
+    let given: Vec<OpportunityIn> = payload(task, "opportunities")?.unwrap_or_default();
+    let mut effects = Vec::new();
+    for o in &given {
+        let status = o.status.as_deref().unwrap_or("surfaced");
+        if !["surfaced", "discussed", "in_progress"].contains(&status) {
+            return Err(fail(format!(
+                "field opportunities: {}: status {status:?} is not surfaced, discussed or in_progress",
+                o.title
+            )));
+        }
+        if ctx.store.surface_opportunity(tenant, account, &o.title, &o.description, "profile", now)? {
+            effects.push(opportunity_effect(tenant, account, o.title.trim(), &o.description, "profile", now));
+            surfaced.push(o.title.trim().to_owned());
+        }
+        ctx.store.set_opportunity_status(tenant, account, &o.title, status, now)?;
+    }
+    ctx.store.enqueue(tenant, now, &effects)?;
+    let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
+    Ok(json!({
+        "merged": counts, "derived": derived, "opportunities_surfaced": surfaced,
+        "events_delivered": report.delivered, "confidence": "high",
+    }))
+}

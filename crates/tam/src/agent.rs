@@ -1,0 +1,150 @@
+//! `tam agent`, `tam task run`, `tam profile show`: the agent as other agents and reps use it.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tam_agent::tasks::{self, TaskContext};
+use tam_core::{AccountId, TenantId};
+
+use crate::Outcome;
+use crate::channels::{HomeChannels, worker};
+use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn show(args: AgentArgs) -> Result<Outcome> {
+    let r = tam_core::agent::registration();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+    } else {
+        writeln!(out, "{} ({})\n{}\n", r.name, r.id, r.description)?;
+        writeln!(out, "capabilities:  {}", r.capabilities.join(", "))?;
+        writeln!(out, "task types:    {}", r.task_types.join(", "))?;
+        writeln!(out, "tags:          {}", r.tags.join(", "))?;
+        writeln!(out, "max concurrent tasks: {}", r.max_concurrent_tasks)?;
+    }
+    Ok(Outcome::Done)
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum TaskCommand {
+    /// Run one task (JSON from FILE, or `-` for standard input) and print its result as JSON.
+    Run {
+        /// The task file, or `-`.
+        file: PathBuf,
+    },
+}
+
+pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
+    let TaskCommand::Run { file } = command;
+    let text = if file.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("cannot read the task from standard input")?;
+        s
+    } else {
+        std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let task: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
+    let (mut store, config) = home.open()?;
+    let mut channels = HomeChannels::open(home)?;
+    let scan_config = |t: &TenantId| config.scan_config(Some(t)).unwrap_or_default();
+    let worker = worker();
+    let mut ports = channels.ports();
+    let mut ctx = TaskContext {
+        store: &mut store,
+        channels: &mut ports,
+        scan_config: &scan_config,
+        retry: &config.retry,
+        now: crate::scan::now(),
+        worker: &worker,
+    };
+    let result = tasks::run(&mut ctx, &task)?;
+    writeln!(std::io::stdout().lock(), "{result}")?;
+    Ok(if result.get("partial").and_then(serde_json::Value::as_bool) == Some(true) {
+        Outcome::Partial
+    } else {
+        Outcome::Done
+    })
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProfileCommand {
+    /// An account's technical relationship profile.
+    Show {
+        /// The account id.
+        account: String,
+        /// The tenant, when the account id exists in several.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn profile(home: &Home, command: ProfileCommand) -> Result<Outcome> {
+    let ProfileCommand::Show { account, tenant, json } = command;
+    let (store, _) = home.open()?;
+    let account = AccountId::parse("account", &account).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tenant = crate::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
+    let Some(row) = store.account(&tenant, &account)? else { bail!("no account \"{account}\" in tenant \"{tenant}\"") };
+    let facts = store.facts(&tenant, &account)?;
+    let changes = store.fact_changes(&tenant, &account)?;
+    let opportunities = store.opportunities(&tenant, &account)?;
+    let drafts: Vec<_> =
+        store.drafts(Some(&tenant))?.into_iter().filter(|d| d.account_id == account.as_str()).collect();
+    let latest = store.snapshots(&tenant, &account, 1)?.into_iter().next();
+    let section = |name: &str| facts.iter().filter(|f| f.section == name).map(|f| f.value.clone()).collect::<Vec<_>>();
+    let value = json!({
+        "tenant_id": tenant, "account_id": account, "name": row.name,
+        "stakeholders": section("stakeholders"),
+        "integrations": section("integrations"),
+        "features": section("features"),
+        "environment": section("environment"),
+        "communications": drafts.iter().map(|d| json!({"kind": d.kind, "subject": d.subject, "created_at": d.created_at, "path": d.path, "generator": d.generator})).collect::<Vec<_>>(),
+        "health": latest.as_ref().map(|s| json!({"score": s.score, "status": s.status, "trend": s.trend, "last_scan": s.as_of})),
+        "opportunities": opportunities,
+        "history": changes.iter().map(|c| json!({"at": c.at, "section": c.section, "key": c.key, "old": c.old, "new": c.new, "source": c.source})).collect::<Vec<_>>(),
+    });
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(Outcome::Done);
+    }
+    writeln!(out, "Technical Relationship Profile - {} ({account}, tenant {tenant})", row.name)?;
+    match &latest {
+        Some(s) => writeln!(out, "\nHealth: {}/100, {}, {} (last scan {})", s.score, s.status, s.trend, s.as_of)?,
+        None => writeln!(out, "\nHealth: not scanned yet")?,
+    }
+    for name in tam_store::PROFILE_SECTIONS {
+        let items: Vec<&tam_store::Fact> = facts.iter().filter(|f| f.section == name).collect();
+        writeln!(out, "\n{} ({})", capitalise(name), items.len())?;
+        for f in items {
+            writeln!(out, "  - {}: {}  [{}]", f.key, f.value, f.source)?;
+        }
+    }
+    writeln!(out, "\nCommunications ({})", drafts.len())?;
+    for d in &drafts {
+        writeln!(out, "  - {} {}: {}", d.created_at, d.kind, d.subject)?;
+    }
+    writeln!(out, "\nCo-development opportunities ({})", opportunities.len())?;
+    for o in &opportunities {
+        writeln!(out, "  - {} [{}] {}", o.title, o.status, o.description)?;
+    }
+    writeln!(out, "\nHistory: {} change(s) recorded (--json lists them)", changes.len())?;
+    Ok(Outcome::Done)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
