@@ -222,3 +222,40 @@ fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {
     let log = std::fs::read_dir(home.path().join("home/notifications/acme")).unwrap().count();
     assert_eq!(log, 1, "one readable log per rep");
 }
+
+#[test]
+fn agent_tasks_and_profiles_from_the_command_line() {
+    let home = TestHome::new();
+    let agent = home.json(&["agent", "--json"]);
+    assert_eq!(agent["id"], "technical_account_manager");
+    assert_eq!(agent["task_types"].as_array().unwrap().len(), 7);
+
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", AS_OF]);
+    let task =
+        home.file("task.json", r#"{"type": "customer_success_review", "tenant_id": "acme", "account_id": "a1"}"#);
+    let result = home.json(&["task", "run", task.to_str().unwrap()]);
+    let path = result["draft"]["location"].as_str().unwrap();
+    let eml = std::fs::read_to_string(path).unwrap();
+    assert!(eml.contains("X-TAM-Kind: customer_success_review"), "{eml}");
+    let profile = home.file(
+        "profile.json",
+        r#"{"type": "update_relationship_profile", "tenant_id": "acme", "account_id": "a1",
+            "stakeholders": [{"name": "Maya Chen", "role": "CTO", "maturity": "high"}]}"#,
+    );
+    home.ok(&["task", "run", profile.to_str().unwrap()]);
+    let shown = home.json(&["profile", "show", "a1", "--json"]);
+    assert_eq!(shown["stakeholders"][0]["name"], "Maya Chen");
+    assert_eq!(shown["communications"].as_array().unwrap().len(), 2, "the scan's outreach and the review");
+
+    let bad = home.file("bad.json", r#"{"type": "make_coffee", "tenant_id": "acme"}"#);
+    let run = home.tam(&["task", "run", bad.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("unknown task type \"make_coffee\"; supported: health_scan,"), "{}", run.stderr);
+    let partial = home.file("partial.json", r#"{"type": "roadmap_preview", "tenant_id": "acme", "account_id": "a1"}"#);
+    let run = home.tam(&["task", "run", partial.to_str().unwrap()]);
+    assert_eq!(run.code, 3, "a partial result is a partial success");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!((value["partial"].as_bool(), value["confidence"].as_str()), (Some(true), Some("low")));
+}
