@@ -125,7 +125,13 @@ fn release_notes_lead_with_fixes_for_this_account_then_what_it_uses() {
     assert!(fixed < used && used < also, "{}", w.text);
     assert!(w.text.contains("(fixes what you reported: SUP-1: SSO login fails)"), "{}", w.text);
     assert!(w.text.contains("Faster webhooks: Faster webhooks details (you use webhooks)"), "{}", w.text);
-    assert!(w.text.contains("Where you stand: integration health 50/100 (amber, declining); still open (1): SUP-1 SSO login fails."), "{}", w.text);
+    assert!(
+        w.text.contains(
+            "Where you stand: integration health 50/100 (amber, declining); still open (1): SUP-1 SSO login fails."
+        ),
+        "{}",
+        w.text
+    );
 }
 
 #[test]
@@ -160,7 +166,11 @@ fn roadmap_previews_put_items_on_the_accounts_integrations_first() {
     assert!(ours < theirs, "{}", w.text);
     assert!(w.text.contains("Why it matters to you: builds on your salesforce integration."), "{}", w.text);
     assert!(w.text.contains("answers your request \"Feature request: SCIM user provisioning\""), "{}", w.text);
-    assert!(w.text.contains("Where you stand today: integration health 50/100 (amber, declining); open: SUP-1 x."), "{}", w.text);
+    assert!(
+        w.text.contains("Where you stand today: integration health 50/100 (amber, declining); open: SUP-1 x."),
+        "{}",
+        w.text
+    );
 }
 
 fn period(b: &Brief) -> PeriodStats {
