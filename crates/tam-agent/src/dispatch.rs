@@ -9,7 +9,7 @@ use tam_core::comms::{AlertKind, Brief, CrmUpdate, CustomerDraft, Event, RepAler
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
-use tam_store::{Finish, OutboxRow, Store, StoreError};
+use tam_store::{Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
 use crate::effects::AlertPayload;
@@ -41,6 +41,16 @@ pub struct DispatchReport {
     pub failed: u64,
     /// Results refused because the lease had been lost to another worker.
     pub lost_leases: u64,
+    /// Alerts put off until the draft they link is saved (not counted as attempts).
+    pub deferred: u64,
+}
+
+/// What happened to one claimed row.
+enum Step {
+    /// The channel was tried.
+    Attempted(Outcome),
+    /// Not tried: it waits for something else until then.
+    Defer(Timestamp),
 }
 
 /// How long a claimed row stays ours: longer than any single delivery should take.
@@ -64,7 +74,16 @@ pub fn dispatch(
             return Ok(report);
         }
         for row in rows {
-            let outcome = deliver(store, &row, channels)?;
+            let outcome = match deliver(store, &row, channels, now)? {
+                Step::Attempted(outcome) => outcome,
+                Step::Defer(next_attempt_at) => {
+                    if !store.finish(&row, worker, now, &Finish::Defer { next_attempt_at })? {
+                        report.lost_leases += 1;
+                    }
+                    report.deferred += 1;
+                    continue;
+                }
+            };
             let finish = match outcome {
                 Outcome::Delivered { receipt } => {
                     report.delivered += 1;
@@ -97,45 +116,77 @@ fn parse<T: DeserializeOwned>(row: &OutboxRow) -> Result<T, Outcome> {
         .map_err(|e| Outcome::Rejected { reason: format!("outbox row {} has an unreadable payload: {e}", row.id) })
 }
 
-fn deliver(store: &Store, row: &OutboxRow, ch: &mut Channels<'_>) -> Result<Outcome, StoreError> {
+/// A payload of another tenant than its row is refused: tenants never see each other's data.
+fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
+    if *tenant == row.tenant {
+        Ok(())
+    } else {
+        Err(Outcome::Rejected {
+            reason: format!(
+                "payload of tenant {:?} in an outbox row of tenant {:?}",
+                tenant.as_str(),
+                row.tenant.as_str()
+            ),
+        })
+    }
+}
+
+fn deliver(store: &Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Timestamp) -> Result<Step, StoreError> {
     let outcome = match row.kind {
-        EffectKind::Draft => match parse::<Brief>(row) {
+        EffectKind::Draft => match parse::<Brief>(row).and_then(|b| same_tenant(row, &b.tenant).map(|()| b)) {
             Ok(brief) => match ch.writer.write(&brief) {
                 Ok(written) => ch.mailbox.create_draft(&CustomerDraft::new(&brief, written, row.key.clone())),
                 Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
             },
             Err(o) => o,
         },
-        EffectKind::Crm => match parse::<CrmUpdate>(row) {
+        EffectKind::Crm => match parse::<CrmUpdate>(row).and_then(|u| same_tenant(row, &u.tenant).map(|()| u)) {
             Ok(update) => ch.crm.update_health(&update),
             Err(o) => o,
         },
-        EffectKind::Event => match parse::<Event>(row) {
+        EffectKind::Event => match parse::<Event>(row).and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e)) {
             Ok(event) => ch.events.publish(&event),
             Err(o) => o,
         },
         EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest => match parse::<AlertPayload>(row) {
-            Ok(payload) => match alert(store, row, &payload)? {
-                Ok(alert) if row.kind == EffectKind::ChatAlert => ch.chat.notify(&alert),
-                Ok(alert) => ch.alerts.send_alert(&alert),
-                Err(o) => o,
+            Ok(payload) => match alert(store, row, &payload, now)? {
+                Ready::Alert(alert) if row.kind == EffectKind::ChatAlert => ch.chat.notify(&alert),
+                Ready::Alert(alert) => ch.alerts.send_alert(&alert),
+                Ready::Not(o) => o,
+                Ready::Wait(until) => return Ok(Step::Defer(until)),
             },
             Err(o) => o,
         },
     };
-    Ok(outcome)
+    Ok(Step::Attempted(outcome))
 }
 
-/// The alert text, linking each account's draft; waits while a draft is not saved yet.
-fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload) -> Result<Result<RepAlert, Outcome>, StoreError> {
+enum Ready {
+    Alert(RepAlert),
+    Not(Outcome),
+    Wait(Timestamp),
+}
+
+/// The alert text, linking each account's draft. While a draft is still being delivered the
+/// alert waits for it (without using up attempts); a draft that failed is named as such, so a
+/// broken mailbox never keeps a red account from the rep.
+fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp) -> Result<Ready, StoreError> {
     let mut lines = Vec::with_capacity(payload.lines.len());
     for l in &payload.lines {
         let draft = match &l.draft_key {
             None => "(no outreach draft for this account)".to_owned(),
-            Some(key) => match store.receipt(&row.tenant, key)? {
-                Some(receipt) => receipt,
-                None => {
-                    return Ok(Err(Outcome::Retry { reason: format!("draft {key} is not saved yet"), after: None }));
+            Some(key) => match store.outbox_row(&row.tenant, key)? {
+                None => "(no outreach draft for this account)".to_owned(),
+                Some(d) if d.state == OutboxState::Delivered => d.receipt.unwrap_or_default(),
+                Some(d) if d.state == OutboxState::Failed => format!(
+                    "(the outreach draft could not be saved: {}; `tam outbox retry` tries again)",
+                    d.last_error.unwrap_or_default()
+                ),
+                // Pending or in flight: look again when the draft is next due, at least a
+                // second from now so a busy draft cannot spin this alert.
+                Some(d) => {
+                    let soon = now.checked_add(SignedDuration::from_secs(1)).unwrap_or(now);
+                    return Ok(Ready::Wait(d.next_attempt_at.max(soon)));
                 }
             },
         };
@@ -145,16 +196,19 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload) -> Result<Resul
             score: l.score,
             status: l.status.clone(),
             reason: l.reason.clone(),
+            cause: l.cause.clone(),
             why: l.why.clone(),
             draft,
         });
     }
     let (kind, (subject, text)) = match (row.kind, lines.first()) {
-        (_, None) => return Ok(Err(Outcome::Rejected { reason: format!("outbox row {} names no account", row.id) })),
+        (_, None) => {
+            return Ok(Ready::Not(Outcome::Rejected { reason: format!("outbox row {} names no account", row.id) }));
+        }
         (EffectKind::Digest, _) => (AlertKind::Digest, tam_writer::digest_text(&lines, &payload.rep_name)),
         (_, Some(first)) => (AlertKind::Individual, tam_writer::individual_text(first, &payload.rep_name)),
     };
-    Ok(Ok(RepAlert {
+    Ok(Ready::Alert(RepAlert {
         tenant: row.tenant.clone(),
         rep: payload.rep.clone(),
         chat_space: payload.chat_space.clone(),

@@ -3,7 +3,8 @@
 //! An alerted account gets a CRM update and an email and chat alert if it is within its rep's
 //! budget (otherwise a line in the rep's one digest). A new or worsened escalation also gets an
 //! outreach draft and an `escalations` event; a cool-down reminder does not (nothing new
-//! happened), and its alert links the episode's latest draft instead.
+//! happened), and its alert links the episode's latest draft instead. An account whose episode
+//! closed gets a CRM update that clears its escalation flag.
 
 use std::collections::BTreeMap;
 
@@ -31,6 +32,9 @@ pub struct AlertLine {
     pub status: String,
     /// Why it escalated.
     pub reason: String,
+    /// Why the rep hears of it now: `new`, `worsened` or `cool_down`.
+    #[serde(default)]
+    pub cause: String,
     /// The deductions in a few words.
     pub why: String,
     /// The key of the account's outreach draft, if it has one.
@@ -61,8 +65,9 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("effect payloads are plain data and always serialise")
 }
 
-/// Plans the effects of a scan's alerted accounts. Reads the facts the drafts need (open
-/// tickets with subjects, contacts) from the store; writes nothing.
+/// Plans the effects of a scan: for every account that alerts (new, worsened, reminder) and
+/// every account whose episode closed. Reads the facts the drafts need (open tickets with
+/// subjects, contacts) from the store; writes nothing.
 pub fn plan(
     store: &Store,
     tenant: &TenantId,
@@ -72,51 +77,15 @@ pub fn plan(
     let mut effects = Vec::new();
     let mut digests: BTreeMap<String, AlertPayload> = BTreeMap::new();
     for a in accounts {
-        let Some(delivery) = a.delivery else { continue };
-        let Some(row) = store.account(tenant, &a.account)? else { continue };
-        let Ok(rep) = Email::parse("rep_email", &a.rep_email.to_lowercase()) else { continue };
+        let closed = a.decision.closed.is_some();
+        if a.decision.alert.is_none() && !closed {
+            continue;
+        }
         let key = |kind: EffectKind| IdemKey::new(kind, a.account.as_str(), as_of);
-        let reason = a.decision.reason().map_or("escalated", |r| r.as_str()).to_owned();
-        let brief = Brief {
-            kind: CommKind::EscalationOutreach,
-            tenant: tenant.clone(),
-            account: a.account.clone(),
-            account_name: a.name.clone(),
-            contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
-            rep_name: a.rep_name.clone(),
-            rep_email: rep.clone(),
-            as_of,
-            score: a.health.score,
-            status: a.health.status,
-            trend: a.trend,
-            deductions: a.health.deductions.clone(),
-            open_tickets: store.open_ticket_facts(tenant, &a.account, as_of)?,
-            escalation_reason: a.decision.reason(),
-            alert_cause: a.decision.alert,
-            release: None,
-            reported: Vec::new(),
-            roadmap: Vec::new(),
-            period: None,
-            profile: store.profile_facts(tenant, &a.account)?,
+        let mut push = |kind: EffectKind, payload: String| {
+            effects.push(NewEffect { key: key(kind), kind, account: Some(a.account.clone()), payload })
         };
-        let reminder = a.decision.alert == Some(AlertCause::CoolDown);
-        let draft_key =
-            if reminder { store.latest_draft_key(tenant, &a.account)? } else { Some(key(EffectKind::Draft)) };
-        let event = Event {
-            event_id: format!("evt-{}", key(EffectKind::Event).digest()),
-            event_type: "escalation".to_owned(),
-            tenant_id: tenant.clone(),
-            source_agent_id: AGENT_ID.to_owned(),
-            call_chain: vec![AGENT_ID.to_owned()],
-            priority: if a.health.status == tam_core::HealthStatus::Red { "high" } else { "medium" }.to_owned(),
-            data: serde_json::json!({
-                "account_id": a.account, "account_name": a.name, "score": a.health.score,
-                "status": a.health.status, "trend": a.trend, "reason": reason,
-                "alert_cause": a.decision.alert, "deductions": a.health.deductions,
-                "rep_email": rep, "draft_key": draft_key,
-            }),
-            created_at: as_of,
-        };
+        // The CRM hears of every change of the escalation flag; it is not rate-limited.
         let crm = CrmUpdate {
             tenant: tenant.clone(),
             account: a.account.clone(),
@@ -125,29 +94,76 @@ pub fn plan(
             scanned_at: as_of,
             escalated: a.decision.escalated(),
         };
+        push(EffectKind::Crm, json(&crm));
+        let Some(cause) = a.decision.alert else { continue };
+        let reminder = cause == AlertCause::CoolDown;
+        let reason = a.decision.reason().map_or("escalated", |r| r.as_str()).to_owned();
+        let rep = Email::parse("rep_email", &a.rep_email.to_lowercase()).ok();
+        let draft_key =
+            if reminder { store.latest_draft_key(tenant, &a.account)? } else { Some(key(EffectKind::Draft)) };
+
+        if !reminder {
+            // The Sales Agent hears of news (a new or worse escalation), not of reminders.
+            let event = Event {
+                event_id: format!("evt-{}", key(EffectKind::Event).digest()),
+                event_type: "escalation".to_owned(),
+                tenant_id: tenant.clone(),
+                source_agent_id: AGENT_ID.to_owned(),
+                call_chain: vec![AGENT_ID.to_owned()],
+                priority: if a.health.status == tam_core::HealthStatus::Red { "high" } else { "medium" }.to_owned(),
+                data: serde_json::json!({
+                    "account_id": a.account, "account_name": a.name, "score": a.health.score,
+                    "status": a.health.status, "trend": a.trend, "reason": reason,
+                    "alert_cause": cause, "deductions": a.health.deductions,
+                    "rep_email": a.rep_email, "draft_key": draft_key,
+                }),
+                created_at: as_of,
+            };
+            push(EffectKind::Event, json(&event));
+        }
+        // Drafts and alerts need the rep: a draft is saved in their mailbox, alerts go to them.
+        let (Some(rep), Some(row)) = (rep, store.account(tenant, &a.account)?) else { continue };
+        if !reminder {
+            let brief = Brief {
+                kind: CommKind::EscalationOutreach,
+                tenant: tenant.clone(),
+                account: a.account.clone(),
+                account_name: a.name.clone(),
+                contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
+                rep_name: a.rep_name.clone(),
+                rep_email: rep.clone(),
+                as_of,
+                score: a.health.score,
+                status: a.health.status,
+                trend: a.trend,
+                deductions: a.health.deductions.clone(),
+                open_tickets: store.open_ticket_facts(tenant, &a.account, as_of)?,
+                escalation_reason: a.decision.reason(),
+                alert_cause: Some(cause),
+                release: None,
+                reported: Vec::new(),
+                roadmap: Vec::new(),
+                period: None,
+                profile: store.profile_facts(tenant, &a.account)?,
+            };
+            push(EffectKind::Draft, json(&brief));
+        }
+        let Some(delivery) = a.delivery else { continue };
         let line = AlertLine {
             account: a.account.clone(),
             name: a.name.clone(),
             score: a.health.score,
             status: a.health.status.as_str().to_owned(),
             reason,
+            cause: cause.as_str().to_owned(),
             why: summary(&a.health.deductions),
-            draft_key: draft_key.clone(),
+            draft_key,
         };
-        let account = Some(a.account.clone());
-        let mut push = |kind: EffectKind, payload: String| {
-            effects.push(NewEffect { key: key(kind), kind, account: account.clone(), payload })
-        };
-        if !reminder {
-            push(EffectKind::Draft, json(&brief));
-            push(EffectKind::Event, json(&event));
-        }
-        push(EffectKind::Crm, json(&crm));
         let payload = AlertPayload {
             rep: rep.clone(),
             rep_name: a.rep_name.clone(),
             chat_space: row.rep_chat_space.clone(),
-            lines: vec![line.clone()],
+            lines: vec![line],
         };
         match delivery {
             Delivery::Individual => {
@@ -155,11 +171,10 @@ pub fn plan(
                 push(EffectKind::ChatAlert, json(&payload));
             }
             Delivery::Digest => {
-                digests
+                let entry = digests
                     .entry(rep.to_string())
-                    .or_insert_with(|| AlertPayload { lines: Vec::new(), ..payload })
-                    .lines
-                    .push(line);
+                    .or_insert_with(|| AlertPayload { lines: Vec::new(), ..payload.clone() });
+                entry.lines.extend(payload.lines);
             }
         }
     }

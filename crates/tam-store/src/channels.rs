@@ -90,12 +90,16 @@ impl Store {
 
     /// The tenant's drafts (or every tenant's), newest first.
     pub fn drafts(&self, tenant: Option<&TenantId>) -> Result<Vec<DraftRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        self.draft_rows("WHERE ?1 IS NULL OR tenant_id = ?1", params![tenant.map(TenantId::as_str)])
+    }
+
+    fn draft_rows(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<DraftRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
                     created_at
-             FROM drafts WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY created_at DESC, tenant_id, idem_key",
-        )?;
-        let mut rows = stmt.query(params![tenant.map(TenantId::as_str)])?;
+             FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key"
+        ))?;
+        let mut rows = stmt.query(args)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let recipients: String = r.get(5)?;
@@ -123,7 +127,7 @@ impl Store {
 
     /// The draft saved for an effect key, if any.
     pub fn draft(&self, tenant: &TenantId, key: &str) -> Result<Option<DraftRow>, StoreError> {
-        Ok(self.drafts(Some(tenant))?.into_iter().find(|d| d.idem_key == key))
+        Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", params![tenant.as_str(), key])?.pop())
     }
 
     /// Logs a notification; false if the key was logged before.

@@ -123,14 +123,17 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_due ON outbox (tenant_id, state, next_attempt_at);
 
+    -- Every finished attempt, never overwritten: `tam outbox retry` gives a row a fresh budget
+    -- (its attempt count restarts) but keeps this history.
     CREATE TABLE outbox_attempts (
+        id          INTEGER PRIMARY KEY,
         outbox_id   INTEGER NOT NULL REFERENCES outbox (id),
         attempt     INTEGER NOT NULL,
         at          INTEGER NOT NULL,
-        outcome     TEXT NOT NULL,               -- delivered | retry | rejected
-        detail      TEXT,
-        PRIMARY KEY (outbox_id, attempt)
-    ) WITHOUT ROWID;
+        outcome     TEXT NOT NULL,               -- delivered | retry | failed
+        detail      TEXT
+    );
+    CREATE INDEX outbox_attempts_by_row ON outbox_attempts (outbox_id, id);
 
     CREATE TABLE drafts (
         tenant_id   TEXT NOT NULL,

@@ -120,6 +120,12 @@ pub enum Finish {
         /// Why.
         error: String,
     },
+    /// Not attempted: something it depends on (the draft an alert links) is not ready. Due
+    /// again at `next_attempt_at`; the claim does not count as an attempt.
+    Defer {
+        /// When to look again.
+        next_attempt_at: Timestamp,
+    },
 }
 
 const COLUMNS: &str = "id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
@@ -161,7 +167,7 @@ pub(crate) fn insert_effects<'e>(
 ) -> Result<u64, StoreError> {
     let mut insert = tx.prepare(
         "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
          ON CONFLICT (tenant_id, idem_key) DO NOTHING",
     )?;
     let mut added = 0;
@@ -179,8 +185,8 @@ pub(crate) fn insert_effects<'e>(
 }
 
 impl Store {
-    /// Adds effects outside a scan (tasks, opportunities), due at `at`. A key seen before adds
-    /// nothing. Returns how many were added.
+    /// Adds effects outside a scan (tasks, opportunities), recorded as created at `at` and due
+    /// at once. A key seen before adds nothing. Returns how many were added.
     pub fn enqueue(&mut self, tenant: &TenantId, at: Timestamp, effects: &[NewEffect]) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
         let added = insert_effects(&tx, tenant, at, effects)?;
@@ -234,6 +240,16 @@ impl Store {
         finish: &Finish,
     ) -> Result<bool, StoreError> {
         let tx = self.conn.transaction()?;
+        if let Finish::Defer { next_attempt_at } = finish {
+            let updated = tx.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, attempts = attempts - 1,
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+                params![row.id, worker, row.attempts, nanos(*next_attempt_at)],
+            )?;
+            tx.commit()?;
+            return Ok(updated == 1);
+        }
         let (state, next, error, receipt, delivered_at, outcome) = match finish {
             Finish::Delivered { receipt } => {
                 ("delivered", row.next_attempt_at, None, Some(receipt.as_str()), Some(nanos(at)), "delivered")
@@ -242,6 +258,7 @@ impl Store {
                 ("pending", *next_attempt_at, Some(error.as_str()), None, None, "retry")
             }
             Finish::Failed { error } => ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed"),
+            Finish::Defer { .. } => unreachable!("handled above"),
         };
         let updated = tx.execute(
             "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
@@ -254,7 +271,7 @@ impl Store {
             return Ok(false);
         }
         tx.execute(
-            "INSERT OR REPLACE INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![row.id, row.attempts, nanos(at), outcome, error.or(receipt)],
         )?;
         tx.commit()?;
@@ -276,32 +293,51 @@ impl Store {
 
     /// Every recorded attempt of one outbox row, first first.
     pub fn attempts(&self, row_id: i64) -> Result<Vec<Attempt>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY attempt",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY id")?;
         let rows = stmt.query_map([row_id], |r| {
             Ok(Attempt { attempt: r.get(0)?, at: from_nanos(r.get(1)?), outcome: r.get(2)?, detail: r.get(3)? })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Makes failed effects due again at `now`, with a fresh attempt budget. Returns how many.
+    /// Makes failed effects pending again with a fresh attempt budget (their attempt history
+    /// stays), and every pending effect due at `now` rather than after its backoff. Returns how
+    /// many failed effects were revived.
     pub fn revive_failed(&mut self, tenant: &TenantId, now: Timestamp) -> Result<u64, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?2 WHERE tenant_id = ?1 AND state = 'failed'",
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0 WHERE tenant_id = ?1 AND state = 'failed'",
+            params![tenant.as_str()],
+        )?;
+        tx.execute(
+            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?2) WHERE tenant_id = ?1 AND state = 'pending'",
             params![tenant.as_str(), nanos(now)],
         )?;
+        tx.commit()?;
         Ok(n as u64)
     }
 
-    /// The key of the latest outreach draft planned for an account, delivered or not.
+    /// One outbox row by key.
+    pub fn outbox_row(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<OutboxRow>, StoreError> {
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2"))?;
+        let mut rows = stmt.query(params![tenant.as_str(), key.as_str()])?;
+        rows.next()?.map(read_row).transpose()
+    }
+
+    /// The key of the latest escalation outreach a scan planned for an account, delivered or
+    /// not. (Drafts from tasks, such as release notes, are keyed differently and never match.)
     pub fn latest_draft_key(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<IdemKey>, StoreError> {
+        let prefix = format!("draft:{}:", account.as_str());
         Ok(self
             .conn
             .query_row(
                 "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
+                   AND substr(idem_key, 1, length(?3)) = ?3
                  ORDER BY created_at DESC, id DESC LIMIT 1",
-                params![tenant.as_str(), account.as_str()],
+                params![tenant.as_str(), account.as_str(), prefix],
                 |r| r.get(0),
             )
             .optional()?

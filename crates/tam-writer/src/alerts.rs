@@ -16,6 +16,8 @@ pub struct AlertLine {
     pub status: String,
     /// Why it escalated.
     pub reason: String,
+    /// `new`, `worsened` or `cool_down`.
+    pub cause: String,
     /// The deductions in a few words.
     pub why: String,
     /// Where the outreach draft is (a path, or a draft id).

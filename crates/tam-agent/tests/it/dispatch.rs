@@ -259,3 +259,64 @@ fn ten_red_days_make_one_escalation_and_worsening_makes_another() {
     run_dispatch(&mut store, &mut fake, days(10));
     assert_eq!((fake.count("draft:"), fake.events.len()), (2, 2), "worsening is news");
 }
+
+#[test]
+fn a_broken_mailbox_delays_alerts_but_never_loses_them() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let mut fake = Fake { fail: HashMap::from([("draft", u32::MAX)]), ..Fake::default() };
+    let mut at = now();
+    let first = run_dispatch(&mut store, &mut fake, at);
+    assert_eq!((first.delivered, first.deferred), (2, 2), "CRM and event delivered; the alerts wait for the draft");
+    for _ in 0..RetryPolicy::default().max_attempts + 2 {
+        at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
+        run_dispatch(&mut store, &mut fake, at);
+    }
+    let rows = store.outbox(&tenant(), None).unwrap();
+    let state = |k: EffectKind| rows.iter().find(|r| r.kind == k).unwrap().state;
+    assert_eq!(
+        (state(EffectKind::Draft), state(EffectKind::EmailAlert)),
+        (OutboxState::Failed, OutboxState::Delivered)
+    );
+    let email = fake.alerts.iter().find(|(c, _)| c == "email").unwrap();
+    assert!(email.1.text.contains("the outreach draft could not be saved"), "{}", email.1.text);
+    let email_row = rows.iter().find(|r| r.kind == EffectKind::EmailAlert).unwrap();
+    assert_eq!(store.attempts(email_row.id).unwrap().len(), 1, "waiting for the draft used no attempts");
+}
+
+#[test]
+fn retry_gives_a_fresh_budget_and_keeps_the_attempt_history() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let mut fake = Fake { fail: HashMap::from([("event", RetryPolicy::default().max_attempts)]), ..Fake::default() };
+    let mut at = now();
+    for _ in 0..RetryPolicy::default().max_attempts {
+        run_dispatch(&mut store, &mut fake, at);
+        at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
+    }
+    assert_eq!(store.revive_failed(&tenant(), at).unwrap(), 1);
+    run_dispatch(&mut store, &mut fake, at);
+    let event = store.outbox(&tenant(), None).unwrap().into_iter().find(|r| r.kind == EffectKind::Event).unwrap();
+    assert_eq!(event.state, OutboxState::Delivered);
+    let outcomes: Vec<String> = store.attempts(event.id).unwrap().into_iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, ["retry", "retry", "retry", "retry", "retry", "failed", "delivered"]);
+}
+
+#[test]
+fn a_recovered_account_clears_its_crm_escalation_flag() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    let fixed: Vec<String> =
+        (0..3).map(|k| ticket("t", &format!("red00-T{k}"), "red00", "P1", "closed", "2026-03-20T00:00:00Z")).collect();
+    let beat = r#"{"record":"heartbeat","tenant_id":"t","account_id":"red00","at":"2026-03-29T12:00:00Z"}"#;
+    import(&mut store, &[("fix", Format::Ndjson, &format!("{}\n{beat}", fixed.join("\n")))]);
+    let report = scan_at(&mut store, days(1));
+    assert!(report.accounts[0].decision.closed.is_some());
+    let crm: Vec<_> =
+        store.outbox(&tenant(), None).unwrap().into_iter().filter(|r| r.kind == EffectKind::Crm).collect();
+    assert_eq!(crm.len(), 2);
+    assert!(crm[1].payload.contains("\"escalated\":false"), "{}", crm[1].payload);
+}

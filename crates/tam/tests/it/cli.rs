@@ -175,7 +175,7 @@ fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {
     assert!(scan["dispatch"].is_null());
     let pending = home.json(&["outbox", "list", "--status", "pending", "--json"]);
     let effects: Vec<&str> = pending.as_array().unwrap().iter().map(|e| e["effect"].as_str().unwrap()).collect();
-    assert_eq!(effects, ["draft", "event", "crm", "email_alert", "chat_alert"]);
+    assert_eq!(effects, ["crm", "event", "draft", "email_alert", "chat_alert"]);
 
     assert!(home.ok(&["outbox", "retry"]).contains("delivered 5, will retry 0, failed 0"));
     assert!(home.ok(&["outbox", "retry"]).contains("delivered 0"), "a second retry repeats nothing");
