@@ -35,12 +35,13 @@ fn io_failure(path: &Path, e: std::io::Error) -> Outcome {
     Outcome::Retry { reason: format!("{}: {e}", path.display()), after: None }
 }
 
-/// Writes `bytes` to `path` so a reader never sees half a file.
+/// Writes `bytes` to `path` so a reader never sees half a file. The temporary name is unique
+/// to this process, so two writers never share one.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    let temp = path.with_extension("part");
+    let temp = path.with_extension(format!("part-{}", std::process::id()));
     {
         let mut file = fs::File::create(&temp)?;
         file.write_all(bytes)?;
@@ -64,13 +65,15 @@ impl LocalMailbox {
 
 impl DraftMailbox for LocalMailbox {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
+        // Saved before: never rewrite it (the rep may have edited the file since).
+        match self.store.draft(draft.tenant(), draft.key().as_str()) {
+            Ok(Some(saved)) => return Outcome::Delivered { receipt: saved.path },
+            Ok(None) => {}
+            Err(e) => return store_failure(e),
+        }
         let now = Timestamp::now();
-        let file = format!(
-            "{}-{}-{}.eml",
-            path_part(draft.account().as_str()),
-            draft.kind().as_str(),
-            &draft.key().digest()[..12]
-        );
+        let file =
+            format!("{}-{}-{}.eml", path_part(draft.account().as_str()), draft.kind().as_str(), &draft.digest()[..12]);
         let path = self.root.join(path_part(draft.tenant().as_str())).join(path_part(draft.from().as_str())).join(file);
         let row = DraftRow {
             tenant_id: draft.tenant().to_string(),
@@ -85,8 +88,8 @@ impl DraftMailbox for LocalMailbox {
             generator: draft.generator().to_owned(),
             created_at: now,
         };
-        // The file first: a row always points at a complete file. A crash between the two
-        // leaves a file without a row, which the retry overwrites with the same content.
+        // The file first, so a row always points at a complete file. A crash between the two
+        // leaves a file without a row; the retry writes it again and adds the row.
         if let Err(e) = write_atomically(&path, tam_core::mime::render(draft, now).as_bytes()) {
             return io_failure(&path, e);
         }
@@ -128,27 +131,31 @@ impl NotificationLog {
         };
         let path =
             self.root.join(path_part(alert.tenant.as_str())).join(format!("{}.log", path_part(alert.rep.as_str())));
+        match self.store.has_notification(&alert.tenant, &row.idem_key) {
+            Ok(true) => return Outcome::Delivered { receipt: path.display().to_string() },
+            Ok(false) => {}
+            Err(e) => return store_failure(e),
+        }
+        // The file first, then the row: a crash between them repeats one log entry on retry,
+        // which a reader tolerates; the other order could lose the entry for good.
+        let to = match (self.channel, &alert.chat_space) {
+            ("chat", Some(space)) => format!("{} ({space})", alert.rep),
+            _ => alert.rep.to_string(),
+        };
+        let entry = format!(
+            "=== {now} {} to {to}\nSubject: {}\n\n{}\n",
+            self.channel,
+            alert.subject.as_str(),
+            alert.text.trim_end()
+        );
+        let appended = fs::create_dir_all(self.root.join(path_part(alert.tenant.as_str())))
+            .and_then(|()| fs::OpenOptions::new().create(true).append(true).open(&path))
+            .and_then(|mut f| f.write_all(entry.as_bytes()));
+        if let Err(e) = appended {
+            return io_failure(&path, e);
+        }
         match self.store.insert_notification(&alert.tenant, &row, now) {
-            Ok(true) => {
-                let to = match (self.channel, &alert.chat_space) {
-                    ("chat", Some(space)) => format!("{} ({space})", alert.rep),
-                    _ => alert.rep.to_string(),
-                };
-                let entry = format!(
-                    "=== {now} {} to {to}\nSubject: {}\n\n{}\n",
-                    self.channel,
-                    alert.subject.as_str(),
-                    alert.text.trim_end()
-                );
-                let appended = fs::create_dir_all(self.root.join(path_part(alert.tenant.as_str())))
-                    .and_then(|()| fs::OpenOptions::new().create(true).append(true).open(&path))
-                    .and_then(|mut f| f.write_all(entry.as_bytes()));
-                match appended {
-                    Ok(()) => Outcome::Delivered { receipt: path.display().to_string() },
-                    Err(e) => io_failure(&path, e),
-                }
-            }
-            Ok(false) => Outcome::Delivered { receipt: path.display().to_string() },
+            Ok(_) => Outcome::Delivered { receipt: path.display().to_string() },
             Err(e) => store_failure(e),
         }
     }

@@ -317,9 +317,14 @@ impl CustomerDraft {
     pub fn generator(&self) -> &str {
         &self.generator
     }
-    /// A Message-ID derived from the key, so a retried draft can be recognised.
+    /// A digest of the tenant and the key: the same draft always, two tenants never.
+    pub fn digest(&self) -> String {
+        IdemKey::from_stored(format!("{}/{}", self.tenant, self.key)).digest()
+    }
+
+    /// A Message-ID derived from the tenant and the key, so a retried draft can be recognised.
     pub fn message_id(&self) -> String {
-        format!("<{}.{}@tam.local>", self.key.digest(), self.tenant)
+        format!("<{}@tam.local>", self.digest())
     }
 }
 

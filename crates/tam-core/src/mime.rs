@@ -77,7 +77,7 @@ fn mailbox(name: &str, address: &str) -> String {
 
 /// Renders the draft as a complete message with CRLF line ends.
 pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
-    let boundary = format!("=_tam_{}", draft.key().digest());
+    let boundary = format!("=_tam_{}", draft.digest());
     let mut m = String::new();
     m.push_str(&format!("From: {}\r\n", mailbox(draft.from_name(), draft.from().as_str())));
     if !draft.to().is_empty() {
@@ -91,7 +91,7 @@ pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
     m.push_str(&header_text("X-TAM-Account", draft.account().as_str()));
     m.push_str(&header_text("X-TAM-Generator", draft.generator()));
     m.push_str("MIME-Version: 1.0\r\n");
-    m.push_str(&format!("Content-Type: multipart/alternative; boundary=\"{boundary}\"\r\n"));
+    m.push_str(&format!("Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n"));
     m.push_str("\r\n");
     for (kind, body) in [("plain", draft.text()), ("html", draft.html())] {
         m.push_str(&format!("--{boundary}\r\n"));

@@ -130,6 +130,19 @@ impl Store {
         Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", params![tenant.as_str(), key])?.pop())
     }
 
+    /// Whether a notification with this key was logged.
+    pub fn has_notification(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM notifications WHERE tenant_id = ?1 AND idem_key = ?2",
+                params![tenant.as_str(), key],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Logs a notification; false if the key was logged before.
     pub fn insert_notification(
         &mut self,
