@@ -5,7 +5,7 @@ use serde_json::json;
 use tam_core::comms::{AGENT_ID, Event};
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::{AccountId, TenantId, Timestamp};
-use tam_store::{Merged, NewEffect, NewFact, Store, StoreError};
+use tam_store::{Merged, NewEffect, NewFact, NewOpportunity, Store, StoreError};
 
 /// Words in ticket subjects that show a feature in use, and the feature.
 const FEATURE_WORDS: &[(&str, &str)] = &[
@@ -128,7 +128,8 @@ pub fn opportunity_effect(
 }
 
 /// Surfaces an opportunity for every open feature-request ticket of the tenant (or of one
-/// account) not surfaced before, and queues its event. Returns the new ones' titles.
+/// account) not surfaced before, each with its event queued in the same transaction. Returns
+/// the new ones.
 pub fn surface_opportunities(
     store: &mut Store,
     tenant: &TenantId,
@@ -136,7 +137,6 @@ pub fn surface_opportunities(
     now: Timestamp,
 ) -> Result<Vec<(AccountId, String)>, StoreError> {
     let mut surfaced = Vec::new();
-    let mut effects = Vec::new();
     for (account, ticket, subject) in store.feature_requests(tenant, now)? {
         let Ok(account) = AccountId::parse("account_id", &account) else { continue };
         if only.is_some_and(|o| *o != account) {
@@ -145,11 +145,11 @@ pub fn surface_opportunities(
         let title = opportunity_title(&subject);
         let description = format!("Requested in ticket {ticket}: {subject}");
         let source = format!("ticket:{ticket}");
-        if store.surface_opportunity(tenant, &account, &title, &description, &source, now)? {
-            effects.push(opportunity_effect(tenant, &account, &title, &description, &source, now));
+        let opportunity = NewOpportunity { title: &title, description: &description, source: &source };
+        let announce = opportunity_effect(tenant, &account, &title, &description, &source, now);
+        if store.surface_opportunity(tenant, &account, &opportunity, now, &announce)? {
             surfaced.push((account, title));
         }
     }
-    store.enqueue(tenant, now, &effects)?;
     Ok(surfaced)
 }

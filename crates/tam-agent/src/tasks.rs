@@ -135,6 +135,9 @@ fn payload<T: DeserializeOwned>(task: &Value, field: &str) -> Result<Option<T>, 
 
 fn health_scan(ctx: &mut TaskContext<'_, '_>, tenant: &TenantId, task: &Value) -> Result<Value, Partial> {
     let as_of: Option<Timestamp> = payload(task, "as_of")?;
+    if let Some(t) = as_of.filter(|t| !tam_store::in_range(*t)) {
+        return Err(fail(format!("field as_of: {t} is outside the years 1678..2261")));
+    }
     let dry_run: bool = payload(task, "dry_run")?.unwrap_or(false);
     let as_of = as_of.unwrap_or(ctx.now);
     let report = scan(ctx.store, tenant, as_of, &(ctx.scan_config)(tenant), dry_run, |_| {})?;
@@ -146,14 +149,23 @@ fn health_scan(ctx: &mut TaskContext<'_, '_>, tenant: &TenantId, task: &Value) -
         })).collect::<Vec<_>>(),
         "errors": report.failed.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
     });
-    if !dry_run {
-        let surfaced = surface_opportunities(ctx.store, tenant, None, ctx.now)?;
-        let delivered = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
-        done["opportunities_surfaced"] = json!(surfaced.len());
-        done["dispatch"] =
-            json!({"delivered": delivered.delivered, "retried": delivered.retried, "failed": delivered.failed});
+    if dry_run {
+        return Ok(done);
     }
-    Ok(done)
+    // The scan is stored; what follows can fail without taking the scan's result with it.
+    let followed = (|| -> Result<(usize, crate::dispatch::DispatchReport), StoreError> {
+        let surfaced = surface_opportunities(ctx.store, tenant, None, as_of)?;
+        let delivered = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
+        Ok((surfaced.len(), delivered))
+    })();
+    match followed {
+        Ok((surfaced, d)) => {
+            done["opportunities_surfaced"] = json!(surfaced);
+            done["dispatch"] = json!({"delivered": d.delivered, "retried": d.retried, "failed": d.failed});
+            Ok(done)
+        }
+        Err(e) => Err(Partial { error: format!("the scan was stored, but delivering its effects failed: {e}"), done }),
+    }
 }
 
 /// The facts of an account for a communication, from its latest snapshot.
@@ -170,7 +182,7 @@ fn brief(
     let latest = store.snapshots(tenant, account, 1)?.into_iter().next().ok_or_else(|| {
         fail(format!("account {:?} has not been scanned yet; run a health_scan first", account.as_str()))
     })?;
-    let rep_email = Email::parse("rep_email", &row.rep_email).map_err(|e| fail(e.to_string()))?;
+    let rep_email = Email::parse("rep_email", &row.rep_email.to_lowercase()).map_err(|e| fail(e.to_string()))?;
     Ok(Brief {
         kind,
         tenant: tenant.clone(),
@@ -195,15 +207,16 @@ fn brief(
     })
 }
 
-/// Queues the draft of `brief` and delivers it now; returns where it was saved.
-fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief) -> Result<Value, Partial> {
-    let subject = format!("{}/{}", brief.account, brief.kind.as_str());
-    let key = IdemKey::new(EffectKind::Draft, &subject, ctx.now);
+/// Queues the draft of `brief` and delivers it now; returns where it was saved. `label`
+/// tells this draft apart from others of the same kind for the account: the caller's
+/// `task_id` when given (a retried task then drafts nothing twice), else the instant.
+fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief, label: &str) -> Result<Value, Partial> {
+    let key = IdemKey::from_stored(format!("draft:{}/{}:{label}", brief.account, brief.kind.as_str()));
     let payload = serde_json::to_string(brief).expect("a brief is plain data and always serialises");
     let effect = NewEffect { key: key.clone(), kind: EffectKind::Draft, account: Some(brief.account.clone()), payload };
     ctx.store.enqueue(&brief.tenant, ctx.now, &[effect])?;
     dispatch(ctx.store, &brief.tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
-    let row = ctx.store.outbox(&brief.tenant, None)?.into_iter().find(|r| r.key == key);
+    let row = ctx.store.outbox_row(&brief.tenant, &key)?;
     let Some(location) = row.as_ref().and_then(|r| r.receipt.clone()) else {
         let why = row.and_then(|r| r.last_error).unwrap_or_else(|| "the mailbox did not confirm it".to_owned());
         return Err(Partial {
@@ -224,6 +237,17 @@ fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief) -> Result<Value, Partial>
         }
     }
     Ok(result)
+}
+
+/// The caller's `task_id`, or the task's instant.
+fn label(task: &Value, now: Timestamp) -> Result<String, Partial> {
+    match payload::<String>(task, "task_id")? {
+        Some(id) if !id.trim().is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => {
+            Ok(format!("task/{}", id.trim()))
+        }
+        Some(_) => Err(fail("field task_id: must be 1..=128 characters without control characters")),
+        None => Ok(now.to_string()),
+    }
 }
 
 fn communication(
@@ -258,7 +282,8 @@ fn communication(
         }
         _ => {}
     }
-    draft(ctx, &b)
+    let label = label(task, ctx.now)?;
+    draft(ctx, &b, &label)
 }
 
 fn release_notes(
@@ -276,6 +301,7 @@ fn release_notes(
         }
     };
     let mentioned: Vec<String> = release.changes.iter().flat_map(|c| c.tickets.iter().cloned()).collect();
+    let label = label(task, ctx.now)?;
     let mut drafts = Vec::new();
     let mut skipped = Vec::new();
     for account in &accounts {
@@ -288,7 +314,7 @@ fn release_notes(
         };
         b.reported = ctx.store.tickets_by_id(tenant, account, &mentioned, ctx.now)?;
         b.release = Some(release.clone());
-        match draft(ctx, &b) {
+        match draft(ctx, &b, &format!("{}/{}", release.version, label)) {
             Ok(d) => drafts.push(json!({"account_id": account, "draft": d["draft"]})),
             Err(p) => skipped.push(json!({"account_id": account, "error": p.error})),
         }
@@ -330,9 +356,12 @@ fn update_profile(
         return Err(fail(format!("no account {:?} in tenant {:?}", account.as_str(), tenant.as_str())));
     }
     let now = ctx.now;
-    let mut counts = MergeCounts::default();
+    // Everything is checked before anything is written: a bad item changes nothing.
     let stakeholders: Vec<StakeholderIn> = payload(task, "stakeholders")?.unwrap_or_default();
     for s in &stakeholders {
+        if s.name.trim().is_empty() {
+            return Err(fail(format!("field stakeholders: a stakeholder with role {:?} has no name", s.role)));
+        }
         let maturity = s.maturity.as_deref().unwrap_or("medium");
         if !["low", "medium", "high"].contains(&maturity) {
             return Err(fail(format!(
@@ -340,24 +369,39 @@ fn update_profile(
                 s.name
             )));
         }
-        let value = json!({"name": s.name.trim(), "role": s.role, "maturity": maturity, "notes": s.notes});
-        counts.count(ctx.store.merge_fact(
-            tenant,
-            account,
-            &tam_store::NewFact { section: "stakeholders", key: &s.name, value: &value, source: "task" },
-            now,
-        )?);
     }
-    for (section, field, name_field) in [
-        ("integrations", "integrations", "name"),
-        ("features", "features", "feature"),
-        ("environment", "environment", "system"),
-    ] {
-        let items: Vec<Value> = payload(task, field)?.unwrap_or_default();
-        for item in &items {
-            let Some(name) = item.get(name_field).and_then(Value::as_str).filter(|n| !n.trim().is_empty()) else {
-                return Err(fail(format!("field {field}: every item needs a \"{name_field}\"")));
-            };
+    let mut lists = Vec::new();
+    for (section, name_field) in [("integrations", "name"), ("features", "feature"), ("environment", "system")] {
+        let items: Vec<Value> = payload(task, section)?.unwrap_or_default();
+        if items.iter().any(|i| i.get(name_field).and_then(Value::as_str).is_none_or(|n| n.trim().is_empty())) {
+            return Err(fail(format!("field {section}: every item needs a \"{name_field}\"")));
+        }
+        lists.push((section, name_field, items));
+    }
+    let given: Vec<OpportunityIn> = payload(task, "opportunities")?.unwrap_or_default();
+    for o in &given {
+        let status = o.status.as_deref().unwrap_or("surfaced");
+        if o.title.trim().is_empty() {
+            return Err(fail("field opportunities: every item needs a \"title\""));
+        }
+        if !["surfaced", "discussed", "in_progress"].contains(&status) {
+            return Err(fail(format!(
+                "field opportunities: {}: status {status:?} is not surfaced, discussed or in_progress",
+                o.title
+            )));
+        }
+    }
+
+    let mut counts = MergeCounts::default();
+    for s in &stakeholders {
+        let maturity = s.maturity.as_deref().unwrap_or("medium");
+        let value = json!({"name": s.name.trim(), "role": s.role, "maturity": maturity, "notes": s.notes});
+        let fact = tam_store::NewFact { section: "stakeholders", key: &s.name, value: &value, source: "task" };
+        counts.count(ctx.store.merge_fact(tenant, account, &fact, now)?);
+    }
+    for (section, name_field, items) in &lists {
+        for item in items {
+            let name = item.get(*name_field).and_then(Value::as_str).unwrap_or_default();
             let fact = tam_store::NewFact { section, key: name, value: item, source: "task" };
             counts.count(ctx.store.merge_fact(tenant, account, &fact, now)?);
         }
@@ -367,23 +411,15 @@ fn update_profile(
 
     let mut surfaced: Vec<String> =
         surface_opportunities(ctx.store, tenant, Some(account), now)?.into_iter().map(|(_, t)| t).collect();
-    let given: Vec<OpportunityIn> = payload(task, "opportunities")?.unwrap_or_default();
-    let mut effects = Vec::new();
     for o in &given {
-        let status = o.status.as_deref().unwrap_or("surfaced");
-        if !["surfaced", "discussed", "in_progress"].contains(&status) {
-            return Err(fail(format!(
-                "field opportunities: {}: status {status:?} is not surfaced, discussed or in_progress",
-                o.title
-            )));
+        let title = o.title.trim();
+        let opportunity = tam_store::NewOpportunity { title, description: &o.description, source: "profile" };
+        let announce = opportunity_effect(tenant, account, title, &o.description, "profile", now);
+        if ctx.store.surface_opportunity(tenant, account, &opportunity, now, &announce)? {
+            surfaced.push(title.to_owned());
         }
-        if ctx.store.surface_opportunity(tenant, account, &o.title, &o.description, "profile", now)? {
-            effects.push(opportunity_effect(tenant, account, o.title.trim(), &o.description, "profile", now));
-            surfaced.push(o.title.trim().to_owned());
-        }
-        ctx.store.set_opportunity_status(tenant, account, &o.title, status, now)?;
+        ctx.store.set_opportunity_status(tenant, account, title, o.status.as_deref().unwrap_or("surfaced"), now)?;
     }
-    ctx.store.enqueue(tenant, now, &effects)?;
     let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
     Ok(json!({
         "merged": counts, "derived": derived, "opportunities_surfaced": surfaced,

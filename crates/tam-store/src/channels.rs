@@ -200,18 +200,19 @@ impl Store {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Events of a tenant's stream after position `after`, oldest first, at most `limit`.
+    /// Events of a tenant's stream after position `after`, oldest first: all of them, or the
+    /// latest `last` when given.
     pub fn events(
         &self,
         tenant: &TenantId,
         stream: &str,
         after: i64,
-        limit: usize,
+        last: Option<usize>,
     ) -> Result<Vec<(i64, Event)>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, event FROM events WHERE tenant_id = ?1 AND stream = ?2 AND id > ?3 ORDER BY id LIMIT ?4",
+            "SELECT id, event FROM events WHERE tenant_id = ?1 AND stream = ?2 AND id > ?3 ORDER BY id DESC LIMIT ?4",
         )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let limit = last.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let mut rows = stmt.query(params![tenant.as_str(), stream, after, limit])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
@@ -225,6 +226,7 @@ impl Store {
             })?;
             out.push((id, event));
         }
+        out.reverse();
         Ok(out)
     }
 

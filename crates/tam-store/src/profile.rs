@@ -72,6 +72,17 @@ pub struct NewFact<'a> {
     pub source: &'a str,
 }
 
+/// An opportunity to surface.
+#[derive(Debug, Clone, Copy)]
+pub struct NewOpportunity<'a> {
+    /// Title; opportunities are unique by lower-cased title per account.
+    pub title: &'a str,
+    /// What it is.
+    pub description: &'a str,
+    /// `ticket:<id>` or `profile`.
+    pub source: &'a str,
+}
+
 /// How a merge went for one fact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Merged {
@@ -180,22 +191,36 @@ impl Store {
         Ok(out)
     }
 
-    /// Records an opportunity unless one with the same title exists; returns whether it is new.
+    /// Records an opportunity unless one with the same title exists, and in the same
+    /// transaction queues `announce` (its event), so a surfaced opportunity is always
+    /// announced. Returns whether it is new.
     pub fn surface_opportunity(
         &mut self,
         tenant: &TenantId,
         account: &AccountId,
-        title: &str,
-        description: &str,
-        source: &str,
+        opportunity: &NewOpportunity<'_>,
         at: Timestamp,
+        announce: &crate::NewEffect,
     ) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
             "INSERT INTO opportunities (tenant_id, account_id, opp_key, title, description, status, source, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'surfaced', ?6, ?7, ?7)
              ON CONFLICT (tenant_id, account_id, opp_key) DO NOTHING",
-            params![tenant.as_str(), account.as_str(), title.trim().to_lowercase(), title.trim(), description, source, nanos(at)],
+            params![
+                tenant.as_str(),
+                account.as_str(),
+                opportunity.title.trim().to_lowercase(),
+                opportunity.title.trim(),
+                opportunity.description,
+                opportunity.source,
+                nanos(at)
+            ],
         )?;
+        if n == 1 {
+            crate::outbox::insert_effects(&tx, tenant, at, [announce])?;
+        }
+        tx.commit()?;
         Ok(n == 1)
     }
 

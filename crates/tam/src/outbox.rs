@@ -141,7 +141,7 @@ pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
 
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
-    /// The latest events of a stream.
+    /// A stream's events, oldest first: all of them, or the latest `--limit`.
     Tail {
         /// Only this tenant.
         #[arg(long, value_name = "TENANT")]
@@ -152,9 +152,9 @@ pub enum EventsCommand {
         /// Events after this position.
         #[arg(long, default_value_t = 0)]
         after: i64,
-        /// At most this many events.
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
+        /// Only the latest this many events.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         /// One JSON event per line.
         #[arg(long)]
         json: bool,
@@ -164,7 +164,7 @@ pub enum EventsCommand {
 pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
     let (store, _) = home.open()?;
     let EventsCommand::Tail { tenant, stream, after, limit, json } = command;
-    if limit == 0 {
+    if limit == Some(0) {
         bail!("--limit must be at least 1");
     }
     let mut out = std::io::stdout().lock();

@@ -129,3 +129,24 @@ fn profiles_merge_without_duplicates_and_keep_history() {
     assert_eq!(opportunity_events.len(), 1);
     assert_eq!(opportunity_events[0].data["title"], "SCIM user provisioning");
 }
+
+#[test]
+fn a_task_id_makes_a_retried_task_draft_once_and_bad_items_change_nothing() {
+    let mut store = Store::open_in_memory().unwrap();
+    book(&mut store);
+    let mut fake = Fake::default();
+    let checkin =
+        json!({"type": "health_checkin", "tenant_id": "t", "account_id": "acme", "task_id": "monthly-2026-03"});
+    let first = task(&mut store, &mut fake, checkin.clone()).unwrap();
+    let second = task(&mut store, &mut fake, checkin).unwrap();
+    assert_eq!(first["draft"]["idem_key"], second["draft"]["idem_key"]);
+    assert_eq!(fake.drafts.len(), 1, "the retried task drafted nothing new");
+
+    let bad = json!({"type": "update_relationship_profile", "tenant_id": "t", "account_id": "acme",
+                     "stakeholders": [{"name": "Maya Chen", "role": "CTO"}],
+                     "opportunities": [{"title": "SCIM", "status": "maybe"}]});
+    let r = task(&mut store, &mut fake, bad).unwrap();
+    assert!(r["error"].as_str().unwrap().contains("status \"maybe\" is not surfaced, discussed or in_progress"), "{r}");
+    let (t, a) = (TenantId::parse("t", "t").unwrap(), AccountId::parse("a", "acme").unwrap());
+    assert!(store.facts(&t, &a).unwrap().is_empty(), "nothing was merged before the bad item was found");
+}
