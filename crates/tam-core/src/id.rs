@@ -111,7 +111,11 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !domain.contains("..");
-        if local.is_empty() || !domain_ok {
+        // Plain ASCII addresses only (RFC 5322 dot-atoms): they go into mail headers, where a
+        // comma, angle bracket or quote would change what the header says.
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+        let domain_chars = domain.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if local.is_empty() || !domain_ok || !local.chars().all(atext) || !domain_chars {
             return Err(invalid());
         }
         Ok(Email(trimmed.to_owned()))
@@ -148,7 +152,20 @@ mod tests {
         for good in ["rep@vendor.example", "a.b+tag@x.co.uk", "ops@localhost"] {
             assert!(Email::parse("rep_email", good).is_ok(), "{good}");
         }
-        for bad in ["", "rep", "@vendor.example", "rep@", "a@b@c.d", "a b@c.d", "a@.b.c", "a@b..c"] {
+        for bad in [
+            "",
+            "rep",
+            "@vendor.example",
+            "rep@",
+            "a@b@c.d",
+            "ops,cto@x.example",
+            "a<b@x.example",
+            "ü@x.example",
+            "a@x_y.example",
+            "a b@c.d",
+            "a@.b.c",
+            "a@b..c",
+        ] {
             assert!(Email::parse("rep_email", bad).is_err(), "{bad}");
         }
     }

@@ -53,7 +53,7 @@ fn outreach_names_the_tickets_the_silence_and_the_rep() {
     let b = brief("SSO login fails");
     assert_eq!((b.score, b.status.as_str()), (50, "amber"), "one aged P1 and nine days of silence");
     let w = TemplateWriter::new().write(&b).unwrap();
-    assert_eq!(w.subject, "Northwind: getting ahead of 1 open issue(s)");
+    assert_eq!(w.subject, "Northwind: getting ahead of 1 open issue");
     assert!(w.text.starts_with("Hello Northwind team,\n\nI am reaching out early"), "{}", w.text);
     assert!(w.text.contains("  - SUP-1 (P1, open 9 days): SSO login fails\n"), "{}", w.text);
     assert!(w.text.contains("since 2026-03-20T07:00:00Z (216 hours)"), "{}", w.text);
@@ -67,7 +67,7 @@ fn a_red_account_gets_an_apology_first() {
     let mut b = brief("SSO login fails");
     (b.score, b.status) = (20, tam_core::HealthStatus::Red);
     let w = TemplateWriter::new().write(&b).unwrap();
-    assert_eq!(w.subject, "Northwind: our plan for your 1 urgent open issue(s)");
+    assert_eq!(w.subject, "Northwind: our plan for your 1 urgent issue");
     assert!(w.text.starts_with("Hello Northwind team,\n\nI want to acknowledge"), "{}", w.text);
 }
 
@@ -118,7 +118,7 @@ fn release_notes_lead_with_fixes_for_this_account_then_what_it_uses() {
     b.reported = b.open_tickets.clone();
     b.profile.features = vec!["webhooks".into()];
     let w = TemplateWriter::new().write(&b).unwrap();
-    assert_eq!(w.subject, "4.2 fixes 1 issue(s) you reported, Northwind");
+    assert_eq!(w.subject, "4.2 fixes 1 issue you reported, Northwind");
     let fixed = w.text.find("Fixed for you:").unwrap();
     let used = w.text.find("In what you use:").unwrap();
     let also = w.text.find("Also in this release:").unwrap();
@@ -202,11 +202,7 @@ fn check_ins_summarise_health_open_items_and_what_improved() {
     b.period = Some(period(&b));
     let w = TemplateWriter::new().write(&b).unwrap();
     assert!(w.text.contains("Health: 50/100 (amber, declining), down 40 since 90."), "{}", w.text);
-    assert!(
-        w.text.contains("we resolved 1 issue(s) in 2.5 days on average:\n  - SUP-0 (P2): Exports slow"),
-        "{}",
-        w.text
-    );
+    assert!(w.text.contains("we resolved 1 issue in 2.5 days on average:\n  - SUP-0 (P2): Exports slow"), "{}", w.text);
     assert!(w.text.contains("Open items (1):\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
 }
 

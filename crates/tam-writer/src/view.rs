@@ -31,11 +31,15 @@ pub struct PeriodView {
     pub days: i64,
     pub opened: u32,
     pub resolved: Vec<TicketLine>,
+    /// "1 issue", "3 issues".
+    pub resolved_phrase: String,
     pub mean_days_to_resolve: Option<String>,
     pub score_then: Option<u8>,
     pub delta: Option<i64>,
     /// An inline SVG line chart of the scores; built from numbers only.
     pub chart_svg: String,
+    /// The same scores as text (`2026-03-01: 80`), for mail clients that do not draw SVG.
+    pub points: Vec<String>,
     pub low: Option<u8>,
     pub high: Option<u8>,
 }
@@ -52,6 +56,8 @@ pub struct View {
     pub red: bool,
     pub tickets: Vec<TicketLine>,
     pub urgent_count: usize,
+    /// "1 urgent issue", "2 urgent issues".
+    pub urgent_phrase: String,
     /// Hours without a heartbeat, when that costs points.
     pub silent_hours: Option<String>,
     pub last_heartbeat: Option<String>,
@@ -79,7 +85,7 @@ impl View {
                 id: t.id.to_string(),
                 priority: t.priority.as_str(),
                 subject: t.subject.clone(),
-                days_open: number((t.age_hours / 2.4).round() / 10.0),
+                days_open: days((t.age_hours / 2.4).round() / 10.0),
                 urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
             })
             .collect();
@@ -94,9 +100,11 @@ impl View {
         let period = b.period.as_ref().map(period_view);
         let subject = match b.kind {
             CommKind::EscalationOutreach => match (red, urgent_count) {
-                (true, n) if n > 0 => format!("{}: our plan for your {n} urgent open issue(s)", b.account_name),
+                (true, n) if n > 0 => format!("{}: our plan for your {}", b.account_name, plural(n, "urgent issue")),
                 (true, _) => format!("{}: restoring your integration's health", b.account_name),
-                (false, n) if n > 0 => format!("{}: getting ahead of {n} open issue(s)", b.account_name),
+                (false, _) if !tickets.is_empty() => {
+                    format!("{}: getting ahead of {}", b.account_name, plural(tickets.len(), "open issue"))
+                }
                 (false, _) => format!("{}: a quick check on your integration", b.account_name),
             },
             CommKind::ReleaseNotes => {
@@ -104,7 +112,7 @@ impl View {
                 if for_you.is_empty() {
                     format!("What's new in {version} for {}", b.account_name)
                 } else {
-                    format!("{version} fixes {} issue(s) you reported, {}", for_you.len(), b.account_name)
+                    format!("{version} fixes {} you reported, {}", plural(for_you.len(), "issue"), b.account_name)
                 }
             }
             CommKind::RoadmapPreview => format!("{}: what's coming that matters to you", b.account_name),
@@ -127,6 +135,7 @@ impl View {
             red,
             tickets,
             urgent_count,
+            urgent_phrase: plural(urgent_count, "urgent issue"),
             silent_hours: silence.as_ref().map(|s| number(s.0)),
             last_heartbeat: silence.map(|s| s.1),
             as_of: b.as_of.strftime("%Y-%m-%d").to_string(),
@@ -150,10 +159,9 @@ fn matches_area(area: &str, names: &[String]) -> Option<String> {
     if area.is_empty() {
         return None;
     }
-    names
-        .iter()
-        .find(|n| n.to_lowercase() == area || n.to_lowercase().contains(&area) || area.contains(&n.to_lowercase()))
-        .cloned()
+    // Whole names only, singular or plural: "api" is not "rapid", "webhook" is "webhooks".
+    let stem = |s: &str| s.trim().to_lowercase().trim_end_matches('s').replace(['-', '_', ' '], "");
+    names.iter().find(|n| stem(n) == stem(&area)).cloned()
 }
 
 /// Release changes split three ways: fixes for tickets this account reported, changes in areas
@@ -221,6 +229,7 @@ fn period_view(p: &PeriodStats) -> PeriodView {
     PeriodView {
         days: p.to.duration_since(p.from).as_hours() / 24,
         opened: p.opened,
+        resolved_phrase: plural(p.resolved.len(), "issue"),
         resolved: p
             .resolved
             .iter()
@@ -228,7 +237,7 @@ fn period_view(p: &PeriodStats) -> PeriodView {
                 id: t.id.to_string(),
                 priority: t.priority.as_str(),
                 subject: t.subject.clone(),
-                days_open: number((t.age_hours / 2.4).round() / 10.0),
+                days_open: days((t.age_hours / 2.4).round() / 10.0),
                 urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
             })
             .collect(),
@@ -236,6 +245,7 @@ fn period_view(p: &PeriodStats) -> PeriodView {
         score_then: first,
         delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),
         chart_svg: chart(p),
+        points: p.history.iter().map(|h| format!("{}: {}", h.as_of.strftime("%Y-%m-%d"), h.score)).collect(),
         low: p.history.iter().map(|h| h.score).min(),
         high: p.history.iter().map(|h| h.score).max(),
     }
@@ -283,6 +293,16 @@ fn recommendations(b: &Brief, tickets: &[TicketLine]) -> Vec<String> {
         out.push("Keep the current cadence: your integration is healthy.".to_owned());
     }
     out
+}
+
+/// `1 issue`, `2 issues`.
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// `1 day`, `9 days`, `4.5 days`.
+fn days(n: f64) -> String {
+    if n == 1.0 { "1 day".to_owned() } else { format!("{} days", number(n)) }
 }
 
 /// `9` rather than `9.0`, `4.5` as it is: numbers as a person writes them.

@@ -210,7 +210,7 @@ fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {
     );
     assert!(head.contains("To: ops@nw.example\r\n"), "{head}");
     // The line break in the account name became a space: the text stays inside the subject.
-    assert_eq!(draft["subject"], "Northwind Bcc: attacker@evil.example: our plan for your 3 urgent open issue(s)");
+    assert_eq!(draft["subject"], "Northwind Bcc: attacker@evil.example: our plan for your 3 urgent issues");
     let html_part = body
         .split("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
         .nth(1)
