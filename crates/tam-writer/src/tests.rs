@@ -219,6 +219,8 @@ fn reviews_chart_the_period_and_count_tickets() {
         w.text
     );
     assert!(w.text.contains("lowest 50, highest 90"), "{}", w.text);
+    assert!(w.text.contains("Health score: 50/100 today (amber, declining)"), "{}", w.text);
+    assert!(w.text.contains("Open now:\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
     assert!(w.text.contains("1. Review the open P1/P2 issues together"), "{}", w.text);
     assert!(w.html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{}", w.html);
     assert!(
