@@ -401,7 +401,9 @@ impl Store {
     }
 }
 
-fn ticket_facts(row: (String, i64, String, String, i64), at: Timestamp) -> Result<TicketFacts, StoreError> {
+/// A ticket row `(id, priority, status, subject, created_at)` as communications quote it,
+/// its age taken at `at`.
+pub(crate) fn ticket_facts(row: (String, i64, String, String, i64), at: Timestamp) -> Result<TicketFacts, StoreError> {
     let (id, level, status, subject, created) = row;
     let corrupt =
         |field: &'static str, reason: String| StoreError::Corrupt { table: "tickets", key: id.clone(), field, reason };

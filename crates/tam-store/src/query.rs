@@ -5,7 +5,7 @@ use tam_core::alerts::Delivery;
 use tam_core::comms::TicketFacts;
 use tam_core::escalation::{AlertCause, Reason};
 use tam_core::scoring::Deduction;
-use tam_core::{AccountId, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
+use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
 
 use crate::{Store, StoreError, from_nanos};
 
@@ -175,26 +175,7 @@ impl Store {
         let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let id: String = r.get(0)?;
-            let corrupt = |field: &'static str, reason: String| StoreError::Corrupt {
-                table: "tickets",
-                key: id.clone(),
-                field,
-                reason,
-            };
-            let level: i64 = r.get(1)?;
-            let status: String = r.get(2)?;
-            let created = from_nanos(r.get(4)?);
-            out.push(TicketFacts {
-                id: TicketId::parse("id", &id).map_err(|e| corrupt("id", e.reason))?,
-                priority: u8::try_from(level)
-                    .ok()
-                    .and_then(Priority::from_level)
-                    .ok_or_else(|| corrupt("priority", format!("{level} is not 1..=4")))?,
-                status: TicketStatus::parse(&status).map_err(|e| corrupt("status", e.reason))?,
-                subject: r.get(3)?,
-                age_hours: (as_of.duration_since(created).as_secs_f64() / 360.0).round() / 10.0,
-            });
+            out.push(crate::profile::ticket_facts((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), as_of)?);
         }
         Ok(out)
     }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use tam_core::HealthStatus;
-use tam_core::comms::{Brief, CommKind, PeriodStats};
+use tam_core::comms::{Brief, CommKind, PeriodStats, TicketFacts};
 use tam_core::scoring::Evidence;
 
 /// One open ticket, ready to print.
@@ -44,6 +44,18 @@ pub struct PeriodView {
     pub high: Option<u8>,
 }
 
+impl TicketLine {
+    fn new(t: &TicketFacts) -> TicketLine {
+        TicketLine {
+            id: t.id.to_string(),
+            priority: t.priority.as_str(),
+            subject: t.subject.clone(),
+            days_open: days((t.age_hours / 2.4).round() / 10.0),
+            urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
+        }
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct View {
     pub subject: String,
@@ -78,17 +90,7 @@ pub struct View {
 
 impl View {
     pub fn new(b: &Brief) -> View {
-        let tickets: Vec<TicketLine> = b
-            .open_tickets
-            .iter()
-            .map(|t| TicketLine {
-                id: t.id.to_string(),
-                priority: t.priority.as_str(),
-                subject: t.subject.clone(),
-                days_open: days((t.age_hours / 2.4).round() / 10.0),
-                urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
-            })
-            .collect();
+        let tickets: Vec<TicketLine> = b.open_tickets.iter().map(TicketLine::new).collect();
         let urgent_count = tickets.iter().filter(|t| t.urgent).count();
         let silence = b.deductions.iter().find_map(|d| match &d.evidence {
             Evidence::Silence { last_heartbeat, hours_silent, .. } => Some((*hours_silent, last_heartbeat.to_string())),
@@ -230,17 +232,7 @@ fn period_view(p: &PeriodStats) -> PeriodView {
         days: p.to.duration_since(p.from).as_hours() / 24,
         opened: p.opened,
         resolved_phrase: plural(p.resolved.len(), "issue"),
-        resolved: p
-            .resolved
-            .iter()
-            .map(|t| TicketLine {
-                id: t.id.to_string(),
-                priority: t.priority.as_str(),
-                subject: t.subject.clone(),
-                days_open: days((t.age_hours / 2.4).round() / 10.0),
-                urgent: matches!(t.priority, tam_core::Priority::P1 | tam_core::Priority::P2),
-            })
-            .collect(),
+        resolved: p.resolved.iter().map(TicketLine::new).collect(),
         mean_days_to_resolve: p.mean_hours_to_resolve.map(|h| number((h / 2.4).round() / 10.0)),
         score_then: first,
         delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),
