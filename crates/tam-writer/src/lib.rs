@@ -6,6 +6,8 @@
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
 pub mod alerts;
+pub mod output;
+pub mod prompt;
 mod view;
 
 use minijinja::syntax::SyntaxConfig;
@@ -86,5 +88,7 @@ impl Writer for TemplateWriter {
     }
 }
 
+#[cfg(test)]
+mod llm_tests;
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use tam_core::{AccountId, Email, Priority, TenantId, TicketId, TicketStatus, Tim
 
 use super::*;
 
-fn brief(subject: &str) -> Brief {
+pub(crate) fn brief(subject: &str) -> Brief {
     let as_of: Timestamp = "2026-03-29T07:00:00Z".parse().unwrap();
     let created: Timestamp = "2026-03-20T07:00:00Z".parse().unwrap();
     let signals = AccountSignals {
