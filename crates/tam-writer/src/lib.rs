@@ -6,6 +6,7 @@
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
 pub mod alerts;
+pub mod llm;
 pub mod output;
 pub mod prompt;
 mod view;

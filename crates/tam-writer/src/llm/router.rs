@@ -1,0 +1,253 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::provider::{CallError, Completion, ModelConfig, call};
+use crate::prompt::Prompt;
+
+/// One call the router made.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecord {
+    /// Provider name.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Wall time of the call.
+    pub latency_ms: u64,
+    /// Input tokens, when known.
+    pub input_tokens: Option<u64>,
+    /// Output tokens, when known.
+    pub output_tokens: Option<u64>,
+    /// `ok`, or the failure.
+    pub outcome: String,
+}
+
+/// Every model failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no model answered: {0}")]
+pub struct RouterError(pub String);
+
+/// How the router waits between retries; tests pass one that does not sleep.
+pub type Sleep = Arc<dyn Fn(Duration) + Send + Sync>;
+
+/// A counting semaphore per provider, so one provider never has more than `limit` calls in
+/// flight however many threads write drafts.
+#[derive(Default)]
+struct Gates {
+    in_flight: Mutex<HashMap<String, usize>>,
+    freed: Condvar,
+}
+
+/// An ordered list of models with retries and fallback.
+pub struct Router {
+    models: Vec<ModelConfig>,
+    retries_per_model: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    concurrency_per_provider: usize,
+    gates: Gates,
+    sleep: Sleep,
+    calls: Mutex<Vec<CallRecord>>,
+}
+
+impl Router {
+    /// A router over `models`, in order of preference.
+    pub fn new(
+        models: Vec<ModelConfig>,
+        retries_per_model: u32,
+        base_delay: Duration,
+        concurrency_per_provider: usize,
+    ) -> Router {
+        Router {
+            models,
+            retries_per_model,
+            base_delay,
+            max_delay: Duration::from_secs(60),
+            concurrency_per_provider: concurrency_per_provider.max(1),
+            gates: Gates::default(),
+            sleep: Arc::new(std::thread::sleep),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Replaces how the router waits (tests record waits instead of sleeping).
+    pub fn with_sleep(mut self, sleep: Sleep) -> Router {
+        self.sleep = sleep;
+        self
+    }
+
+    /// The models, in order.
+    pub fn models(&self) -> &[ModelConfig] {
+        &self.models
+    }
+
+    /// Every call made so far, and forgets them.
+    pub fn take_calls(&self) -> Vec<CallRecord> {
+        std::mem::take(&mut *self.calls.lock().expect("the call log lock is never poisoned"))
+    }
+
+    fn gated<T>(&self, provider: &str, f: impl FnOnce() -> T) -> T {
+        let mut in_flight = self.gates.in_flight.lock().expect("the gate lock is never poisoned");
+        while in_flight.get(provider).copied().unwrap_or(0) >= self.concurrency_per_provider {
+            in_flight = self.gates.freed.wait(in_flight).expect("the gate lock is never poisoned");
+        }
+        *in_flight.entry(provider.to_owned()).or_default() += 1;
+        drop(in_flight);
+        let result = f();
+        let mut in_flight = self.gates.in_flight.lock().expect("the gate lock is never poisoned");
+        if let Some(n) = in_flight.get_mut(provider) {
+            *n -= 1;
+        }
+        self.gates.freed.notify_all();
+        result
+    }
+
+    fn record(&self, cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) {
+        let (input_tokens, output_tokens, outcome) = match result {
+            Ok(c) => (c.input_tokens, c.output_tokens, "ok".to_owned()),
+            Err(e) => (None, None, e.to_string()),
+        };
+        self.calls.lock().expect("the call log lock is never poisoned").push(CallRecord {
+            provider: cfg.provider.as_str().to_owned(),
+            model: cfg.model.clone(),
+            latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            input_tokens,
+            output_tokens,
+            outcome,
+        });
+    }
+
+    /// Asks the models in order until one answers. Each model is retried on retryable
+    /// failures (waiting its `Retry-After`, or an exponential backoff); quota and request
+    /// errors move to the next model at once. Returns the answer and the model's label.
+    pub fn complete(&self, prompt: &Prompt) -> Result<(Completion, String), RouterError> {
+        self.complete_with(prompt, call)
+    }
+
+    pub(crate) fn complete_with(
+        &self,
+        prompt: &Prompt,
+        mut caller: impl FnMut(&ModelConfig, &Prompt) -> Result<Completion, CallError>,
+    ) -> Result<(Completion, String), RouterError> {
+        let mut failures = Vec::new();
+        for cfg in &self.models {
+            let mut attempt = 0;
+            loop {
+                let started = Instant::now();
+                let result = self.gated(cfg.provider.as_str(), || caller(cfg, prompt));
+                self.record(cfg, started, &result);
+                match result {
+                    Ok(c) => return Ok((c, cfg.label())),
+                    Err(CallError::Retryable { after, .. }) if attempt < self.retries_per_model => {
+                        let backoff = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
+                        (self.sleep)(after.map_or(backoff, |a| a.min(self.max_delay)));
+                        attempt += 1;
+                    }
+                    Err(e) => {
+                        failures.push(format!("{}: {e}", cfg.label()));
+                        break;
+                    }
+                }
+            }
+        }
+        if self.models.is_empty() {
+            failures.push("no models are configured".to_owned());
+        }
+        Err(RouterError(failures.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ProviderKind;
+
+    fn model(name: &str) -> ModelConfig {
+        ModelConfig {
+            provider: if name.starts_with("claude") { ProviderKind::Anthropic } else { ProviderKind::Openai },
+            model: name.to_owned(),
+            base_url: None,
+            api_key_env: None,
+            timeout_ms: 1_000,
+            max_tokens: 100,
+        }
+    }
+
+    fn prompt() -> Prompt {
+        Prompt { system: "s".into(), user: "u".into() }
+    }
+
+    fn ok(text: &str) -> Result<Completion, CallError> {
+        Ok(Completion { text: text.into(), input_tokens: Some(10), output_tokens: Some(5) })
+    }
+
+    fn router(waits: &Arc<Mutex<Vec<Duration>>>) -> Router {
+        let log = Arc::clone(waits);
+        Router::new(vec![model("claude-a"), model("gpt-b")], 2, Duration::from_millis(100), 2)
+            .with_sleep(Arc::new(move |d| log.lock().unwrap().push(d)))
+    }
+
+    #[test]
+    fn retries_with_backoff_honouring_retry_after_then_falls_back() {
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let r = router(&waits);
+        let mut script = vec![
+            Err(CallError::Retryable { reason: "HTTP 429".into(), after: Some(Duration::from_secs(3)) }),
+            Err(CallError::Retryable { reason: "HTTP 529".into(), after: None }),
+            Err(CallError::Retryable { reason: "HTTP 500".into(), after: None }),
+            ok("from gpt-b"),
+        ]
+        .into_iter();
+        let (c, label) = r.complete_with(&prompt(), |_, _| script.next().unwrap()).unwrap();
+        assert_eq!((c.text.as_str(), label.as_str()), ("from gpt-b", "openai/gpt-b"));
+        assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(3), Duration::from_millis(200)]);
+        let calls = r.take_calls();
+        let outcomes: Vec<(&str, &str)> = calls.iter().map(|c| (c.model.as_str(), c.outcome.as_str())).collect();
+        assert_eq!(
+            outcomes,
+            [("claude-a", "HTTP 429"), ("claude-a", "HTTP 529"), ("claude-a", "HTTP 500"), ("gpt-b", "ok")]
+        );
+        assert_eq!((calls[3].input_tokens, calls[3].output_tokens), (Some(10), Some(5)));
+    }
+
+    #[test]
+    fn quota_and_request_errors_are_never_retried() {
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let r = router(&waits);
+        let mut script =
+            vec![Err(CallError::Quota("HTTP 429: quota".into())), Err(CallError::Fatal("HTTP 400: bad".into()))]
+                .into_iter();
+        let err = r.complete_with(&prompt(), |_, _| script.next().unwrap()).unwrap_err();
+        assert_eq!(err.0, "anthropic/claude-a: HTTP 429: quota; openai/gpt-b: HTTP 400: bad");
+        assert!(waits.lock().unwrap().is_empty());
+        assert_eq!(r.take_calls().len(), 2);
+    }
+
+    #[test]
+    fn no_provider_has_more_calls_in_flight_than_its_limit() {
+        let r = Arc::new(Router::new(vec![model("gpt-b")], 0, Duration::ZERO, 2));
+        let busy = Arc::new(Mutex::new((0usize, 0usize)));
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let (r, busy) = (Arc::clone(&r), Arc::clone(&busy));
+                std::thread::spawn(move || {
+                    r.complete_with(&prompt(), |_, _| {
+                        {
+                            let mut b = busy.lock().unwrap();
+                            b.0 += 1;
+                            b.1 = b.1.max(b.0);
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                        busy.lock().unwrap().0 -= 1;
+                        ok("x")
+                    })
+                    .unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(busy.lock().unwrap().1, 2);
+    }
+}
