@@ -207,6 +207,29 @@ pub struct Written {
     pub html: String,
     /// `template` or the model that wrote it.
     pub generator: String,
+    /// How sure the writer is: `low`, `medium` or `high`.
+    pub confidence: String,
+    /// Why a model's draft was not used, when the template wrote it instead.
+    pub note: Option<String>,
+    /// Every model call made for this draft.
+    pub calls: Vec<ModelCall>,
+}
+
+/// One call to a model, as recorded for usage accounting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelCall {
+    /// Provider (`anthropic`, `openai`, `openai_compatible`).
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Wall time.
+    pub latency_ms: u64,
+    /// Input tokens, when the provider said.
+    pub input_tokens: Option<u64>,
+    /// Output tokens, when the provider said.
+    pub output_tokens: Option<u64>,
+    /// `ok`, or the failure.
+    pub outcome: String,
 }
 
 /// A one-line header value: no line breaks or control characters (no header injection), at
@@ -252,6 +275,8 @@ pub struct CustomerDraft {
     text: String,
     html: String,
     generator: String,
+    confidence: String,
+    note: Option<String>,
 }
 
 impl CustomerDraft {
@@ -270,6 +295,8 @@ impl CustomerDraft {
             text: written.text,
             html: written.html,
             generator: written.generator,
+            confidence: written.confidence,
+            note: written.note,
         }
     }
 
@@ -316,6 +343,14 @@ impl CustomerDraft {
     /// `template` or a model name.
     pub fn generator(&self) -> &str {
         &self.generator
+    }
+    /// `low`, `medium` or `high`.
+    pub fn confidence(&self) -> &str {
+        &self.confidence
+    }
+    /// Why the model's draft was not used, when it was not.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
     /// A digest of the tenant and the key: the same draft always, two tenants never.
     pub fn digest(&self) -> String {

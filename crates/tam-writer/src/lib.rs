@@ -85,6 +85,9 @@ impl Writer for TemplateWriter {
             text: render("txt")?,
             html: render("html")?,
             generator: "template".to_owned(),
+            confidence: "medium".to_owned(),
+            note: None,
+            calls: Vec::new(),
         })
     }
 }

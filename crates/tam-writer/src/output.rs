@@ -209,5 +209,8 @@ pub fn written(answer: &ModelAnswer, model: &str) -> Written {
         html: markdown_to_html(&body),
         text,
         generator: model.to_owned(),
+        confidence: answer.confidence.clone(),
+        note: None,
+        calls: Vec::new(),
     }
 }

@@ -10,6 +10,8 @@
 pub(crate) mod fake;
 mod provider;
 mod router;
+mod writer;
 
 pub use provider::{CallError, Completion, ModelConfig, ProviderKind, call};
-pub use router::{CallRecord, Router, RouterError, Sleep};
+pub use router::{CallRecord, Routed, Router, RouterError, Sleep};
+pub use writer::LlmWriter;

@@ -47,7 +47,16 @@ pub struct Router {
     concurrency_per_provider: usize,
     gates: Gates,
     sleep: Sleep,
-    calls: Mutex<Vec<CallRecord>>,
+}
+
+/// What one routed request did: the answer (and which model gave it) or why none did, and
+/// every call it made on the way.
+#[derive(Debug)]
+pub struct Routed {
+    /// The answer and the model's label, or the failures.
+    pub result: Result<(Completion, String), RouterError>,
+    /// Every call, in order.
+    pub calls: Vec<CallRecord>,
 }
 
 impl Router {
@@ -66,7 +75,6 @@ impl Router {
             concurrency_per_provider: concurrency_per_provider.max(1),
             gates: Gates::default(),
             sleep: Arc::new(std::thread::sleep),
-            calls: Mutex::new(Vec::new()),
         }
     }
 
@@ -79,11 +87,6 @@ impl Router {
     /// The models, in order.
     pub fn models(&self) -> &[ModelConfig] {
         &self.models
-    }
-
-    /// Every call made so far, and forgets them.
-    pub fn take_calls(&self) -> Vec<CallRecord> {
-        std::mem::take(&mut *self.calls.lock().expect("the call log lock is never poisoned"))
     }
 
     fn gated<T>(&self, provider: &str, f: impl FnOnce() -> T) -> T {
@@ -102,25 +105,25 @@ impl Router {
         result
     }
 
-    fn record(&self, cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) {
+    fn record(cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) -> CallRecord {
         let (input_tokens, output_tokens, outcome) = match result {
             Ok(c) => (c.input_tokens, c.output_tokens, "ok".to_owned()),
             Err(e) => (None, None, e.to_string()),
         };
-        self.calls.lock().expect("the call log lock is never poisoned").push(CallRecord {
+        CallRecord {
             provider: cfg.provider.as_str().to_owned(),
             model: cfg.model.clone(),
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             input_tokens,
             output_tokens,
             outcome,
-        });
+        }
     }
 
     /// Asks the models in order until one answers. Each model is retried on retryable
     /// failures (waiting its `Retry-After`, or an exponential backoff); quota and request
     /// errors move to the next model at once. Returns the answer and the model's label.
-    pub fn complete(&self, prompt: &Prompt) -> Result<(Completion, String), RouterError> {
+    pub fn complete(&self, prompt: &Prompt) -> Routed {
         self.complete_with(prompt, call)
     }
 
@@ -128,16 +131,17 @@ impl Router {
         &self,
         prompt: &Prompt,
         mut caller: impl FnMut(&ModelConfig, &Prompt) -> Result<Completion, CallError>,
-    ) -> Result<(Completion, String), RouterError> {
+    ) -> Routed {
         let mut failures = Vec::new();
+        let mut calls = Vec::new();
         for cfg in &self.models {
             let mut attempt = 0;
             loop {
                 let started = Instant::now();
                 let result = self.gated(cfg.provider.as_str(), || caller(cfg, prompt));
-                self.record(cfg, started, &result);
+                calls.push(Self::record(cfg, started, &result));
                 match result {
-                    Ok(c) => return Ok((c, cfg.label())),
+                    Ok(c) => return Routed { result: Ok((c, cfg.label())), calls },
                     Err(CallError::Retryable { after, .. }) if attempt < self.retries_per_model => {
                         let backoff = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
                         (self.sleep)(after.map_or(backoff, |a| a.min(self.max_delay)));
@@ -153,7 +157,7 @@ impl Router {
         if self.models.is_empty() {
             failures.push("no models are configured".to_owned());
         }
-        Err(RouterError(failures.join("; ")))
+        Routed { result: Err(RouterError(failures.join("; "))), calls }
     }
 }
 
@@ -198,10 +202,11 @@ mod tests {
             ok("from gpt-b"),
         ]
         .into_iter();
-        let (c, label) = r.complete_with(&prompt(), |_, _| script.next().unwrap()).unwrap();
+        let routed = r.complete_with(&prompt(), |_, _| script.next().unwrap());
+        let (c, label) = routed.result.unwrap();
         assert_eq!((c.text.as_str(), label.as_str()), ("from gpt-b", "openai/gpt-b"));
         assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(3), Duration::from_millis(200)]);
-        let calls = r.take_calls();
+        let calls = routed.calls;
         let outcomes: Vec<(&str, &str)> = calls.iter().map(|c| (c.model.as_str(), c.outcome.as_str())).collect();
         assert_eq!(
             outcomes,
@@ -217,10 +222,10 @@ mod tests {
         let mut script =
             vec![Err(CallError::Quota("HTTP 429: quota".into())), Err(CallError::Fatal("HTTP 400: bad".into()))]
                 .into_iter();
-        let err = r.complete_with(&prompt(), |_, _| script.next().unwrap()).unwrap_err();
-        assert_eq!(err.0, "anthropic/claude-a: HTTP 429: quota; openai/gpt-b: HTTP 400: bad");
+        let routed = r.complete_with(&prompt(), |_, _| script.next().unwrap());
+        assert_eq!(routed.result.unwrap_err().0, "anthropic/claude-a: HTTP 429: quota; openai/gpt-b: HTTP 400: bad");
         assert!(waits.lock().unwrap().is_empty());
-        assert_eq!(r.take_calls().len(), 2);
+        assert_eq!(routed.calls.len(), 2);
     }
 
     #[test]
@@ -241,6 +246,7 @@ mod tests {
                         busy.lock().unwrap().0 -= 1;
                         ok("x")
                     })
+                    .result
                     .unwrap();
                 })
             })

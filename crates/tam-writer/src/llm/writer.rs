@@ -1,0 +1,204 @@
+//! The LLM writer: prompt, route, check, one repair, and the template when all else fails.
+
+use tam_core::comms::{Brief, ModelCall, Written};
+use tam_core::ports::{WriteError, Writer};
+
+use super::router::{CallRecord, Router};
+use crate::TemplateWriter;
+use crate::output::{validate, written};
+use crate::prompt::{Prompt, build, repair};
+
+/// Writes with a model; falls back to the templates, and says why.
+pub struct LlmWriter {
+    router: Router,
+    template: TemplateWriter,
+}
+
+impl LlmWriter {
+    /// A writer over `router`.
+    pub fn new(router: Router) -> LlmWriter {
+        LlmWriter { router, template: TemplateWriter::new() }
+    }
+
+    fn fallback(&self, brief: &Brief, reason: String, calls: Vec<ModelCall>) -> Result<Written, WriteError> {
+        let mut w = self.template.write(brief)?;
+        w.confidence = "low".to_owned();
+        w.note = Some(reason);
+        w.calls = calls;
+        Ok(w)
+    }
+}
+
+fn model_calls(records: Vec<CallRecord>) -> Vec<ModelCall> {
+    records
+        .into_iter()
+        .map(|r| ModelCall {
+            provider: r.provider,
+            model: r.model,
+            latency_ms: r.latency_ms,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            outcome: r.outcome,
+        })
+        .collect()
+}
+
+impl Writer for LlmWriter {
+    fn write(&self, brief: &Brief) -> Result<Written, WriteError> {
+        let prompt = build(brief);
+        let first = self.router.complete(&prompt);
+        let mut calls = model_calls(first.calls);
+        let (answer, model) = match first.result {
+            Ok(ok) => ok,
+            Err(e) => return self.fallback(brief, e.to_string(), calls),
+        };
+        let problem = match validate(&answer.text, brief) {
+            Ok(checked) => {
+                let mut w = written(&checked, &model);
+                w.calls = calls;
+                return Ok(w);
+            }
+            Err(problem) => problem,
+        };
+        // One repair attempt, same conversation: the rules again and what was wrong.
+        let retry = Prompt {
+            system: prompt.system.clone(),
+            user: format!("{}\n\n{}", prompt.user, repair(&answer.text, &problem.0)),
+        };
+        let second = self.router.complete(&retry);
+        calls.extend(model_calls(second.calls));
+        match second.result {
+            Ok((again, model)) => match validate(&again.text, brief) {
+                Ok(checked) => {
+                    let mut w = written(&checked, &model);
+                    w.note = Some(format!("repaired: the first answer was refused ({problem})"));
+                    w.calls = calls;
+                    Ok(w)
+                }
+                Err(second_problem) => self.fallback(
+                    brief,
+                    format!("the model's answer was refused twice: {problem}; then {second_problem}"),
+                    calls,
+                ),
+            },
+            Err(e) => self.fallback(
+                brief,
+                format!("the model's answer was refused ({problem}) and the repair failed: {e}"),
+                calls,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::llm::fake::{Answer, Fake};
+    use crate::llm::{ModelConfig, ProviderKind};
+    use crate::tests::brief;
+
+    const VALID: &str = r#"{"subject": "Northwind: our plan for SUP-1", "body_markdown": "Hello Northwind team,\n\nSUP-1 is with engineering; a status tomorrow.\n\nAna Ruiz", "key_points": ["SUP-1"], "confidence": "high"}"#;
+
+    fn openai(content: &str) -> Answer {
+        let body = serde_json::json!({
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 120, "completion_tokens": 40},
+        });
+        Answer::json(200, &body.to_string())
+    }
+
+    fn anthropic(text: &str) -> Answer {
+        let body = serde_json::json!({
+            "type": "message", "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 90, "output_tokens": 30},
+        });
+        Answer::json(200, &body.to_string())
+    }
+
+    fn writer(fake: &Fake, kinds: &[ProviderKind]) -> LlmWriter {
+        let models = kinds
+            .iter()
+            .map(|&provider| ModelConfig {
+                provider,
+                model: format!("{}-model", provider.as_str()),
+                base_url: Some(if provider == ProviderKind::Anthropic {
+                    fake.url.clone()
+                } else {
+                    format!("{}/v1", fake.url)
+                }),
+                api_key_env: None,
+                timeout_ms: 2_000,
+                max_tokens: 500,
+            })
+            .collect();
+        LlmWriter::new(Router::new(models, 1, Duration::ZERO, 2).with_sleep(Arc::new(|_| {})))
+    }
+
+    #[test]
+    fn a_valid_fenced_answer_becomes_the_draft_with_its_usage() {
+        let fake = Fake::start(vec![openai(&format!("Here you go:\n```json\n{VALID}\n```"))]);
+        let w = writer(&fake, &[ProviderKind::OpenaiCompatible]).write(&brief("x")).unwrap();
+        assert_eq!(
+            (w.generator.as_str(), w.confidence.as_str()),
+            ("openai_compatible/openai_compatible-model", "high")
+        );
+        assert_eq!(w.subject, "Northwind: our plan for SUP-1");
+        assert_eq!((w.calls.len(), w.calls[0].input_tokens, w.calls[0].output_tokens), (1, Some(120), Some(40)));
+    }
+
+    #[test]
+    fn an_invalid_answer_is_repaired_once() {
+        let fake = Fake::start(vec![anthropic("Dear [Customer Name], ..."), anthropic(VALID)]);
+        let w = writer(&fake, &[ProviderKind::Anthropic]).write(&brief("x")).unwrap();
+        assert_eq!(w.generator, "anthropic/anthropic-model");
+        assert!(
+            w.note
+                .as_deref()
+                .unwrap()
+                .starts_with("repaired: the first answer was refused (the answer contains no JSON object)"),
+            "{:?}",
+            w.note
+        );
+        let seen = fake.seen.lock().unwrap();
+        assert!(
+            seen[1].body.contains("Your previous answer cannot be used: the answer contains no JSON object"),
+            "{}",
+            seen[1].body
+        );
+        assert_eq!(w.calls.len(), 2);
+    }
+
+    #[test]
+    fn twice_invalid_or_no_model_means_the_template_with_low_confidence_and_the_reason() {
+        let bad = VALID.replace("Hello Northwind team", "Hello [Customer Name]");
+        let fake = Fake::start(vec![anthropic(&bad), anthropic(&bad)]);
+        let w = writer(&fake, &[ProviderKind::Anthropic]).write(&brief("x")).unwrap();
+        assert_eq!((w.generator.as_str(), w.confidence.as_str()), ("template", "low"));
+        assert!(
+            w.note
+                .as_deref()
+                .unwrap()
+                .starts_with("the model's answer was refused twice: the answer contains placeholder text"),
+            "{:?}",
+            w.note
+        );
+        assert!(w.text.starts_with("Hello Northwind team,"), "the template's draft");
+
+        let fake = Fake::start(vec![
+            Answer::json(500, r#"{"error":{"message":"boom"}}"#),
+            Answer::json(500, r#"{"error":{"message":"boom"}}"#),
+            Answer::json(429, r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#),
+        ]);
+        let w = writer(&fake, &[ProviderKind::Anthropic, ProviderKind::Openai]).write(&brief("x")).unwrap();
+        assert_eq!(w.generator, "template");
+        let outcomes: Vec<&str> = w.calls.iter().map(|c| c.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            ["HTTP 500: boom", "HTTP 500: boom", "HTTP 429: You exceeded your current quota"],
+            "the quota error is not retried"
+        );
+    }
+}
