@@ -131,11 +131,17 @@ fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
     }
 }
 
-fn deliver(store: &Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Timestamp) -> Result<Step, StoreError> {
+fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Timestamp) -> Result<Step, StoreError> {
     let outcome = match row.kind {
         EffectKind::Draft => match parse::<Brief>(row).and_then(|b| same_tenant(row, &b.tenant).map(|()| b)) {
             Ok(brief) => match ch.writer.write(&brief) {
-                Ok(written) => ch.mailbox.create_draft(&CustomerDraft::new(&brief, written, row.key.clone())),
+                Ok(written) => {
+                    // Tokens are spent whether or not the mailbox takes the draft: record them now.
+                    if !written.calls.is_empty() {
+                        store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
+                    }
+                    ch.mailbox.create_draft(&CustomerDraft::new(&brief, written, row.key.clone()))
+                }
                 Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
             },
             Err(o) => o,

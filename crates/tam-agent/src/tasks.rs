@@ -232,9 +232,17 @@ fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief, label: &str) -> Result<Va
     if let Some(saved) = ctx.store.draft(&brief.tenant, key.as_str())? {
         result["draft"]["subject"] = json!(saved.subject);
         result["draft"]["generator"] = json!(saved.generator);
-        if saved.generator != "template" {
-            result["confidence"] = json!("high");
-        }
+        result["draft"]["note"] = json!(saved.note);
+        result["confidence"] = json!(saved.confidence);
+    }
+    let calls = ctx.store.model_calls(&brief.tenant, key.as_str())?;
+    if !calls.is_empty() {
+        let sum = |f: fn(&tam_core::comms::ModelCall) -> Option<u64>| calls.iter().filter_map(f).sum::<u64>();
+        result["usage"] = json!({
+            "calls": calls,
+            "input_tokens": sum(|c| c.input_tokens),
+            "output_tokens": sum(|c| c.output_tokens),
+        });
     }
     Ok(result)
 }

@@ -86,6 +86,8 @@ impl DraftMailbox for LocalMailbox {
             path: path.display().to_string(),
             message_id: draft.message_id(),
             generator: draft.generator().to_owned(),
+            confidence: draft.confidence().to_owned(),
+            note: draft.note().map(str::to_owned),
             created_at: now,
         };
         // The file first, so a row always points at a complete file. A crash between the two

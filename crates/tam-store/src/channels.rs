@@ -3,7 +3,7 @@
 //! no-op that reports the first one.
 
 use rusqlite::{OptionalExtension, params};
-use tam_core::comms::{CrmUpdate, Event};
+use tam_core::comms::{CrmUpdate, Event, ModelCall};
 use tam_core::{TenantId, Timestamp};
 
 use crate::{Store, StoreError, from_nanos, nanos};
@@ -31,6 +31,10 @@ pub struct DraftRow {
     pub message_id: String,
     /// `template` or a model.
     pub generator: String,
+    /// `low`, `medium` or `high`.
+    pub confidence: String,
+    /// Why a model's draft was not used, when the template wrote it instead.
+    pub note: Option<String>,
     /// When it was saved.
     pub created_at: Timestamp,
 }
@@ -69,8 +73,8 @@ impl Store {
         let recipients = serde_json::to_string(&d.recipients).expect("a list of strings always serialises");
         self.conn.execute(
             "INSERT INTO drafts (tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id,
-                                 generator, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                 generator, created_at, confidence, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 d.tenant_id,
                 d.idem_key,
@@ -82,7 +86,9 @@ impl Store {
                 d.path,
                 d.message_id,
                 d.generator,
-                nanos(d.created_at)
+                nanos(d.created_at),
+                d.confidence,
+                d.note
             ],
         )?;
         Ok(None)
@@ -96,7 +102,7 @@ impl Store {
     fn draft_rows(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<DraftRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
-                    created_at
+                    created_at, confidence, note
              FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key"
         ))?;
         let mut rows = stmt.query(args)?;
@@ -120,6 +126,8 @@ impl Store {
                 message_id: r.get(8)?,
                 generator: r.get(9)?,
                 created_at: from_nanos(r.get(10)?),
+                confidence: r.get(11)?,
+                note: r.get(12)?,
             });
         }
         Ok(out)
@@ -128,6 +136,58 @@ impl Store {
     /// The draft saved for an effect key, if any.
     pub fn draft(&self, tenant: &TenantId, key: &str) -> Result<Option<DraftRow>, StoreError> {
         Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", params![tenant.as_str(), key])?.pop())
+    }
+
+    /// Records the model calls made for a draft effect.
+    pub fn record_model_calls(
+        &mut self,
+        tenant: &TenantId,
+        key: &str,
+        calls: &[ModelCall],
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO model_calls (tenant_id, idem_key, at, provider, model, latency_ms, input_tokens, output_tokens, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+            for c in calls {
+                insert.execute(params![
+                    tenant.as_str(),
+                    key,
+                    nanos(at),
+                    c.provider,
+                    c.model,
+                    i64::try_from(c.latency_ms).unwrap_or(i64::MAX),
+                    count(c.input_tokens),
+                    count(c.output_tokens),
+                    c.outcome
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The model calls made for a draft effect, in order.
+    pub fn model_calls(&self, tenant: &TenantId, key: &str) -> Result<Vec<ModelCall>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT provider, model, latency_ms, input_tokens, output_tokens, outcome FROM model_calls
+             WHERE tenant_id = ?1 AND idem_key = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), key], |r| {
+            Ok(ModelCall {
+                provider: r.get(0)?,
+                model: r.get(1)?,
+                latency_ms: r.get::<_, i64>(2)?.unsigned_abs(),
+                input_tokens: r.get::<_, Option<i64>>(3)?.map(i64::unsigned_abs),
+                output_tokens: r.get::<_, Option<i64>>(4)?.map(i64::unsigned_abs),
+                outcome: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Whether a notification with this key was logged.

@@ -217,6 +217,25 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, account_id, opp_key)
     ) WITHOUT ROWID;
     "#,
+    // 4: which writer wrote a draft and how sure it was; every model call, for usage accounting.
+    r#"
+    ALTER TABLE drafts ADD COLUMN confidence TEXT NOT NULL DEFAULT 'medium';
+    ALTER TABLE drafts ADD COLUMN note TEXT;
+
+    CREATE TABLE model_calls (
+        id              INTEGER PRIMARY KEY,
+        tenant_id       TEXT NOT NULL,
+        idem_key        TEXT NOT NULL,           -- the draft effect the call was for
+        at              INTEGER NOT NULL,
+        provider        TEXT NOT NULL,
+        model           TEXT NOT NULL,
+        latency_ms      INTEGER NOT NULL,
+        input_tokens    INTEGER,
+        output_tokens   INTEGER,
+        outcome         TEXT NOT NULL
+    );
+    CREATE INDEX model_calls_by_key ON model_calls (tenant_id, idem_key, id);
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
@@ -235,3 +254,6 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

@@ -55,7 +55,7 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
     let task: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let (mut store, config) = home.open()?;
-    let mut channels = HomeChannels::open(home)?;
+    let mut channels = HomeChannels::open(home, &config)?;
     let scan_config = |t: &TenantId| config.scan_config(Some(t)).unwrap_or_default();
     let worker = worker();
     let mut ports = channels.ports();

@@ -4,9 +4,13 @@ use anyhow::Result;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
 use tam_core::outbox::RetryPolicy;
+use tam_core::ports::Writer;
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 use tam_writer::TemplateWriter;
+use tam_writer::llm::{LlmWriter, Router};
+
+use crate::config::{Config, WriterConfig};
 
 use crate::home::Home;
 
@@ -17,11 +21,25 @@ pub struct HomeChannels {
     chat: NotificationLog,
     events: LocalEventBus,
     crm: LocalCrm,
-    writer: TemplateWriter,
+    writer: Box<dyn Writer>,
+}
+
+/// The writer the config asks for.
+pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
+    if config.mode != "llm" {
+        return Box::new(TemplateWriter::new());
+    }
+    let router = Router::new(
+        config.models.clone(),
+        config.retries_per_model,
+        std::time::Duration::from_millis(config.retry_base_ms),
+        config.concurrency_per_provider,
+    );
+    Box::new(LlmWriter::new(router))
 }
 
 impl HomeChannels {
-    pub fn open(home: &Home) -> Result<HomeChannels> {
+    pub fn open(home: &Home, config: &Config) -> Result<HomeChannels> {
         let db = home.db_path();
         Ok(HomeChannels {
             mailbox: LocalMailbox::open(&db, &home.dir)?,
@@ -29,7 +47,7 @@ impl HomeChannels {
             chat: NotificationLog::open(&db, &home.dir, "chat")?,
             events: LocalEventBus::open(&db)?,
             crm: LocalCrm::open(&db)?,
-            writer: TemplateWriter::new(),
+            writer: writer(&config.writer),
         })
     }
 
@@ -41,7 +59,7 @@ impl HomeChannels {
             chat: &mut self.chat,
             events: &mut self.events,
             crm: &mut self.crm,
-            writer: &self.writer,
+            writer: self.writer.as_ref(),
         }
     }
 

@@ -35,6 +35,34 @@ impl Default for ImportConfig {
     }
 }
 
+/// Options of the `[writer]` section: who writes drafts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterConfig {
+    /// `template` (offline, the default) or `llm`.
+    pub mode: String,
+    /// Retries of one model on a retryable failure before the next model.
+    pub retries_per_model: u32,
+    /// First wait between retries; doubled each time (a provider's `Retry-After` wins).
+    pub retry_base_ms: u64,
+    /// Calls in flight per provider at most.
+    pub concurrency_per_provider: usize,
+    /// The models, in order of preference.
+    pub models: Vec<tam_writer::llm::ModelConfig>,
+}
+
+impl Default for WriterConfig {
+    fn default() -> WriterConfig {
+        WriterConfig {
+            mode: "template".to_owned(),
+            retries_per_model: 2,
+            retry_base_ms: 1_000,
+            concurrency_per_provider: 3,
+            models: Vec::new(),
+        }
+    }
+}
+
 /// The whole configuration, resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -45,9 +73,11 @@ pub struct Config {
     pub priorities: PriorityNames,
     /// `[outbox]`: how deliveries are retried.
     pub retry: RetryPolicy,
+    /// `[writer]`: templates or models.
+    pub writer: WriterConfig,
 }
 
-const SECTIONS: &[&str] = &["scoring", "escalation", "import", "outbox", "priorities", "tenants"];
+const SECTIONS: &[&str] = &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer"];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -117,7 +147,16 @@ impl Config {
             }
             priorities.extend(pairs);
         }
-        let config = Config { raw, import, priorities, retry };
+        let writer: WriterConfig = section(&raw, "writer").with_context(|| format!("config {origin}: [writer]"))?;
+        match writer.mode.as_str() {
+            "template" => {}
+            "llm" if writer.models.is_empty() => {
+                bail!("config {origin}: [writer] mode = \"llm\" needs at least one [[writer.models]] entry")
+            }
+            "llm" => {}
+            other => bail!("config {origin}: [writer] mode {other:?} is not \"template\" or \"llm\""),
+        }
+        let config = Config { raw, import, priorities, retry, writer };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -247,6 +286,22 @@ pub fn default_file() -> String {
 # base_delay_ms = {}
 # max_delay_ms = {}
 
+[writer]
+# Who writes drafts: "template" (offline, no network) or "llm" (the models below, in order,
+# falling back to the template when every model fails or answers badly twice).
+# mode = "template"
+# retries_per_model = 2
+# retry_base_ms = 1000
+# concurrency_per_provider = 3
+#
+# [[writer.models]]
+#   provider = "anthropic"            # or "openai", "openai_compatible"
+#   model = "claude-sonnet-4-5"
+#   api_key_env = "ANTHROPIC_API_KEY" # the variable's name; the key never goes in this file
+#   base_url = "https://api.anthropic.com"
+#   timeout_ms = 60000
+#   max_tokens = 2000
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -359,7 +414,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer)"
         );
     }
 }

@@ -378,7 +378,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     import(&mut store, &config, now, "demo accounts", accounts_ndjson(&book, anchor))?;
     import(&mut store, &config, now, "demo heartbeats", heartbeats_ndjson(&book, anchor))?;
     let mut history = Vec::new();
-    let mut channels = HomeChannels::open(home)?;
+    let mut channels = HomeChannels::open(home, &config)?;
     for week in (0..=WEEKS).rev() {
         let hours_before = week * 7 * 24;
         import(&mut store, &config, now, "demo tickets", tickets_ndjson(&book, anchor, hours_before))?;

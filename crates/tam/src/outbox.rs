@@ -82,7 +82,7 @@ pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         OutboxCommand::Retry { tenant } => {
-            let mut channels = HomeChannels::open(home)?;
+            let mut channels = HomeChannels::open(home, &config)?;
             let mut failed = 0;
             for t in select_tenants(&store, tenant.as_deref())? {
                 let revived = store.revive_failed(&t, tam_core::Timestamp::now())?;

@@ -68,7 +68,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let as_of = args.as_of.unwrap_or_else(now);
     let mut partial = false;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home)?) };
+    let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home, &config)?) };
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
         if !args.dry_run {
