@@ -11,6 +11,7 @@ mod bench;
 mod channels;
 mod config;
 mod demo;
+mod doctor;
 mod explain;
 mod home;
 mod import;
@@ -67,6 +68,8 @@ enum Command {
     /// Technical relationship profiles.
     #[command(subcommand)]
     Profile(agent::ProfileCommand),
+    /// Check the home and every configured connection (one tiny call per model).
+    Doctor(doctor::Args),
 }
 
 /// What a command achieved, for the exit code.
@@ -118,5 +121,6 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Agent(args) => agent::show(args),
         Command::Task(command) => agent::task(&home, command),
         Command::Profile(command) => agent::profile(&home, command),
+        Command::Doctor(args) => doctor::run(&home, args),
     }
 }

@@ -6,8 +6,6 @@
 //! other 4xx). The router tries its models in order, retrying each with backoff that honours
 //! `Retry-After`, and records every call.
 
-#[cfg(test)]
-pub(crate) mod fake;
 mod provider;
 mod router;
 mod writer;

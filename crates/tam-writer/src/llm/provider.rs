@@ -314,7 +314,7 @@ mod wire_tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::llm::fake::{Answer, Fake};
+    use tam_testkit::{Answer, Fake};
 
     fn cfg(provider: ProviderKind, url: &str, key_env: Option<&str>) -> ModelConfig {
         ModelConfig {

@@ -96,9 +96,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::llm::fake::{Answer, Fake};
     use crate::llm::{ModelConfig, ProviderKind};
     use crate::tests::brief;
+    use tam_testkit::{Answer, Fake};
 
     const VALID: &str = r#"{"subject": "Northwind: our plan for SUP-1", "body_markdown": "Hello Northwind team,\n\nSUP-1 is with engineering; a status tomorrow.\n\nAna Ruiz", "key_points": ["SUP-1"], "confidence": "high"}"#;
 

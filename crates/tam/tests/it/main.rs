@@ -5,6 +5,7 @@
 mod architecture;
 mod cli;
 mod conformance;
+mod llm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,11 @@
-//! A local HTTP/1.1 server that answers from a script: what the provider fakes in tests
-//! speak. Each connection gets the next scripted answer and the request is recorded.
+//! tam-testkit: test support only (a dev-dependency). A local HTTP/1.1 server that answers
+//! from a script, so tests can play any external service from its recorded wire format:
+//! successes, errors, rate limits, garbled bodies, slow answers. Each connection gets the next
+//! scripted answer and its request is recorded.
+//!
+//! It must never be a normal dependency of a shipping crate.
+
+#![allow(clippy::unwrap_used, reason = "a fake that cannot serve should fail the test loudly")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -8,13 +14,18 @@ use std::time::Duration;
 
 /// One scripted answer.
 pub struct Answer {
+    /// HTTP status.
     pub status: u16,
+    /// Extra response headers.
     pub headers: Vec<(&'static str, String)>,
+    /// Response body.
     pub body: String,
+    /// How long to wait before answering (to provoke timeouts).
     pub delay: Duration,
 }
 
 impl Answer {
+    /// A JSON answer with `status`.
     pub fn json(status: u16, body: &str) -> Answer {
         Answer { status, headers: Vec::new(), body: body.to_owned(), delay: Duration::ZERO }
     }
@@ -23,17 +34,24 @@ impl Answer {
 /// A recorded request.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// Request path.
     pub path: String,
+    /// Headers, names lower-cased.
     pub headers: Vec<(String, String)>,
+    /// Body.
     pub body: String,
 }
 
+/// A running fake.
 pub struct Fake {
+    /// `http://127.0.0.1:<port>`.
     pub url: String,
+    /// Every request so far.
     pub seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Fake {
+    /// Serves `script`, one answer per connection, then stops.
     pub fn start(script: Vec<Answer>) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,62 @@
+//! `tam doctor`: checks the home and each configured connection by doing what it does, once.
+
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+use tam_writer::llm::call;
+use tam_writer::prompt::Prompt;
+
+use crate::Outcome;
+use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    let (store, config) = home.open()?;
+    let mut checks = vec![json!({
+        "check": "store", "ok": true,
+        "detail": format!("{} (schema version {})", home.db_path().display(), store.schema_version()?),
+    })];
+    if config.writer.mode != "llm" {
+        checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
+    }
+    // The smallest useful call: it proves the URL, the key, the model name and the wire format.
+    let prompt = Prompt { system: "Answer with the single word ok.".to_owned(), user: "ok?".to_owned() };
+    for model in &config.writer.models {
+        let started = Instant::now();
+        let result = call(model, &prompt);
+        let ms = started.elapsed().as_millis();
+        checks.push(match result {
+            Ok(c) => json!({
+                "check": format!("model {}", model.label()), "ok": true,
+                "detail": format!("answered in {ms} ms ({} input, {} output tokens)",
+                    c.input_tokens.map_or("?".to_owned(), |n| n.to_string()),
+                    c.output_tokens.map_or("?".to_owned(), |n| n.to_string())),
+            }),
+            Err(e) => json!({"check": format!("model {}", model.label()), "ok": false, "detail": e.to_string()}),
+        });
+    }
+    let failed = checks.iter().filter(|c| c["ok"] == false).count();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::Value::Array(checks))?;
+    } else {
+        for c in &checks {
+            let mark = if c["ok"] == true { "ok  " } else { "FAIL" };
+            writeln!(
+                out,
+                "{mark}  {:<40}  {}",
+                c["check"].as_str().unwrap_or_default(),
+                c["detail"].as_str().unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
+}

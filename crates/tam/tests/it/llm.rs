@@ -1,0 +1,83 @@
+//! The LLM writer end to end: `[writer] mode = "llm"` against a local OpenAI-compatible fake.
+
+use tam_testkit::{Answer, Fake};
+
+use crate::TestHome;
+
+const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
+{"record":"ticket","tenant_id":"acme","id":"T-1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"API down"}
+{"record":"ticket","tenant_id":"acme","id":"T-2","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"SSO broken"}
+{"record":"ticket","tenant_id":"acme","id":"T-3","account_id":"a1","priority":"P2","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"Exports slow"}
+"#;
+
+fn completion(content: &str) -> Answer {
+    let body = serde_json::json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 321, "completion_tokens": 123},
+    });
+    Answer::json(200, &body.to_string())
+}
+
+fn llm_home(fake: &Fake) -> TestHome {
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    let config = format!(
+        "[writer]\nmode = \"llm\"\nretries_per_model = 1\nretry_base_ms = 1\n\n[[writer.models]]\nprovider = \"openai_compatible\"\nmodel = \"test-model\"\nbase_url = \"{}/v1\"\ntimeout_ms = 5000\n",
+        fake.url
+    );
+    home.file("home/tam.toml", &config);
+    home
+}
+
+const VALID: &str = r#"{"subject": "Northwind: our plan for T-1, T-2 and T-3", "body_markdown": "Hello Northwind team,\n\nT-1, T-2 and T-3 are with engineering; you will hear from me tomorrow.\n\nAna", "key_points": ["three P1/P2 open"], "confidence": "high"}"#;
+
+#[test]
+fn drafts_say_which_model_wrote_them_and_what_it_cost() {
+    let fake = Fake::start(vec![
+        completion("ok"),
+        completion(&format!("```json\n{VALID}\n```")),
+        completion("I cannot do that"),
+        Answer::json(503, r#"{"error":{"message":"busy"}}"#),
+        completion("still not JSON"),
+    ]);
+    let home = llm_home(&fake);
+    let doctor = home.ok(&["doctor"]);
+    assert!(doctor.contains("model openai_compatible/test-model"), "{doctor}");
+    assert!(doctor.contains("answered in") && doctor.contains("(321 input, 123 output tokens)"), "{doctor}");
+
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    let drafts = home.json(&["drafts", "list", "--json"]);
+    let d = &drafts[0];
+    assert_eq!(
+        (d["generator"].as_str(), d["confidence"].as_str()),
+        (Some("openai_compatible/test-model"), Some("high"))
+    );
+    assert_eq!(d["subject"], "Northwind: our plan for T-1, T-2 and T-3");
+
+    // The next answers are not JSON, then the provider is busy, then not JSON again: the
+    // template writes the draft and the result says why and what the calls cost.
+    let task = home.file("task.json", r#"{"type": "escalation_outreach", "tenant_id": "acme", "account_id": "a1"}"#);
+    let result = home.json(&["task", "run", task.to_str().unwrap()]);
+    assert_eq!((result["draft"]["generator"].as_str(), result["confidence"].as_str()), (Some("template"), Some("low")));
+    let note = result["draft"]["note"].as_str().unwrap();
+    assert!(note.starts_with("the model's answer was refused twice: the answer contains no JSON object"), "{note}");
+    assert_eq!(result["usage"]["calls"].as_array().unwrap().len(), 3, "{result}");
+    assert_eq!(result["usage"]["output_tokens"].as_u64(), Some(246));
+    let seen = fake.seen.lock().unwrap();
+    assert!(seen[1].body.contains("<data name=\\\"subject\\\">API down</data>"), "{}", seen[1].body);
+}
+
+#[test]
+fn a_bad_writer_config_is_an_error_naming_it() {
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file("home/tam.toml", "[writer]\nmode = \"llm\"\n");
+    let run = home.tam(&["scan"]);
+    assert!(
+        run.stderr.contains("[writer] mode = \"llm\" needs at least one [[writer.models]] entry"),
+        "{}",
+        run.stderr
+    );
+}
