@@ -89,6 +89,7 @@ impl DraftMailbox for LocalMailbox {
             confidence: draft.confidence().to_owned(),
             note: draft.note().map(str::to_owned),
             created_at: now,
+            usage: Default::default(),
         };
         // The file first, so a row always points at a complete file. A crash between the two
         // leaves a file without a row; the retry writes it again and adds the row.

@@ -37,6 +37,19 @@ pub struct DraftRow {
     pub note: Option<String>,
     /// When it was saved.
     pub created_at: Timestamp,
+    /// Model calls made for it (0 for the templates), and their tokens.
+    pub usage: DraftUsage,
+}
+
+/// What writing a draft cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DraftUsage {
+    /// Calls to models, failed ones included.
+    pub model_calls: u64,
+    /// Input tokens over those calls.
+    pub input_tokens: u64,
+    /// Output tokens over those calls.
+    pub output_tokens: u64,
 }
 
 /// A notification as the embedded log keeps it.
@@ -102,7 +115,12 @@ impl Store {
     fn draft_rows(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<DraftRow>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
-                    created_at, confidence, note
+                    created_at, confidence, note,
+                    (SELECT COUNT(*) FROM model_calls m WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
+                    (SELECT COALESCE(SUM(input_tokens), 0) FROM model_calls m
+                        WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
+                    (SELECT COALESCE(SUM(output_tokens), 0) FROM model_calls m
+                        WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key)
              FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key"
         ))?;
         let mut rows = stmt.query(args)?;
@@ -128,6 +146,11 @@ impl Store {
                 created_at: from_nanos(r.get(10)?),
                 confidence: r.get(11)?,
                 note: r.get(12)?,
+                usage: DraftUsage {
+                    model_calls: r.get::<_, i64>(13)?.unsigned_abs(),
+                    input_tokens: r.get::<_, i64>(14)?.unsigned_abs(),
+                    output_tokens: r.get::<_, i64>(15)?.unsigned_abs(),
+                },
             });
         }
         Ok(out)

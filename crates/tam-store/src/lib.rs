@@ -20,7 +20,7 @@ use std::path::Path;
 use rusqlite::Connection;
 use tam_core::{TenantId, Timestamp};
 
-pub use channels::{DraftRow, NotificationRow};
+pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};

@@ -55,6 +55,7 @@ fn drafts_say_which_model_wrote_them_and_what_it_cost() {
         (Some("openai_compatible/test-model"), Some("high"))
     );
     assert_eq!(d["subject"], "Northwind: our plan for T-1, T-2 and T-3");
+    assert_eq!(d["usage"], serde_json::json!({"model_calls": 1, "input_tokens": 321, "output_tokens": 123}));
 
     // The next answers are not JSON, then the provider is busy, then not JSON again: the
     // template writes the draft and the result says why and what the calls cost.
