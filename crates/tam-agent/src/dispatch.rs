@@ -53,9 +53,12 @@ enum Step {
     Defer(Timestamp),
 }
 
-/// How long a claimed row stays ours: longer than any single delivery should take.
-const LEASE: SignedDuration = SignedDuration::from_secs(300);
-const CLAIM: usize = 256;
+/// How long a claimed row stays ours: longer than a whole claimed batch can take, model calls
+/// with their retries and fallbacks included (a stale lease would let a second worker write
+/// the same draft and spend its tokens twice).
+const LEASE: SignedDuration = SignedDuration::from_secs(30 * 60);
+/// Rows claimed at once: small, so a batch of model-written drafts stays well inside the lease.
+const CLAIM: usize = 16;
 
 /// Delivers every effect of `tenant` due at `now`. Failed attempts are scheduled by `policy`
 /// and not retried within this run.

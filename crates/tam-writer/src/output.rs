@@ -4,9 +4,9 @@
 use serde::Deserialize;
 use tam_core::comms::{Brief, Subject, Written};
 
-/// What the model must answer.
+/// What the model must answer. Fields it adds beyond these are ignored, except recipients and
+/// headers, which refuse the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModelAnswer {
     /// Subject line.
     pub subject: String,
@@ -21,8 +21,8 @@ pub struct ModelAnswer {
     pub html: Option<String>,
     /// The points the message makes.
     #[serde(default)]
-    pub key_points: Vec<String>,
-    /// `low`, `medium` or `high`.
+    pub key_points: Option<Vec<String>>,
+    /// `low`, `medium` or `high` (any case).
     pub confidence: String,
 }
 
@@ -31,59 +31,81 @@ pub struct ModelAnswer {
 #[error("{0}")]
 pub struct Refused(pub String);
 
-/// The JSON object inside an answer: the whole answer, a fenced block, or the outermost
-/// `{...}` after some prose.
-pub fn extract_json(raw: &str) -> Option<&str> {
+/// The JSON object inside an answer: the whole answer, a fenced block, or the first complete
+/// object after some prose (a code sample inside the message cannot cut it short).
+pub fn extract_json(raw: &str) -> Option<serde_json::Value> {
     let trimmed = raw.trim();
     if let Some(start) = trimmed.find("```") {
         let after = &trimmed[start + 3..];
         let body_start = after.find('\n').map_or(0, |i| i + 1);
-        if let Some(end) = after[body_start..].find("```") {
-            let block = after[body_start..body_start + end].trim();
-            if block.starts_with('{') {
-                return Some(block);
-            }
+        if let Some(end) = after[body_start..].rfind("```")
+            && let Ok(v @ serde_json::Value::Object(_)) =
+                serde_json::from_str(after[body_start..body_start + end].trim())
+        {
+            return Some(v);
         }
     }
-    let open = trimmed.find('{')?;
-    let close = trimmed.rfind('}')?;
-    (close > open).then(|| &trimmed[open..=close])
+    let mut from = 0;
+    while let Some(open) = trimmed[from..].find('{') {
+        let at = from + open;
+        let mut values = serde_json::Deserializer::from_str(&trimmed[at..]).into_iter::<serde_json::Value>();
+        if let Some(Ok(v @ serde_json::Value::Object(_))) = values.next() {
+            return Some(v);
+        }
+        from = at + 1;
+    }
+    None
 }
 
-/// Words that only appear in unfinished templates.
+/// Text only an unfinished template contains: `[First Name]` (but not a Markdown link
+/// `[text](url)`), `{customer_name}`, `<Customer>`, `{{`, TBD, lorem ipsum.
 fn placeholder(text: &str) -> Option<String> {
     let lower = text.to_lowercase();
-    for needle in [
-        "lorem ipsum",
-        "{{",
-        "}}",
-        "[customer",
-        "[your ",
-        "[company",
-        "[name",
-        "[insert",
-        "<name>",
-        "[rep",
-        "[account",
-        "[date]",
-        "xxx",
-    ] {
-        if lower.contains(needle) {
-            let at = lower.find(needle).unwrap_or(0);
-            let snippet: String = lower[at..].chars().take(30).collect();
-            return Some(snippet);
+    for needle in ["lorem ipsum", "{{", "}}"] {
+        if let Some(at) = lower.find(needle) {
+            return Some(lower[at..].chars().take(30).collect());
+        }
+    }
+    if lower.split(|c: char| !c.is_alphanumeric()).any(|w| w == "tbd" || w == "xxx") {
+        return Some("TBD".to_owned());
+    }
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let close = match c {
+            '[' => ']',
+            '{' => '}',
+            '<' => '>',
+            _ => continue,
+        };
+        let Some(len) = chars[i + 1..].iter().take(42).position(|&d| d == close) else { continue };
+        let inner: String = chars[i + 1..i + 1 + len].iter().collect();
+        let Some(first) = inner.chars().next() else { continue };
+        let wordy = inner.chars().all(|d| d.is_alphanumeric() || " _-/".contains(d));
+        let is_placeholder = match c {
+            '[' => first.is_alphabetic() && wordy && chars.get(i + 2 + len) != Some(&'('),
+            '{' => inner.chars().all(|d| d.is_ascii_lowercase() || d == '_'),
+            _ => first.is_uppercase() && inner.chars().all(|d| d.is_alphabetic() || d == ' '),
+        };
+        if is_placeholder {
+            return Some(format!("{c}{inner}{close}"));
         }
     }
     None
 }
 
-/// Email addresses mentioned in `text`.
+/// Email addresses mentioned in `text`, Markdown emphasis around them ignored.
 fn addresses(text: &str) -> Vec<String> {
     text.split(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
-        .map(|w| w.trim_matches(|c: char| c == '.' || c == '!' || c == '?'))
+        .map(|w| w.trim_matches(|c: char| "*_`~.!?".contains(c)))
         .filter(|w| {
-            let mut parts = w.splitn(2, '@');
-            matches!((parts.next(), parts.next()), (Some(l), Some(d)) if !l.is_empty() && d.contains('.'))
+            let Some((local, domain)) = w.split_once('@') else { return false };
+            // `pkg@1.2.3` and `repo@v4.2` are versions, not addresses: a domain ends in letters.
+            let tld = domain.rsplit('.').next().unwrap_or_default();
+            !local.is_empty()
+                && !local.contains('/')
+                && domain.contains('.')
+                && tld.len() >= 2
+                && tld.chars().all(|c| c.is_ascii_alphabetic())
         })
         .map(str::to_lowercase)
         .collect()
@@ -91,9 +113,13 @@ fn addresses(text: &str) -> Vec<String> {
 
 /// Parses and checks an answer for `brief`.
 pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
-    let json = extract_json(raw).ok_or_else(|| Refused("the answer contains no JSON object".to_owned()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| Refused(format!("the answer is not valid JSON ({e})")))?;
+    let value = extract_json(raw).ok_or_else(|| {
+        if raw.contains('{') {
+            Refused("the answer is not valid JSON".to_owned())
+        } else {
+            Refused("the answer contains no JSON object".to_owned())
+        }
+    })?;
     for field in ["to", "cc", "bcc", "recipients", "from", "reply_to", "headers"] {
         if value.get(field).is_some() {
             return Err(Refused(format!(
@@ -101,8 +127,9 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
             )));
         }
     }
-    let answer: ModelAnswer = serde_json::from_value(value)
+    let mut answer: ModelAnswer = serde_json::from_value(value)
         .map_err(|e| Refused(format!("the answer does not have the expected fields ({e})")))?;
+    answer.confidence = answer.confidence.trim().to_lowercase();
     let subject = answer.subject.trim();
     if subject.is_empty() {
         return Err(Refused("the subject is empty".to_owned()));
@@ -119,7 +146,8 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
         return Err(Refused("the message body is missing or too short".to_owned()));
     }
     if !["low", "medium", "high"].contains(&answer.confidence.as_str()) {
-        return Err(Refused(format!("confidence {:?} is not low, medium or high", answer.confidence)));
+        let shown: String = answer.confidence.chars().take(20).collect();
+        return Err(Refused(format!("confidence {shown:?} is not low, medium or high")));
     }
     for text in [subject, body] {
         if let Some(p) = placeholder(text) {
@@ -128,7 +156,7 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
     }
     let known: Vec<String> =
         brief.contacts.iter().chain(std::iter::once(&brief.rep_email)).map(|e| e.as_str().to_lowercase()).collect();
-    if let Some(stranger) = addresses(body).into_iter().find(|a| !known.contains(a)) {
+    if let Some(stranger) = addresses(subject).into_iter().chain(addresses(body)).find(|a| !known.contains(a)) {
         return Err(Refused(format!("the message mentions the address {stranger}, who is not a recipient")));
     }
     Ok(answer)

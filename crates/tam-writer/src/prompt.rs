@@ -40,17 +40,41 @@ rep), \"key_points\": [string], \"confidence\": \"low\" | \"medium\" | \"high\"}
 Do not include recipients, headers or placeholders such as [Customer Name]: write the real names \
 from the facts, or leave them out.";
 
-/// Untrusted text as data: control characters stripped (newlines and tabs become spaces),
-/// capped, and unable to close its own fence.
+/// Invisible format characters (zero-width, bidi controls) that could hide text from a reader.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Untrusted text as data: control and invisible characters stripped (newlines and tabs become
+/// spaces), capped, and unable to close its own fence (no angle brackets survive inside it).
 pub fn fence(label: &str, text: &str) -> String {
-    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    fence_capped(label, text, MAX_FIELD_CHARS)
+}
+
+fn fence_capped(label: &str, text: &str, cap: usize) -> String {
+    let flat: String = text.chars().filter(|c| !invisible(*c)).map(|c| if c.is_control() { ' ' } else { c }).collect();
     let mut clean = flat.split_whitespace().collect::<Vec<_>>().join(" ");
-    if clean.chars().count() > MAX_FIELD_CHARS {
-        clean = clean.chars().take(MAX_FIELD_CHARS).collect::<String>() + " [truncated]";
+    if clean.chars().count() > cap {
+        clean = clean.chars().take(cap).collect::<String>() + " [truncated]";
     }
-    // A fence delimiter inside the data would let it end the fence early.
-    let clean = clean.replace("<data", "‹data").replace("</data", "‹/data");
+    // Any tag-like text inside the data could end the fence early, in any spelling.
+    let clean = clean.replace('<', "‹").replace('>', "›");
     format!("<data name=\"{label}\">{clean}</data>")
+}
+
+/// A ticket id as the prompt shows it: ids come from source systems, so anything but
+/// letters, digits and `._-` is replaced.
+fn id(raw: &str) -> String {
+    raw.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || "._-".contains(c) { c } else { '_' }).collect()
+}
+
+/// Most items of one list put in a prompt; the rest are counted.
+const MAX_ITEMS: usize = 25;
+
+fn more(u: &mut String, total: usize) {
+    if total > MAX_ITEMS {
+        let _ = writeln!(u, "- (and {} more)", total - MAX_ITEMS);
+    }
 }
 
 fn task(kind: CommKind) -> &'static str {
@@ -87,7 +111,12 @@ pub fn build(b: &Brief) -> Prompt {
     let mut u = String::new();
     let _ = writeln!(u, "{}\n", task(b.kind));
     let _ = writeln!(u, "Customer: {}", fence("account_name", &b.account_name));
-    let _ = writeln!(u, "Rep (signs the message): {}", fence("rep_name", &b.rep_name));
+    let _ = writeln!(
+        u,
+        "Rep (signs the message): {} {}",
+        fence("rep_name", &b.rep_name),
+        fence("rep_email", b.rep_email.as_str())
+    );
     let _ =
         writeln!(u, "Health on {}: {}/100, {}, trend {}.", b.as_of.strftime("%Y-%m-%d"), b.score, b.status, b.trend);
     if b.deductions.is_empty() {
@@ -96,7 +125,7 @@ pub fn build(b: &Brief) -> Prompt {
     for d in &b.deductions {
         let why = match &d.evidence {
             Evidence::AgedTickets { tickets, after_hours, .. } => {
-                let ids: Vec<&str> = tickets.iter().map(|t| t.id.as_str()).collect();
+                let ids: Vec<String> = tickets.iter().map(|t| id(t.id.as_str())).collect();
                 format!("{} P1/P2 ticket(s) open longer than {after_hours} hours ({})", tickets.len(), ids.join(", "))
             }
             Evidence::OpenVolume { open_tickets, free_tickets, .. } => {
@@ -108,21 +137,22 @@ pub fn build(b: &Brief) -> Prompt {
     }
     if !b.open_tickets.is_empty() {
         let _ = writeln!(u, "\nOpen tickets:");
-        for t in &b.open_tickets {
+        for t in b.open_tickets.iter().take(MAX_ITEMS) {
             let _ = writeln!(
                 u,
                 "- {} {} {}, open {} hours: {}",
-                t.id,
+                id(t.id.as_str()),
                 t.priority,
                 t.status.as_str(),
                 t.age_hours,
                 fence("subject", &t.subject)
             );
         }
+        more(&mut u, b.open_tickets.len());
     }
     if let Some(r) = &b.release {
         let _ = writeln!(u, "\nRelease {} {}:", fence("version", &r.version), fence("date", &r.date));
-        for c in &r.changes {
+        for c in r.changes.iter().take(MAX_ITEMS) {
             let _ = writeln!(
                 u,
                 "- {} {} area {} fixes tickets [{}]",
@@ -132,14 +162,15 @@ pub fn build(b: &Brief) -> Prompt {
                 c.tickets.iter().map(|t| fence("ticket", t)).collect::<Vec<_>>().join(", ")
             );
         }
+        more(&mut u, r.changes.len());
         if !b.reported.is_empty() {
-            let ids: Vec<&str> = b.reported.iter().map(|t| t.id.as_str()).collect();
+            let ids: Vec<String> = b.reported.iter().take(MAX_ITEMS).map(|t| id(t.id.as_str())).collect();
             let _ = writeln!(u, "Tickets in this release that this customer reported: {}", ids.join(", "));
         }
     }
     if !b.roadmap.is_empty() {
         let _ = writeln!(u, "\nRoadmap items:");
-        for i in &b.roadmap {
+        for i in b.roadmap.iter().take(MAX_ITEMS) {
             let _ = writeln!(
                 u,
                 "- {} {} area {} when {}",
@@ -149,6 +180,7 @@ pub fn build(b: &Brief) -> Prompt {
                 fence("quarter", &i.quarter)
             );
         }
+        more(&mut u, b.roadmap.len());
     }
     if let Some(p) = &b.period {
         let _ = writeln!(u, "\nPeriod {} to {}:", p.from.strftime("%Y-%m-%d"), p.to.strftime("%Y-%m-%d"));
@@ -161,14 +193,17 @@ pub fn build(b: &Brief) -> Prompt {
         if !scores.is_empty() {
             let _ = writeln!(u, "- scores: {}", scores.join(", "));
         }
-        for t in &p.resolved {
-            let _ = writeln!(u, "- resolved {} {}: {}", t.id, t.priority, fence("subject", &t.subject));
+        for t in p.resolved.iter().take(MAX_ITEMS) {
+            let _ = writeln!(u, "- resolved {} {}: {}", id(t.id.as_str()), t.priority, fence("subject", &t.subject));
         }
+        more(&mut u, p.resolved.len());
     }
     let profile = &b.profile;
     if !(profile.features.is_empty() && profile.integrations.is_empty() && profile.opportunities.is_empty()) {
         let _ = writeln!(u, "\nProfile:");
-        let list = |items: &[String], label: &str| items.iter().map(|i| fence(label, i)).collect::<Vec<_>>().join(", ");
+        let list = |items: &[String], label: &str| {
+            items.iter().take(MAX_ITEMS).map(|i| fence(label, i)).collect::<Vec<_>>().join(", ")
+        };
         for (label, items, name) in [
             ("features in use", &profile.features, "feature"),
             ("integrations", &profile.integrations, "integration"),
@@ -182,12 +217,14 @@ pub fn build(b: &Brief) -> Prompt {
     Prompt { system: SYSTEM_PROMPT.to_owned(), user: u }
 }
 
-/// The one repair attempt: the previous answer, why it was refused, and the rules again.
+/// The one repair attempt: the previous answer, why it was refused, and the rules again. Both
+/// are the model's own text, so both are fenced.
 pub fn repair(previous: &str, problem: &str) -> String {
     format!(
-        "Your previous answer cannot be used: {problem}.\n\
+        "Your previous answer cannot be used: {}\n\
          Answer again with one JSON object only, with the fields subject, body_markdown, key_points \
          and confidence, following every rule of the system prompt.\n\nYour previous answer was:\n{}",
-        fence("previous_answer", previous)
+        fence("problem", problem),
+        fence_capped("previous_answer", previous, 4_000)
     )
 }

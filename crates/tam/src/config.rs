@@ -148,6 +148,29 @@ impl Config {
             priorities.extend(pairs);
         }
         let writer: WriterConfig = section(&raw, "writer").with_context(|| format!("config {origin}: [writer]"))?;
+        for m in &writer.models {
+            let label = m.label();
+            if m.timeout_ms == 0 || m.max_tokens == 0 {
+                bail!("config {origin}: [[writer.models]] {label}: timeout_ms and max_tokens must be at least 1");
+            }
+            match &m.api_key_env {
+                // The name of a variable, never a key pasted in by mistake (it would be echoed).
+                Some(var)
+                    if !var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                        || var.is_empty() =>
+                {
+                    bail!(
+                        "config {origin}: [[writer.models]] {label}: api_key_env must name an environment variable (A-Z, 0-9, _), not hold a key"
+                    )
+                }
+                None if m.provider != tam_writer::llm::ProviderKind::OpenaiCompatible => {
+                    bail!(
+                        "config {origin}: [[writer.models]] {label}: api_key_env is required (the variable holding its API key)"
+                    )
+                }
+                _ => {}
+            }
+        }
         match writer.mode.as_str() {
             "template" => {}
             "llm" if writer.models.is_empty() => {

@@ -31,7 +31,8 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let prompt = Prompt { system: "Answer with the single word ok.".to_owned(), user: "ok?".to_owned() };
     for model in &config.writer.models {
         let started = Instant::now();
-        let result = call(model, &prompt);
+        let tiny = tam_writer::llm::ModelConfig { max_tokens: 8, ..model.clone() };
+        let result = call(&tiny, &prompt);
         let ms = started.elapsed().as_millis();
         checks.push(match result {
             Ok(c) => json!({

@@ -108,32 +108,53 @@ pub enum CallError {
     Fatal(String),
 }
 
-fn error_message(body: &Value) -> String {
-    // Anthropic and OpenAI nest it under `error`; vLLM puts it at the top level.
-    body.pointer("/error/message")
+fn error_message(body: &Value, raw: &str) -> String {
+    // Anthropic and OpenAI nest it under `error`; vLLM puts it at the top level; some servers
+    // send `{"error": "text"}`; a proxy may send HTML.
+    let text = body
+        .pointer("/error/message")
         .or_else(|| body.get("message"))
+        .or_else(|| body.get("error").filter(|e| e.is_string()))
         .and_then(Value::as_str)
-        .unwrap_or("no error message")
-        .chars()
-        .take(300)
-        .collect()
+        .map_or_else(|| raw.split_whitespace().collect::<Vec<_>>().join(" "), str::to_owned);
+    let text: String = text.chars().take(300).collect();
+    if text.is_empty() { "no error message".to_owned() } else { redact(&text) }
+}
+
+/// Anything that looks like an API key (`sk-...`, `sk-ant-...`, long bearer-like tokens) is
+/// replaced before a message is stored or shown.
+pub(crate) fn redact(text: &str) -> String {
+    text.split(' ')
+        .map(|w| {
+            let looks_like_key = w.starts_with("sk-")
+                || (w.len() >= 32 && w.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)));
+            if looks_like_key { "[redacted]" } else { w }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn is_quota(body: &Value) -> bool {
     let text = |p: &str| body.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
     let codes = [text("/error/code"), text("/error/type"), text("/error/details/error_code")];
     codes.iter().any(|c| matches!(c.as_str(), "insufficient_quota" | "enforced_spend_limit_reached" | "billing_error"))
+        || text("/error/message").to_lowercase().contains("usage limits")
 }
 
-/// Seconds, as `Retry-After` gives them (an HTTP date is treated as "unknown").
+/// The longest `Retry-After` taken at its word.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
+/// Seconds, as `Retry-After` gives them (an HTTP date is treated as "unknown"); a value past an
+/// hour, or one that is not a duration at all, is capped rather than trusted.
 fn retry_after(raw: Option<&str>) -> Option<Duration> {
-    raw.and_then(|v| v.trim().parse::<f64>().ok()).filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64)
+    let secs = raw?.trim().parse::<f64>().ok().filter(|s| *s >= 0.0)?;
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
 
 /// Classifies a non-200 answer.
 pub(crate) fn classify(status: u16, body: &str, retry_after_header: Option<&str>) -> CallError {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let message = format!("HTTP {status}: {}", error_message(&parsed));
+    let message = format!("HTTP {status}: {}", error_message(&parsed, body));
     match status {
         402 => CallError::Quota(message),
         429 if is_quota(&parsed) => CallError::Quota(message),
@@ -146,22 +167,31 @@ pub(crate) fn classify(status: u16, body: &str, retry_after_header: Option<&str>
 fn request(cfg: &ModelConfig, prompt: &Prompt, key: Option<&str>) -> (String, Vec<(&'static str, String)>, Value) {
     match cfg.provider {
         ProviderKind::Anthropic => (
-            format!("{}/v1/messages", cfg.base_url()),
+            // The Anthropic base URL is the host; tolerate one given with `/v1` like OpenAI's.
+            format!("{}/v1/messages", cfg.base_url().trim_end_matches("/v1")),
             vec![("x-api-key", key.unwrap_or_default().to_owned()), ("anthropic-version", "2023-06-01".to_owned())],
             json!({
                 "model": cfg.model, "max_tokens": cfg.max_tokens, "system": prompt.system,
                 "messages": [{"role": "user", "content": prompt.user}],
             }),
         ),
-        ProviderKind::Openai | ProviderKind::OpenaiCompatible => (
-            format!("{}/chat/completions", cfg.base_url()),
-            // Local servers ignore the key but some clients must send one.
-            vec![("authorization", format!("Bearer {}", key.unwrap_or("none")))],
-            json!({
-                "model": cfg.model, "max_tokens": cfg.max_tokens,
-                "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}],
-            }),
-        ),
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            let messages =
+                json!([{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]);
+            // OpenAI's newer models take only `max_completion_tokens`; compatible servers know
+            // `max_tokens`.
+            let body = if cfg.provider == ProviderKind::Openai {
+                json!({"model": cfg.model, "max_completion_tokens": cfg.max_tokens, "messages": messages})
+            } else {
+                json!({"model": cfg.model, "max_tokens": cfg.max_tokens, "messages": messages})
+            };
+            (
+                format!("{}/chat/completions", cfg.base_url()),
+                // Local servers ignore the key but some clients must send one.
+                vec![("authorization", format!("Bearer {}", key.unwrap_or("none")))],
+                body,
+            )
+        }
     }
 }
 
@@ -187,6 +217,13 @@ fn parse_success(provider: ProviderKind, body: &str) -> Result<Completion, CallE
             })
         }
         ProviderKind::Openai | ProviderKind::OpenaiCompatible => {
+            // A refusal will not change on a retry: move on to the next model.
+            if let Some(refusal) = v.pointer("/choices/0/message/refusal").and_then(Value::as_str) {
+                return Err(CallError::Fatal(format!(
+                    "the model refused: {}",
+                    redact(&refusal.chars().take(200).collect::<String>())
+                )));
+            }
             let text = v
                 .pointer("/choices/0/message/content")
                 .and_then(Value::as_str)
@@ -218,8 +255,20 @@ pub fn call(cfg: &ModelConfig, prompt: &Prompt) -> Result<Completion, CallError>
     call_with_key(cfg, prompt, key.as_deref())
 }
 
-/// One call with the key already in hand.
+/// One call with the key already in hand; the key is scrubbed from any error.
 pub(crate) fn call_with_key(cfg: &ModelConfig, prompt: &Prompt, key: Option<&str>) -> Result<Completion, CallError> {
+    let scrub = |text: String| match key {
+        Some(k) if !k.is_empty() => text.replace(k, "[redacted]"),
+        _ => text,
+    };
+    send(cfg, prompt, key).map_err(|e| match e {
+        CallError::Retryable { reason, after } => CallError::Retryable { reason: scrub(reason), after },
+        CallError::Quota(m) => CallError::Quota(scrub(m)),
+        CallError::Fatal(m) => CallError::Fatal(scrub(m)),
+    })
+}
+
+fn send(cfg: &ModelConfig, prompt: &Prompt, key: Option<&str>) -> Result<Completion, CallError> {
     let (url, headers, body) = request(cfg, prompt, key);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
@@ -235,7 +284,14 @@ pub(crate) fn call_with_key(cfg: &ModelConfig, prompt: &Prompt, key: Option<&str
         Err(ureq::Error::Timeout(_)) => {
             return Err(CallError::Retryable { reason: format!("timed out after {} ms", cfg.timeout_ms), after: None });
         }
-        Err(e) => return Err(CallError::Retryable { reason: format!("request to {url} failed: {e}"), after: None }),
+        // A URL that cannot work is configuration, not bad luck.
+        Err(ureq::Error::BadUri(e)) => return Err(CallError::Fatal(format!("bad base_url for {}: {e}", cfg.label()))),
+        Err(e) => {
+            return Err(CallError::Retryable {
+                reason: format!("request to {} failed: {e}", cfg.label()),
+                after: None,
+            });
+        }
     };
     let status = response.status().as_u16();
     let retry = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -252,14 +308,6 @@ pub(crate) fn call_with_key(cfg: &ModelConfig, prompt: &Prompt, key: Option<&str
 mod tests {
     use super::*;
 
-    fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../../shared/reference/fixtures/llm/{name}", env!("CARGO_MANIFEST_DIR"));
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).unwrap(),
-            Err(_) => Value::Null,
-        }
-    }
-
     #[test]
     fn successes_of_both_wire_formats_are_read_with_usage() {
         let anthropic = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"- Captain\n"},{"type":"text","text":"- Scoop"}],"stop_reason":"end_turn","usage":{"input_tokens":17,"output_tokens":12}}"#;
@@ -268,13 +316,6 @@ mod tests {
         let openai = r#"{"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":54,"completion_tokens":79,"total_tokens":133}}"#;
         let c = parse_success(ProviderKind::Openai, openai).unwrap();
         assert_eq!((c.text.as_str(), c.input_tokens, c.output_tokens), ("Hi", Some(54), Some(79)));
-        // The recorded fixtures, when the reference checkout sits beside this one.
-        if let Some(body) = fixture("openai_chat_completion_response.json").get("response_body") {
-            assert_eq!(parse_success(ProviderKind::Openai, &body.to_string()).unwrap().output_tokens, Some(79));
-        }
-        if let Some(body) = fixture("anthropic_messages_response.json").get("response_body") {
-            assert_eq!(parse_success(ProviderKind::Anthropic, &body.to_string()).unwrap().text, "- Captain\n- Scoop");
-        }
         let missing = r#"{"choices":[{"message":{"content":"x"}}]}"#;
         assert_eq!(
             parse_success(ProviderKind::OpenaiCompatible, missing).unwrap().input_tokens,
@@ -385,5 +426,76 @@ mod wire_tests {
             missing,
             CallError::Fatal("environment variable TAM_TEST_NO_SUCH_KEY (the API key of openai/m-1) is not set".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod fixture_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn fixture(name: &str) -> Value {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// Every recorded error of both providers, classified as the router must treat it.
+    #[test]
+    fn the_recorded_errors_are_classified() {
+        let mut checked = 0;
+        for file in ["anthropic_errors.json", "openai_errors.json"] {
+            for e in fixture(file)["errors"].as_array().unwrap() {
+                let status = e["status"].as_u64().unwrap() as u16;
+                let body = e["body"].to_string();
+                let after = e.pointer("/headers/retry-after").and_then(Value::as_str);
+                let got = classify(status, &body, after);
+                let quota = body.contains("insufficient_quota")
+                    || body.contains("enforced_spend_limit_reached")
+                    || status == 402;
+                match got {
+                    CallError::Quota(_) => assert!(quota, "{file} {status} {body}"),
+                    CallError::Retryable { after: a, .. } => {
+                        assert!(!quota && matches!(status, 408 | 429 | 500..=599), "{file} {status} {body}");
+                        assert_eq!(a, after.map(|s| Duration::from_secs(s.parse().unwrap())));
+                    }
+                    CallError::Fatal(_) => assert!(!quota && (400..500).contains(&status), "{file} {status} {body}"),
+                }
+                checked += 1;
+            }
+        }
+        let vllm = fixture("vllm_error_400.json");
+        let got = classify(400, &vllm["response_body"].to_string(), None);
+        assert!(matches!(&got, CallError::Fatal(m) if !m.ends_with("no error message")), "{got:?}");
+        assert!(checked >= 8, "{checked}");
+    }
+
+    #[test]
+    fn the_recorded_successes_are_read() {
+        let openai = fixture("openai_chat_completion_response.json")["response_body"].to_string();
+        assert_eq!(parse_success(ProviderKind::Openai, &openai).unwrap().output_tokens, Some(79));
+        let anthropic = fixture("anthropic_messages_response.json")["response_body"].to_string();
+        assert_eq!(parse_success(ProviderKind::Anthropic, &anthropic).unwrap().text, "- Captain\n- Scoop");
+    }
+
+    #[test]
+    fn absurd_retry_after_values_are_capped_not_trusted() {
+        assert_eq!(retry_after(Some("1e20")), Some(MAX_RETRY_AFTER));
+        assert_eq!(retry_after(Some("-5")), None);
+        assert_eq!(retry_after(Some("Wed, 21 Oct 2026 07:28:00 GMT")), None);
+        assert_eq!(retry_after(Some("1.5")), Some(Duration::from_millis(1_500)));
+    }
+
+    #[test]
+    fn refusals_move_on_and_keys_are_redacted() {
+        let refusal =
+            r#"{"choices":[{"message":{"role":"assistant","content":null,"refusal":"I can't help with that."}}]}"#;
+        assert_eq!(
+            parse_success(ProviderKind::Openai, refusal),
+            Err(CallError::Fatal("the model refused: I can't help with that.".into()))
+        );
+        let leaked = r#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123. You can find your API key at ...","code":"invalid_api_key"}}"#;
+        let CallError::Fatal(m) = classify(401, leaked, None) else { panic!("401 is fatal") };
+        assert!(!m.contains("sk-proj-abc123") && m.contains("[redacted]"), "{m}");
     }
 }

@@ -90,19 +90,25 @@ impl Router {
     }
 
     fn gated<T>(&self, provider: &str, f: impl FnOnce() -> T) -> T {
-        let mut in_flight = self.gates.in_flight.lock().expect("the gate lock is never poisoned");
+        let mut in_flight = self.gates.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         while in_flight.get(provider).copied().unwrap_or(0) >= self.concurrency_per_provider {
-            in_flight = self.gates.freed.wait(in_flight).expect("the gate lock is never poisoned");
+            in_flight = self.gates.freed.wait(in_flight).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *in_flight.entry(provider.to_owned()).or_default() += 1;
         drop(in_flight);
-        let result = f();
-        let mut in_flight = self.gates.in_flight.lock().expect("the gate lock is never poisoned");
-        if let Some(n) = in_flight.get_mut(provider) {
-            *n -= 1;
+        // The slot is given back even if the call panics, so one bad call never wedges a provider.
+        struct Slot<'a>(&'a Gates, &'a str);
+        impl Drop for Slot<'_> {
+            fn drop(&mut self) {
+                let mut in_flight = self.0.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(n) = in_flight.get_mut(self.1) {
+                    *n -= 1;
+                }
+                self.0.freed.notify_all();
+            }
         }
-        self.gates.freed.notify_all();
-        result
+        let _slot = Slot(&self.gates, provider);
+        f()
     }
 
     fn record(cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) -> CallRecord {
@@ -226,6 +232,16 @@ mod tests {
         assert_eq!(routed.result.unwrap_err().0, "anthropic/claude-a: HTTP 429: quota; openai/gpt-b: HTTP 400: bad");
         assert!(waits.lock().unwrap().is_empty());
         assert_eq!(routed.calls.len(), 2);
+    }
+
+    #[test]
+    fn a_call_that_panics_gives_its_slot_back() {
+        let r = Router::new(vec![model("gpt-b")], 0, Duration::ZERO, 1);
+        let crashed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            r.complete_with(&prompt(), |_, _| panic!("a broken provider"));
+        }));
+        assert!(crashed.is_err());
+        assert!(r.complete_with(&prompt(), |_, _| ok("still works")).result.is_ok(), "the gate was not wedged");
     }
 
     #[test]
