@@ -11,5 +11,5 @@ mod router;
 mod writer;
 
 pub use provider::{CallError, Completion, ModelConfig, ProviderKind, call};
-pub use router::{CallRecord, Routed, Router, RouterError, Sleep};
+pub use router::{Routed, Router, RouterError, Sleep};
 pub use writer::LlmWriter;

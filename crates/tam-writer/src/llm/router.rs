@@ -2,25 +2,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use tam_core::comms::ModelCall;
+
 use super::provider::{CallError, Completion, ModelConfig, call};
 use crate::prompt::Prompt;
-
-/// One call the router made.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CallRecord {
-    /// Provider name.
-    pub provider: String,
-    /// Model name.
-    pub model: String,
-    /// Wall time of the call.
-    pub latency_ms: u64,
-    /// Input tokens, when known.
-    pub input_tokens: Option<u64>,
-    /// Output tokens, when known.
-    pub output_tokens: Option<u64>,
-    /// `ok`, or the failure.
-    pub outcome: String,
-}
 
 /// Every model failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +41,7 @@ pub struct Routed {
     /// The answer and the model's label, or the failures.
     pub result: Result<(Completion, String), RouterError>,
     /// Every call, in order.
-    pub calls: Vec<CallRecord>,
+    pub calls: Vec<ModelCall>,
 }
 
 impl Router {
@@ -111,12 +96,12 @@ impl Router {
         f()
     }
 
-    fn record(cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) -> CallRecord {
+    fn record(cfg: &ModelConfig, started: Instant, result: &Result<Completion, CallError>) -> ModelCall {
         let (input_tokens, output_tokens, outcome) = match result {
             Ok(c) => (c.input_tokens, c.output_tokens, "ok".to_owned()),
             Err(e) => (None, None, e.to_string()),
         };
-        CallRecord {
+        ModelCall {
             provider: cfg.provider.as_str().to_owned(),
             model: cfg.model.clone(),
             latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

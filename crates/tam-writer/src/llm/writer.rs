@@ -3,7 +3,7 @@
 use tam_core::comms::{Brief, ModelCall, Written};
 use tam_core::ports::{WriteError, Writer};
 
-use super::router::{CallRecord, Router};
+use super::router::Router;
 use crate::TemplateWriter;
 use crate::output::{validate, written};
 use crate::prompt::{Prompt, build, repair};
@@ -29,25 +29,11 @@ impl LlmWriter {
     }
 }
 
-fn model_calls(records: Vec<CallRecord>) -> Vec<ModelCall> {
-    records
-        .into_iter()
-        .map(|r| ModelCall {
-            provider: r.provider,
-            model: r.model,
-            latency_ms: r.latency_ms,
-            input_tokens: r.input_tokens,
-            output_tokens: r.output_tokens,
-            outcome: r.outcome,
-        })
-        .collect()
-}
-
 impl Writer for LlmWriter {
     fn write(&self, brief: &Brief) -> Result<Written, WriteError> {
         let prompt = build(brief);
         let first = self.router.complete(&prompt);
-        let mut calls = model_calls(first.calls);
+        let mut calls = first.calls;
         let (answer, model) = match first.result {
             Ok(ok) => ok,
             Err(e) => return self.fallback(brief, e.to_string(), calls),
@@ -66,7 +52,7 @@ impl Writer for LlmWriter {
             user: format!("{}\n\n{}", prompt.user, repair(&answer.text, &problem.0)),
         };
         let second = self.router.complete(&retry);
-        calls.extend(model_calls(second.calls));
+        calls.extend(second.calls);
         match second.result {
             Ok((again, model)) => match validate(&again.text, brief) {
                 Ok(checked) => {
