@@ -1,7 +1,12 @@
 //! tam-connectors: adapters of the ports in `tam_core::ports`, one module per system.
 //!
-//! Today: [`embedded`], the zero-configuration channels that keep everything on this machine.
+//! [`embedded`]: the zero-configuration channels that keep everything on this machine.
+//! [`redis_bus`]: the event bus on Redis Streams, with consumer groups.
 //! **Invariant:** every adapter classifies its own failures into an `Outcome`; none retries on
 //! its own (the dispatcher owns retries) and none sends customer-facing mail.
 
 pub mod embedded;
+pub mod redis_bus;
+mod resp;
+
+pub use resp::RespError;
