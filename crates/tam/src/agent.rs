@@ -58,7 +58,11 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
     let mut channels = HomeChannels::open(home, &config)?;
     let scan_config = |t: &TenantId| config.scan_config(Some(t)).unwrap_or_default();
     let worker = worker();
-    let mut ports = channels.ports();
+    // The task's tenant picks its event bus; a task without one fails before it publishes.
+    let tenant =
+        task.get("tenant_id").and_then(serde_json::Value::as_str).and_then(|t| TenantId::parse("tenant_id", t).ok());
+    let tenant = tenant.unwrap_or_else(|| TenantId::parse("tenant_id", "-").expect("a constant id"));
+    let mut ports = channels.ports(&tenant);
     let mut ctx = TaskContext {
         store: &mut store,
         channels: &mut ports,

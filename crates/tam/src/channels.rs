@@ -1,9 +1,13 @@
 //! The channels of this home (embedded today) and the dispatcher run over them.
 
 use anyhow::Result;
+use std::collections::HashMap;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
+
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
+use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
+use tam_core::ports::EventBus;
 use tam_core::ports::Writer;
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
@@ -19,9 +23,26 @@ pub struct HomeChannels {
     mailbox: LocalMailbox,
     email: NotificationLog,
     chat: NotificationLog,
-    events: LocalEventBus,
+    events: Events,
     crm: LocalCrm,
     writer: Box<dyn Writer>,
+}
+
+/// Where events go: the local stream table, or Redis Streams with one bus per tenant.
+enum Events {
+    Local(LocalEventBus),
+    Redis { url: String, maxlen: u64, buses: HashMap<TenantId, RedisBus> },
+}
+
+impl Events {
+    fn for_tenant(&mut self, tenant: &TenantId) -> &mut dyn EventBus {
+        match self {
+            Events::Local(bus) => bus,
+            Events::Redis { url, maxlen, buses } => {
+                buses.entry(tenant.clone()).or_insert_with(|| RedisBus::new(url, tenant.clone(), *maxlen))
+            }
+        }
+    }
 }
 
 /// The writer the config asks for.
@@ -45,19 +66,26 @@ impl HomeChannels {
             mailbox: LocalMailbox::open(&db, &home.dir)?,
             email: NotificationLog::open(&db, &home.dir, "email")?,
             chat: NotificationLog::open(&db, &home.dir, "chat")?,
-            events: LocalEventBus::open(&db)?,
+            events: match config.event_bus.kind.as_str() {
+                "redis" => Events::Redis {
+                    url: config.event_bus.redis_url.clone(),
+                    maxlen: config.event_bus.maxlen,
+                    buses: HashMap::new(),
+                },
+                _ => Events::Local(LocalEventBus::open(&db)?),
+            },
             crm: LocalCrm::open(&db)?,
             writer: writer(&config.writer),
         })
     }
 
-    /// The ports, borrowed for one dispatch or task.
-    pub fn ports(&mut self) -> Channels<'_> {
+    /// The ports, borrowed for one dispatch or task of `tenant` (a Redis bus belongs to one).
+    pub fn ports(&mut self, tenant: &TenantId) -> Channels<'_> {
         Channels {
             mailbox: &mut self.mailbox,
             alerts: &mut self.email,
             chat: &mut self.chat,
-            events: &mut self.events,
+            events: self.events.for_tenant(tenant),
             crm: &mut self.crm,
             writer: self.writer.as_ref(),
         }
@@ -65,7 +93,7 @@ impl HomeChannels {
 
     /// Delivers everything of `tenant` that is due now.
     pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
-        Ok(dispatch::dispatch(store, tenant, &mut self.ports(), Timestamp::now(), policy, &worker())?)
+        Ok(dispatch::dispatch(store, tenant, &mut self.ports(tenant), Timestamp::now(), policy, &worker())?)
     }
 }
 

@@ -35,6 +35,24 @@ impl Default for ImportConfig {
     }
 }
 
+/// Options of the `[event_bus]` section: where events for other agents go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventBusConfig {
+    /// `local` (a table in the home's database, the default) or `redis` (Redis Streams).
+    pub kind: String,
+    /// Where Redis is.
+    pub redis_url: String,
+    /// Entries kept per stream, approximately (`XADD MAXLEN ~`).
+    pub maxlen: u64,
+}
+
+impl Default for EventBusConfig {
+    fn default() -> EventBusConfig {
+        EventBusConfig { kind: "local".to_owned(), redis_url: "redis://127.0.0.1:6379".to_owned(), maxlen: 100_000 }
+    }
+}
+
 /// Options of the `[writer]` section: who writes drafts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -75,9 +93,12 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// `[writer]`: templates or models.
     pub writer: WriterConfig,
+    /// `[event_bus]`: local or Redis.
+    pub event_bus: EventBusConfig,
 }
 
-const SECTIONS: &[&str] = &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer"];
+const SECTIONS: &[&str] =
+    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus"];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -179,7 +200,12 @@ impl Config {
             "llm" => {}
             other => bail!("config {origin}: [writer] mode {other:?} is not \"template\" or \"llm\""),
         }
-        let config = Config { raw, import, priorities, retry, writer };
+        let event_bus: EventBusConfig =
+            section(&raw, "event_bus").with_context(|| format!("config {origin}: [event_bus]"))?;
+        if !["local", "redis"].contains(&event_bus.kind.as_str()) {
+            bail!("config {origin}: [event_bus] kind {:?} is not \"local\" or \"redis\"", event_bus.kind);
+        }
+        let config = Config { raw, import, priorities, retry, writer, event_bus };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -325,6 +351,13 @@ pub fn default_file() -> String {
 #   timeout_ms = 60000
 #   max_tokens = 2000
 
+[event_bus]
+# Where events for other agents (the Sales Agent) go: "local" (a table here) or "redis"
+# (Redis Streams, one stream per tenant and kind: tam:<tenant>:escalations, ...).
+# kind = "local"
+# redis_url = "redis://127.0.0.1:6379"
+# maxlen = 100000
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -437,7 +470,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus)"
         );
     }
 }

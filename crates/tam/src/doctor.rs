@@ -24,6 +24,17 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         "check": "store", "ok": true,
         "detail": format!("{} (schema version {})", home.db_path().display(), store.schema_version()?),
     })];
+    if config.event_bus.kind == "redis" {
+        let mut bus = tam_connectors::redis_bus::RedisBus::new(
+            &config.event_bus.redis_url,
+            tam_core::TenantId::parse("tenant", "doctor").expect("a constant id"),
+            config.event_bus.maxlen,
+        );
+        checks.push(match bus.ping() {
+            Ok(()) => json!({"check": "event bus (redis)", "ok": true, "detail": config.event_bus.redis_url}),
+            Err(e) => json!({"check": "event bus (redis)", "ok": false, "detail": e.to_string()}),
+        });
+    }
     if config.writer.mode != "llm" {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }

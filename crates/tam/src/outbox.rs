@@ -159,11 +159,80 @@ pub enum EventsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Read a tenant's Redis stream as a member of a consumer group (the Sales Agent's side):
+    /// print each event as a JSON line, then acknowledge it. Entries a dead member left
+    /// unacknowledged are reclaimed; a repeated event id is skipped.
+    Consume {
+        /// The consumer group.
+        #[arg(long, value_name = "NAME")]
+        group: String,
+        /// This member's name in the group.
+        #[arg(long, value_name = "NAME", default_value = "tam-cli")]
+        consumer: String,
+        /// The tenant whose stream to read.
+        #[arg(long, value_name = "TENANT")]
+        tenant: String,
+        /// Which stream.
+        #[arg(long, default_value = "escalations", value_parser = ["escalations", "opportunities"])]
+        stream: String,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        max: Option<usize>,
+        /// Stop when nothing arrives for this long.
+        #[arg(long, default_value_t = 1_000, value_name = "MS")]
+        idle_ms: u64,
+        /// Reclaim entries another member left unacknowledged this long.
+        #[arg(long, default_value_t = 60_000, value_name = "MS")]
+        min_idle_ms: u64,
+    },
 }
 
 pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
-    let (store, _) = home.open()?;
-    let EventsCommand::Tail { tenant, stream, after, limit, json } = command;
+    let (store, config) = home.open()?;
+    let (tenant, stream, after, limit, json) = match command {
+        EventsCommand::Tail { tenant, stream, after, limit, json } => (tenant, stream, after, limit, json),
+        EventsCommand::Consume { group, consumer, tenant, stream, max, idle_ms, min_idle_ms } => {
+            if config.event_bus.kind != "redis" {
+                bail!(
+                    "tam events consume reads Redis Streams; set [event_bus] kind = \"redis\" (the local bus is read with tam events tail)"
+                );
+            }
+            let tenant = TenantId::parse("tenant", &tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            let idle = std::time::Duration::from_millis(min_idle_ms);
+            let mut member = tam_connectors::redis_bus::Consumer::open(
+                &config.event_bus.redis_url,
+                &tenant,
+                &stream,
+                &group,
+                &consumer,
+                idle,
+            )?;
+            let mut out = std::io::stdout().lock();
+            let mut seen = 0usize;
+            loop {
+                let room = max.map_or(100, |m| m.saturating_sub(seen).min(100));
+                if room == 0 {
+                    break;
+                }
+                let batch = member.next(room, std::time::Duration::from_millis(idle_ms))?;
+                if batch.is_empty() {
+                    break;
+                }
+                for entry in batch {
+                    let mut value = serde_json::to_value(&entry.event)?;
+                    value["stream"] = json!(stream);
+                    value["entry_id"] = json!(entry.id);
+                    writeln!(out, "{value}")?;
+                    out.flush()?;
+                    // Acknowledged only once it is out: a crash before this line leaves it pending
+                    // for another member to reclaim.
+                    member.ack(&entry.id)?;
+                    seen += 1;
+                }
+            }
+            return Ok(Outcome::Done);
+        }
+    };
     if limit == Some(0) {
         bail!("--limit must be at least 1");
     }

@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod conformance;
 mod llm;
+mod redis;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,37 @@
+//! The Redis Streams event bus end to end: a scan publishes, the Sales Agent's side consumes.
+
+use tam_testkit::RedisServer;
+
+use crate::TestHome;
+
+const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
+{"record":"ticket","tenant_id":"acme","id":"T-1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"API down"}
+{"record":"ticket","tenant_id":"acme","id":"T-2","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"SSO broken"}
+{"record":"ticket","tenant_id":"acme","id":"T-3","account_id":"a1","priority":"P2","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"Exports slow"}
+"#;
+
+#[test]
+fn a_scan_publishes_to_redis_and_a_consumer_group_reads_each_event_once() {
+    let redis = RedisServer::start();
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!("[event_bus]\nkind = \"redis\"\nredis_url = \"{}\"\nmaxlen = 1000\n", redis.url),
+    );
+    assert!(home.ok(&["doctor"]).contains("ok    event bus (redis)"));
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+
+    let consume = ["events", "consume", "--tenant", "acme", "--group", "sales", "--idle-ms", "200"];
+    let first = home.ok(&consume);
+    let events: Vec<serde_json::Value> = first.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.len(), 1, "one escalation, even though the scan ran twice: {first}");
+    assert_eq!((events[0]["event_type"].as_str(), events[0]["tenant_id"].as_str()), (Some("escalation"), Some("acme")));
+    assert_eq!(events[0]["data"]["account_id"], "a1");
+    assert!(home.ok(&consume).is_empty(), "acknowledged events are not read again");
+    let run = home.tam(&["events", "consume", "--tenant", "acme", "--group", "sales"]);
+    assert_eq!(run.code, 0);
+}
