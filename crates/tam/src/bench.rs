@@ -36,6 +36,14 @@ pub struct Args {
     /// Print the figures as JSON.
     #[arg(long)]
     json: bool,
+
+    /// Also time the dispatcher publishing events to this Redis (`redis://host:port`).
+    #[arg(long, value_name = "URL")]
+    redis_url: Option<String>,
+
+    /// Events to publish in the Redis phase.
+    #[arg(long, default_value_t = 20_000)]
+    events: u64,
 }
 
 const TENANT: &str = "bench";
@@ -95,6 +103,10 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let rescan_time = started.elapsed();
     let rescan_rss = peak_rss_mib();
 
+    let events = match &args.redis_url {
+        Some(url) => Some(redis_phase(&dir, url, args.events)?),
+        None => None,
+    };
     let mut out = std::io::stdout().lock();
     let rate = report.imported() as f64 / import_time.as_secs_f64();
     let secs = |d: Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
@@ -110,6 +122,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "rescan_seconds": secs(rescan_time), "rescan_peak_rss_mib": rescan_rss,
                 "red": first.summary.red, "amber": first.summary.amber, "green": first.summary.green,
                 "escalated_next_day": second.summary.escalated,
+                "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
             })
         )?;
     } else {
@@ -144,8 +157,66 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             mib(rescan_rss),
             second.summary.escalated
         )?;
+        if let Some((n, t)) = events {
+            writeln!(
+                out,
+                "events    {:>7.2} s  {:>9.0} events/s to Redis through the outbox dispatcher ({n} events; target >= 500/s)",
+                t.as_secs_f64(),
+                n as f64 / t.as_secs_f64()
+            )?;
+        }
     }
     Ok(Outcome::Done)
+}
+
+/// Queues `n` events in a fresh home whose bus is Redis at `url`, then times one dispatcher
+/// run delivering them: outbox claim, publish, and the recorded attempt for each.
+fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duration)> {
+    use tam_core::comms::{AGENT_ID, Event};
+    use tam_core::outbox::{EffectKind, IdemKey};
+    let home = Home { dir: dir.join("home-events") };
+    let _ = std::fs::remove_dir_all(&home.dir);
+    std::fs::create_dir_all(&home.dir)?;
+    std::fs::write(
+        home.config_path(),
+        format!("[event_bus]\nkind = \"redis\"\nredis_url = \"{url}\"\nmaxlen = 100000\n"),
+    )?;
+    let (mut store, config) = home.open()?;
+    let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
+    let now = Timestamp::now();
+    let effects: Vec<tam_store::NewEffect> = (0..n)
+        .map(|i| {
+            let key = IdemKey::new(EffectKind::Event, &format!("bench-{i}"), now);
+            let event = Event {
+                event_id: format!("evt-{}", key.digest()),
+                event_type: "escalation".to_owned(),
+                tenant_id: tenant.clone(),
+                source_agent_id: AGENT_ID.to_owned(),
+                call_chain: vec![AGENT_ID.to_owned()],
+                priority: "high".to_owned(),
+                data: json!({"account_id": format!("acct-{i:06}"), "score": 10}),
+                created_at: now,
+            };
+            tam_store::NewEffect {
+                key,
+                kind: EffectKind::Event,
+                account: None,
+                payload: serde_json::to_string(&event).expect("plain data"),
+            }
+        })
+        .collect();
+    store.enqueue(&tenant, now, &effects)?;
+    let mut channels = crate::channels::HomeChannels::open(&home, &config)?;
+    let started = Instant::now();
+    let report = channels.dispatch(&mut store, &tenant, &config.retry)?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        report.delivered == n,
+        "only {} of {n} events were delivered ({} failed)",
+        report.delivered,
+        report.failed
+    );
+    Ok((n, took))
 }
 
 /// Writes the book as NDJSON; returns the number of records.

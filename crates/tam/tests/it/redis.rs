@@ -35,3 +35,26 @@ fn a_scan_publishes_to_redis_and_a_consumer_group_reads_each_event_once() {
     let run = home.tam(&["events", "consume", "--tenant", "acme", "--group", "sales"]);
     assert_eq!(run.code, 0);
 }
+
+#[test]
+fn the_bench_times_the_dispatcher_publishing_to_redis() {
+    let redis = RedisServer::start();
+    let home = TestHome::new();
+    let dir = home.path().join("bench");
+    let out = home.json(&[
+        "bench",
+        "--accounts",
+        "50",
+        "--tickets",
+        "200",
+        "--json",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--redis-url",
+        &redis.url,
+        "--events",
+        "300",
+    ]);
+    assert_eq!(out["redis_events"].as_u64(), Some(300));
+    assert!(out["redis_events_per_second"].as_f64().unwrap() > 0.0, "{out}");
+}
