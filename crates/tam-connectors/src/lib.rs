@@ -2,10 +2,12 @@
 //!
 //! [`embedded`]: the zero-configuration channels that keep everything on this machine.
 //! [`redis_bus`]: the event bus on Redis Streams, with consumer groups.
+//! [`google_chat`]: chat alerts through Google Chat incoming webhooks.
 //! **Invariant:** every adapter classifies its own failures into an `Outcome`; none retries on
 //! its own (the dispatcher owns retries) and none sends customer-facing mail.
 
 pub mod embedded;
+pub mod google_chat;
 pub mod redis_bus;
 mod resp;
 

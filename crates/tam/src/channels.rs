@@ -5,10 +5,11 @@ use std::collections::HashMap;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
 
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
+use tam_connectors::google_chat::{ChatWebhooks, WebhookConfig};
 use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
-use tam_core::ports::EventBus;
 use tam_core::ports::Writer;
+use tam_core::ports::{ChatNotifier, EventBus};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 use tam_writer::TemplateWriter;
@@ -22,7 +23,7 @@ use crate::home::Home;
 pub struct HomeChannels {
     mailbox: LocalMailbox,
     email: NotificationLog,
-    chat: NotificationLog,
+    chat: Box<dyn ChatNotifier>,
     events: Events,
     crm: LocalCrm,
     writer: Box<dyn Writer>,
@@ -65,7 +66,15 @@ impl HomeChannels {
         Ok(HomeChannels {
             mailbox: LocalMailbox::open(&db, &home.dir)?,
             email: NotificationLog::open(&db, &home.dir, "email")?,
-            chat: NotificationLog::open(&db, &home.dir, "chat")?,
+            chat: match config.chat.kind.as_str() {
+                "webhook" => Box::new(ChatWebhooks::new(WebhookConfig {
+                    spaces: config.chat.webhooks.clone(),
+                    default_env: config.chat.default_webhook_env.clone(),
+                    min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
+                    timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
+                })),
+                _ => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
+            },
             events: match config.event_bus.kind.as_str() {
                 "redis" => Events::Redis {
                     url: config.event_bus.redis_url.clone(),
@@ -84,7 +93,7 @@ impl HomeChannels {
         Channels {
             mailbox: &mut self.mailbox,
             alerts: &mut self.email,
-            chat: &mut self.chat,
+            chat: self.chat.as_mut(),
             events: self.events.for_tenant(tenant),
             crm: &mut self.crm,
             writer: self.writer.as_ref(),

@@ -53,6 +53,34 @@ impl Default for EventBusConfig {
     }
 }
 
+/// Options of the `[chat]` section: where chat alerts go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChatConfig {
+    /// `local` (the notification log, the default) or `webhook` (Google Chat incoming webhooks).
+    pub kind: String,
+    /// Space name (`spaces/AAA`) → the environment variable holding that space's webhook URL.
+    pub webhooks: std::collections::HashMap<String, String>,
+    /// The variable holding the webhook URL for reps without a space of their own.
+    pub default_webhook_env: Option<String>,
+    /// Least time between two messages to one space.
+    pub min_interval_ms: u64,
+    /// Limit on one post.
+    pub timeout_ms: u64,
+}
+
+impl Default for ChatConfig {
+    fn default() -> ChatConfig {
+        ChatConfig {
+            kind: "local".to_owned(),
+            webhooks: Default::default(),
+            default_webhook_env: None,
+            min_interval_ms: 1_000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
 /// Options of the `[writer]` section: who writes drafts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,10 +123,12 @@ pub struct Config {
     pub writer: WriterConfig,
     /// `[event_bus]`: local or Redis.
     pub event_bus: EventBusConfig,
+    /// `[chat]`: local log or Google Chat webhooks.
+    pub chat: ChatConfig,
 }
 
 const SECTIONS: &[&str] =
-    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus"];
+    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus", "chat"];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -205,7 +235,19 @@ impl Config {
         if !["local", "redis"].contains(&event_bus.kind.as_str()) {
             bail!("config {origin}: [event_bus] kind {:?} is not \"local\" or \"redis\"", event_bus.kind);
         }
-        let config = Config { raw, import, priorities, retry, writer, event_bus };
+        let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}: [chat]"))?;
+        if !["local", "webhook"].contains(&chat.kind.as_str()) {
+            bail!("config {origin}: [chat] kind {:?} is not \"local\" or \"webhook\"", chat.kind);
+        }
+        let names_a_variable =
+            |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if let Some(bad) = chat.webhooks.values().chain(chat.default_webhook_env.iter()).find(|v| !names_a_variable(v))
+        {
+            bail!(
+                "config {origin}: [chat] {bad:?} must name an environment variable holding a webhook URL, not be one"
+            );
+        }
+        let config = Config { raw, import, priorities, retry, writer, event_bus, chat };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -358,6 +400,16 @@ pub fn default_file() -> String {
 # redis_url = "redis://127.0.0.1:6379"
 # maxlen = 100000
 
+[chat]
+# Where chat alerts go: "local" (the notification log) or "webhook" (Google Chat incoming
+# webhooks; each URL is a secret, so the config names the variable that holds it).
+# kind = "local"
+# default_webhook_env = "TAM_CHAT_WEBHOOK"
+# min_interval_ms = 1000
+# timeout_ms = 10000
+# [chat.webhooks]
+#   "spaces/AAAA" = "TAM_CHAT_WEBHOOK_SUPPORT"
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -470,7 +522,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat)"
         );
     }
 }

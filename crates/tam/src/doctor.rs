@@ -35,6 +35,22 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             Err(e) => json!({"check": "event bus (redis)", "ok": false, "detail": e.to_string()}),
         });
     }
+    if config.chat.kind == "webhook" {
+        // Posting would alert a real space; the check stops at "each URL is there".
+        let vars = config
+            .chat
+            .webhooks
+            .iter()
+            .map(|(space, var)| (space.as_str(), var))
+            .chain(config.chat.default_webhook_env.iter().map(|v| ("(default)", v)));
+        for (space, var) in vars {
+            let set = std::env::var(var).is_ok_and(|v| v.starts_with("https://") || v.starts_with("http://"));
+            checks.push(json!({
+                "check": format!("chat webhook {space}"), "ok": set,
+                "detail": if set { format!("{var} holds a URL") } else { format!("{var} is not set to a URL") },
+            }));
+        }
+    }
     if config.writer.mode != "llm" {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }

@@ -114,3 +114,73 @@ fn a_bus_that_is_down_asks_for_a_retry() {
     let mut bus = RedisBus::new(&url, tenant("acme"), 100);
     assert!(matches!(bus.publish(&event("acme", 1)), Outcome::Retry { .. }));
 }
+
+mod chat {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use tam_connectors::google_chat::{ChatWebhooks, WebhookConfig};
+    use tam_core::comms::{AlertKind, RepAlert, Subject};
+    use tam_core::outbox::{IdemKey, Outcome};
+    use tam_core::ports::ChatNotifier;
+    use tam_testkit::{Answer, Fake};
+
+    fn alert(key: &str) -> RepAlert {
+        RepAlert {
+            tenant: super::tenant("acme"),
+            rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
+            chat_space: Some("spaces/AAA".into()),
+            kind: AlertKind::Individual,
+            subject: Subject::new("[tam] Northwind is red (10)"),
+            text: "Northwind escalated.".into(),
+            key: IdemKey::from_stored(key.into()),
+        }
+    }
+
+    fn fixture(name: &str) -> String {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["response_body"].to_string()
+    }
+
+    #[test]
+    fn alerts_reach_the_space_threaded_keyed_and_spaced_out() {
+        let fake = Fake::start(vec![
+            Answer::json(200, &fixture("message_create_response.json")),
+            Answer::json(429, &fixture("error_429_resource_exhausted.json")),
+            Answer::json(400, r#"{"error":{"code":400,"message":"Invalid JSON payload"}}"#),
+        ]);
+        let url = format!("{}/v1/spaces/AAA/messages?key=K&token=SECRET", fake.url);
+        let config = WebhookConfig {
+            spaces: HashMap::from([("spaces/AAA".to_owned(), "TAM_CHAT_AAA".to_owned())]),
+            default_env: None,
+            min_interval: Duration::from_millis(300),
+            timeout: Duration::from_secs(5),
+        };
+        let lookup_url = url.clone();
+        let mut chat =
+            ChatWebhooks::with_lookup(config, Box::new(move |var| (var == "TAM_CHAT_AAA").then(|| lookup_url.clone())));
+        let started = Instant::now();
+        assert_eq!(
+            chat.notify(&alert("email_alert:a1:x")),
+            Outcome::Delivered { receipt: "spaces/AAAAbCdEfGh/messages/x1y2z3.x1y2z3".into() }
+        );
+        let busy = chat.notify(&alert("chat_alert:a1:x"));
+        assert!(matches!(&busy, Outcome::Retry { reason, .. } if reason.contains("429")), "{busy:?}");
+        assert!(started.elapsed() >= Duration::from_millis(300), "the second message to the space waited");
+        let bad = chat.notify(&alert("chat_alert:a2:x"));
+        assert!(matches!(&bad, Outcome::Rejected { reason } if !reason.contains("SECRET")), "{bad:?}");
+
+        let seen = fake.seen.lock().unwrap();
+        assert!(seen[0].path.starts_with("/v1/spaces/AAA/messages?key=K&token=SECRET&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId="), "{}", seen[0].path);
+        let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
+        assert_eq!(body["text"], "*[tam] Northwind is red (10)*\n\nNorthwind escalated.");
+        assert!(body["thread"]["threadKey"].as_str().unwrap().starts_with("tam-"));
+        drop(seen);
+
+        let mut unknown = ChatWebhooks::with_lookup(WebhookConfig::default(), Box::new(|_| None));
+        assert!(
+            matches!(unknown.notify(&alert("k")), Outcome::Rejected { reason } if reason.contains("no webhook configured for space \"spaces/AAA\""))
+        );
+    }
+}
