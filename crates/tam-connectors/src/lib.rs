@@ -7,6 +7,7 @@
 //! its own (the dispatcher owns retries) and none sends customer-facing mail.
 
 pub mod embedded;
+pub mod google_auth;
 pub mod google_chat;
 pub mod redis_bus;
 mod resp;
