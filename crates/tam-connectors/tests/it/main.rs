@@ -269,3 +269,142 @@ mod google_auth {
         assert!(matches!(missing, AuthError::Key(m) if m.starts_with("cannot read /nonexistent/key.json")));
     }
 }
+
+mod gmail {
+    use std::time::Duration;
+
+    use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
+    use tam_connectors::google_auth::ServiceAccount;
+    use tam_core::comms::{AlertKind, Brief, CommKind, CustomerDraft, RepAlert, Subject, Written};
+    use tam_core::outbox::{IdemKey, Outcome};
+    use tam_core::ports::{DraftMailbox, RepAlerts};
+    use tam_core::{AccountId, Email, HealthStatus, Trend};
+    use tam_testkit::{Answer, Fake};
+
+    fn token(n: u32) -> Answer {
+        Answer::json(200, &format!(r#"{{"access_token":"ya29.t{n}","expires_in":3599,"token_type":"Bearer"}}"#))
+    }
+
+    fn draft() -> CustomerDraft {
+        let brief = Brief {
+            kind: CommKind::EscalationOutreach,
+            tenant: super::tenant("acme"),
+            account: AccountId::parse("a", "a1").unwrap(),
+            account_name: "Northwind".into(),
+            contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
+            rep_name: "Ana".into(),
+            rep_email: Email::parse("r", "ana@vendor.example").unwrap(),
+            as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
+            score: 10,
+            status: HealthStatus::Red,
+            trend: Trend::Declining,
+            deductions: vec![],
+            open_tickets: vec![],
+            escalation_reason: None,
+            alert_cause: None,
+            release: None,
+            reported: vec![],
+            roadmap: vec![],
+            period: None,
+            profile: Default::default(),
+        };
+        let written = Written {
+            subject: "Northwind: our plan".into(),
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+            generator: "template".into(),
+            confidence: "medium".into(),
+            note: None,
+            calls: vec![],
+        };
+        CustomerDraft::new(&brief, written, IdemKey::from_stored("draft:a1:2026-03-29T07:00:00Z".into()))
+    }
+
+    fn decoded_raw(body: &str) -> String {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        let raw = v.pointer("/message/raw").or_else(|| v.get("raw")).and_then(serde_json::Value::as_str).unwrap();
+        let std = raw.replace('-', "+").replace('_', "/");
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            _ => 63,
+        };
+        let mut out = Vec::new();
+        for chunk in std.as_bytes().chunks(4) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
+            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn drafts_are_created_once_as_the_rep_and_alerts_go_to_the_rep_only() {
+        let tokens = Fake::start(vec![token(1), token(2), token(3)]);
+        let api = Fake::start(vec![
+            Answer::json(200, r#"{"resultSizeEstimate":0}"#),
+            Answer::json(401, r#"{"error":{"code":401,"message":"Request had invalid authentication credentials."}}"#),
+            Answer::json(200, r#"{"id":"r-1","message":{"id":"m-9","threadId":"t-9","labelIds":["DRAFT"]}}"#),
+            Answer::json(
+                200,
+                r#"{"drafts":[{"id":"r-1","message":{"id":"m-9","threadId":"t-9"}}],"resultSizeEstimate":1}"#,
+            ),
+            Answer::json(200, r#"{"id":"m-10","threadId":"t-10","labelIds":["SENT"]}"#),
+            Answer::json(
+                429,
+                r#"{"error":{"code":429,"message":"User-rate limit exceeded","errors":[{"reason":"userRateLimitExceeded"}]}}"#,
+            ),
+        ]);
+        let key = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test_service_account.json");
+        let sa =
+            ServiceAccount::from_file(&key, Some(&format!("{}/token", tokens.url)), Duration::from_secs(5)).unwrap();
+        let gmail = Gmail::new(sa, &api.url, Duration::from_secs(5));
+        let mut drafts = GmailDrafts::new(gmail.clone());
+        let d = draft();
+        assert_eq!(
+            drafts.create_draft(&d),
+            Outcome::Delivered { receipt: "gmail:ana@vendor.example:draft/r-1".into() }
+        );
+        assert_eq!(
+            drafts.create_draft(&d),
+            Outcome::Delivered { receipt: "gmail:ana@vendor.example:draft/r-1".into() },
+            "found, not created again"
+        );
+
+        let mut alerts = GmailAlerts::new(gmail, Email::parse("f", "tam@vendor.example").unwrap());
+        let alert = RepAlert {
+            tenant: super::tenant("acme"),
+            rep: Email::parse("r", "ana@vendor.example").unwrap(),
+            chat_space: None,
+            kind: AlertKind::Individual,
+            subject: Subject::new("[tam] Northwind is red (10)"),
+            text: "Draft ready.".into(),
+            key: IdemKey::from_stored("email_alert:a1:x".into()),
+        };
+        assert_eq!(alerts.send_alert(&alert), Outcome::Delivered { receipt: "gmail:sent/m-10".into() });
+        assert!(matches!(alerts.send_alert(&alert), Outcome::Retry { .. }), "429 is retried by the outbox");
+
+        let seen = api.seen.lock().unwrap();
+        let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+        assert!(paths[0].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid%3A%3C"), "{}", paths[0]);
+        assert_eq!(paths[1], "/gmail/v1/users/me/drafts");
+        assert_eq!(paths[2], "/gmail/v1/users/me/drafts");
+        assert!(paths[3].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid%3A%3C"), "{}", paths[3]);
+        assert_eq!(paths[4], "/gmail/v1/users/me/messages/send");
+        let bearer =
+            |i: usize| seen[i].headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(
+            (bearer(1), bearer(2)),
+            ("Bearer ya29.t1".to_owned(), "Bearer ya29.t2".to_owned()),
+            "the 401 refreshed the token once"
+        );
+        let mime = decoded_raw(&seen[2].body);
+        assert!(
+            mime.contains("To: ops@nw.example\r\n") && mime.contains("From: \"Ana\" <ana@vendor.example>"),
+            "{mime}"
+        );
+        let sent = decoded_raw(&seen[4].body);
+        assert!(sent.contains("To: ana@vendor.example\r\n") && !sent.contains("nw.example"), "{sent}");
+    }
+}

@@ -1,0 +1,187 @@
+//! Gmail: customer drafts in the rep's mailbox (`users.drafts.create`, impersonating the rep),
+//! and alerts to reps (`users.messages.send` from the alerts mailbox to the rep only).
+//!
+//! Customer content still cannot be sent: [`GmailDrafts`] takes a `CustomerDraft` and only
+//! ever creates a draft; [`GmailAlerts`] takes a `RepAlert`, whose recipient is the rep.
+//! Gmail has no request key, so before creating a draft the mailbox is searched for the
+//! draft's own Message-ID (derived from the effect key): a retried delivery finds the first.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tam_core::comms::{CustomerDraft, RepAlert};
+use tam_core::outbox::Outcome;
+use tam_core::ports::{DraftMailbox, RepAlerts};
+use tam_core::{Email, Timestamp};
+
+use crate::google_auth::{AuthError, ServiceAccount, base64url};
+
+const COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
+const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+
+/// What the Gmail channels share: the service account (and its token cache) and the endpoint.
+pub struct Gmail {
+    auth: Mutex<ServiceAccount>,
+    base_url: String,
+    timeout: Duration,
+}
+
+impl Gmail {
+    /// Gmail at `base_url` (`https://gmail.googleapis.com`), authorised by `auth`.
+    pub fn new(auth: ServiceAccount, base_url: &str, timeout: Duration) -> Arc<Gmail> {
+        Arc::new(Gmail { auth: Mutex::new(auth), base_url: base_url.trim_end_matches('/').to_owned(), timeout })
+    }
+
+    fn token(&self, sub: &str, scope: &str) -> Result<String, Outcome> {
+        let mut auth = self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        auth.token(sub, scope).map_err(|e| match e {
+            AuthError::Unavailable(m) => Outcome::Retry { reason: m, after: None },
+            e => Outcome::Rejected { reason: e.to_string() },
+        })
+    }
+
+    fn invalidate(&self, sub: &str, scope: &str) {
+        self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner).invalidate(sub, scope);
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        ureq::Agent::config_builder().timeout_global(Some(self.timeout)).http_status_as_error(false).build().into()
+    }
+
+    /// One authorised request as `sub`; a 401 refreshes the token and tries once more.
+    fn request(
+        &self,
+        sub: &str,
+        scope: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), Outcome> {
+        for attempt in 0..2 {
+            let token = self.token(sub, scope)?;
+            let url = format!("{}{path}", self.base_url);
+            let auth = format!("Bearer {token}");
+            let sent = match (method, body) {
+                ("GET", _) => self.agent().get(&url).header("authorization", &auth).call(),
+                (_, Some(b)) => self
+                    .agent()
+                    .post(&url)
+                    .header("authorization", &auth)
+                    .header("content-type", "application/json")
+                    .send(b.to_string()),
+                (_, None) => self.agent().post(&url).header("authorization", &auth).send_empty(),
+            };
+            let mut response =
+                sent.map_err(|e| Outcome::Retry { reason: format!("Gmail request failed: {e}"), after: None })?;
+            let status = response.status().as_u16();
+            let parsed: Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
+            if status == 401 && attempt == 0 {
+                self.invalidate(sub, scope);
+                continue;
+            }
+            return Ok((status, parsed));
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+}
+
+/// Classifies a Gmail error answer.
+fn failure(status: u16, body: &Value) -> Outcome {
+    let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("no error message");
+    let reason_code = body.pointer("/error/errors/0/reason").and_then(Value::as_str).unwrap_or_default();
+    let reason = format!("Gmail answered HTTP {status}: {message}");
+    let rate_limited = matches!(reason_code, "rateLimitExceeded" | "userRateLimitExceeded");
+    match status {
+        429 | 500 | 502 | 503 | 504 => Outcome::Retry { reason, after: None },
+        403 if rate_limited => Outcome::Retry { reason, after: None },
+        _ => Outcome::Rejected { reason },
+    }
+}
+
+/// Drafts in each rep's Gmail.
+pub struct GmailDrafts {
+    gmail: Arc<Gmail>,
+}
+
+impl GmailDrafts {
+    /// The drafts channel.
+    pub fn new(gmail: Arc<Gmail>) -> GmailDrafts {
+        GmailDrafts { gmail }
+    }
+}
+
+/// `q=rfc822msgid:<...>` with the characters a query string needs escaped.
+fn search_for(message_id: &str) -> String {
+    let q: String = format!("rfc822msgid:{message_id}")
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect();
+    format!("/gmail/v1/users/me/drafts?q={q}")
+}
+
+impl DraftMailbox for GmailDrafts {
+    fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
+        let rep = draft.from().as_str();
+        // A retried delivery may have created it already: look for its Message-ID first.
+        match self.gmail.request(rep, COMPOSE, "GET", &search_for(&draft.message_id()), None) {
+            Ok((200, found)) => {
+                if let Some(id) = found.pointer("/drafts/0/id").and_then(Value::as_str) {
+                    return Outcome::Delivered { receipt: format!("gmail:{rep}:draft/{id}") };
+                }
+            }
+            Ok((status, body)) => return failure(status, &body),
+            Err(o) => return o,
+        }
+        let raw = base64url(tam_core::mime::render(draft, Timestamp::now()).as_bytes());
+        match self.gmail.request(
+            rep,
+            COMPOSE,
+            "POST",
+            "/gmail/v1/users/me/drafts",
+            Some(&json!({"message": {"raw": raw}})),
+        ) {
+            Ok((200, created)) => {
+                let id = created.get("id").and_then(Value::as_str).unwrap_or("?");
+                Outcome::Delivered { receipt: format!("gmail:{rep}:draft/{id}") }
+            }
+            Ok((status, body)) => failure(status, &body),
+            Err(o) => o,
+        }
+    }
+}
+
+/// Alert emails to reps, sent from one alerts mailbox of the domain.
+pub struct GmailAlerts {
+    gmail: Arc<Gmail>,
+    from: Email,
+}
+
+impl GmailAlerts {
+    /// Alerts sent as `from` (a mailbox the service account may impersonate).
+    pub fn new(gmail: Arc<Gmail>, from: Email) -> GmailAlerts {
+        GmailAlerts { gmail, from }
+    }
+}
+
+impl RepAlerts for GmailAlerts {
+    fn send_alert(&mut self, alert: &RepAlert) -> Outcome {
+        let raw = base64url(tam_core::mime::render_alert(alert, &self.from, Timestamp::now()).as_bytes());
+        match self.gmail.request(
+            self.from.as_str(),
+            SEND,
+            "POST",
+            "/gmail/v1/users/me/messages/send",
+            Some(&json!({"raw": raw})),
+        ) {
+            Ok((200, sent)) => Outcome::Delivered {
+                receipt: format!("gmail:sent/{}", sent.get("id").and_then(Value::as_str).unwrap_or("?")),
+            },
+            Ok((status, body)) => failure(status, &body),
+            Err(o) => o,
+        }
+    }
+}
