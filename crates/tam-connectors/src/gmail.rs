@@ -165,6 +165,16 @@ impl GmailAlerts {
     pub fn new(gmail: Arc<Gmail>, from: Email) -> GmailAlerts {
         GmailAlerts { gmail, from }
     }
+
+    /// Proves the key, the token endpoint and the delegation of `gmail.send` for the alerts
+    /// mailbox, without sending anything.
+    pub fn check(&self) -> Result<String, String> {
+        match self.gmail.token(self.from.as_str(), SEND) {
+            Ok(_) => Ok(format!("{} may send alerts (gmail.send delegated)", self.from.as_str())),
+            Err(Outcome::Retry { reason, .. } | Outcome::Rejected { reason }) => Err(reason),
+            Err(other) => Err(format!("{other:?}")),
+        }
+    }
 }
 
 impl RepAlerts for GmailAlerts {

@@ -1,28 +1,30 @@
-//! The channels of this home (embedded today) and the dispatcher run over them.
+//! The channels of this home (embedded, or Gmail, Google Chat and Redis as configured) and the dispatcher run over them.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
 
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
+use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
+use tam_connectors::google_auth::ServiceAccount;
 use tam_connectors::google_chat::{ChatWebhooks, WebhookConfig};
 use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
 use tam_core::ports::Writer;
-use tam_core::ports::{ChatNotifier, EventBus};
+use tam_core::ports::{ChatNotifier, DraftMailbox, EventBus, RepAlerts};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
-use crate::config::{Config, WriterConfig};
+use crate::config::{Config, MailConfig, WriterConfig};
 
 use crate::home::Home;
 
 /// Every channel of the home, each on its own database connection.
 pub struct HomeChannels {
-    mailbox: LocalMailbox,
-    email: NotificationLog,
+    mailbox: Box<dyn DraftMailbox>,
+    email: Box<dyn RepAlerts>,
     chat: Box<dyn ChatNotifier>,
     events: Events,
     crm: LocalCrm,
@@ -60,12 +62,36 @@ pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
     Box::new(LlmWriter::new(router))
 }
 
+/// Gmail drafts and alerts sharing one service account, as `[mail]` describes them.
+pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
+    let var = &config.service_account_file_env;
+    let path = std::env::var_os(var)
+        .with_context(|| format!("[mail] kind = \"gmail\": set {var} to the path of the service-account key file"))?;
+    let timeout = std::time::Duration::from_millis(config.timeout_ms);
+    let account = ServiceAccount::from_file(std::path::Path::new(&path), config.token_uri.as_deref(), timeout)
+        .with_context(|| format!("[mail] service account from {var}"))?;
+    let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
+    let from = tam_core::Email::parse("[mail] alerts_from", from)?;
+    let gmail = Gmail::new(account, &config.base_url, timeout);
+    Ok((GmailDrafts::new(gmail.clone()), GmailAlerts::new(gmail, from)))
+}
+
 impl HomeChannels {
     pub fn open(home: &Home, config: &Config) -> Result<HomeChannels> {
         let db = home.db_path();
+        let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match config.mail.kind.as_str() {
+            "gmail" => {
+                let (drafts, alerts) = gmail(&config.mail)?;
+                (Box::new(drafts), Box::new(alerts))
+            }
+            _ => (
+                Box::new(LocalMailbox::open(&db, &home.dir)?),
+                Box::new(NotificationLog::open(&db, &home.dir, "email")?),
+            ),
+        };
         Ok(HomeChannels {
-            mailbox: LocalMailbox::open(&db, &home.dir)?,
-            email: NotificationLog::open(&db, &home.dir, "email")?,
+            mailbox,
+            email,
             chat: match config.chat.kind.as_str() {
                 "webhook" => Box::new(ChatWebhooks::new(WebhookConfig {
                     spaces: config.chat.webhooks.clone(),
@@ -91,8 +117,8 @@ impl HomeChannels {
     /// The ports, borrowed for one dispatch or task of `tenant` (a Redis bus belongs to one).
     pub fn ports(&mut self, tenant: &TenantId) -> Channels<'_> {
         Channels {
-            mailbox: &mut self.mailbox,
-            alerts: &mut self.email,
+            mailbox: self.mailbox.as_mut(),
+            alerts: self.email.as_mut(),
             chat: self.chat.as_mut(),
             events: self.events.for_tenant(tenant),
             crm: &mut self.crm,

@@ -81,6 +81,37 @@ impl Default for ChatConfig {
     }
 }
 
+/// Options of the `[mail]` section: where customer drafts and email alerts go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailConfig {
+    /// `local` (the home's mailbox and notification log, the default) or `gmail`.
+    pub kind: String,
+    /// The variable holding the path of the service-account key file (domain-wide delegation).
+    pub service_account_file_env: String,
+    /// The mailbox alerts are sent from; the service account impersonates it.
+    pub alerts_from: Option<String>,
+    /// Gmail's API endpoint.
+    pub base_url: String,
+    /// Overrides the key file's `token_uri`.
+    pub token_uri: Option<String>,
+    /// Limit on one request.
+    pub timeout_ms: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> MailConfig {
+        MailConfig {
+            kind: "local".to_owned(),
+            service_account_file_env: "TAM_GOOGLE_SERVICE_ACCOUNT_FILE".to_owned(),
+            alerts_from: None,
+            base_url: "https://gmail.googleapis.com".to_owned(),
+            token_uri: None,
+            timeout_ms: 30_000,
+        }
+    }
+}
+
 /// Options of the `[writer]` section: who writes drafts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,10 +156,12 @@ pub struct Config {
     pub event_bus: EventBusConfig,
     /// `[chat]`: local log or Google Chat webhooks.
     pub chat: ChatConfig,
+    /// `[mail]`: local mailbox or Gmail.
+    pub mail: MailConfig,
 }
 
 const SECTIONS: &[&str] =
-    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus", "chat"];
+    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus", "chat", "mail"];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -247,7 +280,24 @@ impl Config {
                 "config {origin}: [chat] {bad:?} must name an environment variable holding a webhook URL, not be one"
             );
         }
-        let config = Config { raw, import, priorities, retry, writer, event_bus, chat };
+        let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
+        match mail.kind.as_str() {
+            "local" => {}
+            "gmail" => {
+                let from = mail.alerts_from.as_deref().with_context(|| {
+                    format!("config {origin}: [mail] kind = \"gmail\" needs alerts_from, the mailbox alerts come from")
+                })?;
+                tam_core::Email::parse("[mail] alerts_from", from).with_context(|| format!("config {origin}"))?;
+                if !names_a_variable(&mail.service_account_file_env) {
+                    bail!(
+                        "config {origin}: [mail] service_account_file_env {:?} must name an environment variable",
+                        mail.service_account_file_env
+                    );
+                }
+            }
+            other => bail!("config {origin}: [mail] kind {other:?} is not \"local\" or \"gmail\""),
+        }
+        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -410,6 +460,17 @@ pub fn default_file() -> String {
 # [chat.webhooks]
 #   "spaces/AAAA" = "TAM_CHAT_WEBHOOK_SUPPORT"
 
+[mail]
+# Where customer drafts and email alerts go: "local" (drafts/ and the notification log in
+# this home) or "gmail" (drafts in each rep's mailbox, alerts sent from alerts_from to the
+# rep only). Gmail uses a service account with domain-wide delegation; the variable named
+# here holds the path of its key file.
+# kind = "local"
+# service_account_file_env = "TAM_GOOGLE_SERVICE_ACCOUNT_FILE"
+# alerts_from = "tam-alerts@vendor.example"
+# base_url = "https://gmail.googleapis.com"
+# timeout_ms = 30000
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -519,10 +580,15 @@ mod tests {
         );
         assert!(err("[tenants.acme]\naged_p1_p2_points = 1\n").contains("unknown section \"aged_p1_p2_points\""));
         assert!(err("[escalation]\nscore_below = 80\n").contains("score_below"));
+        assert!(err("[mail]\nkind = \"gmail\"\n").contains("needs alerts_from"));
+        assert!(err("[mail]\nkind = \"gmail\"\nalerts_from = \"alerts\"\n").contains("[mail] alerts_from"));
+        assert!(err("[mail]\nkind = \"smtp\"\n").contains("[mail] kind \"smtp\""));
+        let path = "[mail]\nkind = \"gmail\"\nalerts_from = \"a@v.example\"\nservice_account_file_env = \"/k.json\"\n";
+        assert!(err(path).contains("must name an environment variable"));
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail)"
         );
     }
 }

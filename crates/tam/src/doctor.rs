@@ -51,6 +51,16 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             }));
         }
     }
+    if config.mail.kind == "gmail" {
+        // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
+        checks.push(match crate::channels::gmail(&config.mail) {
+            Ok((_, alerts)) => match alerts.check() {
+                Ok(detail) => json!({"check": "mail (gmail)", "ok": true, "detail": detail}),
+                Err(e) => json!({"check": "mail (gmail)", "ok": false, "detail": e}),
+            },
+            Err(e) => json!({"check": "mail (gmail)", "ok": false, "detail": format!("{e:#}")}),
+        });
+    }
     if config.writer.mode != "llm" {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }

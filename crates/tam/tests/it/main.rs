@@ -5,6 +5,7 @@
 mod architecture;
 mod cli;
 mod conformance;
+mod gmail;
 mod llm;
 mod redis;
 

@@ -1,0 +1,78 @@
+//! Gmail end to end: a scan creates the customer draft in the rep's own mailbox and mails the
+//! rep from the alerts mailbox; an alert Gmail refused while down is delivered
+//! once it is back and the operator retries it.
+
+use tam_testkit::{Answer, Fake};
+
+use crate::{Run, TestHome, repo};
+
+const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
+{"record":"ticket","tenant_id":"acme","id":"T-1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"API down"}
+{"record":"ticket","tenant_id":"acme","id":"T-2","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"SSO broken"}
+{"record":"ticket","tenant_id":"acme","id":"T-3","account_id":"a1","priority":"P2","status":"open","created_at":"2026-03-20T00:00:00Z","subject":"Exports slow"}
+"#;
+
+fn token(n: u32) -> Answer {
+    Answer::json(200, &format!(r#"{{"access_token":"ya29.t{n}","expires_in":3599,"token_type":"Bearer"}}"#))
+}
+
+fn header<'a>(seen: &'a tam_testkit::Seen, name: &str) -> &'a str {
+    seen.headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+#[test]
+fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
+    let tokens = Fake::start((1..=4).map(token).collect());
+    let gmail = Fake::start(vec![
+        Answer::json(200, r#"{"resultSizeEstimate":0}"#),
+        Answer::json(200, r#"{"id":"r-1","message":{"id":"m-1","threadId":"t-1","labelIds":["DRAFT"]}}"#),
+        Answer::json(
+            503,
+            r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
+        ),
+        Answer::json(200, r#"{"id":"m-2","threadId":"t-2","labelIds":["SENT"]}"#),
+    ]);
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[outbox]\nmax_attempts = 1\n\n[mail]\nkind = \"gmail\"\nalerts_from = \"tam-alerts@v.example\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\ntimeout_ms = 5000\n",
+            gmail.url, tokens.url
+        ),
+    );
+    let key = repo().join("crates/tam-connectors/tests/fixtures/test_service_account.json");
+    let env = [("TAM_GOOGLE_SERVICE_ACCOUNT_FILE", key.to_str().unwrap())];
+    let tam = |args: &[&str]| -> Run { home.tam_env(args, &env) };
+
+    let doctor = tam(&["doctor"]);
+    assert!(doctor.stdout.contains("ok    mail (gmail)"), "{}{}", doctor.stdout, doctor.stderr);
+    let book = home.file("book.ndjson", BOOK);
+    assert_eq!(tam(&["import", book.to_str().unwrap()]).code, 0);
+    let scan = tam(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    assert!(scan.stdout.contains("0 to retry, 1 failed"), "{}{}", scan.stdout, scan.stderr);
+    let dead = tam(&["outbox", "list", "--status", "failed", "--json"]);
+    let dead: serde_json::Value = serde_json::from_str(&dead.stdout).unwrap();
+    assert_eq!(dead[0]["effect"], "email_alert", "{dead}");
+    assert!(dead[0]["last_error"].as_str().unwrap_or_default().contains("HTTP 503"), "{dead}");
+
+    let retry = tam(&["outbox", "retry"]);
+    assert!(
+        retry.stdout.contains("revived 1 failed effect(s); delivered 1, will retry 0, failed 0"),
+        "{}{}",
+        retry.stdout,
+        retry.stderr
+    );
+
+    let seen = gmail.seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert!(paths[0].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid"), "{paths:?}");
+    assert_eq!(
+        paths[1..],
+        ["/gmail/v1/users/me/drafts", "/gmail/v1/users/me/messages/send", "/gmail/v1/users/me/messages/send"]
+    );
+    assert_eq!(header(&seen[1], "authorization"), "Bearer ya29.t2", "the draft is made as the rep");
+    assert_eq!(header(&seen[2], "authorization"), "Bearer ya29.t3", "the alert comes from the alerts mailbox");
+    let grants: Vec<String> = tokens.seen.lock().unwrap().iter().map(|s| s.body.clone()).collect();
+    assert_eq!(grants.len(), 4, "doctor, the rep's compose, the alerts mailbox's send, the retry's send");
+}
