@@ -112,6 +112,12 @@ impl GmailDrafts {
     }
 }
 
+/// Where the rep finds the draft: the receipt, and the alert's link. Gmail has no stable link
+/// to one draft, so this is the rep's drafts folder, with the draft's id for the record.
+fn drafts_link(rep: &str, id: &str) -> String {
+    format!("https://mail.google.com/mail/u/{rep}/#drafts (draft {id})")
+}
+
 /// `q=rfc822msgid:<...>` with the characters a query string needs escaped.
 fn search_for(message_id: &str) -> String {
     let q: String = format!("rfc822msgid:{message_id}")
@@ -130,7 +136,7 @@ impl DraftMailbox for GmailDrafts {
         match self.gmail.request(rep, COMPOSE, "GET", &search_for(&draft.message_id()), None) {
             Ok((200, found)) => {
                 if let Some(id) = found.pointer("/drafts/0/id").and_then(Value::as_str) {
-                    return Outcome::Delivered { receipt: format!("gmail:{rep}:draft/{id}") };
+                    return Outcome::Delivered { receipt: drafts_link(rep, id) };
                 }
             }
             Ok((status, body)) => return failure(status, &body),
@@ -146,7 +152,7 @@ impl DraftMailbox for GmailDrafts {
         ) {
             Ok((200, created)) => {
                 let id = created.get("id").and_then(Value::as_str).unwrap_or("?");
-                Outcome::Delivered { receipt: format!("gmail:{rep}:draft/{id}") }
+                Outcome::Delivered { receipt: drafts_link(rep, id) }
             }
             Ok((status, body)) => failure(status, &body),
             Err(o) => o,

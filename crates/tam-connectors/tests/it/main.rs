@@ -364,11 +364,15 @@ mod gmail {
         let d = draft();
         assert_eq!(
             drafts.create_draft(&d),
-            Outcome::Delivered { receipt: "gmail:ana@vendor.example:draft/r-1".into() }
+            Outcome::Delivered {
+                receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1)".into()
+            }
         );
         assert_eq!(
             drafts.create_draft(&d),
-            Outcome::Delivered { receipt: "gmail:ana@vendor.example:draft/r-1".into() },
+            Outcome::Delivered {
+                receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1)".into()
+            },
             "found, not created again"
         );
 

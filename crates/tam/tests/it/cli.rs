@@ -146,7 +146,7 @@ fn bench_runs_on_a_small_book() {
 }
 
 /// Decodes standard base64 (test helper for reading `.eml` parts).
-fn unbase64(text: &str) -> Vec<u8> {
+pub(crate) fn unbase64(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,

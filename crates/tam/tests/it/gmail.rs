@@ -4,6 +4,7 @@
 
 use tam_testkit::{Answer, Fake};
 
+use crate::cli::unbase64;
 use crate::{Run, TestHome, repo};
 
 const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
@@ -18,6 +19,15 @@ fn token(n: u32) -> Answer {
 
 fn header<'a>(seen: &'a tam_testkit::Seen, name: &str) -> &'a str {
     seen.headers.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str())
+}
+
+/// The plain text of a `messages.send` request: base64url MIME around a base64 body.
+fn alert_text(request: &str) -> String {
+    let request: serde_json::Value = serde_json::from_str(request).unwrap();
+    let raw = request["raw"].as_str().unwrap().replace('-', "+").replace('_', "/");
+    let mime = String::from_utf8(unbase64(&raw)).unwrap();
+    let (_, body) = mime.split_once("\r\n\r\n").unwrap();
+    String::from_utf8(unbase64(body)).unwrap()
 }
 
 #[test]
@@ -62,6 +72,12 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
         "{}{}",
         retry.stdout,
         retry.stderr
+    );
+
+    let alert = alert_text(&gmail.seen.lock().unwrap()[3].body);
+    assert!(
+        alert.contains("https://mail.google.com/mail/u/ana@v.example/#drafts"),
+        "the alert links the drafts: {alert}"
     );
 
     let seen = gmail.seen.lock().unwrap();
