@@ -104,7 +104,12 @@ impl ServiceAccount {
     pub fn assertion(&self, sub: &str, scope: &str, now: Timestamp) -> Result<String, AuthError> {
         let iat = now.as_second();
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": self.key_id});
-        let claims = json!({"iss": self.email, "scope": scope, "aud": self.token_uri, "iat": iat, "exp": iat + 3600, "sub": sub});
+        let mut claims =
+            json!({"iss": self.email, "scope": scope, "aud": self.token_uri, "iat": iat, "exp": iat + 3600});
+        // No subject is the app acting as itself (Chat app auth); a subject is delegation.
+        if !sub.is_empty() {
+            claims["sub"] = json!(sub);
+        }
         let signing_input =
             format!("{}.{}", base64url(header.to_string().as_bytes()), base64url(claims.to_string().as_bytes()));
         let mut signature = vec![0; self.key.public().modulus_len()];
@@ -119,7 +124,8 @@ impl ServiceAccount {
         self.key.public().as_ref()
     }
 
-    /// A bearer token acting as `sub` with `scope`, from the cache while it has more than a
+    /// A bearer token acting as `sub` (or as the service account itself when `sub` is empty)
+    /// with `scope`, from the cache while it has more than a
     /// minute left.
     pub fn token(&mut self, sub: &str, scope: &str) -> Result<String, AuthError> {
         let key = (sub.to_owned(), scope.to_owned());

@@ -1,5 +1,6 @@
-//! Chat alerts through Google Chat incoming webhooks: one webhook URL per space, each URL a
-//! secret held in an environment variable (the URL is the credential; it is never logged).
+//! Chat alerts to Google Chat spaces, two ways: incoming webhooks ([`ChatWebhooks`]: one URL
+//! per space, each a secret held in an environment variable and never logged) or the Chat API
+//! ([`ChatApi`]: `spaces.messages.create` as a Chat app, authorised by a service account).
 //!
 //! Messages to one space are spaced out (the per-space write quota is about one message a
 //! second), cut to Chat's 32,000-byte limit, threaded by the effect's key, and carry the key as
@@ -12,6 +13,10 @@ use serde_json::{Value, json};
 use tam_core::comms::RepAlert;
 use tam_core::outbox::Outcome;
 use tam_core::ports::ChatNotifier;
+
+use crate::google_auth::{AuthError, ServiceAccount};
+
+const CHAT_BOT: &str = "https://www.googleapis.com/auth/chat.bot";
 
 /// Chat's message size limit, with room for the JSON around the text.
 const MAX_TEXT_BYTES: usize = 30_000;
@@ -73,6 +78,38 @@ fn message_text(alert: &RepAlert) -> String {
     text
 }
 
+/// Waits until a message to `space` keeps to the per-space write quota, and records it.
+fn pace(last_sent: &mut HashMap<String, Instant>, space: &str, min_interval: Duration) {
+    if let Some(last) = last_sent.get(space) {
+        let wait = min_interval.saturating_sub(last.elapsed());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+    last_sent.insert(space.to_owned(), Instant::now());
+}
+
+/// The effect's key as `requestId` (Chat returns the first message for a repeated id) and a
+/// reply into the alert's own thread.
+fn message_query(alert: &RepAlert) -> String {
+    format!("messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId={}", alert.key.digest())
+}
+
+fn message_body(alert: &RepAlert) -> Value {
+    json!({"text": message_text(alert), "thread": {"threadKey": format!("tam-{}", alert.key.digest())}})
+}
+
+fn post(url: &str, bearer: Option<&str>, body: &Value, timeout: Duration) -> Result<(u16, String), ureq::Error> {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+    let mut request = agent.post(url).header("content-type", "application/json; charset=UTF-8");
+    if let Some(token) = bearer {
+        request = request.header("authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.send(body.to_string())?;
+    Ok((response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default()))
+}
+
 fn classify(status: u16, body: &str) -> Outcome {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let message = parsed.pointer("/error/message").and_then(Value::as_str).unwrap_or("no error message");
@@ -93,31 +130,11 @@ impl ChatNotifier for ChatWebhooks {
             Ok(url) => url,
             Err(reason) => return Outcome::Rejected { reason },
         };
-        let space_key = space.unwrap_or("default").to_owned();
-        if let Some(last) = self.last_sent.get(&space_key) {
-            let wait = self.config.min_interval.saturating_sub(last.elapsed());
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
-        }
-        let digest = alert.key.digest();
+        pace(&mut self.last_sent, space.unwrap_or("default"), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
-        let full =
-            format!("{url}{separator}messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId={digest}");
-        let body = json!({"text": message_text(alert), "thread": {"threadKey": format!("tam-{digest}")}});
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(self.config.timeout))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        self.last_sent.insert(space_key, Instant::now());
-        let sent = agent.post(&full).header("content-type", "application/json; charset=UTF-8").send(body.to_string());
-        match sent {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                classify(status, &text)
-            }
+        let full = format!("{url}{separator}{}", message_query(alert));
+        match post(&full, None, &message_body(alert), self.config.timeout) {
+            Ok((status, text)) => classify(status, &text),
             // The URL is a secret: the error names the space, never the URL.
             Err(e) => Outcome::Retry {
                 reason: format!(
@@ -128,6 +145,91 @@ impl ChatNotifier for ChatWebhooks {
                 after: None,
             },
         }
+    }
+}
+
+/// Posts alerts with the Chat API as a Chat app (the app must be a member of each space).
+pub struct ChatApi {
+    auth: ServiceAccount,
+    base_url: String,
+    default_space: Option<String>,
+    min_interval: Duration,
+    timeout: Duration,
+    last_sent: HashMap<String, Instant>,
+}
+
+impl ChatApi {
+    /// The Chat API at `base_url` (`https://chat.googleapis.com`); reps without a space of
+    /// their own are alerted in `default_space`, if any.
+    pub fn new(
+        auth: ServiceAccount,
+        base_url: &str,
+        default_space: Option<String>,
+        min_interval: Duration,
+        timeout: Duration,
+    ) -> ChatApi {
+        let base_url = base_url.trim_end_matches('/').to_owned();
+        ChatApi { auth, base_url, default_space, min_interval, timeout, last_sent: HashMap::new() }
+    }
+
+    /// Proves the key, the token endpoint and the `chat.bot` scope without posting anything.
+    pub fn check(&mut self) -> Result<String, String> {
+        match self.token() {
+            Ok(_) => Ok("the Chat app has a token (chat.bot); it must be a member of each rep's space".to_owned()),
+            Err(Outcome::Retry { reason, .. } | Outcome::Rejected { reason }) => Err(reason),
+            Err(other) => Err(format!("{other:?}")),
+        }
+    }
+
+    fn token(&mut self) -> Result<String, Outcome> {
+        self.auth.token("", CHAT_BOT).map_err(|e| match e {
+            AuthError::Unavailable(m) => Outcome::Retry { reason: format!("Chat API token: {m}"), after: None },
+            e => Outcome::Rejected { reason: e.to_string() },
+        })
+    }
+}
+
+/// A space name as the API spells it, and nothing that could change the request path.
+fn valid_space(space: &str) -> bool {
+    space
+        .strip_prefix("spaces/")
+        .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+}
+
+impl ChatNotifier for ChatApi {
+    fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        let Some(space) = alert.chat_space.clone().or_else(|| self.default_space.clone()) else {
+            return Outcome::Rejected {
+                reason: format!(
+                    "no Chat space for {}: set the account's rep_chat_space or [chat] default_space",
+                    alert.rep.as_str()
+                ),
+            };
+        };
+        if !valid_space(&space) {
+            return Outcome::Rejected { reason: format!("{space:?} is not a Chat space name (spaces/...)") };
+        }
+        let url = format!("{}/v1/{space}/messages?{}", self.base_url, message_query(alert));
+        let body = message_body(alert);
+        pace(&mut self.last_sent, &space, self.min_interval);
+        for attempt in 0..2 {
+            let token = match self.token() {
+                Ok(t) => t,
+                Err(o) => return o,
+            };
+            match post(&url, Some(&token), &body, self.timeout) {
+                // A token Google stopped accepting is refreshed once.
+                Ok((401, _)) if attempt == 0 => self.auth.invalidate("", CHAT_BOT),
+                Ok((status, text)) => return classify(status, &text),
+                Err(e) => {
+                    return Outcome::Retry {
+                        reason: format!("posting to {space} with the Chat API failed: {}", kind_of(&e)),
+                        after: None,
+                    };
+                }
+            }
+        }
+        Outcome::Retry { reason: "the Chat API refused a fresh token (HTTP 401)".to_owned(), after: None }
     }
 }
 

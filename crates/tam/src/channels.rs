@@ -7,7 +7,7 @@ use tam_agent::dispatch::{self, Channels, DispatchReport};
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
 use tam_connectors::google_auth::ServiceAccount;
-use tam_connectors::google_chat::{ChatWebhooks, WebhookConfig};
+use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
 use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
 use tam_core::ports::Writer;
@@ -17,7 +17,7 @@ use tam_store::Store;
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
-use crate::config::{Config, MailConfig, WriterConfig};
+use crate::config::{ChatConfig, Config, MailConfig, WriterConfig};
 
 use crate::home::Home;
 
@@ -62,14 +62,33 @@ pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
     Box::new(LlmWriter::new(router))
 }
 
+/// The service account whose key file the variable `var` names, for the `[section]`.
+fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms: u64) -> Result<ServiceAccount> {
+    let path = std::env::var_os(var)
+        .with_context(|| format!("[{section}]: set {var} to the path of the service-account key file"))?;
+    let timeout = std::time::Duration::from_millis(timeout_ms);
+    ServiceAccount::from_file(std::path::Path::new(&path), token_uri, timeout)
+        .with_context(|| format!("[{section}] service account from {var}"))
+}
+
+/// The Chat API as `[chat]` describes it.
+pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
+    let account =
+        service_account("chat", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
+    Ok(ChatApi::new(
+        account,
+        &config.base_url,
+        config.default_space.clone(),
+        std::time::Duration::from_millis(config.min_interval_ms),
+        std::time::Duration::from_millis(config.timeout_ms),
+    ))
+}
+
 /// Gmail drafts and alerts sharing one service account, as `[mail]` describes them.
 pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
-    let var = &config.service_account_file_env;
-    let path = std::env::var_os(var)
-        .with_context(|| format!("[mail] kind = \"gmail\": set {var} to the path of the service-account key file"))?;
     let timeout = std::time::Duration::from_millis(config.timeout_ms);
-    let account = ServiceAccount::from_file(std::path::Path::new(&path), config.token_uri.as_deref(), timeout)
-        .with_context(|| format!("[mail] service account from {var}"))?;
+    let account =
+        service_account("mail", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
     let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
     let from = tam_core::Email::parse("[mail] alerts_from", from)?;
     let gmail = Gmail::new(account, &config.base_url, timeout);
@@ -99,6 +118,7 @@ impl HomeChannels {
                     min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
                     timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
                 })),
+                "api" => Box::new(chat_api(&config.chat)?),
                 _ => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
             },
             events: match config.event_bus.kind.as_str() {

@@ -57,12 +57,21 @@ impl Default for EventBusConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChatConfig {
-    /// `local` (the notification log, the default) or `webhook` (Google Chat incoming webhooks).
+    /// `local` (the notification log, the default), `webhook` (Google Chat incoming webhooks)
+    /// or `api` (the Chat API as a Chat app).
     pub kind: String,
     /// Space name (`spaces/AAA`) → the environment variable holding that space's webhook URL.
     pub webhooks: std::collections::HashMap<String, String>,
     /// The variable holding the webhook URL for reps without a space of their own.
     pub default_webhook_env: Option<String>,
+    /// With `api`: the space of reps without a space of their own.
+    pub default_space: Option<String>,
+    /// With `api`: the variable holding the path of the Chat app's service-account key file.
+    pub service_account_file_env: String,
+    /// With `api`: the Chat API's endpoint.
+    pub base_url: String,
+    /// With `api`: overrides the key file's `token_uri`.
+    pub token_uri: Option<String>,
     /// Least time between two messages to one space.
     pub min_interval_ms: u64,
     /// Limit on one post.
@@ -75,6 +84,10 @@ impl Default for ChatConfig {
             kind: "local".to_owned(),
             webhooks: Default::default(),
             default_webhook_env: None,
+            default_space: None,
+            service_account_file_env: "TAM_GOOGLE_SERVICE_ACCOUNT_FILE".to_owned(),
+            base_url: "https://chat.googleapis.com".to_owned(),
+            token_uri: None,
             min_interval_ms: 1_000,
             timeout_ms: 10_000,
         }
@@ -269,8 +282,8 @@ impl Config {
             bail!("config {origin}: [event_bus] kind {:?} is not \"local\" or \"redis\"", event_bus.kind);
         }
         let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}: [chat]"))?;
-        if !["local", "webhook"].contains(&chat.kind.as_str()) {
-            bail!("config {origin}: [chat] kind {:?} is not \"local\" or \"webhook\"", chat.kind);
+        if !["local", "webhook", "api"].contains(&chat.kind.as_str()) {
+            bail!("config {origin}: [chat] kind {:?} is not \"local\", \"webhook\" or \"api\"", chat.kind);
         }
         let names_a_variable =
             |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
@@ -278,6 +291,15 @@ impl Config {
         {
             bail!(
                 "config {origin}: [chat] {bad:?} must name an environment variable holding a webhook URL, not be one"
+            );
+        }
+        if let Some(space) = chat.default_space.as_deref().filter(|s| !s.starts_with("spaces/")) {
+            bail!("config {origin}: [chat] default_space {space:?} is not a space name (spaces/...)");
+        }
+        if !names_a_variable(&chat.service_account_file_env) {
+            bail!(
+                "config {origin}: [chat] service_account_file_env {:?} must name an environment variable",
+                chat.service_account_file_env
             );
         }
         let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
@@ -451,10 +473,15 @@ pub fn default_file() -> String {
 # maxlen = 100000
 
 [chat]
-# Where chat alerts go: "local" (the notification log) or "webhook" (Google Chat incoming
-# webhooks; each URL is a secret, so the config names the variable that holds it).
+# Where chat alerts go: "local" (the notification log), "webhook" (Google Chat incoming
+# webhooks; each URL is a secret, so the config names the variable that holds it) or "api"
+# (the Chat API as a Chat app that is a member of each rep's space; the variable named by
+# service_account_file_env holds the path of the app's service-account key file).
 # kind = "local"
 # default_webhook_env = "TAM_CHAT_WEBHOOK"
+# default_space = "spaces/AAAA"
+# service_account_file_env = "TAM_GOOGLE_SERVICE_ACCOUNT_FILE"
+# base_url = "https://chat.googleapis.com"
 # min_interval_ms = 1000
 # timeout_ms = 10000
 # [chat.webhooks]
@@ -582,6 +609,7 @@ mod tests {
         assert!(err("[escalation]\nscore_below = 80\n").contains("score_below"));
         assert!(err("[mail]\nkind = \"gmail\"\n").contains("needs alerts_from"));
         assert!(err("[mail]\nkind = \"gmail\"\nalerts_from = \"alerts\"\n").contains("[mail] alerts_from"));
+        assert!(err("[chat]\nkind = \"api\"\ndefault_space = \"AAA\"\n").contains("not a space name"));
         assert!(err("[mail]\nkind = \"smtp\"\n").contains("[mail] kind \"smtp\""));
         let path = "[mail]\nkind = \"gmail\"\nalerts_from = \"a@v.example\"\nservice_account_file_env = \"/k.json\"\n";
         assert!(err(path).contains("must name an environment variable"));

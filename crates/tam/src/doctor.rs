@@ -51,6 +51,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             }));
         }
     }
+    if config.chat.kind == "api" {
+        checks.push(match crate::channels::chat_api(&config.chat).map(|mut api| api.check()) {
+            Ok(Ok(detail)) => json!({"check": "chat (api)", "ok": true, "detail": detail}),
+            Ok(Err(e)) => json!({"check": "chat (api)", "ok": false, "detail": e}),
+            Err(e) => json!({"check": "chat (api)", "ok": false, "detail": format!("{e:#}")}),
+        });
+    }
     if config.mail.kind == "gmail" {
         // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
         checks.push(match crate::channels::gmail(&config.mail) {

@@ -119,7 +119,8 @@ mod chat {
     use std::collections::HashMap;
     use std::time::{Duration, Instant};
 
-    use tam_connectors::google_chat::{ChatWebhooks, WebhookConfig};
+    use tam_connectors::google_auth::ServiceAccount;
+    use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
     use tam_core::comms::{AlertKind, RepAlert, Subject};
     use tam_core::outbox::{IdemKey, Outcome};
     use tam_core::ports::ChatNotifier;
@@ -183,6 +184,56 @@ mod chat {
             matches!(unknown.notify(&alert("k")), Outcome::Rejected { reason } if reason.contains("no webhook configured for space \"spaces/AAA\""))
         );
     }
+
+    #[test]
+    fn the_chat_api_posts_as_the_app_with_the_key_as_request_id() {
+        let token = |n: u32| {
+            Answer::json(200, &format!(r#"{{"access_token":"ya29.c{n}","expires_in":3599,"token_type":"Bearer"}}"#))
+        };
+        let tokens = Fake::start(vec![token(1), token(2)]);
+        let api = Fake::start(vec![
+            Answer::json(
+                401,
+                r#"{"error":{"code":401,"message":"Request had invalid authentication credentials.","status":"UNAUTHENTICATED"}}"#,
+            ),
+            Answer::json(200, &fixture("message_create_response.json")),
+            Answer::json(429, &fixture("error_429_resource_exhausted.json")),
+        ]);
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let uri = format!("{}/token", tokens.url);
+        let auth = ServiceAccount::from_file(std::path::Path::new(&key), Some(&uri), Duration::from_secs(5)).unwrap();
+        let mut chat = ChatApi::new(auth, &api.url, None, Duration::from_millis(200), Duration::from_secs(5));
+
+        assert_eq!(
+            chat.notify(&alert("chat_alert:a1:x")),
+            Outcome::Delivered { receipt: "spaces/AAAAbCdEfGh/messages/x1y2z3.x1y2z3".into() },
+            "a 401 refreshed the token once"
+        );
+        let busy = chat.notify(&alert("chat_alert:a2:x"));
+        assert!(matches!(&busy, Outcome::Retry { reason, .. } if reason.contains("429")), "{busy:?}");
+        let mut elsewhere = alert("chat_alert:a3:x");
+        elsewhere.chat_space = Some("spaces/AAA/../../v1/other".into());
+        assert!(matches!(chat.notify(&elsewhere), Outcome::Rejected { reason } if reason.contains("not a Chat space")));
+        elsewhere.chat_space = None;
+        assert!(matches!(chat.notify(&elsewhere), Outcome::Rejected { reason } if reason.contains("default_space")));
+
+        let seen = api.seen.lock().unwrap();
+        let digest = IdemKey::from_stored("chat_alert:a1:x".into()).digest();
+        assert_eq!(
+            seen[1].path,
+            format!(
+                "/v1/spaces/AAA/messages?messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId={digest}"
+            )
+        );
+        let bearer = |i: usize| seen[i].headers.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+        assert_eq!(
+            (bearer(0), bearer(1), bearer(2)),
+            ("Bearer ya29.c1".into(), "Bearer ya29.c2".into(), "Bearer ya29.c2".into())
+        );
+        let grant = &tokens.seen.lock().unwrap()[0].body;
+        let claims = grant.split("assertion=").nth(1).unwrap().split('.').nth(1).unwrap().to_owned();
+        assert!(!super::google_auth::decoded(&claims).contains("\"sub\""), "app auth names no subject");
+    }
 }
 
 mod google_auth {
@@ -195,6 +246,10 @@ mod google_auth {
 
     fn key_file() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test_service_account.json")
+    }
+
+    pub(super) fn decoded(s: &str) -> String {
+        String::from_utf8(unbase64url(s)).unwrap()
     }
 
     fn unbase64url(s: &str) -> Vec<u8> {

@@ -5,7 +5,7 @@
 mod architecture;
 mod cli;
 mod conformance;
-mod gmail;
+mod google;
 mod llm;
 mod redis;
 

@@ -1,6 +1,7 @@
-//! Gmail end to end: a scan creates the customer draft in the rep's own mailbox and mails the
-//! rep from the alerts mailbox; an alert Gmail refused while down is delivered
-//! once it is back and the operator retries it.
+//! Google end to end: a scan creates the customer draft in the rep's own Gmail, mails the rep
+//! from the alerts mailbox and posts to the rep's space with the Chat API; alerts refused while
+//! Gmail and Chat were down are delivered, once each, when they are back and the operator
+//! retries them.
 
 use tam_testkit::{Answer, Fake};
 
@@ -42,13 +43,21 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
         ),
         Answer::json(200, r#"{"id":"m-2","threadId":"t-2","labelIds":["SENT"]}"#),
     ]);
+    let chat_tokens = Fake::start((1..=3).map(token).collect());
+    let chat = Fake::start(vec![
+        Answer::json(
+            503,
+            r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
+        ),
+        Answer::json(200, r#"{"name":"spaces/AAA/messages/m.1","thread":{"name":"spaces/AAA/threads/t"}}"#),
+    ]);
     let home = TestHome::new();
     std::fs::create_dir_all(home.path().join("home")).unwrap();
     home.file(
         "home/tam.toml",
         &format!(
-            "[outbox]\nmax_attempts = 1\n\n[mail]\nkind = \"gmail\"\nalerts_from = \"tam-alerts@v.example\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\ntimeout_ms = 5000\n",
-            gmail.url, tokens.url
+            "[outbox]\nmax_attempts = 1\n\n[mail]\nkind = \"gmail\"\nalerts_from = \"tam-alerts@v.example\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\ntimeout_ms = 5000\n\n[chat]\nkind = \"api\"\ndefault_space = \"spaces/AAA\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\nmin_interval_ms = 0\n",
+            gmail.url, tokens.url, chat.url, chat_tokens.url
         ),
     );
     let key = repo().join("crates/tam-connectors/tests/fixtures/test_service_account.json");
@@ -57,18 +66,21 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
 
     let doctor = tam(&["doctor"]);
     assert!(doctor.stdout.contains("ok    mail (gmail)"), "{}{}", doctor.stdout, doctor.stderr);
+    assert!(doctor.stdout.contains("ok    chat (api)"), "{}", doctor.stdout);
     let book = home.file("book.ndjson", BOOK);
     assert_eq!(tam(&["import", book.to_str().unwrap()]).code, 0);
     let scan = tam(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
-    assert!(scan.stdout.contains("0 to retry, 1 failed"), "{}{}", scan.stdout, scan.stderr);
+    assert!(scan.stdout.contains("0 to retry, 2 failed"), "{}{}", scan.stdout, scan.stderr);
     let dead = tam(&["outbox", "list", "--status", "failed", "--json"]);
     let dead: serde_json::Value = serde_json::from_str(&dead.stdout).unwrap();
-    assert_eq!(dead[0]["effect"], "email_alert", "{dead}");
-    assert!(dead[0]["last_error"].as_str().unwrap_or_default().contains("HTTP 503"), "{dead}");
+    let effects: Vec<&str> = dead.as_array().unwrap().iter().map(|e| e["effect"].as_str().unwrap()).collect();
+    assert_eq!(effects, ["email_alert", "chat_alert"], "the CRM, the event and the draft were delivered: {dead}");
+    assert!(dead[0]["last_error"].as_str().unwrap_or_default().contains("Gmail answered HTTP 503"), "{dead}");
+    assert!(dead[1]["last_error"].as_str().unwrap_or_default().contains("Google Chat answered HTTP 503"), "{dead}");
 
     let retry = tam(&["outbox", "retry"]);
     assert!(
-        retry.stdout.contains("revived 1 failed effect(s); delivered 1, will retry 0, failed 0"),
+        retry.stdout.contains("revived 2 failed effect(s); delivered 2, will retry 0, failed 0"),
         "{}{}",
         retry.stdout,
         retry.stderr
@@ -89,6 +101,11 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
     );
     assert_eq!(header(&seen[1], "authorization"), "Bearer ya29.t2", "the draft is made as the rep");
     assert_eq!(header(&seen[2], "authorization"), "Bearer ya29.t3", "the alert comes from the alerts mailbox");
+    let posts = chat.seen.lock().unwrap();
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0].path, posts[1].path, "the retry carries the same requestId, so Chat keeps one message");
+    assert!(posts[0].path.starts_with("/v1/spaces/AAA/messages?") && posts[0].path.contains("requestId="));
+    assert_eq!(chat_tokens.seen.lock().unwrap().len(), 3, "doctor, the scan, the retry");
     let grants: Vec<String> = tokens.seen.lock().unwrap().iter().map(|s| s.body.clone()).collect();
     assert_eq!(grants.len(), 4, "doctor, the rep's compose, the alerts mailbox's send, the retry's send");
 }
