@@ -5,7 +5,7 @@
 //! delivery and its record repeats nothing the customer or the rep can see.
 
 use serde::de::DeserializeOwned;
-use tam_core::comms::{AlertKind, Brief, CrmUpdate, CustomerDraft, Event, RepAlert, Subject};
+use tam_core::comms::{AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, RepAlert, Subject};
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
@@ -143,7 +143,13 @@ fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Times
                     if !written.calls.is_empty() {
                         store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
                     }
-                    ch.mailbox.create_draft(&CustomerDraft::new(&brief, written, row.key.clone()))
+                    let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
+                    if brief.kind == CommKind::EscalationOutreach
+                        && let Some(earlier) = store.earlier_outreach(&row.tenant, brief.account.as_str(), row.id)?
+                    {
+                        draft = draft.replying_to(&earlier);
+                    }
+                    ch.mailbox.create_draft(&draft)
                 }
                 Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
             },

@@ -118,22 +118,22 @@ fn drafts_link(rep: &str, id: &str) -> String {
     format!("https://mail.google.com/mail/u/{rep}/#drafts (draft {id})")
 }
 
-/// `q=rfc822msgid:<...>` with the characters a query string needs escaped.
-fn search_for(message_id: &str) -> String {
+/// `/gmail/v1/users/me/{list}?q=rfc822msgid:<...>`, escaped for a query string.
+fn search_for(list: &str, message_id: &str) -> String {
     let q: String = format!("rfc822msgid:{message_id}")
         .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
         })
         .collect();
-    format!("/gmail/v1/users/me/drafts?q={q}")
+    format!("/gmail/v1/users/me/{list}?q={q}")
 }
 
 impl DraftMailbox for GmailDrafts {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
         let rep = draft.from().as_str();
         // A retried delivery may have created it already: look for its Message-ID first.
-        match self.gmail.request(rep, COMPOSE, "GET", &search_for(&draft.message_id()), None) {
+        match self.gmail.request(rep, COMPOSE, "GET", &search_for("drafts", &draft.message_id()), None) {
             Ok((200, found)) => {
                 if let Some(id) = found.pointer("/drafts/0/id").and_then(Value::as_str) {
                     return Outcome::Delivered { receipt: drafts_link(rep, id) };
@@ -143,13 +143,21 @@ impl DraftMailbox for GmailDrafts {
             Err(o) => return o,
         }
         let raw = base64url(tam_core::mime::render(draft, Timestamp::now()).as_bytes());
-        match self.gmail.request(
-            rep,
-            COMPOSE,
-            "POST",
-            "/gmail/v1/users/me/drafts",
-            Some(&json!({"message": {"raw": raw}})),
-        ) {
+        let mut message = json!({"raw": raw});
+        // A follow-up joins the earlier draft's thread, if the rep still has that message.
+        if let Some(earlier) = draft.in_reply_to() {
+            match self.gmail.request(rep, COMPOSE, "GET", &search_for("messages", earlier), None) {
+                Ok((200, found)) => {
+                    if let Some(thread) = found.pointer("/messages/0/threadId").and_then(Value::as_str) {
+                        message["threadId"] = json!(thread);
+                    }
+                }
+                Ok((status, body)) => return failure(status, &body),
+                Err(o) => return o,
+            }
+        }
+        match self.gmail.request(rep, COMPOSE, "POST", "/gmail/v1/users/me/drafts", Some(&json!({"message": message})))
+        {
             Ok((200, created)) => {
                 let id = created.get("id").and_then(Value::as_str).unwrap_or("?");
                 Outcome::Delivered { receipt: drafts_link(rep, id) }

@@ -277,6 +277,7 @@ pub struct CustomerDraft {
     generator: String,
     confidence: String,
     note: Option<String>,
+    in_reply_to: Option<String>,
 }
 
 impl CustomerDraft {
@@ -297,7 +298,19 @@ impl CustomerDraft {
             generator: written.generator,
             confidence: written.confidence,
             note: written.note,
+            in_reply_to: None,
         }
+    }
+
+    /// The same draft as a reply to the earlier draft `key` of this tenant, in its thread.
+    pub fn replying_to(mut self, key: &IdemKey) -> CustomerDraft {
+        self.in_reply_to = Some(CustomerDraft::message_id_of(&self.tenant, key));
+        self
+    }
+
+    /// The Message-ID of the earlier draft this one replies to, if any.
+    pub fn in_reply_to(&self) -> Option<&str> {
+        self.in_reply_to.as_deref()
     }
 
     /// Tenant.
@@ -354,13 +367,21 @@ impl CustomerDraft {
     }
     /// A digest of the tenant and the key: the same draft always, two tenants never.
     pub fn digest(&self) -> String {
-        IdemKey::from_stored(format!("{}/{}", self.tenant, self.key)).digest()
+        digest_of(&self.tenant, &self.key)
     }
 
     /// A Message-ID derived from the tenant and the key, so a retried draft can be recognised.
     pub fn message_id(&self) -> String {
-        format!("<{}@tam.local>", self.digest())
+        CustomerDraft::message_id_of(&self.tenant, &self.key)
     }
+
+    fn message_id_of(tenant: &TenantId, key: &IdemKey) -> String {
+        format!("<{}@tam.local>", digest_of(tenant, key))
+    }
+}
+
+fn digest_of(tenant: &TenantId, key: &IdemKey) -> String {
+    IdemKey::from_stored(format!("{tenant}/{key}")).digest()
 }
 
 /// Individual alert or digest.

@@ -87,6 +87,9 @@ pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
     m.push_str(&header_text("Subject", draft.subject().as_str()));
     m.push_str(&format!("Date: {}\r\n", date.strftime("%a, %d %b %Y %H:%M:%S +0000")));
     m.push_str(&format!("Message-ID: {}\r\n", draft.message_id()));
+    if let Some(earlier) = draft.in_reply_to() {
+        m.push_str(&format!("In-Reply-To: {earlier}\r\nReferences: {earlier}\r\n"));
+    }
     m.push_str(&format!("X-TAM-Kind: {}\r\n", draft.kind().as_str()));
     m.push_str(&header_text("X-TAM-Account", draft.account().as_str()));
     m.push_str(&header_text("X-TAM-Generator", draft.generator()));

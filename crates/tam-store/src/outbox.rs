@@ -344,6 +344,28 @@ impl Store {
             .map(IdemKey::from_stored))
     }
 
+    /// The latest escalation outreach to `account` delivered before the row `before`: a
+    /// follow-up replies in its thread.
+    pub fn earlier_outreach(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        before: i64,
+    ) -> Result<Option<IdemKey>, StoreError> {
+        let prefix = format!("draft:{account}:");
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
+                   AND substr(idem_key, 1, length(?3)) = ?3 AND state = 'delivered' AND id < ?4
+                 ORDER BY id DESC LIMIT 1",
+                params![tenant.as_str(), account, prefix, before],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(IdemKey::from_stored))
+    }
+
     /// The receipt of a delivered effect, e.g. where a draft was saved.
     pub fn receipt(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<String>, StoreError> {
         Ok(self

@@ -258,6 +258,12 @@ fn ten_red_days_make_one_escalation_and_worsening_makes_another() {
     scan_at(&mut store, days(10));
     run_dispatch(&mut store, &mut fake, days(10));
     assert_eq!((fake.count("draft:"), fake.events.len()), (2, 2), "worsening is news");
+    assert_eq!(fake.drafts[0].in_reply_to(), None);
+    assert_eq!(
+        fake.drafts[1].in_reply_to(),
+        Some(fake.drafts[0].message_id().as_str()),
+        "the follow-up replies in the first outreach's thread"
+    );
 }
 
 #[test]

@@ -395,6 +395,31 @@ mod gmail {
     }
 
     #[test]
+    fn a_follow_up_draft_joins_the_earlier_drafts_thread() {
+        let tokens = Fake::start(vec![token(1)]);
+        let api = Fake::start(vec![
+            Answer::json(200, r#"{"resultSizeEstimate":0}"#),
+            Answer::json(200, r#"{"messages":[{"id":"m-1","threadId":"t-1"}],"resultSizeEstimate":1}"#),
+            Answer::json(200, r#"{"id":"r-2","message":{"id":"m-2","threadId":"t-1","labelIds":["DRAFT"]}}"#),
+        ]);
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let uri = format!("{}/token", tokens.url);
+        let auth = ServiceAccount::from_file(std::path::Path::new(&key), Some(&uri), Duration::from_secs(5)).unwrap();
+        let mut drafts = GmailDrafts::new(Gmail::new(auth, &api.url, Duration::from_secs(5)));
+        let earlier = IdemKey::from_stored("draft:a1:2026-03-20T07:00:00Z".into());
+        let follow_up = draft().replying_to(&earlier);
+        let earlier_id = follow_up.in_reply_to().unwrap().to_owned();
+        assert!(matches!(drafts.create_draft(&follow_up), Outcome::Delivered { .. }));
+
+        let seen = api.seen.lock().unwrap();
+        assert!(seen[1].path.starts_with("/gmail/v1/users/me/messages?q=rfc822msgid%3A%3C"), "{}", seen[1].path);
+        let body: serde_json::Value = serde_json::from_str(&seen[2].body).unwrap();
+        assert_eq!(body["message"]["threadId"], "t-1");
+        let mime = decoded_raw(&seen[2].body);
+        assert!(mime.contains(&format!("In-Reply-To: {earlier_id}\r\nReferences: {earlier_id}\r\n")), "{mime}");
+    }
+
+    #[test]
     fn drafts_are_created_once_as_the_rep_and_alerts_go_to_the_rep_only() {
         let tokens = Fake::start(vec![token(1), token(2), token(3)]);
         let api = Fake::start(vec![
