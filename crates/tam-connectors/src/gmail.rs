@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tam_core::comms::{CustomerDraft, RepAlert};
+use tam_core::comms::{CustomerDraft, RepAlert, Subject};
 use tam_core::outbox::Outcome;
 use tam_core::ports::{DraftMailbox, RepAlerts};
 use tam_core::{Email, Timestamp};
@@ -129,6 +129,45 @@ fn search_for(list: &str, message_id: &str) -> String {
     format!("/gmail/v1/users/me/{list}?q={q}")
 }
 
+impl GmailDrafts {
+    /// For a follow-up, the earlier draft's thread (if the rep still has that message) and the
+    /// draft under that thread's subject: Gmail threads a draft only when `threadId`, the
+    /// reply headers and the subject all agree.
+    fn thread_of(&self, rep: &str, draft: &CustomerDraft) -> Result<(Option<String>, CustomerDraft), Outcome> {
+        let Some(earlier) = draft.in_reply_to() else { return Ok((None, draft.clone())) };
+        let found = match self.gmail.request(rep, COMPOSE, "GET", &search_for("messages", earlier), None)? {
+            (200, found) => found,
+            (status, body) => return Err(failure(status, &body)),
+        };
+        let (Some(id), Some(thread)) = (
+            found.pointer("/messages/0/id").and_then(Value::as_str),
+            found.pointer("/messages/0/threadId").and_then(Value::as_str),
+        ) else {
+            return Ok((None, draft.clone()));
+        };
+        let path = format!("/gmail/v1/users/me/messages/{id}?format=metadata&metadataHeaders=Subject");
+        let subject = match self.gmail.request(rep, COMPOSE, "GET", &path, None)? {
+            (200, message) => message
+                .pointer("/payload/headers")
+                .and_then(Value::as_array)
+                .and_then(|hs| {
+                    hs.iter().find(|h| h["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("subject")))
+                })
+                .and_then(|h| h["value"].as_str())
+                .map(|s| s.to_owned()),
+            (status, body) => return Err(failure(status, &body)),
+        };
+        let draft = match subject {
+            Some(s) => {
+                let bare = s.strip_prefix("Re: ").unwrap_or(&s);
+                draft.clone().with_subject(Subject::new(&format!("Re: {bare}")))
+            }
+            None => draft.clone(),
+        };
+        Ok((Some(thread.to_owned()), draft))
+    }
+}
+
 impl DraftMailbox for GmailDrafts {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
         let rep = draft.from().as_str();
@@ -142,19 +181,14 @@ impl DraftMailbox for GmailDrafts {
             Ok((status, body)) => return failure(status, &body),
             Err(o) => return o,
         }
-        let raw = base64url(tam_core::mime::render(draft, Timestamp::now()).as_bytes());
+        let (thread, draft) = match self.thread_of(rep, draft) {
+            Ok(found) => found,
+            Err(o) => return o,
+        };
+        let raw = base64url(tam_core::mime::render(&draft, Timestamp::now()).as_bytes());
         let mut message = json!({"raw": raw});
-        // A follow-up joins the earlier draft's thread, if the rep still has that message.
-        if let Some(earlier) = draft.in_reply_to() {
-            match self.gmail.request(rep, COMPOSE, "GET", &search_for("messages", earlier), None) {
-                Ok((200, found)) => {
-                    if let Some(thread) = found.pointer("/messages/0/threadId").and_then(Value::as_str) {
-                        message["threadId"] = json!(thread);
-                    }
-                }
-                Ok((status, body)) => return failure(status, &body),
-                Err(o) => return o,
-            }
+        if let Some(thread) = thread {
+            message["threadId"] = json!(thread);
         }
         match self.gmail.request(rep, COMPOSE, "POST", "/gmail/v1/users/me/drafts", Some(&json!({"message": message})))
         {

@@ -308,6 +308,13 @@ impl CustomerDraft {
         self
     }
 
+    /// The same draft under `subject`: a reply keeps its thread's subject, which Gmail needs to
+    /// thread it.
+    pub fn with_subject(mut self, subject: Subject) -> CustomerDraft {
+        self.subject = subject;
+        self
+    }
+
     /// The Message-ID of the earlier draft this one replies to, if any.
     pub fn in_reply_to(&self) -> Option<&str> {
         self.in_reply_to.as_deref()

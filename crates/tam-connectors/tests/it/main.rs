@@ -400,6 +400,10 @@ mod gmail {
         let api = Fake::start(vec![
             Answer::json(200, r#"{"resultSizeEstimate":0}"#),
             Answer::json(200, r#"{"messages":[{"id":"m-1","threadId":"t-1"}],"resultSizeEstimate":1}"#),
+            Answer::json(
+                200,
+                r#"{"id":"m-1","threadId":"t-1","payload":{"headers":[{"name":"Subject","value":"Northwind: we are on it"}]}}"#,
+            ),
             Answer::json(200, r#"{"id":"r-2","message":{"id":"m-2","threadId":"t-1","labelIds":["DRAFT"]}}"#),
         ]);
         let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
@@ -413,9 +417,11 @@ mod gmail {
 
         let seen = api.seen.lock().unwrap();
         assert!(seen[1].path.starts_with("/gmail/v1/users/me/messages?q=rfc822msgid%3A%3C"), "{}", seen[1].path);
-        let body: serde_json::Value = serde_json::from_str(&seen[2].body).unwrap();
+        assert_eq!(seen[2].path, "/gmail/v1/users/me/messages/m-1?format=metadata&metadataHeaders=Subject");
+        let body: serde_json::Value = serde_json::from_str(&seen[3].body).unwrap();
         assert_eq!(body["message"]["threadId"], "t-1");
-        let mime = decoded_raw(&seen[2].body);
+        let mime = decoded_raw(&seen[3].body);
+        assert!(mime.contains("Subject: Re: Northwind: we are on it\r\n"), "Gmail threads on the subject too: {mime}");
         assert!(mime.contains(&format!("In-Reply-To: {earlier_id}\r\nReferences: {earlier_id}\r\n")), "{mime}");
     }
 
