@@ -243,3 +243,21 @@ impl RepAlerts for GmailAlerts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_and_outages_are_retried_and_the_rest_refused() {
+        let error = |code: u16, reason: &str| json!({"error": {"code": code, "message": "m", "errors": [{"domain": "usageLimits", "reason": reason}]}});
+        let retried = |o: Outcome| matches!(o, Outcome::Retry { .. });
+        assert!(retried(failure(429, &error(429, "rateLimitExceeded"))));
+        assert!(retried(failure(403, &error(403, "userRateLimitExceeded"))));
+        assert!(retried(failure(503, &Value::Null)));
+        assert!(!retried(failure(403, &error(403, "insufficientPermissions"))));
+        assert!(!retried(failure(400, &error(400, "invalidArgument"))));
+        let Outcome::Rejected { reason } = failure(400, &error(400, "invalidArgument")) else { unreachable!() };
+        assert_eq!(reason, "Gmail answered HTTP 400: m");
+    }
+}
