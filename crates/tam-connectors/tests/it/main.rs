@@ -249,24 +249,7 @@ mod google_auth {
     }
 
     pub(super) fn decoded(s: &str) -> String {
-        String::from_utf8(unbase64url(s)).unwrap()
-    }
-
-    fn unbase64url(s: &str) -> Vec<u8> {
-        let std = s.replace('-', "+").replace('_', "/");
-        let value = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            _ => 63,
-        };
-        let mut out = Vec::new();
-        for chunk in std.as_bytes().chunks(4) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
-            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-        }
-        out
+        String::from_utf8(tam_testkit::unbase64(s)).unwrap()
     }
 
     #[test]
@@ -289,8 +272,8 @@ mod google_auth {
         assert!(seen.body.starts_with("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion="));
         let jwt = seen.body.split("assertion=").nth(1).unwrap();
         let parts: Vec<&str> = jwt.split('.').collect();
-        let header: serde_json::Value = serde_json::from_slice(&unbase64url(parts[0])).unwrap();
-        let claims: serde_json::Value = serde_json::from_slice(&unbase64url(parts[1])).unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&tam_testkit::unbase64(parts[0])).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&tam_testkit::unbase64(parts[1])).unwrap();
         assert_eq!((header["alg"].as_str(), header["kid"].as_str()), (Some("RS256"), Some("test-key-1")));
         assert_eq!(
             (claims["sub"].as_str(), claims["scope"].as_str(), claims["aud"].as_str()),
@@ -299,7 +282,7 @@ mod google_auth {
         assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
         let signed = format!("{}.{}", parts[0], parts[1]);
         UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, sa.public_key())
-            .verify(signed.as_bytes(), &unbase64url(parts[2]))
+            .verify(signed.as_bytes(), &tam_testkit::unbase64(parts[2]))
             .expect("the signature verifies with the account's public key");
     }
 
@@ -378,20 +361,7 @@ mod gmail {
     fn decoded_raw(body: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         let raw = v.pointer("/message/raw").or_else(|| v.get("raw")).and_then(serde_json::Value::as_str).unwrap();
-        let std = raw.replace('-', "+").replace('_', "/");
-        let value = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            _ => 63,
-        };
-        let mut out = Vec::new();
-        for chunk in std.as_bytes().chunks(4) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
-            out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-        }
-        String::from_utf8(out).unwrap()
+        String::from_utf8(tam_testkit::unbase64(raw)).unwrap()
     }
 
     #[test]

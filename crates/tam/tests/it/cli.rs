@@ -145,23 +145,7 @@ fn bench_runs_on_a_small_book() {
     assert_eq!(scored, 300);
 }
 
-/// Decodes standard base64 (test helper for reading `.eml` parts).
-pub(crate) fn unbase64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=').collect();
-    let mut out = Vec::new();
-    for chunk in clean.chunks(4) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, c)| n | (u32::from(value(*c)) << (18 - 6 * i)));
-        out.extend_from_slice(&n.to_be_bytes()[1..chunk.len()]);
-    }
-    out
-}
+use tam_testkit::unbase64;
 
 #[test]
 fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {

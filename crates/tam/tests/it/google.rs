@@ -3,9 +3,8 @@
 //! Gmail and Chat were down wait in the outbox, the other effects delivered, and go out once
 //! each when they are next due.
 
-use tam_testkit::{Answer, Fake};
+use tam_testkit::{Answer, Fake, unbase64};
 
-use crate::cli::unbase64;
 use crate::{Run, TestHome, repo};
 
 const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
@@ -25,8 +24,8 @@ fn header<'a>(seen: &'a tam_testkit::Seen, name: &str) -> &'a str {
 /// The plain text of a `messages.send` request: base64url MIME around a base64 body.
 fn alert_text(request: &str) -> String {
     let request: serde_json::Value = serde_json::from_str(request).unwrap();
-    let raw = request["raw"].as_str().unwrap().replace('-', "+").replace('_', "/");
-    let mime = String::from_utf8(unbase64(&raw)).unwrap();
+    let raw = request["raw"].as_str().unwrap();
+    let mime = String::from_utf8(unbase64(raw)).unwrap();
     let (_, body) = mime.split_once("\r\n\r\n").unwrap();
     String::from_utf8(unbase64(body)).unwrap()
 }
