@@ -468,3 +468,109 @@ mod gmail {
         assert!(sent.contains("To: ana@vendor.example\r\n") && !sent.contains("nw.example"), "{sent}");
     }
 }
+
+mod notion {
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+    use tam_connectors::notion::{Notion, NotionConfig, NotionError};
+    use tam_testkit::{Answer, Fake};
+
+    /// A recorded answer from `tests/fixtures/notion_<name>.json`, with its headers.
+    fn recorded(name: &str) -> Answer {
+        let path = format!("{}/tests/fixtures/notion_{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut answer = Answer::json(v["status"].as_u64().unwrap() as u16, &v["response_body"].to_string());
+        if let Some(after) = v.pointer("/response_headers/retry-after").and_then(Value::as_str) {
+            answer.headers.push(("retry-after", after.to_owned()));
+        }
+        answer
+    }
+
+    /// A recorded answer asking for a shorter wait than it did, to keep the test quick.
+    fn hurried(name: &str) -> Answer {
+        let mut answer = recorded(name);
+        answer.headers = vec![("retry-after", "0".to_owned())];
+        answer
+    }
+
+    fn client(fake: &Fake, per_second: f64, burst: u32) -> Notion {
+        let config = NotionConfig {
+            base_url: fake.url.clone(),
+            requests_per_second: per_second,
+            burst,
+            backoff: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+            ..NotionConfig::default()
+        };
+        Notion::new("ntn_secret_token".into(), config)
+    }
+
+    #[test]
+    fn a_query_follows_the_cursor_to_the_last_page() {
+        let fake = Fake::start(vec![
+            recorded("constructed_database_query_tickets_page1"),
+            recorded("2022-06-28_database_query_empty"),
+        ]);
+        let notion = client(&fake, 100.0, 10);
+        let filter = json!({"property": "Status", "select": {"equals": "open"}});
+        let pages = notion.query_all("db1", Some(&filter), None).unwrap();
+        assert_eq!(pages.len(), 2);
+        assert_eq!(pages[0]["id"], "16cabc1e-edcd-8101-9000-000000000101");
+        let seen = fake.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        let header = |i: usize, name: &str| seen[i].headers.iter().find(|(k, _)| k == name).unwrap().1.clone();
+        assert_eq!(header(0, "notion-version"), "2022-06-28");
+        assert_eq!(header(0, "authorization"), "Bearer ntn_secret_token");
+        assert_eq!(seen[0].path, "/v1/databases/db1/query");
+        let second: Value = serde_json::from_str(&seen[1].body).unwrap();
+        assert_eq!(second["start_cursor"], "16cabc1e-edcd-8101-9000-000000000103");
+        assert_eq!((second["page_size"].as_u64(), &second["filter"]), (Some(100), &filter));
+    }
+
+    #[test]
+    fn rate_limits_wait_and_errors_say_what_to_do() {
+        let fake = Fake::start(vec![
+            recorded("error_429_rate_limited"),
+            Answer::json(200, r#"{"object":"page","id":"p1"}"#),
+            hurried("error_529_service_overload"),
+            hurried("error_529_service_overload"),
+            hurried("error_529_service_overload"),
+            recorded("error_401_unauthorized"),
+            Answer::json(
+                404,
+                r#"{"object":"error","status":404,"code":"object_not_found","message":"Could not find database with ID: db2."}"#,
+            ),
+            recorded("error_400_validation_rich_text_too_long"),
+            Answer::json(502, "<html>bad gateway</html>"),
+            Answer::json(200, r#"{"object":"page","id":"p2"}"#),
+        ]);
+        let notion = client(&fake, 100.0, 10);
+        let started = Instant::now();
+        assert_eq!(notion.request("GET", "/v1/pages/p1", None).unwrap()["id"], "p1");
+        assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
+
+        let overloaded = notion.request("GET", "/v1/pages/p1", None).unwrap_err();
+        assert!(matches!(&overloaded, NotionError::Unavailable(f) if f.attempts == 3 && f.code == "service_overload"));
+        let refused = notion.request("GET", "/v1/users/me", None).unwrap_err();
+        assert!(matches!(&refused, NotionError::Unauthorized(f) if f.message == "API token is invalid."));
+        assert!(!refused.to_string().contains("ntn_secret_token"));
+        let hidden = notion.request("POST", "/v1/databases/db2/query", Some(&json!({}))).unwrap_err().to_string();
+        assert!(hidden.contains("/v1/databases/db2/query") && hidden.contains("share"), "{hidden}");
+        let invalid = notion.request("PATCH", "/v1/blocks/b1/children", Some(&json!({}))).unwrap_err();
+        assert!(matches!(&invalid, NotionError::Rejected(f) if f.status == 400 && f.code == "validation_error"));
+        assert_eq!(notion.request("GET", "/v1/pages/p2", None).unwrap()["id"], "p2", "an HTML 502 is retried");
+        assert_eq!(notion.calls(), 10, "4xx are not retried; 429, 529 and 5xx are, three attempts at most");
+    }
+
+    #[test]
+    fn calls_keep_to_the_average_rate() {
+        let fake = Fake::start((0..6).map(|_| Answer::json(200, r#"{"object":"page"}"#)).collect());
+        let notion = client(&fake, 20.0, 1);
+        let started = Instant::now();
+        for _ in 0..6 {
+            notion.request("GET", "/v1/pages/p", None).unwrap();
+        }
+        assert!(started.elapsed() >= Duration::from_millis(240), "five waits of 50 ms: {:?}", started.elapsed());
+    }
+}

@@ -1,0 +1,280 @@
+//! The Notion API client every Notion use goes through: bearer token and `Notion-Version` on
+//! each call, one token bucket (about 3 requests a second) shared by all calls, Notion's error
+//! objects as typed errors, and Notion's retry rules: 429 and 529 wait for `Retry-After`, other
+//! 5xx back off, 4xx are final; at most three attempts.
+//!
+//! Accounts, tickets and profile pages are built on this in later modules; the client itself
+//! knows nothing of them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The API version used unless a database needs the data-source API.
+pub const VERSION: &str = "2022-06-28";
+
+/// Attempts per call, the first included.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// What a Notion call can end in.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NotionError {
+    /// 401: the token is wrong or revoked.
+    #[error("Notion refused the token ({0}); check the variable that holds it")]
+    Unauthorized(Failure),
+    /// 404: missing, or not shared with the integration (Notion answers 404 for both).
+    #[error(
+        "Notion cannot find {}: share the page or database with the integration (… menu → Connections) \
+         and check the id",
+        .0.path
+    )]
+    NotFound(Failure),
+    /// 400 and other 4xx: the request is wrong and retrying will not help.
+    #[error("Notion rejected {0}")]
+    Rejected(Failure),
+    /// 429, 529 or 5xx, or no answer, after every attempt.
+    #[error("Notion is unavailable after {n} attempts: {f}", n = .0.attempts, f = .0)]
+    Unavailable(Failure),
+}
+
+/// One failed call, as Notion described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// HTTP method.
+    pub method: String,
+    /// Path below the base URL.
+    pub path: String,
+    /// HTTP status; 0 when nothing answered.
+    pub status: u16,
+    /// Notion's error `code` (`validation_error`, `rate_limited`, …).
+    pub code: String,
+    /// Notion's message.
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} ({} {}): {}", self.method, self.path, self.status, self.code, self.message)
+    }
+}
+
+/// A token bucket: `capacity` calls at once, refilled at `per_second`.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// How long to wait before the next call may go; takes its token.
+    fn take(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.at = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.per_second) }
+    }
+}
+
+/// Settings of a [`Notion`] client.
+#[derive(Debug, Clone)]
+pub struct NotionConfig {
+    /// `https://api.notion.com`.
+    pub base_url: String,
+    /// `2022-06-28` or `2025-09-03`.
+    pub version: String,
+    /// Average calls a second (Notion's documented 3).
+    pub requests_per_second: f64,
+    /// Calls allowed at once before the average applies.
+    pub burst: u32,
+    /// Wait after the first 5xx; doubled after each further one.
+    pub backoff: Duration,
+    /// Limit on one call.
+    pub timeout: Duration,
+}
+
+impl Default for NotionConfig {
+    fn default() -> NotionConfig {
+        NotionConfig {
+            base_url: "https://api.notion.com".to_owned(),
+            version: VERSION.to_owned(),
+            requests_per_second: 3.0,
+            burst: 3,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Notion integration's connection. Shared by reference; calls from several threads take
+/// turns through one bucket.
+pub struct Notion {
+    token: String,
+    config: NotionConfig,
+    bucket: Mutex<Bucket>,
+    calls: AtomicU64,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for Notion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notion").field("token", &"[redacted]").field("config", &self.config).finish()
+    }
+}
+
+impl Notion {
+    /// A client authorised by `token` (an internal integration secret).
+    pub fn new(token: String, config: NotionConfig) -> Notion {
+        let bucket = Bucket {
+            tokens: f64::from(config.burst),
+            capacity: f64::from(config.burst.max(1)),
+            per_second: config.requests_per_second.max(0.01),
+            at: Instant::now(),
+        };
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(config.timeout))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Notion { token, config, bucket: Mutex::new(bucket), calls: AtomicU64::new(0), agent }
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    fn wait_for_turn(&self) {
+        let wait = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(Instant::now());
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+
+    /// One call, `path` below the base URL (`/v1/pages/…`), retried as Notion asks.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, NotionError> {
+        let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.wait_for_turn();
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let failure = |status: u16, code: &str, message: String| Failure {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                status,
+                code: code.to_owned(),
+                message,
+                attempts: attempt,
+            };
+            let request = ureq::http::Request::builder()
+                .method(method)
+                .uri(&url)
+                .header("authorization", format!("Bearer {}", self.token))
+                .header("notion-version", &self.config.version)
+                .header("content-type", "application/json")
+                .body(body.map(Value::to_string).unwrap_or_default())
+                .map_err(|e| NotionError::Rejected(failure(0, "invalid_request", e.to_string())))?;
+            let mut response = match self.agent.run(request) {
+                Ok(r) => r,
+                Err(_) if attempt < MAX_ATTEMPTS => {
+                    std::thread::sleep(self.backoff(attempt));
+                    continue;
+                }
+                // The token is in a header, never in ureq's error text.
+                Err(e) => return Err(NotionError::Unavailable(failure(0, "transport", e.to_string()))),
+            };
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if (200..300).contains(&status) {
+                return Ok(parsed);
+            }
+            let field = |f: &str| parsed.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let failed = if parsed.get("object").and_then(Value::as_str) == Some("error") {
+                failure(status, &field("code"), field("message"))
+            } else {
+                // Not Notion's own error object: an edge proxy answered.
+                failure(status, "http_error", format!("a non-Notion answer ({} bytes)", text.len()))
+            };
+            let wait = match status {
+                429 | 529 => Some(retry_after.unwrap_or_else(|| self.backoff(attempt))),
+                500..=599 => Some(self.backoff(attempt)),
+                _ => None,
+            };
+            match (status, wait) {
+                (401, _) => return Err(NotionError::Unauthorized(failed)),
+                (404, _) => return Err(NotionError::NotFound(failed)),
+                (_, Some(wait)) if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
+                (_, Some(_)) => return Err(NotionError::Unavailable(failed)),
+                (_, None) => return Err(NotionError::Rejected(failed)),
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.config.backoff.saturating_mul(1 << (attempt - 1).min(6))
+    }
+
+    /// Every page of a database query, 100 a page, following `next_cursor`. `filter` and
+    /// `sorts` are Notion's own JSON.
+    pub fn query_all(
+        &self,
+        database_id: &str,
+        filter: Option<&Value>,
+        sorts: Option<&Value>,
+    ) -> Result<Vec<Value>, NotionError> {
+        let path = format!("/v1/databases/{database_id}/query");
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut body = json!({"page_size": 100});
+            if let Some(f) = filter {
+                body["filter"] = f.clone();
+            }
+            if let Some(s) = sorts {
+                body["sorts"] = s.clone();
+            }
+            if let Some(c) = &cursor {
+                body["start_cursor"] = json!(c);
+            }
+            let list = self.request("POST", &path, Some(&body))?;
+            if let Some(results) = list.get("results").and_then(Value::as_array) {
+                pages.extend(results.iter().cloned());
+            }
+            match (list.get("has_more").and_then(Value::as_bool), list.get("next_cursor").and_then(Value::as_str)) {
+                (Some(true), Some(next)) => cursor = Some(next.to_owned()),
+                _ => return Ok(pages),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_allows_a_burst_then_the_average() {
+        let start = Instant::now();
+        let mut b = Bucket { tokens: 3.0, capacity: 3.0, per_second: 3.0, at: start };
+        assert_eq!([b.take(start), b.take(start), b.take(start)], [Duration::ZERO; 3]);
+        let wait = b.take(start);
+        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-9, "{wait:?}");
+        let later = start + Duration::from_secs(10);
+        assert_eq!(b.take(later), Duration::ZERO, "a quiet spell refills, up to the burst only");
+        assert_eq!(b.tokens, 2.0);
+    }
+}
