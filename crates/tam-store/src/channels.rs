@@ -323,3 +323,28 @@ impl Store {
         Ok(n == 1)
     }
 }
+
+impl Store {
+    /// Where the last successful sync of `source` for `tenant` started, if there was one.
+    pub fn sync_watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT watermark FROM sync_state WHERE tenant_id = ?1 AND source = ?2",
+                params![tenant.as_str(), source],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(crate::from_nanos))
+    }
+
+    /// Records a successful sync of `source` that started at `at`.
+    pub fn set_sync_watermark(&mut self, tenant: &TenantId, source: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO sync_state (tenant_id, source, watermark) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant_id, source) DO UPDATE SET watermark = excluded.watermark",
+            params![tenant.as_str(), source, crate::nanos(at)],
+        )?;
+        Ok(())
+    }
+}

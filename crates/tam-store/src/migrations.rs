@@ -236,6 +236,15 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX model_calls_by_key ON model_calls (tenant_id, idem_key, id);
     "#,
+    // 5: how far each ticket or CRM source has been synced, per tenant.
+    r#"
+    CREATE TABLE sync_state (
+        tenant_id   TEXT NOT NULL,
+        source      TEXT NOT NULL,               -- notion:accounts, notion:tickets, jira, ...
+        watermark   INTEGER NOT NULL,            -- the start of the last successful sync
+        PRIMARY KEY (tenant_id, source)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

@@ -125,6 +125,49 @@ impl Default for MailConfig {
     }
 }
 
+/// Options of the `[notion]` section: Notion as the CRM of one tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotionSection {
+    /// The tenant whose accounts live in these databases.
+    pub tenant: Option<String>,
+    /// The variable holding the integration's token.
+    pub token_env: String,
+    /// The accounts database id.
+    pub accounts_database: Option<String>,
+    /// The "Support Tickets" database id.
+    pub tickets_database: Option<String>,
+    /// Notion's API endpoint.
+    pub base_url: String,
+    /// `Notion-Version`.
+    pub version: String,
+    /// Average calls a second, shared by every call.
+    pub requests_per_second: f64,
+    /// Limit on one call.
+    pub timeout_ms: u64,
+    /// Property names of the accounts database.
+    pub accounts: tam_connectors::notion::records::AccountProperties,
+    /// Property names of the tickets database.
+    pub tickets: tam_connectors::notion::records::TicketProperties,
+}
+
+impl Default for NotionSection {
+    fn default() -> NotionSection {
+        NotionSection {
+            tenant: None,
+            token_env: "NOTION_TOKEN".to_owned(),
+            accounts_database: None,
+            tickets_database: None,
+            base_url: "https://api.notion.com".to_owned(),
+            version: tam_connectors::notion::VERSION.to_owned(),
+            requests_per_second: 3.0,
+            timeout_ms: 30_000,
+            accounts: Default::default(),
+            tickets: Default::default(),
+        }
+    }
+}
+
 /// Options of the `[writer]` section: who writes drafts.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -171,10 +214,23 @@ pub struct Config {
     pub chat: ChatConfig,
     /// `[mail]`: local mailbox or Gmail.
     pub mail: MailConfig,
+    /// `[notion]`: Notion as a CRM.
+    pub notion: NotionSection,
 }
 
-const SECTIONS: &[&str] =
-    &["scoring", "escalation", "import", "outbox", "priorities", "tenants", "writer", "event_bus", "chat", "mail"];
+const SECTIONS: &[&str] = &[
+    "scoring",
+    "escalation",
+    "import",
+    "outbox",
+    "priorities",
+    "tenants",
+    "writer",
+    "event_bus",
+    "chat",
+    "mail",
+    "notion",
+];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
@@ -319,7 +375,14 @@ impl Config {
             }
             other => bail!("config {origin}: [mail] kind {other:?} is not \"local\" or \"gmail\""),
         }
-        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail };
+        let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
+        if !names_a_variable(&notion.token_env) {
+            bail!("config {origin}: [notion] token_env {:?} must name an environment variable", notion.token_env);
+        }
+        if notion.requests_per_second.is_nan() || notion.requests_per_second <= 0.0 {
+            bail!("config {origin}: [notion] requests_per_second must be above 0");
+        }
+        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -498,6 +561,24 @@ pub fn default_file() -> String {
 # base_url = "https://gmail.googleapis.com"
 # timeout_ms = 30000
 
+[notion]
+# Notion as the CRM of one tenant: `tam sync notion` reads its accounts and tickets (only the
+# pages edited since the last sync). The token is a secret: the config names its variable.
+# tenant = "acme"
+# token_env = "NOTION_TOKEN"
+# accounts_database = "..."
+# tickets_database = "..."
+# base_url = "https://api.notion.com"
+# version = "2022-06-28"
+# requests_per_second = 3.0
+# timeout_ms = 30000
+# [notion.accounts]          the property names, as `tam notion init` creates them
+#   name = "Name"
+#   rep_email = "Rep Email"
+# [notion.tickets]
+#   account = "Account"
+#   priority = "Priority"
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -616,7 +697,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion)"
         );
     }
 }

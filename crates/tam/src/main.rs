@@ -19,6 +19,7 @@ mod outbox;
 mod progress;
 mod rng;
 mod scan;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,6 +69,9 @@ enum Command {
     /// Technical relationship profiles.
     #[command(subcommand)]
     Profile(agent::ProfileCommand),
+    /// Pull accounts and tickets from a connected source into the store.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// Check the home and every configured connection (one tiny call per model).
     Doctor(doctor::Args),
 }
@@ -121,6 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Agent(args) => agent::show(args),
         Command::Task(command) => agent::task(&home, command),
         Command::Profile(command) => agent::profile(&home, command),
+        Command::Sync(command) => sync::run(&home, command),
         Command::Doctor(args) => doctor::run(&home, args),
     }
 }

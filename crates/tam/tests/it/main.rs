@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod google;
 mod llm;
+mod notion;
 mod redis;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,123 @@
+//! `tam sync notion`: pulls a tenant's accounts and tickets from Notion into the store.
+//!
+//! Each database is read with one paginated query, asking only for pages edited since the last
+//! successful sync (less a minute: Notion rounds `last_edited_time` to the minute). The pages
+//! become import records and go through the importer, so a malformed page is reported by id
+//! and field and skipped. The watermark moves only when the whole sync succeeded.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tam_agent::import::{Format, Importer};
+use tam_connectors::notion::records::{account_record, ticket_record};
+use tam_connectors::notion::{Notion, NotionConfig};
+use tam_core::{TenantId, Timestamp};
+
+use crate::Outcome;
+use crate::config::NotionSection;
+use crate::home::Home;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum SyncCommand {
+    /// Accounts and tickets from the Notion databases named in `[notion]`.
+    Notion {
+        /// Read every page, not only those edited since the last sync.
+        #[arg(long)]
+        full: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The client `[notion]` describes, with its token from the environment.
+pub fn client(config: &NotionSection) -> Result<Notion> {
+    let var = &config.token_env;
+    let token = std::env::var(var)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .with_context(|| format!("[notion]: set {var} to the integration's token"))?;
+    Ok(Notion::new(
+        token,
+        NotionConfig {
+            base_url: config.base_url.clone(),
+            version: config.version.clone(),
+            requests_per_second: config.requests_per_second,
+            timeout: Duration::from_millis(config.timeout_ms),
+            ..NotionConfig::default()
+        },
+    ))
+}
+
+pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
+    let SyncCommand::Notion { full, json } = command;
+    let (mut store, config) = home.open()?;
+    let section = &config.notion;
+    let tenant = section.tenant.as_deref().context("[notion] tenant is not set: which tenant are these accounts?")?;
+    let tenant_id = TenantId::parse("[notion] tenant", tenant)?;
+    let (Some(accounts_db), Some(tickets_db)) = (&section.accounts_database, &section.tickets_database) else {
+        bail!("[notion] needs accounts_database and tickets_database (`tam notion init` prints them)");
+    };
+    let notion = client(section)?;
+    let started = Timestamp::now();
+
+    let edited_since = |source: &str| -> Result<Option<Value>> {
+        if full {
+            return Ok(None);
+        }
+        Ok(store.sync_watermark(&tenant_id, source)?.map(|at| {
+            let since = at.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(at);
+            json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}})
+        }))
+    };
+    let oldest_first = json!([{"timestamp": "last_edited_time", "direction": "ascending"}]);
+    let account_filter = edited_since("notion:accounts")?;
+    let ticket_filter = edited_since("notion:tickets")?;
+    let accounts = notion.query_all(accounts_db, account_filter.as_ref(), Some(&oldest_first))?;
+    let tickets = notion.query_all(tickets_db, ticket_filter.as_ref(), Some(&oldest_first))?;
+
+    let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let account_lines = lines(accounts.iter().map(|p| account_record(tenant, p, &section.accounts)).collect());
+    let ticket_lines = lines(tickets.iter().map(|p| ticket_record(tenant, p, &section.tickets)).collect());
+    let mut importer = Importer::new(&mut store, config.import_options(started));
+    importer.read("notion:accounts", account_lines.as_bytes(), Format::Ndjson)?;
+    importer.read("notion:tickets", ticket_lines.as_bytes(), Format::Ndjson)?;
+    let report = importer.finish()?;
+    // Rejected pages are reported, not retried forever: they come back when someone edits them.
+    store.set_sync_watermark(&tenant_id, "notion:accounts", started)?;
+    store.set_sync_watermark(&tenant_id, "notion:tickets", started)?;
+
+    if json {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}",
+            json!({
+                "tenant": tenant, "full": full || account_filter.is_none(),
+                "account_pages": accounts.len(), "ticket_pages": tickets.len(),
+                "accounts": report.accounts, "tickets": report.tickets,
+                "rejected": report.rejected.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "notion_calls": notion.calls(),
+            })
+        )?;
+    } else {
+        for r in &report.rejected {
+            crate::warn(format_args!("rejected: {r}"));
+        }
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "notion → {tenant}: {} account pages, {} ticket pages{}; stored {} accounts, {} tickets; rejected {}; {} Notion calls",
+            accounts.len(),
+            tickets.len(),
+            if account_filter.is_some() { " edited since the last sync" } else { "" },
+            report.accounts,
+            report.tickets,
+            report.rejected.len(),
+            notion.calls(),
+        )?;
+    }
+    Ok(if report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+}
