@@ -68,6 +68,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             Err(e) => json!({"check": "mail (gmail)", "ok": false, "detail": format!("{e:#}")}),
         });
     }
+    if config.notion.tenant.is_some() {
+        checks.extend(notion_checks(&config.notion));
+    }
     if config.writer.mode != "llm" {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }
@@ -104,4 +107,38 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
+}
+
+/// Each configured Notion database, read once: proves the token, the sharing and the id.
+fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
+    let notion = match crate::sync::client(section) {
+        Ok(n) => n,
+        Err(e) => return vec![json!({"check": "notion", "ok": false, "detail": format!("{e:#}")})],
+    };
+    let databases = [("accounts", &section.accounts_database), ("tickets", &section.tickets_database)];
+    databases
+        .into_iter()
+        .map(|(name, id)| {
+            let check = format!("notion {name} database");
+            let Some(id) = id else {
+                return json!({"check": check, "ok": false, "detail": format!("[notion] {name}_database is not set")});
+            };
+            match notion.request("GET", &format!("/v1/databases/{id}"), None) {
+                Ok(db) => {
+                    let title: String = db["title"]
+                        .as_array()
+                        .map(|runs| runs.iter().filter_map(|r| r["plain_text"].as_str()).collect())
+                        .unwrap_or_default();
+                    let sources = db["data_sources"].as_array().map_or(0, Vec::len);
+                    let api = if sources > 1 {
+                        format!("{sources} data sources: needs Notion-Version 2025-09-03")
+                    } else {
+                        format!("Notion-Version {}", section.version)
+                    };
+                    json!({"check": check, "ok": sources <= 1, "detail": format!("{title:?} ({api})")})
+                }
+                Err(e) => json!({"check": check, "ok": false, "detail": e.to_string()}),
+            }
+        })
+        .collect()
 }

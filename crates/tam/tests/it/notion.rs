@@ -41,6 +41,11 @@ fn a_sync_reads_each_database_once_and_then_only_what_changed() {
         recorded("2022-06-28_database_query_empty"),
         recorded("2022-06-28_database_query_empty"),
         recorded("2022-06-28_database_query_empty"),
+        Answer::json(200, r#"{"object":"database","id":"accdb","title":[{"type":"text","plain_text":"Accounts"}]}"#),
+        Answer::json(
+            404,
+            r#"{"object":"error","status":404,"code":"object_not_found","message":"Could not find database with ID: tixdb."}"#,
+        ),
     ]);
     let home = TestHome::new();
     std::fs::create_dir_all(home.path().join("home")).unwrap();
@@ -69,8 +74,19 @@ fn a_sync_reads_each_database_once_and_then_only_what_changed() {
 
     let second = tam(&["sync", "notion", "--json"]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let doctor = tam(&["doctor"]);
+    assert!(
+        doctor.stdout.contains("ok    notion accounts database") && doctor.stdout.contains("\"Accounts\""),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor.stdout.contains("FAIL  notion tickets database") && doctor.stdout.contains("share"),
+        "{}",
+        doctor.stdout
+    );
     let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.len(), 5);
+    assert_eq!(seen.len(), 7);
     let body = |i: usize| serde_json::from_str::<Value>(&seen[i].body).unwrap();
     assert!(body(0)["filter"].is_null(), "the first sync reads everything");
     assert_eq!(body(2)["start_cursor"], "16cabc1e-edcd-8101-9000-000000000103");
