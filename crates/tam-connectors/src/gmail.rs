@@ -33,12 +33,8 @@ impl Gmail {
         Arc::new(Gmail { auth: Mutex::new(auth), base_url: base_url.trim_end_matches('/').to_owned(), timeout })
     }
 
-    fn token(&self, sub: &str, scope: &str) -> Result<String, Outcome> {
-        let mut auth = self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        auth.token(sub, scope).map_err(|e| match e {
-            AuthError::Unavailable(m) => Outcome::Retry { reason: m, after: None },
-            e => Outcome::Rejected { reason: e.to_string() },
-        })
+    fn token(&self, sub: &str, scope: &str) -> Result<String, AuthError> {
+        self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner).token(sub, scope)
     }
 
     fn invalidate(&self, sub: &str, scope: &str) {
@@ -217,11 +213,11 @@ impl GmailAlerts {
     /// Proves the key, the token endpoint and the delegation of `gmail.send` for the alerts
     /// mailbox, without sending anything.
     pub fn check(&self) -> Result<String, String> {
-        match self.gmail.token(self.from.as_str(), SEND) {
-            Ok(_) => Ok(format!("{} may send alerts (gmail.send delegated)", self.from.as_str())),
-            Err(Outcome::Retry { reason, .. } | Outcome::Rejected { reason }) => Err(reason),
-            Err(other) => Err(format!("{other:?}")),
-        }
+        let from = self.from.as_str();
+        self.gmail
+            .token(from, SEND)
+            .map(|_| format!("{from} may send alerts (gmail.send delegated)"))
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -29,6 +29,17 @@ pub enum AuthError {
     Unavailable(String),
 }
 
+/// A channel that cannot get a token tries again later only when the token endpoint was the
+/// trouble; a refusal waits for an admin.
+impl From<AuthError> for tam_core::outbox::Outcome {
+    fn from(e: AuthError) -> tam_core::outbox::Outcome {
+        match e {
+            AuthError::Unavailable(_) => tam_core::outbox::Outcome::Retry { reason: e.to_string(), after: None },
+            e => tam_core::outbox::Outcome::Rejected { reason: e.to_string() },
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct KeyFile {
     client_email: String,

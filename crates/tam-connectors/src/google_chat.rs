@@ -14,7 +14,7 @@ use tam_core::comms::RepAlert;
 use tam_core::outbox::Outcome;
 use tam_core::ports::ChatNotifier;
 
-use crate::google_auth::{AuthError, ServiceAccount};
+use crate::google_auth::ServiceAccount;
 
 const CHAT_BOT: &str = "https://www.googleapis.com/auth/chat.bot";
 
@@ -174,18 +174,10 @@ impl ChatApi {
 
     /// Proves the key, the token endpoint and the `chat.bot` scope without posting anything.
     pub fn check(&mut self) -> Result<String, String> {
-        match self.token() {
-            Ok(_) => Ok("the Chat app has a token (chat.bot); it must be a member of each rep's space".to_owned()),
-            Err(Outcome::Retry { reason, .. } | Outcome::Rejected { reason }) => Err(reason),
-            Err(other) => Err(format!("{other:?}")),
-        }
-    }
-
-    fn token(&mut self) -> Result<String, Outcome> {
-        self.auth.token("", CHAT_BOT).map_err(|e| match e {
-            AuthError::Unavailable(m) => Outcome::Retry { reason: format!("Chat API token: {m}"), after: None },
-            e => Outcome::Rejected { reason: e.to_string() },
-        })
+        self.auth
+            .token("", CHAT_BOT)
+            .map(|_| "the Chat app has a token (chat.bot); it must be a member of each rep's space".to_owned())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -213,9 +205,9 @@ impl ChatNotifier for ChatApi {
         let body = message_body(alert);
         pace(&mut self.last_sent, &space, self.min_interval);
         for attempt in 0..2 {
-            let token = match self.token() {
+            let token = match self.auth.token("", CHAT_BOT) {
                 Ok(t) => t,
-                Err(o) => return o,
+                Err(e) => return e.into(),
             };
             match post(&url, Some(&token), &body, self.timeout) {
                 // A token Google stopped accepting is refreshed once.
