@@ -1,4 +1,5 @@
-//! The channels of this home (embedded, or Gmail, Google Chat and Redis as configured) and the dispatcher run over them.
+//! The channels of this home (embedded, or Gmail, Google Chat and Redis as configured) and the
+//! dispatcher run over them.
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
