@@ -18,6 +18,7 @@ pub const VERSION: &str = "2022-06-28";
 /// Attempts per call, the first included.
 const MAX_ATTEMPTS: u32 = 3;
 
+pub mod crm;
 pub mod records;
 
 /// What a Notion call can end in.

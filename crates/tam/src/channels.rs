@@ -9,6 +9,7 @@ use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, Notificati
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
 use tam_connectors::google_auth::ServiceAccount;
 use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
+use tam_connectors::notion::crm::NotionCrm;
 use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
 use tam_core::ports::Writer;
@@ -29,6 +30,8 @@ pub struct HomeChannels {
     chat: Box<dyn ChatNotifier>,
     events: Events,
     crm: LocalCrm,
+    /// The tenant whose CRM is Notion, and its writer.
+    notion_crm: Option<(TenantId, NotionCrm)>,
     writer: Box<dyn Writer>,
 }
 
@@ -70,6 +73,15 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
     let timeout = std::time::Duration::from_millis(timeout_ms);
     ServiceAccount::from_file(std::path::Path::new(&path), token_uri, timeout)
         .with_context(|| format!("[{section}] service account from {var}"))
+}
+
+/// Health written to Notion for the `[notion]` tenant, when its databases are configured.
+fn notion_crm(config: &Config) -> Result<Option<(TenantId, NotionCrm)>> {
+    let section = &config.notion;
+    let (Some(tenant), Some(_)) = (&section.tenant, &section.accounts_database) else { return Ok(None) };
+    let tenant = TenantId::parse("[notion] tenant", tenant)?;
+    let notion = std::sync::Arc::new(crate::sync::client(section)?);
+    Ok(Some((tenant, NotionCrm::new(notion, section.health.clone()))))
 }
 
 /// The Chat API as `[chat]` describes it.
@@ -131,6 +143,7 @@ impl HomeChannels {
                 _ => Events::Local(LocalEventBus::open(&db)?),
             },
             crm: LocalCrm::open(&db)?,
+            notion_crm: notion_crm(config)?,
             writer: writer(&config.writer),
         })
     }
@@ -142,7 +155,10 @@ impl HomeChannels {
             alerts: self.email.as_mut(),
             chat: self.chat.as_mut(),
             events: self.events.for_tenant(tenant),
-            crm: &mut self.crm,
+            crm: match &mut self.notion_crm {
+                Some((t, notion)) if t == tenant => notion,
+                _ => &mut self.crm,
+            },
             writer: self.writer.as_ref(),
         }
     }

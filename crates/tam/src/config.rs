@@ -149,6 +149,8 @@ pub struct NotionSection {
     pub accounts: tam_connectors::notion::records::AccountProperties,
     /// Property names of the tickets database.
     pub tickets: tam_connectors::notion::records::TicketProperties,
+    /// Health property names on the account pages.
+    pub health: tam_connectors::notion::crm::HealthProperties,
 }
 
 impl Default for NotionSection {
@@ -164,6 +166,7 @@ impl Default for NotionSection {
             timeout_ms: 30_000,
             accounts: Default::default(),
             tickets: Default::default(),
+            health: Default::default(),
         }
     }
 }
@@ -578,6 +581,9 @@ pub fn default_file() -> String {
 # [notion.tickets]
 #   account = "Account"
 #   priority = "Priority"
+# [notion.health]            written back to the account page by scans
+#   score = "Health Score"
+#   escalated = "Escalated"
 
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names

@@ -564,6 +564,54 @@ mod notion {
     }
 
     #[test]
+    fn health_is_written_to_the_account_page() {
+        use tam_connectors::notion::crm::{HealthProperties, NotionCrm};
+        use tam_core::comms::CrmUpdate;
+        use tam_core::outbox::Outcome;
+        use tam_core::ports::CrmWriter;
+
+        let fake = Fake::start(vec![
+            Answer::json(200, r#"{"object":"page","id":"16cabc1e-edcd-8200-9000-00000000a001"}"#),
+            recorded("error_400_validation_rich_text_too_long"),
+        ]);
+        let mut crm = NotionCrm::new(std::sync::Arc::new(client(&fake, 100.0, 10)), HealthProperties::default());
+        let update = CrmUpdate {
+            tenant: super::tenant("acme"),
+            account: tam_core::AccountId::parse("a", "16cabc1e-edcd-8200-9000-00000000a001").unwrap(),
+            score: 55,
+            status: tam_core::HealthStatus::Amber,
+            scanned_at: "2024-01-15T06:00:00Z".parse().unwrap(),
+            escalated: false,
+        };
+        assert_eq!(
+            crm.update_health(&update),
+            Outcome::Delivered { receipt: "notion:page/16cabc1e-edcd-8200-9000-00000000a001".into() }
+        );
+        assert!(
+            matches!(crm.update_health(&update), Outcome::Rejected { reason } if reason.contains("validation_error"))
+        );
+        let mut local = update.clone();
+        local.account = tam_core::AccountId::parse("a", "northwind/../x").unwrap();
+        assert!(
+            matches!(crm.update_health(&local), Outcome::Rejected { reason } if reason.contains("not a Notion page id"))
+        );
+
+        let seen = fake.seen.lock().unwrap();
+        assert_eq!(seen.len(), 2, "a page id that is not one is refused before any call");
+        assert_eq!(seen[0].path, "/v1/pages/16cabc1e-edcd-8200-9000-00000000a001");
+        let body: Value = serde_json::from_str(&seen[0].body).unwrap();
+        assert_eq!(
+            body,
+            json!({"properties": {
+                "Health Score": {"number": 55},
+                "Health Status": {"select": {"name": "amber"}},
+                "Last Health Scan": {"date": {"start": "2024-01-15T06:00:00Z"}},
+                "Escalated": {"checkbox": false},
+            }})
+        );
+    }
+
+    #[test]
     fn calls_keep_to_the_average_rate() {
         let fake = Fake::start((0..6).map(|_| Answer::json(200, r#"{"object":"page"}"#)).collect());
         let notion = client(&fake, 20.0, 1);

@@ -1,5 +1,6 @@
 //! `tam sync notion` against a fake Notion answering with recorded pages: one paginated query
-//! per database, malformed pages named and skipped, later syncs ask only for edited pages.
+//! per database, malformed pages named and skipped, later syncs ask only for edited pages, and
+//! a scan's health goes back to the account page.
 
 use serde_json::{Value, json};
 use tam_testkit::{Answer, Fake};
@@ -27,7 +28,7 @@ fn account_page(id: &str, name: &str, rep_email: &str) -> Value {
 }
 
 #[test]
-fn a_sync_reads_each_database_once_and_then_only_what_changed() {
+fn a_sync_reads_each_database_once_then_only_what_changed_and_health_goes_back() {
     let accounts = json!({
         "object": "list", "has_more": false, "next_cursor": null, "type": "page_or_database", "page_or_database": {},
         "results": [
@@ -39,6 +40,7 @@ fn a_sync_reads_each_database_once_and_then_only_what_changed() {
         Answer::json(200, &accounts.to_string()),
         recorded("constructed_database_query_tickets_page1"),
         recorded("2022-06-28_database_query_empty"),
+        Answer::json(200, r#"{"object":"page","id":"16cabc1e-edcd-8200-9000-00000000a001"}"#),
         recorded("2022-06-28_database_query_empty"),
         recorded("2022-06-28_database_query_empty"),
         Answer::json(200, r#"{"object":"database","id":"accdb","title":[{"type":"text","plain_text":"Accounts"}]}"#),
@@ -68,9 +70,18 @@ fn a_sync_reads_each_database_once_and_then_only_what_changed() {
     let rejected = report["rejected"][0].as_str().unwrap();
     assert!(rejected.contains("00000000a002") && rejected.contains("rep_email"), "{rejected}");
 
+    // A second aged P1 from another source turns the account red, so the scan escalates it.
+    let more = home.file(
+        "more.ndjson",
+        r#"{"record":"ticket","tenant_id":"acme","id":"SUP-9","account_id":"16cabc1e-edcd-8200-9000-00000000a001","priority":"P1","status":"open","created_at":"2024-01-10T00:00:00Z","subject":"Exports fail"}"#,
+    );
+    home.ok(&["import", more.to_str().unwrap()]);
     let scan = home.json(&["scan", "--tenant", "acme", "--as-of", "2024-01-20T00:00:00Z", "--json", "--no-dispatch"]);
     assert_eq!(scan["accounts"][0]["account_id"], "16cabc1e-edcd-8200-9000-00000000a001");
     assert!(scan["accounts"][0]["score"].as_u64().unwrap() < 100, "the P1 from Notion counts: {scan}");
+
+    let dispatched = tam(&["outbox", "retry"]);
+    assert!(dispatched.stdout.contains("failed 0"), "{}{}", dispatched.stdout, dispatched.stderr);
 
     let second = tam(&["sync", "notion", "--json"]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
@@ -86,15 +97,18 @@ fn a_sync_reads_each_database_once_and_then_only_what_changed() {
         doctor.stdout
     );
     let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.len(), 7);
+    assert_eq!(seen.len(), 8);
     let body = |i: usize| serde_json::from_str::<Value>(&seen[i].body).unwrap();
     assert!(body(0)["filter"].is_null(), "the first sync reads everything");
     assert_eq!(body(2)["start_cursor"], "16cabc1e-edcd-8101-9000-000000000103");
+    assert_eq!(seen[3].path, "/v1/pages/16cabc1e-edcd-8200-9000-00000000a001", "the scan's health went to the page");
+    assert_eq!(body(3)["properties"]["Health Status"]["select"]["name"], "red", "{}", seen[3].body);
+    assert_eq!(body(3)["properties"]["Escalated"]["checkbox"], true, "{}", seen[3].body);
     assert_eq!(
-        (seen[3].path.as_str(), seen[4].path.as_str()),
+        (seen[4].path.as_str(), seen[5].path.as_str()),
         ("/v1/databases/accdb/query", "/v1/databases/tixdb/query")
     );
-    for i in [3, 4] {
+    for i in [4, 5] {
         assert_eq!(body(i)["filter"]["timestamp"], "last_edited_time", "later syncs ask only for edited pages");
         assert!(body(i)["filter"]["last_edited_time"]["on_or_after"].is_string());
     }
