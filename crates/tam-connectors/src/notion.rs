@@ -1,7 +1,7 @@
 //! The Notion API client every Notion use goes through: bearer token and `Notion-Version` on
 //! each call, one token bucket (about 3 requests a second) shared by all calls, Notion's error
 //! objects as typed errors, and Notion's retry rules: 429 and 529 wait for `Retry-After`, other
-//! 5xx back off, 4xx are final; at most three attempts.
+//! 5xx back off (for calls that are safe to repeat), 4xx are final; at most three attempts.
 //!
 //! Accounts, tickets and profile pages are built on this in later modules; the client itself
 //! knows nothing of them.
@@ -163,6 +163,9 @@ impl Notion {
     /// One call, `path` below the base URL (`/v1/pages/…`), retried as Notion asks.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, NotionError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
+        // A 5xx or a lost answer may hide a page that was created: only calls that can be
+        // repeated safely are repeated then (a 429 or 529 means nothing was done).
+        let repeatable = method != "POST" || path.ends_with("/query");
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -186,7 +189,7 @@ impl Notion {
                 .map_err(|e| NotionError::Rejected(failure(0, "invalid_request", e.to_string())))?;
             let mut response = match self.agent.run(request) {
                 Ok(r) => r,
-                Err(_) if attempt < MAX_ATTEMPTS => {
+                Err(_) if repeatable && attempt < MAX_ATTEMPTS => {
                     std::thread::sleep(self.backoff(attempt));
                     continue;
                 }
@@ -214,7 +217,8 @@ impl Notion {
             };
             let wait = match status {
                 429 | 529 => Some(retry_after.unwrap_or_else(|| self.backoff(attempt))),
-                500..=599 => Some(self.backoff(attempt)),
+                500..=599 if repeatable => Some(self.backoff(attempt)),
+                500..=599 => return Err(NotionError::Unavailable(failed)),
                 _ => None,
             };
             match (status, wait) {

@@ -544,6 +544,10 @@ mod notion {
             recorded("error_400_validation_rich_text_too_long"),
             Answer::json(502, "<html>bad gateway</html>"),
             Answer::json(200, r#"{"object":"page","id":"p2"}"#),
+            Answer::json(
+                500,
+                r#"{"object":"error","status":500,"code":"internal_server_error","message":"Unexpected error."}"#,
+            ),
         ]);
         let notion = client(&fake, 100.0, 10);
         let started = Instant::now();
@@ -560,7 +564,12 @@ mod notion {
         let invalid = notion.request("PATCH", "/v1/blocks/b1/children", Some(&json!({}))).unwrap_err();
         assert!(matches!(&invalid, NotionError::Rejected(f) if f.status == 400 && f.code == "validation_error"));
         assert_eq!(notion.request("GET", "/v1/pages/p2", None).unwrap()["id"], "p2", "an HTML 502 is retried");
-        assert_eq!(notion.calls(), 10, "4xx are not retried; 429, 529 and 5xx are, three attempts at most");
+        let create = notion.request("POST", "/v1/pages", Some(&json!({}))).unwrap_err();
+        assert!(
+            matches!(&create, NotionError::Unavailable(f) if f.attempts == 1),
+            "a page may have been made: {create:?}"
+        );
+        assert_eq!(notion.calls(), 11, "4xx are not retried; 429, 529 and 5xx are, three attempts at most");
     }
 
     #[test]
