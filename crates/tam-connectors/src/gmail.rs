@@ -24,13 +24,15 @@ const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
 pub struct Gmail {
     auth: Mutex<ServiceAccount>,
     base_url: String,
-    timeout: Duration,
+    agent: ureq::Agent,
 }
 
 impl Gmail {
     /// Gmail at `base_url` (`https://gmail.googleapis.com`), authorised by `auth`.
     pub fn new(auth: ServiceAccount, base_url: &str, timeout: Duration) -> Arc<Gmail> {
-        Arc::new(Gmail { auth: Mutex::new(auth), base_url: base_url.trim_end_matches('/').to_owned(), timeout })
+        let agent =
+            ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+        Arc::new(Gmail { auth: Mutex::new(auth), base_url: base_url.trim_end_matches('/').to_owned(), agent })
     }
 
     fn token(&self, sub: &str, scope: &str) -> Result<String, AuthError> {
@@ -39,10 +41,6 @@ impl Gmail {
 
     fn invalidate(&self, sub: &str, scope: &str) {
         self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner).invalidate(sub, scope);
-    }
-
-    fn agent(&self) -> ureq::Agent {
-        ureq::Agent::config_builder().timeout_global(Some(self.timeout)).http_status_as_error(false).build().into()
     }
 
     /// One authorised request as `sub`; a 401 refreshes the token and tries once more.
@@ -59,14 +57,14 @@ impl Gmail {
             let url = format!("{}{path}", self.base_url);
             let auth = format!("Bearer {token}");
             let sent = match (method, body) {
-                ("GET", _) => self.agent().get(&url).header("authorization", &auth).call(),
+                ("GET", _) => self.agent.get(&url).header("authorization", &auth).call(),
                 (_, Some(b)) => self
-                    .agent()
+                    .agent
                     .post(&url)
                     .header("authorization", &auth)
                     .header("content-type", "application/json")
                     .send(b.to_string()),
-                (_, None) => self.agent().post(&url).header("authorization", &auth).send_empty(),
+                (_, None) => self.agent.post(&url).header("authorization", &auth).send_empty(),
             };
             let mut response =
                 sent.map_err(|e| Outcome::Retry { reason: format!("Gmail request failed: {e}"), after: None })?;
