@@ -30,10 +30,8 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             tam_core::TenantId::parse("tenant", "doctor").expect("a constant id"),
             config.event_bus.maxlen,
         );
-        checks.push(match bus.ping() {
-            Ok(()) => json!({"check": "event bus (redis)", "ok": true, "detail": config.event_bus.redis_url}),
-            Err(e) => json!({"check": "event bus (redis)", "ok": false, "detail": e.to_string()}),
-        });
+        let pinged = bus.ping().map(|()| config.event_bus.redis_url.clone()).map_err(|e| e.to_string());
+        checks.push(check("event bus (redis)", pinged));
     }
     if config.chat.kind == "webhook" {
         // Posting would alert a real space; the check stops at "each URL is there".
@@ -52,21 +50,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     if config.chat.kind == "api" {
-        checks.push(match crate::channels::chat_api(&config.chat).map(|mut api| api.check()) {
-            Ok(Ok(detail)) => json!({"check": "chat (api)", "ok": true, "detail": detail}),
-            Ok(Err(e)) => json!({"check": "chat (api)", "ok": false, "detail": e}),
-            Err(e) => json!({"check": "chat (api)", "ok": false, "detail": format!("{e:#}")}),
-        });
+        let api = crate::channels::chat_api(&config.chat).map_err(|e| format!("{e:#}"));
+        checks.push(check("chat (api)", api.and_then(|mut api| api.check())));
     }
     if config.mail.kind == "gmail" {
         // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
-        checks.push(match crate::channels::gmail(&config.mail) {
-            Ok((_, alerts)) => match alerts.check() {
-                Ok(detail) => json!({"check": "mail (gmail)", "ok": true, "detail": detail}),
-                Err(e) => json!({"check": "mail (gmail)", "ok": false, "detail": e}),
-            },
-            Err(e) => json!({"check": "mail (gmail)", "ok": false, "detail": format!("{e:#}")}),
-        });
+        let gmail = crate::channels::gmail(&config.mail).map_err(|e| format!("{e:#}"));
+        checks.push(check("mail (gmail)", gmail.and_then(|(_, alerts)| alerts.check())));
     }
     if config.notion.tenant.is_some() {
         checks.extend(notion_checks(&config.notion));
@@ -81,15 +71,16 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let tiny = tam_writer::llm::ModelConfig { max_tokens: 8, ..model.clone() };
         let result = call(&tiny, &prompt);
         let ms = started.elapsed().as_millis();
-        checks.push(match result {
-            Ok(c) => json!({
-                "check": format!("model {}", model.label()), "ok": true,
-                "detail": format!("answered in {ms} ms ({} input, {} output tokens)",
+        let answered = result
+            .map(|c| {
+                format!(
+                    "answered in {ms} ms ({} input, {} output tokens)",
                     c.input_tokens.map_or("?".to_owned(), |n| n.to_string()),
-                    c.output_tokens.map_or("?".to_owned(), |n| n.to_string())),
-            }),
-            Err(e) => json!({"check": format!("model {}", model.label()), "ok": false, "detail": e.to_string()}),
-        });
+                    c.output_tokens.map_or("?".to_owned(), |n| n.to_string())
+                )
+            })
+            .map_err(|e| e.to_string());
+        checks.push(check(format!("model {}", model.label()), answered));
     }
     let failed = checks.iter().filter(|c| c["ok"] == false).count();
     let mut out = std::io::stdout().lock();
@@ -113,32 +104,33 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
     let notion = match crate::sync::client(section) {
         Ok(n) => n,
-        Err(e) => return vec![json!({"check": "notion", "ok": false, "detail": format!("{e:#}")})],
+        Err(e) => return vec![check("notion", Err(format!("{e:#}")))],
     };
     let databases = [("accounts", &section.accounts_database), ("tickets", &section.tickets_database)];
     databases
         .into_iter()
         .map(|(name, id)| {
-            let check = format!("notion {name} database");
             let Some(id) = id else {
-                return json!({"check": check, "ok": false, "detail": format!("[notion] {name}_database is not set")});
+                return check(format!("notion {name} database"), Err(format!("[notion] {name}_database is not set")));
             };
-            match notion.request("GET", &format!("/v1/databases/{id}"), None) {
-                Ok(db) => {
-                    let title: String = db["title"]
-                        .as_array()
-                        .map(|runs| runs.iter().filter_map(|r| r["plain_text"].as_str()).collect())
-                        .unwrap_or_default();
-                    let sources = db["data_sources"].as_array().map_or(0, Vec::len);
-                    let api = if sources > 1 {
-                        format!("{sources} data sources: needs Notion-Version 2025-09-03")
-                    } else {
-                        format!("Notion-Version {}", section.version)
-                    };
-                    json!({"check": check, "ok": sources <= 1, "detail": format!("{title:?} ({api})")})
+            let read = notion.request("GET", &format!("/v1/databases/{id}"), None).map_err(|e| e.to_string());
+            let usable = read.and_then(|db| {
+                let title = tam_connectors::notion::records::plain_text(&db["title"]);
+                match db["data_sources"].as_array().map_or(0, Vec::len) {
+                    n if n > 1 => Err(format!("{title:?} ({n} data sources: needs Notion-Version 2025-09-03)")),
+                    _ => Ok(format!("{title:?} (Notion-Version {})", section.version)),
                 }
-                Err(e) => json!({"check": check, "ok": false, "detail": e.to_string()}),
-            }
+            });
+            check(format!("notion {name} database"), usable)
         })
         .collect()
+}
+
+/// One line of the report: what was checked, and what was found or what went wrong.
+fn check(name: impl Into<String>, result: Result<String, String>) -> serde_json::Value {
+    let (ok, detail) = match result {
+        Ok(detail) => (true, detail),
+        Err(detail) => (false, detail),
+    };
+    json!({"check": name.into(), "ok": ok, "detail": detail})
 }

@@ -84,6 +84,11 @@ fn each<'a>(items: &'a Value, field: &str) -> Option<Vec<&'a str>> {
     items.as_array().map(|a| a.iter().filter_map(|i| i.pointer(field).and_then(Value::as_str)).collect())
 }
 
+/// The text of a rich-text array (a title, a property, a database's name).
+pub fn plain_text(runs: &Value) -> String {
+    each(runs, "/plain_text").unwrap_or_default().concat()
+}
+
 /// A property's value as text: titles and rich text joined, a select's name, a date's start,
 /// a number, an email, a URL, a multi-select's names joined by `;`.
 fn text(page: &Value, name: &str) -> Option<String> {
