@@ -37,6 +37,7 @@ pub struct WebhookConfig {
 /// Posts alerts to Google Chat spaces.
 pub struct ChatWebhooks {
     config: WebhookConfig,
+    agent: ureq::Agent,
     last_sent: HashMap<String, Instant>,
     lookup: Lookup,
 }
@@ -52,7 +53,7 @@ impl ChatWebhooks {
 
     /// Webhooks whose URLs come from `lookup` (tests pass their fakes' URLs).
     pub fn with_lookup(config: WebhookConfig, lookup: Lookup) -> ChatWebhooks {
-        ChatWebhooks { config, last_sent: HashMap::new(), lookup }
+        ChatWebhooks { agent: agent(config.timeout), config, last_sent: HashMap::new(), lookup }
     }
 
     fn url_for(&self, space: Option<&str>) -> Result<String, String> {
@@ -99,9 +100,11 @@ fn message_body(alert: &RepAlert) -> Value {
     json!({"text": message_text(alert), "thread": {"threadKey": format!("tam-{}", alert.key.digest())}})
 }
 
-fn post(url: &str, bearer: Option<&str>, body: &Value, timeout: Duration) -> Result<(u16, String), ureq::Error> {
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
+}
+
+fn post(agent: &ureq::Agent, url: &str, bearer: Option<&str>, body: &Value) -> Result<(u16, String), ureq::Error> {
     let mut request = agent.post(url).header("content-type", "application/json; charset=UTF-8");
     if let Some(token) = bearer {
         request = request.header("authorization", &format!("Bearer {token}"));
@@ -133,7 +136,7 @@ impl ChatNotifier for ChatWebhooks {
         pace(&mut self.last_sent, space.unwrap_or("default"), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
         let full = format!("{url}{separator}{}", message_query(alert));
-        match post(&full, None, &message_body(alert), self.config.timeout) {
+        match post(&self.agent, &full, None, &message_body(alert)) {
             Ok((status, text)) => classify(status, &text),
             // The URL is a secret: the error names the space, never the URL.
             Err(e) => Outcome::Retry {
@@ -154,7 +157,7 @@ pub struct ChatApi {
     base_url: String,
     default_space: Option<String>,
     min_interval: Duration,
-    timeout: Duration,
+    agent: ureq::Agent,
     last_sent: HashMap<String, Instant>,
 }
 
@@ -169,7 +172,7 @@ impl ChatApi {
         timeout: Duration,
     ) -> ChatApi {
         let base_url = base_url.trim_end_matches('/').to_owned();
-        ChatApi { auth, base_url, default_space, min_interval, timeout, last_sent: HashMap::new() }
+        ChatApi { auth, base_url, default_space, min_interval, agent: agent(timeout), last_sent: HashMap::new() }
     }
 
     /// Proves the key, the token endpoint and the `chat.bot` scope without posting anything.
@@ -209,7 +212,7 @@ impl ChatNotifier for ChatApi {
                 Ok(t) => t,
                 Err(e) => return e.into(),
             };
-            match post(&url, Some(&token), &body, self.timeout) {
+            match post(&self.agent, &url, Some(&token), &body) {
                 // A token Google stopped accepting is refreshed once.
                 Ok((401, _)) if attempt == 0 => self.auth.invalidate("", CHAT_BOT),
                 Ok((status, text)) => return classify(status, &text),
