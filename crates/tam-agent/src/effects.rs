@@ -1,10 +1,11 @@
-//! What an escalation should cause, as outbox rows: planned inside the scan, delivered later.
+//! What a scan should cause, as outbox rows: planned inside the scan, delivered later.
 //!
-//! An alerted account gets a CRM update and an email and chat alert if it is within its rep's
-//! budget (otherwise a line in the rep's one digest). A new or worsened escalation also gets an
+//! Every account whose score, status or escalation flag changed since the previous scan gets a
+//! CRM update (and only those: a connected CRM is rate-limited, and an unchanged page needs no
+//! write). An alerted account gets an email and chat alert if it is within its rep's budget
+//! (otherwise a line in the rep's one digest). A new or worsened escalation also gets an
 //! outreach draft and an `escalations` event; a cool-down reminder does not (nothing new
-//! happened), and its alert links the episode's latest draft instead. An account whose episode
-//! closed gets a CRM update that clears its escalation flag.
+//! happened), and its alert links the episode's latest draft instead.
 
 use std::collections::BTreeMap;
 
@@ -65,8 +66,8 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("effect payloads are plain data and always serialise")
 }
 
-/// Plans the effects of a scan: for every account that alerts (new, worsened, reminder) and
-/// every account whose episode closed. Reads the facts the drafts need (open tickets with
+/// Plans the effects of a scan: a CRM update for every changed account, and the rest for every
+/// account that alerts (new, worsened, reminder). Reads the facts the drafts need (open tickets with
 /// subjects, contacts) from the store; writes nothing.
 pub fn plan(
     store: &Store,
@@ -77,24 +78,24 @@ pub fn plan(
     let mut effects = Vec::new();
     let mut digests: BTreeMap<String, AlertPayload> = BTreeMap::new();
     for a in accounts {
-        let closed = a.decision.closed.is_some();
-        if a.decision.alert.is_none() && !closed {
+        if a.decision.alert.is_none() && !a.crm_changed {
             continue;
         }
         let key = |kind: EffectKind| IdemKey::new(kind, a.account.as_str(), as_of);
         let mut push = |kind: EffectKind, payload: String| {
             effects.push(NewEffect { key: key(kind), kind, account: Some(a.account.clone()), payload })
         };
-        // The CRM hears of every change of the escalation flag; it is not rate-limited.
-        let crm = CrmUpdate {
-            tenant: tenant.clone(),
-            account: a.account.clone(),
-            score: a.health.score,
-            status: a.health.status,
-            scanned_at: as_of,
-            escalated: a.decision.escalated(),
-        };
-        push(EffectKind::Crm, json(&crm));
+        if a.crm_changed {
+            let crm = CrmUpdate {
+                tenant: tenant.clone(),
+                account: a.account.clone(),
+                score: a.health.score,
+                status: a.health.status,
+                scanned_at: as_of,
+                escalated: a.decision.escalated(),
+            };
+            push(EffectKind::Crm, json(&crm));
+        }
         let Some(cause) = a.decision.alert else { continue };
         let reminder = cause == AlertCause::CoolDown;
         let reason = a.decision.reason().map_or("escalated", |r| r.as_str()).to_owned();

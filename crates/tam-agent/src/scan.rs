@@ -40,6 +40,9 @@ pub struct AccountResult {
     pub decision: Decision,
     /// How the rep hears about it from this scan, if at all.
     pub delivery: Option<Delivery>,
+    /// Whether the score, status or escalation flag differs from the previous scan's: the
+    /// CRM is written only then.
+    pub crm_changed: bool,
 }
 
 /// A scan's outcome.
@@ -89,6 +92,9 @@ pub fn scan(
         match input {
             Ok(input) => {
                 let (health, trend, decision) = assess(&input, as_of, cfg);
+                let crm_changed = input.previous.is_none_or(|p| {
+                    (p.score, p.status, p.episode.is_some()) != (health.score, health.status, decision.escalated())
+                });
                 accounts.push(AccountResult {
                     account: input.account,
                     name: input.name,
@@ -98,6 +104,7 @@ pub fn scan(
                     trend,
                     decision,
                     delivery: None,
+                    crm_changed,
                 });
             }
             Err(e) => failed.push(e),

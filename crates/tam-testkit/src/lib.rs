@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a fake that cannot serve should fail the test loudly")]
 
+pub mod notion;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};

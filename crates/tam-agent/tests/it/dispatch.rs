@@ -326,3 +326,23 @@ fn a_recovered_account_clears_its_crm_escalation_flag() {
     assert_eq!(crm.len(), 2);
     assert!(crm[1].payload.contains("\"escalated\":false"), "{}", crm[1].payload);
 }
+
+#[test]
+fn the_crm_is_written_only_when_score_status_or_flag_changed() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    let calm = r#"{"record":"account","tenant_id":"t","id":"calm","name":"Calm","rep_name":"Rep","rep_email":"rep@v.example"}"#;
+    import(&mut store, &[("calm", Format::Ndjson, calm)]);
+    let crm_rows = |store: &Store| -> Vec<String> {
+        let rows = store.outbox(&tenant(), None).unwrap();
+        rows.into_iter().filter(|r| r.kind == EffectKind::Crm).map(|r| r.account.unwrap().to_string()).collect()
+    };
+    scan_at(&mut store, now());
+    assert_eq!(crm_rows(&store), ["red00", "calm"], "a first scan writes every account");
+    scan_at(&mut store, now().checked_add(SignedDuration::from_mins(1)).unwrap());
+    assert_eq!(crm_rows(&store).len(), 2, "nothing changed a minute later, so nothing is written");
+    let fixed = ticket("t", "red00-T0", "red00", "P1", "closed", "2026-03-20T00:00:00Z");
+    import(&mut store, &[("fix", Format::Ndjson, &fixed)]);
+    scan_at(&mut store, now().checked_add(SignedDuration::from_mins(2)).unwrap());
+    assert_eq!(crm_rows(&store), ["red00", "calm", "red00"], "only the account whose score moved");
+}
