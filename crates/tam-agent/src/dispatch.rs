@@ -7,12 +7,13 @@
 use serde::de::DeserializeOwned;
 use tam_core::comms::{AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, RepAlert, Subject};
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
-use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts, Writer};
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
 use crate::effects::AlertPayload;
+use crate::profile::ProfilePayload;
 
 /// The channels a dispatcher delivers to.
 pub struct Channels<'a> {
@@ -26,6 +27,8 @@ pub struct Channels<'a> {
     pub events: &'a mut dyn EventBus,
     /// The CRM.
     pub crm: &'a mut dyn CrmWriter,
+    /// Where relationship profiles are kept.
+    pub profiles: &'a mut dyn ProfilePublisher,
     /// Writes the drafts.
     pub writer: &'a dyn Writer,
 }
@@ -163,6 +166,23 @@ fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Times
             Ok(event) => ch.events.publish(&event),
             Err(o) => o,
         },
+        EffectKind::Profile => match parse::<ProfilePayload>(row).and_then(|p| same_tenant(row, &p.tenant).map(|()| p))
+        {
+            Ok(p) => {
+                if let Some(draft) = &p.after_draft
+                    && let Some(d) = store.outbox_row(&row.tenant, draft)?
+                    && matches!(d.state, OutboxState::Pending | OutboxState::InFlight)
+                {
+                    // Published after the draft it should list; a failed draft does not hold it.
+                    return Ok(Step::Defer(d.next_attempt_at.max(soon(now))));
+                }
+                match crate::profile::document(store, &row.tenant, &p.account)? {
+                    Some(doc) => ch.profiles.publish_profile(&doc),
+                    None => Outcome::Rejected { reason: format!("no account {:?}", p.account.as_str()) },
+                }
+            }
+            Err(o) => o,
+        },
         EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest => match parse::<AlertPayload>(row) {
             Ok(payload) => match alert(store, row, &payload, now)? {
                 Ready::Alert(alert) if row.kind == EffectKind::ChatAlert => ch.chat.notify(&alert),
@@ -174,6 +194,12 @@ fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Times
         },
     };
     Ok(Step::Attempted(outcome))
+}
+
+/// A second from now: what waits for a draft looks again no sooner, so a busy draft cannot
+/// spin it.
+fn soon(now: Timestamp) -> Timestamp {
+    now.checked_add(SignedDuration::from_secs(1)).unwrap_or(now)
 }
 
 enum Ready {
@@ -197,12 +223,8 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
                     "(the outreach draft could not be saved: {}; `tam outbox retry` tries again)",
                     d.last_error.unwrap_or_default()
                 ),
-                // Pending or in flight: look again when the draft is next due, at least a
-                // second from now so a busy draft cannot spin this alert.
-                Some(d) => {
-                    let soon = now.checked_add(SignedDuration::from_secs(1)).unwrap_or(now);
-                    return Ok(Ready::Wait(d.next_attempt_at.max(soon)));
-                }
+                // Pending or in flight: look again when the draft is next due.
+                Some(d) => return Ok(Ready::Wait(d.next_attempt_at.max(soon(now)))),
             },
         };
         lines.push(TextLine {

@@ -4,8 +4,9 @@
 //! CRM update (and only those: a connected CRM is rate-limited, and an unchanged page needs no
 //! write). An alerted account gets an email and chat alert if it is within its rep's budget
 //! (otherwise a line in the rep's one digest). A new or worsened escalation also gets an
-//! outreach draft and an `escalations` event; a cool-down reminder does not (nothing new
-//! happened), and its alert links the episode's latest draft instead.
+//! outreach draft, an `escalations` event and a profile update that lists the draft; a
+//! cool-down reminder does not (nothing new happened), and its alert links the episode's
+//! latest draft instead.
 
 use std::collections::BTreeMap;
 
@@ -148,6 +149,13 @@ pub fn plan(
                 profile: store.profile_facts(tenant, &a.account)?,
             };
             push(EffectKind::Draft, json(&brief));
+            // The profile's communication history lists the draft once it is saved.
+            let profile = crate::profile::ProfilePayload {
+                tenant: tenant.clone(),
+                account: a.account.clone(),
+                after_draft: Some(key(EffectKind::Draft)),
+            };
+            push(EffectKind::Profile, json(&profile));
         }
         let Some(delivery) = a.delivery else { continue };
         let line = AlertLine {

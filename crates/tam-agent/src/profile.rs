@@ -1,8 +1,8 @@
 //! Relationship profiles (SPEC 7): merging facts, deriving feature adoption from heartbeats
 //! and tickets, and surfacing co-development opportunities onto the `opportunities` stream.
 
-use serde_json::json;
-use tam_core::comms::{AGENT_ID, Event};
+use serde_json::{Value, json};
+use tam_core::comms::{AGENT_ID, Event, PROFILE_SECTIONS, ProfileDocument, ProfileSection};
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::{Merged, NewEffect, NewFact, NewOpportunity, Store, StoreError};
@@ -152,4 +152,101 @@ pub fn surface_opportunities(
         }
     }
     Ok(surfaced)
+}
+
+/// Fields read first in a fact's line; the rest follow by name.
+const FIELD_ORDER: &[&str] = &["role", "maturity", "active", "in_use", "version", "since", "source", "notes"];
+
+/// A fact as one line: its name, then its other fields (`Li Wei: role: CTO | maturity: high`).
+fn fact_line(key: &str, value: &Value) -> String {
+    let mut fields: Vec<(&String, &Value)> = match value {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "name" | "feature" | "system"))
+            .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+            .collect(),
+        _ => Vec::new(),
+    };
+    fields.sort_by_key(|(k, _)| (FIELD_ORDER.iter().position(|f| f == k).unwrap_or(FIELD_ORDER.len()), k.to_owned()));
+    let show = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let mut parts: Vec<String> = fields.iter().map(|(k, v)| format!("{}: {}", k.replace('_', " "), show(v))).collect();
+    if !value.is_object() && !value.is_null() {
+        parts.push(show(value));
+    }
+    let name =
+        value.get("name").or(value.get("feature")).or(value.get("system")).and_then(Value::as_str).unwrap_or(key);
+    if parts.is_empty() { name.to_owned() } else { format!("{name}: {}", parts.join(" | ")) }
+}
+
+/// The account's profile as a document with the seven sections: facts, the drafts saved for
+/// it, its latest health and its opportunities. `None` when the account is unknown.
+pub fn document(store: &Store, tenant: &TenantId, account: &AccountId) -> Result<Option<ProfileDocument>, StoreError> {
+    let Some(row) = store.account(tenant, account)? else { return Ok(None) };
+    let facts = store.facts(tenant, account)?;
+    let section = |name: &str| -> Vec<String> {
+        facts.iter().filter(|f| f.section == name).map(|f| fact_line(&f.key, &f.value)).collect()
+    };
+    let communications = store
+        .communications(tenant, account)?
+        .into_iter()
+        .map(|c| {
+            let date = c.at.strftime("%Y-%m-%d");
+            let kind = c.kind.replace('_', " ");
+            match c.subject {
+                Some(subject) => format!("{date} | {kind} | {subject} | {}", c.receipt),
+                None => format!("{date} | {kind} | {}", c.receipt),
+            }
+        })
+        .collect();
+    let health = match store.snapshots(tenant, account, 1)?.into_iter().next() {
+        Some(s) => vec![
+            format!("Current Score: {} | Status: {}", s.score, s.status),
+            format!("Last Scan: {} | Trend: {}", s.as_of, s.trend),
+        ],
+        None => vec!["Not scanned yet".to_owned()],
+    };
+    let opportunities = store
+        .opportunities(tenant, account)?
+        .into_iter()
+        .map(|o| format!("{}: {} | Status: {}", o.title, o.description, o.status.replace('_', "-")))
+        .collect();
+    let lines = [
+        section("stakeholders"),
+        section("integrations"),
+        section("features"),
+        section("environment"),
+        communications,
+        health,
+        opportunities,
+    ];
+    let sections = PROFILE_SECTIONS
+        .iter()
+        .zip(lines)
+        .map(|(title, lines)| ProfileSection { title: (*title).to_owned(), lines })
+        .collect();
+    Ok(Some(ProfileDocument { tenant: tenant.clone(), account: account.clone(), account_name: row.name, sections }))
+}
+
+/// What a profile effect carries: the document is built when it is delivered, so it holds
+/// everything saved until then (the draft it waits for included).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProfilePayload {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Account.
+    pub account: AccountId,
+    /// A draft the profile should list: it is published after that draft is saved.
+    pub after_draft: Option<IdemKey>,
+}
+
+/// The effect that publishes `account`'s profile after a change to its facts. Its key is new
+/// each time: a scan's profile effect of the same second must not absorb it.
+pub fn profile_effect(tenant: &TenantId, account: &AccountId) -> NewEffect {
+    let payload = ProfilePayload { tenant: tenant.clone(), account: account.clone(), after_draft: None };
+    NewEffect {
+        key: IdemKey::from_stored(format!("profile:{account}/update:{}", Timestamp::now().as_nanosecond())),
+        kind: EffectKind::Profile,
+        account: Some(account.clone()),
+        payload: serde_json::to_string(&payload).expect("a profile payload is plain data"),
+    }
 }

@@ -428,9 +428,16 @@ fn update_profile(
         }
         ctx.store.set_opportunity_status(tenant, account, title, o.status.as_deref().unwrap_or("surfaced"), now)?;
     }
+    // The published profile follows the stored one.
+    let publish = crate::profile::profile_effect(tenant, account);
+    let key = publish.key.clone();
+    ctx.store.enqueue(tenant, now, &[publish])?;
     let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
+    let published = ctx.store.outbox_row(tenant, &key)?;
     Ok(json!({
         "merged": counts, "derived": derived, "opportunities_surfaced": surfaced,
         "events_delivered": report.delivered, "confidence": "high",
+        "profile": {"outbox_key": key, "location": published.as_ref().and_then(|r| r.receipt.clone()),
+                    "error": published.and_then(|r| r.last_error)},
     }))
 }

@@ -1,5 +1,6 @@
 //! The embedded channels: drafts as `.eml` files plus rows, alerts in a notification log (rows
-//! plus one readable file per rep), events in a local stream table, CRM fields on the account.
+//! plus one readable file per rep), events in a local stream table, CRM fields on the account,
+//! relationship profiles as Markdown files.
 //!
 //! Each adapter has its own connection to the home's database, so the dispatcher can hold one
 //! and the channels theirs. Every write is keyed by the effect's key: delivering twice records
@@ -10,9 +11,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use tam_core::Timestamp;
-use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, RepAlert};
+use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert};
 use tam_core::outbox::Outcome;
-use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts};
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts};
 use tam_store::{DraftRow, NotificationRow, Store, StoreError};
 
 /// A path component from any id: letters, digits and `._@+-` kept, anything else `_`, never
@@ -214,6 +215,46 @@ impl CrmWriter for LocalCrm {
         match self.store.update_crm(update) {
             Ok(_) => Outcome::Delivered { receipt: format!("accounts/{}", update.account) },
             Err(e) => store_failure(e),
+        }
+    }
+}
+
+/// Profiles as Markdown under `HOME/profiles/<tenant>/<account>.md`, rewritten whole by each
+/// publish.
+pub struct LocalProfiles {
+    root: PathBuf,
+}
+
+impl LocalProfiles {
+    /// Profiles under `home/profiles`.
+    pub fn new(home: &Path) -> LocalProfiles {
+        LocalProfiles { root: home.join("profiles") }
+    }
+}
+
+/// The profile as Markdown: a title, then each section as a heading and a list.
+pub fn profile_markdown(doc: &ProfileDocument) -> String {
+    let mut out = format!("# {}\n", doc.title());
+    for section in &doc.sections {
+        out.push_str(&format!("\n## {}\n\n", section.title));
+        if section.lines.is_empty() {
+            out.push_str("Nothing recorded yet.\n");
+        }
+        for line in &section.lines {
+            // One line per item, whatever the fact held.
+            out.push_str(&format!("- {}\n", line.replace(['\r', '\n'], " ")));
+        }
+    }
+    out
+}
+
+impl ProfilePublisher for LocalProfiles {
+    fn publish_profile(&mut self, doc: &ProfileDocument) -> Outcome {
+        let path =
+            self.root.join(path_part(doc.tenant.as_str())).join(format!("{}.md", path_part(doc.account.as_str())));
+        match write_atomically(&path, profile_markdown(doc).as_bytes()) {
+            Ok(()) => Outcome::Delivered { receipt: path.display().to_string() },
+            Err(e) => io_failure(&path, e),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! Accounts, tickets and profile pages are built on this in later modules; the client itself
 //! knows nothing of them.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,10 +16,14 @@ use serde_json::{Value, json};
 /// The API version used unless a database needs the data-source API.
 pub const VERSION: &str = "2022-06-28";
 
+/// The first version with data sources: a database with several can only be read with it.
+pub const DATA_SOURCE_VERSION: &str = "2025-09-03";
+
 /// Attempts per call, the first included.
 const MAX_ATTEMPTS: u32 = 3;
 
 pub mod crm;
+pub mod profile;
 pub mod records;
 
 /// What a Notion call can end in.
@@ -26,20 +31,20 @@ pub mod records;
 pub enum NotionError {
     /// 401: the token is wrong or revoked.
     #[error("Notion refused the token ({0}); check the variable that holds it")]
-    Unauthorized(Failure),
+    Unauthorized(Box<Failure>),
     /// 404: missing, or not shared with the integration (Notion answers 404 for both).
     #[error(
         "Notion cannot find {}: share the page or database with the integration (… menu → Connections) \
          and check the id",
         .0.path
     )]
-    NotFound(Failure),
+    NotFound(Box<Failure>),
     /// 400 and other 4xx: the request is wrong and retrying will not help.
     #[error("Notion rejected {0}")]
-    Rejected(Failure),
+    Rejected(Box<Failure>),
     /// 429, 529 or 5xx, or no answer, after every attempt.
     #[error("Notion is unavailable after {n} attempts: {f}", n = .0.attempts, f = .0)]
-    Unavailable(Failure),
+    Unavailable(Box<Failure>),
 }
 
 /// One failed call, as Notion described it.
@@ -57,6 +62,8 @@ pub struct Failure {
     pub message: String,
     /// Attempts made.
     pub attempts: u32,
+    /// Notion's `additional_data`, `null` when it sent none.
+    pub data: Value,
 }
 
 impl std::fmt::Display for Failure {
@@ -123,6 +130,8 @@ pub struct Notion {
     bucket: Mutex<Bucket>,
     calls: AtomicU64,
     agent: ureq::Agent,
+    /// The data sources of each database read through the data-source API.
+    sources: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Notion {
@@ -145,7 +154,14 @@ impl Notion {
             .http_status_as_error(false)
             .build()
             .into();
-        Notion { token, config, bucket: Mutex::new(bucket), calls: AtomicU64::new(0), agent }
+        Notion {
+            token,
+            config,
+            bucket: Mutex::new(bucket),
+            calls: AtomicU64::new(0),
+            agent,
+            sources: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Requests sent so far, retries included.
@@ -162,6 +178,17 @@ impl Notion {
 
     /// One call, `path` below the base URL (`/v1/pages/…`), retried as Notion asks.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, NotionError> {
+        self.request_as(method, path, body, &self.config.version)
+    }
+
+    /// [`Notion::request`] with another `Notion-Version`.
+    pub fn request_as(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        version: &str,
+    ) -> Result<Value, NotionError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         // A 5xx or a lost answer may hide a page that was created: only calls that can be
         // repeated safely are repeated then (a 429 or 529 means nothing was done).
@@ -178,15 +205,16 @@ impl Notion {
                 code: code.to_owned(),
                 message,
                 attempts: attempt,
+                data: Value::Null,
             };
             let request = ureq::http::Request::builder()
                 .method(method)
                 .uri(&url)
                 .header("authorization", format!("Bearer {}", self.token))
-                .header("notion-version", &self.config.version)
+                .header("notion-version", version)
                 .header("content-type", "application/json")
                 .body(body.map(Value::to_string).unwrap_or_default())
-                .map_err(|e| NotionError::Rejected(failure(0, "invalid_request", e.to_string())))?;
+                .map_err(|e| NotionError::Rejected(Box::new(failure(0, "invalid_request", e.to_string()))))?;
             let mut response = match self.agent.run(request) {
                 Ok(r) => r,
                 Err(_) if repeatable && attempt < MAX_ATTEMPTS => {
@@ -194,7 +222,7 @@ impl Notion {
                     continue;
                 }
                 // The token is in a header, never in ureq's error text.
-                Err(e) => return Err(NotionError::Unavailable(failure(0, "transport", e.to_string()))),
+                Err(e) => return Err(NotionError::Unavailable(Box::new(failure(0, "transport", e.to_string())))),
             };
             let status = response.status().as_u16();
             let retry_after = response
@@ -210,7 +238,10 @@ impl Notion {
             }
             let field = |f: &str| parsed.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
             let failed = if parsed.get("object").and_then(Value::as_str) == Some("error") {
-                failure(status, &field("code"), field("message"))
+                Failure {
+                    data: parsed.get("additional_data").cloned().unwrap_or_default(),
+                    ..failure(status, &field("code"), field("message"))
+                }
             } else {
                 // Not Notion's own error object: an edge proxy answered.
                 failure(status, "http_error", format!("a non-Notion answer ({} bytes)", text.len()))
@@ -218,15 +249,15 @@ impl Notion {
             let wait = match status {
                 429 | 529 => Some(retry_after.unwrap_or_else(|| self.backoff(attempt))),
                 500..=599 if repeatable => Some(self.backoff(attempt)),
-                500..=599 => return Err(NotionError::Unavailable(failed)),
+                500..=599 => return Err(NotionError::Unavailable(Box::new(failed))),
                 _ => None,
             };
             match (status, wait) {
-                (401, _) => return Err(NotionError::Unauthorized(failed)),
-                (404, _) => return Err(NotionError::NotFound(failed)),
+                (401, _) => return Err(NotionError::Unauthorized(Box::new(failed))),
+                (404, _) => return Err(NotionError::NotFound(Box::new(failed))),
                 (_, Some(wait)) if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
-                (_, Some(_)) => return Err(NotionError::Unavailable(failed)),
-                (_, None) => return Err(NotionError::Rejected(failed)),
+                (_, Some(_)) => return Err(NotionError::Unavailable(Box::new(failed))),
+                (_, None) => return Err(NotionError::Rejected(Box::new(failed))),
             }
         }
     }
@@ -235,15 +266,65 @@ impl Notion {
         self.config.backoff.saturating_mul(1 << (attempt - 1).min(6))
     }
 
-    /// Every page of a database query, 100 a page, following `next_cursor`. `filter` and
-    /// `sorts` are Notion's own JSON.
+    /// Every page of a database, 100 a call, following `next_cursor`. `filter` and `sorts` are
+    /// Notion's own JSON. A database with several data sources cannot be queried with
+    /// 2022-06-28: it is read through each of its data sources with 2025-09-03 instead, and
+    /// remembered as such.
     pub fn query_all(
         &self,
         database_id: &str,
         filter: Option<&Value>,
         sorts: Option<&Value>,
     ) -> Result<Vec<Value>, NotionError> {
-        let path = format!("/v1/databases/{database_id}/query");
+        let known = self.lock_sources().get(database_id).cloned();
+        let sources = match known {
+            Some(sources) => sources,
+            None if self.config.version.as_str() >= DATA_SOURCE_VERSION => self.data_sources(database_id)?,
+            None => {
+                let path = format!("/v1/databases/{database_id}/query");
+                match self.paginate(&path, filter, sorts, &self.config.version) {
+                    Err(NotionError::Rejected(f)) if f.data["error_type"] == "multiple_data_sources_for_database" => {
+                        match f.data["child_data_source_ids"].as_array() {
+                            Some(ids) => ids.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                            None => self.data_sources(database_id)?,
+                        }
+                    }
+                    read => return read,
+                }
+            }
+        };
+        self.lock_sources().insert(database_id.to_owned(), sources.clone());
+        let mut pages = Vec::new();
+        for source in &sources {
+            let path = format!("/v1/data_sources/{source}/query");
+            pages.extend(self.paginate(&path, filter, sorts, DATA_SOURCE_VERSION)?);
+        }
+        Ok(pages)
+    }
+
+    fn lock_sources(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<String>>> {
+        self.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The ids of a database's data sources (one `GET` with 2025-09-03).
+    pub fn data_sources(&self, database_id: &str) -> Result<Vec<String>, NotionError> {
+        let db = self.request_as("GET", &format!("/v1/databases/{database_id}"), None, DATA_SOURCE_VERSION)?;
+        Ok(db["data_sources"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["id"].as_str())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    fn paginate(
+        &self,
+        path: &str,
+        filter: Option<&Value>,
+        sorts: Option<&Value>,
+        version: &str,
+    ) -> Result<Vec<Value>, NotionError> {
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -257,7 +338,7 @@ impl Notion {
             if let Some(c) = &cursor {
                 body["start_cursor"] = json!(c);
             }
-            let list = self.request("POST", &path, Some(&body))?;
+            let list = self.request_as("POST", path, Some(&body), version)?;
             if let Some(results) = list.get("results").and_then(Value::as_array) {
                 pages.extend(results.iter().cloned());
             }

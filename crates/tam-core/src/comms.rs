@@ -468,6 +468,46 @@ pub struct CrmUpdate {
     pub escalated: bool,
 }
 
+/// The seven sections of a relationship profile (SPEC 2), in page order.
+pub const PROFILE_SECTIONS: [&str; 7] = [
+    "Stakeholder Map",
+    "Integration Depth",
+    "Feature Adoption",
+    "Customer Environment",
+    "Communication History",
+    "Health Dashboard",
+    "Co-Development Opportunities",
+];
+
+/// An account's relationship profile as a document: what a CRM page or a file shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileDocument {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Account.
+    pub account: AccountId,
+    /// Customer name.
+    pub account_name: String,
+    /// The seven sections, in [`PROFILE_SECTIONS`] order; a section may have no lines.
+    pub sections: Vec<ProfileSection>,
+}
+
+impl ProfileDocument {
+    /// "Technical Relationship Profile - {Account}".
+    pub fn title(&self) -> String {
+        format!("Technical Relationship Profile - {}", self.account_name)
+    }
+}
+
+/// One section: a heading and one line per fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileSection {
+    /// One of [`PROFILE_SECTIONS`].
+    pub title: String,
+    /// Plain text, one line per item.
+    pub lines: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

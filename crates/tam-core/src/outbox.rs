@@ -26,17 +26,20 @@ pub enum EffectKind {
     ChatAlert,
     /// One digest per rep of the alerts over the budget.
     Digest,
+    /// The account's relationship profile, published where the CRM keeps it.
+    Profile,
 }
 
 impl EffectKind {
     /// Every kind, in delivery order: drafts first, because alerts link to them.
-    pub const ALL: [EffectKind; 6] = [
+    pub const ALL: [EffectKind; 7] = [
         EffectKind::Draft,
         EffectKind::Crm,
         EffectKind::Event,
         EffectKind::EmailAlert,
         EffectKind::ChatAlert,
         EffectKind::Digest,
+        EffectKind::Profile,
     ];
 
     /// The stored name.
@@ -48,6 +51,7 @@ impl EffectKind {
             EffectKind::EmailAlert => "email_alert",
             EffectKind::ChatAlert => "chat_alert",
             EffectKind::Digest => "digest",
+            EffectKind::Profile => "profile",
         }
     }
 

@@ -4,7 +4,7 @@
 //!
 //! **Boundary:** adapters implement these; tam-core never names an adapter.
 
-use crate::comms::{Brief, CrmUpdate, CustomerDraft, Event, RepAlert, Written};
+use crate::comms::{Brief, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Written};
 use crate::outbox::Outcome;
 
 /// Where drafts go: the only way customer-facing content leaves `tam`, and it leaves as a draft.
@@ -35,6 +35,13 @@ pub trait EventBus {
 pub trait CrmWriter {
     /// Writes the fields. Idempotent by nature.
     fn update_health(&mut self, update: &CrmUpdate) -> Outcome;
+}
+
+/// Where reps read an account's relationship profile (a CRM sub-page, or a local file).
+/// Publishing replaces what an earlier publish wrote; it never duplicates a section.
+pub trait ProfilePublisher {
+    /// Creates or updates the profile of `doc.account`.
+    fn publish_profile(&mut self, doc: &ProfileDocument) -> Outcome;
 }
 
 /// Why a writer produced nothing.

@@ -22,7 +22,7 @@ use tam_core::{TenantId, Timestamp};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::{Attempt, Finish, NewEffect, OutboxRow, OutboxState};
+pub use outbox::{Attempt, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
 pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, SnapshotRecord};

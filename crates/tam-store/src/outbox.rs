@@ -11,6 +11,19 @@ use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 
 use crate::{Store, StoreError, from_nanos, nanos};
 
+/// A draft saved for an account, as its profile's communication history lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Communication {
+    /// When it was saved.
+    pub at: Timestamp,
+    /// `escalation_outreach`, `health_checkin`, ...
+    pub kind: String,
+    /// Its subject, when the mailbox kept it.
+    pub subject: Option<String>,
+    /// Where it was saved.
+    pub receipt: String,
+}
+
 /// An effect the scan wants delivered.
 #[derive(Debug, Clone)]
 pub struct NewEffect {
@@ -342,6 +355,26 @@ impl Store {
             )
             .optional()?
             .map(IdemKey::from_stored))
+    }
+
+    /// The drafts saved for `account`, oldest first: the communication history of its profile.
+    /// The subject is known when the embedded mailbox kept the draft.
+    pub fn communications(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Communication>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT o.delivered_at, COALESCE(json_extract(o.payload, '$.kind'), 'draft'), d.subject, o.receipt
+               FROM outbox o LEFT JOIN drafts d ON d.tenant_id = o.tenant_id AND d.idem_key = o.idem_key
+              WHERE o.tenant_id = ?1 AND o.account_id = ?2 AND o.effect = 'draft' AND o.state = 'delivered'
+              ORDER BY o.delivered_at, o.id",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| {
+            Ok(Communication {
+                at: from_nanos(r.get::<_, Option<i64>>(0)?.unwrap_or_default()),
+                kind: r.get(1)?,
+                subject: r.get(2)?,
+                receipt: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The latest escalation outreach to `account` delivered before the row `before`: a

@@ -86,12 +86,33 @@ struct State {
 }
 
 /// A 400 or 404 with Notion's error body.
-struct Refusal(u16, &'static str, String);
+struct Refusal {
+    status: u16,
+    code: &'static str,
+    message: String,
+    /// Notion's `additional_data`, or null.
+    data: Value,
+}
+
+fn refuse(status: u16, code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal { status, code, message: message.into(), data: Value::Null }
+}
+
+/// The refusal of a 2022-06-28 call on a database with several data sources, with the
+/// `additional_data` Notion sends (recorded in `error_400_validation_multiple_data_sources`).
+fn several_sources(database: &str, sources: &[String]) -> Refusal {
+    let data = json!({"error_type": "multiple_data_sources_for_database", "database_id": hyphenated(database),
+                      "child_data_source_ids": sources.iter().map(|s| hyphenated(s)).collect::<Vec<_>>(),
+                      "minimum_api_version": "2025-09-03"});
+    Refusal { data, ..refuse(400, "validation_error", MULTIPLE) }
+}
+
+const MULTIPLE: &str = "Databases with multiple data sources are not supported in this API version.";
 
 type Answer = Result<Value, Refusal>;
 
 fn invalid(message: impl Into<String>) -> Refusal {
-    Refusal(400, "validation_error", message.into())
+    refuse(400, "validation_error", message)
 }
 
 /// Ids are compared without hyphens, as Notion accepts both forms.
@@ -171,7 +192,7 @@ impl FakeNotion {
         let parent = self.add_parent_page("Workspace");
         let mut s = self.state();
         let body = json!({"parent": {"page_id": parent}, "title": runs(title), "properties": schema});
-        let db = s.create_database(&body, "2022-06-28").unwrap_or_else(|r| panic!("bad schema: {}", r.2));
+        let db = s.create_database(&body, "2022-06-28").unwrap_or_else(|r| panic!("bad schema: {}", r.message));
         db["id"].as_str().unwrap().to_owned()
     }
 
@@ -179,7 +200,7 @@ impl FakeNotion {
     pub fn add_page(&self, database: &str, properties: &Value) -> String {
         let mut s = self.state();
         let body = json!({"parent": {"database_id": database}, "properties": properties});
-        let page = s.create_page(&body, "2022-06-28").unwrap_or_else(|r| panic!("bad page: {}", r.2));
+        let page = s.create_page(&body, "2022-06-28").unwrap_or_else(|r| panic!("bad page: {}", r.message));
         page["id"].as_str().unwrap().to_owned()
     }
 
@@ -405,6 +426,7 @@ impl State {
         let result = match (r.method.as_str(), segments.as_slice()) {
             ("POST", ["databases"]) => self.create_database(&body, &version),
             ("GET", ["databases", id]) => self.get_database(id, &version),
+            ("PATCH", ["databases", id]) => self.update_database(id, &body, &version),
             ("POST", ["databases", id, "query"]) => self.query_database(id, &body, &version),
             ("GET", ["data_sources", id]) => self.get_source(id, &version),
             ("POST", ["data_sources", id, "query"]) => self.query_source(id, &body, &version),
@@ -415,16 +437,22 @@ impl State {
             ("PATCH", ["blocks", id, "children"]) => self.append_children(id, &body),
             ("PATCH", ["blocks", id]) => self.update_block(id, &body),
             ("DELETE", ["blocks", id]) => self.delete_block(id),
-            _ => Err(Refusal(400, "invalid_request_url", "Invalid request URL.".to_owned())),
+            _ => Err(refuse(400, "invalid_request_url", "Invalid request URL.")),
         };
         match result {
             Ok(v) => (200, Vec::new(), v.to_string()),
-            Err(Refusal(status, code, message)) => (status, Vec::new(), error_body(status, code, &message)),
+            Err(r) => {
+                let mut body: Value = serde_json::from_str(&error_body(r.status, r.code, &r.message)).unwrap();
+                if !r.data.is_null() {
+                    body["additional_data"] = r.data;
+                }
+                (r.status, Vec::new(), body.to_string())
+            }
         }
     }
 
     fn not_found(kind: &str, id: &str) -> Refusal {
-        Refusal(
+        refuse(
             404,
             "object_not_found",
             format!(
@@ -462,22 +490,7 @@ impl State {
         };
         let properties = properties.and_then(Value::as_object).cloned().unwrap_or_default();
         let mut schema = Map::new();
-        for (name, config) in &properties {
-            let Some((kind, options)) = config.as_object().and_then(|o| o.iter().find(|(k, _)| *k != "name")) else {
-                return Err(invalid(format!("body failed validation: body.properties.{name} should be an object.")));
-            };
-            let mut options = options.clone();
-            if let Some(list) = options.get_mut("options").and_then(Value::as_array_mut) {
-                for (i, o) in list.iter_mut().enumerate() {
-                    o["id"] = json!(format!("opt{i}"));
-                    if o.get("color").is_none() {
-                        o["color"] = json!("default");
-                    }
-                }
-            }
-            let id = if kind == "title" { "title".to_owned() } else { format!("p{}", schema.len()) };
-            schema.insert(name.clone(), json!({"id": id, "name": name, "type": kind, kind.as_str(): options}));
-        }
+        add_properties(&mut schema, &properties)?;
         if schema.is_empty() {
             schema.insert("Name".into(), json!({"id": "title", "name": "Name", "type": "title", "title": {}}));
         }
@@ -499,6 +512,15 @@ impl State {
         self.get_database(&id, version)
     }
 
+    /// Adds or changes properties (2022-06-28 `PATCH /v1/databases/{id}`).
+    fn update_database(&mut self, id: &str, body: &Value, version: &str) -> Answer {
+        self.database(id)?;
+        let properties = body.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        let db = self.databases.get_mut(&norm(id)).unwrap();
+        add_properties(&mut db.schema, &properties)?;
+        self.get_database(id, version)
+    }
+
     fn get_database(&self, id: &str, version: &str) -> Answer {
         let db = self.database(id)?;
         let mut v = json!({
@@ -517,7 +539,7 @@ impl State {
 
     fn get_source(&self, id: &str, version: &str) -> Answer {
         if version < "2025-09-03" {
-            return Err(Refusal(400, "invalid_request_url", "Invalid request URL.".to_owned()));
+            return Err(refuse(400, "invalid_request_url", "Invalid request URL."));
         }
         let db_id = self.sources.get(&norm(id)).ok_or_else(|| Self::not_found("data source", id))?;
         let db = self.database(db_id)?;
@@ -529,22 +551,18 @@ impl State {
 
     fn query_database(&self, id: &str, body: &Value, version: &str) -> Answer {
         if version >= "2025-09-03" {
-            return Err(Refusal(400, "invalid_request_url", "Invalid request URL.".to_owned()));
+            return Err(refuse(400, "invalid_request_url", "Invalid request URL."));
         }
         let db = self.database(id)?;
         if db.sources.len() > 1 {
-            return Err(Refusal(
-                400,
-                "validation_error",
-                "Databases with multiple data sources are not supported in this API version.".to_owned(),
-            ));
+            return Err(several_sources(&norm(id), &db.sources));
         }
         self.query(|p| p.database.as_deref() == Some(&norm(id)), body, version, "page_or_database")
     }
 
     fn query_source(&self, id: &str, body: &Value, version: &str) -> Answer {
         if version < "2025-09-03" {
-            return Err(Refusal(400, "invalid_request_url", "Invalid request URL.".to_owned()));
+            return Err(refuse(400, "invalid_request_url", "Invalid request URL."));
         }
         let db = self.sources.get(&norm(id)).ok_or_else(|| Self::not_found("data source", id))?;
         self.database(db)?;
@@ -618,7 +636,7 @@ impl State {
         } else if let Some(db) = parent.get("database_id").and_then(Value::as_str) {
             let sources = &self.database(db)?.sources;
             if sources.len() > 1 {
-                return Err(invalid("Databases with multiple data sources are not supported in this API version."));
+                return Err(several_sources(&norm(db), sources));
             }
             (Some(norm(db)), sources.first().cloned(), None)
         } else if let Some(page) = parent.get("page_id").and_then(Value::as_str) {
@@ -795,6 +813,28 @@ impl State {
         }
         Ok(json!({"object": "block", "id": hyphenated(&key), "archived": true, "in_trash": true}))
     }
+}
+
+/// Property schemas in the request format (`{"Status": {"select": {"options": [...]}}}`) as
+/// Notion stores them: with ids, option ids and colors.
+fn add_properties(schema: &mut Map<String, Value>, properties: &Map<String, Value>) -> Result<(), Refusal> {
+    for (name, config) in properties {
+        let Some((kind, options)) = config.as_object().and_then(|o| o.iter().find(|(k, _)| *k != "name")) else {
+            return Err(invalid(format!("body failed validation: body.properties.{name} should be an object.")));
+        };
+        let mut options = options.clone();
+        if let Some(list) = options.get_mut("options").and_then(Value::as_array_mut) {
+            for (i, o) in list.iter_mut().enumerate() {
+                o["id"] = json!(format!("opt{i}"));
+                if o.get("color").is_none() {
+                    o["color"] = json!("default");
+                }
+            }
+        }
+        let id = if kind == "title" { "title".to_owned() } else { format!("p{}", schema.len()) };
+        schema.insert(name.clone(), json!({"id": id, "name": name, "type": kind, kind.as_str(): options}));
+    }
+    Ok(())
 }
 
 const BLOCK_KINDS: &[&str] = &[

@@ -5,15 +5,16 @@ use anyhow::{Context, Result};
 use std::collections::HashMap;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
 
-use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, NotificationLog};
+use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
 use tam_connectors::google_auth::ServiceAccount;
 use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
 use tam_connectors::notion::crm::NotionCrm;
+use tam_connectors::notion::profile::NotionProfiles;
 use tam_connectors::redis_bus::RedisBus;
 use tam_core::outbox::RetryPolicy;
 use tam_core::ports::Writer;
-use tam_core::ports::{ChatNotifier, DraftMailbox, EventBus, RepAlerts};
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 use tam_writer::TemplateWriter;
@@ -30,8 +31,10 @@ pub struct HomeChannels {
     chat: Box<dyn ChatNotifier>,
     events: Events,
     crm: LocalCrm,
-    /// The tenant whose CRM is Notion, and its writer.
-    notion_crm: Option<(TenantId, NotionCrm)>,
+    profiles: LocalProfiles,
+    /// The tenant whose CRM is Notion, and its health and profile writers (one client, so
+    /// one rate limit, for both).
+    notion: Option<(TenantId, NotionCrm, NotionProfiles)>,
     writer: Box<dyn Writer>,
 }
 
@@ -75,13 +78,15 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
         .with_context(|| format!("[{section}] service account from {var}"))
 }
 
-/// Health written to Notion for the `[notion]` tenant, when its databases are configured.
-fn notion_crm(config: &Config) -> Result<Option<(TenantId, NotionCrm)>> {
+/// Health and profiles written to Notion for the `[notion]` tenant, when its databases are
+/// configured.
+fn notion(config: &Config) -> Result<Option<(TenantId, NotionCrm, NotionProfiles)>> {
     let section = &config.notion;
     let (Some(tenant), Some(_)) = (&section.tenant, &section.accounts_database) else { return Ok(None) };
     let tenant = TenantId::parse("[notion] tenant", tenant)?;
     let notion = std::sync::Arc::new(crate::sync::client(section)?);
-    Ok(Some((tenant, NotionCrm::new(notion, section.health.clone()))))
+    let profiles = NotionProfiles::new(std::sync::Arc::clone(&notion), section.health.profile.clone());
+    Ok(Some((tenant, NotionCrm::new(notion, section.health.clone()), profiles)))
 }
 
 /// The Chat API as `[chat]` describes it.
@@ -143,22 +148,25 @@ impl HomeChannels {
                 _ => Events::Local(LocalEventBus::open(&db)?),
             },
             crm: LocalCrm::open(&db)?,
-            notion_crm: notion_crm(config)?,
+            profiles: LocalProfiles::new(&home.dir),
+            notion: notion(config)?,
             writer: writer(&config.writer),
         })
     }
 
     /// The ports, borrowed for one dispatch or task of `tenant` (a Redis bus belongs to one).
     pub fn ports(&mut self, tenant: &TenantId) -> Channels<'_> {
+        let (crm, profiles): (&mut dyn CrmWriter, &mut dyn ProfilePublisher) = match &mut self.notion {
+            Some((t, crm, profiles)) if t == tenant => (crm, profiles),
+            _ => (&mut self.crm, &mut self.profiles),
+        };
         Channels {
             mailbox: self.mailbox.as_mut(),
             alerts: self.email.as_mut(),
             chat: self.chat.as_mut(),
             events: self.events.for_tenant(tenant),
-            crm: match &mut self.notion_crm {
-                Some((t, notion)) if t == tenant => notion,
-                _ => &mut self.crm,
-            },
+            crm,
+            profiles,
             writer: self.writer.as_ref(),
         }
     }

@@ -113,12 +113,17 @@ fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Valu
             let Some(id) = id else {
                 return check(format!("notion {name} database"), Err(format!("[notion] {name}_database is not set")));
             };
-            let read = notion.request("GET", &format!("/v1/databases/{id}"), None).map_err(|e| e.to_string());
-            let usable = read.and_then(|db| {
+            // Asked with the data-source version, which lists the database's sources: a
+            // database with several is read through each of them.
+            let version = tam_connectors::notion::DATA_SOURCE_VERSION;
+            let read = notion.request_as("GET", &format!("/v1/databases/{id}"), None, version);
+            let usable = read.map_err(|e| e.to_string()).map(|db| {
                 let title = tam_connectors::notion::records::plain_text(&db["title"]);
                 match db["data_sources"].as_array().map_or(0, Vec::len) {
-                    n if n > 1 => Err(format!("{title:?} ({n} data sources: needs Notion-Version 2025-09-03)")),
-                    _ => Ok(format!("{title:?} (Notion-Version {})", section.version)),
+                    n if n > 1 || section.version.as_str() >= version => format!(
+                        "{title:?} ({n} data sources, read through the data-source API, Notion-Version {version})"
+                    ),
+                    _ => format!("{title:?} (one data source, queried with Notion-Version {})", section.version),
                 }
             });
             check(format!("notion {name} database"), usable)

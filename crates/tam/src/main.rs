@@ -72,6 +72,9 @@ enum Command {
     /// Pull accounts and tickets from a connected source into the store.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Notion set-up.
+    #[command(subcommand)]
+    Notion(sync::NotionCommand),
     /// Check the home and every configured connection (one tiny call per model).
     Doctor(doctor::Args),
 }
@@ -126,6 +129,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Task(command) => agent::task(&home, command),
         Command::Profile(command) => agent::profile(&home, command),
         Command::Sync(command) => sync::run(&home, command),
+        Command::Notion(command) => sync::notion(&home, command),
         Command::Doctor(args) => doctor::run(&home, args),
     }
 }

@@ -1,4 +1,5 @@
 //! `tam sync notion`: pulls a tenant's accounts and tickets from Notion into the store.
+//! `tam notion init`: creates the two databases it reads.
 //!
 //! Each database is read with one paginated query, asking only for pages edited since the last
 //! successful sync (less a minute: Notion rounds `last_edited_time` to the minute). The pages
@@ -11,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tam_agent::import::{Format, Importer};
-use tam_connectors::notion::records::{account_record, ticket_record};
+use tam_connectors::notion::records::{self as schema, account_record, ticket_record};
 use tam_connectors::notion::{Notion, NotionConfig};
 use tam_core::{TenantId, Timestamp};
 
@@ -30,6 +31,55 @@ pub enum SyncCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum NotionCommand {
+    /// Creates the Accounts and Support Tickets databases, with every property and select
+    /// option tam reads and writes, under a page shared with the integration.
+    Init {
+        /// The parent page's id (from its URL).
+        #[arg(long)]
+        parent: String,
+        /// Print the ids as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tam notion init`: three calls (two databases, then the profile relation that points back
+/// at the accounts database), made with 2022-06-28, which every later version reads.
+pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
+    let NotionCommand::Init { parent, json } = command;
+    let (_, config) = home.open()?;
+    let section = &config.notion;
+    let notion = client(section)?;
+    let title = |t: &str| json!([{"type": "text", "text": {"content": t}}]);
+    let create = |name: &str, properties: Value| -> Result<String> {
+        let body = json!({"parent": {"type": "page_id", "page_id": parent}, "title": title(name),
+                          "properties": properties, "is_inline": false});
+        let db = notion.request_as("POST", "/v1/databases", Some(&body), tam_connectors::notion::VERSION)?;
+        db["id"].as_str().map(str::to_owned).with_context(|| format!("Notion created {name} but sent no id"))
+    };
+    let accounts = create("Accounts", schema::accounts_schema(&section.accounts, &section.health))?;
+    let tickets = create("Support Tickets", schema::tickets_schema(&section.tickets, &accounts))?;
+    if !section.health.profile.is_empty() {
+        let relation = json!({"properties": schema::profile_relation(&section.health, &accounts)});
+        notion.request_as(
+            "PATCH",
+            &format!("/v1/databases/{accounts}"),
+            Some(&relation),
+            tam_connectors::notion::VERSION,
+        )?;
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", json!({"accounts_database": accounts, "tickets_database": tickets}))?;
+    } else {
+        writeln!(out, "Created the Accounts and Support Tickets databases. Put these in tam.toml:\n")?;
+        writeln!(out, "[notion]\naccounts_database = \"{accounts}\"\ntickets_database = \"{tickets}\"")?;
+    }
+    Ok(Outcome::Done)
 }
 
 /// The client `[notion]` describes, with its token from the environment.

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use tam_agent::dispatch::{Channels, DispatchReport, dispatch};
 use tam_agent::import::Format;
 use tam_agent::scan::{ScanConfig, ScanReport, scan};
-use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, RepAlert};
+use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert};
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
-use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, RepAlerts};
+use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{OutboxState, Store};
 use tam_writer::TemplateWriter;
@@ -23,6 +23,7 @@ pub(crate) struct Fake {
     pub(crate) drafts: Vec<CustomerDraft>,
     pub(crate) alerts: Vec<(String, RepAlert)>,
     pub(crate) events: Vec<Event>,
+    pub(crate) profiles: Vec<ProfileDocument>,
 }
 
 impl Fake {
@@ -71,16 +72,23 @@ impl CrmWriter for Fake {
     }
 }
 
-/// One fake behind all five ports (each trait object borrows the same fake in turn).
+impl ProfilePublisher for Fake {
+    fn publish_profile(&mut self, doc: &ProfileDocument) -> Outcome {
+        self.profiles.push(doc.clone());
+        self.attempt("profile", format!("profile:{}:{}", doc.account, self.profiles.len()))
+    }
+}
+
+/// One fake behind all six ports (each trait object borrows the same fake in turn).
 fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchReport {
     with_channels(fake, |channels| {
         dispatch(store, &tenant(), channels, at, &RetryPolicy::default(), "test-worker").unwrap()
     })
 }
 
-/// Runs `f` with the five ports all backed by `fake`.
+/// Runs `f` with the six ports all backed by `fake`.
 pub(crate) fn with_channels<R>(fake: &mut Fake, f: impl FnOnce(&mut Channels<'_>) -> R) -> R {
-    // The ports are five trait objects borrowed at once; each is a shim forwarding to the one
+    // The ports are six trait objects borrowed at once; each is a shim forwarding to the one
     // shared fake.
     struct Shim<'a>(&'a std::cell::RefCell<&'a mut Fake>);
     impl DraftMailbox for Shim<'_> {
@@ -108,11 +116,23 @@ pub(crate) fn with_channels<R>(fake: &mut Fake, f: impl FnOnce(&mut Channels<'_>
             self.0.borrow_mut().update_health(u)
         }
     }
+    impl ProfilePublisher for Shim<'_> {
+        fn publish_profile(&mut self, p: &ProfileDocument) -> Outcome {
+            self.0.borrow_mut().publish_profile(p)
+        }
+    }
     let cell = std::cell::RefCell::new(fake);
-    let (mut a, mut b, mut c, mut d, mut e) = (Shim(&cell), Shim(&cell), Shim(&cell), Shim(&cell), Shim(&cell));
+    let [mut a, mut b, mut c, mut d, mut e, mut p] = std::array::from_fn(|_| Shim(&cell));
     let writer = TemplateWriter::new();
-    let mut channels =
-        Channels { mailbox: &mut a, alerts: &mut b, chat: &mut c, events: &mut d, crm: &mut e, writer: &writer };
+    let mut channels = Channels {
+        mailbox: &mut a,
+        alerts: &mut b,
+        chat: &mut c,
+        events: &mut d,
+        crm: &mut e,
+        profiles: &mut p,
+        writer: &writer,
+    };
     f(&mut channels)
 }
 
@@ -149,8 +169,10 @@ fn twelve_red_accounts_give_five_alerts_one_digest_and_crm_and_events_for_all() 
     scan_at(&mut store, now());
     let mut fake = Fake::default();
     let report = run_dispatch(&mut store, &mut fake, now());
-    assert_eq!((report.delivered, report.retried, report.failed), (12 + 12 + 12 + 5 + 5 + 1, 0, 0));
+    assert_eq!((report.delivered, report.retried, report.failed), (12 + 12 + 12 + 12 + 5 + 5 + 1, 0, 0));
     assert_eq!((fake.count("draft:"), fake.count("crm:"), fake.events.len()), (12, 12, 12));
+    assert_eq!(fake.profiles.len(), 12, "each profile lists its new draft");
+    assert!(fake.profiles.iter().all(|p| p.sections[4].lines.len() == 1), "{:?}", fake.profiles[0]);
     assert_eq!((fake.count("email_alert:"), fake.count("chat_alert:"), fake.count("digest:")), (5, 5, 1));
     let digest = fake.alerts.iter().find(|(_, a)| a.kind == AlertKind::Digest).unwrap();
     let named: Vec<String> = (5..12).map(|i| format!("red{i:02}")).collect();
@@ -180,12 +202,12 @@ fn a_worker_that_died_mid_delivery_is_taken_over_and_its_late_result_refused() {
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let claimed = store.claim_due(&tenant(), now(), "dead-worker", SignedDuration::from_secs(60), 100).unwrap();
-    assert_eq!(claimed.len(), 5);
+    assert_eq!(claimed.len(), 6);
     // Within the lease nobody else may take them.
     let mut fake = Fake::default();
     assert_eq!(run_dispatch(&mut store, &mut fake, now()).delivered, 0);
     let later = now().checked_add(SignedDuration::from_secs(61)).unwrap();
-    assert_eq!(run_dispatch(&mut store, &mut fake, later).delivered, 5);
+    assert_eq!(run_dispatch(&mut store, &mut fake, later).delivered, 6);
     let late = store.finish(&claimed[0], "dead-worker", later, &tam_store::Finish::Delivered { receipt: "x".into() });
     assert!(!late.unwrap(), "a stale worker's result is refused");
 }
@@ -198,7 +220,7 @@ fn a_channel_that_fails_three_times_then_recovers_ends_delivered_with_four_attem
     let mut fake = Fake { fail: HashMap::from([("email", 3)]), ..Fake::default() };
     let mut at = now();
     let first = run_dispatch(&mut store, &mut fake, at);
-    assert_eq!((first.delivered, first.retried), (4, 1), "the other channels are not held up");
+    assert_eq!((first.delivered, first.retried), (5, 1), "the other channels are not held up");
     for _ in 0..3 {
         at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
         run_dispatch(&mut store, &mut fake, at);
@@ -274,7 +296,11 @@ fn a_broken_mailbox_delays_alerts_but_never_loses_them() {
     let mut fake = Fake { fail: HashMap::from([("draft", u32::MAX)]), ..Fake::default() };
     let mut at = now();
     let first = run_dispatch(&mut store, &mut fake, at);
-    assert_eq!((first.delivered, first.deferred), (2, 2), "CRM and event delivered; the alerts wait for the draft");
+    assert_eq!(
+        (first.delivered, first.deferred),
+        (2, 3),
+        "CRM and event delivered; the alerts and the profile wait for the draft"
+    );
     for _ in 0..RetryPolicy::default().max_attempts + 2 {
         at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
         run_dispatch(&mut store, &mut fake, at);

@@ -22,6 +22,8 @@ pub struct HealthProperties {
     pub last_scan: String,
     /// A checkbox.
     pub escalated: String,
+    /// The relation to the relationship profile sub-page; empty for none.
+    pub profile: String,
 }
 
 impl Default for HealthProperties {
@@ -31,6 +33,7 @@ impl Default for HealthProperties {
             status: "Health Status".into(),
             last_scan: "Last Health Scan".into(),
             escalated: "Escalated".into(),
+            profile: "TAM Profile".into(),
         }
     }
 }

@@ -79,6 +79,55 @@ impl Default for TicketProperties {
     }
 }
 
+/// A select property with `options` as (name, color).
+fn select(options: &[(&str, &str)]) -> Value {
+    json!({"select": {"options": options.iter().map(|(n, c)| json!({"name": n, "color": c})).collect::<Vec<_>>()}})
+}
+
+/// The accounts database's properties as `POST /v1/databases` wants them: what sync reads and
+/// what the scan writes. The "TAM Profile" relation points back at this database, so it is
+/// added once the database exists ([`profile_relation`]).
+pub fn accounts_schema(a: &AccountProperties, health: &super::crm::HealthProperties) -> Value {
+    let mut s = Map::new();
+    s.insert(a.name.clone(), json!({"title": {}}));
+    for text in [&a.rep_name, &a.rep_chat_space, &a.contacts] {
+        s.insert(text.clone(), json!({"rich_text": {}}));
+    }
+    s.insert(a.rep_email.clone(), json!({"email": {}}));
+    s.insert(a.check_in_interval.clone(), json!({"number": {"format": "number"}}));
+    s.insert(a.last_heartbeat.clone(), json!({"date": {}}));
+    s.insert(a.api_call_count.clone(), json!({"number": {"format": "number"}}));
+    s.insert(health.score.clone(), json!({"number": {"format": "number"}}));
+    s.insert(health.status.clone(), select(&[("green", "green"), ("amber", "yellow"), ("red", "red")]));
+    s.insert(health.last_scan.clone(), json!({"date": {}}));
+    s.insert(health.escalated.clone(), json!({"checkbox": {}}));
+    Value::Object(s)
+}
+
+/// The relation property linking an account to its profile page.
+pub fn profile_relation(health: &super::crm::HealthProperties, accounts_database: &str) -> Value {
+    json!({ health.profile.as_str(): {"relation": {"database_id": accounts_database, "single_property": {}}} })
+}
+
+/// The "Support Tickets" database's properties, related to the accounts database.
+pub fn tickets_schema(t: &TicketProperties, accounts_database: &str) -> Value {
+    let mut s = Map::new();
+    s.insert(t.subject.clone(), json!({"title": {}}));
+    s.insert(t.ticket_id.clone(), json!({"rich_text": {}}));
+    s.insert(t.account.clone(), json!({"relation": {"database_id": accounts_database, "single_property": {}}}));
+    s.insert(t.priority.clone(), select(&[("P1", "red"), ("P2", "orange"), ("P3", "yellow"), ("P4", "gray")]));
+    s.insert(
+        t.status.clone(),
+        select(&[("open", "red"), ("pending", "yellow"), ("resolved", "green"), ("closed", "gray")]),
+    );
+    s.insert(t.created.clone(), json!({"date": {}}));
+    s.insert(
+        t.kind.clone(),
+        select(&[("bug", "red"), ("question", "blue"), ("feature_request", "purple"), ("incident", "orange")]),
+    );
+    Value::Object(s)
+}
+
 /// The `field` of each item of a list property, e.g. each rich-text run's `plain_text`.
 fn each<'a>(items: &'a Value, field: &str) -> Option<Vec<&'a str>> {
     items.as_array().map(|a| a.iter().filter_map(|i| i.pointer(field).and_then(Value::as_str)).collect())

@@ -160,9 +160,9 @@ fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {
     let pending = home.json(&["outbox", "list", "--status", "pending", "--json"]);
     let effects: Vec<&str> = pending.as_array().unwrap().iter().map(|e| e["effect"].as_str().unwrap()).collect();
     // The healthy account's first scan also goes to the CRM: its values are new there.
-    assert_eq!(effects, ["crm", "event", "draft", "email_alert", "chat_alert", "crm"]);
+    assert_eq!(effects, ["crm", "event", "draft", "profile", "email_alert", "chat_alert", "crm"]);
 
-    assert!(home.ok(&["outbox", "retry"]).contains("delivered 6, will retry 0, failed 0"));
+    assert!(home.ok(&["outbox", "retry"]).contains("delivered 7, will retry 0, failed 0"));
     assert!(home.ok(&["outbox", "retry"]).contains("delivered 0"), "a second retry repeats nothing");
     home.ok(&["scan", "--as-of", AS_OF]);
     let drafts = home.json(&["drafts", "list", "--json"]);
@@ -170,7 +170,11 @@ fn a_scan_that_stops_before_dispatch_is_delivered_once_by_outbox_retry() {
     let events = home.ok(&["events", "tail", "--json"]);
     assert_eq!(events.lines().count(), 1);
     let delivered = home.json(&["outbox", "list", "--status", "delivered", "--json"]);
-    assert_eq!(delivered.as_array().unwrap().len(), 6);
+    assert_eq!(delivered.as_array().unwrap().len(), 7);
+    let profile = delivered.as_array().unwrap().iter().find(|r| r["effect"] == "profile").unwrap();
+    let profile = std::fs::read_to_string(profile["receipt"].as_str().unwrap()).unwrap();
+    assert!(profile.starts_with("# Technical Relationship Profile - Northwind"), "{profile}");
+    assert!(profile.contains("## Communication History\n\n- "), "the profile lists the draft: {profile}");
 
     let draft = &drafts[0];
     assert_eq!(draft["recipients"], serde_json::json!(["ops@nw.example"]));

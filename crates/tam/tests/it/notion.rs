@@ -1,91 +1,186 @@
-//! `tam sync notion` against a fake Notion answering with recorded pages: one paginated query
-//! per database, malformed pages named and skipped, later syncs ask only for edited pages, and
-//! a scan's health goes back to the account page.
+//! Notion mode end to end against the local fake Notion: `tam notion init` makes the two
+//! databases, `tam sync notion` reads each with one paginated query (later syncs only what was
+//! edited), a scan writes health back and publishes the profile sub-page, and `tam doctor`
+//! names a database the integration cannot see.
 
 use serde_json::{Value, json};
-use tam_testkit::{Answer, Fake};
+use tam_core::{SignedDuration, Timestamp};
+use tam_testkit::notion::FakeNotion;
 
-use crate::{Run, TestHome, repo};
+use crate::{Run, TestHome};
 
-fn recorded(name: &str) -> Answer {
-    let path = repo().join(format!("crates/tam-connectors/tests/fixtures/notion_{name}.json"));
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    Answer::json(v["status"].as_u64().unwrap() as u16, &v["response_body"].to_string())
+const TOKEN: &str = "ntn_test_token";
+
+fn days_ago(n: i64) -> String {
+    Timestamp::now().checked_sub(SignedDuration::from_hours(24 * n)).unwrap().strftime("%Y-%m-%d").to_string()
 }
 
-fn account_page(id: &str, name: &str, rep_email: &str) -> Value {
-    let rich = |t: &str| json!({"type": "rich_text", "rich_text": [{"type": "text", "plain_text": t}]});
-    json!({
-        "object": "page", "id": id, "last_edited_time": "2024-01-09T10:00:00.000Z",
-        "properties": {
-            "Name": {"id": "title", "type": "title", "title": [{"type": "text", "plain_text": name}]},
-            "Rep": rich("Ana Ruiz"),
-            "Rep Email": {"id": "e", "type": "email", "email": rep_email},
-            "Contacts": rich("ops@northwind.example"),
-            "Last Heartbeat": {"id": "h", "type": "date", "date": {"start": "2024-01-09T08:00:00.000Z"}},
-        }
-    })
+fn text(t: &str) -> Value {
+    json!([{"type": "text", "text": {"content": t}}])
+}
+
+struct Notion {
+    fake: FakeNotion,
+    home: TestHome,
+}
+
+impl Notion {
+    fn tam(&self, args: &[&str]) -> Run {
+        self.home.tam_env(args, &[("NOTION_TOKEN", TOKEN)])
+    }
+
+    fn config(&self, extra: &str) {
+        std::fs::create_dir_all(self.home.path().join("home")).unwrap();
+        self.home.file(
+            "home/tam.toml",
+            &format!(
+                "[notion]\ntenant = \"acme\"\nbase_url = \"{}\"\nrequests_per_second = 50.0\n{extra}",
+                self.fake.url
+            ),
+        );
+    }
+}
+
+/// A home whose Notion databases were made by `tam notion init`, with two accounts (one with a
+/// malformed rep address) and `tickets` P1 tickets opened ten days ago on the first.
+fn set_up(tickets: usize) -> (Notion, String, String, String) {
+    let n = Notion { fake: FakeNotion::start(TOKEN, 0.0, 1), home: TestHome::new() };
+    let parent = n.fake.add_parent_page("TAM");
+    n.config("");
+    let init = n.tam(&["notion", "init", "--parent", &parent, "--json"]);
+    assert_eq!(init.code, 0, "{}{}", init.stdout, init.stderr);
+    let ids: Value = serde_json::from_str(&init.stdout).unwrap();
+    let (accounts, tickets_db) =
+        (ids["accounts_database"].as_str().unwrap().to_owned(), ids["tickets_database"].as_str().unwrap().to_owned());
+    n.config(&format!("accounts_database = \"{accounts}\"\ntickets_database = \"{tickets_db}\"\n"));
+
+    let account = |name: &str, email: &str| {
+        n.fake.add_page(
+            &accounts,
+            &json!({
+                "Name": {"title": text(name)}, "Rep": {"rich_text": text("Ana Ruiz")},
+                "Rep Email": {"email": email}, "Contacts": {"rich_text": text("ops@northwind.example")},
+                "Last Heartbeat": {"date": {"start": days_ago(0)}},
+            }),
+        )
+    };
+    // Seeded long ago; what tam writes later is stamped with the present minute.
+    n.fake.set_now(&format!("{}T10:00:00.000Z", days_ago(5)));
+    let northwind = account("Northwind", "ana@vendor.example");
+    account("Contoso", "not an address");
+    for i in 0..tickets {
+        n.fake.add_page(
+            &tickets_db,
+            &json!({
+                "Name": {"title": text(&format!("Outage {i}"))}, "Ticket ID": {"rich_text": text(&format!("JIRA-{i}"))},
+                "Account": {"relation": [{"id": northwind}]}, "Priority": {"select": {"name": "P1"}},
+                "Status": {"select": {"name": "open"}}, "Created": {"date": {"start": days_ago(10)}},
+            }),
+        );
+    }
+    n.fake.set_now(&Timestamp::now().strftime("%Y-%m-%dT%H:%M:00.000Z").to_string());
+    (n, accounts, tickets_db, northwind)
 }
 
 #[test]
-fn a_sync_reads_each_database_once_then_only_what_changed_and_health_goes_back() {
-    let accounts = json!({
-        "object": "list", "has_more": false, "next_cursor": null, "type": "page_or_database", "page_or_database": {},
-        "results": [
-            account_page("16cabc1e-edcd-8200-9000-00000000a001", "Northwind", "ana@vendor.example"),
-            account_page("16cabc1e-edcd-8200-9000-00000000a002", "Contoso", "not an address"),
-        ],
-    });
-    let fake = Fake::start(vec![
-        Answer::json(200, &accounts.to_string()),
-        recorded("constructed_database_query_tickets_page1"),
-        recorded("2022-06-28_database_query_empty"),
-        Answer::json(200, r#"{"object":"page","id":"16cabc1e-edcd-8200-9000-00000000a001"}"#),
-        recorded("2022-06-28_database_query_empty"),
-        recorded("2022-06-28_database_query_empty"),
-        Answer::json(200, r#"{"object":"database","id":"accdb","title":[{"type":"text","plain_text":"Accounts"}]}"#),
-        Answer::json(
-            404,
-            r#"{"object":"error","status":404,"code":"object_not_found","message":"Could not find database with ID: tixdb."}"#,
-        ),
-    ]);
-    let home = TestHome::new();
-    std::fs::create_dir_all(home.path().join("home")).unwrap();
-    home.file(
-        "home/tam.toml",
-        &format!(
-            "[notion]\ntenant = \"acme\"\naccounts_database = \"accdb\"\ntickets_database = \"tixdb\"\nbase_url = \"{}\"\nrequests_per_second = 50.0\n",
-            fake.url
-        ),
-    );
-    let env = [("NOTION_TOKEN", "ntn_test_token")];
-    let tam = |args: &[&str]| -> Run { home.tam_env(args, &env) };
+fn init_creates_both_databases_with_every_property_and_option() {
+    let (n, accounts, tickets, _) = set_up(0);
+    let schema = n.fake.schema(&accounts).unwrap();
+    for (name, kind) in [
+        ("Name", "title"),
+        ("Rep Email", "email"),
+        ("Health Score", "number"),
+        ("Health Status", "select"),
+        ("Last Health Scan", "date"),
+        ("Escalated", "checkbox"),
+        ("TAM Profile", "relation"),
+        ("Check-in Interval", "number"),
+        ("Last Heartbeat", "date"),
+        ("API Call Count", "number"),
+    ] {
+        assert_eq!(schema[name]["type"], kind, "{name}: {schema}");
+    }
+    let options: Vec<&str> = schema["Health Status"]["select"]["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(options, ["green", "amber", "red"]);
+    let schema = n.fake.schema(&tickets).unwrap();
+    assert_eq!(schema["Account"]["relation"]["database_id"], json!(accounts));
+    assert_eq!(schema["Priority"]["select"]["options"].as_array().unwrap().len(), 4);
+}
 
-    let first = tam(&["sync", "notion", "--json"]);
+#[test]
+fn a_sync_reads_each_database_once_then_only_what_changed_and_health_and_profile_go_back() {
+    let (n, _, tickets_db, northwind) = set_up(150);
+    let first = n.tam(&["sync", "notion", "--json"]);
     assert_eq!(first.code, 3, "one page was rejected: {}{}", first.stdout, first.stderr);
     let report: Value = serde_json::from_str(&first.stdout).unwrap();
-    assert_eq!((report["account_pages"].as_u64(), report["ticket_pages"].as_u64()), (Some(2), Some(2)));
-    assert_eq!((report["accounts"].as_u64(), report["tickets"].as_u64()), (Some(1), Some(2)), "{report}");
+    assert_eq!((report["account_pages"].as_u64(), report["ticket_pages"].as_u64()), (Some(2), Some(150)));
+    assert_eq!((report["accounts"].as_u64(), report["tickets"].as_u64()), (Some(1), Some(150)), "{report}");
     assert_eq!(report["notion_calls"].as_u64(), Some(3), "one query for accounts, two pages of tickets");
     let rejected = report["rejected"][0].as_str().unwrap();
-    assert!(rejected.contains("00000000a002") && rejected.contains("rep_email"), "{rejected}");
+    assert!(rejected.contains("rep_email"), "{rejected}");
 
-    // A second aged P1 from another source turns the account red, so the scan escalates it.
-    let more = home.file(
-        "more.ndjson",
-        r#"{"record":"ticket","tenant_id":"acme","id":"SUP-9","account_id":"16cabc1e-edcd-8200-9000-00000000a001","priority":"P1","status":"open","created_at":"2024-01-10T00:00:00Z","subject":"Exports fail"}"#,
+    let scan = n.tam(&["scan", "--tenant", "acme", "--json"]);
+    assert_eq!(scan.code, 0, "{}{}", scan.stdout, scan.stderr);
+    let page = n.fake.page(&northwind).unwrap();
+    assert_eq!(page["properties"]["Health Status"]["select"]["name"], "red", "{page}");
+    assert_eq!(page["properties"]["Escalated"]["checkbox"], true);
+    assert!(page["properties"]["Health Score"]["number"].as_u64().unwrap() < 50, "{page}");
+
+    // The profile: a sub-page with the seven sections, linked from the account page.
+    let profile = page["properties"]["TAM Profile"]["relation"][0]["id"].as_str().unwrap().to_owned();
+    let sub = n.fake.page(&profile).unwrap();
+    assert_eq!(sub["properties"]["title"]["title"][0]["plain_text"], "Technical Relationship Profile - Northwind");
+    let headings = |n: &Notion| -> Vec<String> {
+        n.fake
+            .children(&profile)
+            .iter()
+            .filter(|b| b["type"] == "heading_2")
+            .map(|b| b["heading_2"]["rich_text"][0]["plain_text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(headings(&n), tam_core::comms::PROFILE_SECTIONS);
+    let history = |n: &Notion| -> Vec<String> {
+        let blocks = n.fake.children(&profile);
+        let start = blocks.iter().position(|b| b["heading_2"]["rich_text"][0]["plain_text"] == "Communication History");
+        blocks[start.unwrap() + 1..]
+            .iter()
+            .take_while(|b| b["type"] != "heading_2")
+            .map(|b| b[b["type"].as_str().unwrap()]["rich_text"][0]["plain_text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let lines = history(&n);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("escalation outreach"), "{lines:?}");
+
+    // A check-in adds one line to the history; nothing is duplicated.
+    let task = json!({"type": "update_relationship_profile", "tenant_id": "acme", "account_id": northwind,
+                      "stakeholders": [{"name": "Li Wei", "role": "CTO", "maturity": "high"}]});
+    let file = n.home.file("task.json", &task.to_string());
+    let ran = n.tam(&["task", "run", file.to_str().unwrap()]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(headings(&n), tam_core::comms::PROFILE_SECTIONS, "updated in place, no second set of sections");
+    let stakeholders: Vec<Value> =
+        n.fake.children(&profile).into_iter().filter(|b| b["type"] == "bulleted_list_item").collect();
+    assert!(
+        stakeholders.iter().any(|b| b.to_string().contains("Li Wei: role: CTO | maturity: high")),
+        "{stakeholders:?}"
     );
-    home.ok(&["import", more.to_str().unwrap()]);
-    let scan = home.json(&["scan", "--tenant", "acme", "--as-of", "2024-01-20T00:00:00Z", "--json", "--no-dispatch"]);
-    assert_eq!(scan["accounts"][0]["account_id"], "16cabc1e-edcd-8200-9000-00000000a001");
-    assert!(scan["accounts"][0]["score"].as_u64().unwrap() < 100, "the P1 from Notion counts: {scan}");
+    assert_eq!(history(&n).len(), 1);
+    assert_eq!(n.fake.pages_in(&tickets_db).len(), 150);
 
-    let dispatched = tam(&["outbox", "retry"]);
-    assert!(dispatched.stdout.contains("failed 0"), "{}{}", dispatched.stdout, dispatched.stderr);
-
-    let second = tam(&["sync", "notion", "--json"]);
+    let second = n.tam(&["sync", "notion", "--json"]);
     assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
-    let doctor = tam(&["doctor"]);
+    let report: Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(report["ticket_pages"].as_u64(), Some(0), "later syncs ask only for edited pages: {report}");
+    assert_eq!(report["account_pages"].as_u64(), Some(1), "the page the scan wrote to was edited: {report}");
+
+    n.fake.unshare(&tickets_db);
+    let doctor = n.tam(&["doctor"]);
     assert!(
         doctor.stdout.contains("ok    notion accounts database") && doctor.stdout.contains("\"Accounts\""),
         "{}",
@@ -96,22 +191,17 @@ fn a_sync_reads_each_database_once_then_only_what_changed_and_health_goes_back()
         "{}",
         doctor.stdout
     );
-    let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.len(), 8);
-    let body = |i: usize| serde_json::from_str::<Value>(&seen[i].body).unwrap();
-    assert!(body(0)["filter"].is_null(), "the first sync reads everything");
-    assert_eq!(body(2)["start_cursor"], "16cabc1e-edcd-8101-9000-000000000103");
-    assert_eq!(seen[3].path, "/v1/pages/16cabc1e-edcd-8200-9000-00000000a001", "the scan's health went to the page");
-    assert_eq!(body(3)["properties"]["Health Status"]["select"]["name"], "red", "{}", seen[3].body);
-    assert_eq!(body(3)["properties"]["Escalated"]["checkbox"], true, "{}", seen[3].body);
-    assert_eq!(
-        (seen[4].path.as_str(), seen[5].path.as_str()),
-        ("/v1/databases/accdb/query", "/v1/databases/tixdb/query")
-    );
-    for i in [4, 5] {
-        assert_eq!(body(i)["filter"]["timestamp"], "last_edited_time", "later syncs ask only for edited pages");
-        assert!(body(i)["filter"]["last_edited_time"]["on_or_after"].is_string());
-    }
-    let auth = seen[0].headers.iter().find(|(k, _)| k == "authorization").unwrap();
-    assert_eq!(auth.1, "Bearer ntn_test_token");
+}
+
+#[test]
+fn a_database_with_two_data_sources_is_read_through_the_data_source_api() {
+    let (n, _, tickets_db, _) = set_up(3);
+    n.fake.add_data_source(&tickets_db);
+    let sync = n.tam(&["sync", "notion", "--json"]);
+    let report: Value = serde_json::from_str(&sync.stdout).unwrap();
+    assert_eq!(report["ticket_pages"].as_u64(), Some(3), "{report}");
+    let routes = n.fake.stats().routes;
+    assert_eq!(routes.get("POST /v1/data_sources/query"), Some(&2), "each of the two sources, once: {routes:?}");
+    let doctor = n.tam(&["doctor"]);
+    assert!(doctor.stdout.contains("2 data sources"), "{}", doctor.stdout);
 }
