@@ -143,8 +143,10 @@ impl std::fmt::Debug for Notion {
 impl Notion {
     /// A client authorised by `token` (an internal integration secret).
     pub fn new(token: String, config: NotionConfig) -> Notion {
+        // The limit is the integration's, shared with any process that ran just before: a new
+        // client starts at the average rate and earns its burst by waiting.
         let bucket = Bucket {
-            tokens: f64::from(config.burst),
+            tokens: 1.0,
             capacity: f64::from(config.burst.max(1)),
             per_second: config.requests_per_second.max(0.01),
             at: Instant::now(),
