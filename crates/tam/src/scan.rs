@@ -37,6 +37,10 @@ pub struct Args {
     #[arg(long)]
     no_dispatch: bool,
 
+    /// Score what is stored: do not pull the `[notion]` tenant's changes from Notion first.
+    #[arg(long)]
+    no_sync: bool,
+
     /// Table rows to print, worst first.
     #[arg(long, default_value_t = 40, value_name = "N")]
     limit: usize,
@@ -64,9 +68,20 @@ pub fn now() -> Timestamp {
 
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
+    // Notion mode: the tenant's accounts and tickets live in Notion, so the scan reads what
+    // changed there first (before choosing tenants: the first pull creates the tenant).
+    let notion = crate::sync::notion_tenant(&config).map(str::to_owned);
+    let pulled = match &notion {
+        Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
+            let pulled = crate::sync::pull(&mut store, &config, false)?;
+            crate::sync::warn_rejected(&pulled);
+            Some(pulled)
+        }
+        _ => None,
+    };
+    let mut partial = pulled.as_ref().is_some_and(|p| !p.report.rejected.is_empty());
     let tenants = select_tenants(&store, args.tenant.as_deref())?;
     let as_of = args.as_of.unwrap_or_else(now);
-    let mut partial = false;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home, &config)?) };
     for (i, tenant) in tenants.iter().enumerate() {
@@ -84,6 +99,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
         if args.json {
             let mut json = ScanJson::new(&report);
+            json.notion = pulled.as_ref().filter(|p| p.tenant == *tenant).map(crate::sync::Pulled::json);
             json.dispatch = dispatched.as_ref().map(|d| DispatchJson {
                 delivered: d.delivered,
                 retried: d.retried,
@@ -158,6 +174,9 @@ pub struct ScanJson<'a> {
     summary: &'a ScanSummary,
     /// What the dispatcher delivered right after the scan; null with `--no-dispatch` or `--dry-run`.
     dispatch: Option<DispatchJson>,
+    /// What was pulled from Notion before the scan (the `[notion]` tenant only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    notion: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -213,6 +232,7 @@ impl<'a> ScanJson<'a> {
                 .collect(),
             summary: &r.summary,
             dispatch: None,
+            notion: None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `tam sync notion`: pulls a tenant's accounts and tickets from Notion into the store.
+//! `tam sync notion`: pulls a tenant's accounts and tickets from Notion into the store (a scan
+//! of that tenant does the same first).
 //! `tam notion init`: creates the two databases it reads.
 //!
 //! Each database is read with one paginated query, asking only for pages edited since the last
@@ -15,9 +16,10 @@ use tam_agent::import::{Format, Importer};
 use tam_connectors::notion::records::{self as schema, account_record, ticket_record};
 use tam_connectors::notion::{Notion, NotionConfig};
 use tam_core::{TenantId, Timestamp};
+use tam_store::Store;
 
 use crate::Outcome;
-use crate::config::NotionSection;
+use crate::config::{Config, NotionSection};
 use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
@@ -101,9 +103,45 @@ pub fn client(config: &NotionSection) -> Result<Notion> {
     ))
 }
 
-pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
-    let SyncCommand::Notion { full, json } = command;
-    let (mut store, config) = home.open()?;
+/// What one pull from Notion did.
+pub struct Pulled {
+    /// The `[notion]` tenant.
+    pub tenant: TenantId,
+    /// Whether every page was read (no earlier sync, or `--full`).
+    pub full: bool,
+    /// Account pages read.
+    pub account_pages: usize,
+    /// Ticket pages read.
+    pub ticket_pages: usize,
+    /// What the importer stored and rejected.
+    pub report: tam_agent::import::ImportReport,
+    /// Requests sent to Notion, retries included.
+    pub calls: u64,
+}
+
+impl Pulled {
+    /// The report as JSON, for `tam sync notion --json` and the scan's JSON.
+    pub fn json(&self) -> Value {
+        json!({
+            "tenant": self.tenant, "full": self.full,
+            "account_pages": self.account_pages, "ticket_pages": self.ticket_pages,
+            "accounts": self.report.accounts, "tickets": self.report.tickets,
+            "rejected": self.report.rejected.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "notion_calls": self.calls,
+        })
+    }
+}
+
+/// The `[notion]` tenant, when its two databases are configured: the tenant whose scan reads
+/// from Notion first.
+pub fn notion_tenant(config: &Config) -> Option<&str> {
+    let s = &config.notion;
+    s.accounts_database.as_ref().and(s.tickets_database.as_ref()).and(s.tenant.as_deref())
+}
+
+/// Pulls the `[notion]` tenant's accounts and tickets into `store`: everything, or (by
+/// default) the pages edited since the last successful pull.
+pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
     let section = &config.notion;
     let tenant = section.tenant.as_deref().context("[notion] tenant is not set: which tenant are these accounts?")?;
     let tenant_id = TenantId::parse("[notion] tenant", tenant)?;
@@ -131,43 +169,51 @@ pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
     let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
     let account_lines = lines(accounts.iter().map(|p| account_record(tenant, p, &section.accounts)).collect());
     let ticket_lines = lines(tickets.iter().map(|p| ticket_record(tenant, p, &section.tickets)).collect());
-    let mut importer = Importer::new(&mut store, config.import_options(started));
+    let mut importer = Importer::new(store, config.import_options(started));
     importer.read("notion:accounts", account_lines.as_bytes(), Format::Ndjson)?;
     importer.read("notion:tickets", ticket_lines.as_bytes(), Format::Ndjson)?;
     let report = importer.finish()?;
     // Rejected pages are reported, not retried forever: they come back when someone edits them.
     store.set_sync_watermark(&tenant_id, "notion:accounts", started)?;
     store.set_sync_watermark(&tenant_id, "notion:tickets", started)?;
+    Ok(Pulled {
+        tenant: tenant_id,
+        full: account_filter.is_none(),
+        account_pages: accounts.len(),
+        ticket_pages: tickets.len(),
+        report,
+        calls: notion.calls(),
+    })
+}
 
+/// Reports each rejected page on stderr.
+pub fn warn_rejected(pulled: &Pulled) {
+    for r in &pulled.report.rejected {
+        crate::warn(format_args!("notion: rejected: {r}"));
+    }
+}
+
+pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
+    let SyncCommand::Notion { full, json } = command;
+    let (mut store, config) = home.open()?;
+    let pulled = pull(&mut store, &config, full)?;
+    let mut out = std::io::stdout().lock();
     if json {
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "{}",
-            json!({
-                "tenant": tenant, "full": full || account_filter.is_none(),
-                "account_pages": accounts.len(), "ticket_pages": tickets.len(),
-                "accounts": report.accounts, "tickets": report.tickets,
-                "rejected": report.rejected.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "notion_calls": notion.calls(),
-            })
-        )?;
+        writeln!(out, "{}", pulled.json())?;
     } else {
-        for r in &report.rejected {
-            crate::warn(format_args!("rejected: {r}"));
-        }
-        let mut out = std::io::stdout().lock();
+        warn_rejected(&pulled);
         writeln!(
             out,
-            "notion → {tenant}: {} account pages, {} ticket pages{}; stored {} accounts, {} tickets; rejected {}; {} Notion calls",
-            accounts.len(),
-            tickets.len(),
-            if account_filter.is_some() { " edited since the last sync" } else { "" },
-            report.accounts,
-            report.tickets,
-            report.rejected.len(),
-            notion.calls(),
+            "notion → {}: {} account pages, {} ticket pages{}; stored {} accounts, {} tickets; rejected {}; {} Notion calls",
+            pulled.tenant,
+            pulled.account_pages,
+            pulled.ticket_pages,
+            if pulled.full { "" } else { " edited since the last sync" },
+            pulled.report.accounts,
+            pulled.report.tickets,
+            pulled.report.rejected.len(),
+            pulled.calls,
         )?;
     }
-    Ok(if report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+    Ok(if pulled.report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
 }

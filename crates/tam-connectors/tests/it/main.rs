@@ -630,4 +630,175 @@ mod notion {
         }
         assert!(started.elapsed() >= Duration::from_millis(240), "five waits of 50 ms: {:?}", started.elapsed());
     }
+
+    /// Against the stateful fake: what a profile publish writes, and what it costs.
+    mod profile {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        use serde_json::{Value, json};
+        use tam_connectors::notion::profile::NotionProfiles;
+        use tam_connectors::notion::{Notion, NotionConfig, NotionError};
+        use tam_core::comms::{PROFILE_SECTIONS, ProfileDocument, ProfileSection};
+        use tam_testkit::notion::FakeNotion;
+
+        const TOKEN: &str = "ntn_profile_token";
+
+        fn client(fake: &FakeNotion) -> Arc<Notion> {
+            let config = NotionConfig {
+                base_url: fake.url.clone(),
+                requests_per_second: 1000.0,
+                burst: 100,
+                backoff: Duration::from_millis(10),
+                ..NotionConfig::default()
+            };
+            Arc::new(Notion::new(TOKEN.into(), config))
+        }
+
+        /// An account page in an accounts database with the "TAM Profile" relation.
+        fn account(fake: &FakeNotion) -> String {
+            let db = fake.add_database(
+                "Accounts",
+                &json!({"Name": {"title": {}}, "TAM Profile": {"relation": {"database_id": "x", "single_property": {}}}}),
+            );
+            fake.add_page(&db, &json!({"Name": {"title": [{"text": {"content": "Northwind"}}]}}))
+        }
+
+        fn doc(account: &str, lines: [Vec<String>; 7]) -> ProfileDocument {
+            ProfileDocument {
+                tenant: tam_core::TenantId::parse("t", "acme").unwrap(),
+                account: tam_core::AccountId::parse("a", account).unwrap(),
+                account_name: "Northwind".into(),
+                sections: PROFILE_SECTIONS
+                    .iter()
+                    .zip(lines)
+                    .map(|(t, lines)| ProfileSection { title: (*t).into(), lines })
+                    .collect(),
+            }
+        }
+
+        fn texts(fake: &FakeNotion, page: &str) -> Vec<String> {
+            fake.children(page)
+                .iter()
+                .map(|b| {
+                    let kind = b["type"].as_str().unwrap();
+                    let runs = b[kind]["rich_text"].as_array().unwrap();
+                    runs.iter().map(|r| r["plain_text"].as_str().unwrap()).collect()
+                })
+                .collect()
+        }
+
+        #[test]
+        fn a_big_profile_is_created_in_batches_of_100_with_long_lines_in_runs() {
+            let fake = FakeNotion::start(TOKEN, 0.0, 1);
+            let account = account(&fake);
+            let stakeholders: Vec<String> = (0..240).map(|i| format!("Person {i}: role: engineer")).collect();
+            let long = "x".repeat(4_500);
+            let lines = [stakeholders, vec![long.clone()], vec![], vec![], vec![], vec![], vec![]];
+            let notion = client(&fake);
+            let page =
+                NotionProfiles::new(Arc::clone(&notion), "TAM Profile".into()).publish(&doc(&account, lines)).unwrap();
+
+            let blocks = fake.children(&page);
+            assert_eq!(blocks.len(), 7 + 240 + 1 + 5, "a heading per section, a block per line, placeholders");
+            let runs = |b: &Value| b["bulleted_list_item"]["rich_text"].as_array().map_or(0, Vec::len);
+            let long_block = blocks.iter().find(|b| runs(b) == 3).expect("4,500 characters in three runs");
+            assert_eq!(long_block["bulleted_list_item"]["rich_text"][2]["plain_text"].as_str().unwrap().len(), 500);
+            let routes = fake.stats().routes;
+            assert_eq!(routes.get("POST /v1/pages"), Some(&1));
+            assert_eq!(
+                routes.get("PATCH /v1/blocks/children"),
+                Some(&2),
+                "253 blocks: 100 with the page, then 100 and 53"
+            );
+            let linked = fake.page(&account).unwrap();
+            assert_eq!(linked["properties"]["TAM Profile"]["relation"][0]["id"], json!(page));
+            assert_eq!(
+                texts(&fake, &page)[..3],
+                ["Stakeholder Map", "Person 0: role: engineer", "Person 1: role: engineer"]
+            );
+        }
+
+        #[test]
+        fn republishing_keeps_what_matches_and_writes_only_the_difference() {
+            let fake = FakeNotion::start(TOKEN, 0.0, 1);
+            let account = account(&fake);
+            let notion = client(&fake);
+            let profiles = NotionProfiles::new(Arc::clone(&notion), "TAM Profile".into());
+            let comms =
+                |n: usize| (0..n).map(|i| format!("2026-11-0{} | health checkin | Check-in {i}", i + 1)).collect();
+            let health = |score: u8| vec![format!("Current Score: {score} | Status: amber"), "Last Scan: today".into()];
+            let version = |n: usize, score: u8| {
+                doc(
+                    &account,
+                    [vec!["Li Wei: role: CTO".into()], vec![], vec![], vec![], comms(n), health(score), vec![]],
+                )
+            };
+            let page = profiles.publish(&version(1, 60)).unwrap();
+            let before = notion.calls();
+            assert_eq!(profiles.publish(&version(1, 60)).unwrap(), page, "found again by its title");
+            assert_eq!(
+                notion.calls() - before,
+                2,
+                "unchanged: read the account's children and the page's, write nothing"
+            );
+
+            let before = notion.calls();
+            profiles.publish(&version(2, 60)).unwrap();
+            assert_eq!(notion.calls() - before, 3, "a new communication is one appended block");
+            let before = notion.calls();
+            profiles.publish(&version(2, 45)).unwrap();
+            assert_eq!(notion.calls() - before, 2 + 2 + 1, "the changed health lines: two deleted, one append");
+
+            let texts = texts(&fake, &page);
+            let headings: Vec<&String> = texts.iter().filter(|t| PROFILE_SECTIONS.contains(&t.as_str())).collect();
+            assert_eq!(headings, PROFILE_SECTIONS, "every section once, in order");
+            let at = texts.iter().position(|t| t == "Communication History").unwrap();
+            assert_eq!(
+                texts[at + 1..at + 4],
+                [comms(2)[0].clone(), comms(2)[1].clone(), "Health Dashboard".to_owned()]
+            );
+            assert!(texts.contains(&"Current Score: 45 | Status: amber".to_owned()));
+            assert!(!texts.contains(&"Current Score: 60 | Status: amber".to_owned()));
+        }
+
+        #[test]
+        fn the_fake_refuses_what_notion_refuses_with_notions_own_message() {
+            let fake = FakeNotion::start(TOKEN, 0.0, 1);
+            let page = fake.add_parent_page("Scratch");
+            let notion = client(&fake);
+            let paragraph = |t: &str| json!({"paragraph": {"rich_text": [{"text": {"content": t}}]}});
+            let too_many: Vec<Value> = (0..101).map(|i| paragraph(&i.to_string())).collect();
+            let path = format!("/v1/blocks/{page}/children");
+            let err = notion.request("PATCH", &path, Some(&json!({"children": too_many}))).unwrap_err();
+            assert!(
+                matches!(&err, NotionError::Rejected(f) if f.message == "body failed validation: body.children.length should be ≤ `100`, instead was `101`."),
+                "{err}"
+            );
+            let long = json!({"children": [paragraph("ok"), paragraph(&"y".repeat(2001))]});
+            let err = notion.request("PATCH", &path, Some(&long)).unwrap_err();
+            assert!(
+                matches!(&err, NotionError::Rejected(f) if f.message == "body failed validation: body.children[1].paragraph.rich_text[0].text.content.length should be ≤ `2000`, instead was `2001`."),
+                "{err}"
+            );
+            fake.unshare(&page);
+            let err = notion.request("GET", &path, None).unwrap_err();
+            assert!(matches!(&err, NotionError::NotFound(f) if f.code == "object_not_found"), "{err}");
+            assert!(err.to_string().contains("share the page or database with the integration"), "{err}");
+        }
+
+        #[test]
+        fn a_client_faster_than_the_limit_is_slowed_by_429s_and_loses_nothing() {
+            let fake = FakeNotion::start(TOKEN, 20.0, 2);
+            let page = fake.add_parent_page("Scratch");
+            fake.fail_next(529, "service_overload", "Service overloaded", Some(0));
+            let notion = client(&fake);
+            for _ in 0..8 {
+                notion.request("GET", &format!("/v1/pages/{page}"), None).unwrap();
+            }
+            let stats = fake.stats();
+            assert!(stats.rate_limited > 0, "the fake enforced its rate: {stats:?}");
+            assert_eq!(stats.requests - stats.rate_limited - 1, 8, "every call got through in the end");
+        }
+    }
 }

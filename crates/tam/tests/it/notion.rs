@@ -194,14 +194,20 @@ fn a_sync_reads_each_database_once_then_only_what_changed_and_health_and_profile
 }
 
 #[test]
-fn a_database_with_two_data_sources_is_read_through_the_data_source_api() {
-    let (n, _, tickets_db, _) = set_up(3);
+fn a_scan_reads_from_notion_first_even_a_database_with_two_data_sources() {
+    let (n, _, tickets_db, northwind) = set_up(3);
     n.fake.add_data_source(&tickets_db);
-    let sync = n.tam(&["sync", "notion", "--json"]);
-    let report: Value = serde_json::from_str(&sync.stdout).unwrap();
-    assert_eq!(report["ticket_pages"].as_u64(), Some(3), "{report}");
+    let scan = n.tam(&["scan", "--json"]);
+    assert_eq!(scan.code, 3, "the malformed account page is reported: {}{}", scan.stdout, scan.stderr);
+    assert!(scan.stderr.contains("rep_email"), "{}", scan.stderr);
+    let report: Value = serde_json::from_str(&scan.stdout).unwrap();
+    assert_eq!(report["notion"]["ticket_pages"].as_u64(), Some(3), "{report}");
+    assert_eq!(report["accounts"][0]["account_id"], json!(northwind));
     let routes = n.fake.stats().routes;
     assert_eq!(routes.get("POST /v1/data_sources/query"), Some(&2), "each of the two sources, once: {routes:?}");
+    let page = n.fake.page(&northwind).unwrap();
+    assert_eq!(page["properties"]["Health Status"]["select"]["name"], "amber", "written back: {page}");
+    assert_eq!(page["properties"]["Health Score"]["number"], 40, "three aged P1s");
     let doctor = n.tam(&["doctor"]);
     assert!(doctor.stdout.contains("2 data sources"), "{}", doctor.stdout);
 }
