@@ -239,6 +239,18 @@ pub struct ProfilePayload {
     pub after_draft: Option<IdemKey>,
 }
 
+/// The effect that publishes `account`'s profile once the draft `draft` is saved, so its
+/// communication history lists it. One per draft: a retried task adds none.
+pub fn profile_after_draft(tenant: &TenantId, account: &AccountId, draft: &IdemKey) -> NewEffect {
+    let payload = ProfilePayload { tenant: tenant.clone(), account: account.clone(), after_draft: Some(draft.clone()) };
+    NewEffect {
+        key: IdemKey::from_stored(format!("profile:{account}/after:{draft}")),
+        kind: EffectKind::Profile,
+        account: Some(account.clone()),
+        payload: serde_json::to_string(&payload).expect("a profile payload is plain data"),
+    }
+}
+
 /// The effect that publishes `account`'s profile after a change to its facts. Its key is new
 /// each time: a scan's profile effect of the same second must not absorb it.
 pub fn profile_effect(tenant: &TenantId, account: &AccountId) -> NewEffect {

@@ -214,7 +214,8 @@ fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief, label: &str) -> Result<Va
     let key = IdemKey::from_stored(format!("draft:{}/{}:{label}", brief.account, brief.kind.as_str()));
     let payload = serde_json::to_string(brief).expect("a brief is plain data and always serialises");
     let effect = NewEffect { key: key.clone(), kind: EffectKind::Draft, account: Some(brief.account.clone()), payload };
-    ctx.store.enqueue(&brief.tenant, ctx.now, &[effect])?;
+    let profile = crate::profile::profile_after_draft(&brief.tenant, &brief.account, &key);
+    ctx.store.enqueue(&brief.tenant, ctx.now, &[effect, profile])?;
     dispatch(ctx.store, &brief.tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
     let row = ctx.store.outbox_row(&brief.tenant, &key)?;
     let Some(location) = row.as_ref().and_then(|r| r.receipt.clone()) else {

@@ -141,6 +141,10 @@ fn a_task_id_makes_a_retried_task_draft_once_and_bad_items_change_nothing() {
     let second = task(&mut store, &mut fake, checkin).unwrap();
     assert_eq!(first["draft"]["idem_key"], second["draft"]["idem_key"]);
     assert_eq!(fake.drafts.len(), 1, "the retried task drafted nothing new");
+    assert_eq!(fake.profiles.len(), 1, "the profile was published once, after the draft");
+    let history = &fake.profiles[0].sections[4];
+    assert_eq!(history.title, "Communication History");
+    assert!(history.lines.len() == 1 && history.lines[0].contains("health checkin | draft-receipt"), "{history:?}");
 
     let bad = json!({"type": "update_relationship_profile", "tenant_id": "t", "account_id": "acme",
                      "stakeholders": [{"name": "Maya Chen", "role": "CTO"}],
