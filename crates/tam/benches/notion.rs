@@ -1,6 +1,6 @@
 //! Notion mode against the local fake Notion, which refuses more than 3 requests a second
-//! (429 with `Retry-After`): `tam sync notion` reads both databases, then a scan writes health
-//! back to every changed account page. Reports the calls made against the lower bound (the
+//! (429 with `Retry-After`): one `tam scan` reads both databases, scores, and writes health
+//! back to every changed account page through the outbox. Reports the calls made against the lower bound (the
 //! query pages both databases need, plus one update per changed account), the requests lost
 //! to 429, and the wall time against `calls ÷ 3 s`.
 //!
@@ -97,8 +97,8 @@ fn main() {
     let before = fake.stats().requests;
 
     let started = Instant::now();
-    let sync = tam(&home, &["sync", "notion", "--json"]);
     let scan = tam(&home, &["scan", "--tenant", "bench", "--json"]);
+    let sync = &scan["notion"];
     let wall = started.elapsed().as_secs_f64();
 
     let stats = fake.stats();
@@ -106,7 +106,10 @@ fn main() {
     let pages = n_accounts.div_ceil(100) + n_tickets.div_ceil(100);
     let changed = scan["dispatch"]["delivered"].as_u64().unwrap_or(0);
     let bound = pages as u64 + changed;
-    println!("notion    {n_accounts} accounts, {n_tickets} tickets, {} stored", sync["tickets"]);
+    println!(
+        "notion    {n_accounts} accounts, {n_tickets} tickets; read {} + {} pages, stored {} + {}",
+        sync["account_pages"], sync["ticket_pages"], sync["accounts"], sync["tickets"]
+    );
     println!(
         "calls     {calls} (lower bound {bound} = {pages} query pages + {changed} account updates; ratio {:.3}, target <= 1.1)",
         calls as f64 / bound as f64
