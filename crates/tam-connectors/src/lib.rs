@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod gmail;
 pub mod google_auth;
 pub mod google_chat;
+pub mod jira;
 pub mod notion;
 pub mod redis_bus;
 mod resp;

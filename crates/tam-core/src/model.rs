@@ -59,7 +59,11 @@ impl Priority {
         names.get(trimmed).ok_or_else(|| {
             FieldError::new(
                 "priority",
-                format!("unknown value {} (expected P1..P4 or a mapped name: {})", quote(trimmed), names.describe()),
+                format!(
+                    "unknown value {} (expected P1..P4 or a name mapped in the [priorities] section of tam.toml: {})",
+                    quote(trimmed),
+                    names.describe()
+                ),
             )
         })
     }
@@ -257,7 +261,7 @@ mod tests {
         let err = Priority::parse("Whenever", &PriorityNames::new([("Sev1", Priority::P1)])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"field priority: unknown value "Whenever" (expected P1..P4 or a mapped name: sev1=P1)"#
+            r#"field priority: unknown value "Whenever" (expected P1..P4 or a name mapped in the [priorities] section of tam.toml: sev1=P1)"#
         );
         assert_eq!(Priority::parse("", &names), Err(FieldError::missing("priority")));
     }

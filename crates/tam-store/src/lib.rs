@@ -114,6 +114,22 @@ impl Store {
         Ok(ids.collect::<Result<_, _>>()?)
     }
 
+    /// Which of `ids` are stored tickets of the tenant: a sync tells new tickets from updates.
+    pub fn known_tickets<'a>(
+        &self,
+        tenant: &TenantId,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;
+        let mut known = std::collections::HashSet::new();
+        for id in ids {
+            if stmt.exists(rusqlite::params![tenant.as_str(), id])? {
+                known.insert(id.to_owned());
+            }
+        }
+        Ok(known)
+    }
+
     /// How many accounts a tenant has.
     pub fn account_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
         let n: i64 =

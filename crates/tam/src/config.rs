@@ -125,6 +125,73 @@ impl Default for MailConfig {
     }
 }
 
+/// Options of the `[jira]` section: Jira Cloud as the ticket source of one tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JiraSection {
+    /// The tenant whose tickets these are.
+    pub tenant: Option<String>,
+    /// `https://<site>.atlassian.net`.
+    pub base_url: String,
+    /// The Atlassian account the API token belongs to.
+    pub email: String,
+    /// The variable holding the API token.
+    pub token_env: String,
+    /// The project key (`SUP`); the search is bounded by it.
+    pub project: String,
+    /// More JQL, and-ed to the project and the watermark (`issuetype != Epic`).
+    pub jql: Option<String>,
+    /// The Jira user's time zone: JQL reads dates in it.
+    pub time_zone: String,
+    /// Issues per search page.
+    pub page_size: u32,
+    /// Limit on one call.
+    pub timeout_ms: u64,
+    /// Which field names the account.
+    pub account: tam_connectors::jira::AccountRule,
+    /// Status names and the ticket status each means.
+    pub statuses: std::collections::BTreeMap<String, String>,
+    /// Status categories and the ticket status each means.
+    pub categories: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for JiraSection {
+    fn default() -> JiraSection {
+        let mapping = tam_connectors::jira::JiraMapping::default();
+        JiraSection {
+            tenant: None,
+            base_url: String::new(),
+            email: String::new(),
+            token_env: "JIRA_API_TOKEN".to_owned(),
+            project: String::new(),
+            jql: None,
+            time_zone: "UTC".to_owned(),
+            page_size: 100,
+            timeout_ms: 30_000,
+            account: mapping.account,
+            statuses: mapping.statuses,
+            categories: mapping.categories,
+        }
+    }
+}
+
+impl JiraSection {
+    /// The mapping of issues to tickets.
+    pub fn mapping(&self) -> tam_connectors::jira::JiraMapping {
+        tam_connectors::jira::JiraMapping {
+            account: self.account.clone(),
+            statuses: self.statuses.clone(),
+            categories: self.categories.clone(),
+        }
+    }
+
+    /// The time zone JQL dates are read in.
+    pub fn zone(&self) -> Result<jiff::tz::TimeZone> {
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .with_context(|| format!("{:?} is not an IANA time zone", self.time_zone))
+    }
+}
+
 /// Options of the `[notion]` section: Notion as the CRM of one tenant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -219,6 +286,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// `[notion]`: Notion as a CRM.
     pub notion: NotionSection,
+    /// `[jira]`: Jira Cloud as a ticket source.
+    pub jira: JiraSection,
 }
 
 const SECTIONS: &[&str] = &[
@@ -233,6 +302,7 @@ const SECTIONS: &[&str] = &[
     "chat",
     "mail",
     "notion",
+    "jira",
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
@@ -385,7 +455,12 @@ impl Config {
         if notion.requests_per_second.is_nan() || notion.requests_per_second <= 0.0 {
             bail!("config {origin}: [notion] requests_per_second must be above 0");
         }
-        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion };
+        let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}: [jira]"))?;
+        if !names_a_variable(&jira.token_env) {
+            bail!("config {origin}: [jira] token_env {:?} must name an environment variable", jira.token_env);
+        }
+        jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
+        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -584,6 +659,29 @@ pub fn default_file() -> String {
 # [notion.health]            written back to the account page by scans
 #   score = "Health Score"
 #   escalated = "Escalated"
+#   profile = "TAM Profile"  the relation to the relationship profile sub-page
+
+[jira]
+# Jira Cloud as the ticket source of one tenant: `tam sync jira` asks for the project's issues
+# updated since the last sync. Basic auth with an API token; the config names its variable.
+# tenant = "acme"
+# base_url = "https://your-site.atlassian.net"
+# email = "tam@vendor.example"
+# token_env = "JIRA_API_TOKEN"
+# project = "SUP"
+# jql = "issuetype != Epic"  # more JQL, and-ed to the project and the watermark
+# time_zone = "UTC"  # the Jira user's zone: JQL reads dates in it
+# page_size = 100
+# timeout_ms = 30000
+# [jira.account]             which field names the account
+#   field = "labels"         or "components", or a custom field (customfield_10002)
+#   prefix = "account:"      for labels and components: account:acme means acme
+# [jira.account.accounts]    a field value and the account id it stands for
+#   "Acme Corp" = "acme"
+# [jira.statuses]            status names to open/pending/resolved/closed, before the category
+#   "Waiting for customer" = "pending"
+# [jira.categories]          status categories (new, indeterminate, done)
+#   done = "resolved"
 
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
@@ -703,7 +801,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira)"
         );
     }
 }

@@ -24,6 +24,15 @@ use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SyncCommand {
+    /// Tickets from the Jira project named in `[jira]`, updated since the last sync.
+    Jira {
+        /// Ask for issues updated since this instant (RFC 3339) instead of the last sync.
+        #[arg(long, value_parser = crate::scan::parse_instant)]
+        since: Option<Timestamp>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Accounts and tickets from the Notion databases named in `[notion]`.
     Notion {
         /// Read every page, not only those edited since the last sync.
@@ -193,8 +202,144 @@ pub fn warn_rejected(pulled: &Pulled) {
     }
 }
 
+/// What a sync from a ticket source did.
+#[derive(Debug, serde::Serialize)]
+pub struct TicketSync {
+    /// The tenant.
+    pub tenant: String,
+    /// `jira` or `kayako`.
+    pub source: &'static str,
+    /// Issues the source returned.
+    pub fetched: u64,
+    /// New tickets stored.
+    pub inserted: u64,
+    /// Known tickets updated.
+    pub updated: u64,
+    /// Issues skipped, each with its key and field.
+    pub rejected: Vec<String>,
+    /// Requests sent, retries included.
+    pub calls: u64,
+    /// The JQL or query used.
+    pub query: String,
+}
+
+/// Stores ticket `records` fetched from `source` and counts what was new.
+fn store_tickets(
+    store: &mut Store,
+    config: &Config,
+    tenant: &TenantId,
+    source: &'static str,
+    records: &[Value],
+    now: Timestamp,
+) -> Result<(u64, u64, Vec<String>)> {
+    let ids: Vec<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+    let known = store.known_tickets(tenant, ids.iter().copied())?;
+    let lines = records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let mut importer = Importer::new(store, config.import_options(now));
+    importer.read(source, lines.as_bytes(), Format::Ndjson)?;
+    let report = importer.finish()?;
+    let rejected_ids: std::collections::HashSet<&str> =
+        report.rejected.iter().filter_map(|r| r.id.as_deref()).collect();
+    let updated = ids.iter().filter(|id| known.contains(**id) && !rejected_ids.contains(**id)).count() as u64;
+    let inserted = report.tickets.saturating_sub(updated);
+    Ok((inserted, updated, report.rejected.iter().map(ToString::to_string).collect()))
+}
+
+/// Pulls the `[jira]` project's issues updated since `since` (default: the last successful
+/// sync, less a minute: JQL compares to the minute) into the tenant's tickets.
+pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+    use tam_connectors::jira::{Jira, JiraConfig, ticket_record};
+    let s = &config.jira;
+    let tenant = s.tenant.as_deref().context("[jira] tenant is not set: whose tickets are these?")?;
+    let tenant_id = TenantId::parse("[jira] tenant", tenant)?;
+    for (key, value) in [("base_url", &s.base_url), ("email", &s.email), ("project", &s.project)] {
+        if value.trim().is_empty() {
+            bail!("[jira] {key} is not set");
+        }
+    }
+    if !s.project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("[jira] project {:?} is not a project key", s.project);
+    }
+    let token = std::env::var(&s.token_env)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .with_context(|| format!("[jira]: set {} to the API token of {}", s.token_env, s.email))?;
+    let jira = Jira::new(
+        JiraConfig {
+            base_url: s.base_url.clone(),
+            email: s.email.clone(),
+            page_size: s.page_size,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_millis(s.timeout_ms),
+        },
+        &token,
+    );
+    let started = Timestamp::now();
+    let from = match since {
+        Some(t) => Some(t),
+        None => store
+            .sync_watermark(&tenant_id, "jira")?
+            .map(|w| w.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(w)),
+    };
+    let mut jql = format!("project = \"{}\"", s.project);
+    if let Some(extra) = &s.jql {
+        jql.push_str(&format!(" AND ({extra})"));
+    }
+    if let Some(from) = from {
+        let local = from.to_zoned_datetime(s.zone()?).strftime("%Y-%m-%d %H:%M").to_string();
+        jql.push_str(&format!(" AND updated >= \"{local}\""));
+    }
+    jql.push_str(" ORDER BY updated ASC");
+    let mapping = s.mapping();
+    let mut records = Vec::new();
+    let fetched = jira
+        .search(&jql, &mapping.fields(), |page| records.extend(page.iter().map(|i| ticket_record(tenant, i, &mapping))))
+        .with_context(|| format!("[jira] search {jql:?}"))?;
+    let (inserted, updated, rejected) = store_tickets(store, config, &tenant_id, "jira", &records, started)?;
+    store.set_sync_watermark(&tenant_id, "jira", started)?;
+    Ok(TicketSync {
+        tenant: tenant.to_owned(),
+        source: "jira",
+        fetched,
+        inserted,
+        updated,
+        rejected,
+        calls: jira.calls(),
+        query: jql,
+    })
+}
+
+fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(sync)?)?;
+    } else {
+        for r in &sync.rejected {
+            crate::warn(format_args!("{}: rejected: {r}", sync.source));
+        }
+        writeln!(
+            out,
+            "{} → {}: fetched {}, inserted {}, updated {}, rejected {}; {} calls",
+            sync.source,
+            sync.tenant,
+            sync.fetched,
+            sync.inserted,
+            sync.updated,
+            sync.rejected.len(),
+            sync.calls
+        )?;
+    }
+    Ok(if sync.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+}
+
 pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
-    let SyncCommand::Notion { full, json } = command;
+    let (full, json) = match command {
+        SyncCommand::Jira { since, json } => {
+            let (mut store, config) = home.open()?;
+            return report_tickets(&pull_jira(&mut store, &config, since)?, json);
+        }
+        SyncCommand::Notion { full, json } => (full, json),
+    };
     let (mut store, config) = home.open()?;
     let pulled = pull(&mut store, &config, full)?;
     let mut out = std::io::stdout().lock();

@@ -6,6 +6,7 @@ mod architecture;
 mod cli;
 mod conformance;
 mod google;
+mod jira;
 mod llm;
 mod notion;
 mod redis;

@@ -1,0 +1,85 @@
+//! `tam sync jira` against a fake Jira answering with the recorded search pages: issues become
+//! tickets of the `[jira]` tenant, an issue whose priority is not mapped is named with the
+//! config key to set, and the next sync asks only for what was updated since.
+
+use serde_json::Value;
+use tam_testkit::{Answer, Fake};
+
+use crate::{TestHome, repo};
+
+fn pages() -> Value {
+    let path = repo().join("crates/tam-connectors/tests/fixtures/jira_constructed_search_jql_two_pages.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_sync_stores_issues_names_bad_ones_and_then_asks_only_for_updates() {
+    let pages = pages();
+    let mut page2 = pages["page2"]["response_body"].clone();
+    page2["issues"][0]["fields"]["priority"]["name"] = "Showstopper".into();
+    let mut again = pages["page1"]["response_body"].clone();
+    again["isLast"] = true.into();
+    again["issues"].as_array_mut().unwrap().truncate(1);
+    again.as_object_mut().unwrap().remove("nextPageToken");
+    let fake = Fake::start(vec![
+        Answer::json(200, &pages["page1"]["response_body"].to_string()),
+        Answer::json(200, &page2.to_string()),
+        Answer::json(200, &again.to_string()),
+        Answer::json(
+            400,
+            r#"{"errorMessages":["Field 'projec' does not exist or you do not have permission to view it."],"errors":{}}"#,
+        ),
+    ]);
+    let home = TestHome::new();
+    let book = home.file(
+        "accounts.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"acme-corp","name":"Acme Corp","rep_name":"Ana","rep_email":"ana@vendor.example"}
+{"record":"account","tenant_id":"acme","id":"globex","name":"Globex","rep_name":"Ana","rep_email":"ana@vendor.example"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[jira]\ntenant = \"acme\"\nbase_url = \"{}\"\nemail = \"tam@vendor.example\"\nproject = \"SUP\"\ntime_zone = \"Europe/Berlin\"\n\
+             [jira.account]\nfield = \"customfield_10002\"\n[jira.account.accounts]\n\"Acme Corp\" = \"acme-corp\"\nGlobex = \"globex\"\n",
+            fake.url
+        ),
+    );
+    let env = [("JIRA_API_TOKEN", "api-token-123")];
+    let first = home.tam_env(&["sync", "jira", "--json"], &env);
+    assert_eq!(first.code, 3, "one issue was rejected: {}{}", first.stdout, first.stderr);
+    let report: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(
+        (report["fetched"].as_u64(), report["inserted"].as_u64(), report["updated"].as_u64()),
+        (Some(3), Some(2), Some(0)),
+        "{report}"
+    );
+    let rejected = report["rejected"][0].as_str().unwrap();
+    assert!(
+        rejected.contains("SUP-103") && rejected.contains("\"Showstopper\"") && rejected.contains("[priorities]"),
+        "{rejected}"
+    );
+    assert_eq!(report["query"], "project = \"SUP\" ORDER BY updated ASC");
+
+    let second = home.tam_env(&["sync", "jira", "--json"], &env);
+    assert_eq!(second.code, 0, "{}{}", second.stdout, second.stderr);
+    let report: Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!((report["fetched"].as_u64(), report["updated"].as_u64()), (Some(1), Some(1)), "{report}");
+    let query = report["query"].as_str().unwrap();
+    assert!(query.contains("AND updated >= \"") && query.ends_with("ORDER BY updated ASC"), "{query}");
+
+    let scan = home.json(&["scan", "--as-of", "2024-01-20T00:00:00Z", "--json", "--no-dispatch"]);
+    let acme = scan["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == "acme-corp").unwrap();
+    assert!(acme.to_string().contains("SUP-101"), "the aged Jira P1 counts for its account: {acme}");
+
+    let bad = home.tam_env(&["sync", "jira", "--since", "2024-01-01T00:00:00Z"], &env);
+    assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
+    assert!(bad.stderr.contains("Field 'projec' does not exist"), "Jira's own message: {}", bad.stderr);
+    let seen = fake.seen.lock().unwrap();
+    let last: Value = serde_json::from_str(&seen[3].body).unwrap();
+    assert!(
+        last["jql"].as_str().unwrap().contains("updated >= \"2024-01-01 01:00\""),
+        "--since, in the Jira user's zone: {last}"
+    );
+}
