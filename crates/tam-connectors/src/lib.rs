@@ -12,6 +12,7 @@ pub mod gmail;
 pub mod google_auth;
 pub mod google_chat;
 pub mod jira;
+pub mod kayako;
 pub mod notion;
 pub mod redis_bus;
 mod resp;

@@ -192,6 +192,74 @@ impl JiraSection {
     }
 }
 
+/// Options of the `[kayako]` section: Kayako (Classic or the JSON API) as a ticket source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KayakoSection {
+    /// The tenant whose tickets these are.
+    pub tenant: Option<String>,
+    /// `classic` (XML, signed) or `json` (kayako.com API v1).
+    pub api: String,
+    /// Classic: `https://<helpdesk>/api/index.php`; JSON: `https://<subdomain>.kayako.com`.
+    pub base_url: String,
+    /// Classic: the variable holding the API key.
+    pub api_key_env: String,
+    /// Classic: the variable holding the secret key.
+    pub secret_env: String,
+    /// Classic: the department ids to list, comma-separated.
+    pub departments: String,
+    /// JSON: the agent's email.
+    pub email: String,
+    /// JSON: the variable holding the agent's password.
+    pub password_env: String,
+    /// Tickets per page.
+    pub page_size: u32,
+    /// Limit on one call.
+    pub timeout_ms: u64,
+    /// Where the account comes from.
+    pub account_field: String,
+    /// Values of that field and the account id each stands for.
+    pub accounts: std::collections::BTreeMap<String, String>,
+    /// Status titles and the ticket status each means.
+    pub statuses: std::collections::BTreeMap<String, String>,
+    /// The priority of a ticket that has none.
+    pub missing_priority: String,
+}
+
+impl Default for KayakoSection {
+    fn default() -> KayakoSection {
+        let m = tam_connectors::kayako::KayakoMapping::default();
+        KayakoSection {
+            tenant: None,
+            api: "classic".to_owned(),
+            base_url: String::new(),
+            api_key_env: "KAYAKO_API_KEY".to_owned(),
+            secret_env: "KAYAKO_SECRET_KEY".to_owned(),
+            departments: String::new(),
+            email: String::new(),
+            password_env: "KAYAKO_PASSWORD".to_owned(),
+            page_size: 100,
+            timeout_ms: 30_000,
+            account_field: m.account_field,
+            accounts: m.accounts,
+            statuses: m.statuses,
+            missing_priority: m.missing_priority,
+        }
+    }
+}
+
+impl KayakoSection {
+    /// The mapping of Kayako tickets to tickets.
+    pub fn mapping(&self) -> tam_connectors::kayako::KayakoMapping {
+        tam_connectors::kayako::KayakoMapping {
+            account_field: self.account_field.clone(),
+            accounts: self.accounts.clone(),
+            statuses: self.statuses.clone(),
+            missing_priority: self.missing_priority.clone(),
+        }
+    }
+}
+
 /// Options of the `[notion]` section: Notion as the CRM of one tenant.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -288,6 +356,8 @@ pub struct Config {
     pub notion: NotionSection,
     /// `[jira]`: Jira Cloud as a ticket source.
     pub jira: JiraSection,
+    /// `[kayako]`: Kayako as a ticket source.
+    pub kayako: KayakoSection,
 }
 
 const SECTIONS: &[&str] = &[
@@ -303,6 +373,7 @@ const SECTIONS: &[&str] = &[
     "mail",
     "notion",
     "jira",
+    "kayako",
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
 
@@ -460,7 +531,16 @@ impl Config {
             bail!("config {origin}: [jira] token_env {:?} must name an environment variable", jira.token_env);
         }
         jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
-        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira };
+        let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}: [kayako]"))?;
+        for var in [&kayako.api_key_env, &kayako.secret_env, &kayako.password_env] {
+            if !names_a_variable(var) {
+                bail!("config {origin}: [kayako] {var:?} must name an environment variable");
+            }
+        }
+        if !matches!(kayako.api.as_str(), "classic" | "json") {
+            bail!("config {origin}: [kayako] api {:?} is not \"classic\" or \"json\"", kayako.api);
+        }
+        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -683,6 +763,27 @@ pub fn default_file() -> String {
 # [jira.categories]          status categories (new, indeterminate, done)
 #   done = "resolved"
 
+[kayako]
+# Kayako as the ticket source of one tenant: `tam sync kayako` reads the tickets with activity
+# since the last sync. api = "classic" (XML, every request signed with the API key and secret)
+# or "json" (kayako.com API v1, the agent's email and password). Secrets stay in variables.
+# tenant = "acme"
+# api = "classic"
+# base_url = "https://helpdesk.vendor.example/api/index.php"
+# api_key_env = "KAYAKO_API_KEY"
+# secret_env = "KAYAKO_SECRET_KEY"
+# departments = "1,2"  # Classic: the department ids to list
+# email = "tam@vendor.example"
+# password_env = "KAYAKO_PASSWORD"
+# page_size = 100
+# timeout_ms = 30000
+# account_field = "userorganization"  # Classic: userorganization(id); JSON: requester, organization or a custom field key
+# missing_priority = "P4"  # Kayako allows tickets without a priority
+# [kayako.accounts]          a field value and the account id it stands for
+#   "Acme Corp" = "acme"
+# [kayako.statuses]          status titles to open/pending/resolved/closed
+#   "On Hold" = "pending"
+
 [priorities]
 # Source priority names mapped to P1..P4, on top of the built-in Jira and Kayako names
 # (Highest/Blocker/Critical/Urgent = P1, High/Major = P2, Medium/Normal = P3,
@@ -801,7 +902,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako)"
         );
     }
 }

@@ -24,6 +24,15 @@ use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SyncCommand {
+    /// Tickets from the Kayako helpdesk named in `[kayako]`, with activity since the last sync.
+    Kayako {
+        /// Ask for tickets with activity since this instant (RFC 3339) instead of the last sync.
+        #[arg(long, value_parser = crate::scan::parse_instant)]
+        since: Option<Timestamp>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Tickets from the Jira project named in `[jira]`, updated since the last sync.
     Jira {
         /// Ask for issues updated since this instant (RFC 3339) instead of the last sync.
@@ -309,6 +318,76 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
     })
 }
 
+/// A secret from the variable `var`, for the `[section]` option `what`.
+fn secret(section: &str, var: &str, what: &str) -> Result<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty()).with_context(|| format!("[{section}]: set {var} to the {what}"))
+}
+
+/// Pulls the `[kayako]` helpdesk's tickets with activity since `since` (default: the last
+/// successful sync) into the tenant's tickets.
+pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig, case_record, classic_record};
+    let s = &config.kayako;
+    let tenant = s.tenant.as_deref().context("[kayako] tenant is not set: whose tickets are these?")?;
+    let tenant_id = TenantId::parse("[kayako] tenant", tenant)?;
+    if s.base_url.trim().is_empty() {
+        bail!("[kayako] base_url is not set");
+    }
+    let started = Timestamp::now();
+    let from = match since {
+        Some(t) => Some(t),
+        None => store.sync_watermark(&tenant_id, "kayako")?,
+    };
+    let mapping = s.mapping();
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let mut records = Vec::new();
+    let (fetched, calls, query) = if s.api == "json" {
+        if s.email.trim().is_empty() {
+            bail!("[kayako] email is not set (api = \"json\" signs in as an agent)");
+        }
+        let password = secret("kayako", &s.password_env, "agent's password")?;
+        let cases = Cases::new(
+            CasesConfig {
+                base_url: s.base_url.clone(),
+                email: s.email.clone(),
+                page_size: s.page_size,
+                backoff: Duration::from_secs(1),
+                timeout,
+            },
+            &password,
+        );
+        let priorities = cases.priorities()?;
+        let statuses = cases.statuses()?;
+        let fetched = cases.cases(from, |c| records.push(case_record(tenant, c, &priorities, &statuses, &mapping)))?;
+        (fetched, cases.calls(), "/api/v1/cases.json".to_owned())
+    } else {
+        if s.departments.trim().is_empty() {
+            bail!("[kayako] departments is not set (the Classic API lists tickets by department ids, e.g. \"1,2\")");
+        }
+        let key = secret("kayako", &s.api_key_env, "API key")?;
+        let secret_key = secret("kayako", &s.secret_env, "secret key")?;
+        let classic = Classic::new(
+            ClassicConfig {
+                base_url: s.base_url.clone(),
+                api_key: key,
+                page_size: s.page_size,
+                backoff: Duration::from_secs(1),
+                timeout,
+            },
+            &secret_key,
+        );
+        let priorities = classic.priorities()?;
+        let statuses = classic.statuses()?;
+        let fetched = classic.tickets(&s.departments, from, |t| {
+            records.push(classic_record(tenant, t, &priorities, &statuses, &mapping));
+        })?;
+        (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
+    };
+    let (inserted, updated, rejected) = store_tickets(store, config, &tenant_id, "kayako", &records, started)?;
+    store.set_sync_watermark(&tenant_id, "kayako", started)?;
+    Ok(TicketSync { tenant: tenant.to_owned(), source: "kayako", fetched, inserted, updated, rejected, calls, query })
+}
+
 fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -337,6 +416,10 @@ pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
         SyncCommand::Jira { since, json } => {
             let (mut store, config) = home.open()?;
             return report_tickets(&pull_jira(&mut store, &config, since)?, json);
+        }
+        SyncCommand::Kayako { since, json } => {
+            let (mut store, config) = home.open()?;
+            return report_tickets(&pull_kayako(&mut store, &config, since)?, json);
         }
         SyncCommand::Notion { full, json } => (full, json),
     };

@@ -904,3 +904,185 @@ mod jira {
         assert_eq!(jira.calls(), 5);
     }
 }
+
+mod kayako {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+    use tam_connectors::kayako::{
+        Cases, CasesConfig, Classic, ClassicConfig, KayakoError, KayakoMapping, case_record, classic_record, signature,
+    };
+    use tam_testkit::{Answer, Fake};
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/tests/fixtures/kayako_{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn xml(status: u16, body: &str) -> Answer {
+        Answer { headers: vec![("content-type", "text/xml".into())], ..Answer::json(status, body) }
+    }
+
+    fn classic(fake: &Fake, page_size: u32) -> Classic {
+        let config = ClassicConfig {
+            base_url: format!("{}/api/index.php", fake.url),
+            api_key: "d75a00ef-08b6-5b04-5d29-d3b7ca46138a".into(),
+            page_size,
+            backoff: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        };
+        Classic::new(config, "secretkey-example")
+    }
+
+    /// The query parameters of a recorded request.
+    fn query(path: &str) -> BTreeMap<String, String> {
+        let query = path.split_once('?').unwrap().1;
+        query.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect()
+    }
+
+    fn decode(s: &str) -> String {
+        let mut out = Vec::new();
+        let b = s.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn classic_tickets_in_cdata_and_plain_xml_are_signed_paged_and_mapped() {
+        let plain = fixture("classic_tickets_listall_doc_example.xml");
+        let cdata = fixture("classic_tickets_listall_klinki.xml");
+        let fake = Fake::start(vec![
+            xml(200, &fixture("classic_ticketpriorities_constructed.xml")),
+            xml(
+                200,
+                &format!("PHP Notice: undefined index in x.php\n{}", fixture("classic_ticketstatuses_constructed.xml")),
+            ),
+            xml(200, &plain),
+            xml(200, &cdata),
+            xml(200, "<?xml version=\"1.0\"?><tickets></tickets>"),
+            Answer::json(401, "<html>Access Denied. Invalid signature</html>"),
+        ]);
+        let kayako = classic(&fake, 1);
+        let priorities = kayako.priorities().unwrap();
+        let statuses = kayako.statuses().unwrap();
+        assert_eq!(priorities.get("3").map(String::as_str), Some("High"));
+        assert!(statuses["3"].resolved && !statuses["1"].resolved);
+        let mut mapping = KayakoMapping::default();
+        mapping.accounts.insert("Test".into(), "acme".into());
+        let mut records = Vec::new();
+        let n = kayako
+            .tickets("1,2", None, |t| records.push(classic_record("t", t, &priorities, &statuses, &mapping)))
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(
+            records[0],
+            json!({"record": "ticket", "tenant_id": "t", "id": "OLJ-171-16930", "source": "kayako", "account_id": "acme",
+                   "subject": "This is just a test", "priority": "Low", "status": "open",
+                   "created_at": "2011-02-16T07:09:07Z", "updated_at": "2011-02-16T07:09:07Z"})
+        );
+        assert_eq!(records[1]["subject"], "Close this ticket", "CDATA");
+        assert_eq!(records[1]["status"], "closed", "status 3 is Closed, mapped by title");
+        assert!(records[1].get("account_id").is_none(), "no organization: the importer will name it");
+
+        let refused = kayako.priorities().unwrap_err();
+        assert!(matches!(refused, KayakoError::Unauthorized(_)), "{refused}");
+        assert!(!refused.to_string().contains("d75a00ef"), "the key stays out of messages");
+
+        let seen = fake.seen.lock().unwrap();
+        assert!(
+            seen[2].path.contains("e=/Tickets/Ticket/ListAll/1,2/-1/-1/-1/1/0/lastactivity/DESC"),
+            "{}",
+            seen[2].path
+        );
+        assert!(
+            seen[3].path.contains("/1/1/lastactivity/DESC"),
+            "the next page starts after the first: {}",
+            seen[3].path
+        );
+        for s in seen.iter() {
+            let q = query(&s.path);
+            assert_eq!(q["apikey"], "d75a00ef-08b6-5b04-5d29-d3b7ca46138a");
+            assert_eq!(decode(&q["signature"]), signature("secretkey-example", &q["salt"]), "signed with its own salt");
+        }
+        assert_ne!(query(&seen[0].path)["salt"], query(&seen[1].path)["salt"], "a fresh salt per request");
+    }
+
+    #[test]
+    fn an_incremental_classic_listing_stops_at_the_first_older_ticket() {
+        let fake = Fake::start(vec![xml(200, &fixture("classic_tickets_listall_klinki.xml"))]);
+        let since = "2014-01-16T00:00:00Z".parse().unwrap();
+        let n = classic(&fake, 10).tickets("1", Some(since), |_| {}).unwrap();
+        assert_eq!(n, 0, "its last activity (2014-01-15) is before the watermark");
+        assert_eq!(fake.seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn json_cases_page_by_offset_with_a_session_and_map_statuses_by_type() {
+        let body = |name: &str| serde_json::from_str::<Value>(&fixture(name)).unwrap()["response_body"].to_string();
+        let mut page1: Value = serde_json::from_str(&body("v1_cases_list_constructed.json")).unwrap();
+        page1["total_count"] = json!(3);
+        page1["session_id"] = json!("sess-1");
+        let mut page2 = page1.clone();
+        page2["data"] = json!([page1["data"][0].clone()]);
+        page2["data"][0]["id"] = json!(103);
+        page2["data"][0]["priority"] = json!({"id": 9, "resource_type": "case_priority"});
+        let statuses = json!({"status": 200, "data": [
+            {"id": 2, "label": "Open", "type": "OPEN"}, {"id": 3, "label": "Waiting", "type": "PENDING"}]});
+        let fake = Fake::start(vec![
+            Answer::json(200, &body("v1_auth_basic_session.json")),
+            Answer::json(200, &statuses.to_string()),
+            Answer::json(200, &page1.to_string()),
+            Answer::json(200, &page2.to_string()),
+        ]);
+        let config = CasesConfig {
+            base_url: fake.url.clone(),
+            email: "tam@vendor.example".into(),
+            page_size: 2,
+            backoff: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        };
+        let cases = Cases::new(config, "pw");
+        let priorities = BTreeMap::from([(4, "Urgent".to_owned())]);
+        let _ = cases.priorities().unwrap();
+        let statuses = cases.statuses().unwrap();
+        let mapping = KayakoMapping {
+            account_field: "requester".into(),
+            accounts: BTreeMap::from([("7".into(), "acme".into())]),
+            ..KayakoMapping::default()
+        };
+        let mut records = Vec::new();
+        assert_eq!(
+            cases.cases(None, |c| records.push(case_record("t", c, &priorities, &statuses, &mapping))).unwrap(),
+            3
+        );
+        assert_eq!(
+            records[0],
+            json!({"record": "ticket", "tenant_id": "t", "id": "KAYAKO-101", "source": "kayako", "account_id": "acme",
+                   "subject": "Login fails with SSO", "priority": "Urgent", "status": "open",
+                   "created_at": "2024-01-10T09:15:00Z", "updated_at": "2024-01-12T10:00:00Z"})
+        );
+        assert_eq!((records[1]["priority"].as_str(), records[1]["status"].as_str()), (Some("P4"), Some("pending")));
+        assert_eq!(records[1]["account_id"], "8", "an unmapped requester is taken as the id");
+        assert_eq!(records[2]["priority"], "Kayako priority id 9", "named, for the importer to reject");
+
+        let seen = fake.seen.lock().unwrap();
+        let header = |i: usize, name: &str| seen[i].headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert!(header(0, "authorization").unwrap().starts_with("Basic "));
+        assert_eq!((header(1, "authorization"), header(1, "x-session-id").as_deref()), (None, Some(seen_session())));
+        assert!(seen[2].path.ends_with("/api/v1/cases.json?offset=0&limit=2"), "{}", seen[2].path);
+        assert!(seen[3].path.ends_with("/api/v1/cases.json?offset=2&limit=2"), "{}", seen[3].path);
+    }
+
+    fn seen_session() -> &'static str {
+        "1P8xuJ4UQIWrRin2HU35V390e1d28ad230d0957c783bed37a4abe1bf6adbbB5Bw0Ja5PWO0v26lEa6z"
+    }
+}

@@ -7,6 +7,7 @@ mod cli;
 mod conformance;
 mod google;
 mod jira;
+mod kayako;
 mod llm;
 mod notion;
 mod redis;
