@@ -82,13 +82,38 @@ pub fn scan(
     as_of: Timestamp,
     cfg: &ScanConfig,
     dry_run: bool,
+    progress: impl FnMut(u64),
+) -> Result<ScanReport, StoreError> {
+    scan_some(store, tenant, None, as_of, cfg, dry_run, progress)
+}
+
+/// Re-scores one account at `as_of` (a webhook changed one of its tickets): its snapshot,
+/// episode and effects are written as a scan would, in one transaction; the tenant's scan
+/// list is left alone. Its alert, if any, is within its rep's budget.
+pub fn rescore(
+    store: &mut Store,
+    tenant: &TenantId,
+    account: &AccountId,
+    as_of: Timestamp,
+    cfg: &ScanConfig,
+) -> Result<ScanReport, StoreError> {
+    scan_some(store, tenant, Some(account), as_of, cfg, false, |_| {})
+}
+
+fn scan_some(
+    store: &mut Store,
+    tenant: &TenantId,
+    only: Option<&AccountId>,
+    as_of: Timestamp,
+    cfg: &ScanConfig,
+    dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<ScanReport, StoreError> {
     let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
     let mut accounts = Vec::new();
     let mut failed = Vec::new();
     let mut done = 0u64;
-    store.for_each_scan_input(tenant, as_of, (lo, hi), |input| {
+    let mut each = |input: Result<ScanInput, AccountError>| {
         match input {
             Ok(input) => {
                 let (health, trend, decision) = assess(&input, as_of, cfg);
@@ -113,7 +138,11 @@ pub fn scan(
         if done.is_multiple_of(4_096) {
             progress(done);
         }
-    })?;
+    };
+    match only {
+        Some(account) => store.scan_input_of(tenant, account, as_of, (lo, hi), &mut each)?,
+        None => store.for_each_scan_input(tenant, as_of, (lo, hi), &mut each)?,
+    }
     progress(done);
 
     let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
@@ -130,7 +159,7 @@ pub fn scan(
         });
         let effects = crate::effects::plan(store, tenant, as_of, &accounts)?;
         summary.effects = effects.len() as u64;
-        store.save_scan(tenant, as_of, records, &effects, &summary)?;
+        store.save_scan(tenant, as_of, records, &effects, only.is_none().then_some(&summary))?;
     }
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: !dry_run })
 }

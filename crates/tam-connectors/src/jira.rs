@@ -162,6 +162,56 @@ pub fn ticket_record(tenant: &str, issue: &Value, m: &JiraMapping) -> Value {
     Value::Object(r)
 }
 
+/// Whether `header` (`X-Hub-Signature: sha256=<hex>`) is the HMAC-SHA256 of the raw `body`
+/// under `secret`. Compared in constant time.
+pub fn signature_matches(secret: &str, body: &[u8], header: &str) -> bool {
+    let Some(hex) = header.trim().strip_prefix("sha256=") else { return false };
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let tag: Vec<u8> = (0..32).filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect();
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    ring::hmac::verify(&key, body, &tag).is_ok()
+}
+
+/// `sha256=<hex>` of `body` under `secret`: what Jira sends, and what a replay may compute.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = ring::hmac::sign(&key, body);
+    format!("sha256={}", tag.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+/// A webhook's issue event, as far as its body tells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IssueEvent {
+    /// `jira:issue_created` or `jira:issue_updated`.
+    pub event: String,
+    /// The issue key (`SUP-101`).
+    pub key: String,
+    /// The issue as sent; its `fields` may be missing or partial.
+    pub issue: Value,
+}
+
+/// The issue event of a webhook body; `Ok(None)` for events tam does not act on
+/// (`jira:issue_deleted`, comments, ...).
+pub fn issue_event(body: &[u8]) -> Result<Option<IssueEvent>, String> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let event = v["webhookEvent"].as_str().ok_or("the body has no webhookEvent")?.to_owned();
+    if !matches!(event.as_str(), "jira:issue_created" | "jira:issue_updated") {
+        return Ok(None);
+    }
+    let key = v.pointer("/issue/key").and_then(Value::as_str).ok_or("the body has no issue.key")?.to_owned();
+    Ok(Some(IssueEvent { event, key, issue: v["issue"].clone() }))
+}
+
+impl JiraMapping {
+    /// Whether `issue` carries every field a ticket needs; Jira may send only the key.
+    pub fn is_complete(&self, issue: &Value) -> bool {
+        let fields = &issue["fields"];
+        self.fields().iter().all(|f| fields.get(f).is_some())
+    }
+}
+
 /// Settings of a [`Jira`] client.
 #[derive(Debug, Clone)]
 pub struct JiraConfig {
@@ -305,6 +355,23 @@ impl Jira {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signatures_are_checked_on_the_raw_body() {
+        let body = br#"{"webhookEvent":"jira:issue_updated","issue":{"key":"SUP-1"}}"#;
+        let header = sign("s3cret", body);
+        assert!(header.starts_with("sha256=") && header.len() == 71);
+        assert!(signature_matches("s3cret", body, &header));
+        assert!(!signature_matches("other", body, &header));
+        assert!(!signature_matches("s3cret", b"{}", &header));
+        assert!(!signature_matches("s3cret", body, "sha1=abc"));
+        assert!(!signature_matches("s3cret", body, &header.to_uppercase().replace("SHA256", "sha256")[..70]));
+        let event = issue_event(body).unwrap().unwrap();
+        assert_eq!((event.event.as_str(), event.key.as_str()), ("jira:issue_updated", "SUP-1"));
+        assert!(!JiraMapping::default().is_complete(&event.issue), "only the key: fetch the issue");
+        assert_eq!(issue_event(br#"{"webhookEvent":"comment_created"}"#).unwrap(), None);
+        assert!(issue_event(b"not json").is_err());
+    }
 
     #[test]
     fn offsets_without_a_colon_become_utc() {

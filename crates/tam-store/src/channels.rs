@@ -347,4 +347,29 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Records a webhook delivery; false when it was recorded before (a retry to ignore).
+    pub fn first_delivery(
+        &mut self,
+        tenant: &TenantId,
+        source: &str,
+        delivery_id: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let added = self.conn.execute(
+            "INSERT INTO webhook_deliveries (tenant_id, source, delivery_id, received_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+            params![tenant.as_str(), source, delivery_id, crate::nanos(at)],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Forgets a delivery whose processing failed, so the sender's retry is processed.
+    pub fn forget_delivery(&mut self, tenant: &TenantId, source: &str, delivery_id: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM webhook_deliveries WHERE tenant_id = ?1 AND source = ?2 AND delivery_id = ?3",
+            params![tenant.as_str(), source, delivery_id],
+        )?;
+        Ok(())
+    }
 }

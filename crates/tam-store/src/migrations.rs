@@ -245,6 +245,16 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, source)
     ) WITHOUT ROWID;
     "#,
+    // 6: webhook deliveries seen, so a delivery retried by its sender is processed once.
+    r#"
+    CREATE TABLE webhook_deliveries (
+        tenant_id   TEXT NOT NULL,
+        source      TEXT NOT NULL,               -- jira, release
+        delivery_id TEXT NOT NULL,               -- the sender's id, the same across its retries
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, source, delivery_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

@@ -155,9 +155,37 @@ impl Store {
         tenant: &TenantId,
         as_of: Timestamp,
         trend_window: (Timestamp, Timestamp),
+        f: impl FnMut(Result<ScanInput, AccountError>),
+    ) -> Result<(), StoreError> {
+        self.scan_inputs(tenant, None, as_of, trend_window, f)
+    }
+
+    /// [`Store::for_each_scan_input`] for one account: a webhook re-scores only the account
+    /// whose ticket changed, through the same reads as a whole scan.
+    pub fn scan_input_of(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        as_of: Timestamp,
+        trend_window: (Timestamp, Timestamp),
+        f: impl FnMut(Result<ScanInput, AccountError>),
+    ) -> Result<(), StoreError> {
+        self.scan_inputs(tenant, Some(account), as_of, trend_window, f)
+    }
+
+    fn scan_inputs(
+        &self,
+        tenant: &TenantId,
+        only: Option<&AccountId>,
+        as_of: Timestamp,
+        trend_window: (Timestamp, Timestamp),
         mut f: impl FnMut(Result<ScanInput, AccountError>),
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
+        // `?3` is the one account, or an empty string that no query below reads.
+        let one = only.map_or("", AccountId::as_str);
+        let (account_filter, ticket_filter) =
+            if only.is_some() { ("AND id = ?3", "AND account_id = ?3") } else { ("AND ?3 = ?3", "AND ?3 = ?3") };
         let at = nanos(as_of);
         // One read transaction: every account sees the same state of the store, even while an
         // import commits beside the scan.
@@ -166,14 +194,15 @@ impl Store {
             self.exists("SELECT 1 FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 LIMIT 1", t, at)?;
         let has_history = self.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", t, at)?;
 
-        let mut accounts = self.conn.prepare(
-            "SELECT id, name, rep_name, rep_email, last_heartbeat FROM accounts WHERE tenant_id = ?1 ORDER BY id",
-        )?;
-        let mut tickets = self.conn.prepare(
+        let mut accounts = self.conn.prepare(&format!(
+            "SELECT id, name, rep_name, rep_email, last_heartbeat FROM accounts
+             WHERE tenant_id = ?1 AND ?2 = ?2 {account_filter} ORDER BY id"
+        ))?;
+        let mut tickets = self.conn.prepare(&format!(
             "SELECT account_id, id, priority, status, created_at FROM tickets
-             WHERE tenant_id = ?1 AND status IN ('open', 'pending') AND created_at <= ?2
-             ORDER BY account_id",
-        )?;
+             WHERE tenant_id = ?1 AND status IN ('open', 'pending') AND created_at <= ?2 {ticket_filter}
+             ORDER BY account_id"
+        ))?;
         let mut last_beat = self
             .conn
             .prepare("SELECT MAX(at) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3")?;
@@ -185,9 +214,9 @@ impl Store {
             "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of BETWEEN ?3 AND ?4",
         )?;
 
-        let mut ticket_rows = tickets.query(params![t, at])?;
+        let mut ticket_rows = tickets.query(params![t, at, one])?;
         let mut pending: Option<OpenTicketRow> = next_ticket(&mut ticket_rows)?;
-        let mut account_rows = accounts.query(params![t])?;
+        let mut account_rows = accounts.query(params![t, at, one])?;
         while let Some(row) = account_rows.next()? {
             let id = lossy_text(row.get_ref(0)?);
             let mut ticket_result: Result<Vec<TicketSignal>, StoreError> = Ok(Vec::new());
@@ -262,7 +291,7 @@ impl Store {
         as_of: Timestamp,
         records: impl IntoIterator<Item = SnapshotRecord<'r>>,
         effects: &[crate::NewEffect],
-        summary: &ScanSummary,
+        summary: Option<&ScanSummary>,
     ) -> Result<(), StoreError> {
         let t = tenant.as_str();
         let at = nanos(as_of);
@@ -340,11 +369,14 @@ impl Store {
                 }
             }
             crate::outbox::insert_effects(&tx, tenant, as_of, effects)?;
-            let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
-            tx.execute(
-                "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
-                params![t, at, summary],
-            )?;
+            // A one-account re-score is not a scan of the tenant: it leaves the scan list alone.
+            if let Some(summary) = summary {
+                let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
+                tx.execute(
+                    "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
+                    params![t, at, summary],
+                )?;
+            }
         }
         tx.commit()?;
         Ok(())

@@ -44,6 +44,10 @@ pub struct Args {
     /// Events to publish in the Redis phase.
     #[arg(long, default_value_t = 20_000)]
     events: u64,
+
+    /// Signed Jira webhook deliveries to process after the scans, each re-scoring one account.
+    #[arg(long, default_value_t = 1_000)]
+    webhooks: u64,
 }
 
 const TENANT: &str = "bench";
@@ -73,6 +77,9 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let generate_time = started.elapsed();
     crate::warn(format_args!("generated {records} records in {:.2} s", generate_time.as_secs_f64()));
 
+    std::fs::create_dir_all(&home.dir)?;
+    // Webhooks name their account by an `account:` label; the secret is the bench's own.
+    std::fs::write(home.config_path(), format!("[jira]\ntenant = \"{TENANT}\"\n"))?;
     let (mut store, config) = home.open()?;
     reset_peak_rss();
     let started = Instant::now();
@@ -103,6 +110,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let rescan_time = started.elapsed();
     let rescan_rss = peak_rss_mib();
 
+    let hooks = webhook_phase(&mut store, &config, args.webhooks.min(args.accounts), args.accounts)?;
+
     let events = match &args.redis_url {
         Some(url) => Some(redis_phase(&dir, url, args.events)?),
         None => None,
@@ -122,6 +131,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "rescan_seconds": secs(rescan_time), "rescan_peak_rss_mib": rescan_rss,
                 "red": first.summary.red, "amber": first.summary.amber, "green": first.summary.green,
                 "escalated_next_day": second.summary.escalated,
+                "webhooks": args.webhooks.min(args.accounts), "webhook_p50_ms": hooks.0, "webhook_p99_ms": hooks.1,
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
             })
         )?;
@@ -157,6 +167,14 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             mib(rescan_rss),
             second.summary.escalated
         )?;
+        writeln!(
+            out,
+            "webhooks  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms from receipt to outbox rows ({} signed Jira deliveries, one account re-scored each; target p99 <= 200 ms)",
+            hooks.0,
+            hooks.1,
+            hooks.2,
+            args.webhooks.min(args.accounts)
+        )?;
         if let Some((n, t)) = events {
             writeln!(
                 out,
@@ -167,6 +185,54 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Processes `n` signed Jira deliveries, each a new P1 on a different account of the book, and
+/// returns the milliseconds from receipt to outbox rows written: p50, p99 and max.
+fn webhook_phase(
+    store: &mut tam_store::Store,
+    config: &crate::config::Config,
+    n: u64,
+    accounts: u64,
+) -> Result<(f64, f64, f64)> {
+    const SECRET: &str = "bench-webhook-secret";
+    let no_fetch = |key: &str| -> Result<serde_json::Value> { anyhow::bail!("{key}: the bench sends whole issues") };
+    let mut rng = Rng::new(0x5EB_400C);
+    let mut millis = Vec::with_capacity(n as usize);
+    let created = Timestamp::now().checked_sub(SignedDuration::from_hours(72)).expect("in range");
+    let created = created.strftime("%Y-%m-%dT%H:%M:%S.000+0000").to_string();
+    for i in 0..n {
+        let account = rng.range(0, accounts);
+        let body = json!({
+            "timestamp": 1_727_087_443_918u64, "webhookEvent": "jira:issue_created",
+            "issue": {"id": format!("{}", 90_000 + i), "key": format!("BENCH-{i}"), "fields": {
+                "summary": format!("Outage {i}"), "priority": {"name": "Highest"},
+                "status": {"name": "Open", "statusCategory": {"key": "new"}},
+                "created": created, "updated": created, "issuetype": {"name": "Bug"},
+                "labels": [format!("account:acct-{account:06}")],
+            }},
+        })
+        .to_string();
+        let signature = tam_connectors::jira::sign(SECRET, body.as_bytes());
+        let received = Instant::now();
+        let delivery = format!("bench-{i}");
+        let handled = crate::webhook::handle_jira(
+            store,
+            config,
+            SECRET,
+            Some(&signature),
+            Some(&delivery),
+            body.as_bytes(),
+            &no_fetch,
+            received,
+        )
+        .map_err(|e| anyhow::anyhow!("webhook {i}: {e}"))?;
+        anyhow::ensure!(matches!(handled, crate::webhook::Handled::Processed { .. }), "webhook {i}: {handled:?}");
+        millis.push(received.elapsed().as_secs_f64() * 1000.0);
+    }
+    millis.sort_by(f64::total_cmp);
+    let at = |q: f64| millis.get(((millis.len() as f64 * q).ceil() as usize).saturating_sub(1)).copied().unwrap_or(0.0);
+    Ok((at(0.50), at(0.99), millis.last().copied().unwrap_or(0.0)))
 }
 
 /// Queues `n` events in a fresh home whose bus is Redis at `url`, then times one dispatcher

@@ -139,6 +139,8 @@ pub struct JiraSection {
     pub token_env: String,
     /// The project key (`SUP`); the search is bounded by it.
     pub project: String,
+    /// The variable holding the webhook's shared secret (`X-Hub-Signature`).
+    pub webhook_secret_env: String,
     /// More JQL, and-ed to the project and the watermark (`issuetype != Epic`).
     pub jql: Option<String>,
     /// The Jira user's time zone: JQL reads dates in it.
@@ -164,6 +166,7 @@ impl Default for JiraSection {
             email: String::new(),
             token_env: "JIRA_API_TOKEN".to_owned(),
             project: String::new(),
+            webhook_secret_env: "JIRA_WEBHOOK_SECRET".to_owned(),
             jql: None,
             time_zone: "UTC".to_owned(),
             page_size: 100,
@@ -527,8 +530,10 @@ impl Config {
             bail!("config {origin}: [notion] requests_per_second must be above 0");
         }
         let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}: [jira]"))?;
-        if !names_a_variable(&jira.token_env) {
-            bail!("config {origin}: [jira] token_env {:?} must name an environment variable", jira.token_env);
+        for var in [&jira.token_env, &jira.webhook_secret_env] {
+            if !names_a_variable(var) {
+                bail!("config {origin}: [jira] {var:?} must name an environment variable");
+            }
         }
         jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
         let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}: [kayako]"))?;
@@ -749,6 +754,7 @@ pub fn default_file() -> String {
 # email = "tam@vendor.example"
 # token_env = "JIRA_API_TOKEN"
 # project = "SUP"
+# webhook_secret_env = "JIRA_WEBHOOK_SECRET"  # the secret webhooks are signed with
 # jql = "issuetype != Epic"  # more JQL, and-ed to the project and the watermark
 # time_zone = "UTC"  # the Jira user's zone: JQL reads dates in it
 # page_size = 100

@@ -20,6 +20,7 @@ mod progress;
 mod rng;
 mod scan;
 mod sync;
+mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,9 @@ enum Command {
     /// Pull accounts and tickets from a connected source into the store.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Webhooks from ticket sources (the server takes them; this replays a recorded one).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Notion set-up.
     #[command(subcommand)]
     Notion(sync::NotionCommand),
@@ -130,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Profile(command) => agent::profile(&home, command),
         Command::Sync(command) => sync::run(&home, command),
         Command::Notion(command) => sync::notion(&home, command),
+        Command::Webhook(command) => webhook::run(&home, command),
         Command::Doctor(args) => doctor::run(&home, args),
     }
 }

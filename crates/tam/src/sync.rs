@@ -254,10 +254,32 @@ fn store_tickets(
     Ok((inserted, updated, report.rejected.iter().map(ToString::to_string).collect()))
 }
 
+/// The Jira client `[jira]` describes, with its token from the environment.
+pub fn jira_client(config: &Config) -> Result<tam_connectors::jira::Jira> {
+    use tam_connectors::jira::{Jira, JiraConfig};
+    let s = &config.jira;
+    for (key, value) in [("base_url", &s.base_url), ("email", &s.email)] {
+        if value.trim().is_empty() {
+            bail!("[jira] {key} is not set");
+        }
+    }
+    let token = secret("jira", &s.token_env, &format!("API token of {}", s.email))?;
+    Ok(Jira::new(
+        JiraConfig {
+            base_url: s.base_url.clone(),
+            email: s.email.clone(),
+            page_size: s.page_size,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_millis(s.timeout_ms),
+        },
+        &token,
+    ))
+}
+
 /// Pulls the `[jira]` project's issues updated since `since` (default: the last successful
 /// sync, less a minute: JQL compares to the minute) into the tenant's tickets.
 pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
-    use tam_connectors::jira::{Jira, JiraConfig, ticket_record};
+    use tam_connectors::jira::ticket_record;
     let s = &config.jira;
     let tenant = s.tenant.as_deref().context("[jira] tenant is not set: whose tickets are these?")?;
     let tenant_id = TenantId::parse("[jira] tenant", tenant)?;
@@ -269,20 +291,7 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
     if !s.project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
         bail!("[jira] project {:?} is not a project key", s.project);
     }
-    let token = std::env::var(&s.token_env)
-        .ok()
-        .filter(|t| !t.is_empty())
-        .with_context(|| format!("[jira]: set {} to the API token of {}", s.token_env, s.email))?;
-    let jira = Jira::new(
-        JiraConfig {
-            base_url: s.base_url.clone(),
-            email: s.email.clone(),
-            page_size: s.page_size,
-            backoff: Duration::from_secs(1),
-            timeout: Duration::from_millis(s.timeout_ms),
-        },
-        &token,
-    );
+    let jira = jira_client(config)?;
     let started = Timestamp::now();
     let from = match since {
         Some(t) => Some(t),

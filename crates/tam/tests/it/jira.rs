@@ -83,3 +83,75 @@ fn a_sync_stores_issues_names_bad_ones_and_then_asks_only_for_updates() {
         "--since, in the Jira user's zone: {last}"
     );
 }
+
+/// The recorded webhook bodies, and a home whose `[jira]` tenant has the account they name.
+fn webhook_home(jira_url: &str) -> TestHome {
+    let home = TestHome::new();
+    let book = home.file(
+        "accounts.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"acme-corp","name":"Acme Corp","rep_name":"Ana","rep_email":"ana@vendor.example"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[jira]\ntenant = \"acme\"\nbase_url = \"{jira_url}\"\nemail = \"tam@vendor.example\"\nproject = \"SUP\"\n\
+             [jira.account]\nfield = \"customfield_10002\"\n[jira.account.accounts]\n\"Acme Corp\" = \"acme-corp\"\n"
+        ),
+    );
+    home
+}
+
+#[test]
+fn a_signed_webhook_rescores_its_account_once_and_a_partial_one_fetches_the_issue() {
+    let pages = pages();
+    let issue = pages["page1"]["response_body"]["issues"][0].clone();
+    let mut fetched = issue.clone();
+    fetched["key"] = "JIRATEST1-14".into();
+    let fake = Fake::start(vec![Answer::json(200, &fetched.to_string())]);
+    let home = webhook_home(&fake.url);
+    let env = [("JIRA_WEBHOOK_SECRET", "whsec-1"), ("JIRA_API_TOKEN", "api-token-123")];
+    let full = serde_json::json!({"timestamp": 1727087443918u64, "webhookEvent": "jira:issue_created", "issue": issue});
+    let body = home.file("created.json", &full.to_string());
+    let signature = tam_connectors::jira::sign("whsec-1", full.to_string().as_bytes());
+    let replay = |file: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["webhook", "replay", file.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        home.tam_env(&args, &env)
+    };
+
+    let first = replay(&body, &["--signature", &signature, "--delivery", "d-1"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    let handled: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(handled["outcome"], "processed", "{handled}");
+    assert_eq!((handled["ticket"].as_str(), handled["account"].as_str()), (Some("SUP-101"), Some("acme-corp")));
+    assert_eq!(handled["fetched"], false, "the body carried the whole issue");
+    assert!(handled["score"].as_u64().unwrap() < 100 && handled["effects"].as_u64().unwrap() >= 1, "{handled}");
+    let snapshots = home.json(&["explain", "acme-corp", "--json"]);
+    assert!(snapshots.to_string().contains("SUP-101"), "the account was re-scored with the ticket: {snapshots}");
+
+    let again = replay(&body, &["--signature", &signature, "--delivery", "d-1"]);
+    let handled: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(handled["outcome"], "duplicate", "Jira's retry is acknowledged and ignored: {handled}");
+
+    let forged = replay(&body, &["--signature", &tam_connectors::jira::sign("guess", b"x"), "--delivery", "d-2"]);
+    assert_eq!(forged.code, 1);
+    assert!(forged.stderr.contains("X-Hub-Signature does not match"), "{}", forged.stderr);
+
+    let minimal = repo().join("crates/tam-connectors/tests/fixtures/jira_webhook_jira_issue_updated_minimal.json");
+    let partial = replay(&minimal, &["--sign", "--delivery", "d-3"]);
+    assert_eq!(partial.code, 0, "{}{}", partial.stdout, partial.stderr);
+    let handled: Value = serde_json::from_str(&partial.stdout).unwrap();
+    assert_eq!(
+        (handled["ticket"].as_str(), handled["fetched"].as_bool()),
+        (Some("JIRATEST1-14"), Some(true)),
+        "{handled}"
+    );
+    let seen = fake.seen.lock().unwrap();
+    assert!(seen[0].path.starts_with("/rest/api/3/issue/JIRATEST1-14?fields=summary,priority"), "{}", seen[0].path);
+
+    let comment = home.file("comment.json", r#"{"webhookEvent":"comment_created","comment":{"id":"1"}}"#);
+    let ignored = replay(&comment, &["--sign"]);
+    assert!(ignored.stdout.contains("\"outcome\":\"ignored\""), "{}{}", ignored.stdout, ignored.stderr);
+}
