@@ -170,9 +170,16 @@ pub struct Importer<'s> {
 struct TenantState {
     /// The tenant row exists (created when its first account arrives).
     exists: bool,
-    /// Ids of its accounts, stored or imported so far.
+    /// Ids of its accounts known to exist: all of them when `complete`, else those looked up
+    /// or imported so far.
     accounts: HashSet<String>,
+    /// Whether `accounts` holds every stored account (read at once for a big batch).
+    complete: bool,
 }
+
+/// From this many records a batch reads all of a tenant's account ids at once; a smaller one
+/// (a webhook's single ticket) looks each account up.
+const BULK: usize = 1_024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Location {
@@ -270,18 +277,31 @@ impl<'s> Importer<'s> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.pending);
+        let bulk = batch.len() >= BULK;
         let writer = self.store.writer()?;
         for (at, record) in batch {
             let tenant = record.tenant();
             if !self.tenants.contains_key(tenant.as_str()) {
-                let accounts: HashSet<String> = writer.account_ids(tenant)?.into_iter().collect();
-                let exists = !accounts.is_empty() || writer.tenant_exists(tenant)?;
-                self.tenants.insert(tenant.to_string(), TenantState { exists, accounts });
+                let exists = writer.tenant_exists(tenant)?;
+                let state = TenantState { exists, accounts: HashSet::new(), complete: false };
+                self.tenants.insert(tenant.to_string(), state);
             }
             let state = self.tenants.get_mut(tenant.as_str()).expect("inserted above when missing");
+            if bulk && !state.complete {
+                state.accounts.extend(writer.account_ids(tenant)?);
+                state.complete = true;
+            }
             let known = match record.owner() {
                 None => true,
-                Some(account) => state.accounts.contains(account.as_str()),
+                Some(account) if state.accounts.contains(account.as_str()) => true,
+                Some(_) if state.complete => false,
+                Some(account) => {
+                    let found = writer.account_exists(tenant, account)?;
+                    if found {
+                        state.accounts.insert(account.to_string());
+                    }
+                    found
+                }
             };
             if !known {
                 // A later version of a waiting record replaces it.

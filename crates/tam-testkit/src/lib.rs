@@ -111,22 +111,52 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts one and waits until it accepts connections.
+    /// Starts one and waits until it accepts connections. A free port can be taken by another
+    /// test's server between choosing it and binding it; then this server exits and the port
+    /// answers with someone else's process, so the answer's `process_id` is checked and another
+    /// port tried.
     pub fn start() -> RedisServer {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (scripts/test installs it)");
-        let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server must be installed (scripts/test installs it)");
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if answering_pid(port) == Some(child.id()) {
+                    return RedisServer { child, url: format!("redis://127.0.0.1:{port}") };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        RedisServer { child, url: format!("redis://127.0.0.1:{port}") }
+        panic!("redis-server did not start on any of 10 ports");
     }
+}
+
+/// The `process_id` of the Redis answering on `port`, if one does.
+fn answering_pid(port: u16) -> Option<u32> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.write_all(b"INFO server\r\n").ok()?;
+    let mut reply = String::new();
+    let mut buf = [0u8; 4096];
+    while !reply.contains("process_id:") || !reply[reply.find("process_id:")?..].contains('\n') {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        reply.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let line = &reply[reply.find("process_id:")? + "process_id:".len()..];
+    line.lines().next()?.trim().parse().ok()
 }
 
 impl Drop for RedisServer {
