@@ -226,10 +226,94 @@ pub struct TicketSync {
     pub updated: u64,
     /// Issues skipped, each with its key and field.
     pub rejected: Vec<String>,
-    /// Requests sent, retries included.
+    /// Requests sent to the source, retries included.
     pub calls: u64,
+    /// Requests sent to Notion (the `[notion]` tenant's tickets are written there).
+    pub notion_calls: u64,
     /// The JQL or query used.
     pub query: String,
+}
+
+/// Where a source's tickets go: the store, or (for the `[notion]` tenant) the Support Tickets
+/// database, from which the tenant's scans read.
+fn deliver_tickets(
+    store: &mut Store,
+    config: &Config,
+    tenant: &TenantId,
+    source: &'static str,
+    records: &[Value],
+    now: Timestamp,
+) -> Result<(u64, u64, Vec<String>, u64)> {
+    if notion_tenant(config) == Some(tenant.as_str()) {
+        return push_to_notion(config, source, records);
+    }
+    let (inserted, updated, rejected) = store_tickets(store, config, tenant, source, records, now)?;
+    Ok((inserted, updated, rejected, 0))
+}
+
+/// A ticket record made ready for Notion: priority as `P1`..`P4`, status as tam's, times as
+/// RFC 3339, the account present; or why it cannot be.
+fn normalised(record: &Value, config: &Config) -> std::result::Result<Value, String> {
+    let field = |k: &str| record[k].as_str().filter(|v| !v.trim().is_empty());
+    let mut r = record.clone();
+    field("account_id").ok_or("field account_id: missing")?;
+    let priority = tam_core::Priority::parse(field("priority").unwrap_or_default(), &config.priorities)
+        .map_err(|e| e.to_string())?;
+    r["priority"] = json!(priority.as_str());
+    let status = tam_core::TicketStatus::parse(field("status").unwrap_or_default()).map_err(|e| e.to_string())?;
+    r["status"] = json!(status.as_str());
+    let created: Timestamp = field("created_at")
+        .ok_or("field created_at: missing")?
+        .parse()
+        .map_err(|e| format!("field created_at: {e}"))?;
+    r["created_at"] = json!(created.to_string());
+    Ok(r)
+}
+
+/// Writes `records` to the Support Tickets database: one read of the database to learn which
+/// tickets have pages and what they hold, then a write for each new or changed ticket only.
+fn push_to_notion(config: &Config, source: &'static str, records: &[Value]) -> Result<(u64, u64, Vec<String>, u64)> {
+    let section = &config.notion;
+    let tenant = section.tenant.as_deref().unwrap_or_default();
+    let tickets_db = section.tickets_database.as_deref().context("[notion] tickets_database is not set")?;
+    let notion = client(section)?;
+    let p = &section.tickets;
+    let pages = notion.query_all(tickets_db, None, None)?;
+    let existing: std::collections::HashMap<String, &Value> =
+        pages.iter().filter_map(|page| Some((schema::page_ticket_id(page, p)?, page))).collect();
+    let (mut inserted, mut updated, mut rejected) = (0, 0, Vec::new());
+    for record in records {
+        let id = record["id"].as_str().unwrap_or_default();
+        let ticket = match normalised(record, config) {
+            Ok(t) => t,
+            Err(why) => {
+                rejected.push(format!("{source}: ticket {id}: {why}"));
+                continue;
+            }
+        };
+        let properties = schema::ticket_properties(&ticket, p);
+        match existing.get(id) {
+            Some(page) => {
+                let stored = ticket_record(tenant, page, p);
+                let same = |k: &str| match (stored[k].as_str(), ticket[k].as_str()) {
+                    (Some(a), Some(b)) if k == "created_at" => a.parse::<Timestamp>().ok() == b.parse().ok(),
+                    (a, b) => a == b,
+                };
+                if ["subject", "account_id", "priority", "status", "created_at", "kind"].iter().all(|k| same(k)) {
+                    continue;
+                }
+                let page_id = page["id"].as_str().unwrap_or_default();
+                notion.request("PATCH", &format!("/v1/pages/{page_id}"), Some(&json!({"properties": properties})))?;
+                updated += 1;
+            }
+            None => {
+                let body = json!({"parent": {"database_id": tickets_db}, "properties": properties});
+                notion.request("POST", "/v1/pages", Some(&body))?;
+                inserted += 1;
+            }
+        }
+    }
+    Ok((inserted, updated, rejected, notion.calls()))
 }
 
 /// Stores ticket `records` fetched from `source` and counts what was new.
@@ -313,7 +397,8 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
     let fetched = jira
         .search(&jql, &mapping.fields(), |page| records.extend(page.iter().map(|i| ticket_record(tenant, i, &mapping))))
         .with_context(|| format!("[jira] search {jql:?}"))?;
-    let (inserted, updated, rejected) = store_tickets(store, config, &tenant_id, "jira", &records, started)?;
+    let (inserted, updated, rejected, notion_calls) =
+        deliver_tickets(store, config, &tenant_id, "jira", &records, started)?;
     store.set_sync_watermark(&tenant_id, "jira", started)?;
     Ok(TicketSync {
         tenant: tenant.to_owned(),
@@ -323,6 +408,7 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
         updated,
         rejected,
         calls: jira.calls(),
+        notion_calls,
         query: jql,
     })
 }
@@ -392,9 +478,20 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
         })?;
         (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
     };
-    let (inserted, updated, rejected) = store_tickets(store, config, &tenant_id, "kayako", &records, started)?;
+    let (inserted, updated, rejected, notion_calls) =
+        deliver_tickets(store, config, &tenant_id, "kayako", &records, started)?;
     store.set_sync_watermark(&tenant_id, "kayako", started)?;
-    Ok(TicketSync { tenant: tenant.to_owned(), source: "kayako", fetched, inserted, updated, rejected, calls, query })
+    Ok(TicketSync {
+        tenant: tenant.to_owned(),
+        source: "kayako",
+        fetched,
+        inserted,
+        updated,
+        rejected,
+        calls,
+        notion_calls,
+        query,
+    })
 }
 
 fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {

@@ -214,6 +214,29 @@ pub fn ticket_record(tenant: &str, page: &Value, p: &TicketProperties) -> Value 
     Value::Object(r)
 }
 
+/// The properties of a "Support Tickets" page for a ticket `record` whose priority is already
+/// `P1`..`P4` and status one of tam's four: what a Jira or Kayako sync writes in Notion mode.
+pub fn ticket_properties(record: &Value, p: &TicketProperties) -> Value {
+    let text = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
+    let rich = |t: String| json!([{"type": "text", "text": {"content": t.chars().take(2000).collect::<String>()}}]);
+    let mut props = Map::new();
+    props.insert(p.subject.clone(), json!({"title": rich(text("subject"))}));
+    props.insert(p.ticket_id.clone(), json!({"rich_text": rich(text("id"))}));
+    props.insert(p.account.clone(), json!({"relation": [{"id": text("account_id")}]}));
+    props.insert(p.priority.clone(), json!({"select": {"name": text("priority")}}));
+    props.insert(p.status.clone(), json!({"select": {"name": text("status")}}));
+    props.insert(p.created.clone(), json!({"date": {"start": text("created_at")}}));
+    if let Some(kind) = record["kind"].as_str() {
+        props.insert(p.kind.clone(), json!({"select": {"name": kind}}));
+    }
+    Value::Object(props)
+}
+
+/// The ticket id a "Support Tickets" page carries, if any.
+pub fn page_ticket_id(page: &Value, p: &TicketProperties) -> Option<String> {
+    text(page, &p.ticket_id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

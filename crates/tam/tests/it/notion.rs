@@ -211,3 +211,52 @@ fn a_scan_reads_from_notion_first_even_a_database_with_two_data_sources() {
     let doctor = n.tam(&["doctor"]);
     assert!(doctor.stdout.contains("2 data sources"), "{}", doctor.stdout);
 }
+
+#[test]
+fn in_notion_mode_a_jira_sync_writes_only_new_and_changed_tickets_to_notion_and_the_scan_reads_them() {
+    let (n, accounts, tickets_db, northwind) = set_up(0);
+    let path = crate::repo().join("crates/tam-connectors/tests/fixtures/jira_constructed_search_jql_two_pages.json");
+    let pages: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut first = pages["page1"]["response_body"].clone();
+    first["isLast"] = true.into();
+    first.as_object_mut().unwrap().remove("nextPageToken");
+    for issue in first["issues"].as_array_mut().unwrap() {
+        issue["fields"]["labels"] = json!([format!("account:{northwind}")]);
+    }
+    let mut second = first.clone();
+    second["issues"][1]["fields"]["status"] = json!({"name": "Done", "statusCategory": {"key": "done"}});
+    let jira = tam_testkit::Fake::start(vec![
+        tam_testkit::Answer::json(200, &first.to_string()),
+        tam_testkit::Answer::json(200, &second.to_string()),
+    ]);
+    n.config(&format!(
+        "accounts_database = \"{accounts}\"\ntickets_database = \"{tickets_db}\"\n\
+         [jira]\ntenant = \"acme\"\nbase_url = \"{}\"\nemail = \"tam@vendor.example\"\nproject = \"SUP\"\n",
+        jira.url
+    ));
+    let env = [("NOTION_TOKEN", TOKEN), ("JIRA_API_TOKEN", "api-token-123")];
+    let sync = |n: &Notion| -> Value {
+        let run = n.home.tam_env(&["sync", "jira", "--json"], &env);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        serde_json::from_str(&run.stdout).unwrap()
+    };
+    let report = sync(&n);
+    assert_eq!((report["inserted"].as_u64(), report["notion_calls"].as_u64()), (Some(2), Some(3)), "{report}");
+    let pages = n.fake.pages_in(&tickets_db);
+    assert_eq!(pages.len(), 2);
+    let page = n.fake.page(&pages[0]).unwrap();
+    assert_eq!(page["properties"]["Priority"]["select"]["name"], "P1", "Highest, mapped before it is written");
+    assert_eq!(page["properties"]["Account"]["relation"][0]["id"], json!(northwind));
+
+    let report = sync(&n);
+    assert_eq!(
+        (report["inserted"].as_u64(), report["updated"].as_u64(), report["notion_calls"].as_u64()),
+        (Some(0), Some(1), Some(2)),
+        "one read, one write for the ticket that changed: {report}"
+    );
+    let scan = n.tam(&["scan", "--json"]);
+    let scan: Value = serde_json::from_str(&scan.stdout).unwrap();
+    assert_eq!(scan["notion"]["ticket_pages"].as_u64(), Some(2), "the scan reads Jira's tickets from Notion: {scan}");
+    let nw = scan["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == json!(northwind)).unwrap();
+    assert!(nw["score"].as_u64().unwrap() < 100, "the aged P1 counts: {nw}");
+}
