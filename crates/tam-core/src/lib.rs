@@ -18,6 +18,7 @@ mod model;
 pub mod outbox;
 pub mod ports;
 pub mod records;
+pub mod schedule;
 pub mod scoring;
 
 pub use field::FieldError;

@@ -255,6 +255,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, source, delivery_id)
     ) WITHOUT ROWID;
     "#,
+    // 7: scheduled job runs, one row per (tenant, job, slot): inserting it is the claim, so
+    // of several `tam serve` processes on one store exactly one runs a slot.
+    r#"
+    CREATE TABLE job_runs (
+        tenant_id   TEXT NOT NULL,
+        job         TEXT NOT NULL,               -- scan, checkins, reviews, sync:jira, ...
+        slot        INTEGER NOT NULL,            -- the scheduled instant
+        outcome     TEXT NOT NULL,               -- running | ok | failed | missed
+        worker      TEXT,
+        started_at  INTEGER,
+        finished_at INTEGER,
+        detail      TEXT,
+        PRIMARY KEY (tenant_id, job, slot)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

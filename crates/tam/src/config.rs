@@ -378,7 +378,7 @@ const SECTIONS: &[&str] = &[
     "jira",
     "kayako",
 ];
-const TENANT_SECTIONS: &[&str] = &["scoring", "escalation"];
+const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
 /// anything else that is not Unicode is none of tam's business.
@@ -562,9 +562,24 @@ impl Config {
                 let tenant = TenantId::parse("tenants", id)
                     .map_err(|e| anyhow::anyhow!("config {origin}: [tenants.{id}]: {e}"))?;
                 config.scan_config(Some(&tenant)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
+                config.tenant_zone(&tenant).with_context(|| format!("config {origin}: [tenants.{id}] time_zone"))?;
             }
         }
         Ok(config)
+    }
+
+    /// The tenant's IANA time zone (`[tenants.<id>] time_zone`; UTC by default): its
+    /// schedules run on its clock.
+    pub fn tenant_zone(&self, tenant: &TenantId) -> Result<jiff::tz::TimeZone> {
+        let name = self
+            .raw
+            .get("tenants")
+            .and_then(|t| t.get(tenant.as_str()))
+            .and_then(|t| t.get("time_zone"))
+            .map(|z| z.as_str().context("time_zone must be a string like \"Europe/Berlin\""))
+            .transpose()?
+            .unwrap_or("UTC");
+        jiff::tz::TimeZone::get(name).with_context(|| format!("{name:?} is not an IANA time zone"))
     }
 
     /// The scoring and escalation rules for a tenant (or the global ones).
@@ -797,6 +812,8 @@ pub fn default_file() -> String {
 # "Sev 1" = "P1"
 
 # Per-tenant overrides, option by option:
+# [tenants.acme]
+# time_zone = "Europe/Berlin"   # `tam serve` runs the tenant's jobs on its clock (UTC by default)
 # [tenants.acme.scoring]
 # aged_p1_p2_after_hours = 48
 "#,

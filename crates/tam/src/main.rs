@@ -19,6 +19,7 @@ mod outbox;
 mod progress;
 mod rng;
 mod scan;
+mod serve;
 mod sync;
 mod webhook;
 
@@ -73,6 +74,10 @@ enum Command {
     /// Pull accounts and tickets from a connected source into the store.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// The scheduler and the dispatcher, until SIGTERM.
+    Serve(serve::Args),
+    /// What the scheduler ran, failed or missed.
+    Jobs(serve::JobsArgs),
     /// Webhooks from ticket sources (the server takes them; this replays a recorded one).
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
@@ -135,6 +140,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Sync(command) => sync::run(&home, command),
         Command::Notion(command) => sync::notion(&home, command),
         Command::Webhook(command) => webhook::run(&home, command),
+        Command::Serve(args) => serve::run(&home, args),
+        Command::Jobs(args) => serve::jobs_command(&home, args),
         Command::Doctor(args) => doctor::run(&home, args),
     }
 }

@@ -11,6 +11,7 @@ mod kayako;
 mod llm;
 mod notion;
 mod redis;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

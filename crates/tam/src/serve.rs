@@ -1,0 +1,317 @@
+//! `tam serve`: the scheduler and the dispatcher in one long-running process (the HTTP API
+//! joins them later). `tam jobs`: what the scheduler ran, failed or missed.
+//!
+//! Each tick asks, per tenant and job, what [`Schedule::due`] says at this instant in the
+//! tenant's zone. A slot is claimed by inserting its `job_runs` row, so with several processes
+//! on one store exactly one runs it; a slot passed by more than the grace is recorded as
+//! missed. Jobs run one at a time; SIGTERM or SIGINT stops the loop between jobs and between
+//! dispatch batches, so an effect is either delivered or still pending, never half-done.
+//! Logs are JSON lines on stderr.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use tam_agent::tasks::{self, TaskContext};
+use tam_core::schedule::{Due, Every, Schedule};
+use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
+use tam_store::Store;
+
+use crate::Outcome;
+use crate::channels::{HomeChannels, worker};
+use crate::config::Config;
+use crate::home::Home;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Run one scheduler tick and one dispatch, then exit (for cron, and for tests).
+    #[arg(long)]
+    once: bool,
+    /// With --once: the instant the tick takes as now (RFC 3339).
+    #[arg(long, value_parser = crate::scan::parse_instant, requires = "once")]
+    at: Option<Timestamp>,
+    /// How late a missed slot may still run; older ones are recorded as missed.
+    #[arg(long, default_value_t = 60, value_name = "MINUTES")]
+    grace_minutes: u32,
+    /// Seconds between ticks.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    tick_seconds: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JobsArgs {
+    /// Only this tenant's jobs.
+    #[arg(long, value_name = "TENANT")]
+    tenant: Option<String>,
+    /// Rows to show, newest slot first.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What a scheduled job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The daily health scan (pulling from Notion first in Notion mode).
+    Scan,
+    /// Check-ins for the accounts whose interval has passed.
+    Checkins,
+    /// Customer Success Reviews for every account.
+    Reviews,
+    /// Tickets from Jira.
+    SyncJira,
+    /// Tickets from Kayako.
+    SyncKayako,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Scan => "scan",
+            Kind::Checkins => "checkins",
+            Kind::Reviews => "reviews",
+            Kind::SyncJira => "sync:jira",
+            Kind::SyncKayako => "sync:kayako",
+        }
+    }
+}
+
+/// The jobs of `tenant`: SPEC's schedule, ticket syncs where a source names the tenant.
+fn jobs(config: &Config, tenant: &TenantId) -> Vec<(Kind, Every)> {
+    let mut jobs = vec![
+        (Kind::Scan, Every::Day(7, 0)),
+        (Kind::Checkins, Every::Day(10, 0)),
+        (Kind::Reviews, Every::Quarter(9, 0)),
+    ];
+    if config.jira.tenant.as_deref() == Some(tenant.as_str()) {
+        jobs.push((Kind::SyncJira, Every::Hour));
+    }
+    if config.kayako.tenant.as_deref() == Some(tenant.as_str()) {
+        jobs.push((Kind::SyncKayako, Every::Hour));
+    }
+    jobs
+}
+
+/// One JSON log line on stderr.
+fn log(level: &str, msg: &str, fields: Value) {
+    let mut line = json!({"ts": Timestamp::now(), "level": level, "msg": msg});
+    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
+        line.extend(fields.clone());
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+struct Tick<'a> {
+    config: &'a Config,
+    store: &'a mut Store,
+    channels: &'a mut HomeChannels,
+    worker: &'a str,
+    stop: &'a AtomicBool,
+}
+
+impl Tick<'_> {
+    /// Runs or records every job due at `now`; returns how many ran.
+    fn run(&mut self, now: Timestamp, grace: SignedDuration) -> Result<u64> {
+        let mut ran = 0;
+        for tenant in self.store.tenants()?.into_iter().map(|t| t.id) {
+            let zone = self.config.tenant_zone(&tenant)?;
+            for (kind, every) in jobs(self.config, &tenant) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return Ok(ran);
+                }
+                let job = kind.name();
+                let schedule = Schedule { every, zone: zone.clone() };
+                let handled = self.store.last_job_slot(&tenant, job)?;
+                match schedule.due(handled, now, grace) {
+                    Due::Wait { .. } => {}
+                    Due::Missed { slots } => {
+                        self.store.record_missed(&tenant, job, &slots, now)?;
+                        let last = slots.last().copied();
+                        log(
+                            "warn",
+                            "job missed",
+                            json!({"tenant": tenant, "job": job, "slots": slots.len(), "latest": last}),
+                        );
+                    }
+                    Due::Run { slot } => {
+                        if !self.store.claim_job(&tenant, job, slot, self.worker, Timestamp::now())? {
+                            continue;
+                        }
+                        log("info", "job started", json!({"tenant": tenant, "job": job, "slot": slot}));
+                        let result = self.job(kind, &tenant, slot);
+                        let (ok, detail) = match &result {
+                            Ok(d) => (true, d.clone()),
+                            Err(e) => (false, format!("{e:#}")),
+                        };
+                        self.store.finish_job(&tenant, job, slot, ok, &detail, Timestamp::now())?;
+                        let level = if ok { "info" } else { "error" };
+                        log(
+                            level,
+                            "job finished",
+                            json!({"tenant": tenant, "job": job, "slot": slot, "ok": ok, "detail": detail}),
+                        );
+                        ran += 1;
+                    }
+                }
+            }
+        }
+        Ok(ran)
+    }
+
+    fn job(&mut self, kind: Kind, tenant: &TenantId, slot: Timestamp) -> Result<String> {
+        match kind {
+            Kind::Scan => {
+                if crate::sync::notion_tenant(self.config) == Some(tenant.as_str()) {
+                    let pulled = crate::sync::pull(self.store, self.config, false)?;
+                    crate::sync::warn_rejected(&pulled);
+                }
+                let report = crate::scan::scan_tenant(self.store, self.config, tenant, slot, false)?;
+                tam_agent::profile::surface_opportunities(self.store, tenant, None, slot)?;
+                let s = &report.summary;
+                Ok(format!("{} red, {} amber, {} green; {} effect(s)", s.red, s.amber, s.green, s.effects))
+            }
+            Kind::Checkins => {
+                let due = self.store.checkins_due(tenant, slot)?;
+                self.drafts(tenant, "health_checkin", &due, &format!("scheduled-{slot}"))
+            }
+            Kind::Reviews => {
+                let all = self.store.account_ids(tenant)?;
+                self.drafts(tenant, "customer_success_review", &all, &format!("quarter-{slot}"))
+            }
+            Kind::SyncJira => {
+                let s = crate::sync::pull_jira(self.store, self.config, None)?;
+                Ok(format!(
+                    "fetched {}, inserted {}, updated {}, rejected {}",
+                    s.fetched,
+                    s.inserted,
+                    s.updated,
+                    s.rejected.len()
+                ))
+            }
+            Kind::SyncKayako => {
+                let s = crate::sync::pull_kayako(self.store, self.config, None)?;
+                Ok(format!(
+                    "fetched {}, inserted {}, updated {}, rejected {}",
+                    s.fetched,
+                    s.inserted,
+                    s.updated,
+                    s.rejected.len()
+                ))
+            }
+        }
+    }
+
+    /// A `kind` task for each of `accounts`, idempotent by `label`; one failure does not stop
+    /// the others.
+    fn drafts(&mut self, tenant: &TenantId, kind: &str, accounts: &[String], label: &str) -> Result<String> {
+        let scan_config = |t: &TenantId| self.config.scan_config(Some(t)).unwrap_or_default();
+        let mut ports = self.channels.ports(tenant);
+        let mut ctx = TaskContext {
+            store: self.store,
+            channels: &mut ports,
+            scan_config: &scan_config,
+            retry: &self.config.retry,
+            now: Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()),
+            worker: self.worker,
+        };
+        let (mut drafted, mut failed) = (0, Vec::new());
+        for account in accounts {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let Ok(id) = AccountId::parse("account_id", account) else { continue };
+            let task = json!({"type": kind, "tenant_id": tenant, "account_id": id, "task_id": label});
+            match tasks::run(&mut ctx, &task) {
+                Ok(r) if r.get("partial") != Some(&Value::Bool(true)) => drafted += 1,
+                Ok(r) => failed.push(format!("{account}: {}", r["error"].as_str().unwrap_or("partial"))),
+                Err(e) => failed.push(format!("{account}: {e}")),
+            }
+        }
+        anyhow::ensure!(
+            failed.len() < accounts.len() || accounts.is_empty(),
+            "every {kind} failed: {}",
+            failed.join("; ")
+        );
+        Ok(format!(
+            "{drafted} {kind} draft(s) for {} due account(s){}",
+            accounts.len(),
+            if failed.is_empty() { String::new() } else { format!("; failed: {}", failed.join("; ")) }
+        ))
+    }
+
+    /// Delivers what is due for every tenant, stopping between tenants when asked to.
+    fn dispatch(&mut self) -> Result<u64> {
+        let mut delivered = 0;
+        for tenant in self.store.tenants()?.into_iter().map(|t| t.id) {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            delivered += self.channels.dispatch(self.store, &tenant, &self.config.retry)?.delivered;
+        }
+        Ok(delivered)
+    }
+}
+
+pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    let (mut store, config) = home.open()?;
+    let mut channels = HomeChannels::open(home, &config)?;
+    let worker = worker();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for SIGTERM")?;
+    }
+    let grace = SignedDuration::from_mins(i64::from(args.grace_minutes));
+    let mut tick = Tick { config: &config, store: &mut store, channels: &mut channels, worker: &worker, stop: &stop };
+    log("info", "serving", json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}));
+    loop {
+        let now = args.at.unwrap_or_else(crate::scan::now);
+        let ran = tick.run(now, grace)?;
+        let delivered = tick.dispatch()?;
+        if ran + delivered > 0 {
+            log("info", "tick", json!({"at": now, "jobs": ran, "delivered": delivered}));
+        }
+        if args.once {
+            return Ok(Outcome::Done);
+        }
+        for _ in 0..args.tick_seconds.max(1) {
+            if stop.load(Ordering::Relaxed) {
+                log("info", "stopped", json!({"worker": worker}));
+                return Ok(Outcome::Done);
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+pub fn jobs_command(home: &Home, args: JobsArgs) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let tenant = args.tenant.as_deref().map(|t| TenantId::parse("--tenant", t)).transpose()?;
+    let runs = store.job_runs(tenant.as_ref(), args.limit)?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        for r in &runs {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        }
+        return Ok(Outcome::Done);
+    }
+    if runs.is_empty() {
+        writeln!(out, "no job has run yet (`tam serve` runs them)")?;
+    }
+    for r in &runs {
+        writeln!(
+            out,
+            "{:<22} {:<10} {:<12} {:<8} {}",
+            r.slot.to_string(),
+            r.tenant,
+            r.job,
+            r.outcome,
+            r.detail.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(Outcome::Done)
+}

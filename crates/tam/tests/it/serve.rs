@@ -1,0 +1,136 @@
+//! `tam serve` with a controllable clock (`--once --at`): the daily scan at 07:00 in
+//! Europe/Berlin fires once per day across the DST change, a restart within the grace runs the
+//! missed scan once, a restart past it records a miss, and two processes on one store run a
+//! slot once. A real `tam serve` stops cleanly on SIGTERM.
+
+use serde_json::Value;
+
+use crate::TestHome;
+
+fn berlin_home() -> TestHome {
+    let home = TestHome::new();
+    let book = home.file(
+        "book.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@vendor.example"}
+{"record":"ticket","tenant_id":"acme","id":"T1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"API down"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    std::fs::write(home.path().join("home/tam.toml"), "[tenants.acme]\ntime_zone = \"Europe/Berlin\"\n").unwrap();
+    home
+}
+
+/// The scan job's rows, oldest slot first: (slot, outcome).
+fn scan_runs(home: &TestHome) -> Vec<(String, String)> {
+    let out = home.ok(&["jobs", "--tenant", "acme", "--json"]);
+    let mut runs: Vec<(String, String)> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["job"] == "scan")
+        .map(|r| (r["slot"].as_str().unwrap().to_owned(), r["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    runs.reverse();
+    runs
+}
+
+#[test]
+fn the_daily_scan_fires_once_a_day_across_dst_runs_late_within_the_grace_and_records_a_miss_after_it() {
+    let home = berlin_home();
+    let tick = |at: &str| home.ok(&["serve", "--once", "--at", at]);
+    tick("2026-03-28T06:10:00Z"); // 07:10 CET: a first start within the grace runs today's scan
+    tick("2026-03-28T06:50:00Z"); // nothing new
+    tick("2026-03-29T05:30:00Z"); // 07:30 CEST, the day clocks went forward: a late run, once
+    tick("2026-03-29T05:45:00Z");
+    tick("2026-03-30T07:00:00Z"); // 09:00 CEST: two hours late, past the one-hour grace
+    assert_eq!(
+        scan_runs(&home),
+        [
+            ("2026-03-28T06:00:00Z".to_owned(), "ok".to_owned()),
+            ("2026-03-29T05:00:00Z".to_owned(), "ok".to_owned()),
+            ("2026-03-30T05:00:00Z".to_owned(), "missed".to_owned()),
+        ]
+    );
+    let listed = home.ok(&["jobs"]);
+    assert!(listed.contains("missed") && listed.contains("1 green"), "{listed}");
+    let explained = home.json(&["explain", "a1", "--json"]);
+    assert_eq!(explained["history"].as_array().map(Vec::len), Some(2), "two scans ran: {explained}");
+}
+
+#[test]
+fn two_processes_on_one_store_run_the_daily_scan_once() {
+    let home = berlin_home();
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
+            .env("TAM_HOME", home.path().join("home"))
+            .args(["serve", "--once", "--at", "2026-03-28T06:10:00Z"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    let logs: Vec<String> =
+        [a, b].into_iter().map(|c| String::from_utf8(c.wait_with_output().unwrap().stderr).unwrap()).collect();
+    let scans: usize = logs
+        .iter()
+        .map(|l| l.lines().filter(|x| x.contains("job started") && x.contains(r#""job":"scan""#)).count())
+        .sum();
+    assert_eq!(scans, 1, "exactly one process ran the scan:\n{}", logs.join("\n---\n"));
+    assert_eq!(scan_runs(&home), [("2026-03-28T06:00:00Z".to_owned(), "ok".to_owned())]);
+}
+
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let home = berlin_home();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
+        .env("TAM_HOME", home.path().join("home"))
+        .args(["serve", "--tick-seconds", "1"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "serve did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    for line in log.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    assert!(log.contains(r#""msg":"stopped""#), "{log}");
+}
+
+#[test]
+fn a_configured_jira_sync_runs_hourly() {
+    let home = berlin_home();
+    let empty = r#"{"issues":[],"isLast":true}"#;
+    let jira =
+        tam_testkit::Fake::start(vec![tam_testkit::Answer::json(200, empty), tam_testkit::Answer::json(200, empty)]);
+    std::fs::write(
+        home.path().join("home/tam.toml"),
+        format!(
+            "[tenants.acme]\ntime_zone = \"Europe/Berlin\"\n[jira]\ntenant = \"acme\"\nbase_url = \"{}\"\nemail = \"t@v.example\"\nproject = \"SUP\"\n",
+            jira.url
+        ),
+    )
+    .unwrap();
+    let env = [("JIRA_API_TOKEN", "token")];
+    for at in ["2026-03-28T06:10:00Z", "2026-03-28T06:40:00Z", "2026-03-28T07:05:00Z"] {
+        let run = home.tam_env(&["serve", "--once", "--at", at], &env);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let out = home.ok(&["jobs", "--json"]);
+    let syncs: Vec<Value> =
+        out.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|r| r["job"] == "sync:jira").collect();
+    let slots: Vec<&str> = syncs.iter().map(|r| r["slot"].as_str().unwrap()).collect();
+    assert_eq!(slots, ["2026-03-28T07:00:00Z", "2026-03-28T06:00:00Z"], "one sync per hour");
+    assert!(syncs.iter().all(|r| r["outcome"] == "ok"), "{syncs:?}");
+    assert_eq!(jira.seen.lock().unwrap().len(), 2);
+}
