@@ -140,3 +140,96 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
+
+/// An account with its latest health, as the API and the dashboard list it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AccountHealth {
+    /// Account id.
+    pub account_id: String,
+    /// Customer name.
+    pub name: String,
+    /// The rep's email.
+    pub rep_email: String,
+    /// Latest score, if scanned.
+    pub score: Option<u8>,
+    /// `green`, `amber`, `red`, if scanned.
+    pub status: Option<String>,
+    /// Against about a week earlier, if scanned.
+    pub trend: Option<String>,
+    /// The latest scan.
+    pub last_scan: Option<Timestamp>,
+}
+
+impl Store {
+    /// Every account of `tenant` with its latest health, worst first (unscanned last).
+    pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT a.id, a.name, a.rep_email, a.health_score, a.health_status, s.trend, a.last_scan
+               FROM accounts a LEFT JOIN snapshots s
+                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = a.last_scan
+              WHERE a.tenant_id = ?1
+              ORDER BY a.health_score IS NULL, a.health_score, a.id",
+        )?;
+        let rows = stmt.query_map(params![tenant.as_str()], |r| {
+            Ok(AccountHealth {
+                account_id: r.get(0)?,
+                name: r.get(1)?,
+                rep_email: r.get(2)?,
+                score: r.get::<_, Option<i64>>(3)?.and_then(|s| u8::try_from(s).ok()),
+                status: r.get(4)?,
+                trend: r.get(5)?,
+                last_scan: r.get::<_, Option<i64>>(6)?.map(from_nanos),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// A tenant's figures for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantMetrics {
+    /// Accounts by latest status (`unscanned` for none).
+    pub accounts: Vec<(String, u64)>,
+    /// Outbox rows by effect and state.
+    pub outbox: Vec<(String, String, u64)>,
+    /// Scans stored.
+    pub scans: u64,
+    /// How long the latest scheduled scan took, in seconds.
+    pub last_scan_seconds: Option<f64>,
+    /// Model tokens spent: input, output.
+    pub tokens: (u64, u64),
+}
+
+impl Store {
+    /// The figures `/metrics` exports for `tenant`.
+    pub fn tenant_metrics(&self, tenant: &TenantId) -> Result<TenantMetrics, StoreError> {
+        let t = tenant.as_str();
+        let count = |n: i64| n.unsigned_abs();
+        let mut m = TenantMetrics::default();
+        let mut stmt = self.conn.prepare(
+            "SELECT COALESCE(health_status, 'unscanned'), COUNT(*) FROM accounts WHERE tenant_id = ?1 GROUP BY 1 ORDER BY 1",
+        )?;
+        m.accounts = stmt.query_map([t], |r| Ok((r.get(0)?, count(r.get(1)?))))?.collect::<Result<_, _>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2")?;
+        m.outbox = stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))?.collect::<Result<_, _>>()?;
+        m.scans = count(self.conn.query_row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", [t], |r| r.get(0))?);
+        m.last_scan_seconds = self
+            .conn
+            .query_row(
+                "SELECT finished_at - started_at FROM job_runs WHERE tenant_id = ?1 AND job = 'scan' AND outcome = 'ok'
+                 ORDER BY slot DESC LIMIT 1",
+                [t],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|nanos| nanos as f64 / 1e9);
+        m.tokens = self.conn.query_row(
+            "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) FROM model_calls WHERE tenant_id = ?1",
+            [t],
+            |r| Ok((count(r.get(0)?), count(r.get(1)?))),
+        )?;
+        Ok(m)
+    }
+}

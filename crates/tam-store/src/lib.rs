@@ -22,7 +22,7 @@ use rusqlite::Connection;
 use tam_core::{TenantId, Timestamp};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
-pub use jobs::JobRun;
+pub use jobs::{AccountHealth, JobRun, TenantMetrics};
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};

@@ -195,6 +195,34 @@ impl JiraSection {
     }
 }
 
+/// Options of the `[api]` section: the HTTP API `tam serve` listens with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// `host:port` to listen on; none: no HTTP API.
+    pub listen: Option<String>,
+    /// Tenant id → the variable holding its bearer token. A token sees only its tenant.
+    pub tokens: std::collections::BTreeMap<String, String>,
+    /// The largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Heartbeat posts a tenant may make per second on average.
+    pub heartbeats_per_second: f64,
+    /// How many above the average a tenant may post at once.
+    pub heartbeat_burst: u32,
+}
+
+impl Default for ApiSection {
+    fn default() -> ApiSection {
+        ApiSection {
+            listen: None,
+            tokens: std::collections::BTreeMap::new(),
+            max_body_bytes: 256 * 1024,
+            heartbeats_per_second: 500.0,
+            heartbeat_burst: 1_000,
+        }
+    }
+}
+
 /// Options of the `[kayako]` section: Kayako (Classic or the JSON API) as a ticket source.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -361,6 +389,8 @@ pub struct Config {
     pub jira: JiraSection,
     /// `[kayako]`: Kayako as a ticket source.
     pub kayako: KayakoSection,
+    /// `[api]`: the HTTP API of `tam serve`.
+    pub api: ApiSection,
 }
 
 const SECTIONS: &[&str] = &[
@@ -377,6 +407,7 @@ const SECTIONS: &[&str] = &[
     "notion",
     "jira",
     "kayako",
+    "api",
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
@@ -545,7 +576,17 @@ impl Config {
         if !matches!(kayako.api.as_str(), "classic" | "json") {
             bail!("config {origin}: [kayako] api {:?} is not \"classic\" or \"json\"", kayako.api);
         }
-        let config = Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako };
+        let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
+        for (tenant, var) in &api.tokens {
+            TenantId::parse("[api.tokens]", tenant).with_context(|| format!("config {origin}"))?;
+            if !names_a_variable(var) {
+                bail!(
+                    "config {origin}: [api.tokens] {tenant} = {var:?} must name an environment variable holding the token"
+                );
+            }
+        }
+        let config =
+            Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako, api };
         config.scan_config(None).with_context(|| format!("config {origin}"))?;
         if let Some(tenants) = config.raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
@@ -811,6 +852,16 @@ pub fn default_file() -> String {
 # Low/Lowest/Minor/Trivial = P4).
 # "Sev 1" = "P1"
 
+[api]
+# The HTTP API of `tam serve` (none unless listen is set). Each tenant's bearer token is in the
+# variable named here; a token sees only its own tenant.
+# listen = "127.0.0.1:8787"
+# max_body_bytes = 262144
+# heartbeats_per_second = 500.0
+# heartbeat_burst = 1000
+# [api.tokens]
+#   acme = "TAM_API_TOKEN_ACME"
+
 # Per-tenant overrides, option by option:
 # [tenants.acme]
 # time_zone = "Europe/Berlin"   # `tam serve` runs the tenant's jobs on its clock (UTC by default)
@@ -925,7 +976,7 @@ mod tests {
         let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
         assert_eq!(
             env,
-            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako)"
+            "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako, api)"
         );
     }
 }

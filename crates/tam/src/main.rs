@@ -7,6 +7,7 @@
 //! rejected or some accounts not scanned; the rest was done and stored).
 
 mod agent;
+mod api;
 mod bench;
 mod channels;
 mod config;

@@ -39,6 +39,9 @@ pub struct Args {
     /// Seconds between ticks.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     tick_seconds: u64,
+    /// Serve the HTTP API on this `host:port` (overrides `[api] listen`; port 0 picks one).
+    #[arg(long, value_name = "ADDR", conflicts_with = "once")]
+    listen: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,7 +101,7 @@ fn jobs(config: &Config, tenant: &TenantId) -> Vec<(Kind, Every)> {
 }
 
 /// One JSON log line on stderr.
-fn log(level: &str, msg: &str, fields: Value) {
+pub(crate) fn log(level: &str, msg: &str, fields: Value) {
     let mut line = json!({"ts": Timestamp::now(), "level": level, "msg": msg});
     if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
         line.extend(fields.clone());
@@ -266,6 +269,15 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for SIGTERM")?;
     }
     let grace = SignedDuration::from_mins(i64::from(args.grace_minutes));
+    let listen = if args.once { None } else { args.listen.clone().or_else(|| config.api.listen.clone()) };
+    let api = match listen {
+        Some(listen) => {
+            let (handle, addr) = crate::api::spawn(home, &config, &listen, Arc::clone(&stop))?;
+            log("info", "listening", json!({"addr": addr.to_string()}));
+            Some(handle)
+        }
+        None => None,
+    };
     let mut tick = Tick { config: &config, store: &mut store, channels: &mut channels, worker: &worker, stop: &stop };
     log("info", "serving", json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}));
     loop {
@@ -278,12 +290,16 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         if args.once {
             return Ok(Outcome::Done);
         }
-        for _ in 0..args.tick_seconds.max(1) {
+        for _ in 0..args.tick_seconds.max(1) * 10 {
             if stop.load(Ordering::Relaxed) {
+                if let Some(api) = api {
+                    // The API answers what it started, then stops.
+                    let _ = api.join();
+                }
                 log("info", "stopped", json!({"worker": worker}));
                 return Ok(Outcome::Done);
             }
-            std::thread::sleep(Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 }

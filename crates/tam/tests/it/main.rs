@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
 
+mod api;
 mod architecture;
 mod cli;
 mod conformance;

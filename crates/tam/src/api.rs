@@ -1,0 +1,463 @@
+//! The HTTP API of `tam serve` (axum on its own thread and runtime; the store, tasks and the
+//! webhook handler are blocking code, so each request runs them on a blocking task).
+//!
+//! A bearer token belongs to one tenant (`[api.tokens]`) and sees only that tenant: another
+//! tenant's account is answered 404, exactly like one that does not exist. Errors are JSON
+//! `{"error": "..."}`; bodies are size-limited; heartbeats are rate-limited per tenant.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tam_agent::import::{Format, Importer};
+use tam_agent::tasks::{self, TaskContext, TaskError};
+use tam_core::{AccountId, TenantId, Timestamp};
+use tam_store::Store;
+
+use crate::channels::{HomeChannels, worker};
+use crate::config::Config;
+use crate::home::Home;
+
+/// An error answer: a status and a message that says what to fix.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+impl From<tam_store::StoreError> for ApiError {
+    fn from(e: tam_store::StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+type Answer<T = axum::Json<Value>> = Result<T, ApiError>;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+struct ApiState {
+    home: Home,
+    config: Config,
+    store: Mutex<Store>,
+    tokens: Vec<(String, TenantId)>,
+    heartbeats: Mutex<HashMap<TenantId, Bucket>>,
+}
+
+impl ApiState {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The tenant whose token the request carries.
+    fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "send Authorization: Bearer <the tenant's token>")
+            })?;
+        self.tokens
+            .iter()
+            .find(|(token, _)| same(token.as_bytes(), given.trim().as_bytes()))
+            .map(|(_, tenant)| tenant.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
+    }
+
+    /// Takes one heartbeat post from `tenant`'s budget; the wait until the next when empty.
+    fn heartbeat_allowed(&self, tenant: &TenantId) -> Result<(), Duration> {
+        let (rate, burst) =
+            (self.config.api.heartbeats_per_second.max(0.1), f64::from(self.config.api.heartbeat_burst.max(1)));
+        let mut buckets = self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let b = buckets.entry(tenant.clone()).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        if b.tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - b.tokens) / rate));
+        }
+        b.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+/// Compares two secrets without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs blocking work (the store, tasks) off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    f: impl FnOnce(&ApiState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || f(&state)).await.map_err(ApiError::internal)?
+}
+
+async fn healthz(State(s): State<Arc<ApiState>>) -> Answer {
+    let version = blocking(&s, |s| Ok(s.store().schema_version()?)).await?;
+    Ok(axum::Json(json!({"status": "ok", "schema_version": version})))
+}
+
+async fn metrics(State(s): State<Arc<ApiState>>) -> Answer<Response> {
+    let text = blocking(&s, |s| {
+        let store = s.store();
+        let mut all = Vec::new();
+        for tenant in store.tenants()? {
+            let m = store.tenant_metrics(&tenant.id)?;
+            all.push((tenant.id, m));
+        }
+        // The text format wants each family's samples together, under its HELP and TYPE.
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<String>| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for sample in samples {
+                out.push_str(&format!("{name}{sample}\n"));
+            }
+        };
+        family(
+            "tam_accounts",
+            "gauge",
+            "Accounts by latest health status.",
+            all.iter()
+                .flat_map(|(t, m)| {
+                    m.accounts.iter().map(move |(status, n)| format!("{{tenant=\"{t}\",status=\"{status}\"}} {n}"))
+                })
+                .collect(),
+        );
+        family(
+            "tam_scans_total",
+            "counter",
+            "Scans stored.",
+            all.iter().map(|(t, m)| format!("{{tenant=\"{t}\"}} {}", m.scans)).collect(),
+        );
+        family(
+            "tam_scan_duration_seconds",
+            "gauge",
+            "How long the latest scheduled scan took.",
+            all.iter()
+                .filter_map(|(t, m)| m.last_scan_seconds.map(|secs| format!("{{tenant=\"{t}\"}} {secs:.3}")))
+                .collect(),
+        );
+        family(
+            "tam_outbox",
+            "gauge",
+            "Outbox rows by channel and state.",
+            all.iter()
+                .flat_map(|(t, m)| {
+                    m.outbox.iter().map(move |(effect, state, n)| {
+                        format!("{{tenant=\"{t}\",channel=\"{effect}\",state=\"{state}\"}} {n}")
+                    })
+                })
+                .collect(),
+        );
+        family(
+            "tam_llm_tokens_total",
+            "counter",
+            "Model tokens spent.",
+            all.iter()
+                .flat_map(|(t, m)| {
+                    [("input", m.tokens.0), ("output", m.tokens.1)]
+                        .map(|(direction, n)| format!("{{tenant=\"{t}\",direction=\"{direction}\"}} {n}"))
+                })
+                .collect(),
+        );
+        Ok(out)
+    })
+    .await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+async fn accounts(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer {
+    let tenant = s.tenant(&headers)?;
+    let list = blocking(&s, move |s| Ok(s.store().account_health(&tenant)?)).await?;
+    Ok(axum::Json(json!({"accounts": list})))
+}
+
+async fn account(State(s): State<Arc<ApiState>>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
+    let tenant = s.tenant(&headers)?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no account {id:?}"));
+    let Ok(account) = AccountId::parse("account", &id) else { return Err(not_found()) };
+    let detail = blocking(&s, move |s| {
+        let store = s.store();
+        let Some(row) = store.account(&tenant, &account)? else { return Ok(None) };
+        let history = store.snapshots(&tenant, &account, 60)?;
+        let latest = history.first().map(|h| {
+            json!({"as_of": h.as_of, "score": h.score, "status": h.status, "trend": h.trend, "deductions": h.deductions})
+        });
+        let profile = tam_agent::profile::document(&store, &tenant, &account)?;
+        Ok(Some(json!({
+            "account_id": account, "name": row.name, "rep_name": row.rep_name, "rep_email": row.rep_email,
+            "last_heartbeat": row.last_heartbeat, "open_tickets": row.open_tickets,
+            "health": latest,
+            "history": history.iter().map(|h| json!({"as_of": h.as_of, "score": h.score, "status": h.status})).collect::<Vec<_>>(),
+            "profile": profile,
+        })))
+    })
+    .await?;
+    detail.map(axum::Json).ok_or_else(not_found)
+}
+
+async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer<Response> {
+    let tenant = s.tenant(&headers)?;
+    if let Err(wait) = s.heartbeat_allowed(&tenant) {
+        let secs = wait.as_secs().max(1).to_string();
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many heartbeat posts for this tenant; slow down");
+        return Ok(([(header::RETRY_AFTER, secs)], error).into_response());
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        one @ Value::Object(_) => vec![one],
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: a heartbeat object or a list of them")),
+    };
+    if items.is_empty() || items.len() > 1_000 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: 1 to 1,000 heartbeats per post"));
+    }
+    let mut lines = String::new();
+    for item in items {
+        let Value::Object(mut record) = item else {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: every heartbeat is an object"));
+        };
+        // The token decides the tenant; a body cannot speak for another.
+        record.insert("record".into(), json!("heartbeat"));
+        record.insert("tenant_id".into(), json!(tenant));
+        record.entry("at").or_insert_with(|| json!(Timestamp::now()));
+        lines.push_str(&Value::Object(record).to_string());
+        lines.push('\n');
+    }
+    let report = blocking(&s, move |s| {
+        let mut store = s.store();
+        let mut importer = Importer::new(&mut store, s.config.import_options(Timestamp::now()));
+        importer.read("heartbeats", lines.as_bytes(), Format::Ndjson).map_err(ApiError::internal)?;
+        importer.finish().map_err(ApiError::internal)
+    })
+    .await?;
+    let rejected: Vec<String> =
+        report.rejected.iter().map(|r| r.to_string().replacen("heartbeats:", "heartbeat ", 1)).collect();
+    let status = if report.heartbeats == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
+    Ok((status, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
+}
+
+async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+    let tenant = s.tenant(&headers)?;
+    let mut task: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
+    let Some(object) = task.as_object_mut() else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a task is a JSON object with a \"type\""));
+    };
+    match object.get("tenant_id").and_then(Value::as_str) {
+        Some(t) if t != tenant.as_str() => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no tenant {t:?}")));
+        }
+        _ => object.insert("tenant_id".into(), json!(tenant)),
+    };
+    let result = blocking(&s, move |s| {
+        let mut channels = HomeChannels::open(&s.home, &s.config).map_err(ApiError::internal)?;
+        let mut ports = channels.ports(&tenant);
+        let scan_config = |t: &TenantId| s.config.scan_config(Some(t)).unwrap_or_default();
+        let worker = worker();
+        let mut store = s.store();
+        let mut ctx = TaskContext {
+            store: &mut store,
+            channels: &mut ports,
+            scan_config: &scan_config,
+            retry: &s.config.retry,
+            now: crate::scan::now(),
+            worker: &worker,
+        };
+        tasks::run(&mut ctx, &task).map_err(|e| match e {
+            TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+            other => ApiError::internal(other),
+        })
+    })
+    .await?;
+    Ok(axum::Json(result))
+}
+
+async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+    let received = Instant::now();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (signature, delivery) = (header("x-hub-signature"), header("x-atlassian-webhook-identifier"));
+    let handled = blocking(&s, move |s| {
+        let secret = crate::webhook::jira_secret(&s.config)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
+        let fetch = |key: &str| -> Result<Value> {
+            let jira = crate::sync::jira_client(&s.config)?;
+            Ok(jira.issue(key, &s.config.jira.mapping().fields())?)
+        };
+        let mut store = s.store();
+        crate::webhook::handle_jira(
+            &mut store,
+            &s.config,
+            &secret,
+            signature.as_deref(),
+            delivery.as_deref(),
+            &body,
+            &fetch,
+            received,
+        )
+        .map_err(|e| match e {
+            crate::webhook::WebhookError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
+            crate::webhook::WebhookError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+            crate::webhook::WebhookError::Failed(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        })
+    })
+    .await?;
+    Ok(axum::Json(serde_json::to_value(handled).map_err(ApiError::internal)?))
+}
+
+async fn openapi() -> axum::Json<Value> {
+    axum::Json(openapi_document())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v1/openapi.json)")
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub fn openapi_document() -> Value {
+    let error = json!({"description": "An error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let ok = |description: &str| json!({"description": description, "content": {"application/json": {}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "tam", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "The Technical Account Manager agent: account health, tasks, heartbeats and webhooks. A bearer token sees only its tenant."},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Heartbeat": {"type": "object", "required": ["account_id"], "properties": {
+                    "account_id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+                    "api_call_count": {"type": "integer", "minimum": 0}}},
+                "Task": {"type": "object", "required": ["type"], "properties": {
+                    "type": {"enum": ["health_scan", "escalation_outreach", "release_notes", "roadmap_preview", "health_checkin", "customer_success_review", "update_relationship_profile"]},
+                    "account_id": {"type": "string"}, "task_id": {"type": "string"}}, "additionalProperties": true},
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness and store check", "security": [], "responses": {"200": ok("Healthy")}}},
+            "/metrics": {"get": {"summary": "Prometheus text metrics", "security": [], "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}}}},
+            "/v1/accounts": {"get": {"summary": "The tenant's accounts with their latest health, worst first",
+                                      "responses": {"200": ok("Accounts"), "401": error}}},
+            "/v1/accounts/{id}": {"get": {"summary": "One account: health breakdown, score history, relationship profile",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": ok("The account"), "401": error, "404": error}}},
+            "/v1/heartbeats": {"post": {"summary": "Integration heartbeats (one object or a list of up to 1,000)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Heartbeat"}, {"type": "array", "items": {"$ref": "#/components/schemas/Heartbeat"}, "maxItems": 1000}]}}}},
+                "responses": {"202": ok("Accepted, with any rejected ones named"), "400": error, "401": error, "413": error, "429": error}}},
+            "/v1/tasks": {"post": {"summary": "Run a task (any of the seven types)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+                "responses": {"200": ok("The task's result"), "400": error, "401": error, "404": error}}},
+            "/v1/webhooks/jira": {"post": {"summary": "Jira issue webhooks, signed with X-Hub-Signature", "security": [],
+                "responses": {"200": ok("Processed, duplicate or ignored"), "400": error, "401": error, "503": error}}},
+            "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI")}}},
+        },
+    })
+}
+
+/// The tokens of `[api.tokens]`, read from their variables; a tenant whose variable is unset
+/// has no access (said once in the log).
+fn tokens(config: &Config) -> Vec<(String, TenantId)> {
+    let mut out = Vec::new();
+    for (tenant, var) in &config.api.tokens {
+        let Ok(tenant) = TenantId::parse("[api.tokens]", tenant) else { continue };
+        match std::env::var(var).ok().filter(|t| t.len() >= 16) {
+            Some(token) => out.push((token, tenant)),
+            None => crate::serve::log(
+                "warn",
+                "no API token",
+                json!({"tenant": tenant, "variable": var, "why": "unset or shorter than 16 characters"}),
+            ),
+        }
+    }
+    out
+}
+
+fn router(state: Arc<ApiState>) -> Router {
+    let limit = state.config.api.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/accounts", get(accounts))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/heartbeats", post(heartbeats))
+        .route("/v1/tasks", post(run_task))
+        .route("/v1/webhooks/jira", post(jira_webhook))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Starts the API on `listen` in its own thread; it stops when `stop` is set. Returns the
+/// address it listens on (port 0 picks one).
+pub fn spawn(
+    home: &Home,
+    config: &Config,
+    listen: &str,
+    stop: Arc<AtomicBool>,
+) -> Result<(std::thread::JoinHandle<()>, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("[api] listen {listen:?}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let (store, _) = home.open()?;
+    let state = Arc::new(ApiState {
+        home: home.clone(),
+        config: config.clone(),
+        store: Mutex::new(store),
+        tokens: tokens(config),
+        heartbeats: Mutex::new(HashMap::new()),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let handle = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return crate::serve::log("error", "api stopped", json!({"error": e.to_string()})),
+            };
+            let stopped = async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(stopped).await {
+                crate::serve::log("error", "api stopped", json!({"error": e.to_string()}));
+            }
+        });
+    });
+    Ok((handle, addr))
+}

@@ -1,0 +1,168 @@
+//! The HTTP API of a running `tam serve`: a token sees only its tenant (another tenant's
+//! account is a 404, like a missing one), heartbeats are validated and stored, tasks run,
+//! errors are JSON, bodies are size-limited, and health, metrics and the OpenAPI document
+//! are served.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+
+use crate::TestHome;
+
+const ACME: &str = "acme-token-0123456789";
+const GLOBEX: &str = "globex-token-0123456789";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(home: &TestHome) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tam"))
+            .env("TAM_HOME", home.path().join("home"))
+            .envs([("TAM_API_TOKEN_ACME", ACME), ("TAM_API_TOKEN_GLOBEX", GLOBEX)])
+            .args(["serve", "--listen", "127.0.0.1:0", "--tick-seconds", "3600"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("serve exited before listening").unwrap();
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["msg"] == "listening" {
+                break v["addr"].as_str().unwrap().to_owned();
+            }
+        };
+        // Keep reading the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, url: format!("http://{addr}") }
+    }
+
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            request = request.header("authorization", format!("Bearer {t}"));
+        }
+        let request =
+            request.header("content-type", "application/json").body(body.unwrap_or_default().to_owned()).unwrap();
+        let mut response = agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn two_tenants() -> TestHome {
+    let home = TestHome::new();
+    let book = home.file(
+        "book.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@vendor.example"}
+{"record":"ticket","tenant_id":"acme","id":"T1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"API down"}
+{"record":"account","tenant_id":"globex","id":"g1","name":"Globex","rep_name":"Bo","rep_email":"bo@vendor.example"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z", "--no-dispatch"]);
+    std::fs::write(
+        home.path().join("home/tam.toml"),
+        "[api]\nmax_body_bytes = 4096\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\nglobex = \"TAM_API_TOKEN_GLOBEX\"\n",
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn a_token_sees_only_its_tenant() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let (status, list) = server.call("GET", "/v1/accounts", Some(ACME), None);
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> =
+        list["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a1"]);
+    assert!(list["accounts"][0]["score"].as_u64().is_some());
+
+    let (status, other) = server.call("GET", "/v1/accounts/g1", Some(ACME), None);
+    let (missing_status, missing) = server.call("GET", "/v1/accounts/nope", Some(ACME), None);
+    assert_eq!((status, missing_status), (404, 404), "{other} {missing}");
+    assert_eq!(other["error"], "no account \"g1\"", "no hint that it exists elsewhere: {other}");
+    let (status, own) = server.call("GET", "/v1/accounts/g1", Some(GLOBEX), None);
+    assert_eq!((status, own["name"].as_str()), (200, Some("Globex")), "{own}");
+    let (status, detail) = server.call("GET", "/v1/accounts/a1", Some(ACME), None);
+    assert_eq!(status, 200);
+    assert!(detail["health"]["deductions"].is_array() && detail["history"].as_array().unwrap().len() == 1, "{detail}");
+    assert_eq!(detail["profile"]["sections"].as_array().map(Vec::len), Some(7));
+
+    assert_eq!(server.call("GET", "/v1/accounts", None, None).0, 401);
+    let (status, body) = server.call("GET", "/v1/accounts", Some("not-a-token-at-all"), None);
+    assert_eq!((status, body["error"].as_str()), (401, Some("unknown token")));
+    let task = json!({"type": "health_scan", "tenant_id": "globex"}).to_string();
+    assert_eq!(server.call("POST", "/v1/tasks", Some(ACME), Some(&task)).0, 404, "a task for another tenant");
+}
+
+#[test]
+fn heartbeats_are_validated_stored_and_size_limited() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let beat = json!({"account_id": "a1", "at": "2026-03-29T08:00:00Z", "api_call_count": 12}).to_string();
+    let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&beat));
+    assert_eq!((status, body["accepted"].as_u64()), (202, Some(1)), "{body}");
+    let (_, detail) = server.call("GET", "/v1/accounts/a1", Some(ACME), None);
+    assert_eq!(detail["last_heartbeat"], "2026-03-29T08:00:00Z");
+
+    let foreign = json!({"account_id": "g1"}).to_string();
+    let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&foreign));
+    assert_eq!(status, 400, "another tenant's account is unknown here: {body}");
+    assert!(body["rejected"][0].as_str().unwrap().contains("g1"), "{body}");
+    let future = json!([{"account_id": "a1", "at": "2099-01-01T00:00:00Z"}]).to_string();
+    let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&future));
+    assert!(status == 400 && body["rejected"][0].as_str().unwrap().contains("field at"), "{body}");
+    let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some("{not json"));
+    assert!(status == 400 && body["error"].as_str().unwrap().contains("not JSON"), "{body}");
+    let huge = json!({"account_id": "a1", "pad": "x".repeat(10_000)}).to_string();
+    assert_eq!(server.call("POST", "/v1/heartbeats", Some(ACME), Some(&huge)).0, 413);
+}
+
+#[test]
+fn tasks_health_metrics_and_the_openapi_document() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let task = json!({"type": "update_relationship_profile", "account_id": "a1",
+                      "stakeholders": [{"name": "Li Wei", "role": "CTO"}]})
+    .to_string();
+    let (status, result) = server.call("POST", "/v1/tasks", Some(ACME), Some(&task));
+    assert_eq!((status, result["merged"]["added"].as_u64()), (200, Some(1)), "{result}");
+    let (status, bad) = server.call("POST", "/v1/tasks", Some(ACME), Some(r#"{"type":"dance"}"#));
+    assert!(status == 400 && bad["error"].as_str().unwrap().contains("supported"), "{bad}");
+
+    let (status, health) = server.call("GET", "/healthz", None, None);
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (status, metrics) = server.call("GET", "/metrics", None, None);
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert_eq!(status, 200);
+    assert!(metrics.contains("tam_accounts{tenant=\"acme\",status=\"green\"} 1"), "{metrics}");
+    assert!(metrics.contains("tam_scans_total{tenant=\"globex\"} 1"), "{metrics}");
+    assert!(metrics.contains("tam_outbox{tenant=\"acme\",channel=\"crm\",state=\"delivered\"} 1"), "{metrics}");
+    let sample_order: Vec<&str> =
+        metrics.lines().filter(|l| !l.starts_with('#')).map(|l| l.split('{').next().unwrap()).collect();
+    let mut grouped = sample_order.clone();
+    grouped.dedup();
+    let distinct: std::collections::BTreeSet<&str> = sample_order.iter().copied().collect();
+    assert_eq!(grouped.len(), distinct.len(), "each family's samples together: {metrics}");
+    let (status, doc) = server.call("GET", "/v1/openapi.json", None, None);
+    assert_eq!((status, doc["openapi"].as_str()), (200, Some("3.1.0")));
+    for path in ["/v1/accounts", "/v1/accounts/{id}", "/v1/heartbeats", "/v1/tasks", "/v1/webhooks/jira", "/metrics"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    let (status, missing) = server.call("GET", "/v2/nothing", None, None);
+    assert_eq!((status, missing["error"].is_string()), (404, true));
+}
