@@ -103,6 +103,10 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
+        // Write transactions take the write lock when they begin: one that read first and
+        // then tried to write while another connection (the API beside the scheduler, a
+        // second `tam serve`) had written would fail at once instead of waiting its turn.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // 64 MiB of page cache: imports and scans walk indexes far larger than the 2 MiB default.
         conn.pragma_update(None, "cache_size", -65_536)?;
         migrations::apply(&mut conn)?;

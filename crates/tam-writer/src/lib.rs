@@ -18,6 +18,7 @@ use tam_core::comms::{Brief, CommKind, Written};
 use tam_core::ports::{WriteError, Writer};
 
 pub use alerts::{digest_text, individual_text};
+pub use view::score_chart;
 
 /// The offline writer: templates compiled into the binary.
 pub struct TemplateWriter {

@@ -243,16 +243,25 @@ fn period_view(p: &PeriodStats) -> PeriodView {
     }
 }
 
-/// A small score-over-time chart: the 0..100 band with the 40 and 70 lines, one point per scan.
+/// The period's score chart.
 fn chart(p: &PeriodStats) -> String {
+    score_chart(&p.history, p.from, p.to)
+}
+
+/// A small score-over-time chart from `from` to `to`: the 0..100 band with the 40 and 70
+/// lines, one point per scan. Plain SVG: mail clients that draw it and browsers alike.
+pub fn score_chart(
+    history: &[tam_core::comms::ScorePoint],
+    from: tam_core::Timestamp,
+    to: tam_core::Timestamp,
+) -> String {
     const W: f64 = 480.0;
     const H: f64 = 120.0;
-    let span = p.to.duration_since(p.from).as_secs_f64().max(1.0);
-    let x = |t: tam_core::Timestamp| (t.duration_since(p.from).as_secs_f64() / span * W).clamp(0.0, W);
+    let span = to.duration_since(from).as_secs_f64().max(1.0);
+    let x = |t: tam_core::Timestamp| (t.duration_since(from).as_secs_f64() / span * W).clamp(0.0, W);
     let y = |score: u8| H - f64::from(score) / 100.0 * H;
-    let points: Vec<String> = p.history.iter().map(|h| format!("{:.1},{:.1}", x(h.as_of), y(h.score))).collect();
-    let dots: String = p
-        .history
+    let points: Vec<String> = history.iter().map(|h| format!("{:.1},{:.1}", x(h.as_of), y(h.score))).collect();
+    let dots: String = history
         .iter()
         .map(|h| format!(r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#1f6feb"/>"##, x(h.as_of), y(h.score)))
         .collect();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -338,6 +338,84 @@ async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: 
     Ok(axum::Json(serde_json::to_value(handled).map_err(ApiError::internal)?))
 }
 
+/// The tenant of a browser: `?token=` (then kept in a cookie), the cookie, or a bearer header.
+fn viewer(
+    s: &ApiState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(TenantId, Option<String>), String> {
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("tam_token=").map(str::to_owned));
+    let (token, remember) = match (query.get("token"), cookie) {
+        (Some(t), _) => (t.clone(), true),
+        (None, Some(c)) => (c, false),
+        (None, None) => match s.tenant(headers) {
+            Ok(tenant) => return Ok((tenant, None)),
+            Err(_) => return Err("Open the dashboard with your tenant's API token.".into()),
+        },
+    };
+    let tenant = s
+        .tokens
+        .iter()
+        .find(|(known, _)| same(known.as_bytes(), token.as_bytes()))
+        .map(|(_, tenant)| tenant.clone())
+        .ok_or("That token is not one of this server's.")?;
+    let cookie = remember.then(|| format!("tam_token={token}; HttpOnly; SameSite=Strict; Path=/"));
+    Ok((tenant, cookie))
+}
+
+fn page(status: StatusCode, cookie: Option<String>, html: String) -> Response {
+    let mut response = (status, axum::response::Html(html)).into_response();
+    if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    response
+}
+
+async fn dashboard_home(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+    };
+    match blocking(&s, move |s| crate::dashboard::home(&s.store(), &tenant).map_err(ApiError::internal)).await {
+        Ok(html) => page(StatusCode::OK, cookie, html),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dashboard_account(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+    };
+    let missing = format!("No account {id:?}.");
+    let Ok(account) = AccountId::parse("account", &id) else {
+        return page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing));
+    };
+    let html = blocking(&s, move |s| {
+        crate::dashboard::account(&s.store(), &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
+        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing)),
+        Err(e) => e.into_response(),
+    }
+}
+
 async fn openapi() -> axum::Json<Value> {
     axum::Json(openapi_document())
 }
@@ -410,6 +488,8 @@ fn tokens(config: &Config) -> Vec<(String, TenantId)> {
 fn router(state: Arc<ApiState>) -> Router {
     let limit = state.config.api.max_body_bytes;
     Router::new()
+        .route("/", get(dashboard_home))
+        .route("/accounts/{id}", get(dashboard_account))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))

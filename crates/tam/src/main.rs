@@ -11,6 +11,7 @@ mod api;
 mod bench;
 mod channels;
 mod config;
+mod dashboard;
 mod demo;
 mod doctor;
 mod explain;

@@ -13,16 +13,21 @@ use crate::TestHome;
 const ACME: &str = "acme-token-0123456789";
 const GLOBEX: &str = "globex-token-0123456789";
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Server {
     fn start(home: &TestHome) -> Server {
+        Server::start_with(home, &[("TAM_API_TOKEN_ACME", ACME), ("TAM_API_TOKEN_GLOBEX", GLOBEX)])
+    }
+
+    /// `tam serve` on a free port with `env`, once it listens.
+    pub(crate) fn start_with(home: &TestHome, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tam"))
             .env("TAM_HOME", home.path().join("home"))
-            .envs([("TAM_API_TOKEN_ACME", ACME), ("TAM_API_TOKEN_GLOBEX", GLOBEX)])
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--tick-seconds", "3600"])
             .stderr(Stdio::piped())
             .spawn()
@@ -40,7 +45,7 @@ impl Server {
         Server { child, url: format!("http://{addr}") }
     }
 
-    fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.url));
         if let Some(t) = token {

@@ -6,6 +6,7 @@ mod api;
 mod architecture;
 mod cli;
 mod conformance;
+mod dashboard;
 mod google;
 mod jira;
 mod kayako;
