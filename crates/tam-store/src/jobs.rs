@@ -28,6 +28,12 @@ pub struct JobRun {
 }
 
 impl Store {
+    /// Heartbeats stored, every tenant.
+    pub fn heartbeat_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM heartbeats", [], |r| r.get(0))?;
+        Ok(n.unsigned_abs())
+    }
+
     /// The latest slot of `job` that was run, is running, or was recorded missed.
     pub fn last_job_slot(&self, tenant: &TenantId, job: &str) -> Result<Option<Timestamp>, StoreError> {
         let slot: Option<i64> = self

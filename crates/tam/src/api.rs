@@ -270,6 +270,27 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: By
     Ok((status, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
 }
 
+/// Runs `task` for `tenant` with this home's channels (blocking).
+fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
+    let mut channels = HomeChannels::open(&s.home, &s.config).map_err(ApiError::internal)?;
+    let mut ports = channels.ports(tenant);
+    let scan_config = |t: &TenantId| s.config.scan_config(Some(t)).unwrap_or_default();
+    let worker = worker();
+    let mut store = s.store();
+    let mut ctx = TaskContext {
+        store: &mut store,
+        channels: &mut ports,
+        scan_config: &scan_config,
+        retry: &s.config.retry,
+        now: crate::scan::now(),
+        worker: &worker,
+    };
+    tasks::run(&mut ctx, task).map_err(|e| match e {
+        TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        other => ApiError::internal(other),
+    })
+}
+
 async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
     let tenant = s.tenant(&headers)?;
     let mut task: Value = serde_json::from_slice(&body)
@@ -283,26 +304,7 @@ async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Byte
         }
         _ => object.insert("tenant_id".into(), json!(tenant)),
     };
-    let result = blocking(&s, move |s| {
-        let mut channels = HomeChannels::open(&s.home, &s.config).map_err(ApiError::internal)?;
-        let mut ports = channels.ports(&tenant);
-        let scan_config = |t: &TenantId| s.config.scan_config(Some(t)).unwrap_or_default();
-        let worker = worker();
-        let mut store = s.store();
-        let mut ctx = TaskContext {
-            store: &mut store,
-            channels: &mut ports,
-            scan_config: &scan_config,
-            retry: &s.config.retry,
-            now: crate::scan::now(),
-            worker: &worker,
-        };
-        tasks::run(&mut ctx, &task).map_err(|e| match e {
-            TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
-            other => ApiError::internal(other),
-        })
-    })
-    .await?;
+    let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
     Ok(axum::Json(result))
 }
 
@@ -416,6 +418,33 @@ async fn dashboard_account(
     }
 }
 
+/// A release to announce: `{"tenant_id", "release_info": {version, date, changes[]},
+/// "account_id"?}`, signed with the tenant's release secret. Each version drafts once.
+async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let release: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
+    let tenant = release["tenant_id"].as_str().unwrap_or_default().to_owned();
+    let unknown = || ApiError::new(StatusCode::NOT_FOUND, format!("no release webhook for tenant {tenant:?}"));
+    let var = s.config.api.release_secrets.get(&tenant).ok_or_else(unknown)?;
+    let secret = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(unknown)?;
+    let Some(signature) = signature else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "the release has no X-Hub-Signature header"));
+    };
+    if !tam_connectors::jira::signature_matches(&secret, &body, &signature) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "the X-Hub-Signature does not match the body"));
+    }
+    let version = release.pointer("/release_info/version").and_then(Value::as_str).unwrap_or_default();
+    let mut task = json!({"type": "release_notes", "tenant_id": tenant, "release_info": release["release_info"],
+                          "task_id": format!("release-{version}")});
+    if let Some(account) = release.get("account_id") {
+        task["account_id"] = account.clone();
+    }
+    let tenant = TenantId::parse("tenant_id", &tenant).map_err(|_| unknown())?;
+    let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
+    Ok(axum::Json(result))
+}
+
 async fn openapi() -> axum::Json<Value> {
     axum::Json(openapi_document())
 }
@@ -462,6 +491,8 @@ pub fn openapi_document() -> Value {
                 "responses": {"200": ok("The task's result"), "400": error, "401": error, "404": error}}},
             "/v1/webhooks/jira": {"post": {"summary": "Jira issue webhooks, signed with X-Hub-Signature", "security": [],
                 "responses": {"200": ok("Processed, duplicate or ignored"), "400": error, "401": error, "503": error}}},
+            "/v1/webhooks/release": {"post": {"summary": "A release to announce: release notes drafted for each account, once per version. Signed with the tenant's release secret (X-Hub-Signature: sha256=...)", "security": [],
+                "responses": {"200": ok("The release notes task's result"), "400": error, "401": error, "404": error}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI")}}},
         },
     })
@@ -498,6 +529,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/heartbeats", post(heartbeats))
         .route("/v1/tasks", post(run_task))
         .route("/v1/webhooks/jira", post(jira_webhook))
+        .route("/v1/webhooks/release", post(release_webhook))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

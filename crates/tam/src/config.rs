@@ -209,6 +209,8 @@ pub struct ApiSection {
     pub heartbeats_per_second: f64,
     /// How many above the average a tenant may post at once.
     pub heartbeat_burst: u32,
+    /// Tenant id → the variable holding the secret its release webhook is signed with.
+    pub release_secrets: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ApiSection {
@@ -219,6 +221,7 @@ impl Default for ApiSection {
             max_body_bytes: 256 * 1024,
             heartbeats_per_second: 500.0,
             heartbeat_burst: 1_000,
+            release_secrets: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -577,7 +580,7 @@ impl Config {
             bail!("config {origin}: [kayako] api {:?} is not \"classic\" or \"json\"", kayako.api);
         }
         let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
-        for (tenant, var) in &api.tokens {
+        for (tenant, var) in api.tokens.iter().chain(&api.release_secrets) {
             TenantId::parse("[api.tokens]", tenant).with_context(|| format!("config {origin}"))?;
             if !names_a_variable(var) {
                 bail!(
@@ -861,6 +864,8 @@ pub fn default_file() -> String {
 # heartbeat_burst = 1000
 # [api.tokens]
 #   acme = "TAM_API_TOKEN_ACME"
+# [api.release_secrets]        POST /v1/webhooks/release, signed X-Hub-Signature: sha256=...
+#   acme = "TAM_RELEASE_SECRET_ACME"
 
 # Per-tenant overrides, option by option:
 # [tenants.acme]

@@ -20,7 +20,14 @@ pub(crate) struct Server {
 
 impl Server {
     fn start(home: &TestHome) -> Server {
-        Server::start_with(home, &[("TAM_API_TOKEN_ACME", ACME), ("TAM_API_TOKEN_GLOBEX", GLOBEX)])
+        Server::start_with(
+            home,
+            &[
+                ("TAM_API_TOKEN_ACME", ACME),
+                ("TAM_API_TOKEN_GLOBEX", GLOBEX),
+                ("TAM_RELEASE_SECRET_ACME", "release-secret"),
+            ],
+        )
     }
 
     /// `tam serve` on a free port with `env`, once it listens.
@@ -46,10 +53,24 @@ impl Server {
     }
 
     pub(crate) fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+        self.call_with(method, path, token, body, &[])
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let mut request = ureq::http::Request::builder().method(method).uri(format!("{}{path}", self.url));
         if let Some(t) = token {
             request = request.header("authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
         }
         let request =
             request.header("content-type", "application/json").body(body.unwrap_or_default().to_owned()).unwrap();
@@ -79,7 +100,8 @@ fn two_tenants() -> TestHome {
     home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z", "--no-dispatch"]);
     std::fs::write(
         home.path().join("home/tam.toml"),
-        "[api]\nmax_body_bytes = 4096\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\nglobex = \"TAM_API_TOKEN_GLOBEX\"\n",
+        "[api]\nmax_body_bytes = 4096\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\nglobex = \"TAM_API_TOKEN_GLOBEX\"\n\
+         [api.release_secrets]\nacme = \"TAM_RELEASE_SECRET_ACME\"\n",
     )
     .unwrap();
     home
@@ -170,4 +192,33 @@ fn tasks_health_metrics_and_the_openapi_document() {
     }
     let (status, missing) = server.call("GET", "/v2/nothing", None, None);
     assert_eq!((status, missing["error"].is_string()), (404, true));
+}
+
+#[test]
+fn a_signed_release_drafts_notes_once_per_version_and_webhooks_refuse_what_is_not_signed() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let release = json!({"tenant_id": "acme", "release_info": {"version": "4.2.0", "date": "2026-03-30",
+        "changes": [{"title": "Faster exports", "description": "Exports stream.", "tickets": ["T1"]}]}})
+    .to_string();
+    let signature = tam_connectors::jira::sign("release-secret", release.as_bytes());
+    let post =
+        |sig: &str| server.call_with("POST", "/v1/webhooks/release", None, Some(&release), &[("x-hub-signature", sig)]);
+    let (status, first) = post(&signature);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["drafts"].as_array().map(Vec::len), Some(1), "{first}");
+    let (_, again) = post(&signature);
+    assert_eq!(
+        again["drafts"][0]["draft"]["idem_key"], first["drafts"][0]["draft"]["idem_key"],
+        "one draft per version"
+    );
+    assert_eq!(post(&tam_connectors::jira::sign("guess", release.as_bytes())).0, 401);
+    let globex = release.replace("\"acme\"", "\"globex\"");
+    let (status, _) =
+        server.call_with("POST", "/v1/webhooks/release", None, Some(&globex), &[("x-hub-signature", &signature)]);
+    assert_eq!(status, 404, "globex has no release secret here");
+
+    let (status, body) =
+        server.call("POST", "/v1/webhooks/jira", None, Some(r#"{"webhookEvent":"jira:issue_updated"}"#));
+    assert!(status == 503 && body["error"].as_str().unwrap().contains("JIRA_WEBHOOK_SECRET"), "{body}");
 }
