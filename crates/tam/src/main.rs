@@ -118,9 +118,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// One line on stderr. A closed stderr is ignored: there is nobody left to tell.
+/// Set by `tam serve`: everything on stderr is then a JSON log line.
+pub static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One line on stderr (a JSON log line under `tam serve`). A closed stderr is ignored: there
+/// is nobody left to tell.
 pub fn warn(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+        serve::log("warn", &line.to_string(), serde_json::json!({}));
+        return;
+    }
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 

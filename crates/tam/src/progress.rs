@@ -11,7 +11,9 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Progress {
-        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() }
+        // A daemon's stderr is its JSON log: no bar there.
+        let json = crate::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed);
+        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() && !json }
     }
 
     pub fn update(&self, done: u64) {

@@ -261,6 +261,7 @@ impl Tick<'_> {
 }
 
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
+    crate::JSON_LOGS.store(true, Ordering::Relaxed);
     let (mut store, config) = home.open()?;
     let mut channels = HomeChannels::open(home, &config)?;
     let worker = worker();
@@ -282,8 +283,16 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     log("info", "serving", json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}));
     loop {
         let now = args.at.unwrap_or_else(crate::scan::now);
-        let ran = tick.run(now, grace)?;
-        let delivered = tick.dispatch()?;
+        // A failing tick (the store busy, a tenant's zone misnamed) is logged and the next one
+        // tries again: the daemon outlives it. A single run reports it as its exit status.
+        let (ran, delivered) = match tick.run(now, grace).and_then(|ran| Ok((ran, tick.dispatch()?))) {
+            Ok(counts) => counts,
+            Err(e) if !args.once => {
+                log("error", "tick failed", json!({"error": format!("{e:#}")}));
+                (0, 0)
+            }
+            Err(e) => return Err(e),
+        };
         if ran + delivered > 0 {
             log("info", "tick", json!({"at": now, "jobs": ran, "delivered": delivered}));
         }
