@@ -59,6 +59,13 @@ impl From<tam_store::StoreError> for ApiError {
 
 type Answer<T = axum::Json<Value>> = Result<T, ApiError>;
 
+/// A request body, or why it could not be read (too large, cut short) as a JSON error.
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read(body: Body) -> Result<Bytes, ApiError> {
+    body.map_err(|r| ApiError::new(r.status(), format!("body: {}", r.body_text())))
+}
+
 struct Bucket {
     tokens: f64,
     at: Instant,
@@ -228,7 +235,8 @@ async fn account(State(s): State<Arc<ApiState>>, headers: HeaderMap, Path(id): P
     detail.map(axum::Json).ok_or_else(not_found)
 }
 
-async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer<Response> {
+async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
+    let body = read(body)?;
     let tenant = s.tenant(&headers)?;
     if let Err(wait) = s.heartbeat_allowed(&tenant) {
         let secs = wait.as_secs().max(1).to_string();
@@ -291,7 +299,8 @@ fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiE
     })
 }
 
-async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
+    let body = read(body)?;
     let tenant = s.tenant(&headers)?;
     let mut task: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
@@ -308,7 +317,8 @@ async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Byte
     Ok(axum::Json(result))
 }
 
-async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
+    let body = read(body)?;
     let received = Instant::now();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (signature, delivery) = (header("x-hub-signature"), header("x-atlassian-webhook-identifier"));
@@ -420,7 +430,8 @@ async fn dashboard_account(
 
 /// A release to announce: `{"tenant_id", "release_info": {version, date, changes[]},
 /// "account_id"?}`, signed with the tenant's release secret. Each version drafts once.
-async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
+    let body = read(body)?;
     let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let release: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
@@ -447,6 +458,10 @@ async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, bod
 
 async fn openapi() -> axum::Json<Value> {
     axum::Json(openapi_document())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method (see /v1/openapi.json)")
 }
 
 async fn not_found() -> ApiError {
@@ -531,6 +546,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/webhooks/jira", post(jira_webhook))
         .route("/v1/webhooks/release", post(release_webhook))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -156,7 +156,10 @@ fn heartbeats_are_validated_stored_and_size_limited() {
     let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some("{not json"));
     assert!(status == 400 && body["error"].as_str().unwrap().contains("not JSON"), "{body}");
     let huge = json!({"account_id": "a1", "pad": "x".repeat(10_000)}).to_string();
-    assert_eq!(server.call("POST", "/v1/heartbeats", Some(ACME), Some(&huge)).0, 413);
+    let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&huge));
+    assert!(status == 413 && body["error"].as_str().unwrap().starts_with("body:"), "a JSON error: {body}");
+    let (status, body) = server.call("GET", "/v1/heartbeats", Some(ACME), None);
+    assert!(status == 405 && body["error"].is_string(), "{body}");
 }
 
 #[test]
@@ -221,4 +224,20 @@ fn a_signed_release_drafts_notes_once_per_version_and_webhooks_refuse_what_is_no
     let (status, body) =
         server.call("POST", "/v1/webhooks/jira", None, Some(r#"{"webhookEvent":"jira:issue_updated"}"#));
     assert!(status == 503 && body["error"].as_str().unwrap().contains("JIRA_WEBHOOK_SECRET"), "{body}");
+}
+
+#[test]
+fn heartbeats_over_the_tenants_rate_are_refused_and_other_tenants_are_not() {
+    let home = two_tenants();
+    let config = std::fs::read_to_string(home.path().join("home/tam.toml")).unwrap();
+    let config = config
+        .replace("max_body_bytes = 4096", "max_body_bytes = 4096\nheartbeats_per_second = 0.5\nheartbeat_burst = 2");
+    std::fs::write(home.path().join("home/tam.toml"), config).unwrap();
+    let server = Server::start(&home);
+    let beat = json!({"account_id": "a1"}).to_string();
+    let statuses: Vec<u16> = (0..3).map(|_| server.call("POST", "/v1/heartbeats", Some(ACME), Some(&beat)).0).collect();
+    assert_eq!(statuses, [202, 202, 429], "a burst of two, then the average");
+    let (status, _) =
+        server.call("POST", "/v1/heartbeats", Some(GLOBEX), Some(&json!({"account_id": "g1"}).to_string()));
+    assert_eq!(status, 202, "another tenant has its own budget");
 }
