@@ -292,12 +292,7 @@ impl Jira {
                 Err(e) => return Err(JiraError::Unavailable(format!("{method} {path}: {e}"))),
             };
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+            let retry_after = crate::retry_after(&response);
             let text = response.body_mut().read_to_string().unwrap_or_default();
             let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             match status {

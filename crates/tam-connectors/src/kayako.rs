@@ -175,11 +175,6 @@ fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into()
 }
 
-fn retry_after(response: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
-    let header = response.headers().get("retry-after")?.to_str().ok()?;
-    header.trim().parse().ok().map(Duration::from_secs)
-}
-
 /// A Kayako Classic helpdesk.
 pub struct Classic {
     config: ClassicConfig,
@@ -237,7 +232,7 @@ impl Classic {
                 }
             };
             let status = response.status().as_u16();
-            let wait = retry_after(&response).unwrap_or(backoff);
+            let wait = crate::retry_after(&response).unwrap_or(backoff);
             let body = response.body_mut().read_to_string().unwrap_or_default();
             match status {
                 200..=299 => return xml::parse(&body).map_err(|err| KayakoError::Malformed(format!("{e}: {err}"))),
@@ -430,7 +425,7 @@ impl Cases {
                 Err(e) => return Err(KayakoError::Unavailable(format!("GET {path}: {e}"))),
             };
             let status = response.status().as_u16();
-            let wait = retry_after(&response).unwrap_or(backoff);
+            let wait = crate::retry_after(&response).unwrap_or(backoff);
             let body: Value =
                 serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
             match status {

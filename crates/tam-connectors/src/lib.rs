@@ -4,8 +4,20 @@
 //! [`redis_bus`]: the event bus on Redis Streams, with consumer groups.
 //! [`google_chat`]: chat alerts through Google Chat incoming webhooks.
 //! [`gmail`] with [`google_auth`]: drafts in the reps' Gmail and alert emails to reps.
-//! **Invariant:** every adapter classifies its own failures into an `Outcome`; none retries on
-//! its own (the dispatcher owns retries) and none sends customer-facing mail.
+//! [`notion`]: Notion as the CRM (accounts, tickets, health, relationship profiles).
+//! [`jira`] and [`kayako`]: ticket sources, and the Jira webhook's signature.
+//! **Invariant:** every adapter classifies its own failures into an `Outcome` and none sends
+//! customer-facing mail. The dispatcher owns retries across time; within one call, only what
+//! an API itself asks for is repeated (a 429 or 529 with `Retry-After`, a 5xx on a call that is
+//! safe to repeat), a few attempts at most.
+
+use std::time::Duration;
+
+/// The `Retry-After` of an answer, in seconds (the form Notion, Jira and Kayako send).
+pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
+    let header = response.headers().get("retry-after")?.to_str().ok()?;
+    header.trim().parse().ok().map(Duration::from_secs)
+}
 
 pub mod embedded;
 pub mod gmail;

@@ -186,26 +186,8 @@ impl Tick<'_> {
                 let all = self.store.account_ids(tenant)?;
                 self.drafts(tenant, "customer_success_review", &all, &format!("quarter-{slot}"))
             }
-            Kind::SyncJira => {
-                let s = crate::sync::pull_jira(self.store, self.config, None)?;
-                Ok(format!(
-                    "fetched {}, inserted {}, updated {}, rejected {}",
-                    s.fetched,
-                    s.inserted,
-                    s.updated,
-                    s.rejected.len()
-                ))
-            }
-            Kind::SyncKayako => {
-                let s = crate::sync::pull_kayako(self.store, self.config, None)?;
-                Ok(format!(
-                    "fetched {}, inserted {}, updated {}, rejected {}",
-                    s.fetched,
-                    s.inserted,
-                    s.updated,
-                    s.rejected.len()
-                ))
-            }
+            Kind::SyncJira => Ok(crate::sync::pull_jira(self.store, self.config, None)?.summary()),
+            Kind::SyncKayako => Ok(crate::sync::pull_kayako(self.store, self.config, None)?.summary()),
         }
     }
 

@@ -494,6 +494,19 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
     })
 }
 
+impl TicketSync {
+    /// The counts in one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "fetched {}, inserted {}, updated {}, rejected {}",
+            self.fetched,
+            self.inserted,
+            self.updated,
+            self.rejected.len()
+        )
+    }
+}
+
 fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if json {
@@ -502,17 +515,7 @@ fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {
         for r in &sync.rejected {
             crate::warn(format_args!("{}: rejected: {r}", sync.source));
         }
-        writeln!(
-            out,
-            "{} → {}: fetched {}, inserted {}, updated {}, rejected {}; {} calls",
-            sync.source,
-            sync.tenant,
-            sync.fetched,
-            sync.inserted,
-            sync.updated,
-            sync.rejected.len(),
-            sync.calls
-        )?;
+        writeln!(out, "{} → {}: {}; {} calls", sync.source, sync.tenant, sync.summary(), sync.calls)?;
     }
     Ok(if sync.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
 }
