@@ -36,10 +36,13 @@ pub struct Schedule {
 /// What to do about a job now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Due {
-    /// Run it for `slot` (late when `slot` is before now).
+    /// Record `missed` first (slots between the last handled one and this one, passed while
+    /// nothing ran), then run it for `slot` (late when `slot` is before now).
     Run {
         /// The slot the run is for.
         slot: Timestamp,
+        /// Earlier slots nobody ran, oldest first.
+        missed: Vec<Timestamp>,
     },
     /// These slots passed by more than the grace: record them as missed. The latest one then
     /// counts as handled.
@@ -54,8 +57,9 @@ pub enum Due {
     },
 }
 
-/// The most missed slots reported at once (a month of daily slots).
-const MAX_MISSED: usize = 31;
+/// The most missed slots reported at once: a year of hourly slots. A longer outage is a
+/// different problem, and its latest slots are the ones worth listing.
+const MAX_MISSED: usize = 24 * 366;
 
 fn local(date: Date, (h, m): (u8, u8), zone: &TimeZone) -> Option<Timestamp> {
     let time = date.at(i8::try_from(h).ok()?, i8::try_from(m).ok()?, 0, 0);
@@ -118,19 +122,17 @@ impl Schedule {
     pub fn due(&self, handled: Option<Timestamp>, now: Timestamp, grace: SignedDuration) -> Due {
         let wait = || Due::Wait { next: self.after(now).unwrap_or(Timestamp::MAX) };
         let Some(latest) = self.at_or_before(now) else { return wait() };
-        let late = now.duration_since(latest);
+        let in_grace = now.duration_since(latest) <= grace;
         let Some(handled) = handled else {
-            return if late <= grace { Due::Run { slot: latest } } else { wait() };
+            return if in_grace { Due::Run { slot: latest, missed: Vec::new() } } else { wait() };
         };
         if handled >= latest {
             return wait();
         }
-        if late <= grace {
-            return Due::Run { slot: latest };
-        }
-        let mut slots = vec![latest];
+        // Every slot after the handled one and before the latest passed unrun.
+        let mut missed = Vec::new();
         let mut cursor = latest;
-        while slots.len() < MAX_MISSED {
+        while missed.len() < MAX_MISSED {
             let Some(earlier) =
                 cursor.checked_sub(SignedDuration::from_secs(1)).ok().and_then(|c| self.at_or_before(c))
             else {
@@ -139,11 +141,16 @@ impl Schedule {
             if earlier <= handled {
                 break;
             }
-            slots.push(earlier);
+            missed.push(earlier);
             cursor = earlier;
         }
-        slots.reverse();
-        Due::Missed { slots }
+        missed.reverse();
+        if in_grace {
+            Due::Run { slot: latest, missed }
+        } else {
+            missed.push(latest);
+            Due::Missed { slots: missed }
+        }
     }
 }
 
@@ -195,7 +202,7 @@ mod tests {
         let grace = SignedDuration::from_hours(1);
         let yesterday = t("2026-06-09T05:00:00Z");
         let today = t("2026-06-10T05:00:00Z");
-        assert_eq!(s.due(Some(yesterday), t("2026-06-10T05:30:00Z"), grace), Due::Run { slot: today });
+        assert_eq!(s.due(Some(yesterday), t("2026-06-10T05:30:00Z"), grace), Due::Run { slot: today, missed: vec![] });
         assert_eq!(s.due(Some(today), t("2026-06-10T05:31:00Z"), grace), Due::Wait { next: t("2026-06-11T05:00:00Z") });
         assert_eq!(s.due(Some(yesterday), t("2026-06-10T07:00:00Z"), grace), Due::Missed { slots: vec![today] });
         let week_ago = t("2026-06-03T05:00:00Z");
@@ -203,7 +210,20 @@ mod tests {
             Due::Missed { slots } => assert_eq!((slots.len(), slots[0]), (7, t("2026-06-04T05:00:00Z"))),
             other => panic!("{other:?}"),
         }
-        assert_eq!(s.due(None, t("2026-06-10T05:30:00Z"), grace), Due::Run { slot: today }, "a first start just after");
+        assert_eq!(
+            s.due(None, t("2026-06-10T05:30:00Z"), grace),
+            Due::Run { slot: today, missed: vec![] },
+            "a first start"
+        );
+        let monday = t("2026-06-08T05:00:00Z");
+        assert_eq!(
+            s.due(Some(monday), t("2026-06-11T05:30:00Z"), grace),
+            Due::Run {
+                slot: t("2026-06-11T05:00:00Z"),
+                missed: vec![t("2026-06-09T05:00:00Z"), t("2026-06-10T05:00:00Z")]
+            },
+            "down from Monday to Thursday 07:30: Tuesday and Wednesday are recorded, Thursday runs"
+        );
         assert!(matches!(s.due(None, t("2026-06-10T13:00:00Z"), grace), Due::Wait { .. }), "nothing older is owed");
     }
 

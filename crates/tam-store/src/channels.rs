@@ -348,7 +348,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records a webhook delivery; false when it was recorded before (a retry to ignore).
+    /// Records a processed webhook delivery; false when it was recorded before.
     pub fn first_delivery(
         &mut self,
         tenant: &TenantId,
@@ -364,12 +364,18 @@ impl Store {
         Ok(added == 1)
     }
 
-    /// Forgets a delivery whose processing failed, so the sender's retry is processed.
-    pub fn forget_delivery(&mut self, tenant: &TenantId, source: &str, delivery_id: &str) -> Result<(), StoreError> {
-        self.conn.execute(
-            "DELETE FROM webhook_deliveries WHERE tenant_id = ?1 AND source = ?2 AND delivery_id = ?3",
-            params![tenant.as_str(), source, delivery_id],
+    /// Whether a webhook delivery was processed before.
+    pub fn delivery_seen(&self, tenant: &TenantId, source: &str, delivery_id: &str) -> Result<bool, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM webhook_deliveries WHERE tenant_id = ?1 AND source = ?2 AND delivery_id = ?3",
         )?;
-        Ok(())
+        Ok(stmt.exists(params![tenant.as_str(), source, delivery_id])?)
+    }
+
+    /// When a stored ticket was last updated in its source, if it is stored.
+    pub fn ticket_updated_at(&self, tenant: &TenantId, id: &str) -> Result<Option<Timestamp>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT updated_at FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;
+        let at: Option<Option<i64>> = stmt.query_row(params![tenant.as_str(), id], |r| r.get(0)).optional()?;
+        Ok(at.flatten().map(crate::from_nanos))
     }
 }

@@ -82,6 +82,29 @@ impl Store {
         Ok(())
     }
 
+    /// Lets go of a claimed run that was interrupted (a shutdown mid-job), so the slot can run
+    /// again; what it did is idempotent.
+    pub fn release_job(&mut self, tenant: &TenantId, job: &str, slot: Timestamp) -> Result<(), StoreError> {
+        self.conn.execute(
+            "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND outcome = 'running'",
+            params![tenant.as_str(), job, nanos(slot)],
+        )?;
+        Ok(())
+    }
+
+    /// Marks runs still `running` after `older_than` as failed: their worker died (killed, out
+    /// of memory) without recording a result. Returns how many.
+    pub fn fail_stale_jobs(&mut self, now: Timestamp, older_than: tam_core::SignedDuration) -> Result<u64, StoreError> {
+        let before = now.checked_sub(older_than).unwrap_or(now);
+        let n = self.conn.execute(
+            "UPDATE job_runs SET outcome = 'failed', finished_at = ?1,
+                    detail = 'no result: its worker stopped without recording one'
+             WHERE outcome = 'running' AND started_at < ?2",
+            params![nanos(now), nanos(before)],
+        )?;
+        Ok(n as u64)
+    }
+
     /// Records `slots` of `job` as missed (passed by more than the grace while nothing ran).
     pub fn record_missed(
         &mut self,
@@ -111,13 +134,13 @@ impl Store {
     }
 
     /// Accounts whose check-in is due at `now`: no check-in drafted (or queued) within their
-    /// check-in interval.
+    /// check-in interval, less half a day (a DST change makes some days 23 hours long).
     pub fn checkins_due(&self, tenant: &TenantId, now: Timestamp) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT a.id FROM accounts a WHERE a.tenant_id = ?1 AND NOT EXISTS (
                 SELECT 1 FROM outbox o WHERE o.tenant_id = a.tenant_id AND o.account_id = a.id AND o.effect = 'draft'
                    AND json_extract(o.payload, '$.kind') = 'health_checkin' AND o.state <> 'failed'
-                   AND o.created_at > ?2 - a.check_in_interval_days * 86400000000000)
+                   AND o.created_at > ?2 - a.check_in_interval_days * 86400000000000 + 43200000000000)
              ORDER BY a.id",
         )?;
         let ids = stmt.query_map(params![tenant.as_str(), nanos(now)], |r| r.get(0))?;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -74,14 +74,17 @@ struct Bucket {
 struct ApiState {
     home: Home,
     config: Config,
-    store: Mutex<Store>,
     tokens: Vec<(String, TenantId)>,
+    /// Sees every tenant's `/metrics` (a scraper's token); tenants' tokens see their own.
+    metrics_token: Option<String>,
     heartbeats: Mutex<HashMap<TenantId, Bucket>>,
 }
 
 impl ApiState {
-    fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A connection of this request's own: a slow request (a task writing drafts, a webhook
+    /// fetching its issue from Jira) never holds up another; SQLite serialises the writes.
+    fn store(&self) -> Result<Store, ApiError> {
+        Store::open(&self.home.db_path()).map_err(ApiError::internal)
     }
 
     /// The tenant whose token the request carries.
@@ -132,15 +135,25 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn healthz(State(s): State<Arc<ApiState>>) -> Answer {
-    let version = blocking(&s, |s| Ok(s.store().schema_version()?)).await?;
+    let version = blocking(&s, |s| Ok(s.store()?.schema_version()?)).await?;
     Ok(axum::Json(json!({"status": "ok", "schema_version": version})))
 }
 
-async fn metrics(State(s): State<Arc<ApiState>>) -> Answer<Response> {
-    let text = blocking(&s, |s| {
-        let store = s.store();
+async fn metrics(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer<Response> {
+    // The scraper's token sees every tenant; a tenant's token sees its own figures only.
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let only = match (&s.metrics_token, bearer) {
+        (Some(scraper), Some(given)) if same(scraper.as_bytes(), given.trim().as_bytes()) => None,
+        _ => Some(s.tenant(&headers)?),
+    };
+    let text = blocking(&s, move |s| {
+        let store = s.store()?;
         let mut all = Vec::new();
         for tenant in store.tenants()? {
+            if only.as_ref().is_some_and(|o| *o != tenant.id) {
+                continue;
+            }
             let m = store.tenant_metrics(&tenant.id)?;
             all.push((tenant.id, m));
         }
@@ -207,16 +220,21 @@ async fn metrics(State(s): State<Arc<ApiState>>) -> Answer<Response> {
 
 async fn accounts(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer {
     let tenant = s.tenant(&headers)?;
-    let list = blocking(&s, move |s| Ok(s.store().account_health(&tenant)?)).await?;
+    let list = blocking(&s, move |s| Ok(s.store()?.account_health(&tenant)?)).await?;
     Ok(axum::Json(json!({"accounts": list})))
 }
 
-async fn account(State(s): State<Arc<ApiState>>, headers: HeaderMap, Path(id): Path<String>) -> Answer {
+async fn account(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Answer {
     let tenant = s.tenant(&headers)?;
+    let Path(id) = id.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no account {id:?}"));
     let Ok(account) = AccountId::parse("account", &id) else { return Err(not_found()) };
     let detail = blocking(&s, move |s| {
-        let store = s.store();
+        let store = s.store()?;
         let Some(row) = store.account(&tenant, &account)? else { return Ok(None) };
         let history = store.snapshots(&tenant, &account, 60)?;
         let latest = history.first().map(|h| {
@@ -266,7 +284,7 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
         lines.push('\n');
     }
     let report = blocking(&s, move |s| {
-        let mut store = s.store();
+        let mut store = s.store()?;
         let mut importer = Importer::new(&mut store, s.config.import_options(Timestamp::now()));
         importer.read("heartbeats", lines.as_bytes(), Format::Ndjson).map_err(ApiError::internal)?;
         importer.finish().map_err(ApiError::internal)
@@ -284,7 +302,7 @@ fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiE
     let mut ports = channels.ports(tenant);
     let scan_config = |t: &TenantId| s.config.scan_config(Some(t)).unwrap_or_default();
     let worker = worker();
-    let mut store = s.store();
+    let mut store = s.store()?;
     let mut ctx = TaskContext {
         store: &mut store,
         channels: &mut ports,
@@ -329,7 +347,7 @@ async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: 
             let jira = crate::sync::jira_client(&s.config)?;
             Ok(jira.issue(key, &s.config.jira.mapping().fields())?)
         };
-        let mut store = s.store();
+        let mut store = s.store()?;
         crate::webhook::handle_jira(
             &mut store,
             &s.config,
@@ -397,7 +415,7 @@ async fn dashboard_home(
         Ok(v) => v,
         Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
     };
-    match blocking(&s, move |s| crate::dashboard::home(&s.store(), &tenant).map_err(ApiError::internal)).await {
+    match blocking(&s, move |s| crate::dashboard::home(&s.store()?, &tenant).map_err(ApiError::internal)).await {
         Ok(html) => page(StatusCode::OK, cookie, html),
         Err(e) => e.into_response(),
     }
@@ -418,7 +436,7 @@ async fn dashboard_account(
         return page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing));
     };
     let html = blocking(&s, move |s| {
-        crate::dashboard::account(&s.store(), &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
+        crate::dashboard::account(&s.store()?, &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
     })
     .await;
     match html {
@@ -436,14 +454,16 @@ async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, bod
     let release: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
     let tenant = release["tenant_id"].as_str().unwrap_or_default().to_owned();
-    let unknown = || ApiError::new(StatusCode::NOT_FOUND, format!("no release webhook for tenant {tenant:?}"));
-    let var = s.config.api.release_secrets.get(&tenant).ok_or_else(unknown)?;
-    let secret = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(unknown)?;
-    let Some(signature) = signature else {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "the release has no X-Hub-Signature header"));
+    // One answer for an unknown tenant, a tenant without a release secret and a bad signature:
+    // an unsigned caller learns nothing about which tenants exist.
+    let refused = || {
+        ApiError::new(StatusCode::UNAUTHORIZED, "the X-Hub-Signature does not match a release secret of this tenant")
     };
-    if !tam_connectors::jira::signature_matches(&secret, &body, &signature) {
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "the X-Hub-Signature does not match the body"));
+    let secret =
+        s.config.api.release_secrets.get(&tenant).and_then(|var| std::env::var(var).ok()).filter(|v| !v.is_empty());
+    match (secret, signature) {
+        (Some(secret), Some(signature)) if tam_connectors::jira::signature_matches(&secret, &body, &signature) => {}
+        _ => return Err(refused()),
     }
     let version = release.pointer("/release_info/version").and_then(Value::as_str).unwrap_or_default();
     let mut task = json!({"type": "release_notes", "tenant_id": tenant, "release_info": release["release_info"],
@@ -451,7 +471,7 @@ async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, bod
     if let Some(account) = release.get("account_id") {
         task["account_id"] = account.clone();
     }
-    let tenant = TenantId::parse("tenant_id", &tenant).map_err(|_| unknown())?;
+    let tenant = TenantId::parse("tenant_id", &tenant).map_err(|_| refused())?;
     let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
     Ok(axum::Json(result))
 }
@@ -491,7 +511,7 @@ pub fn openapi_document() -> Value {
         "security": [{"bearer": []}],
         "paths": {
             "/healthz": {"get": {"summary": "Liveness and store check", "security": [], "responses": {"200": ok("Healthy")}}},
-            "/metrics": {"get": {"summary": "Prometheus text metrics", "security": [], "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus text metrics: the token's tenant, or every tenant for the scraper's token ([api] metrics_token_env)", "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}, "401": error}}},
             "/v1/accounts": {"get": {"summary": "The tenant's accounts with their latest health, worst first",
                                       "responses": {"200": ok("Accounts"), "401": error}}},
             "/v1/accounts/{id}": {"get": {"summary": "One account: health breakdown, score history, relationship profile",
@@ -507,7 +527,7 @@ pub fn openapi_document() -> Value {
             "/v1/webhooks/jira": {"post": {"summary": "Jira issue webhooks, signed with X-Hub-Signature", "security": [],
                 "responses": {"200": ok("Processed, duplicate or ignored"), "400": error, "401": error, "503": error}}},
             "/v1/webhooks/release": {"post": {"summary": "A release to announce: release notes drafted for each account, once per version. Signed with the tenant's release secret (X-Hub-Signature: sha256=...)", "security": [],
-                "responses": {"200": ok("The release notes task's result"), "400": error, "401": error, "404": error}}},
+                "responses": {"200": ok("The release notes task's result"), "400": error, "401": error}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": ok("OpenAPI")}}},
         },
     })
@@ -562,12 +582,17 @@ pub fn spawn(
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("[api] listen {listen:?}"))?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
-    let (store, _) = home.open()?;
+    home.open().context("the API's store")?;
     let state = Arc::new(ApiState {
         home: home.clone(),
         config: config.clone(),
-        store: Mutex::new(store),
         tokens: tokens(config),
+        metrics_token: config
+            .api
+            .metrics_token_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok())
+            .filter(|t| t.len() >= 16),
         heartbeats: Mutex::new(HashMap::new()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;

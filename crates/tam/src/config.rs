@@ -211,6 +211,8 @@ pub struct ApiSection {
     pub heartbeat_burst: u32,
     /// Tenant id → the variable holding the secret its release webhook is signed with.
     pub release_secrets: std::collections::BTreeMap<String, String>,
+    /// The variable holding a token that sees every tenant's `/metrics` (a scraper's).
+    pub metrics_token_env: Option<String>,
 }
 
 impl Default for ApiSection {
@@ -222,6 +224,7 @@ impl Default for ApiSection {
             heartbeats_per_second: 500.0,
             heartbeat_burst: 1_000,
             release_secrets: std::collections::BTreeMap::new(),
+            metrics_token_env: None,
         }
     }
 }
@@ -862,6 +865,7 @@ pub fn default_file() -> String {
 # max_body_bytes = 262144
 # heartbeats_per_second = 500.0
 # heartbeat_burst = 1000
+# metrics_token_env = "TAM_METRICS_TOKEN"  # sees every tenant's /metrics; a tenant's token sees its own
 # [api.tokens]
 #   acme = "TAM_API_TOKEN_ACME"
 # [api.release_secrets]        POST /v1/webhooks/release, signed X-Hub-Signature: sha256=...

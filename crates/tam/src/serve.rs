@@ -109,6 +109,9 @@ pub(crate) fn log(level: &str, msg: &str, fields: Value) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// A run still `running` after this long lost its worker.
+const STALE_HOURS: i64 = 12;
+
 struct Tick<'a> {
     config: &'a Config,
     store: &'a mut Store,
@@ -121,6 +124,10 @@ impl Tick<'_> {
     /// Runs or records every job due at `now`; returns how many ran.
     fn run(&mut self, now: Timestamp, grace: SignedDuration) -> Result<u64> {
         let mut ran = 0;
+        let stale = self.store.fail_stale_jobs(Timestamp::now(), SignedDuration::from_hours(STALE_HOURS))?;
+        if stale > 0 {
+            log("error", "job runs without a result", json!({"runs": stale, "older_than_hours": STALE_HOURS}));
+        }
         for tenant in self.store.tenants()?.into_iter().map(|t| t.id) {
             let zone = self.config.tenant_zone(&tenant)?;
             for (kind, every) in jobs(self.config, &tenant) {
@@ -141,12 +148,26 @@ impl Tick<'_> {
                             json!({"tenant": tenant, "job": job, "slots": slots.len(), "latest": last}),
                         );
                     }
-                    Due::Run { slot } => {
+                    Due::Run { slot, missed } => {
+                        if !missed.is_empty() {
+                            self.store.record_missed(&tenant, job, &missed, now)?;
+                            log(
+                                "warn",
+                                "job missed",
+                                json!({"tenant": tenant, "job": job, "slots": missed.len(), "latest": missed.last()}),
+                            );
+                        }
                         if !self.store.claim_job(&tenant, job, slot, self.worker, Timestamp::now())? {
                             continue;
                         }
                         log("info", "job started", json!({"tenant": tenant, "job": job, "slot": slot}));
                         let result = self.job(kind, &tenant, slot);
+                        if result.is_err() && self.stop.load(Ordering::Relaxed) {
+                            // Interrupted by a shutdown: the slot runs again after a restart.
+                            self.store.release_job(&tenant, job, slot)?;
+                            log("warn", "job interrupted", json!({"tenant": tenant, "job": job, "slot": slot}));
+                            return Ok(ran);
+                        }
                         let (ok, detail) = match &result {
                             Ok(d) => (true, d.clone()),
                             Err(e) => (false, format!("{e:#}")),
@@ -180,11 +201,11 @@ impl Tick<'_> {
             }
             Kind::Checkins => {
                 let due = self.store.checkins_due(tenant, slot)?;
-                self.drafts(tenant, "health_checkin", &due, &format!("scheduled-{slot}"))
+                self.drafts(tenant, "health_checkin", &due, slot, &format!("scheduled-{slot}"))
             }
             Kind::Reviews => {
                 let all = self.store.account_ids(tenant)?;
-                self.drafts(tenant, "customer_success_review", &all, &format!("quarter-{slot}"))
+                self.drafts(tenant, "customer_success_review", &all, slot, &format!("quarter-{slot}"))
             }
             Kind::SyncJira => Ok(crate::sync::pull_jira(self.store, self.config, None)?.summary()),
             Kind::SyncKayako => Ok(crate::sync::pull_kayako(self.store, self.config, None)?.summary()),
@@ -193,7 +214,14 @@ impl Tick<'_> {
 
     /// A `kind` task for each of `accounts`, idempotent by `label`; one failure does not stop
     /// the others.
-    fn drafts(&mut self, tenant: &TenantId, kind: &str, accounts: &[String], label: &str) -> Result<String> {
+    fn drafts(
+        &mut self,
+        tenant: &TenantId,
+        kind: &str,
+        accounts: &[String],
+        slot: Timestamp,
+        label: &str,
+    ) -> Result<String> {
         let scan_config = |t: &TenantId| self.config.scan_config(Some(t)).unwrap_or_default();
         let mut ports = self.channels.ports(tenant);
         let mut ctx = TaskContext {
@@ -201,13 +229,14 @@ impl Tick<'_> {
             channels: &mut ports,
             scan_config: &scan_config,
             retry: &self.config.retry,
-            now: Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now()),
+            // The slot is the drafts' clock: the next check-in is due a whole interval later.
+            now: slot,
             worker: self.worker,
         };
         let (mut drafted, mut failed) = (0, Vec::new());
-        for account in accounts {
+        for (done, account) in accounts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
-                break;
+                anyhow::bail!("interrupted by a shutdown after {done} of {} accounts", accounts.len());
             }
             let Ok(id) = AccountId::parse("account_id", account) else { continue };
             let task = json!({"type": kind, "tenant_id": tenant, "account_id": id, "task_id": label});

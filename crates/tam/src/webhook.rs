@@ -4,10 +4,12 @@
 //!
 //! In order: the signature (`X-Hub-Signature: sha256=…` over the raw body, with the secret in
 //! `[jira] webhook_secret_env`), the delivery id (`X-Atlassian-Webhook-Identifier`, the same
-//! across Jira's retries: a repeat is acknowledged and ignored), the event (created or updated
-//! issues only), the issue (fetched from Jira when the body carries only its key), the ticket
-//! (through the importer, so a bad issue is named by key and field), then the account's
-//! snapshot, episode and effects in one transaction.
+//! across Jira's retries: one already processed is acknowledged and ignored), the event
+//! (created or updated issues only), the issue (fetched from Jira when the body carries only
+//! its key), the ticket (through the importer, so a bad issue is named by key and field; an
+//! issue older than the stored ticket changes nothing, so a late retry or a replayed body
+//! cannot undo a newer state), then the account's snapshot, episode and effects in one
+//! transaction. The delivery is recorded last.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -86,6 +88,11 @@ pub enum Handled {
         /// The delivery id.
         delivery: String,
     },
+    /// The stored ticket is newer than the issue sent (a late retry, a replayed body).
+    Stale {
+        /// The ticket (issue key).
+        ticket: String,
+    },
     /// An event tam does not act on.
     Ignored {
         /// Why.
@@ -132,15 +139,15 @@ pub fn handle_jira(
     };
     let delivery = delivery.map_or_else(|| format!("sha256:{}", &sign("", body)[7..]), str::to_owned);
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
-    if !store.first_delivery(&tenant, "jira", &delivery, now).context("recording the delivery")? {
+    if store.delivery_seen(&tenant, "jira", &delivery).context("looking up the delivery")? {
         return Ok(Handled::Duplicate { delivery });
     }
-    // From here a failure forgets the delivery, so Jira's retry of it is processed.
-    let result = process(store, config, &tenant, &key, issue, fetch, now, received);
-    if result.is_err() {
-        let _ = store.forget_delivery(&tenant, "jira", &delivery);
-    }
-    result
+    let handled = process(store, config, &tenant, &key, issue, fetch, now, received)?;
+    // Recorded only once processed: a delivery that failed, or whose process was killed, is
+    // processed when Jira retries it. Processing twice is harmless (the ticket is the same,
+    // its effects are keyed).
+    store.first_delivery(&tenant, "jira", &delivery, now).context("recording the delivery")?;
+    Ok(handled)
 }
 
 #[allow(clippy::too_many_arguments, reason = "one delivery's facts, passed once")]
@@ -158,6 +165,13 @@ fn process(
     let fetched = !mapping.is_complete(&issue);
     let issue = if fetched { fetch(key).with_context(|| format!("fetching {key} from Jira"))? } else { issue };
     let record = ticket_record(tenant.as_str(), &issue, &mapping);
+    let sent: Option<Timestamp> = record["updated_at"].as_str().and_then(|t| t.parse().ok());
+    let stored = store.ticket_updated_at(tenant, key).context("reading the stored ticket")?;
+    if let (Some(sent), Some(stored)) = (sent, stored)
+        && stored > sent
+    {
+        return Ok(Handled::Stale { ticket: key.to_owned() });
+    }
     let mut importer = Importer::new(store, config.import_options(now));
     importer.read("jira webhook", record.to_string().as_bytes(), Format::Ndjson).context("storing the ticket")?;
     let report = importer.finish().context("storing the ticket")?;
@@ -222,6 +236,7 @@ pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
                 Duration::from_micros(u64::try_from(*micros).unwrap_or(u64::MAX)).as_secs_f64() * 1000.0
             )?,
             Handled::Duplicate { delivery } => writeln!(out, "delivery {delivery} was processed before; ignored")?,
+            Handled::Stale { ticket } => writeln!(out, "{ticket}: the stored ticket is newer; ignored")?,
             Handled::Ignored { reason } => writeln!(out, "ignored: {reason}")?,
         }
     }

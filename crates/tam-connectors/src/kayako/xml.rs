@@ -181,7 +181,7 @@ impl<'a> Reader<'a> {
             } else if rest.starts_with("<!--") {
                 self.skip_until("-->")?;
             } else if let Some(closing) = rest.strip_prefix("</") {
-                let len = closing.find('>').unwrap_or(closing.len());
+                let Some(len) = closing.find('>') else { return self.fail("an end tag is not closed") };
                 if closing[..len].trim() != element.name {
                     return self.fail(&format!("</{}> closes <{}>", closing[..len].trim(), element.name));
                 }
@@ -233,5 +233,11 @@ mod tests {
         assert!(parse("<a><b></a>").unwrap_err().reason.contains("</a> closes <b>"));
         assert!(parse("<a>").unwrap_err().reason.contains("<a> is not closed"));
         assert!(parse("<a x=1/>").unwrap_err().reason.contains("quoted"));
+        assert!(parse("<tickets><ticket><id>1</id></ticket").unwrap_err().reason.contains("end tag"), "cut off");
+        for cut in 0..60 {
+            // Any prefix of a document is an error or a tree, never a panic.
+            let doc = "<a k='v'><b><![CDATA[x]]></b><c>&amp;&#233;</c><d/></a>";
+            let _ = parse(&doc[..cut.min(doc.len())]);
+        }
     }
 }

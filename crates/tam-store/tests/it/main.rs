@@ -128,3 +128,18 @@ fn scan_inputs_are_scoped_to_the_tenant() {
     assert!(walk(&store, &TenantId::parse("t", "other").unwrap()).is_empty());
     assert_eq!(walk(&store, &tenant()).len(), 2);
 }
+
+#[test]
+fn a_job_claimed_once_and_left_running_is_failed_after_the_lease() {
+    let mut store = Store::open_in_memory().unwrap();
+    let tenant = TenantId::parse("t", "acme").unwrap();
+    let slot = at("2026-03-29T05:00:00Z");
+    assert!(store.claim_job(&tenant, "scan", slot, "w1", slot).unwrap());
+    assert!(!store.claim_job(&tenant, "scan", slot, "w2", slot).unwrap(), "one claim per slot");
+    let hours = |h| tam_core::SignedDuration::from_hours(h);
+    assert_eq!(store.fail_stale_jobs(slot.checked_add(hours(1)).unwrap(), hours(12)).unwrap(), 0);
+    assert_eq!(store.fail_stale_jobs(slot.checked_add(hours(13)).unwrap(), hours(12)).unwrap(), 1);
+    let runs = store.job_runs(Some(&tenant), 10).unwrap();
+    assert_eq!((runs[0].outcome.as_str(), runs[0].detail.is_some()), ("failed", true));
+    assert_eq!(store.last_job_slot(&tenant, "scan").unwrap(), Some(slot), "handled, and visible as failed");
+}

@@ -176,11 +176,13 @@ fn tasks_health_metrics_and_the_openapi_document() {
 
     let (status, health) = server.call("GET", "/healthz", None, None);
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
-    let (status, metrics) = server.call("GET", "/metrics", None, None);
+    assert_eq!(server.call("GET", "/metrics", None, None).0, 401, "metrics are per tenant too");
+    let (status, metrics) = server.call("GET", "/metrics", Some(ACME), None);
     let metrics = metrics.as_str().unwrap().to_owned();
     assert_eq!(status, 200);
     assert!(metrics.contains("tam_accounts{tenant=\"acme\",status=\"green\"} 1"), "{metrics}");
-    assert!(metrics.contains("tam_scans_total{tenant=\"globex\"} 1"), "{metrics}");
+    assert!(metrics.contains("tam_scans_total{tenant=\"acme\"} 1"), "{metrics}");
+    assert!(!metrics.contains("globex"), "a tenant's token sees its own figures: {metrics}");
     assert!(metrics.contains("tam_outbox{tenant=\"acme\",channel=\"crm\",state=\"delivered\"} 1"), "{metrics}");
     let sample_order: Vec<&str> =
         metrics.lines().filter(|l| !l.starts_with('#')).map(|l| l.split('{').next().unwrap()).collect();
@@ -219,7 +221,7 @@ fn a_signed_release_drafts_notes_once_per_version_and_webhooks_refuse_what_is_no
     let globex = release.replace("\"acme\"", "\"globex\"");
     let (status, _) =
         server.call_with("POST", "/v1/webhooks/release", None, Some(&globex), &[("x-hub-signature", &signature)]);
-    assert_eq!(status, 404, "globex has no release secret here");
+    assert_eq!(status, 401, "globex has no release secret here, and the answer does not say so");
 
     let (status, body) =
         server.call("POST", "/v1/webhooks/jira", None, Some(r#"{"webhookEvent":"jira:issue_updated"}"#));

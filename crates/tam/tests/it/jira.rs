@@ -135,6 +135,14 @@ fn a_signed_webhook_rescores_its_account_once_and_a_partial_one_fetches_the_issu
     let handled: Value = serde_json::from_str(&again.stdout).unwrap();
     assert_eq!(handled["outcome"], "duplicate", "Jira's retry is acknowledged and ignored: {handled}");
 
+    let mut older = full.clone();
+    older["issue"]["fields"]["updated"] = "2024-01-09T09:15:00.000+0000".into();
+    older["issue"]["fields"]["status"] = serde_json::json!({"name": "Done", "statusCategory": {"key": "done"}});
+    let older_file = home.file("older.json", &older.to_string());
+    let late = replay(&older_file, &["--sign", "--delivery", "d-0"]);
+    let handled: Value = serde_json::from_str(&late.stdout).unwrap();
+    assert_eq!(handled["outcome"], "stale", "an older state of the issue changes nothing: {handled}");
+
     let forged = replay(&body, &["--signature", &tam_connectors::jira::sign("guess", b"x"), "--delivery", "d-2"]);
     assert_eq!(forged.code, 1);
     assert!(forged.stderr.contains("X-Hub-Signature does not match"), "{}", forged.stderr);
