@@ -348,17 +348,13 @@ async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: 
             Ok(jira.issue(key, &s.config.jira.mapping().fields())?)
         };
         let mut store = s.store()?;
-        crate::webhook::handle_jira(
-            &mut store,
-            &s.config,
-            &secret,
-            signature.as_deref(),
-            delivery.as_deref(),
-            &body,
-            &fetch,
+        let delivery = crate::webhook::Delivery {
+            body: &body,
+            signature: signature.as_deref(),
+            id: delivery.as_deref(),
             received,
-        )
-        .map_err(|e| match e {
+        };
+        crate::webhook::handle_jira(&mut store, &s.config, &secret, delivery, &fetch).map_err(|e| match e {
             crate::webhook::WebhookError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
             crate::webhook::WebhookError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
             crate::webhook::WebhookError::Failed(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),

@@ -216,17 +216,14 @@ fn webhook_phase(
         let signature = tam_connectors::jira::sign(SECRET, body.as_bytes());
         let received = Instant::now();
         let delivery = format!("bench-{i}");
-        let handled = crate::webhook::handle_jira(
-            store,
-            config,
-            SECRET,
-            Some(&signature),
-            Some(&delivery),
-            body.as_bytes(),
-            &no_fetch,
+        let delivery = crate::webhook::Delivery {
+            body: body.as_bytes(),
+            signature: Some(&signature),
+            id: Some(&delivery),
             received,
-        )
-        .map_err(|e| anyhow::anyhow!("webhook {i}: {e}"))?;
+        };
+        let handled = crate::webhook::handle_jira(store, config, SECRET, delivery, &no_fetch)
+            .map_err(|e| anyhow::anyhow!("webhook {i}: {e}"))?;
         anyhow::ensure!(matches!(handled, crate::webhook::Handled::Processed { .. }), "webhook {i}: {handled:?}");
         millis.push(received.elapsed().as_secs_f64() * 1000.0);
     }

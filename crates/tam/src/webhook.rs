@@ -109,19 +109,29 @@ pub fn jira_secret(config: &Config) -> Result<String> {
         .with_context(|| format!("[jira]: set {var} to the webhook's secret; unsigned deliveries are refused"))
 }
 
-/// Processes one Jira delivery received at `received`, checked against `secret`. `fetch`
-/// gets an issue by key from Jira when the body does not carry it whole.
-#[allow(clippy::too_many_arguments, reason = "one delivery as the server receives it")]
+/// One delivery as it arrived: its raw body and the headers that matter.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The raw body, exactly as received (the signature covers these bytes).
+    pub body: &'a [u8],
+    /// `X-Hub-Signature`.
+    pub signature: Option<&'a str>,
+    /// `X-Atlassian-Webhook-Identifier`.
+    pub id: Option<&'a str>,
+    /// When it was received, for the latency it reports.
+    pub received: Instant,
+}
+
+/// Processes one Jira delivery, checked against `secret`. `fetch` gets an issue by key from
+/// Jira when the body does not carry it whole.
 pub fn handle_jira(
     store: &mut Store,
     config: &Config,
     secret: &str,
-    signature: Option<&str>,
-    delivery: Option<&str>,
-    body: &[u8],
+    delivery: Delivery<'_>,
     fetch: &dyn Fn(&str) -> Result<Value>,
-    received: Instant,
 ) -> Result<Handled, WebhookError> {
+    let Delivery { body, signature, id, received } = delivery;
     let s = &config.jira;
     let Some(signature) = signature else {
         return Err(WebhookError::Unauthorized("the delivery has no X-Hub-Signature header".into()));
@@ -134,15 +144,15 @@ pub fn handle_jira(
     }
     let tenant_name = s.tenant.as_deref().context("[jira] tenant is not set: whose tickets are these?")?;
     let tenant = TenantId::parse("[jira] tenant", tenant_name).map_err(|e| WebhookError::Failed(e.into()))?;
-    let Some(IssueEvent { key, issue, .. }) = issue_event(body).map_err(WebhookError::Invalid)? else {
+    let Some(event) = issue_event(body).map_err(WebhookError::Invalid)? else {
         return Ok(Handled::Ignored { reason: "not an issue created or updated event".into() });
     };
-    let delivery = delivery.map_or_else(|| format!("sha256:{}", &sign("", body)[7..]), str::to_owned);
+    let delivery = id.map_or_else(|| format!("sha256:{}", &sign("", body)[7..]), str::to_owned);
     let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
     if store.delivery_seen(&tenant, "jira", &delivery).context("looking up the delivery")? {
         return Ok(Handled::Duplicate { delivery });
     }
-    let handled = process(store, config, &tenant, &key, issue, fetch, now, received)?;
+    let handled = process(store, config, &tenant, event, fetch, now, received)?;
     // Recorded only once processed: a delivery that failed, or whose process was killed, is
     // processed when Jira retries it. Processing twice is harmless (the ticket is the same,
     // its effects are keyed).
@@ -150,17 +160,17 @@ pub fn handle_jira(
     Ok(handled)
 }
 
-#[allow(clippy::too_many_arguments, reason = "one delivery's facts, passed once")]
 fn process(
     store: &mut Store,
     config: &Config,
     tenant: &TenantId,
-    key: &str,
-    issue: Value,
+    event: IssueEvent,
     fetch: &dyn Fn(&str) -> Result<Value>,
     now: Timestamp,
     received: Instant,
 ) -> Result<Handled, WebhookError> {
+    let IssueEvent { key, issue, .. } = event;
+    let key = key.as_str();
     let mapping = config.jira.mapping();
     let fetched = !mapping.is_complete(&issue);
     let issue = if fetched { fetch(key).with_context(|| format!("fetching {key} from Jira"))? } else { issue };
@@ -216,9 +226,14 @@ pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
         };
         Ok(client.issue(key, &config.jira.mapping().fields())?)
     };
-    let handled =
-        handle_jira(&mut store, &config, &secret, signature.as_deref(), delivery.as_deref(), &body, &fetch, received)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let handled = handle_jira(
+        &mut store,
+        &config,
+        &secret,
+        Delivery { body: &body, signature: signature.as_deref(), id: delivery.as_deref(), received },
+        &fetch,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     // The server's dispatcher would deliver these; a replay delivers them itself.
     if let (Handled::Processed { .. }, Some(tenant)) = (&handled, config.jira.tenant.as_deref()) {
         let tenant = TenantId::parse("[jira] tenant", tenant)?;
