@@ -3,8 +3,10 @@
 //! `/accounts/{id}` shows the score history chart, why the score is what it is, the open
 //! tickets, and the drafts and other effects with their delivery state.
 //!
-//! A browser signs in with the tenant's API token: `?token=` once (kept in an HttpOnly,
-//! SameSite=Strict cookie), or an `Authorization: Bearer` header.
+//! A browser signs in with the tenant's API token through the sign-in form (posted, so the
+//! token stays out of URLs) or `?token=` once (for a bookmark or a headless browser); either
+//! way it is kept in an HttpOnly, SameSite=Strict cookie. An `Authorization: Bearer` header
+//! works too.
 
 use minijinja::{Environment, context};
 use serde::Serialize;
@@ -65,7 +67,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
 <h1>Sign in</h1><p>{{ why }}</p>
-<form method="get" action="/"><label>Your tenant's API token <input name="token" type="password" size="40"></label> <button>Open</button></form>
+<form method="post" action="/sign-in"><label>Your tenant's API token <input name="token" type="password" size="40"></label> <button>Open</button></form>
 {% endblock %}"#;
 
 fn environment() -> Environment<'static> {

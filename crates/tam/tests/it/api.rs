@@ -243,3 +243,27 @@ fn heartbeats_over_the_tenants_rate_are_refused_and_other_tenants_are_not() {
         server.call("POST", "/v1/heartbeats", Some(GLOBEX), Some(&json!({"account_id": "g1"}).to_string()));
     assert_eq!(status, 202, "another tenant has its own budget");
 }
+
+#[test]
+fn the_dashboard_sign_in_form_keeps_the_token_out_of_urls() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into();
+    let form = |token: &str| {
+        agent
+            .post(&format!("{}/sign-in", server.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("token={}", token.replace('-', "%2D")).as_bytes())
+            .unwrap()
+    };
+    let signed = form(ACME);
+    assert_eq!(signed.status().as_u16(), 303);
+    assert_eq!(signed.headers().get("location").unwrap(), "/");
+    let cookie = signed.headers().get("set-cookie").unwrap().to_str().unwrap().to_owned();
+    assert!(cookie.starts_with(&format!("tam_token={ACME};")) && cookie.contains("HttpOnly"), "{cookie}");
+    let page =
+        agent.get(&format!("{}/", server.url)).header("cookie", cookie.split(';').next().unwrap()).call().unwrap();
+    let html = page.into_body().read_to_string().unwrap();
+    assert!(html.contains("Northwind") && !html.contains("Globex"), "acme's dashboard only");
+    assert_eq!(form("wrong-token-0123456789").status().as_u16(), 401);
+}
