@@ -132,6 +132,7 @@ pub fn plan(
                 account: a.account.clone(),
                 account_name: a.name.clone(),
                 contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
+                cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
                 rep_name: a.rep_name.clone(),
                 rep_email: rep.clone(),
                 as_of,

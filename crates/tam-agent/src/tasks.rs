@@ -189,6 +189,7 @@ fn brief(
         account: account.clone(),
         account_name: row.name,
         contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
+        cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
         rep_name: row.rep_name,
         rep_email,
         as_of: latest.as_of,

@@ -55,12 +55,19 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct LocalMailbox {
     store: Store,
     root: PathBuf,
+    bcc: Vec<tam_core::Email>,
 }
 
 impl LocalMailbox {
     /// A mailbox on the home's database, with drafts under `home/drafts`.
     pub fn open(db: &Path, home: &Path) -> Result<LocalMailbox, StoreError> {
-        Ok(LocalMailbox { store: Store::open(db)?, root: home.join("drafts") })
+        Ok(LocalMailbox { store: Store::open(db)?, root: home.join("drafts"), bcc: Vec::new() })
+    }
+
+    /// Every draft also blind-copies `bcc` (`[mail] bcc`: the deployment's own addresses).
+    pub fn with_bcc(mut self, bcc: Vec<tam_core::Email>) -> LocalMailbox {
+        self.bcc = bcc;
+        self
     }
 }
 
@@ -94,7 +101,8 @@ impl DraftMailbox for LocalMailbox {
         };
         // The file first, so a row always points at a complete file. A crash between the two
         // leaves a file without a row; the retry writes it again and adds the row.
-        if let Err(e) = write_atomically(&path, tam_core::mime::render(draft, now).as_bytes()) {
+        let draft = draft.clone().with_bcc(&self.bcc);
+        if let Err(e) = write_atomically(&path, tam_core::mime::render(&draft, now).as_bytes()) {
             return io_failure(&path, e);
         }
         match self.store.insert_draft(&row) {

@@ -97,12 +97,19 @@ fn failure(status: u16, body: &Value) -> Outcome {
 /// Drafts in each rep's Gmail.
 pub struct GmailDrafts {
     gmail: Arc<Gmail>,
+    bcc: Vec<tam_core::Email>,
 }
 
 impl GmailDrafts {
     /// The drafts channel.
     pub fn new(gmail: Arc<Gmail>) -> GmailDrafts {
-        GmailDrafts { gmail }
+        GmailDrafts { gmail, bcc: Vec::new() }
+    }
+
+    /// Every draft also blind-copies `bcc` (`[mail] bcc`: the deployment's own addresses).
+    pub fn with_bcc(mut self, bcc: Vec<tam_core::Email>) -> GmailDrafts {
+        self.bcc = bcc;
+        self
     }
 }
 
@@ -179,6 +186,7 @@ impl DraftMailbox for GmailDrafts {
             Ok(found) => found,
             Err(o) => return o,
         };
+        let draft = draft.with_bcc(&self.bcc);
         let raw = base64url(tam_core::mime::render(&draft, Timestamp::now()).as_bytes());
         let mut message = json!({"raw": raw});
         if let Some(thread) = thread {

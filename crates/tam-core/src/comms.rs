@@ -159,6 +159,9 @@ pub struct Brief {
     pub account_name: String,
     /// Who the draft is addressed to.
     pub contacts: Vec<Email>,
+    /// Customer contacts copied on the draft.
+    #[serde(default)]
+    pub cc: Vec<Email>,
     /// The rep's name, who signs it.
     pub rep_name: String,
     /// The rep's address, the draft's sender.
@@ -271,6 +274,8 @@ pub struct CustomerDraft {
     from_name: String,
     from: Email,
     to: Vec<Email>,
+    cc: Vec<Email>,
+    bcc: Vec<Email>,
     subject: Subject,
     text: String,
     html: String,
@@ -292,6 +297,8 @@ impl CustomerDraft {
             from_name: brief.rep_name.clone(),
             from: brief.rep_email.clone(),
             to: brief.contacts.clone(),
+            cc: brief.cc.clone(),
+            bcc: Vec::new(),
             subject: Subject::new(&written.subject),
             text: written.text,
             html: written.html,
@@ -313,6 +320,23 @@ impl CustomerDraft {
     pub fn with_subject(mut self, subject: Subject) -> CustomerDraft {
         self.subject = subject;
         self
+    }
+
+    /// The same draft with blind copies to `bcc` (the deployment's own addresses, such as a
+    /// CRM's logging inbox; never a customer's).
+    pub fn with_bcc(mut self, bcc: &[Email]) -> CustomerDraft {
+        self.bcc = bcc.to_vec();
+        self
+    }
+
+    /// The customer contacts copied.
+    pub fn cc(&self) -> &[Email] {
+        &self.cc
+    }
+
+    /// The blind copies.
+    pub fn bcc(&self) -> &[Email] {
+        &self.bcc
     }
 
     /// The Message-ID of the earlier draft this one replies to, if any.

@@ -80,9 +80,12 @@ pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
     let boundary = format!("=_tam_{}", draft.digest());
     let mut m = String::new();
     m.push_str(&format!("From: {}\r\n", mailbox(draft.from_name(), draft.from().as_str())));
-    if !draft.to().is_empty() {
-        let to: Vec<&str> = draft.to().iter().map(|e| e.as_str()).collect();
-        m.push_str(&format!("To: {}\r\n", to.join(",\r\n ")));
+    // A draft keeps its Bcc: the rep sees it, and the mail client drops it when sending.
+    for (name, list) in [("To", draft.to()), ("Cc", draft.cc()), ("Bcc", draft.bcc())] {
+        if !list.is_empty() {
+            let addresses: Vec<&str> = list.iter().map(|e| e.as_str()).collect();
+            m.push_str(&format!("{name}: {}\r\n", addresses.join(",\r\n ")));
+        }
     }
     m.push_str(&header_text("Subject", draft.subject().as_str()));
     m.push_str(&format!("Date: {}\r\n", date.strftime("%a, %d %b %Y %H:%M:%S +0000")));

@@ -29,6 +29,8 @@ pub struct Account {
     pub rep: Rep,
     /// Customer contacts that drafts are addressed to.
     pub contacts: Vec<Email>,
+    /// Customer contacts copied on drafts.
+    pub cc: Vec<Email>,
     /// Last integration heartbeat known to the CRM; `None` = never monitored.
     pub last_heartbeat: Option<Timestamp>,
     /// API calls reported by the integration.

@@ -270,6 +270,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, job, slot)
     ) WITHOUT ROWID;
     "#,
+    // 8: customer contacts copied on drafts.
+    r#"
+    ALTER TABLE accounts ADD COLUMN cc_contacts TEXT NOT NULL DEFAULT '[]';  -- JSON array
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

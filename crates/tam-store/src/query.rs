@@ -39,6 +39,8 @@ pub struct AccountRow {
     pub open_tickets: u64,
     /// Customer contacts.
     pub contacts: Vec<String>,
+    /// Customer contacts copied on drafts.
+    pub cc_contacts: Vec<String>,
     /// The rep's chat space.
     pub rep_chat_space: Option<String>,
 }
@@ -138,7 +140,7 @@ impl Store {
                 "SELECT name, rep_name, rep_email, last_heartbeat,
                         (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
                             AND k.status IN ('open', 'pending')),
-                        contacts, rep_chat_space
+                        contacts, rep_chat_space, cc_contacts
                  FROM accounts a WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.as_str(), account.as_str()],
                 |r| {
@@ -152,6 +154,7 @@ impl Store {
                         open_tickets: r.get::<_, i64>(4)?.unsigned_abs(),
                         contacts: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
                         rep_chat_space: r.get(6)?,
+                        cc_contacts: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
                     })
                 },
             )

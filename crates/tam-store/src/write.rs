@@ -59,19 +59,21 @@ impl Writer<'_> {
     }
 
     /// Inserts or updates an account's CRM fields; its health fields are kept. Optional fields
-    /// the record leaves out (no chat space, no contacts, no call count) keep their stored
+    /// the record leaves out (no chat space, no contacts or copied contacts, no call count) keep their stored
     /// value, and the last heartbeat only moves forward: a re-import never loses what is known.
     pub fn upsert_account(&self, a: &Account) -> Result<(), StoreError> {
         let contacts = serde_json::to_string(&a.contacts).expect("a list of strings always serialises");
+        let cc = serde_json::to_string(&a.cc).expect("a list of strings always serialises");
         self.tx
             .prepare_cached(
                 "INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, rep_chat_space, contacts,
-                                       last_heartbeat, api_call_count, check_in_interval_days)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                       last_heartbeat, api_call_count, check_in_interval_days, cc_contacts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (tenant_id, id) DO UPDATE SET
                     name = excluded.name, rep_name = excluded.rep_name, rep_email = excluded.rep_email,
                     rep_chat_space = COALESCE(excluded.rep_chat_space, accounts.rep_chat_space),
                     contacts = CASE WHEN excluded.contacts = '[]' THEN accounts.contacts ELSE excluded.contacts END,
+                    cc_contacts = CASE WHEN excluded.cc_contacts = '[]' THEN accounts.cc_contacts ELSE excluded.cc_contacts END,
                     last_heartbeat = CASE
                         WHEN excluded.last_heartbeat IS NULL THEN accounts.last_heartbeat
                         WHEN accounts.last_heartbeat IS NULL THEN excluded.last_heartbeat
@@ -90,6 +92,7 @@ impl Writer<'_> {
                 a.last_heartbeat.map(nanos),
                 a.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
                 a.check_in_interval_days,
+                cc,
             ])?;
         Ok(())
     }

@@ -154,8 +154,13 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
             return Err(Refused(format!("the answer contains placeholder text {p:?}")));
         }
     }
-    let known: Vec<String> =
-        brief.contacts.iter().chain(std::iter::once(&brief.rep_email)).map(|e| e.as_str().to_lowercase()).collect();
+    let known: Vec<String> = brief
+        .contacts
+        .iter()
+        .chain(&brief.cc)
+        .chain(std::iter::once(&brief.rep_email))
+        .map(|e| e.as_str().to_lowercase())
+        .collect();
     if let Some(stranger) = addresses(subject).into_iter().chain(addresses(body)).find(|a| !known.contains(a)) {
         return Err(Refused(format!("the message mentions the address {stranger}, who is not a recipient")));
     }

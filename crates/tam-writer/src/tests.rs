@@ -24,6 +24,7 @@ pub(crate) fn brief(subject: &str) -> Brief {
         account: AccountId::parse("a", "northwind").unwrap(),
         account_name: "Northwind".into(),
         contacts: vec![Email::parse("c", "ops@northwind.example").unwrap()],
+        cc: Vec::new(),
         rep_name: "Ana Ruiz".into(),
         rep_email: Email::parse("r", "ana@vendor.example").unwrap(),
         as_of,

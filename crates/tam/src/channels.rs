@@ -110,7 +110,7 @@ pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
     let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
     let from = tam_core::Email::parse("[mail] alerts_from", from)?;
     let gmail = Gmail::new(account, &config.base_url, timeout);
-    Ok((GmailDrafts::new(gmail.clone()), GmailAlerts::new(gmail, from)))
+    Ok((GmailDrafts::new(gmail.clone()).with_bcc(config.bcc()?), GmailAlerts::new(gmail, from)))
 }
 
 impl HomeChannels {
@@ -122,7 +122,7 @@ impl HomeChannels {
                 (Box::new(drafts), Box::new(alerts))
             }
             _ => (
-                Box::new(LocalMailbox::open(&db, &home.dir)?),
+                Box::new(LocalMailbox::open(&db, &home.dir)?.with_bcc(config.mail.bcc()?)),
                 Box::new(NotificationLog::open(&db, &home.dir, "email")?),
             ),
         };

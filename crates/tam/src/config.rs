@@ -110,6 +110,16 @@ pub struct MailConfig {
     pub token_uri: Option<String>,
     /// Limit on one request.
     pub timeout_ms: u64,
+    /// Addresses every customer draft blind-copies (the deployment's own, such as a CRM's
+    /// logging inbox).
+    pub bcc: Vec<String>,
+}
+
+impl MailConfig {
+    /// `bcc` as addresses.
+    pub fn bcc(&self) -> Result<Vec<tam_core::Email>> {
+        self.bcc.iter().map(|a| tam_core::Email::parse("[mail] bcc", a).map_err(Into::into)).collect()
+    }
 }
 
 impl Default for MailConfig {
@@ -121,6 +131,7 @@ impl Default for MailConfig {
             base_url: "https://gmail.googleapis.com".to_owned(),
             token_uri: None,
             timeout_ms: 30_000,
+            bcc: Vec::new(),
         }
     }
 }
@@ -559,6 +570,7 @@ impl Config {
             }
             other => bail!("config {origin}: [mail] kind {other:?} is not \"local\" or \"gmail\""),
         }
+        mail.bcc().with_context(|| format!("config {origin}"))?;
         let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
         if !names_a_variable(&notion.token_env) {
             bail!("config {origin}: [notion] token_env {:?} must name an environment variable", notion.token_env);
@@ -785,6 +797,7 @@ pub fn default_file() -> String {
 # alerts_from = "tam-alerts@vendor.example"
 # base_url = "https://gmail.googleapis.com"
 # timeout_ms = 30000
+# bcc = ["crm-log@vendor.example"]  # blind-copied on every customer draft (your own addresses)
 
 [notion]
 # Notion as the CRM of one tenant: `tam sync notion` reads its accounts and tickets (only the

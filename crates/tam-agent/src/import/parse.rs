@@ -118,6 +118,7 @@ pub(super) struct Raw<'a> {
     rep_chat_space: Option<Cow<'a, str>>,
     #[serde(borrow)]
     contacts: Option<Vec<Cow<'a, str>>>,
+    cc_contacts: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     last_heartbeat: Option<Cow<'a, str>>,
     api_call_count: Option<u64>,
@@ -152,6 +153,7 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("rep_email", Expect::Text),
     ("rep_chat_space", Expect::Text),
     ("contacts", Expect::TextList),
+    ("cc_contacts", Expect::TextList),
     ("last_heartbeat", Expect::Text),
     ("api_call_count", Expect::Count),
     ("check_in_interval_days", Expect::Count),
@@ -340,13 +342,19 @@ impl Raw<'_> {
             email: Email::parse("rep_email", required("rep_email", self.rep_email.as_ref())?)?,
             chat_space: optional_text("rep_chat_space", self.rep_chat_space.as_ref(), MAX_NAME_CHARS)?,
         };
-        let mut contacts = Vec::new();
-        for raw in self.contacts.iter().flatten().filter(|c| !c.trim().is_empty()) {
-            let email = Email::parse("contacts", raw)?;
-            if !contacts.contains(&email) {
-                contacts.push(email);
+        let addresses = |field: &'static str, list: &Option<Vec<Cow<'_, str>>>| -> Result<Vec<Email>, FieldError> {
+            let mut out: Vec<Email> = Vec::new();
+            for raw in list.iter().flatten().filter(|c| !c.trim().is_empty()) {
+                let email = Email::parse(field, raw)?;
+                if !out.contains(&email) {
+                    out.push(email);
+                }
             }
-        }
+            Ok(out)
+        };
+        let contacts = addresses("contacts", &self.contacts)?;
+        // Someone already on To is not copied as well.
+        let cc = addresses("cc_contacts", &self.cc_contacts)?.into_iter().filter(|c| !contacts.contains(c)).collect();
         let check_in_interval_days = match self.check_in_interval_days {
             None => opts.default_check_in_interval_days,
             Some(days @ 1..=366) => days,
@@ -358,6 +366,7 @@ impl Raw<'_> {
             name,
             rep,
             contacts,
+            cc,
             last_heartbeat: optional_timestamp("last_heartbeat", self.last_heartbeat.as_ref(), opts)?,
             api_call_count: self.api_call_count,
             check_in_interval_days,
@@ -419,6 +428,7 @@ const CSV_FIELDS: &[&str] = &[
     "rep_email",
     "rep_chat_space",
     "contacts",
+    "cc_contacts",
     "last_heartbeat",
     "api_call_count",
     "check_in_interval_days",
@@ -476,11 +486,12 @@ impl CsvLayout {
                 "rep_name" => raw.rep_name = cell,
                 "rep_email" => raw.rep_email = cell,
                 "rep_chat_space" => raw.rep_chat_space = cell,
-                "contacts" => {
-                    raw.contacts = cell.map(|c| match c {
+                "contacts" | "cc_contacts" => {
+                    let list = cell.map(|c| match c {
                         Cow::Borrowed(s) => s.split(';').map(|p| Cow::Borrowed(p.trim())).collect(),
                         Cow::Owned(s) => s.split(';').map(|p| Cow::Owned(p.trim().to_owned())).collect(),
-                    })
+                    });
+                    if field == "contacts" { raw.contacts = list } else { raw.cc_contacts = list }
                 }
                 "last_heartbeat" => raw.last_heartbeat = cell,
                 "api_call_count" | "check_in_interval_days" => {

@@ -22,6 +22,8 @@ pub struct AccountProperties {
     pub rep_chat_space: String,
     /// Customer contacts, comma- or semicolon-separated (or a multi-select).
     pub contacts: String,
+    /// Customer contacts copied on drafts, the same way.
+    pub cc_contacts: String,
     /// Days between check-ins.
     pub check_in_interval: String,
     /// The last integration heartbeat.
@@ -38,6 +40,7 @@ impl Default for AccountProperties {
             rep_email: "Rep Email".into(),
             rep_chat_space: "Rep Chat Space".into(),
             contacts: "Contacts".into(),
+            cc_contacts: "CC Contacts".into(),
             check_in_interval: "Check-in Interval".into(),
             last_heartbeat: "Last Heartbeat".into(),
             api_call_count: "API Call Count".into(),
@@ -90,7 +93,7 @@ fn select(options: &[(&str, &str)]) -> Value {
 pub fn accounts_schema(a: &AccountProperties, health: &super::crm::HealthProperties) -> Value {
     let mut s = Map::new();
     s.insert(a.name.clone(), json!({"title": {}}));
-    for text in [&a.rep_name, &a.rep_chat_space, &a.contacts] {
+    for text in [&a.rep_name, &a.rep_chat_space, &a.contacts, &a.cc_contacts] {
         s.insert(text.clone(), json!({"rich_text": {}}));
     }
     s.insert(a.rep_email.clone(), json!({"email": {}}));
@@ -182,9 +185,12 @@ pub fn account_record(tenant: &str, page: &Value, p: &AccountProperties) -> Valu
     put(&mut r, "rep_name", text(page, &p.rep_name).map(Value::from));
     put(&mut r, "rep_email", text(page, &p.rep_email).map(Value::from));
     put(&mut r, "rep_chat_space", text(page, &p.rep_chat_space).map(Value::from));
-    let contacts = text(page, &p.contacts)
-        .map(|c| c.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(Value::from).collect::<Vec<_>>());
-    put(&mut r, "contacts", contacts.map(Value::from));
+    let list = |name: &str| {
+        text(page, name)
+            .map(|c| c.split([',', ';']).map(str::trim).filter(|s| !s.is_empty()).map(Value::from).collect::<Vec<_>>())
+    };
+    put(&mut r, "contacts", list(&p.contacts).map(Value::from));
+    put(&mut r, "cc_contacts", list(&p.cc_contacts).map(Value::from));
     // Numbers stay text here when malformed, so the importer names the field.
     let number = |t: String| t.parse::<u64>().map_or(Value::from(t), Value::from);
     put(&mut r, "check_in_interval_days", text(page, &p.check_in_interval).map(number));

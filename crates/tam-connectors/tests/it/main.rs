@@ -330,6 +330,7 @@ mod gmail {
             account: AccountId::parse("a", "a1").unwrap(),
             account_name: "Northwind".into(),
             contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
+            cc: vec![Email::parse("c", "cto@nw.example").unwrap()],
             rep_name: "Ana".into(),
             rep_email: Email::parse("r", "ana@vendor.example").unwrap(),
             as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
@@ -416,7 +417,8 @@ mod gmail {
         let sa =
             ServiceAccount::from_file(&key, Some(&format!("{}/token", tokens.url)), Duration::from_secs(5)).unwrap();
         let gmail = Gmail::new(sa, &api.url, Duration::from_secs(5));
-        let mut drafts = GmailDrafts::new(gmail.clone());
+        let mut drafts =
+            GmailDrafts::new(gmail.clone()).with_bcc(vec![Email::parse("b", "crm-log@vendor.example").unwrap()]);
         let d = draft();
         assert_eq!(
             drafts.create_draft(&d),
@@ -464,6 +466,7 @@ mod gmail {
             mime.contains("To: ops@nw.example\r\n") && mime.contains("From: \"Ana\" <ana@vendor.example>"),
             "{mime}"
         );
+        assert!(mime.contains("Cc: cto@nw.example\r\n") && mime.contains("Bcc: crm-log@vendor.example\r\n"), "{mime}");
         let sent = decoded_raw(&seen[4].body);
         assert!(sent.contains("To: ana@vendor.example\r\n") && !sent.contains("nw.example"), "{sent}");
     }

@@ -25,6 +25,7 @@ fn seed(store: &mut Store) {
             name: id.to_uppercase(),
             rep: Rep { name: "Rep".into(), email: Email::parse("e", "rep@v.example").unwrap(), chat_space: None },
             contacts: vec![],
+            cc: vec![],
             last_heartbeat: None,
             api_call_count: None,
             check_in_interval_days: 30,

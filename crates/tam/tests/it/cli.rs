@@ -248,3 +248,26 @@ fn agent_tasks_and_profiles_from_the_command_line() {
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!((value["partial"].as_bool(), value["confidence"].as_str()), (Some(true), Some("low")));
 }
+
+#[test]
+fn drafts_copy_the_cc_contacts_and_blind_copy_the_configured_addresses() {
+    let home = TestHome::new();
+    let book = home.file(
+        "book.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@vendor.example","contacts":["ops@nw.example"],"cc_contacts":["cto@nw.example","ops@nw.example"]}
+{"record":"ticket","tenant_id":"acme","id":"T1","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"API down"}
+{"record":"ticket","tenant_id":"acme","id":"T2","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"Exports fail"}
+{"record":"ticket","tenant_id":"acme","id":"T3","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"Login slow"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    std::fs::write(home.path().join("home/tam.toml"), "[mail]\nbcc = [\"crm-log@vendor.example\"]\n").unwrap();
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    let task = home.file("task.json", r#"{"type": "health_checkin", "tenant_id": "acme", "account_id": "a1"}"#);
+    home.ok(&["task", "run", task.to_str().unwrap()]);
+    let drafts = home.json(&["drafts", "list", "--json"]);
+    let eml = std::fs::read_to_string(drafts[0]["path"].as_str().unwrap()).unwrap();
+    let head = eml.split("\r\n\r\n").next().unwrap();
+    assert!(head.contains("To: ops@nw.example\r\n"), "{head}");
+    assert!(head.contains("Cc: cto@nw.example\r\n"), "copied once, and not the To contact again: {head}");
+    assert!(head.contains("Bcc: crm-log@vendor.example\r\n"), "{head}");
+}
