@@ -68,7 +68,7 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
         channels: &mut ports,
         scan_config: &scan_config,
         retry: &config.retry,
-        now: crate::scan::now(),
+        now: crate::clock::now(),
         worker: &worker,
     };
     let result = tasks::run(&mut ctx, &task)?;

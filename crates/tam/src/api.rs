@@ -308,7 +308,7 @@ fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiE
         channels: &mut ports,
         scan_config: &scan_config,
         retry: &s.config.retry,
-        now: crate::scan::now(),
+        now: crate::clock::now(),
         worker: &worker,
     };
     tasks::run(&mut ctx, task).map_err(|e| match e {
@@ -589,7 +589,7 @@ fn tokens(config: &Config) -> Vec<(String, TenantId)> {
         let Ok(tenant) = TenantId::parse("[api.tokens]", tenant) else { continue };
         match std::env::var(var).ok().filter(|t| t.len() >= 16) {
             Some(token) => out.push((token, tenant)),
-            None => crate::serve::log(
+            None => crate::log::event(
                 "warn",
                 "no API token",
                 json!({"tenant": tenant, "variable": var, "why": "unset or shorter than 16 characters"}),
@@ -649,7 +649,7 @@ pub fn spawn(
         runtime.block_on(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
-                Err(e) => return crate::serve::log("error", "api stopped", json!({"error": e.to_string()})),
+                Err(e) => return crate::log::event("error", "api stopped", json!({"error": e.to_string()})),
             };
             let stopped = async move {
                 while !stop.load(Ordering::Relaxed) {
@@ -657,7 +657,7 @@ pub fn spawn(
                 }
             };
             if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(stopped).await {
-                crate::serve::log("error", "api stopped", json!({"error": e.to_string()}));
+                crate::log::event("error", "api stopped", json!({"error": e.to_string()}));
             }
         });
     });

@@ -29,7 +29,7 @@ pub struct Args {
 
     /// The latest scan instant. Default: today at 07:00 UTC (yesterday's before 07:00), so runs
     /// on the same day replace each other.
-    #[arg(long, value_name = "RFC3339", value_parser = crate::scan::parse_instant)]
+    #[arg(long, value_name = "RFC3339", value_parser = crate::clock::parse_instant)]
     as_of: Option<Timestamp>,
 }
 

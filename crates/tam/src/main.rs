@@ -10,6 +10,7 @@ mod agent;
 mod api;
 mod bench;
 mod channels;
+mod clock;
 mod config;
 mod dashboard;
 mod demo;
@@ -17,6 +18,7 @@ mod doctor;
 mod explain;
 mod home;
 mod import;
+mod log;
 mod outbox;
 mod progress;
 mod rng;
@@ -118,19 +120,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Set by `tam serve`: everything on stderr is then a JSON log line.
-pub static JSON_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// One line on stderr (a JSON log line under `tam serve`). A closed stderr is ignored: there
-/// is nobody left to tell.
-pub fn warn(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    if JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
-        serve::log("warn", &line.to_string(), serde_json::json!({}));
-        return;
-    }
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
+pub use log::warn;
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let home = home::Home::resolve(cli.home)?;

@@ -12,7 +12,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Progress {
         // A daemon's stderr is its JSON log: no bar there.
-        let json = crate::JSON_LOGS.load(std::sync::atomic::Ordering::Relaxed);
+        let json = crate::log::json();
         Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() && !json }
     }
 

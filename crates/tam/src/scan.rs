@@ -22,7 +22,7 @@ pub struct Args {
     tenant: Option<String>,
 
     /// The instant to score at (RFC 3339). Default: now.
-    #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
+    #[arg(long, value_name = "RFC3339", value_parser = crate::clock::parse_instant)]
     as_of: Option<Timestamp>,
 
     /// One JSON object per tenant instead of a table.
@@ -50,22 +50,6 @@ pub struct Args {
     all: bool,
 }
 
-pub fn parse_instant(raw: &str) -> Result<Timestamp, String> {
-    let t: Timestamp = raw
-        .trim()
-        .parse()
-        .map_err(|e| format!("{raw:?} is not an RFC 3339 timestamp like 2026-03-29T07:00:00Z ({e})"))?;
-    if !tam_store::in_range(t) {
-        return Err(format!("{t} is outside the years 1678..2261"));
-    }
-    Ok(t)
-}
-
-/// "Now" for a scan, to the second: one clock read, and a readable instant in every output.
-pub fn now() -> Timestamp {
-    Timestamp::from_second(Timestamp::now().as_second()).expect("the current second is a valid timestamp")
-}
-
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     // Notion mode: the tenant's accounts and tickets live in Notion, so the scan reads what
@@ -81,7 +65,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     };
     let mut partial = pulled.as_ref().is_some_and(|p| !p.report.rejected.is_empty());
     let tenants = select_tenants(&store, args.tenant.as_deref())?;
-    let as_of = args.as_of.unwrap_or_else(now);
+    let as_of = args.as_of.unwrap_or_else(crate::clock::now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home, &config)?) };
     for (i, tenant) in tenants.iter().enumerate() {

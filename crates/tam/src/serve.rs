@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     once: bool,
     /// With --once: the instant the tick takes as now (RFC 3339).
-    #[arg(long, value_parser = crate::scan::parse_instant, requires = "once")]
+    #[arg(long, value_parser = crate::clock::parse_instant, requires = "once")]
     at: Option<Timestamp>,
     /// How late a missed slot may still run; older ones are recorded as missed.
     #[arg(long, default_value_t = 60, value_name = "MINUTES")]
@@ -100,15 +100,6 @@ fn jobs(config: &Config, tenant: &TenantId) -> Vec<(Kind, Every)> {
     jobs
 }
 
-/// One JSON log line on stderr.
-pub(crate) fn log(level: &str, msg: &str, fields: Value) {
-    let mut line = json!({"ts": Timestamp::now(), "level": level, "msg": msg});
-    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
-        line.extend(fields.clone());
-    }
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
-
 /// A run still `running` after this long lost its worker.
 const STALE_HOURS: i64 = 12;
 
@@ -126,7 +117,11 @@ impl Tick<'_> {
         let mut ran = 0;
         let stale = self.store.fail_stale_jobs(Timestamp::now(), SignedDuration::from_hours(STALE_HOURS))?;
         if stale > 0 {
-            log("error", "job runs without a result", json!({"runs": stale, "older_than_hours": STALE_HOURS}));
+            crate::log::event(
+                "error",
+                "job runs without a result",
+                json!({"runs": stale, "older_than_hours": STALE_HOURS}),
+            );
         }
         for tenant in self.store.tenants()?.into_iter().map(|t| t.id) {
             let zone = self.config.tenant_zone(&tenant)?;
@@ -142,7 +137,7 @@ impl Tick<'_> {
                     Due::Missed { slots } => {
                         self.store.record_missed(&tenant, job, &slots, now)?;
                         let last = slots.last().copied();
-                        log(
+                        crate::log::event(
                             "warn",
                             "job missed",
                             json!({"tenant": tenant, "job": job, "slots": slots.len(), "latest": last}),
@@ -151,7 +146,7 @@ impl Tick<'_> {
                     Due::Run { slot, missed } => {
                         if !missed.is_empty() {
                             self.store.record_missed(&tenant, job, &missed, now)?;
-                            log(
+                            crate::log::event(
                                 "warn",
                                 "job missed",
                                 json!({"tenant": tenant, "job": job, "slots": missed.len(), "latest": missed.last()}),
@@ -160,12 +155,16 @@ impl Tick<'_> {
                         if !self.store.claim_job(&tenant, job, slot, self.worker, Timestamp::now())? {
                             continue;
                         }
-                        log("info", "job started", json!({"tenant": tenant, "job": job, "slot": slot}));
+                        crate::log::event("info", "job started", json!({"tenant": tenant, "job": job, "slot": slot}));
                         let result = self.job(kind, &tenant, slot);
                         if result.is_err() && self.stop.load(Ordering::Relaxed) {
                             // Interrupted by a shutdown: the slot runs again after a restart.
                             self.store.release_job(&tenant, job, slot)?;
-                            log("warn", "job interrupted", json!({"tenant": tenant, "job": job, "slot": slot}));
+                            crate::log::event(
+                                "warn",
+                                "job interrupted",
+                                json!({"tenant": tenant, "job": job, "slot": slot}),
+                            );
                             return Ok(ran);
                         }
                         let (ok, detail) = match &result {
@@ -174,7 +173,7 @@ impl Tick<'_> {
                         };
                         self.store.finish_job(&tenant, job, slot, ok, &detail, Timestamp::now())?;
                         let level = if ok { "info" } else { "error" };
-                        log(
+                        crate::log::event(
                             level,
                             "job finished",
                             json!({"tenant": tenant, "job": job, "slot": slot, "ok": ok, "detail": detail}),
@@ -272,7 +271,7 @@ impl Tick<'_> {
 }
 
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
-    crate::JSON_LOGS.store(true, Ordering::Relaxed);
+    crate::log::JSON_LOGS.store(true, Ordering::Relaxed);
     let (mut store, config) = home.open()?;
     let mut channels = HomeChannels::open(home, &config)?;
     let worker = worker();
@@ -285,27 +284,31 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let api = match listen {
         Some(listen) => {
             let (handle, addr) = crate::api::spawn(home, &config, &listen, Arc::clone(&stop))?;
-            log("info", "listening", json!({"addr": addr.to_string()}));
+            crate::log::event("info", "listening", json!({"addr": addr.to_string()}));
             Some(handle)
         }
         None => None,
     };
     let mut tick = Tick { config: &config, store: &mut store, channels: &mut channels, worker: &worker, stop: &stop };
-    log("info", "serving", json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}));
+    crate::log::event(
+        "info",
+        "serving",
+        json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}),
+    );
     loop {
-        let now = args.at.unwrap_or_else(crate::scan::now);
+        let now = args.at.unwrap_or_else(crate::clock::now);
         // A failing tick (the store busy, a tenant's zone misnamed) is logged and the next one
         // tries again: the daemon outlives it. A single run reports it as its exit status.
         let (ran, delivered) = match tick.run(now, grace).and_then(|ran| Ok((ran, tick.dispatch()?))) {
             Ok(counts) => counts,
             Err(e) if !args.once => {
-                log("error", "tick failed", json!({"error": format!("{e:#}")}));
+                crate::log::event("error", "tick failed", json!({"error": format!("{e:#}")}));
                 (0, 0)
             }
             Err(e) => return Err(e),
         };
         if ran + delivered > 0 {
-            log("info", "tick", json!({"at": now, "jobs": ran, "delivered": delivered}));
+            crate::log::event("info", "tick", json!({"at": now, "jobs": ran, "delivered": delivered}));
         }
         if args.once {
             return Ok(Outcome::Done);
@@ -316,7 +319,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
                     // The API answers what it started, then stops.
                     let _ = api.join();
                 }
-                log("info", "stopped", json!({"worker": worker}));
+                crate::log::event("info", "stopped", json!({"worker": worker}));
                 return Ok(Outcome::Done);
             }
             std::thread::sleep(Duration::from_millis(100));

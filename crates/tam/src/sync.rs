@@ -27,7 +27,7 @@ pub enum SyncCommand {
     /// Tickets from the Kayako helpdesk named in `[kayako]`, with activity since the last sync.
     Kayako {
         /// Ask for tickets with activity since this instant (RFC 3339) instead of the last sync.
-        #[arg(long, value_parser = crate::scan::parse_instant)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         since: Option<Timestamp>,
         /// Print the report as JSON.
         #[arg(long)]
@@ -36,7 +36,7 @@ pub enum SyncCommand {
     /// Tickets from the Jira project named in `[jira]`, updated since the last sync.
     Jira {
         /// Ask for issues updated since this instant (RFC 3339) instead of the last sync.
-        #[arg(long, value_parser = crate::scan::parse_instant)]
+        #[arg(long, value_parser = crate::clock::parse_instant)]
         since: Option<Timestamp>,
         /// Print the report as JSON.
         #[arg(long)]
