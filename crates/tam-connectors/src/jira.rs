@@ -338,6 +338,11 @@ impl Jira {
         }
     }
 
+    /// The signed-in user (`GET /rest/api/3/myself`): proves the site, the email and the token.
+    pub fn myself(&self) -> Result<Value, JiraError> {
+        self.request("GET", "/rest/api/3/myself", None)
+    }
+
     /// One issue with `fields`, by key or id (a webhook may carry only the key).
     pub fn issue(&self, key: &str, fields: &[String]) -> Result<Value, JiraError> {
         if !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {

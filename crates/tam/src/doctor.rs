@@ -61,6 +61,22 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     if config.notion.tenant.is_some() {
         checks.extend(notion_checks(&config.notion));
     }
+    if config.jira.tenant.is_some() {
+        let me = crate::sync::jira_client(&config).map_err(|e| format!("{e:#}")).and_then(|jira| {
+            let me = jira.myself().map_err(|e| e.to_string())?;
+            Ok(format!("signed in as {}", me["displayName"].as_str().or(me["emailAddress"].as_str()).unwrap_or("?")))
+        });
+        checks.push(check("jira", me));
+        let secret = std::env::var(&config.jira.webhook_secret_env).is_ok_and(|v| !v.is_empty());
+        checks.push(json!({
+            "check": "jira webhook secret", "ok": true,
+            "detail": if secret { format!("{} is set", config.jira.webhook_secret_env) }
+                      else { format!("{} is not set: webhooks are refused until it is", config.jira.webhook_secret_env) },
+        }));
+    }
+    if config.kayako.tenant.is_some() {
+        checks.push(check(format!("kayako ({})", config.kayako.api), crate::sync::kayako_check(&config)));
+    }
     if config.writer.mode != "llm" {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }

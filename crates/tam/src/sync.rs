@@ -507,6 +507,37 @@ impl TicketSync {
     }
 }
 
+/// `tam doctor`'s Kayako check: the statuses, read once (proves the URL and the credentials).
+pub fn kayako_check(config: &Config) -> std::result::Result<String, String> {
+    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig};
+    let s = &config.kayako;
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let fail = |e: anyhow::Error| format!("{e:#}");
+    let statuses = if s.api == "json" {
+        let password = secret("kayako", &s.password_env, "agent's password").map_err(fail)?;
+        let config = CasesConfig {
+            base_url: s.base_url.clone(),
+            email: s.email.clone(),
+            page_size: 1,
+            backoff: Duration::from_secs(1),
+            timeout,
+        };
+        Cases::new(config, &password).statuses().map_err(|e| e.to_string())?.len()
+    } else {
+        let key = secret("kayako", &s.api_key_env, "API key").map_err(fail)?;
+        let secret_key = secret("kayako", &s.secret_env, "secret key").map_err(fail)?;
+        let config = ClassicConfig {
+            base_url: s.base_url.clone(),
+            api_key: key,
+            page_size: 1,
+            backoff: Duration::from_secs(1),
+            timeout,
+        };
+        Classic::new(config, &secret_key).statuses().map_err(|e| e.to_string())?.len()
+    };
+    Ok(format!("{statuses} ticket statuses read"))
+}
+
 fn report_tickets(sync: &TicketSync, json: bool) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if json {

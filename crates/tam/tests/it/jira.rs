@@ -29,6 +29,7 @@ fn a_sync_stores_issues_names_bad_ones_and_then_asks_only_for_updates() {
             400,
             r#"{"errorMessages":["Field 'projec' does not exist or you do not have permission to view it."],"errors":{}}"#,
         ),
+        Answer::json(200, r#"{"accountId":"5b10a2844c20165700ede21g","displayName":"TAM Bot","active":true}"#),
     ]);
     let home = TestHome::new();
     let book = home.file(
@@ -76,7 +77,15 @@ fn a_sync_stores_issues_names_bad_ones_and_then_asks_only_for_updates() {
     let bad = home.tam_env(&["sync", "jira", "--since", "2024-01-01T00:00:00Z"], &env);
     assert_eq!(bad.code, 1, "{}{}", bad.stdout, bad.stderr);
     assert!(bad.stderr.contains("Field 'projec' does not exist"), "Jira's own message: {}", bad.stderr);
+    let doctor = home.tam_env(&["doctor"], &env);
+    assert!(
+        doctor.stdout.contains("ok    jira") && doctor.stdout.contains("signed in as TAM Bot"),
+        "{}",
+        doctor.stdout
+    );
+    assert!(doctor.stdout.contains("JIRA_WEBHOOK_SECRET is not set"), "{}", doctor.stdout);
     let seen = fake.seen.lock().unwrap();
+    assert_eq!(seen[4].path, "/rest/api/3/myself");
     let last: Value = serde_json::from_str(&seen[3].body).unwrap();
     assert!(
         last["jql"].as_str().unwrap().contains("updated >= \"2024-01-01 01:00\""),

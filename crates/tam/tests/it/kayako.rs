@@ -24,6 +24,7 @@ fn a_classic_sync_stores_tickets_names_unknown_priorities_and_reports_a_bad_sign
         Answer::json(200, &fixture("classic_ticketstatuses_constructed.xml")),
         Answer::json(200, &both),
         Answer::json(401, "<html>Access Denied. Invalid signature</html>"),
+        Answer::json(200, &fixture("classic_ticketstatuses_constructed.xml")),
     ]);
     let home = TestHome::new();
     let book = home.file(
@@ -56,6 +57,12 @@ fn a_classic_sync_stores_tickets_names_unknown_priorities_and_reports_a_bad_sign
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("Kayako refused the credentials"), "{}", refused.stderr);
     assert!(!refused.stderr.contains("d75a00ef-key"), "{}", refused.stderr);
+    let doctor = home.tam_env(&["doctor"], &env);
+    assert!(
+        doctor.stdout.contains("ok    kayako (classic)") && doctor.stdout.contains("2 ticket statuses"),
+        "{}",
+        doctor.stdout
+    );
     let seen = fake.seen.lock().unwrap();
     assert!(
         seen[2].path.contains("e=/Tickets/Ticket/ListAll/1,2/-1/-1/-1/100/0/lastactivity/DESC"),
