@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tam_core::rate::TokenBucket;
 
 /// The API version used unless a database needs the data-source API.
 pub const VERSION: &str = "2022-06-28";
@@ -72,26 +73,6 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// A token bucket: `capacity` calls at once, refilled at `per_second`.
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    capacity: f64,
-    per_second: f64,
-    at: Instant,
-}
-
-impl Bucket {
-    /// How long to wait before the next call may go; takes its token.
-    fn take(&mut self, now: Instant) -> Duration {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        self.at = now;
-        self.tokens -= 1.0;
-        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.per_second) }
-    }
-}
-
 /// Settings of a [`Notion`] client.
 #[derive(Debug, Clone)]
 pub struct NotionConfig {
@@ -127,7 +108,9 @@ impl Default for NotionConfig {
 pub struct Notion {
     token: String,
     config: NotionConfig,
-    bucket: Mutex<Bucket>,
+    bucket: Mutex<TokenBucket>,
+    /// The bucket's time is measured from here.
+    origin: Instant,
     calls: AtomicU64,
     agent: ureq::Agent,
     /// The data sources of each database read through the data-source API.
@@ -145,12 +128,8 @@ impl Notion {
     pub fn new(token: String, config: NotionConfig) -> Notion {
         // The limit is the integration's, shared with any process that ran just before: a new
         // client starts at the average rate and earns its burst by waiting.
-        let bucket = Bucket {
-            tokens: 1.0,
-            capacity: f64::from(config.burst.max(1)),
-            per_second: config.requests_per_second.max(0.01),
-            at: Instant::now(),
-        };
+        let origin = Instant::now();
+        let bucket = TokenBucket::new(1.0, config.burst, config.requests_per_second, origin.elapsed());
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
@@ -160,6 +139,7 @@ impl Notion {
             token,
             config,
             bucket: Mutex::new(bucket),
+            origin,
             calls: AtomicU64::new(0),
             agent,
             sources: Mutex::new(HashMap::new()),
@@ -172,7 +152,7 @@ impl Notion {
     }
 
     fn wait_for_turn(&self) {
-        let wait = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(Instant::now());
+        let wait = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(self.origin.elapsed());
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
@@ -344,22 +324,5 @@ impl Notion {
                 _ => return Ok(pages),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_bucket_allows_a_burst_then_the_average() {
-        let start = Instant::now();
-        let mut b = Bucket { tokens: 3.0, capacity: 3.0, per_second: 3.0, at: start };
-        assert_eq!([b.take(start), b.take(start), b.take(start)], [Duration::ZERO; 3]);
-        let wait = b.take(start);
-        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-9, "{wait:?}");
-        let later = start + Duration::from_secs(10);
-        assert_eq!(b.take(later), Duration::ZERO, "a quiet spell refills, up to the burst only");
-        assert_eq!(b.tokens, 2.0);
     }
 }

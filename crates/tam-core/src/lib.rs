@@ -17,6 +17,7 @@ pub mod mime;
 mod model;
 pub mod outbox;
 pub mod ports;
+pub mod rate;
 pub mod records;
 pub mod schedule;
 pub mod scoring;

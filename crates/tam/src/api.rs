@@ -66,18 +66,15 @@ fn read(body: Body) -> Result<Bytes, ApiError> {
     body.map_err(|r| ApiError::new(r.status(), format!("body: {}", r.body_text())))
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
 struct ApiState {
     home: Home,
     config: Config,
     tokens: Vec<(String, TenantId)>,
     /// Sees every tenant's `/metrics` (a scraper's token); tenants' tokens see their own.
     metrics_token: Option<String>,
-    heartbeats: Mutex<HashMap<TenantId, Bucket>>,
+    heartbeats: Mutex<HashMap<TenantId, tam_core::rate::TokenBucket>>,
+    /// The heartbeat buckets' time is measured from here.
+    started: Instant,
 }
 
 impl ApiState {
@@ -105,18 +102,13 @@ impl ApiState {
 
     /// Takes one heartbeat post from `tenant`'s budget; the wait until the next when empty.
     fn heartbeat_allowed(&self, tenant: &TenantId) -> Result<(), Duration> {
-        let (rate, burst) =
-            (self.config.api.heartbeats_per_second.max(0.1), f64::from(self.config.api.heartbeat_burst.max(1)));
+        let (rate, burst) = (self.config.api.heartbeats_per_second, self.config.api.heartbeat_burst);
         let mut buckets = self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = Instant::now();
-        let b = buckets.entry(tenant.clone()).or_insert(Bucket { tokens: burst, at: now });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        if b.tokens < 1.0 {
-            return Err(Duration::from_secs_f64((1.0 - b.tokens) / rate));
-        }
-        b.tokens -= 1.0;
-        Ok(())
+        let now = self.started.elapsed();
+        let bucket = buckets
+            .entry(tenant.clone())
+            .or_insert_with(|| tam_core::rate::TokenBucket::new(f64::from(burst), burst, rate, now));
+        bucket.try_take(now)
     }
 }
 
@@ -643,6 +635,7 @@ pub fn spawn(
             .and_then(|var| std::env::var(var).ok())
             .filter(|t| t.len() >= 16),
         heartbeats: Mutex::new(HashMap::new()),
+        started: Instant::now(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

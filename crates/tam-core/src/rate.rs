@@ -1,0 +1,71 @@
+//! A token bucket: `capacity` calls at once, refilled at `per_second`. Pure: the caller passes
+//! the time, as the time elapsed since an origin of its choosing. Notion's client paces its
+//! calls with it; the API limits each tenant's heartbeats with it.
+
+use std::time::Duration;
+
+/// A token bucket.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    tokens: f64,
+    capacity: f64,
+    per_second: f64,
+    at: Duration,
+}
+
+impl TokenBucket {
+    /// A bucket holding `tokens` of `capacity` at `now`, refilled at `per_second`.
+    pub fn new(tokens: f64, capacity: u32, per_second: f64, now: Duration) -> TokenBucket {
+        let capacity = f64::from(capacity.max(1));
+        TokenBucket { tokens: tokens.min(capacity), capacity, per_second: per_second.max(0.01), at: now }
+    }
+
+    fn refill(&mut self, now: Duration) {
+        let elapsed = now.saturating_sub(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.at = now;
+    }
+
+    /// Takes a token, going into debt if none is left: how long to wait before using it.
+    pub fn take(&mut self, now: Duration) -> Duration {
+        self.refill(now);
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.per_second) }
+    }
+
+    /// Takes a token if one is left; otherwise how long until one is.
+    pub fn try_take(&mut self, now: Duration) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens < 1.0 {
+            return Err(Duration::from_secs_f64((1.0 - self.tokens) / self.per_second));
+        }
+        self.tokens -= 1.0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_then_the_average() {
+        let start = Duration::from_secs(100);
+        let mut b = TokenBucket::new(3.0, 3, 3.0, start);
+        assert_eq!([b.take(start), b.take(start), b.take(start)], [Duration::ZERO; 3]);
+        let wait = b.take(start);
+        assert!((wait.as_secs_f64() - 1.0 / 3.0).abs() < 1e-9, "{wait:?}");
+        let later = start + Duration::from_secs(10);
+        assert_eq!(b.take(later), Duration::ZERO, "a quiet spell refills, up to the capacity only");
+        assert_eq!(b.tokens, 2.0);
+    }
+
+    #[test]
+    fn try_take_refuses_instead_of_borrowing() {
+        let start = Duration::ZERO;
+        let mut b = TokenBucket::new(2.0, 2, 0.5, start);
+        assert_eq!((b.try_take(start), b.try_take(start)), (Ok(()), Ok(())));
+        assert_eq!(b.try_take(start), Err(Duration::from_secs(2)));
+        assert_eq!(b.try_take(start + Duration::from_secs(2)), Ok(()));
+    }
+}
