@@ -1,0 +1,358 @@
+//! `tam sync jira` and `tam sync kayako`: tickets from a source into the store, or (for the
+//! `[notion]` tenant) into Notion's Support Tickets database. Each reports what it fetched,
+//! inserted, updated and rejected; the watermark moves only when the sync succeeded.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tam_agent::import::{Format, Importer};
+use tam_connectors::notion::records::{self as schema, ticket_record};
+use tam_core::{TenantId, Timestamp};
+use tam_store::Store;
+
+use super::{client, notion_tenant};
+use crate::Outcome;
+use crate::config::Config;
+
+/// What a sync from a ticket source did.
+#[derive(Debug, serde::Serialize)]
+pub struct TicketSync {
+    /// The tenant.
+    pub tenant: String,
+    /// `jira` or `kayako`.
+    pub source: &'static str,
+    /// Issues the source returned.
+    pub fetched: u64,
+    /// New tickets stored.
+    pub inserted: u64,
+    /// Known tickets updated.
+    pub updated: u64,
+    /// Issues skipped, each with its key and field.
+    pub rejected: Vec<String>,
+    /// Requests sent to the source, retries included.
+    pub calls: u64,
+    /// Requests sent to Notion (the `[notion]` tenant's tickets are written there).
+    pub notion_calls: u64,
+    /// The JQL or query used.
+    pub query: String,
+}
+
+/// Where a source's tickets go: the store, or (for the `[notion]` tenant) the Support Tickets
+/// database, from which the tenant's scans read.
+fn deliver_tickets(
+    store: &mut Store,
+    config: &Config,
+    tenant: &TenantId,
+    source: &'static str,
+    records: &[Value],
+    now: Timestamp,
+) -> Result<(u64, u64, Vec<String>, u64)> {
+    if notion_tenant(config) == Some(tenant.as_str()) {
+        return push_to_notion(config, source, records);
+    }
+    let (inserted, updated, rejected) = store_tickets(store, config, tenant, source, records, now)?;
+    Ok((inserted, updated, rejected, 0))
+}
+
+/// A ticket record made ready for Notion: priority as `P1`..`P4`, status as tam's, times as
+/// RFC 3339, the account present; or why it cannot be.
+fn normalised(record: &Value, config: &Config) -> std::result::Result<Value, String> {
+    let field = |k: &str| record[k].as_str().filter(|v| !v.trim().is_empty());
+    let mut r = record.clone();
+    field("account_id").ok_or("field account_id: missing")?;
+    let priority = tam_core::Priority::parse(field("priority").unwrap_or_default(), &config.priorities)
+        .map_err(|e| e.to_string())?;
+    r["priority"] = json!(priority.as_str());
+    let status = tam_core::TicketStatus::parse(field("status").unwrap_or_default()).map_err(|e| e.to_string())?;
+    r["status"] = json!(status.as_str());
+    let created: Timestamp = field("created_at")
+        .ok_or("field created_at: missing")?
+        .parse()
+        .map_err(|e| format!("field created_at: {e}"))?;
+    r["created_at"] = json!(created.to_string());
+    Ok(r)
+}
+
+/// Writes `records` to the Support Tickets database: one read of the database to learn which
+/// tickets have pages and what they hold, then a write for each new or changed ticket only.
+fn push_to_notion(config: &Config, source: &'static str, records: &[Value]) -> Result<(u64, u64, Vec<String>, u64)> {
+    let section = &config.notion;
+    let tenant = section.tenant.as_deref().unwrap_or_default();
+    let tickets_db = section.tickets_database.as_deref().context("[notion] tickets_database is not set")?;
+    let notion = client(section)?;
+    let p = &section.tickets;
+    let pages = notion.query_all(tickets_db, None, None)?;
+    let existing: std::collections::HashMap<String, &Value> =
+        pages.iter().filter_map(|page| Some((schema::page_ticket_id(page, p)?, page))).collect();
+    let (mut inserted, mut updated, mut rejected) = (0, 0, Vec::new());
+    for record in records {
+        let id = record["id"].as_str().unwrap_or_default();
+        let ticket = match normalised(record, config) {
+            Ok(t) => t,
+            Err(why) => {
+                rejected.push(format!("{source}: ticket {id}: {why}"));
+                continue;
+            }
+        };
+        let properties = schema::ticket_properties(&ticket, p);
+        match existing.get(id) {
+            Some(page) => {
+                let stored = ticket_record(tenant, page, p);
+                let same = |k: &str| match (stored[k].as_str(), ticket[k].as_str()) {
+                    (Some(a), Some(b)) if k == "created_at" => a.parse::<Timestamp>().ok() == b.parse().ok(),
+                    (a, b) => a == b,
+                };
+                if ["subject", "account_id", "priority", "status", "created_at", "kind"].iter().all(|k| same(k)) {
+                    continue;
+                }
+                let page_id = page["id"].as_str().unwrap_or_default();
+                notion.request("PATCH", &format!("/v1/pages/{page_id}"), Some(&json!({"properties": properties})))?;
+                updated += 1;
+            }
+            None => {
+                let body = json!({"parent": {"database_id": tickets_db}, "properties": properties});
+                notion.request("POST", "/v1/pages", Some(&body))?;
+                inserted += 1;
+            }
+        }
+    }
+    Ok((inserted, updated, rejected, notion.calls()))
+}
+
+/// Stores ticket `records` fetched from `source` and counts what was new.
+fn store_tickets(
+    store: &mut Store,
+    config: &Config,
+    tenant: &TenantId,
+    source: &'static str,
+    records: &[Value],
+    now: Timestamp,
+) -> Result<(u64, u64, Vec<String>)> {
+    let ids: Vec<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
+    let known = store.known_tickets(tenant, ids.iter().copied())?;
+    let lines = records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let mut importer = Importer::new(store, config.import_options(now));
+    importer.read(source, lines.as_bytes(), Format::Ndjson)?;
+    let report = importer.finish()?;
+    let rejected_ids: std::collections::HashSet<&str> =
+        report.rejected.iter().filter_map(|r| r.id.as_deref()).collect();
+    let updated = ids.iter().filter(|id| known.contains(**id) && !rejected_ids.contains(**id)).count() as u64;
+    let inserted = report.tickets.saturating_sub(updated);
+    Ok((inserted, updated, report.rejected.iter().map(ToString::to_string).collect()))
+}
+
+/// The Jira client `[jira]` describes, with its token from the environment.
+pub fn jira_client(config: &Config) -> Result<tam_connectors::jira::Jira> {
+    use tam_connectors::jira::{Jira, JiraConfig};
+    let s = &config.jira;
+    for (key, value) in [("base_url", &s.base_url), ("email", &s.email)] {
+        if value.trim().is_empty() {
+            bail!("[jira] {key} is not set");
+        }
+    }
+    let token = secret("jira", &s.token_env, &format!("API token of {}", s.email))?;
+    Ok(Jira::new(
+        JiraConfig {
+            base_url: s.base_url.clone(),
+            email: s.email.clone(),
+            page_size: s.page_size,
+            backoff: Duration::from_secs(1),
+            timeout: Duration::from_millis(s.timeout_ms),
+        },
+        &token,
+    ))
+}
+
+/// Pulls the `[jira]` project's issues updated since `since` (default: the last successful
+/// sync, less a minute: JQL compares to the minute) into the tenant's tickets.
+pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+    use tam_connectors::jira::ticket_record;
+    let s = &config.jira;
+    let tenant = s.tenant.as_deref().context("[jira] tenant is not set: whose tickets are these?")?;
+    let tenant_id = TenantId::parse("[jira] tenant", tenant)?;
+    for (key, value) in [("base_url", &s.base_url), ("email", &s.email), ("project", &s.project)] {
+        if value.trim().is_empty() {
+            bail!("[jira] {key} is not set");
+        }
+    }
+    if !s.project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        bail!("[jira] project {:?} is not a project key", s.project);
+    }
+    let jira = jira_client(config)?;
+    let started = Timestamp::now();
+    let from = match since {
+        Some(t) => Some(t),
+        None => store
+            .sync_watermark(&tenant_id, "jira")?
+            .map(|w| w.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(w)),
+    };
+    let mut jql = format!("project = \"{}\"", s.project);
+    if let Some(extra) = &s.jql {
+        jql.push_str(&format!(" AND ({extra})"));
+    }
+    if let Some(from) = from {
+        let local = from.to_zoned_datetime(s.zone()?).strftime("%Y-%m-%d %H:%M").to_string();
+        jql.push_str(&format!(" AND updated >= \"{local}\""));
+    }
+    jql.push_str(" ORDER BY updated ASC");
+    let mapping = s.mapping();
+    let mut records = Vec::new();
+    let fetched = jira
+        .search(&jql, &mapping.fields(), |page| records.extend(page.iter().map(|i| ticket_record(tenant, i, &mapping))))
+        .with_context(|| format!("[jira] search {jql:?}"))?;
+    let (inserted, updated, rejected, notion_calls) =
+        deliver_tickets(store, config, &tenant_id, "jira", &records, started)?;
+    store.set_sync_watermark(&tenant_id, "jira", started)?;
+    Ok(TicketSync {
+        tenant: tenant.to_owned(),
+        source: "jira",
+        fetched,
+        inserted,
+        updated,
+        rejected,
+        calls: jira.calls(),
+        notion_calls,
+        query: jql,
+    })
+}
+
+/// A secret from the variable `var`, for the `[section]` option `what`.
+fn secret(section: &str, var: &str, what: &str) -> Result<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty()).with_context(|| format!("[{section}]: set {var} to the {what}"))
+}
+
+/// Pulls the `[kayako]` helpdesk's tickets with activity since `since` (default: the last
+/// successful sync) into the tenant's tickets.
+pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig, case_record, classic_record};
+    let s = &config.kayako;
+    let tenant = s.tenant.as_deref().context("[kayako] tenant is not set: whose tickets are these?")?;
+    let tenant_id = TenantId::parse("[kayako] tenant", tenant)?;
+    if s.base_url.trim().is_empty() {
+        bail!("[kayako] base_url is not set");
+    }
+    let started = Timestamp::now();
+    let from = match since {
+        Some(t) => Some(t),
+        None => store.sync_watermark(&tenant_id, "kayako")?,
+    };
+    let mapping = s.mapping();
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let mut records = Vec::new();
+    let (fetched, calls, query) = if s.api == "json" {
+        if s.email.trim().is_empty() {
+            bail!("[kayako] email is not set (api = \"json\" signs in as an agent)");
+        }
+        let password = secret("kayako", &s.password_env, "agent's password")?;
+        let cases = Cases::new(
+            CasesConfig {
+                base_url: s.base_url.clone(),
+                email: s.email.clone(),
+                page_size: s.page_size,
+                backoff: Duration::from_secs(1),
+                timeout,
+            },
+            &password,
+        );
+        let priorities = cases.priorities()?;
+        let statuses = cases.statuses()?;
+        let fetched = cases.cases(from, |c| records.push(case_record(tenant, c, &priorities, &statuses, &mapping)))?;
+        (fetched, cases.calls(), "/api/v1/cases.json".to_owned())
+    } else {
+        if s.departments.trim().is_empty() {
+            bail!("[kayako] departments is not set (the Classic API lists tickets by department ids, e.g. \"1,2\")");
+        }
+        let key = secret("kayako", &s.api_key_env, "API key")?;
+        let secret_key = secret("kayako", &s.secret_env, "secret key")?;
+        let classic = Classic::new(
+            ClassicConfig {
+                base_url: s.base_url.clone(),
+                api_key: key,
+                page_size: s.page_size,
+                backoff: Duration::from_secs(1),
+                timeout,
+            },
+            &secret_key,
+        );
+        let priorities = classic.priorities()?;
+        let statuses = classic.statuses()?;
+        let fetched = classic.tickets(&s.departments, from, |t| {
+            records.push(classic_record(tenant, t, &priorities, &statuses, &mapping));
+        })?;
+        (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
+    };
+    let (inserted, updated, rejected, notion_calls) =
+        deliver_tickets(store, config, &tenant_id, "kayako", &records, started)?;
+    store.set_sync_watermark(&tenant_id, "kayako", started)?;
+    Ok(TicketSync {
+        tenant: tenant.to_owned(),
+        source: "kayako",
+        fetched,
+        inserted,
+        updated,
+        rejected,
+        calls,
+        notion_calls,
+        query,
+    })
+}
+
+impl TicketSync {
+    /// The counts in one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "fetched {}, inserted {}, updated {}, rejected {}",
+            self.fetched,
+            self.inserted,
+            self.updated,
+            self.rejected.len()
+        )
+    }
+}
+
+/// `tam doctor`'s Kayako check: the statuses, read once (proves the URL and the credentials).
+pub fn kayako_check(config: &Config) -> std::result::Result<String, String> {
+    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig};
+    let s = &config.kayako;
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let fail = |e: anyhow::Error| format!("{e:#}");
+    let statuses = if s.api == "json" {
+        let password = secret("kayako", &s.password_env, "agent's password").map_err(fail)?;
+        let config = CasesConfig {
+            base_url: s.base_url.clone(),
+            email: s.email.clone(),
+            page_size: 1,
+            backoff: Duration::from_secs(1),
+            timeout,
+        };
+        Cases::new(config, &password).statuses().map_err(|e| e.to_string())?.len()
+    } else {
+        let key = secret("kayako", &s.api_key_env, "API key").map_err(fail)?;
+        let secret_key = secret("kayako", &s.secret_env, "secret key").map_err(fail)?;
+        let config = ClassicConfig {
+            base_url: s.base_url.clone(),
+            api_key: key,
+            page_size: 1,
+            backoff: Duration::from_secs(1),
+            timeout,
+        };
+        Classic::new(config, &secret_key).statuses().map_err(|e| e.to_string())?.len()
+    };
+    Ok(format!("{statuses} ticket statuses read"))
+}
+
+/// Prints a ticket sync's report; a rejected ticket makes the outcome partial.
+pub(super) fn report(sync: &TicketSync, json: bool) -> Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(sync)?)?;
+    } else {
+        for r in &sync.rejected {
+            crate::warn(format_args!("{}: rejected: {r}", sync.source));
+        }
+        writeln!(out, "{} → {}: {}; {} calls", sync.source, sync.tenant, sync.summary(), sync.calls)?;
+    }
+    Ok(if sync.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+}
