@@ -226,7 +226,7 @@ fn secret(section: &str, var: &str, what: &str) -> Result<String> {
 /// Pulls the `[kayako]` helpdesk's tickets with activity since `since` (default: the last
 /// successful sync) into the tenant's tickets.
 pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
-    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig, case_record, classic_record};
+    use tam_connectors::kayako::{case_record, classic_record};
     let s = &config.kayako;
     let tenant = s.tenant.as_deref().context("[kayako] tenant is not set: whose tickets are these?")?;
     let tenant_id = TenantId::parse("[kayako] tenant", tenant)?;
@@ -239,43 +239,15 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
         None => store.sync_watermark(&tenant_id, "kayako")?,
     };
     let mapping = s.mapping();
-    let timeout = Duration::from_millis(s.timeout_ms);
     let mut records = Vec::new();
     let (fetched, calls, query) = if s.api == "json" {
-        if s.email.trim().is_empty() {
-            bail!("[kayako] email is not set (api = \"json\" signs in as an agent)");
-        }
-        let password = secret("kayako", &s.password_env, "agent's password")?;
-        let cases = Cases::new(
-            CasesConfig {
-                base_url: s.base_url.clone(),
-                email: s.email.clone(),
-                page_size: s.page_size,
-                backoff: Duration::from_secs(1),
-                timeout,
-            },
-            &password,
-        );
+        let cases = kayako_cases(config)?;
         let priorities = cases.priorities()?;
         let statuses = cases.statuses()?;
         let fetched = cases.cases(from, |c| records.push(case_record(tenant, c, &priorities, &statuses, &mapping)))?;
         (fetched, cases.calls(), "/api/v1/cases.json".to_owned())
     } else {
-        if s.departments.trim().is_empty() {
-            bail!("[kayako] departments is not set (the Classic API lists tickets by department ids, e.g. \"1,2\")");
-        }
-        let key = secret("kayako", &s.api_key_env, "API key")?;
-        let secret_key = secret("kayako", &s.secret_env, "secret key")?;
-        let classic = Classic::new(
-            ClassicConfig {
-                base_url: s.base_url.clone(),
-                api_key: key,
-                page_size: s.page_size,
-                backoff: Duration::from_secs(1),
-                timeout,
-            },
-            &secret_key,
-        );
+        let classic = kayako_classic(config)?;
         let priorities = classic.priorities()?;
         let statuses = classic.statuses()?;
         let fetched = classic.tickets(&s.departments, from, |t| {
@@ -312,33 +284,51 @@ impl TicketSync {
     }
 }
 
+/// The JSON API client `[kayako]` describes (`api = "json"`), signing in as its agent.
+fn kayako_cases(config: &Config) -> Result<tam_connectors::kayako::Cases> {
+    use tam_connectors::kayako::{Cases, CasesConfig};
+    let s = &config.kayako;
+    if s.email.trim().is_empty() {
+        bail!("[kayako] email is not set (api = \"json\" signs in as an agent)");
+    }
+    let password = secret("kayako", &s.password_env, "agent's password")?;
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let cases = CasesConfig {
+        base_url: s.base_url.clone(),
+        email: s.email.clone(),
+        page_size: s.page_size,
+        backoff: Duration::from_secs(1),
+        timeout,
+    };
+    Ok(Cases::new(cases, &password))
+}
+
+/// The Classic API client `[kayako]` describes, with its key and secret from the environment.
+fn kayako_classic(config: &Config) -> Result<tam_connectors::kayako::Classic> {
+    use tam_connectors::kayako::{Classic, ClassicConfig};
+    let s = &config.kayako;
+    if s.departments.trim().is_empty() {
+        bail!("[kayako] departments is not set (the Classic API lists tickets by department ids, e.g. \"1,2\")");
+    }
+    let key = secret("kayako", &s.api_key_env, "API key")?;
+    let secret_key = secret("kayako", &s.secret_env, "secret key")?;
+    let timeout = Duration::from_millis(s.timeout_ms);
+    let classic = ClassicConfig {
+        base_url: s.base_url.clone(),
+        api_key: key,
+        page_size: s.page_size,
+        backoff: Duration::from_secs(1),
+        timeout,
+    };
+    Ok(Classic::new(classic, &secret_key))
+}
+
 /// `tam doctor`'s Kayako check: the statuses, read once (proves the URL and the credentials).
 pub fn kayako_check(config: &Config) -> std::result::Result<String, String> {
-    use tam_connectors::kayako::{Cases, CasesConfig, Classic, ClassicConfig};
-    let s = &config.kayako;
-    let timeout = Duration::from_millis(s.timeout_ms);
-    let fail = |e: anyhow::Error| format!("{e:#}");
-    let statuses = if s.api == "json" {
-        let password = secret("kayako", &s.password_env, "agent's password").map_err(fail)?;
-        let config = CasesConfig {
-            base_url: s.base_url.clone(),
-            email: s.email.clone(),
-            page_size: 1,
-            backoff: Duration::from_secs(1),
-            timeout,
-        };
-        Cases::new(config, &password).statuses().map_err(|e| e.to_string())?.len()
+    let statuses = if config.kayako.api == "json" {
+        kayako_cases(config).map_err(|e| format!("{e:#}"))?.statuses().map_err(|e| e.to_string())?.len()
     } else {
-        let key = secret("kayako", &s.api_key_env, "API key").map_err(fail)?;
-        let secret_key = secret("kayako", &s.secret_env, "secret key").map_err(fail)?;
-        let config = ClassicConfig {
-            base_url: s.base_url.clone(),
-            api_key: key,
-            page_size: 1,
-            backoff: Duration::from_secs(1),
-            timeout,
-        };
-        Classic::new(config, &secret_key).statuses().map_err(|e| e.to_string())?.len()
+        kayako_classic(config).map_err(|e| format!("{e:#}"))?.statuses().map_err(|e| e.to_string())?.len()
     };
     Ok(format!("{statuses} ticket statuses read"))
 }
