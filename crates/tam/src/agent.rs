@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use tam_agent::tasks::{self, TaskContext};
+
 use tam_core::{AccountId, TenantId};
 
 use crate::Outcome;
-use crate::channels::{HomeChannels, worker};
+use crate::channels::HomeChannels;
 use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
@@ -56,22 +56,11 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let (mut store, config) = home.open()?;
     let mut channels = HomeChannels::open(home, &config)?;
-    let scan_config = |t: &TenantId| config.scan_config(Some(t)).unwrap_or_default();
-    let worker = worker();
     // The task's tenant picks its event bus; a task without one fails before it publishes.
     let tenant =
         task.get("tenant_id").and_then(serde_json::Value::as_str).and_then(|t| TenantId::parse("tenant_id", t).ok());
     let tenant = tenant.unwrap_or_else(|| TenantId::parse("tenant_id", "-").expect("a constant id"));
-    let mut ports = channels.ports(&tenant);
-    let mut ctx = TaskContext {
-        store: &mut store,
-        channels: &mut ports,
-        scan_config: &scan_config,
-        retry: &config.retry,
-        now: crate::clock::now(),
-        worker: &worker,
-    };
-    let result = tasks::run(&mut ctx, &task)?;
+    let result = channels.run_task(&mut store, &config, &tenant, &task)?;
     writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(if result.get("partial").and_then(serde_json::Value::as_bool) == Some(true) {
         Outcome::Partial

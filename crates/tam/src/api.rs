@@ -20,11 +20,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tam_agent::import::{Format, Importer};
-use tam_agent::tasks::{self, TaskContext, TaskError};
+use tam_agent::tasks::TaskError;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
-use crate::channels::{HomeChannels, worker};
+use crate::channels::HomeChannels;
 use crate::config::Config;
 use crate::home::Home;
 
@@ -291,19 +291,8 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
 /// Runs `task` for `tenant` with this home's channels (blocking).
 fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
     let mut channels = HomeChannels::open(&s.home, &s.config).map_err(ApiError::internal)?;
-    let mut ports = channels.ports(tenant);
-    let scan_config = |t: &TenantId| s.config.scan_config(Some(t)).unwrap_or_default();
-    let worker = worker();
     let mut store = s.store()?;
-    let mut ctx = TaskContext {
-        store: &mut store,
-        channels: &mut ports,
-        scan_config: &scan_config,
-        retry: &s.config.retry,
-        now: crate::clock::now(),
-        worker: &worker,
-    };
-    tasks::run(&mut ctx, task).map_err(|e| match e {
+    channels.run_task(&mut store, &s.config, tenant, task).map_err(|e| match e {
         TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
         other => ApiError::internal(other),
     })

@@ -171,6 +171,28 @@ impl HomeChannels {
         }
     }
 
+    /// Runs one task for `tenant` now, through these channels, with the config's rules.
+    pub fn run_task(
+        &mut self,
+        store: &mut Store,
+        config: &Config,
+        tenant: &TenantId,
+        task: &serde_json::Value,
+    ) -> Result<serde_json::Value, tam_agent::tasks::TaskError> {
+        let scan_config = |t: &TenantId| config.scan_config(Some(t)).unwrap_or_default();
+        let worker = worker();
+        let mut ports = self.ports(tenant);
+        let mut ctx = tam_agent::tasks::TaskContext {
+            store,
+            channels: &mut ports,
+            scan_config: &scan_config,
+            retry: &config.retry,
+            now: crate::clock::now(),
+            worker: &worker,
+        };
+        tam_agent::tasks::run(&mut ctx, task)
+    }
+
     /// Delivers everything of `tenant` that is due now.
     pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
         Ok(dispatch::dispatch(store, tenant, &mut self.ports(tenant), Timestamp::now(), policy, &worker())?)
