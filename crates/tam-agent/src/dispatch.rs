@@ -9,7 +9,7 @@ use tam_core::comms::{AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Even
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
-use tam_store::{Finish, OutboxRow, OutboxState, Store, StoreError};
+use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
 use crate::effects::AlertPayload;
@@ -58,13 +58,19 @@ enum Step {
 
 /// How long a claimed row stays ours: longer than a whole claimed batch can take, model calls
 /// with their retries and fallbacks included (a stale lease would let a second worker write
-/// the same draft and spend its tokens twice).
+/// the same draft and spend its tokens twice). The writer keeps its batches of drafts small
+/// enough for that ([`Writer::drafts_per_claim`]).
 const LEASE: SignedDuration = SignedDuration::from_secs(30 * 60);
-/// Rows claimed at once: small, so a batch of model-written drafts stays well inside the lease.
-const CLAIM: usize = 16;
+/// Effects of the other kinds claimed at once: one transaction claims them and one finishes
+/// them, so the store's cost per effect stays small.
+const OTHERS_PER_CLAIM: usize = 256;
 
 /// Delivers every effect of `tenant` due at `now`. Failed attempts are scheduled by `policy`
 /// and not retried within this run.
+///
+/// Rows are claimed in batches, drafts first. A batch's drafts are delivered and finished
+/// (one transaction) before its other effects, which read what the drafts left: an alert
+/// links its draft, a profile lists it.
 pub fn dispatch(
     store: &mut Store,
     tenant: &TenantId,
@@ -74,45 +80,56 @@ pub fn dispatch(
     worker: &str,
 ) -> Result<DispatchReport, StoreError> {
     let mut report = DispatchReport::default();
+    let claim = Claim { drafts: channels.writer.drafts_per_claim().max(1), others: OTHERS_PER_CLAIM };
     loop {
-        let rows = store.claim_due(tenant, now, worker, LEASE, CLAIM)?;
+        let rows = store.claim_due(tenant, now, worker, LEASE, claim)?;
         if rows.is_empty() {
             return Ok(report);
         }
-        for row in rows {
-            let outcome = match deliver(store, &row, channels, now)? {
-                Step::Attempted(outcome) => outcome,
-                Step::Defer(next_attempt_at) => {
-                    if !store.finish(&row, worker, now, &Finish::Defer { next_attempt_at })? {
-                        report.lost_leases += 1;
+        let split = rows.partition_point(|r| r.kind == EffectKind::Draft);
+        for group in [&rows[..split], &rows[split..]] {
+            let mut finished = Vec::with_capacity(group.len());
+            for row in group {
+                let finish = match deliver(store, row, channels, now)? {
+                    Step::Defer(next_attempt_at) => {
+                        report.deferred += 1;
+                        Finish::Defer { next_attempt_at }
                     }
-                    report.deferred += 1;
-                    continue;
-                }
-            };
-            let finish = match outcome {
-                Outcome::Delivered { receipt } => {
-                    report.delivered += 1;
-                    Finish::Delivered { receipt }
-                }
-                Outcome::Retry { reason, after } => match policy.next_attempt(row.attempts, now, after) {
-                    Some(next_attempt_at) => {
-                        report.retried += 1;
-                        Finish::Retry { error: reason, next_attempt_at }
-                    }
-                    None => {
-                        report.failed += 1;
-                        Finish::Failed { error: format!("gave up after {} attempts: {reason}", row.attempts) }
-                    }
-                },
-                Outcome::Rejected { reason } => {
-                    report.failed += 1;
-                    Finish::Failed { error: format!("rejected: {reason}") }
-                }
-            };
-            if !store.finish(&row, worker, now, &finish)? {
-                report.lost_leases += 1;
+                    Step::Attempted(outcome) => finish(outcome, row, policy, now, &mut report),
+                };
+                finished.push((row, finish));
             }
+            report.lost_leases += store.finish_batch(worker, now, finished.iter().map(|(r, f)| (*r, f)))?;
+        }
+    }
+}
+
+/// How the outbox records an attempt's outcome, counted in `report`.
+fn finish(
+    outcome: Outcome,
+    row: &OutboxRow,
+    policy: &RetryPolicy,
+    now: Timestamp,
+    report: &mut DispatchReport,
+) -> Finish {
+    match outcome {
+        Outcome::Delivered { receipt } => {
+            report.delivered += 1;
+            Finish::Delivered { receipt }
+        }
+        Outcome::Retry { reason, after } => match policy.next_attempt(row.attempts, now, after) {
+            Some(next_attempt_at) => {
+                report.retried += 1;
+                Finish::Retry { error: reason, next_attempt_at }
+            }
+            None => {
+                report.failed += 1;
+                Finish::Failed { error: format!("gave up after {} attempts: {reason}", row.attempts) }
+            }
+        },
+        Outcome::Rejected { reason } => {
+            report.failed += 1;
+            Finish::Failed { error: format!("rejected: {reason}") }
         }
     }
 }
@@ -202,6 +219,30 @@ fn soon(now: Timestamp) -> Timestamp {
     now.checked_add(SignedDuration::from_secs(1)).unwrap_or(now)
 }
 
+/// The counted rest of a digest in words, most first.
+fn rest_text(rest: &crate::effects::DigestRest) -> tam_writer::alerts::Rest {
+    let most_first = |counts: &std::collections::BTreeMap<String, u64>, words: &dyn Fn(&str) -> String| {
+        let mut v: Vec<(String, u64)> = counts.iter().map(|(k, n)| (words(k), *n)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
+    let rule_words = |rule: &str| {
+        [
+            tam_core::scoring::Rule::AgedP1P2,
+            tam_core::scoring::Rule::OpenVolume,
+            tam_core::scoring::Rule::HeartbeatSilence,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == rule)
+        .map_or_else(|| "no deductions".to_owned(), |r| r.words().to_owned())
+    };
+    tam_writer::alerts::Rest {
+        accounts: rest.accounts,
+        by_status: most_first(&rest.by_status, &|s: &str| s.to_owned()),
+        by_reason: most_first(&rest.by_reason, &rule_words),
+    }
+}
+
 enum Ready {
     Alert(RepAlert),
     Not(Outcome),
@@ -242,7 +283,11 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
         (_, None) => {
             return Ok(Ready::Not(Outcome::Rejected { reason: format!("outbox row {} names no account", row.id) }));
         }
-        (EffectKind::Digest, _) => (AlertKind::Digest, tam_writer::digest_text(&lines, &payload.rep_name)),
+        (EffectKind::Digest, _) => {
+            let rest = payload.rest.as_ref().map(rest_text);
+            let full = tam_writer::alerts::FullList { tenant: row.tenant.as_str(), rep: payload.rep.as_str() };
+            (AlertKind::Digest, tam_writer::digest_text(&lines, rest.as_ref(), &payload.rep_name, full))
+        }
         (_, Some(first)) => (AlertKind::Individual, tam_writer::individual_text(first, &payload.rep_name)),
     };
     Ok(Ready::Alert(RepAlert {

@@ -52,8 +52,28 @@ pub struct AlertPayload {
     pub rep_name: String,
     /// The rep's chat space.
     pub chat_space: Option<String>,
-    /// The accounts, worst first.
+    /// The accounts, worst first (a digest lists its worst `digest_top_accounts`).
     pub lines: Vec<AlertLine>,
+    /// A digest's accounts beyond those listed, counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rest: Option<DigestRest>,
+}
+
+/// The accounts of a digest beyond those it lists: a rep with two thousand escalated accounts
+/// reads the worst twenty and how the rest break down, not two thousand lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRest {
+    /// How many.
+    pub accounts: u64,
+    /// How many per status.
+    pub by_status: BTreeMap<String, u64>,
+    /// How many per main reason: the rule that took the most points (`none` without deductions).
+    pub by_reason: BTreeMap<String, u64>,
+}
+
+/// The rule that took the most points (the first in rule order on a tie).
+fn main_rule(deductions: &[Deduction]) -> Option<tam_core::scoring::Rule> {
+    deductions.iter().max_by(|a, b| a.points.cmp(&b.points).then(b.rule.cmp(&a.rule))).map(|d| d.rule)
 }
 
 fn summary(deductions: &[Deduction]) -> String {
@@ -69,15 +89,17 @@ fn json<T: Serialize>(value: &T) -> String {
 
 /// Plans the effects of a scan: a CRM update for every changed account, and the rest for every
 /// account that alerts (new, worsened, reminder). Reads the facts the drafts need (open tickets with
-/// subjects, contacts) from the store; writes nothing.
+/// subjects, contacts) from the store; writes nothing. A rep's digest lists their worst
+/// `digest_top` accounts and counts the others.
 pub fn plan(
     store: &Store,
     tenant: &TenantId,
     as_of: Timestamp,
     accounts: &[AccountResult],
+    digest_top: usize,
 ) -> Result<Vec<NewEffect>, StoreError> {
     let mut effects = Vec::new();
-    let mut digests: BTreeMap<String, AlertPayload> = BTreeMap::new();
+    let mut digests: BTreeMap<String, (AlertPayload, Vec<Option<tam_core::scoring::Rule>>)> = BTreeMap::new();
     for a in accounts {
         if a.decision.alert.is_none() && !a.crm_changed {
             continue;
@@ -174,6 +196,7 @@ pub fn plan(
             rep_name: a.rep_name.clone(),
             chat_space: row.rep_chat_space.clone(),
             lines: vec![line],
+            rest: None,
         };
         match delivery {
             Delivery::Individual => {
@@ -181,15 +204,36 @@ pub fn plan(
                 push(EffectKind::ChatAlert, json(&payload));
             }
             Delivery::Digest => {
-                let entry = digests
+                let (entry, rules) = digests
                     .entry(rep.to_string())
-                    .or_insert_with(|| AlertPayload { lines: Vec::new(), ..payload.clone() });
+                    .or_insert_with(|| (AlertPayload { lines: Vec::new(), ..payload.clone() }, Vec::new()));
                 entry.lines.extend(payload.lines);
+                rules.push(main_rule(&a.health.deductions));
             }
         }
     }
-    for (rep, mut payload) in digests {
-        payload.lines.sort_by(|a, b| (a.score, &a.account).cmp(&(b.score, &b.account)));
+    for (rep, (mut payload, rules)) in digests {
+        let mut order: Vec<usize> = (0..payload.lines.len()).collect();
+        order.sort_by(|&i, &j| {
+            let (a, b) = (&payload.lines[i], &payload.lines[j]);
+            (a.score, &a.account).cmp(&(b.score, &b.account))
+        });
+        let mut lines: Vec<Option<AlertLine>> = payload.lines.into_iter().map(Some).collect();
+        let mut listed = Vec::with_capacity(digest_top.min(order.len()));
+        let mut rest = DigestRest::default();
+        for (rank, i) in order.into_iter().enumerate() {
+            let line = lines[i].take().expect("each line is taken once");
+            if rank < digest_top {
+                listed.push(line);
+                continue;
+            }
+            rest.accounts += 1;
+            *rest.by_status.entry(line.status).or_default() += 1;
+            let reason = rules[i].map_or("none", |r| r.as_str());
+            *rest.by_reason.entry(reason.to_owned()).or_default() += 1;
+        }
+        payload.lines = listed;
+        payload.rest = (rest.accounts > 0).then_some(rest);
         effects.push(NewEffect {
             key: IdemKey::new(EffectKind::Digest, &rep, as_of),
             kind: EffectKind::Digest,

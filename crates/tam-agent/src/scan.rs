@@ -157,7 +157,8 @@ fn scan_some(
             decision: a.decision,
             delivery: a.delivery,
         });
-        let effects = crate::effects::plan(store, tenant, as_of, &accounts)?;
+        let digest_top = usize::try_from(cfg.escalation.digest_top_accounts).unwrap_or(usize::MAX);
+        let effects = crate::effects::plan(store, tenant, as_of, &accounts, digest_top)?;
         summary.effects = effects.len() as u64;
         store.save_scan(tenant, as_of, records, &effects, only.is_none().then_some(&summary))?;
     }

@@ -38,16 +38,23 @@ fn io_failure(path: &Path, e: std::io::Error) -> Outcome {
 
 /// Writes `bytes` to `path` so a reader never sees half a file. The temporary name is unique
 /// to this process, so two writers never share one.
+///
+/// No fsync: the outbox row is the durable record of the effect, and a file lost to a power
+/// cut is written again (a draft whose file is missing is re-saved; a profile is rewritten on
+/// its next publish). Syncing each file cost more than everything else a delivery does.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir)?;
-    }
     let temp = path.with_extension(format!("part-{}", std::process::id()));
-    {
-        let mut file = fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
+    let written = fs::write(&temp, bytes);
+    let written = match written {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            fs::write(&temp, bytes)
+        }
+        other => other,
+    };
+    written?;
     fs::rename(&temp, path)
 }
 
@@ -73,16 +80,22 @@ impl LocalMailbox {
 
 impl DraftMailbox for LocalMailbox {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
-        // Saved before: never rewrite it (the rep may have edited the file since).
-        match self.store.draft(draft.tenant(), draft.key().as_str()) {
-            Ok(Some(saved)) => return Outcome::Delivered { receipt: saved.path },
-            Ok(None) => {}
+        // Saved before: never rewrite it (the rep may have edited the file since), unless the
+        // file is gone (files are not synced one by one; see `write_atomically`).
+        let saved = match self.store.draft_path(draft.tenant(), draft.key().as_str()) {
+            Ok(Some(path)) if Path::new(&path).exists() => return Outcome::Delivered { receipt: path },
+            Ok(saved) => saved,
             Err(e) => return store_failure(e),
-        }
+        };
         let now = Timestamp::now();
         let file =
             format!("{}-{}-{}.eml", path_part(draft.account().as_str()), draft.kind().as_str(), &draft.digest()[..12]);
-        let path = self.root.join(path_part(draft.tenant().as_str())).join(path_part(draft.from().as_str())).join(file);
+        let path = match saved {
+            Some(saved) => PathBuf::from(saved),
+            None => {
+                self.root.join(path_part(draft.tenant().as_str())).join(path_part(draft.from().as_str())).join(file)
+            }
+        };
         let row = DraftRow {
             tenant_id: draft.tenant().to_string(),
             idem_key: draft.key().to_string(),

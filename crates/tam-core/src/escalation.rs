@@ -23,6 +23,8 @@ pub struct EscalationConfig {
     pub worsen_points: u32,
     /// Individual email/chat alerts per rep per scan; the rest go into one digest.
     pub alert_budget_per_rep: u32,
+    /// Accounts a digest lists, worst first; the rest it counts by status and reason.
+    pub digest_top_accounts: u32,
 }
 
 impl EscalationConfig {
@@ -32,13 +34,22 @@ impl EscalationConfig {
         if self.score_below > scoring.green_min_score {
             return Err(crate::FieldError::new("score_below", "must not be above green_min_score"));
         }
+        if self.digest_top_accounts == 0 {
+            return Err(crate::FieldError::new("digest_top_accounts", "must be at least 1"));
+        }
         Ok(())
     }
 }
 
 impl Default for EscalationConfig {
     fn default() -> EscalationConfig {
-        EscalationConfig { score_below: 40, cool_down_days: 7, worsen_points: 10, alert_budget_per_rep: 5 }
+        EscalationConfig {
+            score_below: 40,
+            cool_down_days: 7,
+            worsen_points: 10,
+            alert_budget_per_rep: 5,
+            digest_top_accounts: 20,
+        }
     }
 }
 

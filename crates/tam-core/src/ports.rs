@@ -53,4 +53,10 @@ pub struct WriteError(pub String);
 pub trait Writer {
     /// Writes it.
     fn write(&self, brief: &Brief) -> Result<Written, WriteError>;
+
+    /// How many drafts one dispatcher batch should hand it: everything a batch claims must be
+    /// written well inside the claim's lease, so a writer that waits on a model asks for few.
+    fn drafts_per_claim(&self) -> usize {
+        256
+    }
 }

@@ -154,6 +154,15 @@ impl Rule {
             Rule::HeartbeatSilence => "heartbeat_silence",
         }
     }
+
+    /// The rule in a few words, for people.
+    pub fn words(self) -> &'static str {
+        match self {
+            Rule::AgedP1P2 => "aged P1/P2 tickets",
+            Rule::OpenVolume => "too many open tickets",
+            Rule::HeartbeatSilence => "heartbeat silence",
+        }
+    }
 }
 
 /// One aged ticket, as evidence.

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use tam_core::comms::{CrmUpdate, Event, ModelCall};
 use tam_core::{TenantId, Timestamp};
 
+use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft as the embedded mailbox keeps it.
@@ -74,7 +75,7 @@ impl Store {
     pub fn insert_draft(&mut self, d: &DraftRow) -> Result<Option<String>, StoreError> {
         let existing: Option<String> = self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
                 params![d.tenant_id, d.idem_key],
                 |r| r.get(0),
@@ -84,7 +85,7 @@ impl Store {
             return Ok(existing);
         }
         let recipients = serde_json::to_string(&d.recipients).expect("a list of strings always serialises");
-        self.conn.execute(
+        self.conn.cached_execute(
             "INSERT INTO drafts (tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id,
                                  generator, created_at, confidence, note)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -113,7 +114,7 @@ impl Store {
     }
 
     fn draft_rows(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<DraftRow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
                     created_at, confidence, note,
                     (SELECT COUNT(*) FROM model_calls m WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
@@ -161,6 +162,18 @@ impl Store {
         Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", params![tenant.as_str(), key])?.pop())
     }
 
+    /// Where the draft saved for an effect key is, if any: one primary-key read, no usage sums.
+    pub fn draft_path(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .cached_row(
+                "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
+                params![tenant.as_str(), key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Records the model calls made for a draft effect.
     pub fn record_model_calls(
         &mut self,
@@ -196,7 +209,7 @@ impl Store {
 
     /// The model calls made for a draft effect, in order.
     pub fn model_calls(&self, tenant: &TenantId, key: &str) -> Result<Vec<ModelCall>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT provider, model, latency_ms, input_tokens, output_tokens, outcome FROM model_calls
              WHERE tenant_id = ?1 AND idem_key = ?2 ORDER BY id",
         )?;
@@ -217,7 +230,7 @@ impl Store {
     pub fn has_notification(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError> {
         Ok(self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT 1 FROM notifications WHERE tenant_id = ?1 AND idem_key = ?2",
                 params![tenant.as_str(), key],
                 |_| Ok(()),
@@ -233,7 +246,7 @@ impl Store {
         n: &NotificationRow,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.execute(
+        let added = self.conn.cached_execute(
             "INSERT INTO notifications (tenant_id, idem_key, channel, rep_email, kind, subject, body, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant_id, idem_key) DO NOTHING",
             params![tenant.as_str(), n.idem_key, n.channel, n.rep_email, n.kind, n.subject, n.body, nanos(at)],
@@ -243,7 +256,7 @@ impl Store {
 
     /// The tenant's notifications, oldest first.
     pub fn notifications(&self, tenant: &TenantId) -> Result<Vec<NotificationRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT idem_key, channel, rep_email, kind, subject, body FROM notifications WHERE tenant_id = ?1
              ORDER BY created_at, idem_key",
         )?;
@@ -266,7 +279,7 @@ impl Store {
         let tenant = event.tenant_id.as_str();
         let existing: Option<i64> = self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT id FROM events WHERE tenant_id = ?1 AND event_id = ?2",
                 params![tenant, event.event_id],
                 |r| r.get(0),
@@ -276,7 +289,7 @@ impl Store {
             return Ok(id);
         }
         let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
-        self.conn.execute(
+        self.conn.cached_execute(
             "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)",
             params![tenant, event.stream(), event.event_id, json],
         )?;
@@ -292,7 +305,7 @@ impl Store {
         after: i64,
         last: Option<usize>,
     ) -> Result<Vec<(i64, Event)>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT id, event FROM events WHERE tenant_id = ?1 AND stream = ?2 AND id > ?3 ORDER BY id DESC LIMIT ?4",
         )?;
         let limit = last.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -315,7 +328,7 @@ impl Store {
 
     /// Writes the CRM health fields of an account (the embedded CRM is the accounts table).
     pub fn update_crm(&mut self, u: &CrmUpdate) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
+        let n = self.conn.cached_execute(
             "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4
              WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
             params![u.tenant.as_str(), u.account.as_str(), u.escalated, nanos(u.scanned_at)],
@@ -329,7 +342,7 @@ impl Store {
     pub fn sync_watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT watermark FROM sync_state WHERE tenant_id = ?1 AND source = ?2",
                 params![tenant.as_str(), source],
                 |r| r.get::<_, i64>(0),
@@ -340,7 +353,7 @@ impl Store {
 
     /// Records a successful sync of `source` that started at `at`.
     pub fn set_sync_watermark(&mut self, tenant: &TenantId, source: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.conn.cached_execute(
             "INSERT INTO sync_state (tenant_id, source, watermark) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant_id, source) DO UPDATE SET watermark = excluded.watermark",
             params![tenant.as_str(), source, crate::nanos(at)],
@@ -356,7 +369,7 @@ impl Store {
         delivery_id: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.execute(
+        let added = self.conn.cached_execute(
             "INSERT INTO webhook_deliveries (tenant_id, source, delivery_id, received_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT DO NOTHING",
             params![tenant.as_str(), source, delivery_id, crate::nanos(at)],

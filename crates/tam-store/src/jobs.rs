@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use tam_core::{TenantId, Timestamp};
 
+use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One row of the job history.
@@ -30,7 +31,7 @@ pub struct JobRun {
 impl Store {
     /// Heartbeats stored, every tenant.
     pub fn heartbeat_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row("SELECT COUNT(*) FROM heartbeats", [], |r| r.get(0))?;
+        let n: i64 = self.conn.cached_row("SELECT COUNT(*) FROM heartbeats", [], |r| r.get(0))?;
         Ok(n.unsigned_abs())
     }
 
@@ -38,7 +39,7 @@ impl Store {
     pub fn last_job_slot(&self, tenant: &TenantId, job: &str) -> Result<Option<Timestamp>, StoreError> {
         let slot: Option<i64> = self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT MAX(slot) FROM job_runs WHERE tenant_id = ?1 AND job = ?2",
                 params![tenant.as_str(), job],
                 |r| r.get(0),
@@ -57,7 +58,7 @@ impl Store {
         worker: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.execute(
+        let added = self.conn.cached_execute(
             "INSERT INTO job_runs (tenant_id, job, slot, outcome, worker, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5)
              ON CONFLICT DO NOTHING",
             params![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
@@ -75,7 +76,7 @@ impl Store {
         detail: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.conn.cached_execute(
             "UPDATE job_runs SET outcome = ?4, finished_at = ?5, detail = ?6 WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3",
             params![tenant.as_str(), job, nanos(slot), if ok { "ok" } else { "failed" }, nanos(now), detail],
         )?;
@@ -85,7 +86,7 @@ impl Store {
     /// Lets go of a claimed run that was interrupted (a shutdown mid-job), so the slot can run
     /// again; what it did is idempotent.
     pub fn release_job(&mut self, tenant: &TenantId, job: &str, slot: Timestamp) -> Result<(), StoreError> {
-        self.conn.execute(
+        self.conn.cached_execute(
             "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND outcome = 'running'",
             params![tenant.as_str(), job, nanos(slot)],
         )?;
@@ -96,7 +97,7 @@ impl Store {
     /// of memory) without recording a result. Returns how many.
     pub fn fail_stale_jobs(&mut self, now: Timestamp, older_than: tam_core::SignedDuration) -> Result<u64, StoreError> {
         let before = now.checked_sub(older_than).unwrap_or(now);
-        let n = self.conn.execute(
+        let n = self.conn.cached_execute(
             "UPDATE job_runs SET outcome = 'failed', finished_at = ?1,
                     detail = 'no result: its worker stopped without recording one'
              WHERE outcome = 'running' AND started_at < ?2",
@@ -136,7 +137,7 @@ impl Store {
     /// Accounts whose check-in is due at `now`: no check-in drafted (or queued) within their
     /// check-in interval, less half a day (a DST change makes some days 23 hours long).
     pub fn checkins_due(&self, tenant: &TenantId, now: Timestamp) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT a.id FROM accounts a WHERE a.tenant_id = ?1 AND NOT EXISTS (
                 SELECT 1 FROM outbox o WHERE o.tenant_id = a.tenant_id AND o.account_id = a.id AND o.effect = 'draft'
                    AND json_extract(o.payload, '$.kind') = 'health_checkin' AND o.state <> 'failed'
@@ -149,7 +150,7 @@ impl Store {
 
     /// The latest `limit` job runs, newest slot first; one tenant's or all.
     pub fn job_runs(&self, tenant: Option<&TenantId>, limit: usize) -> Result<Vec<JobRun>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT tenant_id, job, slot, outcome, worker, started_at, finished_at, detail FROM job_runs
              WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY slot DESC, job LIMIT ?2",
         )?;
@@ -192,7 +193,7 @@ pub struct AccountHealth {
 impl Store {
     /// Every account of `tenant` with its latest health, worst first (unscanned last).
     pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT a.id, a.name, a.rep_email, a.health_score, a.health_status, s.trend, a.last_scan
                FROM accounts a LEFT JOIN snapshots s
                  ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = a.last_scan
@@ -235,18 +236,18 @@ impl Store {
         let t = tenant.as_str();
         let count = |n: i64| n.unsigned_abs();
         let mut m = TenantMetrics::default();
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT COALESCE(health_status, 'unscanned'), COUNT(*) FROM accounts WHERE tenant_id = ?1 GROUP BY 1 ORDER BY 1",
         )?;
         m.accounts = stmt.query_map([t], |r| Ok((r.get(0)?, count(r.get(1)?))))?.collect::<Result<_, _>>()?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+        )?;
         m.outbox = stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))?.collect::<Result<_, _>>()?;
-        m.scans = count(self.conn.query_row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", [t], |r| r.get(0))?);
+        m.scans = count(self.conn.cached_row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", [t], |r| r.get(0))?);
         m.last_scan_seconds = self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT finished_at - started_at FROM job_runs WHERE tenant_id = ?1 AND job = 'scan' AND outcome = 'ok'
                  ORDER BY slot DESC LIMIT 1",
                 [t],
@@ -254,7 +255,7 @@ impl Store {
             )
             .optional()?
             .map(|nanos| nanos as f64 / 1e9);
-        m.tokens = self.conn.query_row(
+        m.tokens = self.conn.cached_row(
             "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) FROM model_calls WHERE tenant_id = ?1",
             [t],
             |r| Ok((count(r.get(0)?), count(r.get(1)?))),

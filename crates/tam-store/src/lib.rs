@@ -14,6 +14,8 @@ mod outbox;
 mod profile;
 mod query;
 mod scan;
+#[cfg(feature = "sql-trace")]
+pub mod trace;
 mod write;
 
 use std::path::Path;
@@ -24,7 +26,7 @@ use tam_core::{TenantId, Timestamp};
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use jobs::{AccountHealth, JobRun, TenantMetrics};
 pub use migrations::SCHEMA_VERSION;
-pub use outbox::{Attempt, Communication, Finish, NewEffect, OutboxRow, OutboxState};
+pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
 pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, SnapshotRecord};
@@ -109,13 +111,17 @@ impl Store {
         conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // 64 MiB of page cache: imports and scans walk indexes far larger than the 2 MiB default.
         conn.pragma_update(None, "cache_size", -65_536)?;
+        // Every statement a dispatcher runs per effect stays prepared.
+        conn.set_prepared_statement_cache_capacity(128);
+        #[cfg(feature = "sql-trace")]
+        trace::attach(&mut conn)?;
         migrations::apply(&mut conn)?;
         Ok(Store { conn })
     }
 
     /// The ids of every account of a tenant.
     pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT id FROM accounts WHERE tenant_id = ?1")?;
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM accounts WHERE tenant_id = ?1")?;
         let ids = stmt.query_map([tenant.as_str()], |r| r.get(0))?;
         Ok(ids.collect::<Result<_, _>>()?)
     }
@@ -140,13 +146,42 @@ impl Store {
     pub fn account_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
         let n: i64 =
             self.conn
-                .query_row("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?1", [tenant.as_str()], |r| r.get(0))?;
+                .cached_row("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?1", [tenant.as_str()], |r| r.get(0))?;
         Ok(n.unsigned_abs())
     }
 
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+}
+
+/// Queries through the connection's statement cache: per-effect reads and writes run
+/// thousands of times per dispatch, and parsing their SQL each time cost more than running it.
+pub(crate) trait CachedStatements {
+    /// [`Connection::query_row`], prepared once.
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+    /// [`Connection::execute`], prepared once.
+    fn cached_execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedStatements for Connection {
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn cached_execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
     }
 }
 

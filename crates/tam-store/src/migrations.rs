@@ -274,6 +274,21 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE accounts ADD COLUMN cc_contacts TEXT NOT NULL DEFAULT '[]';  -- JSON array
     "#,
+    // 9: indexes for what the dispatcher reads per effect, so delivering one costs the same
+    // whatever the size of the book.
+    r#"
+    -- A claim takes due rows drafts first, then oldest first. This index holds only unfinished
+    -- rows, in exactly that order, so a claim reads its batch and stops; the index it replaces
+    -- held every row and left the claim to sort all the due ones for each batch.
+    DROP INDEX outbox_due;
+    CREATE INDEX outbox_due ON outbox (tenant_id, effect != 'draft', next_attempt_at, id)
+        WHERE state IN ('pending', 'in_flight');
+    CREATE INDEX outbox_failed ON outbox (tenant_id, id) WHERE state = 'failed';
+    -- An account's drafts: its profile's communication history, the outreach a follow-up replies to.
+    CREATE INDEX outbox_drafts_by_account ON outbox (tenant_id, account_id, id) WHERE effect = 'draft';
+    -- Every ticket of one account (reviews, check-ins, adoption), not only the open ones.
+    CREATE INDEX tickets_by_account ON tickets (tenant_id, account_id, created_at);
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

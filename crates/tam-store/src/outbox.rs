@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 
+use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft saved for an account, as its profile's communication history lists it.
@@ -113,6 +114,27 @@ pub struct Attempt {
     pub detail: Option<String>,
 }
 
+/// How many due rows one claim takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    /// Drafts at most. Kept small when a model writes them, so the batch ends well inside the lease.
+    pub drafts: usize,
+    /// Effects of the other kinds at most, claimed only once no more drafts are due.
+    pub others: usize,
+}
+
+/// The claim: unfinished rows of one rank (drafts, or the rest) that are due and not leased,
+/// oldest first, read in the order of `outbox_due` so the walk stops at the limit.
+const CLAIM_SQL: &str =
+    "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND (effect != 'draft') = ?5
+          AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until <= ?4)
+        ORDER BY next_attempt_at, id LIMIT ?6)
+    RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
+        last_error, receipt, created_at, delivered_at";
+
 /// How an attempt ended, as the outbox records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {
@@ -207,37 +229,38 @@ impl Store {
         Ok(added)
     }
 
-    /// Claims up to `limit` due effects of the tenant for `worker` until `now + lease`: pending
-    /// ones, and in-flight ones whose lease ran out (their worker died). Drafts come first,
-    /// because alerts link to them.
+    /// Claims due effects of the tenant for `worker` until `now + lease`: pending ones, and
+    /// in-flight ones whose lease ran out (their worker died). Drafts come first, because
+    /// alerts link to them: up to `claim.drafts` of them, and only when fewer were due, up to
+    /// `claim.others` effects of the other kinds. One transaction; the claim walks the
+    /// unfinished rows in delivery order and stops at its limit.
     pub fn claim_due(
         &mut self,
         tenant: &TenantId,
         now: Timestamp,
         worker: &str,
         lease: SignedDuration,
-        limit: usize,
+        claim: Claim,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
         let tx = self.conn.transaction()?;
-        let mut rows = {
-            let mut stmt = tx.prepare(&format!(
-                "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
-                 WHERE id IN (
-                    SELECT id FROM outbox
-                    WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND next_attempt_at <= ?4
-                      AND (lease_until IS NULL OR lease_until <= ?4)
-                    ORDER BY effect != 'draft', next_attempt_at, id LIMIT ?5)
-                 RETURNING {COLUMNS}"
-            ))?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let mut found = stmt.query(params![tenant.as_str(), worker, nanos(until), nanos(now), limit])?;
-            let mut rows = Vec::new();
-            while let Some(r) = found.next()? {
-                rows.push(read_row(r)?);
+        let mut rows = Vec::new();
+        {
+            let mut stmt = tx.prepare_cached(CLAIM_SQL)?;
+            let mut take = |others: bool, limit: usize, rows: &mut Vec<OutboxRow>| -> Result<(), StoreError> {
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                let mut found =
+                    stmt.query(params![tenant.as_str(), worker, nanos(until), nanos(now), others, limit])?;
+                while let Some(r) = found.next()? {
+                    rows.push(read_row(r)?);
+                }
+                Ok(())
+            };
+            take(false, claim.drafts, &mut rows)?;
+            if rows.len() < claim.drafts {
+                take(true, claim.others, &mut rows)?;
             }
-            rows
-        };
+        }
         tx.commit()?;
         rows.sort_by_key(|r| (r.kind != EffectKind::Draft, r.id));
         Ok(rows)
@@ -252,48 +275,75 @@ impl Store {
         at: Timestamp,
         finish: &Finish,
     ) -> Result<bool, StoreError> {
+        Ok(self.finish_batch(worker, at, [(row, finish)])? == 0)
+    }
+
+    /// Finishes a claimed batch in one transaction: each row, and its attempt, only if `worker`
+    /// still holds its lease. Returns how many results were refused because the lease was lost.
+    pub fn finish_batch<'r>(
+        &mut self,
+        worker: &str,
+        at: Timestamp,
+        finished: impl IntoIterator<Item = (&'r OutboxRow, &'r Finish)>,
+    ) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
-        if let Finish::Defer { next_attempt_at } = finish {
-            let updated = tx.execute(
+        let mut lost = 0;
+        {
+            let mut defer = tx.prepare_cached(
                 "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, attempts = attempts - 1,
                         lease_owner = NULL, lease_until = NULL
                  WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-                params![row.id, worker, row.attempts, nanos(*next_attempt_at)],
             )?;
-            tx.commit()?;
-            return Ok(updated == 1);
-        }
-        let (state, next, error, receipt, delivered_at, outcome) = match finish {
-            Finish::Delivered { receipt } => {
-                ("delivered", row.next_attempt_at, None, Some(receipt.as_str()), Some(nanos(at)), "delivered")
+            let mut end = tx.prepare_cached(
+                "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
+                        receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
+                        lease_owner = NULL, lease_until = NULL
+                 WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+            )?;
+            let mut attempt = tx.prepare_cached(
+                "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (row, finish) in finished {
+                let (state, next, error, receipt, delivered_at, outcome) = match finish {
+                    Finish::Defer { next_attempt_at } => {
+                        let updated = defer.execute(params![row.id, worker, row.attempts, nanos(*next_attempt_at)])?;
+                        lost += u64::from(updated == 0);
+                        continue;
+                    }
+                    Finish::Delivered { receipt } => {
+                        ("delivered", row.next_attempt_at, None, Some(receipt.as_str()), Some(nanos(at)), "delivered")
+                    }
+                    Finish::Retry { error, next_attempt_at } => {
+                        ("pending", *next_attempt_at, Some(error.as_str()), None, None, "retry")
+                    }
+                    Finish::Failed { error } => {
+                        ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed")
+                    }
+                };
+                let updated = end.execute(params![
+                    row.id,
+                    worker,
+                    row.attempts,
+                    state,
+                    nanos(next),
+                    error,
+                    receipt,
+                    delivered_at
+                ])?;
+                if updated == 0 {
+                    lost += 1;
+                    continue;
+                }
+                attempt.execute(params![row.id, row.attempts, nanos(at), outcome, error.or(receipt)])?;
             }
-            Finish::Retry { error, next_attempt_at } => {
-                ("pending", *next_attempt_at, Some(error.as_str()), None, None, "retry")
-            }
-            Finish::Failed { error } => ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed"),
-            Finish::Defer { .. } => unreachable!("handled above"),
-        };
-        let updated = tx.execute(
-            "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
-                    receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
-                    lease_owner = NULL, lease_until = NULL
-             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-            params![row.id, worker, row.attempts, state, nanos(next), error, receipt, delivered_at],
-        )?;
-        if updated == 0 {
-            return Ok(false);
         }
-        tx.execute(
-            "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![row.id, row.attempts, nanos(at), outcome, error.or(receipt)],
-        )?;
         tx.commit()?;
-        Ok(true)
+        Ok(lost)
     }
 
     /// The tenant's outbox, oldest first, optionally in one state.
     pub fn outbox(&self, tenant: &TenantId, state: Option<OutboxState>) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id"
         ))?;
         let mut rows = stmt.query(params![tenant.as_str(), state.map(OutboxState::as_str)])?;
@@ -306,9 +356,9 @@ impl Store {
 
     /// Every recorded attempt of one outbox row, first first.
     pub fn attempts(&self, row_id: i64) -> Result<Vec<Attempt>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY id",
+        )?;
         let rows = stmt.query_map([row_id], |r| {
             Ok(Attempt { attempt: r.get(0)?, at: from_nanos(r.get(1)?), outcome: r.get(2)?, detail: r.get(3)? })
         })?;
@@ -325,7 +375,9 @@ impl Store {
             params![tenant.as_str()],
         )?;
         tx.execute(
-            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?2) WHERE tenant_id = ?1 AND state = 'pending'",
+            // The first state term lets the claim's partial index serve this.
+            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?2)
+             WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending'",
             params![tenant.as_str(), nanos(now)],
         )?;
         tx.commit()?;
@@ -334,8 +386,9 @@ impl Store {
 
     /// One outbox row by key.
     pub fn outbox_row(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<OutboxRow>, StoreError> {
-        let mut stmt =
-            self.conn.prepare(&format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2"))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2"))?;
         let mut rows = stmt.query(params![tenant.as_str(), key.as_str()])?;
         rows.next()?.map(read_row).transpose()
     }
@@ -346,7 +399,7 @@ impl Store {
         let prefix = format!("draft:{}:", account.as_str());
         Ok(self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
                    AND substr(idem_key, 1, length(?3)) = ?3
                  ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -360,7 +413,7 @@ impl Store {
     /// The drafts saved for `account`, oldest first: the communication history of its profile.
     /// The subject is known when the embedded mailbox kept the draft.
     pub fn communications(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Communication>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT o.delivered_at, COALESCE(json_extract(o.payload, '$.kind'), 'draft'), d.subject, o.receipt
                FROM outbox o LEFT JOIN drafts d ON d.tenant_id = o.tenant_id AND d.idem_key = o.idem_key
               WHERE o.tenant_id = ?1 AND o.account_id = ?2 AND o.effect = 'draft' AND o.state = 'delivered'
@@ -388,7 +441,7 @@ impl Store {
         let prefix = format!("draft:{account}:");
         Ok(self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
                    AND substr(idem_key, 1, length(?3)) = ?3 AND state = 'delivered' AND id < ?4
                  ORDER BY id DESC LIMIT 1",
@@ -403,7 +456,7 @@ impl Store {
     pub fn receipt(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT receipt FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2 AND state = 'delivered'",
                 params![tenant.as_str(), key.as_str()],
                 |r| r.get(0),

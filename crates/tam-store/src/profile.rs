@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use tam_core::comms::{PeriodStats, ProfileFacts, ScorePoint, TicketFacts};
 use tam_core::{AccountId, Priority, TenantId, TicketId, TicketStatus, Timestamp};
 
+use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// The four fact sections of a profile.
@@ -149,7 +150,7 @@ impl Store {
 
     /// Every fact of an account's profile, by section and key.
     pub fn facts(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Fact>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT section, fact_key, value, source, first_seen, updated_at FROM profile_facts
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY section, fact_key",
         )?;
@@ -171,7 +172,7 @@ impl Store {
 
     /// The change log of an account's profile, oldest first.
     pub fn fact_changes(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<FactChange>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT at, section, fact_key, old_value, new_value, source FROM profile_changes
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY id",
         )?;
@@ -233,7 +234,7 @@ impl Store {
         status: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = self.conn.execute(
+        let n = self.conn.cached_execute(
             "UPDATE opportunities SET status = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND account_id = ?2 AND opp_key = ?3",
             params![tenant.as_str(), account.as_str(), title.trim().to_lowercase(), status, nanos(at)],
         )?;
@@ -242,7 +243,7 @@ impl Store {
 
     /// An account's opportunities, oldest first.
     pub fn opportunities(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Opportunity>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT title, description, status, source, created_at FROM opportunities
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY created_at, opp_key",
         )?;
@@ -265,7 +266,7 @@ impl Store {
         tenant: &TenantId,
         as_of: Timestamp,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT account_id, id, subject FROM tickets
              WHERE tenant_id = ?1 AND kind = 'feature_request' AND created_at <= ?2 AND status IN ('open', 'pending')
              ORDER BY account_id, created_at, id",
@@ -298,7 +299,7 @@ impl Store {
         account: &AccountId,
         as_of: Timestamp,
     ) -> Result<(u64, u64), StoreError> {
-        let (n, calls): (i64, Option<i64>) = self.conn.query_row(
+        let (n, calls): (i64, Option<i64>) = self.conn.cached_row(
             "SELECT COUNT(*), MAX(api_call_count) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3",
             params![tenant.as_str(), account.as_str(), nanos(as_of)],
             |r| Ok((r.get(0)?, r.get(1)?)),
@@ -309,8 +310,10 @@ impl Store {
     /// Tickets of an account about what it uses (feature requests are about what it does not):
     /// `(id, subject)`, for deriving adoption.
     pub fn ticket_subjects(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, subject FROM tickets WHERE tenant_id = ?1 AND account_id = ?2
+        let mut stmt = self.conn.prepare_cached(
+            // Without statistics SQLite would walk the tenant's tickets by primary key to
+            // avoid a sort; one account's tickets are few, so their index and a sort it is.
+            "SELECT id, subject FROM tickets INDEXED BY tickets_by_account WHERE tenant_id = ?1 AND account_id = ?2
                AND COALESCE(kind, '') != 'feature_request' ORDER BY id",
         )?;
         let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -359,13 +362,13 @@ impl Store {
     ) -> Result<PeriodStats, StoreError> {
         let t = tenant.as_str();
         let a = account.as_str();
-        let opened: i64 = self.conn.query_row(
+        let opened: i64 = self.conn.cached_row(
             "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 AND created_at > ?3 AND created_at <= ?4",
             params![t, a, nanos(from), nanos(to)],
             |r| r.get(0),
         )?;
-        let mut stmt = self.conn.prepare(
-            "SELECT id, priority, status, subject, created_at, updated_at FROM tickets
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, priority, status, subject, created_at, updated_at FROM tickets INDEXED BY tickets_by_account
              WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('resolved', 'closed')
                AND updated_at > ?3 AND updated_at <= ?4
              ORDER BY updated_at, id",
@@ -382,7 +385,7 @@ impl Store {
             resolved.push(facts);
         }
         let mean = (!hours.is_empty()).then(|| (hours.iter().sum::<f64>() / hours.len() as f64 * 10.0).round() / 10.0);
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of > ?3 AND as_of <= ?4 ORDER BY as_of",
         )?;
         let history = stmt

@@ -7,6 +7,7 @@ use tam_core::escalation::{AlertCause, Reason};
 use tam_core::scoring::Deduction;
 use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
 
+use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos};
 
 /// A tenant and how many accounts it has.
@@ -99,7 +100,7 @@ fn parse_opt<T>(
 impl Store {
     /// Every tenant, by id.
     pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT t.id, t.name, (SELECT COUNT(*) FROM accounts a WHERE a.tenant_id = t.id) FROM tenants t ORDER BY t.id",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
@@ -118,7 +119,7 @@ impl Store {
 
     /// The tenants that have an account with this id.
     pub fn tenants_with_account(&self, account: &AccountId) -> Result<Vec<TenantId>, StoreError> {
-        let mut stmt = self.conn.prepare("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;
+        let mut stmt = self.conn.prepare_cached("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;
         let ids = stmt.query_map([account.as_str()], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for id in ids {
@@ -136,7 +137,7 @@ impl Store {
     /// One account of a tenant.
     pub fn account(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
         self.conn
-            .query_row(
+            .cached_row(
                 "SELECT name, rep_name, rep_email, last_heartbeat,
                         (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
                             AND k.status IN ('open', 'pending')),
@@ -185,7 +186,7 @@ impl Store {
 
     /// The account's escalation episodes, newest first.
     pub fn episodes(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<EpisodeRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT opened_at, reason, last_alert_at, closed_at FROM episodes
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY opened_at DESC",
         )?;
@@ -207,7 +208,7 @@ impl Store {
         account: &AccountId,
         limit: usize,
     ) -> Result<Vec<StoredSnapshot>, StoreError> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare_cached(
             "SELECT as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at,
                     episode_reason
              FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY as_of DESC LIMIT ?3",

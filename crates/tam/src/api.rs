@@ -392,7 +392,11 @@ async fn dashboard_home(
         Ok(v) => v,
         Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
     };
-    match blocking(&s, move |s| crate::dashboard::home(&s.store()?, &tenant).map_err(ApiError::internal)).await {
+    // `?rep=` narrows the lists to one rep's accounts: the link a digest gives its reader.
+    let rep = q.get("rep").map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
+    let home =
+        move |s: &ApiState| crate::dashboard::home(&s.store()?, &tenant, rep.as_deref()).map_err(ApiError::internal);
+    match blocking(&s, home).await {
         Ok(html) => page(StatusCode::OK, cookie, html),
         Err(e) => e.into_response(),
     }

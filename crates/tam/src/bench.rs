@@ -112,6 +112,18 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
 
     let hooks = webhook_phase(&mut store, &config, args.webhooks.min(args.accounts), args.accounts)?;
 
+    // Everything the two scans and the webhooks planned, delivered to the embedded channels.
+    reset_peak_rss();
+    let delivery = deliver_phase(&home, &mut store, &config, &tenant)?;
+    let delivery_rss = peak_rss_mib();
+    // The same on a small book, so the cost of one effect can be compared across book sizes.
+    let small = if args.accounts > SMALL_BOOK {
+        let tickets = args.tickets * SMALL_BOOK / args.accounts.max(1);
+        Some(small_book_delivery(&dir.join("small"), SMALL_BOOK, tickets, as_of)?)
+    } else {
+        None
+    };
+
     let events = match &args.redis_url {
         Some(url) => Some(redis_phase(&dir, url, args.events)?),
         None => None,
@@ -132,6 +144,10 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "red": first.summary.red, "amber": first.summary.amber, "green": first.summary.green,
                 "escalated_next_day": second.summary.escalated,
                 "webhooks": args.webhooks.min(args.accounts), "webhook_p50_ms": hooks.0, "webhook_p99_ms": hooks.1,
+                "delivered_effects": delivery.0, "delivery_seconds": secs(delivery.1),
+                "delivery_effects_per_second": per_second(delivery), "delivery_peak_rss_mib": delivery_rss,
+                "small_book_accounts": small.map(|_| SMALL_BOOK), "small_book_delivered_effects": small.map(|d| d.0),
+                "small_book_delivery_effects_per_second": small.map(per_second),
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
             })
         )?;
@@ -175,6 +191,24 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             hooks.2,
             args.webhooks.min(args.accounts)
         )?;
+        writeln!(
+            out,
+            "delivery  {:>7.2} s  {:>9.0} effects/s  peak RSS {}  ({} effects of both scans and the webhooks, embedded channels; target >= 5000/s)",
+            delivery.1.as_secs_f64(),
+            per_second(delivery),
+            mib(delivery_rss),
+            delivery.0
+        )?;
+        if let Some(small) = small {
+            writeln!(
+                out,
+                "          {:>7.2} s  {:>9.0} effects/s  on a book of {SMALL_BOOK} accounts ({} effects); the large book's rate is {:.2}x slower (target <= 1.5x)",
+                small.1.as_secs_f64(),
+                per_second(small),
+                small.0,
+                per_second(small) / per_second(delivery).max(f64::MIN_POSITIVE)
+            )?;
+        }
         if let Some((n, t)) = events {
             writeln!(
                 out,
@@ -185,6 +219,55 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// The book whose delivery rate the large book's is compared with.
+const SMALL_BOOK: u64 = 3_000;
+
+fn per_second((n, took): (u64, Duration)) -> f64 {
+    (n as f64 / took.as_secs_f64().max(f64::MIN_POSITIVE)).round()
+}
+
+/// Delivers every due effect of the book through the home's channels (embedded here): returns
+/// how many were delivered and how long it took.
+fn deliver_phase(
+    home: &Home,
+    store: &mut tam_store::Store,
+    config: &crate::config::Config,
+    tenant: &TenantId,
+) -> Result<(u64, Duration)> {
+    let mut channels = crate::channels::HomeChannels::open(home, config)?;
+    let started = Instant::now();
+    let report = channels.dispatch(store, tenant, &config.retry)?;
+    let took = started.elapsed();
+    anyhow::ensure!(report.failed == 0 && report.retried == 0, "delivery to the embedded channels failed: {report:?}");
+    Ok((report.delivered, took))
+}
+
+/// A book of `accounts` in its own home under `dir`: generated, imported, scanned, delivered.
+fn small_book_delivery(
+    dir: &std::path::Path,
+    accounts: u64,
+    tickets: u64,
+    as_of: Timestamp,
+) -> Result<(u64, Duration)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let home = Home { dir: dir.join("home") };
+    std::fs::create_dir_all(&home.dir)?;
+    let data = dir.join("book.ndjson");
+    generate(&data, accounts, tickets, as_of)?;
+    let (mut store, config) = home.open()?;
+    let mut opts = config.import_options(as_of);
+    opts.future_tolerance = SignedDuration::from_hours(24);
+    let mut importer = Importer::new(&mut store, opts);
+    let file = File::open(&data).with_context(|| format!("cannot open {}", data.display()))?;
+    importer.read("book.ndjson", BufReader::new(file), Format::Ndjson)?;
+    importer.finish()?;
+    let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
+    scan_tenant(&mut store, &config, &tenant, as_of, false)?;
+    let next_day = as_of.checked_add(SignedDuration::from_hours(24)).expect("in range");
+    scan_tenant(&mut store, &config, &tenant, next_day, false)?;
+    deliver_phase(&home, &mut store, &config, &tenant)
 }
 
 /// Processes `n` signed Jira deliveries, each a new P1 on a different account of the book, and

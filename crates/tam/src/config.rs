@@ -737,6 +737,8 @@ pub fn default_file() -> String {
 # cool_down_days = {}
 # worsen_points = {}
 # alert_budget_per_rep = {}
+# A digest lists the rep's worst accounts and counts the rest by status and reason.
+# digest_top_accounts = {}
 
 [import]
 # future_tolerance_minutes = {}
@@ -910,6 +912,7 @@ pub fn default_file() -> String {
         e.cool_down_days,
         e.worsen_points,
         e.alert_budget_per_rep,
+        e.digest_top_accounts,
         i.future_tolerance_minutes,
         i.default_check_in_interval_days,
         r.max_attempts,

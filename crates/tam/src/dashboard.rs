@@ -32,7 +32,8 @@ table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-botto
 <body><header><a href="/">tam</a> <span class="muted">· {{ tenant }}</span></header><main>{% block body %}{% endblock %}</main></body></html>"#;
 
 const HOME: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }}{% endblock %}{% block body %}
-<h1>Accounts</h1>
+<h1>Accounts{% if rep %} of {{ rep }}{% endif %}</h1>
+{% if rep %}<p><a href="/">All accounts</a></p>{% endif %}
 <div class="columns">
 {% for group in groups %}<section id="{{ group.status }}">
 <h2 class="{{ group.status }}">{{ group.title }} ({{ group.accounts|length }})</h2>
@@ -107,8 +108,11 @@ struct Group {
 }
 
 /// The tenant's overview.
-pub fn home(store: &Store, tenant: &TenantId) -> Result<String, String> {
-    let all = store.account_health(tenant).map_err(|e| e.to_string())?;
+pub fn home(store: &Store, tenant: &TenantId, rep: Option<&str>) -> Result<String, String> {
+    let mut all = store.account_health(tenant).map_err(|e| e.to_string())?;
+    if let Some(rep) = rep {
+        all.retain(|a| a.rep_email.eq_ignore_ascii_case(rep));
+    }
     let mut groups: Vec<Group> = [("red", "Red"), ("amber", "Amber"), ("green", "Green"), ("none", "Not scanned")]
         .into_iter()
         .map(|(status, title)| Group { status, title, accounts: Vec::new() })
@@ -127,7 +131,7 @@ pub fn home(store: &Store, tenant: &TenantId) -> Result<String, String> {
         minijinja::Value::from(minijinja::value::Serde(&groups)),
         minijinja::Value::from(minijinja::value::Serde(&jobs)),
     );
-    render("home.html", context! { tenant => tenant.as_str(), groups, jobs })
+    render("home.html", context! { tenant => tenant.as_str(), groups, jobs, rep })
 }
 
 /// One account, or `None` when the tenant has no such account.

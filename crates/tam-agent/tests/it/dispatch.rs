@@ -201,7 +201,15 @@ fn a_worker_that_died_mid_delivery_is_taken_over_and_its_late_result_refused() {
     let mut store = Store::open_in_memory().unwrap();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
-    let claimed = store.claim_due(&tenant(), now(), "dead-worker", SignedDuration::from_secs(60), 100).unwrap();
+    let claimed = store
+        .claim_due(
+            &tenant(),
+            now(),
+            "dead-worker",
+            SignedDuration::from_secs(60),
+            tam_store::Claim { drafts: 100, others: 100 },
+        )
+        .unwrap();
     assert_eq!(claimed.len(), 6);
     // Within the lease nobody else may take them.
     let mut fake = Fake::default();
@@ -371,4 +379,23 @@ fn the_crm_is_written_only_when_score_status_or_flag_changed() {
     import(&mut store, &[("fix", Format::Ndjson, &fixed)]);
     scan_at(&mut store, now().checked_add(SignedDuration::from_mins(2)).unwrap());
     assert_eq!(crm_rows(&store), ["red00", "calm", "red00"], "only the account whose score moved");
+}
+
+#[test]
+fn a_long_digest_lists_the_worst_accounts_and_counts_the_rest() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 40);
+    scan_at(&mut store, now());
+    let mut fake = Fake::default();
+    run_dispatch(&mut store, &mut fake, now());
+    let (_, digest) = fake.alerts.iter().find(|(_, a)| a.kind == AlertKind::Digest).unwrap();
+    // Five alerts within the budget; 35 accounts over it: the worst 20 listed, 15 counted.
+    assert_eq!(digest.subject.as_str(), "[tam] 35 more escalated account(s) in your digest");
+    assert!(digest.text.contains("35 more accounts escalated. The worst 20:"), "{}", digest.text);
+    assert_eq!(digest.text.matches("    draft: ").count(), 20, "{}", digest.text);
+    assert!(digest.text.contains("And 15 more: 15 red; main reason: 15 aged P1/P2 tickets."), "{}", digest.text);
+    assert!(digest.text.contains("`tam scan --tenant t --json`"), "{}", digest.text);
+    assert!(digest.text.contains("/?rep=ana%40v.example"), "{}", digest.text);
+    // The listed ones are the worst: all score 10 here, so the first by id.
+    assert!(digest.text.contains("(red24)") && !digest.text.contains("(red25)"), "{}", digest.text);
 }

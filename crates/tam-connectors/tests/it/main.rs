@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
 
+mod plans;
+
 use std::time::Duration;
 
 use serde_json::json;

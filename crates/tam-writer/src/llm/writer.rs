@@ -74,6 +74,12 @@ impl Writer for LlmWriter {
             ),
         }
     }
+
+    /// Each draft is a model call that may wait for retries and the next model: 16 keep a
+    /// batch well inside the dispatcher's 30-minute lease.
+    fn drafts_per_claim(&self) -> usize {
+        16
+    }
 }
 
 #[cfg(test)]
