@@ -99,6 +99,9 @@ pub fn plan(
     digest_top: usize,
 ) -> Result<Vec<NewEffect>, StoreError> {
     let mut effects = Vec::new();
+    // Profiles are read once for the whole scan, and only when it drafts at all.
+    let drafts = accounts.iter().any(|a| a.decision.alert.is_some_and(|c| c != AlertCause::CoolDown));
+    let profiles = if drafts { store.profile_facts_by_account(tenant)? } else { Default::default() };
     let mut digests: BTreeMap<String, (AlertPayload, Vec<Option<tam_core::scoring::Rule>>)> = BTreeMap::new();
     for a in accounts {
         if a.decision.alert.is_none() && !a.crm_changed {
@@ -169,7 +172,7 @@ pub fn plan(
                 reported: Vec::new(),
                 roadmap: Vec::new(),
                 period: None,
-                profile: store.profile_facts(tenant, &a.account)?,
+                profile: profiles.get(a.account.as_str()).cloned().unwrap_or_default(),
             };
             push(EffectKind::Draft, json(&brief));
             // The profile's communication history lists the draft once it is saved.

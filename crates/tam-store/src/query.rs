@@ -171,17 +171,20 @@ impl Store {
         account: &AccountId,
         as_of: Timestamp,
     ) -> Result<Vec<TicketFacts>, StoreError> {
+        // Sorted here, not by ORDER BY: SQLite marks a statement with ORDER BY to be prepared
+        // again whenever its bindings are cleared, which the statement cache does on each use,
+        // and a scan runs this once per drafted account.
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, priority, status, subject, created_at FROM tickets
-             WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('open', 'pending') AND created_at <= ?3
-             ORDER BY priority, created_at, id",
+             WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('open', 'pending') AND created_at <= ?3",
         )?;
         let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
-        let mut out = Vec::new();
+        let mut found: Vec<(String, i64, String, String, i64)> = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(crate::profile::ticket_facts((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), as_of)?);
+            found.push((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
         }
-        Ok(out)
+        found.sort_by(|a, b| (a.1, a.4, &a.0).cmp(&(b.1, b.4, &b.0)));
+        found.into_iter().map(|row| crate::profile::ticket_facts(row, as_of)).collect()
     }
 
     /// The account's escalation episodes, newest first.
