@@ -12,7 +12,7 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
-use crate::effects::AlertPayload;
+use crate::effects::{AlertPayload, FromScan, Payload};
 use crate::profile::ProfilePayload;
 
 /// The channels a dispatcher delivers to.
@@ -134,6 +134,23 @@ fn finish(
     }
 }
 
+/// The content of an effect: carried whole, or built from the scan it refers to (`build` says
+/// why not when that scan's snapshot or account is gone, which no retry can mend).
+fn whole_or_built<T>(
+    store: &Store,
+    row: &OutboxRow,
+    payload: Result<Payload<T>, Outcome>,
+    build: impl FnOnce(&Store, &TenantId, &crate::effects::ScanRef) -> Result<Result<T, String>, StoreError>,
+) -> Result<Result<T, Outcome>, StoreError> {
+    Ok(match payload {
+        Ok(Payload::Whole(content)) => Ok(content),
+        Ok(Payload::Scan(FromScan { scan })) => {
+            build(store, &row.tenant, &scan)?.map_err(|reason| Outcome::Rejected { reason })
+        }
+        Err(o) => Err(o),
+    })
+}
+
 fn parse<T: DeserializeOwned>(row: &OutboxRow) -> Result<T, Outcome> {
     serde_json::from_str(&row.payload)
         .map_err(|e| Outcome::Rejected { reason: format!("outbox row {} has an unreadable payload: {e}", row.id) })
@@ -156,33 +173,46 @@ fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
 
 fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Timestamp) -> Result<Step, StoreError> {
     let outcome = match row.kind {
-        EffectKind::Draft => match parse::<Brief>(row).and_then(|b| same_tenant(row, &b.tenant).map(|()| b)) {
-            Ok(brief) => match ch.writer.write(&brief) {
-                Ok(written) => {
-                    // Tokens are spent whether or not the mailbox takes the draft: record them now.
-                    if !written.calls.is_empty() {
-                        store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
+        EffectKind::Draft => {
+            match whole_or_built(store, row, parse::<Payload<Brief>>(row), crate::effects::outreach_brief)?
+                .and_then(|b| same_tenant(row, &b.tenant).map(|()| b))
+            {
+                Ok(brief) => match ch.writer.write(&brief) {
+                    Ok(written) => {
+                        // Tokens are spent whether or not the mailbox takes the draft: record them now.
+                        if !written.calls.is_empty() {
+                            store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
+                        }
+                        let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
+                        if brief.kind == CommKind::EscalationOutreach
+                            && let Some(earlier) =
+                                store.earlier_outreach(&row.tenant, brief.account.as_str(), row.id)?
+                        {
+                            draft = draft.replying_to(&earlier);
+                        }
+                        ch.mailbox.create_draft(&draft)
                     }
-                    let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
-                    if brief.kind == CommKind::EscalationOutreach
-                        && let Some(earlier) = store.earlier_outreach(&row.tenant, brief.account.as_str(), row.id)?
-                    {
-                        draft = draft.replying_to(&earlier);
-                    }
-                    ch.mailbox.create_draft(&draft)
-                }
-                Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
-            },
-            Err(o) => o,
-        },
-        EffectKind::Crm => match parse::<CrmUpdate>(row).and_then(|u| same_tenant(row, &u.tenant).map(|()| u)) {
-            Ok(update) => ch.crm.update_health(&update),
-            Err(o) => o,
-        },
-        EffectKind::Event => match parse::<Event>(row).and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e)) {
-            Ok(event) => ch.events.publish(&event),
-            Err(o) => o,
-        },
+                    Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
+                },
+                Err(o) => o,
+            }
+        }
+        EffectKind::Crm => {
+            match whole_or_built(store, row, parse::<Payload<CrmUpdate>>(row), crate::effects::crm_update)?
+                .and_then(|u| same_tenant(row, &u.tenant).map(|()| u))
+            {
+                Ok(update) => ch.crm.update_health(&update),
+                Err(o) => o,
+            }
+        }
+        EffectKind::Event => {
+            match whole_or_built(store, row, parse::<Payload<Event>>(row), crate::effects::escalation_event)?
+                .and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e))
+            {
+                Ok(event) => ch.events.publish(&event),
+                Err(o) => o,
+            }
+        }
         EffectKind::Profile => match parse::<ProfilePayload>(row).and_then(|p| same_tenant(row, &p.tenant).map(|()| p))
         {
             Ok(p) => {

@@ -87,9 +87,39 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("effect payloads are plain data and always serialise")
 }
 
+/// What a scan's CRM update, event and outreach draft about one account carry: which account
+/// and which scan. They are built when delivered, from that scan's snapshot of the account (its
+/// score, breakdown and decision) and the account as stored, so the scan writes a few bytes per
+/// effect instead of every fact a draft quotes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanRef {
+    /// The account.
+    pub account: AccountId,
+    /// The scan instant: the snapshot's key.
+    pub as_of: Timestamp,
+}
+
+/// The payload of a scan's effect: `{"scan": {"account", "as_of"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FromScan {
+    /// The snapshot it is built from.
+    pub scan: ScanRef,
+}
+
+/// A payload of a draft, event or CRM effect: a reference to the scan that decided it (built
+/// at delivery), or the whole content (tasks' drafts, and rows written before references).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Payload<T> {
+    /// Built from the scan's snapshot when delivered.
+    Scan(FromScan),
+    /// Carried whole.
+    Whole(T),
+}
+
 /// Plans the effects of a scan: a CRM update for every changed account, and the rest for every
-/// account that alerts (new, worsened, reminder). Reads the facts the drafts need (open tickets with
-/// subjects, contacts) from the store; writes nothing. A rep's digest lists their worst
+/// account that alerts (new, worsened, reminder). Reads nothing but, for a cool-down reminder,
+/// the key of the episode's latest draft; writes nothing. A rep's digest lists their worst
 /// `digest_top` accounts and counts the others.
 pub fn plan(
     store: &Store,
@@ -99,28 +129,18 @@ pub fn plan(
     digest_top: usize,
 ) -> Result<Vec<NewEffect>, StoreError> {
     let mut effects = Vec::new();
-    // Profiles are read once for the whole scan, and only when it drafts at all.
-    let drafts = accounts.iter().any(|a| a.decision.alert.is_some_and(|c| c != AlertCause::CoolDown));
-    let profiles = if drafts { store.profile_facts_by_account(tenant)? } else { Default::default() };
     let mut digests: BTreeMap<String, (AlertPayload, Vec<Option<tam_core::scoring::Rule>>)> = BTreeMap::new();
     for a in accounts {
         if a.decision.alert.is_none() && !a.crm_changed {
             continue;
         }
         let key = |kind: EffectKind| IdemKey::new(kind, a.account.as_str(), as_of);
+        let from_scan = || json(&FromScan { scan: ScanRef { account: a.account.clone(), as_of } });
         let mut push = |kind: EffectKind, payload: String| {
             effects.push(NewEffect { key: key(kind), kind, account: Some(a.account.clone()), payload })
         };
         if a.crm_changed {
-            let crm = CrmUpdate {
-                tenant: tenant.clone(),
-                account: a.account.clone(),
-                score: a.health.score,
-                status: a.health.status,
-                scanned_at: as_of,
-                escalated: a.decision.escalated(),
-            };
-            push(EffectKind::Crm, json(&crm));
+            push(EffectKind::Crm, from_scan());
         }
         let Some(cause) = a.decision.alert else { continue };
         let reminder = cause == AlertCause::CoolDown;
@@ -131,50 +151,12 @@ pub fn plan(
 
         if !reminder {
             // The Sales Agent hears of news (a new or worse escalation), not of reminders.
-            let event = Event {
-                event_id: format!("evt-{}", key(EffectKind::Event).digest()),
-                event_type: "escalation".to_owned(),
-                tenant_id: tenant.clone(),
-                source_agent_id: AGENT_ID.to_owned(),
-                call_chain: vec![AGENT_ID.to_owned()],
-                priority: if a.health.status == tam_core::HealthStatus::Red { "high" } else { "medium" }.to_owned(),
-                data: serde_json::json!({
-                    "account_id": a.account, "account_name": a.name, "score": a.health.score,
-                    "status": a.health.status, "trend": a.trend, "reason": reason,
-                    "alert_cause": cause, "deductions": a.health.deductions,
-                    "rep_email": a.rep_email, "draft_key": draft_key,
-                }),
-                created_at: as_of,
-            };
-            push(EffectKind::Event, json(&event));
+            push(EffectKind::Event, from_scan());
         }
         // Drafts and alerts need the rep: a draft is saved in their mailbox, alerts go to them.
-        let (Some(rep), Some(row)) = (rep, store.account(tenant, &a.account)?) else { continue };
+        let Some(rep) = rep else { continue };
         if !reminder {
-            let brief = Brief {
-                kind: CommKind::EscalationOutreach,
-                tenant: tenant.clone(),
-                account: a.account.clone(),
-                account_name: a.name.clone(),
-                contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
-                cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
-                rep_name: a.rep_name.clone(),
-                rep_email: rep.clone(),
-                as_of,
-                score: a.health.score,
-                status: a.health.status,
-                trend: a.trend,
-                deductions: a.health.deductions.clone(),
-                open_tickets: store.open_ticket_facts(tenant, &a.account, as_of)?,
-                escalation_reason: a.decision.reason(),
-                alert_cause: Some(cause),
-                release: None,
-                reported: Vec::new(),
-                roadmap: Vec::new(),
-                period: None,
-                profile: profiles.get(a.account.as_str()).cloned().unwrap_or_default(),
-            };
-            push(EffectKind::Draft, json(&brief));
+            push(EffectKind::Draft, from_scan());
             // The profile's communication history lists the draft once it is saved.
             let profile = crate::profile::ProfilePayload {
                 tenant: tenant.clone(),
@@ -197,7 +179,7 @@ pub fn plan(
         let payload = AlertPayload {
             rep: rep.clone(),
             rep_name: a.rep_name.clone(),
-            chat_space: row.rep_chat_space.clone(),
+            chat_space: a.rep_chat_space.clone(),
             lines: vec![line],
             rest: None,
         };
@@ -245,4 +227,86 @@ pub fn plan(
         });
     }
     Ok(effects)
+}
+
+/// Why a scan's effect cannot be built: its snapshot or its account is gone (a re-run of the
+/// scan no longer planned it, or the account was removed). Never worth retrying.
+fn missing(what: &str, scan: &ScanRef) -> String {
+    format!("{what} of account {:?} at {} is not stored", scan.account.as_str(), scan.as_of)
+}
+
+/// The CRM update a scan decided: the health fields after it.
+pub fn crm_update(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<CrmUpdate, String>, StoreError> {
+    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+        return Ok(Err(missing("the snapshot", scan)));
+    };
+    Ok(Ok(CrmUpdate {
+        tenant: tenant.clone(),
+        account: scan.account.clone(),
+        score: s.score,
+        status: s.status,
+        scanned_at: scan.as_of,
+        escalated: s.episode_opened_at.is_some(),
+    }))
+}
+
+/// The `escalations` event of a new or worsened escalation, in the SPEC shape.
+pub fn escalation_event(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<Event, String>, StoreError> {
+    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+        return Ok(Err(missing("the snapshot", scan)));
+    };
+    let Some(row) = store.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
+    let key = |kind: EffectKind| IdemKey::new(kind, scan.account.as_str(), scan.as_of);
+    let reason = s.trigger.or(s.episode_reason).map_or("escalated", |r| r.as_str());
+    Ok(Ok(Event {
+        event_id: format!("evt-{}", key(EffectKind::Event).digest()),
+        event_type: "escalation".to_owned(),
+        tenant_id: tenant.clone(),
+        source_agent_id: AGENT_ID.to_owned(),
+        call_chain: vec![AGENT_ID.to_owned()],
+        priority: if s.status == tam_core::HealthStatus::Red { "high" } else { "medium" }.to_owned(),
+        data: serde_json::json!({
+            "account_id": scan.account, "account_name": row.name, "score": s.score,
+            "status": s.status, "trend": s.trend, "reason": reason,
+            "alert_cause": s.alert_cause, "deductions": s.deductions,
+            "rep_email": row.rep_email, "draft_key": key(EffectKind::Draft),
+        }),
+        created_at: scan.as_of,
+    }))
+}
+
+/// The brief of a scan's outreach draft: the account's health and decision at the scan, its
+/// tickets open at the scan, its contacts and what its profile says.
+pub fn outreach_brief(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<Brief, String>, StoreError> {
+    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+        return Ok(Err(missing("the snapshot", scan)));
+    };
+    let Some(row) = store.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
+    let rep = match Email::parse("rep_email", &row.rep_email.to_lowercase()) {
+        Ok(rep) => rep,
+        Err(e) => return Ok(Err(format!("account {:?}: field rep_email: {}", scan.account.as_str(), e.reason))),
+    };
+    Ok(Ok(Brief {
+        kind: CommKind::EscalationOutreach,
+        tenant: tenant.clone(),
+        account: scan.account.clone(),
+        account_name: row.name,
+        contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
+        cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
+        rep_name: row.rep_name,
+        rep_email: rep,
+        as_of: scan.as_of,
+        score: s.score,
+        status: s.status,
+        trend: s.trend,
+        deductions: s.deductions,
+        open_tickets: store.open_ticket_facts(tenant, &scan.account, scan.as_of)?,
+        escalation_reason: s.trigger.or(s.episode_reason),
+        alert_cause: s.alert_cause,
+        release: None,
+        reported: Vec::new(),
+        roadmap: Vec::new(),
+        period: None,
+        profile: store.profile_facts(tenant, &scan.account)?,
+    }))
 }

@@ -32,6 +32,8 @@ pub struct AccountResult {
     pub rep_name: String,
     /// Its rep's email.
     pub rep_email: String,
+    /// Its rep's chat space.
+    pub rep_chat_space: Option<String>,
     /// Score, status, breakdown.
     pub health: Health,
     /// Against about a week earlier.
@@ -125,6 +127,7 @@ fn scan_some(
                     name: input.name,
                     rep_name: input.rep_name,
                     rep_email: input.rep_email,
+                    rep_chat_space: input.rep_chat_space,
                     health,
                     trend,
                     decision,

@@ -414,7 +414,11 @@ impl Store {
     /// The subject is known when the embedded mailbox kept the draft.
     pub fn communications(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Communication>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT o.delivered_at, COALESCE(json_extract(o.payload, '$.kind'), 'draft'), d.subject, o.receipt
+            // A scan's draft carries only a reference to its snapshot: it is an escalation outreach.
+            "SELECT o.delivered_at,
+                    COALESCE(d.kind, json_extract(o.payload, '$.kind'),
+                             IIF(json_extract(o.payload, '$.scan') IS NOT NULL, 'escalation_outreach', NULL), 'draft'),
+                    d.subject, o.receipt
                FROM outbox o LEFT JOIN drafts d ON d.tenant_id = o.tenant_id AND d.idem_key = o.idem_key
               WHERE o.tenant_id = ?1 AND o.account_id = ?2 AND o.effect = 'draft' AND o.state = 'delivered'
               ORDER BY o.delivered_at, o.id",

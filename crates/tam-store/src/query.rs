@@ -218,31 +218,52 @@ impl Store {
         )?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), limit])?;
-        let key = account.as_str();
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let score: i64 = r.get(1)?;
-            let status: String = r.get(2)?;
-            let trend: String = r.get(3)?;
-            let deductions: String = r.get(4)?;
-            out.push(StoredSnapshot {
-                as_of: from_nanos(r.get(0)?),
-                score: u8::try_from(score).map_err(|_| bad(key, "score", &score.to_string()))?,
-                status: HealthStatus::parse(&status).ok_or_else(|| bad(key, "status", &status))?,
-                trend: Trend::parse(&trend).ok_or_else(|| bad(key, "trend", &trend))?,
-                deductions: serde_json::from_str(&deductions).map_err(|e| StoreError::Corrupt {
-                    table: "snapshots",
-                    key: key.to_owned(),
-                    field: "deductions",
-                    reason: e.to_string(),
-                })?,
-                trigger: parse_opt(r.get(5)?, key, "trigger", Reason::parse)?,
-                alert_cause: parse_opt(r.get(6)?, key, "alert_cause", AlertCause::parse)?,
-                delivery: parse_opt(r.get(7)?, key, "delivery", Delivery::parse)?,
-                episode_opened_at: r.get::<_, Option<i64>>(8)?.map(from_nanos),
-                episode_reason: parse_opt(r.get(9)?, key, "episode_reason", Reason::parse)?,
-            });
+            out.push(read_snapshot(r, account.as_str())?);
         }
         Ok(out)
     }
+
+    /// The account's snapshot of the scan at `as_of`: what that scan decided, from which its
+    /// effects are built when they are delivered.
+    pub fn snapshot_at(
+        &self,
+        tenant: &TenantId,
+        account: &AccountId,
+        as_of: Timestamp,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3"
+        ))?;
+        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
+        rows.next()?.map(|r| read_snapshot(r, account.as_str())).transpose()
+    }
+}
+
+const SNAPSHOT_COLUMNS: &str =
+    "as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at, episode_reason";
+
+fn read_snapshot(r: &rusqlite::Row<'_>, key: &str) -> Result<StoredSnapshot, StoreError> {
+    let score: i64 = r.get(1)?;
+    let status: String = r.get(2)?;
+    let trend: String = r.get(3)?;
+    let deductions: String = r.get(4)?;
+    Ok(StoredSnapshot {
+        as_of: from_nanos(r.get(0)?),
+        score: u8::try_from(score).map_err(|_| bad(key, "score", &score.to_string()))?,
+        status: HealthStatus::parse(&status).ok_or_else(|| bad(key, "status", &status))?,
+        trend: Trend::parse(&trend).ok_or_else(|| bad(key, "trend", &trend))?,
+        deductions: serde_json::from_str(&deductions).map_err(|e| StoreError::Corrupt {
+            table: "snapshots",
+            key: key.to_owned(),
+            field: "deductions",
+            reason: e.to_string(),
+        })?,
+        trigger: parse_opt(r.get(5)?, key, "trigger", Reason::parse)?,
+        alert_cause: parse_opt(r.get(6)?, key, "alert_cause", AlertCause::parse)?,
+        delivery: parse_opt(r.get(7)?, key, "delivery", Delivery::parse)?,
+        episode_opened_at: r.get::<_, Option<i64>>(8)?.map(from_nanos),
+        episode_reason: parse_opt(r.get(9)?, key, "episode_reason", Reason::parse)?,
+    })
 }

@@ -21,6 +21,8 @@ pub struct ScanInput {
     pub rep_name: String,
     /// Its rep's email, the key of the alert budget.
     pub rep_email: String,
+    /// Its rep's chat space, where chat alerts go.
+    pub rep_chat_space: Option<String>,
     /// Open tickets created at or before `as_of`, and the last heartbeat at or before `as_of`.
     pub signals: AccountSignals,
     /// The latest snapshot before `as_of`.
@@ -195,7 +197,7 @@ impl Store {
         let has_history = self.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", t, at)?;
 
         let mut accounts = self.conn.prepare(&format!(
-            "SELECT id, name, rep_name, rep_email, last_heartbeat FROM accounts
+            "SELECT id, name, rep_name, rep_email, last_heartbeat, rep_chat_space FROM accounts
              WHERE tenant_id = ?1 AND ?2 = ?2 {account_filter} ORDER BY id"
         ))?;
         let mut tickets = self.conn.prepare(&format!(
@@ -264,6 +266,7 @@ impl Store {
                     name: row.get(1)?,
                     rep_name: row.get(2)?,
                     rep_email: row.get(3)?,
+                    rep_chat_space: row.get(5)?,
                     signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
                     previous,
                     trend_candidates,

@@ -358,7 +358,12 @@ fn a_recovered_account_clears_its_crm_escalation_flag() {
     let crm: Vec<_> =
         store.outbox(&tenant(), None).unwrap().into_iter().filter(|r| r.kind == EffectKind::Crm).collect();
     assert_eq!(crm.len(), 2);
-    assert!(crm[1].payload.contains("\"escalated\":false"), "{}", crm[1].payload);
+    // The update is built from the scan's snapshot when delivered.
+    let from: tam_agent::effects::FromScan = serde_json::from_str(&crm[1].payload).unwrap();
+    assert_eq!(from.scan.as_of, days(1));
+    let update = tam_agent::effects::crm_update(&store, &tenant(), &from.scan).unwrap().unwrap();
+    assert!(!update.escalated, "{update:?}");
+    assert_eq!(update.status, tam_core::HealthStatus::Green);
 }
 
 #[test]
