@@ -5,7 +5,9 @@
 //! delivery and its record repeats nothing the customer or the rep can see.
 
 use serde::de::DeserializeOwned;
-use tam_core::comms::{AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, RepAlert, Subject};
+use tam_core::comms::{
+    AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
+};
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
@@ -88,9 +90,10 @@ pub fn dispatch(
         }
         let split = rows.partition_point(|r| r.kind == EffectKind::Draft);
         for group in [&rows[..split], &rows[split..]] {
+            let steps = deliver_group(store, group, channels, now)?;
             let mut finished = Vec::with_capacity(group.len());
-            for row in group {
-                let finish = match deliver(store, row, channels, now)? {
+            for (row, step) in group.iter().zip(steps) {
+                let finish = match step {
                     Step::Defer(next_attempt_at) => {
                         report.deferred += 1;
                         Finish::Defer { next_attempt_at }
@@ -102,6 +105,102 @@ pub fn dispatch(
             report.lost_leases += store.finish_batch(worker, now, finished.iter().map(|(r, f)| (*r, f)))?;
         }
     }
+}
+
+/// What one claimed row needs from its channel, once its content is built.
+enum Job {
+    Draft(Box<Brief>),
+    Crm(CrmUpdate),
+    Event(Event),
+    Profile(ProfileDocument),
+    Email(RepAlert),
+    Chat(RepAlert),
+}
+
+/// Delivers a group of claimed rows: builds each row's content, then hands each channel its
+/// share at once (a network channel works on several within its quota), and answers one step
+/// per row, in order.
+fn deliver_group(
+    store: &mut Store,
+    group: &[OutboxRow],
+    ch: &mut Channels<'_>,
+    now: Timestamp,
+) -> Result<Vec<Step>, StoreError> {
+    let mut steps: Vec<Option<Step>> = Vec::with_capacity(group.len());
+    let mut jobs: Vec<(usize, Job)> = Vec::new();
+    for (i, row) in group.iter().enumerate() {
+        match prepare(store, row, now)? {
+            Ok(job) => {
+                steps.push(None);
+                jobs.push((i, job));
+            }
+            Err(step) => steps.push(Some(step)),
+        }
+    }
+    let mut briefs = Vec::new();
+    let (mut crm, mut events, mut profiles, mut email, mut chat) = (vec![], vec![], vec![], vec![], vec![]);
+    for (i, job) in jobs {
+        match job {
+            Job::Draft(b) => briefs.push((i, b)),
+            Job::Crm(u) => crm.push((i, u)),
+            Job::Event(e) => events.push((i, e)),
+            Job::Profile(d) => profiles.push((i, d)),
+            Job::Email(a) => email.push((i, a)),
+            Job::Chat(a) => chat.push((i, a)),
+        }
+    }
+    let mut settle = |i: usize, outcome: Outcome| steps[i] = Some(Step::Attempted(outcome));
+
+    if !briefs.is_empty() {
+        let written = ch.writer.write_all(&briefs.iter().map(|(_, b)| &**b).collect::<Vec<_>>());
+        let mut drafts = Vec::with_capacity(briefs.len());
+        for ((i, brief), written) in briefs.into_iter().zip(written) {
+            let row = &group[i];
+            match written {
+                Ok(written) => {
+                    // Tokens are spent whether or not the mailbox takes the draft: record them now.
+                    if !written.calls.is_empty() {
+                        store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
+                    }
+                    let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
+                    if brief.kind == CommKind::EscalationOutreach
+                        && let Some(earlier) = store.earlier_outreach(&row.tenant, brief.account.as_str(), row.id)?
+                    {
+                        draft = draft.replying_to(&earlier);
+                    }
+                    drafts.push((i, draft));
+                }
+                Err(e) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
+            }
+        }
+        let outcomes = ch.mailbox.create_drafts(&drafts.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
+        drafts.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
+    }
+    if !crm.is_empty() {
+        let outcomes = ch.crm.update_all(&crm.iter().map(|(_, u)| u.clone()).collect::<Vec<_>>());
+        crm.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
+    }
+    for (i, event) in events {
+        settle(i, ch.events.publish(&event));
+    }
+    for (i, doc) in profiles {
+        settle(i, ch.profiles.publish_profile(&doc));
+    }
+    if !email.is_empty() {
+        let outcomes = ch.alerts.send_alerts(&email.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>());
+        email.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
+    }
+    if !chat.is_empty() {
+        let outcomes = ch.chat.notify_all(&chat.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>());
+        chat.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
+    }
+    // A channel that answered fewer outcomes than it was given failed those it did not answer.
+    Ok(steps
+        .into_iter()
+        .map(|s| {
+            s.unwrap_or(Step::Attempted(Outcome::Retry { reason: "the channel gave no answer".into(), after: None }))
+        })
+        .collect())
 }
 
 /// How the outbox records an attempt's outcome, counted in `report`.
@@ -171,46 +270,33 @@ fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
     }
 }
 
-fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Timestamp) -> Result<Step, StoreError> {
-    let outcome = match row.kind {
+/// The content a row's channel needs, or the step it ends with without its channel (an
+/// unreadable payload, content that can no longer be built, an alert waiting for its draft).
+fn prepare(store: &Store, row: &OutboxRow, now: Timestamp) -> Result<Result<Job, Step>, StoreError> {
+    let not = |o: Outcome| Err(Step::Attempted(o));
+    Ok(match row.kind {
         EffectKind::Draft => {
             match whole_or_built(store, row, parse::<Payload<Brief>>(row), crate::effects::outreach_brief)?
                 .and_then(|b| same_tenant(row, &b.tenant).map(|()| b))
             {
-                Ok(brief) => match ch.writer.write(&brief) {
-                    Ok(written) => {
-                        // Tokens are spent whether or not the mailbox takes the draft: record them now.
-                        if !written.calls.is_empty() {
-                            store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
-                        }
-                        let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
-                        if brief.kind == CommKind::EscalationOutreach
-                            && let Some(earlier) =
-                                store.earlier_outreach(&row.tenant, brief.account.as_str(), row.id)?
-                        {
-                            draft = draft.replying_to(&earlier);
-                        }
-                        ch.mailbox.create_draft(&draft)
-                    }
-                    Err(e) => Outcome::Rejected { reason: format!("writer: {e}") },
-                },
-                Err(o) => o,
+                Ok(brief) => Ok(Job::Draft(Box::new(brief))),
+                Err(o) => not(o),
             }
         }
         EffectKind::Crm => {
             match whole_or_built(store, row, parse::<Payload<CrmUpdate>>(row), crate::effects::crm_update)?
                 .and_then(|u| same_tenant(row, &u.tenant).map(|()| u))
             {
-                Ok(update) => ch.crm.update_health(&update),
-                Err(o) => o,
+                Ok(update) => Ok(Job::Crm(update)),
+                Err(o) => not(o),
             }
         }
         EffectKind::Event => {
             match whole_or_built(store, row, parse::<Payload<Event>>(row), crate::effects::escalation_event)?
                 .and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e))
             {
-                Ok(event) => ch.events.publish(&event),
-                Err(o) => o,
+                Ok(event) => Ok(Job::Event(event)),
+                Err(o) => not(o),
             }
         }
         EffectKind::Profile => match parse::<ProfilePayload>(row).and_then(|p| same_tenant(row, &p.tenant).map(|()| p))
@@ -221,26 +307,25 @@ fn deliver(store: &mut Store, row: &OutboxRow, ch: &mut Channels<'_>, now: Times
                     && matches!(d.state, OutboxState::Pending | OutboxState::InFlight)
                 {
                     // Published after the draft it should list; a failed draft does not hold it.
-                    return Ok(Step::Defer(d.next_attempt_at.max(soon(now))));
+                    return Ok(Err(Step::Defer(d.next_attempt_at.max(soon(now)))));
                 }
                 match crate::profile::document(store, &row.tenant, &p.account)? {
-                    Some(doc) => ch.profiles.publish_profile(&doc),
-                    None => Outcome::Rejected { reason: format!("no account {:?}", p.account.as_str()) },
+                    Some(doc) => Ok(Job::Profile(doc)),
+                    None => not(Outcome::Rejected { reason: format!("no account {:?}", p.account.as_str()) }),
                 }
             }
-            Err(o) => o,
+            Err(o) => not(o),
         },
         EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest => match parse::<AlertPayload>(row) {
             Ok(payload) => match alert(store, row, &payload, now)? {
-                Ready::Alert(alert) if row.kind == EffectKind::ChatAlert => ch.chat.notify(&alert),
-                Ready::Alert(alert) => ch.alerts.send_alert(&alert),
-                Ready::Not(o) => o,
-                Ready::Wait(until) => return Ok(Step::Defer(until)),
+                Ready::Alert(alert) if row.kind == EffectKind::ChatAlert => Ok(Job::Chat(alert)),
+                Ready::Alert(alert) => Ok(Job::Email(alert)),
+                Ready::Not(o) => not(o),
+                Ready::Wait(until) => Err(Step::Defer(until)),
             },
-            Err(o) => o,
+            Err(o) => not(o),
         },
-    };
-    Ok(Step::Attempted(outcome))
+    })
 }
 
 /// A second from now: what waits for a draft looks again no sooner, so a busy draft cannot

@@ -7,6 +7,7 @@
 //! `requestId` so a repeated delivery can be recognised.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -32,18 +33,20 @@ pub struct WebhookConfig {
     pub min_interval: Duration,
     /// Limit on one call.
     pub timeout: Duration,
+    /// Spaces posted to at once.
+    pub concurrency: usize,
 }
 
 /// Posts alerts to Google Chat spaces.
 pub struct ChatWebhooks {
     config: WebhookConfig,
     agent: ureq::Agent,
-    last_sent: HashMap<String, Instant>,
+    last_sent: Mutex<HashMap<String, Instant>>,
     lookup: Lookup,
 }
 
 /// Finds a webhook URL by the name of the variable that holds it.
-pub type Lookup = Box<dyn Fn(&str) -> Option<String> + Send>;
+pub type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
 impl ChatWebhooks {
     /// Webhooks whose URLs are read from the environment at send time.
@@ -53,7 +56,7 @@ impl ChatWebhooks {
 
     /// Webhooks whose URLs come from `lookup` (tests pass their fakes' URLs).
     pub fn with_lookup(config: WebhookConfig, lookup: Lookup) -> ChatWebhooks {
-        ChatWebhooks { agent: agent(config.timeout), config, last_sent: HashMap::new(), lookup }
+        ChatWebhooks { agent: agent(config.timeout), config, last_sent: Mutex::default(), lookup }
     }
 
     fn url_for(&self, space: Option<&str>) -> Result<String, String> {
@@ -79,15 +82,46 @@ fn message_text(alert: &RepAlert) -> String {
     text
 }
 
-/// Waits until a message to `space` keeps to the per-space write quota, and records it.
-fn pace(last_sent: &mut HashMap<String, Instant>, space: &str, min_interval: Duration) {
-    if let Some(last) = last_sent.get(space) {
+/// Waits until a message to `space` keeps to the per-space write quota, and records it. One
+/// worker posts to a space at a time (see [`by_space`]), so the wait needs no lock.
+fn pace(last_sent: &Mutex<HashMap<String, Instant>>, space: &str, min_interval: Duration) {
+    let last = last_sent.lock().unwrap_or_else(PoisonError::into_inner).get(space).copied();
+    if let Some(last) = last {
         let wait = min_interval.saturating_sub(last.elapsed());
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }
     }
-    last_sent.insert(space.to_owned(), Instant::now());
+    last_sent.lock().unwrap_or_else(PoisonError::into_inner).insert(space.to_owned(), Instant::now());
+}
+
+/// Posts `alerts` with `post`, the spaces at once on up to `workers` threads and each space's
+/// alerts in order on one of them: Chat's write quota is per space.
+fn by_space(
+    alerts: &[RepAlert],
+    workers: usize,
+    space_of: impl Fn(&RepAlert) -> String,
+    post: impl Fn(&RepAlert) -> Outcome + Sync,
+) -> Vec<Outcome> {
+    let mut spaces: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, alert) in alerts.iter().enumerate() {
+        let space = space_of(alert);
+        match spaces.iter_mut().find(|(s, _)| *s == space) {
+            Some((_, members)) => members.push(i),
+            None => spaces.push((space, vec![i])),
+        }
+    }
+    let posted = tam_core::concurrent::map(&spaces, workers, |(_, members)| {
+        members.iter().map(|&i| (i, post(&alerts[i]))).collect::<Vec<_>>()
+    });
+    let mut outcomes: Vec<Option<Outcome>> = alerts.iter().map(|_| None).collect();
+    for (i, outcome) in posted.into_iter().flatten() {
+        outcomes[i] = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::Retry { reason: "not posted".to_owned(), after: None }))
+        .collect()
 }
 
 /// The effect's key as `requestId` (Chat returns the first message for a repeated id) and a
@@ -128,12 +162,23 @@ fn classify(status: u16, body: &str) -> Outcome {
 
 impl ChatNotifier for ChatWebhooks {
     fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        self.post(alert)
+    }
+
+    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
+        let space_of = |a: &RepAlert| a.chat_space.clone().unwrap_or_else(|| "default".to_owned());
+        by_space(alerts, self.config.concurrency, space_of, |a| self.post(a))
+    }
+}
+
+impl ChatWebhooks {
+    fn post(&self, alert: &RepAlert) -> Outcome {
         let space = alert.chat_space.as_deref();
         let url = match self.url_for(space) {
             Ok(url) => url,
             Err(reason) => return Outcome::Rejected { reason },
         };
-        pace(&mut self.last_sent, space.unwrap_or("default"), self.config.min_interval);
+        pace(&self.last_sent, space.unwrap_or("default"), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
         let full = format!("{url}{separator}{}", message_query(alert));
         match post(&self.agent, &full, None, &message_body(alert)) {
@@ -153,12 +198,13 @@ impl ChatNotifier for ChatWebhooks {
 
 /// Posts alerts with the Chat API as a Chat app (the app must be a member of each space).
 pub struct ChatApi {
-    auth: ServiceAccount,
+    auth: Mutex<ServiceAccount>,
     base_url: String,
     default_space: Option<String>,
     min_interval: Duration,
     agent: ureq::Agent,
-    last_sent: HashMap<String, Instant>,
+    last_sent: Mutex<HashMap<String, Instant>>,
+    concurrency: usize,
 }
 
 impl ChatApi {
@@ -172,12 +218,30 @@ impl ChatApi {
         timeout: Duration,
     ) -> ChatApi {
         let base_url = base_url.trim_end_matches('/').to_owned();
-        ChatApi { auth, base_url, default_space, min_interval, agent: agent(timeout), last_sent: HashMap::new() }
+        ChatApi {
+            auth: Mutex::new(auth),
+            base_url,
+            default_space,
+            min_interval,
+            agent: agent(timeout),
+            last_sent: Mutex::default(),
+            concurrency: 1,
+        }
+    }
+
+    /// Posts to up to `spaces` spaces at once.
+    pub fn with_concurrency(mut self, spaces: usize) -> ChatApi {
+        self.concurrency = spaces.max(1);
+        self
+    }
+
+    fn auth(&self) -> std::sync::MutexGuard<'_, ServiceAccount> {
+        self.auth.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Proves the key, the token endpoint and the `chat.bot` scope without posting anything.
     pub fn check(&mut self) -> Result<String, String> {
-        self.auth
+        self.auth()
             .token("", CHAT_BOT)
             .map(|_| "the Chat app has a token (chat.bot); it must be a member of each rep's space".to_owned())
             .map_err(|e| e.to_string())
@@ -193,6 +257,17 @@ fn valid_space(space: &str) -> bool {
 
 impl ChatNotifier for ChatApi {
     fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        self.post(alert)
+    }
+
+    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
+        let space_of = |a: &RepAlert| a.chat_space.clone().or_else(|| self.default_space.clone()).unwrap_or_default();
+        by_space(alerts, self.concurrency, space_of, |a| self.post(a))
+    }
+}
+
+impl ChatApi {
+    fn post(&self, alert: &RepAlert) -> Outcome {
         let Some(space) = alert.chat_space.clone().or_else(|| self.default_space.clone()) else {
             return Outcome::Rejected {
                 reason: format!(
@@ -206,15 +281,15 @@ impl ChatNotifier for ChatApi {
         }
         let url = format!("{}/v1/{space}/messages?{}", self.base_url, message_query(alert));
         let body = message_body(alert);
-        pace(&mut self.last_sent, &space, self.min_interval);
+        pace(&self.last_sent, &space, self.min_interval);
         for attempt in 0..2 {
-            let token = match self.auth.token("", CHAT_BOT) {
+            let token = match self.auth().token("", CHAT_BOT) {
                 Ok(t) => t,
                 Err(e) => return e.into(),
             };
             match post(&self.agent, &url, Some(&token), &body) {
                 // A token Google stopped accepting is refreshed once.
-                Ok((401, _)) if attempt == 0 => self.auth.invalidate("", CHAT_BOT),
+                Ok((401, _)) if attempt == 0 => self.auth().invalidate("", CHAT_BOT),
                 Ok((status, text)) => return classify(status, &text),
                 Err(e) => {
                     return Outcome::Retry {

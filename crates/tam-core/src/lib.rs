@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod alerts;
 pub mod comms;
+pub mod concurrent;
 pub mod escalation;
 mod field;
 mod id;

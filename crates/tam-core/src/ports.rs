@@ -11,18 +11,36 @@ use crate::outbox::Outcome;
 pub trait DraftMailbox {
     /// Saves the draft in the rep's mailbox. Idempotent by the draft's key.
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome;
+
+    /// Saves several drafts: one outcome per draft, in order. A mailbox behind a network API
+    /// saves several at once, within its quota; the others save them one by one.
+    fn create_drafts(&mut self, drafts: &[CustomerDraft]) -> Vec<Outcome> {
+        drafts.iter().map(|d| self.create_draft(d)).collect()
+    }
 }
 
 /// Email alerts to our own reps.
 pub trait RepAlerts {
     /// Sends the alert to the rep. Idempotent by the alert's key.
     fn send_alert(&mut self, alert: &RepAlert) -> Outcome;
+
+    /// Sends several alerts: one outcome per alert, in order (several at once where the
+    /// channel's quota allows).
+    fn send_alerts(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
+        alerts.iter().map(|a| self.send_alert(a)).collect()
+    }
 }
 
 /// Chat alerts to the rep's space.
 pub trait ChatNotifier {
     /// Posts the alert. Idempotent by the alert's key.
     fn notify(&mut self, alert: &RepAlert) -> Outcome;
+
+    /// Posts several alerts: one outcome per alert, in order (several spaces at once where the
+    /// channel allows; one space's messages stay in order).
+    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
+        alerts.iter().map(|a| self.notify(a)).collect()
+    }
 }
 
 /// The event bus other agents read.
@@ -35,6 +53,11 @@ pub trait EventBus {
 pub trait CrmWriter {
     /// Writes the fields. Idempotent by nature.
     fn update_health(&mut self, update: &CrmUpdate) -> Outcome;
+
+    /// Writes several accounts' fields: one outcome per update, in order.
+    fn update_all(&mut self, updates: &[CrmUpdate]) -> Vec<Outcome> {
+        updates.iter().map(|u| self.update_health(u)).collect()
+    }
 }
 
 /// Where reps read an account's relationship profile (a CRM sub-page, or a local file).
@@ -53,6 +76,12 @@ pub struct WriteError(pub String);
 pub trait Writer {
     /// Writes it.
     fn write(&self, brief: &Brief) -> Result<Written, WriteError>;
+
+    /// Writes several: one result per brief, in order. A writer that waits on a model writes
+    /// several at once, as many as its providers allow.
+    fn write_all(&self, briefs: &[&Brief]) -> Vec<Result<Written, WriteError>> {
+        briefs.iter().map(|b| self.write(b)).collect()
+    }
 
     /// How many drafts one dispatcher batch should hand it: everything a batch claims must be
     /// written well inside the claim's lease, so a writer that waits on a model asks for few.

@@ -99,7 +99,8 @@ pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
         config.default_space.clone(),
         std::time::Duration::from_millis(config.min_interval_ms),
         std::time::Duration::from_millis(config.timeout_ms),
-    ))
+    )
+    .with_concurrency(config.concurrency))
 }
 
 /// Gmail drafts and alerts sharing one service account, as `[mail]` describes them.
@@ -109,7 +110,13 @@ pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
         service_account("mail", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
     let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
     let from = tam_core::Email::parse("[mail] alerts_from", from)?;
-    let gmail = Gmail::new(account, &config.base_url, timeout);
+    let gmail = Gmail::with_limits(
+        account,
+        &config.base_url,
+        timeout,
+        config.concurrency,
+        tam_connectors::gmail::USER_UNITS_PER_SECOND,
+    );
     Ok((GmailDrafts::new(gmail.clone()).with_bcc(config.bcc()?), GmailAlerts::new(gmail, from)))
 }
 
@@ -135,6 +142,7 @@ impl HomeChannels {
                     default_env: config.chat.default_webhook_env.clone(),
                     min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
                     timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
+                    concurrency: config.chat.concurrency,
                 })),
                 "api" => Box::new(chat_api(&config.chat)?),
                 _ => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),

@@ -76,6 +76,8 @@ pub struct ChatConfig {
     pub min_interval_ms: u64,
     /// Limit on one post.
     pub timeout_ms: u64,
+    /// Spaces posted to at once (each space's messages stay in order, `min_interval_ms` apart).
+    pub concurrency: usize,
 }
 
 impl Default for ChatConfig {
@@ -90,6 +92,7 @@ impl Default for ChatConfig {
             token_uri: None,
             min_interval_ms: 1_000,
             timeout_ms: 10_000,
+            concurrency: 8,
         }
     }
 }
@@ -113,6 +116,8 @@ pub struct MailConfig {
     /// Addresses every customer draft blind-copies (the deployment's own, such as a CRM's
     /// logging inbox).
     pub bcc: Vec<String>,
+    /// Gmail calls made at once; each mailbox still keeps to Gmail's per-user quota.
+    pub concurrency: usize,
 }
 
 impl MailConfig {
@@ -131,6 +136,7 @@ impl Default for MailConfig {
             base_url: "https://gmail.googleapis.com".to_owned(),
             token_uri: None,
             timeout_ms: 30_000,
+            concurrency: 8,
             bcc: Vec::new(),
         }
     }
@@ -786,6 +792,7 @@ pub fn default_file() -> String {
 # base_url = "https://chat.googleapis.com"
 # min_interval_ms = 1000
 # timeout_ms = 10000
+# concurrency = 8               # spaces posted to at once; one space's messages stay in order
 # [chat.webhooks]
 #   "spaces/AAAA" = "TAM_CHAT_WEBHOOK_SUPPORT"
 
@@ -799,6 +806,7 @@ pub fn default_file() -> String {
 # alerts_from = "tam-alerts@vendor.example"
 # base_url = "https://gmail.googleapis.com"
 # timeout_ms = 30000
+# concurrency = 8               # Gmail calls at once; each mailbox keeps to 250 quota units/s
 # bcc = ["crm-log@vendor.example"]  # blind-copied on every customer draft (your own addresses)
 
 [notion]

@@ -159,6 +159,7 @@ mod chat {
             default_env: None,
             min_interval: Duration::from_millis(300),
             timeout: Duration::from_secs(5),
+            concurrency: 1,
         };
         let lookup_url = url.clone();
         let mut chat =

@@ -69,6 +69,11 @@ impl Router {
         self
     }
 
+    /// Calls one provider may have in flight.
+    pub fn concurrency_per_provider(&self) -> usize {
+        self.concurrency_per_provider
+    }
+
     /// The models, in order.
     pub fn models(&self) -> &[ModelConfig] {
         &self.models

@@ -80,6 +80,12 @@ impl Writer for LlmWriter {
     fn drafts_per_claim(&self) -> usize {
         16
     }
+
+    /// As many at once as one provider takes (`concurrency_per_provider`): the router's gates
+    /// hold each provider to that, whichever models the drafts fall back to.
+    fn write_all(&self, briefs: &[&Brief]) -> Vec<Result<Written, WriteError>> {
+        tam_core::concurrent::map(briefs, self.router.concurrency_per_provider(), |b| self.write(b))
+    }
 }
 
 #[cfg(test)]
