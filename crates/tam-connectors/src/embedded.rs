@@ -238,6 +238,26 @@ impl CrmWriter for LocalCrm {
             Err(e) => store_failure(e),
         }
     }
+
+    /// One transaction for the batch: all are written or none, and none costs a commit of its own.
+    fn update_all(&mut self, updates: &[CrmUpdate]) -> Vec<Outcome> {
+        match self.store.update_crm_all(updates) {
+            Ok(_) => {
+                updates.iter().map(|u| Outcome::Delivered { receipt: format!("accounts/{}", u.account) }).collect()
+            }
+            Err(e) => updates
+                .iter()
+                .map(|_| {
+                    store_failure(StoreError::Corrupt {
+                        table: "accounts",
+                        key: String::new(),
+                        field: "crm",
+                        reason: e.to_string(),
+                    })
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Profiles as Markdown under `HOME/profiles/<tenant>/<account>.md`, rewritten whole by each

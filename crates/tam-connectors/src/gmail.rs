@@ -25,6 +25,10 @@ const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
 /// figure, 15,000, is the same average).
 pub const USER_UNITS_PER_SECOND: u32 = 250;
 
+/// The window the quota is counted over here: a second, and a margin for Gmail seeing a request
+/// a little later or earlier than it left (a request at the edge of Gmail's second is refused).
+const QUOTA_WINDOW: Duration = Duration::from_millis(1_100);
+
 /// What a call costs against the per-user quota, by method.
 fn units(method: &str, path: &str) -> u32 {
     match (method, path.split('?').next().unwrap_or(path)) {
@@ -80,7 +84,7 @@ impl Gmail {
                 let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let window = spent.entry(sub.to_owned()).or_default();
                 let now = Instant::now();
-                while window.front().is_some_and(|(at, _)| now.duration_since(*at) >= Duration::from_secs(1)) {
+                while window.front().is_some_and(|(at, _)| now.duration_since(*at) >= QUOTA_WINDOW) {
                     window.pop_front();
                 }
                 let used: u32 = window.iter().map(|(_, u)| u).sum();
@@ -89,9 +93,7 @@ impl Gmail {
                     return;
                 }
                 // The oldest spend leaves the window first.
-                window
-                    .front()
-                    .map_or(Duration::ZERO, |(at, _)| Duration::from_secs(1).saturating_sub(now.duration_since(*at)))
+                window.front().map_or(Duration::ZERO, |(at, _)| QUOTA_WINDOW.saturating_sub(now.duration_since(*at)))
             };
             std::thread::sleep(wait.max(Duration::from_millis(1)));
         }
@@ -115,8 +117,10 @@ impl Gmail {
         body: Option<&Value>,
     ) -> Result<(u16, Value), Outcome> {
         for attempt in 0..2 {
-            self.pace(sub, units(method, path));
             let token = self.token(sub, scope)?;
+            // Paced once the token is in hand: a token fetch can take longer than the quota's
+            // window, and the quota counts when Gmail sees the call.
+            self.pace(sub, units(method, path));
             let url = format!("{}{path}", self.base_url);
             let auth = format!("Bearer {token}");
             let sent = match (method, body) {

@@ -318,6 +318,55 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_batch_posts_spaces_at_once_and_each_space_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let alert = |space: &str, n: usize| RepAlert {
+            tenant: tam_core::TenantId::parse("t", "t").unwrap(),
+            rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
+            chat_space: Some(space.to_owned()),
+            kind: tam_core::comms::AlertKind::Individual,
+            subject: tam_core::comms::Subject::new("s"),
+            text: String::new(),
+            key: tam_core::outbox::IdemKey::from_stored(format!("{space}#{n}")),
+        };
+        let alerts: Vec<RepAlert> = (0..12).map(|n| alert(["spaces/A", "spaces/B", "spaces/C"][n % 3], n)).collect();
+        let posted = Mutex::new(Vec::new());
+        let (in_flight, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let outcomes = by_space(
+            &alerts,
+            3,
+            |a| a.chat_space.clone().unwrap(),
+            |a| {
+                most.fetch_max(in_flight.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                posted.lock().unwrap().push(a.key.to_string());
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                Outcome::Delivered { receipt: a.key.to_string() }
+            },
+        );
+        // One outcome per alert, in the alerts' order.
+        let receipts: Vec<String> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Outcome::Delivered { receipt } => receipt,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(receipts, alerts.iter().map(|a| a.key.to_string()).collect::<Vec<_>>());
+        // Each space's messages went out in order; spaces overlapped, never two to one space.
+        let posted = posted.into_inner().unwrap();
+        for space in ["spaces/A", "spaces/B", "spaces/C"] {
+            let mine: Vec<&String> = posted.iter().filter(|k| k.starts_with(space)).collect();
+            let expected: Vec<String> = (0..12)
+                .filter(|n| alerts[*n].chat_space.as_deref() == Some(space))
+                .map(|n| format!("{space}#{n}"))
+                .collect();
+            assert_eq!(mine, expected.iter().collect::<Vec<_>>());
+        }
+        assert!((2..=3).contains(&most.load(Ordering::SeqCst)), "{most:?}");
+    }
+
+    #[test]
     fn long_alerts_are_cut_on_a_character_boundary() {
         let alert = RepAlert {
             tenant: tam_core::TenantId::parse("t", "t").unwrap(),

@@ -328,12 +328,26 @@ impl Store {
 
     /// Writes the CRM health fields of an account (the embedded CRM is the accounts table).
     pub fn update_crm(&mut self, u: &CrmUpdate) -> Result<bool, StoreError> {
-        let n = self.conn.cached_execute(
-            "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4
-             WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
-            params![u.tenant.as_str(), u.account.as_str(), u.escalated, nanos(u.scanned_at)],
-        )?;
-        Ok(n == 1)
+        Ok(self.update_crm_all(std::slice::from_ref(u))? == 1)
+    }
+
+    /// [`Store::update_crm`] for several accounts in one transaction: returns how many changed.
+    pub fn update_crm_all(&mut self, updates: &[CrmUpdate]) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut changed = 0;
+        {
+            let mut update = tx.prepare_cached(
+                "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4
+                 WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
+            )?;
+            for u in updates {
+                changed +=
+                    update.execute(params![u.tenant.as_str(), u.account.as_str(), u.escalated, nanos(u.scanned_at)])?
+                        as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
     }
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, reason = "a fake that cannot serve should fail the test loudly")]
 
+pub mod gmail;
 pub mod notion;
 
 use std::io::{BufRead, BufReader, Read, Write};

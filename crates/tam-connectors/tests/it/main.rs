@@ -362,6 +362,74 @@ mod gmail {
         CustomerDraft::new(&brief, written, IdemKey::from_stored("draft:a1:2026-03-29T07:00:00Z".into()))
     }
 
+    /// `n` first drafts to `reps` reps, each with its own key.
+    fn drafts_to(n: usize, reps: usize) -> Vec<CustomerDraft> {
+        (0..n)
+            .map(|i| {
+                let brief = Brief {
+                    kind: CommKind::EscalationOutreach,
+                    tenant: super::tenant("acme"),
+                    account: AccountId::parse("a", &format!("a{i}")).unwrap(),
+                    account_name: format!("Account {i}"),
+                    contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
+                    cc: vec![],
+                    rep_name: "Rep".into(),
+                    rep_email: Email::parse("r", &format!("rep{}@vendor.example", i % reps)).unwrap(),
+                    as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
+                    score: 10,
+                    status: HealthStatus::Red,
+                    trend: Trend::Declining,
+                    deductions: vec![],
+                    open_tickets: vec![],
+                    escalation_reason: None,
+                    alert_cause: None,
+                    release: None,
+                    reported: vec![],
+                    roadmap: vec![],
+                    period: None,
+                    profile: Default::default(),
+                };
+                let written = Written {
+                    subject: format!("Account {i}: our plan"),
+                    text: "Hello".into(),
+                    html: "<p>Hello</p>".into(),
+                    generator: "template".into(),
+                    confidence: "medium".into(),
+                    note: None,
+                    calls: vec![],
+                };
+                CustomerDraft::new(&brief, written, IdemKey::from_stored(format!("draft:a{i}:2026-03-29T07:00:00Z")))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_of_drafts_is_saved_at_once_within_each_mailboxs_quota() {
+        let fake = tam_testkit::gmail::FakeGmail::start();
+        fake.set_latency(Duration::from_millis(40));
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let auth =
+            ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5))
+                .unwrap();
+        let gmail = Gmail::with_limits(auth, &fake.base_url(), Duration::from_secs(5), 8, 250);
+        let mut mailbox = GmailDrafts::new(gmail);
+        // 40 drafts to one rep cost 600 units: more than one second of that mailbox's quota.
+        let mut batch = drafts_to(40, 1);
+        batch.extend(drafts_to(60, 3).into_iter().skip(40));
+        let outcomes = mailbox.create_drafts(&batch);
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered { .. })), "{outcomes:?}");
+        let saved: usize = (0..3).map(|r| fake.drafts(&format!("rep{r}@vendor.example")).len()).sum();
+        assert_eq!(saved, 60, "each draft saved once");
+        let stats = fake.stats();
+        assert_eq!(stats.rate_limited, 0, "no call went over a mailbox's quota");
+        assert!(stats.peak_user_units_per_second <= 250, "{stats:?}");
+        assert!(stats.peak_in_flight > 1, "drafts were saved at once: {stats:?}");
+        // A retried batch finds every draft by its Message-ID and saves none again.
+        let again = mailbox.create_drafts(&batch);
+        assert!(again.iter().all(|o| matches!(o, Outcome::Delivered { .. })));
+        assert_eq!((0..3).map(|r| fake.drafts(&format!("rep{r}@vendor.example")).len()).sum::<usize>(), 60);
+    }
+
     fn decoded_raw(body: &str) -> String {
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         let raw = v.pointer("/message/raw").or_else(|| v.get("raw")).and_then(serde_json::Value::as_str).unwrap();

@@ -1,0 +1,1588 @@
+//! A stateful local Gmail API with Google's OAuth token endpoint, answering in the wire format
+//! recorded in `shared/reference/fixtures/gmail`. It enforces what the real one does and `tam`
+//! must respect: tokens only for the scopes delegated to the client (`unauthorized_client`
+//! otherwise), a bearer token on every call, the scopes each method accepts (403
+//! `insufficientPermissions`: `gmail.compose` cannot list or read messages), the per-user quota
+//! in units per method over a moving second (429 `userRateLimitExceeded`, no `Retry-After`),
+//! valid JSON and base64 `raw`, recipients for a sent message, and Gmail's threading rule: a
+//! message joins `threadId` only when its reply headers and subject agree with that thread.
+//! Latency, failures and replies lost after the server acted can be injected.
+//!
+//! Each connection has its own thread and the latency is slept there, outside the lock, so
+//! concurrent requests overlap as they would on the real service.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Full access to the mailbox.
+pub const SCOPE_MAIL: &str = "https://mail.google.com/";
+/// Drafts and sending.
+pub const SCOPE_COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
+/// Sending only.
+pub const SCOPE_SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+/// Reading everything.
+pub const SCOPE_READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
+/// Reading and changing everything but deleting.
+pub const SCOPE_MODIFY: &str = "https://www.googleapis.com/auth/gmail.modify";
+/// Labels and headers, without bodies or search.
+pub const SCOPE_METADATA: &str = "https://www.googleapis.com/auth/gmail.metadata";
+
+const ADDON_COMPOSE: &str = "https://www.googleapis.com/auth/gmail.addons.current.action.compose";
+const ADDON_MESSAGE: &[&str] = &[
+    "https://www.googleapis.com/auth/gmail.addons.current.message.action",
+    "https://www.googleapis.com/auth/gmail.addons.current.message.metadata",
+    "https://www.googleapis.com/auth/gmail.addons.current.message.readonly",
+];
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+const TOKEN_LIFETIME: u64 = 3599;
+const UNAUTHORIZED_CLIENT: &str = "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.";
+
+/// A message as the fake stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Gmail's message id (16 hex digits).
+    pub id: String,
+    /// The thread it belongs to; a new thread's id is its first message's id, as in Gmail.
+    pub thread_id: String,
+    /// The draft's id (`r-…`) when the message is a draft.
+    pub draft_id: Option<String>,
+    /// `DRAFT`, `SENT`, or `INBOX` and `UNREAD` for a received message.
+    pub label_ids: Vec<String>,
+    /// The RFC 5322 text decoded from `raw` (invalid UTF-8 replaced).
+    pub raw: String,
+    /// The header fields in order, unfolded, encoded words decoded.
+    pub headers: Vec<(String, String)>,
+    /// The `Message-ID` header, or the one Gmail gives a message without it.
+    pub message_id: String,
+    /// `Subject`, decoded.
+    pub subject: Option<String>,
+    /// `From`.
+    pub from: Option<String>,
+    /// `To`.
+    pub to: Option<String>,
+    /// `Cc`.
+    pub cc: Option<String>,
+    /// `Bcc`.
+    pub bcc: Option<String>,
+    /// `In-Reply-To`.
+    pub in_reply_to: Option<String>,
+}
+
+impl StoredMessage {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the fake has been asked, for assertions and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct GmailStats {
+    /// Every request, token requests and refused ones included.
+    pub requests: u64,
+    /// Requests per route: `POST token`, `GET drafts`, `POST drafts`, `GET drafts/{id}`,
+    /// `GET messages`, `GET messages/{id}`, `POST messages/send`; anything else by its path.
+    pub routes: BTreeMap<String, u64>,
+    /// Gmail calls refused with 429 for going over a user's quota.
+    pub rate_limited: u64,
+    /// Gmail calls refused with 403 for a token without a scope the method accepts.
+    pub insufficient_scope: u64,
+    /// Tokens issued.
+    pub tokens_issued: u64,
+    /// Token requests refused with `unauthorized_client`.
+    pub tokens_refused: u64,
+    /// The most requests being handled at once (latency included).
+    pub peak_in_flight: u64,
+    /// The most quota units any one user spent within one second.
+    pub peak_user_units_per_second: u64,
+}
+
+#[derive(Clone)]
+struct Grant {
+    sub: String,
+    scopes: Vec<String>,
+    expires: Instant,
+}
+
+struct Stored {
+    message: StoredMessage,
+    internal_date: i64,
+    history_id: u64,
+}
+
+/// One user's mailbox; messages are never removed, so indices stay valid.
+#[derive(Default)]
+struct Mailbox {
+    messages: Vec<Stored>,
+    by_id: HashMap<String, usize>,
+    by_message_id: HashMap<String, Vec<usize>>,
+    drafts: HashMap<String, usize>,
+    threads: HashMap<String, Vec<usize>>,
+}
+
+#[derive(Default)]
+struct Window {
+    spent: VecDeque<(Instant, u64)>,
+    sum: u64,
+}
+
+struct State {
+    token_uri: String,
+    granted: Vec<String>,
+    units_per_second: u32,
+    latency: Duration,
+    next: u64,
+    tokens: HashMap<String, Grant>,
+    mailboxes: HashMap<String, Mailbox>,
+    windows: HashMap<String, Window>,
+    failures: VecDeque<(u16, String)>,
+    token_failures: VecDeque<(u16, String)>,
+    lose_any: u32,
+    lose_write: u32,
+    in_flight: u64,
+    stats: GmailStats,
+}
+
+/// A running fake Gmail; dropping it stops accepting connections.
+pub struct FakeGmail {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeGmail {
+    /// A fake on a free port of 127.0.0.1 that delegates `gmail.compose` and `gmail.send`, and
+    /// allows each user 250 quota units a second.
+    pub fn start() -> FakeGmail {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("a bound listener has an address");
+        let state = Arc::new(Mutex::new(State {
+            token_uri: format!("http://{addr}/token"),
+            granted: vec![SCOPE_COMPOSE.to_owned(), SCOPE_SEND.to_owned()],
+            units_per_second: 250,
+            latency: Duration::ZERO,
+            next: 0,
+            tokens: HashMap::new(),
+            mailboxes: HashMap::new(),
+            windows: HashMap::new(),
+            failures: VecDeque::new(),
+            token_failures: VecDeque::new(),
+            lose_any: 0,
+            lose_write: 0,
+            in_flight: 0,
+            stats: GmailStats::default(),
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (shared, stopped) = (Arc::clone(&state), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let state = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &state));
+            }
+        });
+        FakeGmail { addr, state, stop }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    /// What the client's `base_url` should be: `http://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The service account's `token_uri`: `http://127.0.0.1:<port>/token`.
+    pub fn token_uri(&self) -> String {
+        format!("http://{}/token", self.addr)
+    }
+
+    /// The scopes delegated to the client in the Admin console, replacing the earlier ones.
+    /// Tokens already issued keep theirs, as Google's do until they expire.
+    pub fn grant(&self, scopes: &[&str]) {
+        self.state().granted = scopes.iter().map(|s| (*s).to_owned()).collect();
+    }
+
+    /// Each user's quota in units per moving second; 0 means no limit.
+    pub fn set_user_units_per_second(&self, units: u32) {
+        self.state().units_per_second = units;
+    }
+
+    /// How long every request, token requests included, waits before it is handled.
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().latency = latency;
+    }
+
+    /// The next Gmail call with a valid token is answered `status` with `body` (JSON) instead
+    /// of being carried out. Token requests are not affected.
+    pub fn fail_next(&self, status: u16, body: &str) {
+        self.state().failures.push_back((status, body.to_owned()));
+    }
+
+    /// The next token request is answered `status` with `body` (JSON).
+    pub fn fail_next_token(&self, status: u16, body: &str) {
+        self.state().token_failures.push_back((status, body.to_owned()));
+    }
+
+    /// The next Gmail call that passes the token, scope and quota checks is carried out, but
+    /// its answer is replaced by Google's 502 page, as when a reply is lost after the server
+    /// acted.
+    pub fn lose_next_reply(&self) {
+        self.state().lose_any += 1;
+    }
+
+    /// Like [`FakeGmail::lose_next_reply`], for the next draft created or message sent.
+    pub fn lose_reply_of_next_send(&self) {
+        self.state().lose_write += 1;
+    }
+
+    /// Every token issued so far stops working (answers 401), as when they expire.
+    pub fn revoke_tokens(&self) {
+        self.state().tokens.clear();
+    }
+
+    /// A message arriving in `user`'s inbox, joining the thread of a message it replies to
+    /// when the subjects agree.
+    pub fn receive(&self, user: &str, raw: &str) -> StoredMessage {
+        let mut s = self.state();
+        let user = user.to_ascii_lowercase();
+        let mailbox = s.mailbox(&user);
+        let thread = mailbox.referenced(&parse_headers(raw)).first().map(|i| mailbox.thread_of(*i));
+        s.insert(&user, raw.to_owned(), thread.as_deref(), &["INBOX", "UNREAD"], false)
+    }
+
+    /// `user`'s drafts, oldest first.
+    pub fn drafts(&self, user: &str) -> Vec<StoredMessage> {
+        self.messages_where(user, |m| m.draft_id.is_some())
+    }
+
+    /// The messages `user` sent, oldest first.
+    pub fn sent(&self, user: &str) -> Vec<StoredMessage> {
+        self.messages_where(user, |m| m.label_ids.iter().any(|l| l == "SENT"))
+    }
+
+    /// Everything in `user`'s mailbox, oldest first.
+    pub fn messages(&self, user: &str) -> Vec<StoredMessage> {
+        self.messages_where(user, |_| true)
+    }
+
+    fn messages_where(&self, user: &str, keep: impl Fn(&StoredMessage) -> bool) -> Vec<StoredMessage> {
+        let s = self.state();
+        s.mailboxes
+            .get(&user.to_ascii_lowercase())
+            .map(|m| m.messages.iter().map(|m| &m.message).filter(|m| keep(m)).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> GmailStats {
+        self.state().stats.clone()
+    }
+}
+
+impl Drop for FakeGmail {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // The accept loop only sees the flag when a connection wakes it.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Request {
+    method: String,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Request {
+    fn param(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+        }
+    }
+    let body = if headers.get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
+        read_chunked(reader)?
+    } else {
+        let length = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        body
+    };
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    Some(Request { method, path: path.to_owned(), query: parse_pairs(query), headers, body })
+}
+
+fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            loop {
+                let mut trailer = String::new();
+                if reader.read_line(&mut trailer).ok()? == 0 || trailer.trim_end().is_empty() {
+                    return Some(body);
+                }
+            }
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..]).ok()?;
+        let mut crlf = String::new();
+        reader.read_line(&mut crlf).ok()?;
+    }
+}
+
+/// `a=1&b=2` (a query string or a form body), decoded.
+fn parse_pairs(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+/// `%XX` escapes; `+` is a space only in query strings and forms, not in paths.
+fn percent_decode(text: &str, plus_is_space: bool) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Reply {
+    fn json(status: u16, body: &Value) -> Reply {
+        Reply::raw_json(status, body.to_string())
+    }
+
+    fn raw_json(status: u16, body: String) -> Reply {
+        Reply { status, headers: Vec::new(), content_type: "application/json; charset=UTF-8", body }
+    }
+
+    fn header(mut self, name: &'static str, value: String) -> Reply {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let mut reader = BufReader::new(stream);
+    while let Some(request) = read_request(&mut reader) {
+        let latency = {
+            let mut s = lock(state);
+            s.in_flight += 1;
+            s.stats.peak_in_flight = s.stats.peak_in_flight.max(s.in_flight);
+            s.latency
+        };
+        std::thread::sleep(latency);
+        let reply = {
+            let mut s = lock(state);
+            s.in_flight -= 1;
+            s.answer(&request)
+        };
+        let close = request.headers.get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let mut out = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: {}\r\ncontent-length: {}\r\nvary: Origin, X-Origin, Referer\r\n",
+            reply.status,
+            reason_phrase(reply.status),
+            reply.content_type,
+            reply.body.len()
+        );
+        for (k, v) in &reply.headers {
+            out.push_str(&format!("{k}: {v}\r\n"));
+        }
+        if close {
+            out.push_str("connection: close\r\n");
+        }
+        out.push_str("\r\n");
+        out.push_str(&reply.body);
+        if reader.get_mut().write_all(out.as_bytes()).is_err() || close {
+            return;
+        }
+    }
+}
+
+/// Google's error envelope, with `error` as the one entry of `errors`.
+fn google_error(code: u16, status: &str, message: &str, error: Value) -> Reply {
+    Reply::json(code, &json!({"error": {"code": code, "message": message, "errors": [error], "status": status}}))
+}
+
+/// The usual kind of error: the entry repeats the message.
+fn simple_error(code: u16, status: &str, reason: &str, message: &str) -> Reply {
+    google_error(code, status, message, json!({"message": message, "domain": "global", "reason": reason}))
+}
+
+fn bad_request(reason: &str, message: &str) -> Reply {
+    simple_error(400, "INVALID_ARGUMENT", reason, message)
+}
+
+fn not_found() -> Reply {
+    simple_error(404, "NOT_FOUND", "notFound", "Requested entity was not found.")
+}
+
+const CREDENTIALS_HINT: &str = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.";
+
+fn unauthenticated(missing: bool) -> Reply {
+    let (message, entry, reason) = if missing {
+        (
+            format!("Request is missing required authentication credential. {CREDENTIALS_HINT}"),
+            "Login Required.",
+            "required",
+        )
+    } else {
+        (
+            format!("Request had invalid authentication credentials. {CREDENTIALS_HINT}"),
+            "Invalid Credentials",
+            "authError",
+        )
+    };
+    let entry = json!({"message": entry, "domain": "global", "reason": reason, "location": "Authorization",
+                       "locationType": "header"});
+    google_error(401, "UNAUTHENTICATED", &message, entry)
+        .header("www-authenticate", "Bearer realm=\"https://accounts.google.com/\"".to_owned())
+}
+
+fn insufficient_scope(method: Method) -> Reply {
+    let body = json!({"error": {"code": 403, "message": "Request had insufficient authentication scopes.",
+        "errors": [{"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}],
+        "status": "PERMISSION_DENIED",
+        "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                     "domain": "googleapis.com",
+                     "metadata": {"service": "gmail.googleapis.com",
+                                  "method": format!("caribou.api.proto.MailboxService.{}", method.rpc())}}]}});
+    let scopes = method.scopes().join(" ");
+    Reply::json(403, &body).header(
+        "www-authenticate",
+        format!("Bearer realm=\"https://accounts.google.com/\", error=\"insufficient_scope\", scope=\"{scopes}\""),
+    )
+}
+
+fn user_rate_limited() -> Reply {
+    let message = "User Rate Limit Exceeded";
+    let entry = json!({"message": message, "domain": "usageLimits", "reason": "userRateLimitExceeded"});
+    google_error(429, "RESOURCE_EXHAUSTED", message, entry)
+}
+
+/// What Google's front end sends when the backend's answer is lost.
+fn lost_reply() -> Reply {
+    let body = "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n  <meta name=viewport content=\"initial-scale=1, minimum-scale=1, width=device-width\">\n  <title>Error 502 (Server Error)!!1</title>\n  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n  <p><b>502.</b> <ins>That’s an error.</ins>\n  <p>The server encountered a temporary error and could not complete your request.<p>Please try again in 30 seconds.  <ins>That’s all we know.</ins>\n";
+    Reply { status: 502, headers: Vec::new(), content_type: "text/html; charset=UTF-8", body: body.to_owned() }
+}
+
+fn oauth_error(status: u16, error: &str, description: &str) -> Reply {
+    Reply::json(status, &json!({"error": error, "error_description": description}))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Method {
+    DraftsList,
+    DraftsGet,
+    DraftsCreate,
+    MessagesList,
+    MessagesGet,
+    MessagesSend,
+}
+
+impl Method {
+    fn route(self) -> &'static str {
+        match self {
+            Method::DraftsList => "GET drafts",
+            Method::DraftsGet => "GET drafts/{id}",
+            Method::DraftsCreate => "POST drafts",
+            Method::MessagesList => "GET messages",
+            Method::MessagesGet => "GET messages/{id}",
+            Method::MessagesSend => "POST messages/send",
+        }
+    }
+
+    /// Quota units, from Gmail's quota table.
+    fn cost(self) -> u64 {
+        match self {
+            Method::DraftsCreate => 10,
+            Method::MessagesSend => 100,
+            _ => 5,
+        }
+    }
+
+    /// The scopes the discovery document lists for the method.
+    fn scopes(self) -> Vec<&'static str> {
+        match self {
+            Method::DraftsList | Method::DraftsGet => vec![SCOPE_MAIL, SCOPE_COMPOSE, SCOPE_MODIFY, SCOPE_READONLY],
+            Method::DraftsCreate => vec![SCOPE_MAIL, ADDON_COMPOSE, SCOPE_COMPOSE, SCOPE_MODIFY],
+            Method::MessagesList => vec![SCOPE_MAIL, SCOPE_METADATA, SCOPE_MODIFY, SCOPE_READONLY],
+            Method::MessagesGet => {
+                let mut s = vec![SCOPE_MAIL, SCOPE_METADATA, SCOPE_MODIFY, SCOPE_READONLY];
+                s.extend_from_slice(ADDON_MESSAGE);
+                s
+            }
+            Method::MessagesSend => vec![SCOPE_MAIL, ADDON_COMPOSE, SCOPE_COMPOSE, SCOPE_MODIFY, SCOPE_SEND],
+        }
+    }
+
+    /// The backend method Google names in a scope error.
+    fn rpc(self) -> &'static str {
+        match self {
+            Method::DraftsList => "ListDrafts",
+            Method::DraftsGet => "GetDraft",
+            Method::DraftsCreate => "CreateDraft",
+            Method::MessagesList => "ListMessages",
+            Method::MessagesGet => "GetMessage",
+            Method::MessagesSend => "SendMessage",
+        }
+    }
+
+    fn creates(self) -> bool {
+        matches!(self, Method::DraftsCreate | Method::MessagesSend)
+    }
+}
+
+/// A Gmail method, the path's `userId` and the id it names, if any.
+fn route(method: &str, path: &str) -> Option<(Method, String, Option<String>)> {
+    let segments: Vec<&str> = path.strip_prefix("/gmail/v1/users/")?.split('/').collect();
+    let (m, id) = match (method, segments.as_slice()) {
+        ("GET", [_, "drafts"]) => (Method::DraftsList, None),
+        ("POST", [_, "drafts"]) => (Method::DraftsCreate, None),
+        ("GET", [_, "drafts", id]) if !id.is_empty() => (Method::DraftsGet, Some(percent_decode(id, false))),
+        ("GET", [_, "messages"]) => (Method::MessagesList, None),
+        ("POST", [_, "messages", "send"]) => (Method::MessagesSend, None),
+        ("GET", [_, "messages", id]) if !id.is_empty() => (Method::MessagesGet, Some(percent_decode(id, false))),
+        _ => return None,
+    };
+    Some((m, percent_decode(segments[0], false), id))
+}
+
+/// Strict base64 in either alphabet, padding optional, as Google's JSON parser reads bytes.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let trimmed = text.trim_end_matches('=');
+    if text.len() - trimmed.len() > 2 || trimmed.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(trimmed.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in trimmed.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// Base64url without padding, as Gmail returns `raw`.
+pub fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// The header fields of an RFC 5322 message: unfolded (the fold's whitespace kept), encoded
+/// words decoded, as Gmail shows them in `payload.headers`.
+fn parse_headers(raw: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in raw.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some((_, v)) = out.last_mut() {
+                v.push_str(line);
+            }
+        } else if let Some((k, v)) = line.split_once(':') {
+            out.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    out.into_iter().map(|(k, v)| (k, decode_words(&v))).collect()
+}
+
+/// RFC 2047: `=?charset?B|Q?text?=` runs; whitespace between adjacent encoded words is not
+/// text, and their bytes are joined before decoding since a character may span two words.
+fn decode_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("=?") {
+        let before = &rest[..start];
+        match encoded_word(&rest[start..]) {
+            Some((bytes, len)) => {
+                if pending.is_empty() || !before.trim().is_empty() {
+                    out.push_str(&String::from_utf8_lossy(&std::mem::take(&mut pending)));
+                    out.push_str(before);
+                }
+                pending.extend(bytes);
+                rest = &rest[start + len..];
+            }
+            None => {
+                out.push_str(&String::from_utf8_lossy(&std::mem::take(&mut pending)));
+                out.push_str(&rest[..start + 2]);
+                rest = &rest[start + 2..];
+            }
+        }
+    }
+    out.push_str(&String::from_utf8_lossy(&pending));
+    out.push_str(rest);
+    out
+}
+
+/// The bytes of the encoded word `text` starts with, and its length.
+fn encoded_word(text: &str) -> Option<(Vec<u8>, usize)> {
+    let inner = text.strip_prefix("=?")?;
+    let (charset, after) = inner.split_once('?')?;
+    let (encoding, after) = after.split_once('?')?;
+    let end = after.find("?=")?;
+    let word = &after[..end];
+    if charset.is_empty() || charset.contains(char::is_whitespace) || word.contains(char::is_whitespace) {
+        return None;
+    }
+    let bytes = match encoding {
+        "B" | "b" => decode_base64(word)?,
+        "Q" | "q" => {
+            let mut out = Vec::new();
+            let mut i = 0;
+            let raw = word.as_bytes();
+            while i < raw.len() {
+                match (raw[i], word.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                    (b'=', Some(b)) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    (b'_', _) => {
+                        out.push(b' ');
+                        i += 1;
+                    }
+                    (b, _) => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            out
+        }
+        _ => return None,
+    };
+    Some((bytes, 2 + charset.len() + 1 + encoding.len() + 1 + end + 2))
+}
+
+/// A Message-ID compared as Gmail's `rfc822msgid:` search does: with or without brackets.
+fn norm_id(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_owned()
+}
+
+/// The Message-IDs an `In-Reply-To` or `References` value names.
+fn ids_in(value: &str) -> Vec<String> {
+    let bracketed: Vec<String> =
+        value.split('<').skip(1).filter_map(|s| s.split_once('>')).map(|(id, _)| norm_id(id)).collect();
+    if bracketed.is_empty() { value.split_whitespace().map(norm_id).collect() } else { bracketed }
+}
+
+/// A subject as threading compares it: without `Re:`/`Fwd:` prefixes, case or outer spaces.
+fn thread_subject(subject: Option<&str>) -> String {
+    let mut s = subject.unwrap_or_default().trim().to_lowercase();
+    loop {
+        let stripped =
+            ["re:", "fwd:", "fw:", "aw:"].iter().find_map(|p| s.strip_prefix(p)).map(|r| r.trim().to_owned());
+        match stripped {
+            Some(r) => s = r,
+            None => return s,
+        }
+    }
+}
+
+fn header_of(headers: &[(String, String)], name: &str) -> Option<String> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
+}
+
+impl Mailbox {
+    fn thread_of(&self, index: usize) -> String {
+        self.messages[index].message.thread_id.clone()
+    }
+
+    /// Indices of the messages that `headers`' reply headers name, most recent first.
+    fn referenced(&self, headers: &[(String, String)]) -> Vec<usize> {
+        let mut ids: Vec<String> = Vec::new();
+        for name in ["In-Reply-To", "References"] {
+            if let Some(v) = header_of(headers, name) {
+                ids.extend(ids_in(&v));
+            }
+        }
+        let mut found: Vec<usize> = ids.iter().filter_map(|id| self.by_message_id.get(id)).flatten().copied().collect();
+        found.sort_unstable_by(|a, b| b.cmp(a));
+        found.dedup();
+        found
+    }
+
+    /// Gmail's rule: a message joins `thread` only when the thread exists, the message's reply
+    /// headers name one of its messages, and the subjects match.
+    fn joins(&self, thread: &str, headers: &[(String, String)]) -> bool {
+        let Some(members) = self.threads.get(thread) else { return false };
+        let refers = self.referenced(headers).iter().any(|i| members.contains(i));
+        let subject = thread_subject(header_of(headers, "Subject").as_deref());
+        let first = members.first().map(|i| thread_subject(self.messages[*i].message.subject.as_deref()));
+        refers && first.as_deref() == Some(subject.as_str())
+    }
+}
+
+/// A query's `maxResults` and `pageToken` (an offset in this fake).
+fn page<T: Clone>(items: &[T], r: &Request) -> (Vec<T>, Option<String>) {
+    let size = r.param("maxResults").and_then(|m| m.parse::<usize>().ok()).unwrap_or(100).clamp(1, 500);
+    let start = r.param("pageToken").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0).min(items.len());
+    let end = (start + size).min(items.len());
+    (items[start..end].to_vec(), (end < items.len()).then(|| end.to_string()))
+}
+
+impl State {
+    fn mailbox(&mut self, user: &str) -> &mut Mailbox {
+        self.mailboxes.entry(user.to_owned()).or_default()
+    }
+
+    fn answer(&mut self, r: &Request) -> Reply {
+        self.stats.requests += 1;
+        let call = route(&r.method, &r.path);
+        let name = match (&call, r.path.as_str()) {
+            (Some((m, _, _)), _) => m.route().to_owned(),
+            (None, "/token") => format!("{} token", r.method),
+            (None, path) => format!("{} {path}", r.method),
+        };
+        *self.stats.routes.entry(name).or_default() += 1;
+        if r.path == "/token" {
+            if r.method != "POST" {
+                return oauth_error(405, "invalid_request", "The token endpoint only accepts POST.");
+            }
+            return self.issue_token(r);
+        }
+        self.gmail(r, call)
+    }
+
+    fn issue_token(&mut self, r: &Request) -> Reply {
+        if let Some((status, body)) = self.token_failures.pop_front() {
+            return Reply::raw_json(status, body);
+        }
+        let form = parse_pairs(&String::from_utf8_lossy(&r.body));
+        let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default();
+        if field("grant_type") != JWT_BEARER {
+            return oauth_error(400, "unsupported_grant_type", &format!("Invalid grant_type: {}", field("grant_type")));
+        }
+        // The signature is not checked: the claims are what the fake needs to act on.
+        let claims = field("assertion")
+            .split('.')
+            .nth(1)
+            .and_then(decode_base64)
+            .and_then(|c| serde_json::from_slice::<Value>(&c).ok())
+            .filter(Value::is_object);
+        let Some(claims) = claims else { return oauth_error(400, "invalid_grant", "Invalid JWT Signature.") };
+        let aud = claims.get("aud").and_then(Value::as_str).unwrap_or_default();
+        if aud != self.token_uri && aud != GOOGLE_TOKEN_URI {
+            return oauth_error(
+                400,
+                "invalid_grant",
+                &format!("Invalid JWT: Failed audience check. The right audience is {}", self.token_uri),
+            );
+        }
+        let now = jiff::Timestamp::now().as_second();
+        let (iat, exp) = (claims.get("iat").and_then(Value::as_i64), claims.get("exp").and_then(Value::as_i64));
+        // Google allows a few minutes of clock skew, and no assertion longer than an hour.
+        let timely = match (iat, exp) {
+            (Some(iat), Some(exp)) => exp > iat && exp - iat <= 3600 && iat <= now + 300 && exp >= now - 300,
+            _ => false,
+        };
+        if !timely {
+            return oauth_error(
+                400,
+                "invalid_grant",
+                "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.",
+            );
+        }
+        let scopes: Vec<String> = claims
+            .get("scope")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if scopes.is_empty() {
+            return oauth_error(400, "invalid_scope", "Invalid OAuth scope or ID token audience provided.");
+        }
+        let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+        // Delegation is what the Admin console grants; a service account acting as itself
+        // (no `sub`) gets any scope, and Gmail then refuses it.
+        if !sub.is_empty() && !scopes.iter().all(|s| self.granted.contains(s)) {
+            self.stats.tokens_refused += 1;
+            return oauth_error(401, "unauthorized_client", UNAUTHORIZED_CLIENT);
+        }
+        self.next += 1;
+        let port = self.token_uri.rsplit(':').next().unwrap_or_default().trim_end_matches("/token").to_owned();
+        let token = format!("ya29.fake{port}-{:06}", self.next);
+        let expires = Instant::now() + Duration::from_secs(TOKEN_LIFETIME);
+        self.tokens.insert(token.clone(), Grant { sub, scopes, expires });
+        self.stats.tokens_issued += 1;
+        Reply::json(200, &json!({"access_token": token, "expires_in": TOKEN_LIFETIME, "token_type": "Bearer"}))
+    }
+
+    fn gmail(&mut self, r: &Request, call: Option<(Method, String, Option<String>)>) -> Reply {
+        let bearer = r.headers.get("authorization").and_then(|a| a.strip_prefix("Bearer ")).map(str::trim);
+        let Some(bearer) = bearer else { return unauthenticated(true) };
+        let grant = self.tokens.get(bearer).filter(|g| g.expires > Instant::now()).cloned();
+        let Some(grant) = grant else { return unauthenticated(false) };
+        if let Some((status, body)) = self.failures.pop_front() {
+            return Reply::raw_json(status, body);
+        }
+        let Some((method, user_id, id)) = call else { return not_found() };
+        if user_id != "me" && !user_id.eq_ignore_ascii_case(&grant.sub) {
+            return simple_error(
+                403,
+                "PERMISSION_DENIED",
+                "forbidden",
+                &format!("Delegation denied for {}", grant.sub),
+            );
+        }
+        let accepted = method.scopes();
+        let usable: Vec<&str> = grant.scopes.iter().map(String::as_str).filter(|s| accepted.contains(s)).collect();
+        if usable.is_empty() {
+            self.stats.insufficient_scope += 1;
+            return insufficient_scope(method);
+        }
+        let metadata_only = usable.iter().all(|s| *s == SCOPE_METADATA);
+        if grant.sub.is_empty() {
+            // What Gmail answers a service account without a mailbox of its own.
+            return simple_error(400, "FAILED_PRECONDITION", "failedPrecondition", "Precondition check failed.");
+        }
+        let user = grant.sub;
+        if self.over_quota(&user, method.cost()) {
+            self.stats.rate_limited += 1;
+            return user_rate_limited();
+        }
+        let id = id.unwrap_or_default();
+        let reply = match method {
+            Method::DraftsList => self.list(&user, r, true, false),
+            Method::MessagesList => self.list(&user, r, false, metadata_only),
+            Method::DraftsGet => self.get(&user, &id, r, true, false),
+            Method::MessagesGet => self.get(&user, &id, r, false, metadata_only),
+            Method::DraftsCreate => self.create(&user, &r.body, true),
+            Method::MessagesSend => self.create(&user, &r.body, false),
+        };
+        if self.lose_any > 0 {
+            self.lose_any -= 1;
+            return lost_reply();
+        }
+        if method.creates() && reply.status == 200 && self.lose_write > 0 {
+            self.lose_write -= 1;
+            return lost_reply();
+        }
+        reply
+    }
+
+    /// Spends `cost` of `user`'s units in the moving second, unless that would go over.
+    fn over_quota(&mut self, user: &str, cost: u64) -> bool {
+        let now = Instant::now();
+        let limit = u64::from(self.units_per_second);
+        let window = self.windows.entry(user.to_owned()).or_default();
+        while let Some((at, units)) = window.spent.front().copied() {
+            if now.duration_since(at) < Duration::from_secs(1) {
+                break;
+            }
+            window.spent.pop_front();
+            window.sum -= units;
+        }
+        if limit > 0 && window.sum + cost > limit {
+            return true;
+        }
+        window.spent.push_back((now, cost));
+        window.sum += cost;
+        self.stats.peak_user_units_per_second = self.stats.peak_user_units_per_second.max(window.sum);
+        false
+    }
+
+    /// `users.drafts.list` or `users.messages.list`, newest first.
+    fn list(&mut self, user: &str, r: &Request, drafts: bool, metadata_only: bool) -> Reply {
+        let q = r.param("q").unwrap_or_default().trim().to_owned();
+        if metadata_only && !q.is_empty() {
+            return simple_error(
+                403,
+                "PERMISSION_DENIED",
+                "forbidden",
+                "Metadata scope does not support 'q' parameter",
+            );
+        }
+        let wanted = if q.is_empty() {
+            None
+        } else if let Some(id) = q.strip_prefix("rfc822msgid:") {
+            Some(norm_id(id))
+        } else {
+            return bad_request("invalidArgument", "This fake Gmail searches only with q=rfc822msgid:<Message-ID>.");
+        };
+        let mailbox = self.mailbox(user);
+        let mut hits: Vec<usize> = match &wanted {
+            Some(id) => mailbox.by_message_id.get(id).cloned().unwrap_or_default(),
+            None => (0..mailbox.messages.len()).collect(),
+        };
+        hits.retain(|i| !drafts || mailbox.messages[*i].message.draft_id.is_some());
+        hits.sort_unstable_by(|a, b| b.cmp(a));
+        let (shown, next) = page(&hits, r);
+        let items: Vec<Value> = shown
+            .iter()
+            .map(|i| {
+                let m = &mailbox.messages[*i].message;
+                let reference = json!({"id": m.id, "threadId": m.thread_id});
+                if drafts { json!({"id": m.draft_id, "message": reference}) } else { reference }
+            })
+            .collect();
+        let mut body = json!({"resultSizeEstimate": hits.len()});
+        if !items.is_empty() {
+            body[if drafts { "drafts" } else { "messages" }] = Value::Array(items);
+        }
+        if let Some(next) = next {
+            body["nextPageToken"] = json!(next);
+        }
+        Reply::json(200, &body)
+    }
+
+    /// `users.drafts.get` or `users.messages.get` in the asked `format`.
+    fn get(&mut self, user: &str, id: &str, r: &Request, draft: bool, metadata_only: bool) -> Reply {
+        let format = r.param("format").unwrap_or("full").to_ascii_lowercase();
+        if !["minimal", "full", "raw", "metadata"].contains(&format.as_str()) {
+            return bad_request(
+                "invalid",
+                &format!(
+                    "Invalid value at 'format' (type.googleapis.com/caribou.api.proto.MessageFormat), \"{format}\""
+                ),
+            );
+        }
+        if metadata_only && (format == "full" || format == "raw") {
+            let message = format!("Metadata scope doesn't allow format {}", format.to_uppercase());
+            return simple_error(403, "PERMISSION_DENIED", "forbidden", &message);
+        }
+        if !draft && !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad_request("invalidArgument", "Invalid id value");
+        }
+        let wanted: Vec<String> =
+            r.query.iter().filter(|(k, _)| k == "metadataHeaders").map(|(_, v)| v.to_ascii_lowercase()).collect();
+        let mailbox = self.mailbox(user);
+        let index = if draft { mailbox.drafts.get(id) } else { mailbox.by_id.get(id) };
+        let Some(stored) = index.map(|i| &mailbox.messages[*i]) else { return not_found() };
+        let message = message_json(stored, &format, &wanted);
+        if draft { Reply::json(200, &json!({"id": id, "message": message})) } else { Reply::json(200, &message) }
+    }
+
+    /// `users.drafts.create` (`{"message": {...}}`) or `users.messages.send` (the message).
+    fn create(&mut self, user: &str, body: &[u8], draft: bool) -> Reply {
+        let body: Value = if body.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => return bad_request("invalid", &format!("Invalid JSON payload received. {e}.")),
+            }
+        };
+        let Some(top) = body.as_object() else {
+            return bad_request("invalid", "Invalid JSON payload received. Expected an object.");
+        };
+        const DRAFT_FIELDS: &[&str] = &["id", "message"];
+        const MESSAGE_FIELDS: &[&str] = &[
+            "id",
+            "threadId",
+            "thread_id",
+            "labelIds",
+            "label_ids",
+            "snippet",
+            "historyId",
+            "history_id",
+            "internalDate",
+            "internal_date",
+            "payload",
+            "sizeEstimate",
+            "size_estimate",
+            "raw",
+            "classificationLabelValues",
+            "classification_label_values",
+        ];
+        let (message, at) = if draft {
+            if let Some(k) = top.keys().find(|k| !DRAFT_FIELDS.contains(&k.as_str())) {
+                return bad_request(
+                    "invalid",
+                    &format!("Invalid JSON payload received. Unknown name \"{k}\": Cannot find field."),
+                );
+            }
+            (top.get("message").cloned().unwrap_or(json!({})), "message.")
+        } else {
+            (body.clone(), "")
+        };
+        let Some(fields) = message.as_object() else {
+            return bad_request(
+                "invalid",
+                &format!(
+                    "Invalid value at '{}' (type.googleapis.com/caribou.api.proto.Message)",
+                    at.trim_end_matches('.')
+                ),
+            );
+        };
+        if let Some(k) = fields.keys().find(|k| !MESSAGE_FIELDS.contains(&k.as_str())) {
+            let place = if draft { " at 'message'" } else { "" };
+            return bad_request(
+                "invalid",
+                &format!("Invalid JSON payload received. Unknown name \"{k}\"{place}: Cannot find field."),
+            );
+        }
+        let raw = match message.get("raw") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) => match decode_base64(s) {
+                Some(bytes) => Some(bytes),
+                None => {
+                    let shown: String = s.chars().take(200).collect();
+                    return bad_request(
+                        "invalid",
+                        &format!("Invalid value at '{at}raw' (TYPE_BYTES), Base64 decoding failed for \"{shown}\""),
+                    );
+                }
+            },
+            Some(other) => return bad_request("invalid", &format!("Invalid value at '{at}raw' (TYPE_BYTES), {other}")),
+        };
+        let Some(raw) = raw else {
+            return bad_request(
+                "invalidArgument",
+                "'raw' RFC822 payload message string or uploading message via /upload/* URL required",
+            );
+        };
+        let thread = match message.get("threadId").or(message.get("thread_id")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(other) => {
+                return bad_request("invalid", &format!("Invalid value at '{at}thread_id' (TYPE_STRING), {other}"));
+            }
+        };
+        let raw = String::from_utf8_lossy(&raw).into_owned();
+        let headers = parse_headers(&raw);
+        if !draft && !["To", "Cc", "Bcc"].iter().any(|h| header_of(&headers, h).is_some_and(|v| v.contains('@'))) {
+            return bad_request("invalidArgument", "Recipient address required");
+        }
+        let label = if draft { "DRAFT" } else { "SENT" };
+        let stored = self.insert(user, raw, thread.as_deref(), &[label], draft);
+        let reference = json!({"id": stored.id, "threadId": stored.thread_id, "labelIds": stored.label_ids});
+        if draft {
+            Reply::json(200, &json!({"id": stored.draft_id, "message": reference}))
+        } else {
+            Reply::json(200, &reference)
+        }
+    }
+
+    fn insert(&mut self, user: &str, raw: String, thread: Option<&str>, labels: &[&str], draft: bool) -> StoredMessage {
+        self.next += 1;
+        let n = self.next;
+        let id = format!("{:016x}", 0x18d2_c0f6_b1a2_0000u64 + n);
+        let headers = parse_headers(&raw);
+        let mailbox = self.mailbox(user);
+        let thread_id = match thread {
+            Some(t) if mailbox.joins(t, &headers) => t.to_owned(),
+            _ => id.clone(),
+        };
+        // Gmail gives a message without a Message-ID one of its own.
+        let message_id = header_of(&headers, "Message-ID").unwrap_or_else(|| format!("<fake.{id}@mail.gmail.com>"));
+        let message = StoredMessage {
+            id: id.clone(),
+            thread_id: thread_id.clone(),
+            draft_id: draft.then(|| format!("r-{}", 5_327_893_210_984_700_000u64 + n)),
+            label_ids: labels.iter().map(|l| (*l).to_owned()).collect(),
+            raw,
+            message_id: message_id.clone(),
+            subject: header_of(&headers, "Subject"),
+            from: header_of(&headers, "From"),
+            to: header_of(&headers, "To"),
+            cc: header_of(&headers, "Cc"),
+            bcc: header_of(&headers, "Bcc"),
+            in_reply_to: header_of(&headers, "In-Reply-To"),
+            headers,
+        };
+        let index = mailbox.messages.len();
+        mailbox.by_id.insert(id, index);
+        mailbox.by_message_id.entry(norm_id(&message_id)).or_default().push(index);
+        mailbox.threads.entry(thread_id).or_default().push(index);
+        if let Some(d) = &message.draft_id {
+            mailbox.drafts.insert(d.clone(), index);
+        }
+        let internal_date = jiff::Timestamp::now().as_millisecond();
+        mailbox.messages.push(Stored { message: message.clone(), internal_date, history_id: 100_000 + n });
+        message
+    }
+}
+
+/// A `Message` resource in `format`; `wanted` limits a metadata answer to those headers.
+fn message_json(stored: &Stored, format: &str, wanted: &[String]) -> Value {
+    let m = &stored.message;
+    let mut v = json!({"id": m.id, "threadId": m.thread_id, "labelIds": m.label_ids, "snippet": "",
+                       "sizeEstimate": m.raw.len(), "historyId": stored.history_id.to_string(),
+                       "internalDate": stored.internal_date.to_string()});
+    let mime = header_of(&m.headers, "Content-Type")
+        .and_then(|c| c.split(';').next().map(|t| t.trim().to_ascii_lowercase()))
+        .unwrap_or_else(|| "text/plain".to_owned());
+    let headers = |keep: &dyn Fn(&str) -> bool| -> Vec<Value> {
+        m.headers.iter().filter(|(k, _)| keep(k)).map(|(k, v)| json!({"name": k, "value": v})).collect()
+    };
+    match format {
+        "raw" => v["raw"] = json!(base64url(m.raw.as_bytes())),
+        "metadata" => {
+            let shown = headers(&|k: &str| wanted.is_empty() || wanted.contains(&k.to_ascii_lowercase()));
+            v["payload"] = json!({"partId": "", "mimeType": mime, "filename": "", "headers": shown});
+        }
+        "full" => {
+            // Headers only: nothing reads bodies back through the API.
+            v["payload"] = json!({"partId": "", "mimeType": mime, "filename": "", "headers": headers(&|_: &str| true),
+                                  "body": {"size": 0}});
+        }
+        _ => {}
+    }
+    v
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One response from a keep-alive connection: status, lower-cased head, JSON body (or a
+    /// string for anything else).
+    fn read_response(reader: &mut BufReader<TcpStream>) -> (u16, String, Value) {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line.trim_end().is_empty() {
+                break;
+            }
+            head.push_str(&line.to_ascii_lowercase());
+        }
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let text = String::from_utf8(body).unwrap();
+        (status, head, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn request(method: &str, path: &str, token: Option<&str>, body: &str) -> String {
+        let auth = token.map(|t| format!("authorization: Bearer {t}\r\n")).unwrap_or_default();
+        format!("{method} {path} HTTP/1.1\r\nhost: gmail\r\n{auth}content-length: {}\r\n\r\n{body}", body.len())
+    }
+
+    fn call(fake: &FakeGmail, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String, Value) {
+        let mut stream = TcpStream::connect(fake.addr).unwrap();
+        stream.write_all(request(method, path, token, body).as_bytes()).unwrap();
+        read_response(&mut BufReader::new(stream))
+    }
+
+    /// The token request `tam`'s service account makes (unsigned: the fake reads only claims).
+    fn token_response(fake: &FakeGmail, sub: &str, scope: &str) -> (u16, Value) {
+        let now = jiff::Timestamp::now().as_second();
+        let header = base64url(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let claims = json!({"iss": "tam@p.iam.gserviceaccount.com", "scope": scope, "aud": fake.token_uri(),
+                            "iat": now, "exp": now + 3600, "sub": sub});
+        let assertion = format!("{header}.{}.c2ln", base64url(claims.to_string().as_bytes()));
+        let form = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
+        let (status, _, body) = call(fake, "POST", "/token", None, &form);
+        (status, body)
+    }
+
+    fn token(fake: &FakeGmail, sub: &str, scope: &str) -> String {
+        let (status, body) = token_response(fake, sub, scope);
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// As `tam`'s `search_for` escapes it.
+    fn search(list: &str, message_id: &str) -> String {
+        let q: String = format!("rfc822msgid:{message_id}")
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("/gmail/v1/users/me/{list}?q={q}")
+    }
+
+    fn mime(message_id: &str, subject: &str, reply_to: Option<&str>) -> String {
+        let reply = reply_to.map(|r| format!("In-Reply-To: {r}\r\nReferences: {r}\r\n")).unwrap_or_default();
+        format!(
+            "From: \"Ana\" <ana@vendor.example>\r\nTo: ops@nw.example,\r\n cto@nw.example\r\nSubject: {subject}\r\n\
+             Message-ID: {message_id}\r\n{reply}MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
+        )
+    }
+
+    fn create_body(raw: &str, thread: Option<&str>) -> String {
+        let mut message = json!({"raw": base64url(raw.as_bytes())});
+        if let Some(t) = thread {
+            message["threadId"] = json!(t);
+        }
+        json!({"message": message}).to_string()
+    }
+
+    const ANA: &str = "ana@vendor.example";
+
+    #[test]
+    fn tokens_are_issued_only_for_delegated_scopes() {
+        let fake = FakeGmail::start();
+        let (status, body) = token_response(&fake, ANA, SCOPE_COMPOSE);
+        assert_eq!(status, 200);
+        assert!(body["access_token"].as_str().unwrap().starts_with("ya29."));
+        assert_eq!((body["expires_in"].clone(), body["token_type"].clone()), (json!(3599), json!("Bearer")));
+        assert_ne!(token(&fake, ANA, SCOPE_COMPOSE), token(&fake, ANA, SCOPE_COMPOSE), "every token is new");
+
+        let (status, body) = token_response(&fake, ANA, &format!("{SCOPE_COMPOSE} {SCOPE_READONLY}"));
+        assert_eq!(status, 401);
+        assert_eq!(body, json!({"error": "unauthorized_client", "error_description": UNAUTHORIZED_CLIENT}));
+
+        fake.grant(&[SCOPE_READONLY]);
+        assert_eq!(token_response(&fake, ANA, SCOPE_READONLY).0, 200);
+        assert_eq!(token_response(&fake, ANA, SCOPE_COMPOSE).0, 401, "grant replaces the delegated scopes");
+        let stats = fake.stats();
+        assert_eq!((stats.tokens_issued, stats.tokens_refused, stats.routes["POST token"]), (4, 2, 6));
+
+        let (status, _, body) = call(&fake, "POST", "/token", None, "grant_type=password&assertion=x");
+        assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_grant_type")));
+    }
+
+    #[test]
+    fn a_created_draft_is_found_by_its_message_id() {
+        let fake = FakeGmail::start();
+        let ana = token(&fake, ANA, SCOPE_COMPOSE);
+        let id = "<d1c3@tam.local>";
+        let (status, _, body) = call(&fake, "GET", &search("drafts", id), Some(&ana), "");
+        assert_eq!((status, body), (200, json!({"resultSizeEstimate": 0})));
+
+        let raw = mime(id, "=?UTF-8?B?Tm9ydGh3aW5k?= =?UTF-8?B?OiBvdXIgcGxhbg==?=", None);
+        let (status, _, created) =
+            call(&fake, "POST", "/gmail/v1/users/me/drafts", Some(&ana), &create_body(&raw, None));
+        assert_eq!(status, 200, "{created}");
+        assert!(created["id"].as_str().unwrap().starts_with("r-"));
+        assert_eq!(created["message"]["labelIds"], json!(["DRAFT"]));
+        assert_eq!(created["message"]["threadId"], created["message"]["id"], "a new thread");
+
+        let (status, _, found) = call(&fake, "GET", &search("drafts", id), Some(&ana), "");
+        assert_eq!(status, 200);
+        assert_eq!(found["resultSizeEstimate"], 1);
+        assert_eq!(found["drafts"][0]["id"], created["id"]);
+        assert_eq!(found["drafts"][0]["message"]["id"], created["message"]["id"]);
+
+        let drafts = fake.drafts("Ana@Vendor.example");
+        assert_eq!(drafts.len(), 1);
+        let d = &drafts[0];
+        assert_eq!((d.message_id.as_str(), d.subject.as_deref()), (id, Some("Northwind: our plan")));
+        assert_eq!(d.to.as_deref(), Some("ops@nw.example, cto@nw.example"), "unfolded");
+        assert_eq!(d.raw, raw);
+        assert!(fake.drafts("bo@vendor.example").is_empty() && fake.sent(ANA).is_empty());
+
+        let path = format!("/gmail/v1/users/me/drafts/{}?format=metadata", created["id"].as_str().unwrap());
+        let (status, _, got) = call(&fake, "GET", &path, Some(&ana), "");
+        assert_eq!((status, got["message"]["id"].clone()), (200, created["message"]["id"].clone()));
+
+        let other = token(&fake, "bo@vendor.example", SCOPE_COMPOSE);
+        let (_, _, theirs) = call(&fake, "GET", &search("drafts", id), Some(&other), "");
+        assert_eq!(theirs, json!({"resultSizeEstimate": 0}), "a mailbox is its user's");
+        assert_eq!(call(&fake, "GET", &path, Some(&other), "").0, 404);
+    }
+
+    #[test]
+    fn messages_cannot_be_listed_with_compose_alone() {
+        let fake = FakeGmail::start();
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let id = "<m1@tam.local>";
+        let raw = mime(id, "Northwind: we are on it", None);
+        assert_eq!(call(&fake, "POST", "/gmail/v1/users/me/drafts", Some(&compose), &create_body(&raw, None)).0, 200);
+
+        let (status, head, body) = call(&fake, "GET", &search("messages", id), Some(&compose), "");
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["message"], "Request had insufficient authentication scopes.");
+        assert_eq!(body["error"]["errors"][0]["reason"], "insufficientPermissions");
+        assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
+        assert!(head.contains("error=\"insufficient_scope\""), "{head}");
+        assert_eq!(call(&fake, "GET", "/gmail/v1/users/me/messages/18d2c0f6b1a20001", Some(&compose), "").0, 403);
+        assert_eq!(fake.stats().insufficient_scope, 2);
+
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY]);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let (status, _, found) = call(&fake, "GET", &search("messages", id), Some(&reader), "");
+        assert_eq!((status, found["resultSizeEstimate"].clone()), (200, json!(1)), "a draft's message counts");
+        let m = found["messages"][0]["id"].as_str().unwrap();
+        let path = format!("/gmail/v1/users/me/messages/{m}?format=metadata&metadataHeaders=Subject");
+        let (status, _, message) = call(&fake, "GET", &path, Some(&reader), "");
+        assert_eq!(status, 200);
+        assert_eq!(message["payload"]["headers"], json!([{"name": "Subject", "value": "Northwind: we are on it"}]));
+        assert_eq!(message["labelIds"], json!(["DRAFT"]));
+    }
+
+    #[test]
+    fn a_message_joins_a_thread_only_when_headers_and_subject_agree() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, ANA, SCOPE_COMPOSE);
+        let create = |raw: &str, thread: Option<&str>| {
+            let (status, _, v) =
+                call(&fake, "POST", "/gmail/v1/users/me/drafts", Some(&token), &create_body(raw, thread));
+            assert_eq!(status, 200, "{v}");
+            v["message"]["threadId"].as_str().unwrap().to_owned()
+        };
+        let first = create(&mime("<a@tam.local>", "Northwind: we are on it", None), None);
+        let joined = create(&mime("<b@tam.local>", "Re: Northwind: we are on it", Some("<a@tam.local>")), Some(&first));
+        assert_eq!(joined, first);
+        let other_subject = create(&mime("<c@tam.local>", "Northwind: our plan", Some("<a@tam.local>")), Some(&first));
+        assert_ne!(other_subject, first, "Gmail threads on the subject too");
+        let no_headers = create(&mime("<d@tam.local>", "Re: Northwind: we are on it", None), Some(&first));
+        assert_ne!(no_headers, first);
+        let unknown = create(&mime("<e@tam.local>", "x", None), Some("18d2c0f6b1a2ffff"));
+        assert_ne!(unknown, "18d2c0f6b1a2ffff");
+    }
+
+    #[test]
+    fn sending_needs_recipients_and_is_recorded() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, "tam@vendor.example", SCOPE_SEND);
+        let path = "/gmail/v1/users/me/messages/send";
+        let raw = "From: tam@vendor.example\r\nTo: ana@vendor.example\r\nSubject: [tam] red\r\nMessage-ID: <s@tam.local>\r\n\r\nx";
+        let (status, _, sent) =
+            call(&fake, "POST", path, Some(&token), &json!({"raw": base64url(raw.as_bytes())}).to_string());
+        assert_eq!(status, 200);
+        assert_eq!(sent["labelIds"], json!(["SENT"]));
+        let nobody = "From: tam@vendor.example\r\nSubject: x\r\n\r\nx";
+        let (status, _, body) =
+            call(&fake, "POST", path, Some(&token), &json!({"raw": base64url(nobody.as_bytes())}).to_string());
+        assert_eq!((status, body["error"]["message"].as_str()), (400, Some("Recipient address required")));
+        let stored = fake.sent("tam@vendor.example");
+        assert_eq!(stored.len(), 1);
+        assert_eq!((stored[0].id.as_str(), stored[0].to.as_deref()), (sent["id"].as_str().unwrap(), Some(ANA)));
+        assert_eq!(call(&fake, "POST", "/gmail/v1/users/me/drafts", Some(&token), &create_body(raw, None)).0, 403);
+    }
+
+    #[test]
+    fn bad_calls_get_googles_errors() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, ANA, SCOPE_COMPOSE);
+        let drafts = "/gmail/v1/users/me/drafts";
+        let (status, _, body) = call(&fake, "GET", drafts, Some("ya29.forged"), "");
+        assert_eq!((status, body["error"]["errors"][0]["reason"].as_str()), (401, Some("authError")));
+        assert_eq!(call(&fake, "GET", drafts, None, "").0, 401);
+        let (status, _, body) = call(&fake, "POST", drafts, Some(&token), "{not json");
+        assert_eq!(status, 400);
+        assert!(body["error"]["message"].as_str().unwrap().starts_with("Invalid JSON payload received."), "{body}");
+        let (status, _, body) = call(&fake, "POST", drafts, Some(&token), r#"{"message":{"raw":"no*base64"}}"#);
+        assert_eq!(status, 400);
+        assert!(body["error"]["message"].as_str().unwrap().contains("Base64 decoding failed"), "{body}");
+        let (status, _, body) = call(&fake, "POST", drafts, Some(&token), r#"{"message":{}}"#);
+        assert_eq!((status, body["error"]["status"].as_str()), (400, Some("INVALID_ARGUMENT")));
+        let (status, _, body) = call(&fake, "POST", drafts, Some(&token), r#"{"mesage":{}}"#);
+        assert!(status == 400 && body["error"]["message"].as_str().unwrap().contains("Unknown name \"mesage\""));
+        let (status, _, body) = call(&fake, "GET", "/gmail/v1/users/me/labels", Some(&token), "");
+        assert_eq!((status, body["error"]["code"].clone()), (404, json!(404)));
+        assert_eq!(call(&fake, "GET", "/gmail/v1/users/bo@vendor.example/drafts", Some(&token), "").0, 403);
+        assert_eq!(call(&fake, "GET", "/gmail/v1/users/ana%40vendor.example/drafts", Some(&token), "").0, 200);
+
+        fake.revoke_tokens();
+        assert_eq!(call(&fake, "GET", drafts, Some(&token), "").0, 401);
+    }
+
+    #[test]
+    fn injected_failures_and_lost_replies() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, ANA, SCOPE_COMPOSE);
+        let drafts = "/gmail/v1/users/me/drafts";
+        fake.fail_next(
+            503,
+            r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
+        );
+        let (status, _, body) = call(&fake, "GET", drafts, Some(&token), "");
+        assert_eq!((status, body["error"]["code"].clone()), (503, json!(503)));
+        assert_eq!(call(&fake, "GET", drafts, Some(&token), "").0, 200, "only the next call fails");
+        assert!(fake.drafts(ANA).is_empty(), "a failed call does nothing");
+
+        fake.lose_reply_of_next_send();
+        assert_eq!(call(&fake, "GET", drafts, Some(&token), "").0, 200, "reads are not sends");
+        let raw = mime("<lost@tam.local>", "x", None);
+        let (status, head, body) = call(&fake, "POST", drafts, Some(&token), &create_body(&raw, None));
+        assert_eq!(status, 502);
+        assert!(head.contains("text/html") && body.as_str().unwrap().contains("502."), "{body}");
+        assert_eq!(fake.drafts(ANA).len(), 1, "the draft was created all the same");
+        let (_, _, found) = call(&fake, "GET", &search("drafts", "<lost@tam.local>"), Some(&token), "");
+        assert_eq!(found["resultSizeEstimate"], 1);
+
+        fake.lose_next_reply();
+        assert_eq!(call(&fake, "GET", drafts, Some(&token), "").0, 502);
+        assert_eq!(call(&fake, "GET", drafts, Some(&token), "").0, 200);
+        fake.fail_next_token(503, "{}");
+        assert_eq!(token_response(&fake, ANA, SCOPE_COMPOSE).0, 503);
+    }
+
+    #[test]
+    fn each_user_has_a_quota_of_units_per_second() {
+        let fake = FakeGmail::start();
+        fake.set_user_units_per_second(25);
+        let ana = token(&fake, ANA, SCOPE_COMPOSE);
+        let bo = token(&fake, "bo@vendor.example", SCOPE_COMPOSE);
+        let create = |token: &str, n: u32| {
+            let raw = mime(&format!("<q{n}@tam.local>"), "x", None);
+            call(&fake, "POST", "/gmail/v1/users/me/drafts", Some(token), &create_body(&raw, None))
+        };
+        assert_eq!(create(&ana, 1).0, 200);
+        assert_eq!(create(&ana, 2).0, 200);
+        let (status, head, body) = create(&ana, 3);
+        assert_eq!(status, 429, "10 + 10 + 10 units > 25");
+        assert_eq!(body["error"]["errors"][0]["reason"], "userRateLimitExceeded");
+        assert_eq!(body["error"]["errors"][0]["domain"], "usageLimits");
+        assert!(!head.contains("retry-after"), "{head}");
+        assert_eq!(call(&fake, "GET", "/gmail/v1/users/me/drafts", Some(&ana), "").0, 200, "5 more units fit");
+        assert_eq!(create(&bo, 4).0, 200, "the quota is per user");
+        assert_eq!(fake.drafts(ANA).len(), 2);
+        let stats = fake.stats();
+        assert_eq!((stats.rate_limited, stats.peak_user_units_per_second), (1, 25));
+        assert_eq!((stats.routes["POST drafts"], stats.routes["GET drafts"]), (4, 1));
+
+        std::thread::sleep(Duration::from_millis(1100));
+        assert_eq!(create(&ana, 5).0, 200, "the window moves");
+    }
+
+    #[test]
+    fn concurrent_requests_overlap_under_latency() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, ANA, SCOPE_COMPOSE);
+        fake.set_latency(Duration::from_millis(100));
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..10 {
+                s.spawn(|| assert_eq!(call(&fake, "GET", "/gmail/v1/users/me/drafts", Some(&token), "").0, 200));
+            }
+        });
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(100) && elapsed < Duration::from_millis(800), "{elapsed:?}");
+        assert!(fake.stats().peak_in_flight >= 5, "{:?}", fake.stats());
+    }
+
+    #[test]
+    fn a_connection_is_kept_alive() {
+        let fake = FakeGmail::start();
+        let token = token(&fake, ANA, SCOPE_COMPOSE);
+        let mut stream = TcpStream::connect(fake.addr).unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        for _ in 0..2 {
+            stream.write_all(request("GET", "/gmail/v1/users/me/drafts", Some(&token), "").as_bytes()).unwrap();
+            assert_eq!(read_response(&mut reader).0, 200);
+        }
+    }
+
+    #[test]
+    fn headers_are_decoded_as_gmail_shows_them() {
+        let split = "=?UTF-8?B?Q2hsb8Op?=\r\n =?UTF-8?Q?_d=C3=A9ploie?=";
+        assert_eq!(parse_headers(&format!("Subject: {split}\r\n\r\n"))[0].1, "Chloé déploie");
+        assert_eq!(decode_base64("YWJj"), Some(b"abc".to_vec()));
+        assert_eq!(decode_base64("YWI="), Some(b"ab".to_vec()));
+        assert_eq!(decode_base64("-_-_"), decode_base64("+/+/"));
+        assert_eq!(decode_base64("a"), None);
+        assert_eq!(String::from_utf8(decode_base64(&base64url(b"hello?>")).unwrap()).unwrap(), "hello?>");
+        assert_eq!(thread_subject(Some("RE: Fwd:  Hello ")), "hello");
+    }
+}
