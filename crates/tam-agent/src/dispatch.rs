@@ -14,7 +14,7 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
-use crate::effects::{AlertPayload, FromScan, Payload};
+use crate::effects::{AlertPayload, Facts, FromScan, Payload};
 use crate::profile::ProfilePayload;
 
 /// The channels a dispatcher delivers to.
@@ -128,8 +128,9 @@ fn deliver_group(
 ) -> Result<Vec<Step>, StoreError> {
     let mut steps: Vec<Option<Step>> = Vec::with_capacity(group.len());
     let mut jobs: Vec<(usize, Job)> = Vec::new();
+    let mut facts = Facts::new(store);
     for (i, row) in group.iter().enumerate() {
-        match prepare(store, row, now)? {
+        match prepare(&mut facts, row, now)? {
             Ok(job) => {
                 steps.push(None);
                 jobs.push((i, job));
@@ -236,15 +237,15 @@ fn finish(
 /// The content of an effect: carried whole, or built from the scan it refers to (`build` says
 /// why not when that scan's snapshot or account is gone, which no retry can mend).
 fn whole_or_built<T>(
-    store: &Store,
+    facts: &mut Facts<'_>,
     row: &OutboxRow,
     payload: Result<Payload<T>, Outcome>,
-    build: impl FnOnce(&Store, &TenantId, &crate::effects::ScanRef) -> Result<Result<T, String>, StoreError>,
+    build: impl FnOnce(&mut Facts<'_>, &TenantId, &crate::effects::ScanRef) -> Result<Result<T, String>, StoreError>,
 ) -> Result<Result<T, Outcome>, StoreError> {
     Ok(match payload {
         Ok(Payload::Whole(content)) => Ok(content),
         Ok(Payload::Scan(FromScan { scan })) => {
-            build(store, &row.tenant, &scan)?.map_err(|reason| Outcome::Rejected { reason })
+            build(facts, &row.tenant, &scan)?.map_err(|reason| Outcome::Rejected { reason })
         }
         Err(o) => Err(o),
     })
@@ -272,11 +273,12 @@ fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
 
 /// The content a row's channel needs, or the step it ends with without its channel (an
 /// unreadable payload, content that can no longer be built, an alert waiting for its draft).
-fn prepare(store: &Store, row: &OutboxRow, now: Timestamp) -> Result<Result<Job, Step>, StoreError> {
+fn prepare(facts: &mut Facts<'_>, row: &OutboxRow, now: Timestamp) -> Result<Result<Job, Step>, StoreError> {
+    let store = facts.store();
     let not = |o: Outcome| Err(Step::Attempted(o));
     Ok(match row.kind {
         EffectKind::Draft => {
-            match whole_or_built(store, row, parse::<Payload<Brief>>(row), crate::effects::outreach_brief)?
+            match whole_or_built(facts, row, parse::<Payload<Brief>>(row), crate::effects::outreach_brief)?
                 .and_then(|b| same_tenant(row, &b.tenant).map(|()| b))
             {
                 Ok(brief) => Ok(Job::Draft(Box::new(brief))),
@@ -284,7 +286,7 @@ fn prepare(store: &Store, row: &OutboxRow, now: Timestamp) -> Result<Result<Job,
             }
         }
         EffectKind::Crm => {
-            match whole_or_built(store, row, parse::<Payload<CrmUpdate>>(row), crate::effects::crm_update)?
+            match whole_or_built(facts, row, parse::<Payload<CrmUpdate>>(row), crate::effects::crm_update)?
                 .and_then(|u| same_tenant(row, &u.tenant).map(|()| u))
             {
                 Ok(update) => Ok(Job::Crm(update)),
@@ -292,7 +294,7 @@ fn prepare(store: &Store, row: &OutboxRow, now: Timestamp) -> Result<Result<Job,
             }
         }
         EffectKind::Event => {
-            match whole_or_built(store, row, parse::<Payload<Event>>(row), crate::effects::escalation_event)?
+            match whole_or_built(facts, row, parse::<Payload<Event>>(row), crate::effects::escalation_event)?
                 .and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e))
             {
                 Ok(event) => Ok(Job::Event(event)),
@@ -309,8 +311,8 @@ fn prepare(store: &Store, row: &OutboxRow, now: Timestamp) -> Result<Result<Job,
                     // Published after the draft it should list; a failed draft does not hold it.
                     return Ok(Err(Step::Defer(d.next_attempt_at.max(soon(now)))));
                 }
-                match crate::profile::document(store, &row.tenant, &p.account)? {
-                    Some(doc) => Ok(Job::Profile(doc)),
+                match facts.account(&row.tenant, &p.account)? {
+                    Some(account) => Ok(Job::Profile(crate::profile::document_of(store, &row.tenant, account)?)),
                     None => not(Outcome::Rejected { reason: format!("no account {:?}", p.account.as_str()) }),
                 }
             }

@@ -8,7 +8,7 @@
 //! cool-down reminder does not (nothing new happened), and its alert links the episode's
 //! latest draft instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 use tam_core::alerts::Delivery;
@@ -17,7 +17,7 @@ use tam_core::escalation::AlertCause;
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::scoring::Deduction;
 use tam_core::{AccountId, Email, TenantId, Timestamp};
-use tam_store::{NewEffect, Store, StoreError};
+use tam_store::{AccountRow, NewEffect, Store, StoreError, StoredSnapshot};
 
 use crate::scan::AccountResult;
 
@@ -235,9 +235,61 @@ fn missing(what: &str, scan: &ScanRef) -> String {
     format!("{what} of account {:?} at {} is not stored", scan.account.as_str(), scan.as_of)
 }
 
+/// What a batch of effects reads of the store, each account's row and each snapshot read once
+/// for the batch however many of its effects need them (a scan's CRM update, event, draft and
+/// profile of one account all do).
+pub struct Facts<'s> {
+    store: &'s Store,
+    snapshots: HashMap<(TenantId, AccountId, Timestamp), Option<StoredSnapshot>>,
+    accounts: HashMap<(TenantId, AccountId), Option<AccountRow>>,
+}
+
+impl<'s> Facts<'s> {
+    /// Nothing read yet.
+    pub fn new(store: &'s Store) -> Facts<'s> {
+        Facts { store, snapshots: HashMap::new(), accounts: HashMap::new() }
+    }
+
+    /// The store, for what is read once anyway.
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// The account's snapshot of the scan at `as_of`.
+    pub fn snapshot(
+        &mut self,
+        tenant: &TenantId,
+        account: &AccountId,
+        as_of: Timestamp,
+    ) -> Result<Option<StoredSnapshot>, StoreError> {
+        let key = (tenant.clone(), account.clone(), as_of);
+        if let Some(found) = self.snapshots.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = self.store.snapshot_at(tenant, account, as_of)?;
+        self.snapshots.insert(key, found.clone());
+        Ok(found)
+    }
+
+    /// The account as stored.
+    pub fn account(&mut self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
+        let key = (tenant.clone(), account.clone());
+        if let Some(found) = self.accounts.get(&key) {
+            return Ok(found.clone());
+        }
+        let found = self.store.account(tenant, account)?;
+        self.accounts.insert(key, found.clone());
+        Ok(found)
+    }
+}
+
 /// The CRM update a scan decided: the health fields after it.
-pub fn crm_update(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<CrmUpdate, String>, StoreError> {
-    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+pub fn crm_update(
+    facts: &mut Facts<'_>,
+    tenant: &TenantId,
+    scan: &ScanRef,
+) -> Result<Result<CrmUpdate, String>, StoreError> {
+    let Some(s) = facts.snapshot(tenant, &scan.account, scan.as_of)? else {
         return Ok(Err(missing("the snapshot", scan)));
     };
     Ok(Ok(CrmUpdate {
@@ -251,11 +303,15 @@ pub fn crm_update(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Re
 }
 
 /// The `escalations` event of a new or worsened escalation, in the SPEC shape.
-pub fn escalation_event(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<Event, String>, StoreError> {
-    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+pub fn escalation_event(
+    facts: &mut Facts<'_>,
+    tenant: &TenantId,
+    scan: &ScanRef,
+) -> Result<Result<Event, String>, StoreError> {
+    let Some(s) = facts.snapshot(tenant, &scan.account, scan.as_of)? else {
         return Ok(Err(missing("the snapshot", scan)));
     };
-    let Some(row) = store.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
+    let Some(row) = facts.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
     let key = |kind: EffectKind| IdemKey::new(kind, scan.account.as_str(), scan.as_of);
     let reason = s.trigger.or(s.episode_reason).map_or("escalated", |r| r.as_str());
     Ok(Ok(Event {
@@ -277,11 +333,16 @@ pub fn escalation_event(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Res
 
 /// The brief of a scan's outreach draft: the account's health and decision at the scan, its
 /// tickets open at the scan, its contacts and what its profile says.
-pub fn outreach_brief(store: &Store, tenant: &TenantId, scan: &ScanRef) -> Result<Result<Brief, String>, StoreError> {
-    let Some(s) = store.snapshot_at(tenant, &scan.account, scan.as_of)? else {
+pub fn outreach_brief(
+    facts: &mut Facts<'_>,
+    tenant: &TenantId,
+    scan: &ScanRef,
+) -> Result<Result<Brief, String>, StoreError> {
+    let Some(s) = facts.snapshot(tenant, &scan.account, scan.as_of)? else {
         return Ok(Err(missing("the snapshot", scan)));
     };
-    let Some(row) = store.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
+    let Some(row) = facts.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
+    let store = facts.store();
     let rep = match Email::parse("rep_email", &row.rep_email.to_lowercase()) {
         Ok(rep) => rep,
         Err(e) => return Ok(Err(format!("account {:?}: field rep_email: {}", scan.account.as_str(), e.reason))),

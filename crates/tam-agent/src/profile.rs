@@ -182,6 +182,16 @@ fn fact_line(key: &str, value: &Value) -> String {
 /// it, its latest health and its opportunities. `None` when the account is unknown.
 pub fn document(store: &Store, tenant: &TenantId, account: &AccountId) -> Result<Option<ProfileDocument>, StoreError> {
     let Some(row) = store.account(tenant, account)? else { return Ok(None) };
+    document_of(store, tenant, row).map(Some)
+}
+
+/// [`document`] of an account already read.
+pub fn document_of(
+    store: &Store,
+    tenant: &TenantId,
+    row: tam_store::AccountRow,
+) -> Result<ProfileDocument, StoreError> {
+    let account = &row.id;
     let facts = store.facts(tenant, account)?;
     let section = |name: &str| -> Vec<String> {
         facts.iter().filter(|f| f.section == name).map(|f| fact_line(&f.key, &f.value)).collect()
@@ -224,7 +234,7 @@ pub fn document(store: &Store, tenant: &TenantId, account: &AccountId) -> Result
         .zip(lines)
         .map(|(title, lines)| ProfileSection { title: (*title).to_owned(), lines })
         .collect();
-    Ok(Some(ProfileDocument { tenant: tenant.clone(), account: account.clone(), account_name: row.name, sections }))
+    Ok(ProfileDocument { tenant: tenant.clone(), account: account.clone(), account_name: row.name.clone(), sections })
 }
 
 /// What a profile effect carries: the document is built when it is delivered, so it holds

@@ -361,7 +361,8 @@ fn a_recovered_account_clears_its_crm_escalation_flag() {
     // The update is built from the scan's snapshot when delivered.
     let from: tam_agent::effects::FromScan = serde_json::from_str(&crm[1].payload).unwrap();
     assert_eq!(from.scan.as_of, days(1));
-    let update = tam_agent::effects::crm_update(&store, &tenant(), &from.scan).unwrap().unwrap();
+    let mut facts = tam_agent::effects::Facts::new(&store);
+    let update = tam_agent::effects::crm_update(&mut facts, &tenant(), &from.scan).unwrap().unwrap();
     assert!(!update.escalated, "{update:?}");
     assert_eq!(update.status, tam_core::HealthStatus::Green);
 }
