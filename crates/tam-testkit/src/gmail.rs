@@ -12,7 +12,7 @@
 //! concurrent requests overlap as they would on the real service.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -319,57 +319,15 @@ impl Request {
 }
 
 fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let target = parts.next()?.to_owned();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
-        }
-    }
-    let body = if headers.get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-        read_chunked(reader)?
-    } else {
-        let length = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).ok()?;
-        body
-    };
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some(Request { method, path: path.to_owned(), query: parse_pairs(query), headers, body })
-}
-
-fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
-    let mut body = Vec::new();
-    loop {
-        let mut size = String::new();
-        reader.read_line(&mut size).ok()?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        if size == 0 {
-            loop {
-                let mut trailer = String::new();
-                if reader.read_line(&mut trailer).ok()? == 0 || trailer.trim_end().is_empty() {
-                    return Some(body);
-                }
-            }
-        }
-        let start = body.len();
-        body.resize(start + size, 0);
-        reader.read_exact(&mut body[start..]).ok()?;
-        let mut crlf = String::new();
-        reader.read_line(&mut crlf).ok()?;
-    }
+    let raw = crate::http::read(reader)?;
+    let (path, query) = raw.target.split_once('?').unwrap_or((&raw.target, ""));
+    Some(Request {
+        method: raw.method.clone(),
+        path: path.to_owned(),
+        query: parse_pairs(query),
+        headers: raw.headers,
+        body: raw.body,
+    })
 }
 
 /// `a=1&b=2` (a query string or a form body), decoded.

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, reason = "a fake that cannot serve should fail the test loudly")]
 
 pub mod gmail;
+mod http;
 pub mod notion;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -326,16 +326,17 @@ mod gmail {
         Answer::json(200, &format!(r#"{{"access_token":"ya29.t{n}","expires_in":3599,"token_type":"Bearer"}}"#))
     }
 
-    fn draft() -> CustomerDraft {
+    /// A first draft of `account` (`name`) from `rep`, copying `cc`.
+    fn draft_of(account: &str, name: &str, rep: &str, cc: &[&str]) -> CustomerDraft {
         let brief = Brief {
             kind: CommKind::EscalationOutreach,
             tenant: super::tenant("acme"),
-            account: AccountId::parse("a", "a1").unwrap(),
-            account_name: "Northwind".into(),
+            account: AccountId::parse("a", account).unwrap(),
+            account_name: name.into(),
             contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
-            cc: vec![Email::parse("c", "cto@nw.example").unwrap()],
+            cc: cc.iter().map(|c| Email::parse("c", c).unwrap()).collect(),
             rep_name: "Ana".into(),
-            rep_email: Email::parse("r", "ana@vendor.example").unwrap(),
+            rep_email: Email::parse("r", rep).unwrap(),
             as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
             score: 10,
             status: HealthStatus::Red,
@@ -351,7 +352,7 @@ mod gmail {
             profile: Default::default(),
         };
         let written = Written {
-            subject: "Northwind: our plan".into(),
+            subject: format!("{name}: our plan"),
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
             generator: "template".into(),
@@ -359,46 +360,18 @@ mod gmail {
             note: None,
             calls: vec![],
         };
-        CustomerDraft::new(&brief, written, IdemKey::from_stored("draft:a1:2026-03-29T07:00:00Z".into()))
+        CustomerDraft::new(&brief, written, IdemKey::from_stored(format!("draft:{account}:2026-03-29T07:00:00Z")))
+    }
+
+    fn draft() -> CustomerDraft {
+        draft_of("a1", "Northwind", "ana@vendor.example", &["cto@nw.example"])
     }
 
     /// `n` first drafts to `reps` reps, each with its own key.
     fn drafts_to(n: usize, reps: usize) -> Vec<CustomerDraft> {
         (0..n)
             .map(|i| {
-                let brief = Brief {
-                    kind: CommKind::EscalationOutreach,
-                    tenant: super::tenant("acme"),
-                    account: AccountId::parse("a", &format!("a{i}")).unwrap(),
-                    account_name: format!("Account {i}"),
-                    contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
-                    cc: vec![],
-                    rep_name: "Rep".into(),
-                    rep_email: Email::parse("r", &format!("rep{}@vendor.example", i % reps)).unwrap(),
-                    as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
-                    score: 10,
-                    status: HealthStatus::Red,
-                    trend: Trend::Declining,
-                    deductions: vec![],
-                    open_tickets: vec![],
-                    escalation_reason: None,
-                    alert_cause: None,
-                    release: None,
-                    reported: vec![],
-                    roadmap: vec![],
-                    period: None,
-                    profile: Default::default(),
-                };
-                let written = Written {
-                    subject: format!("Account {i}: our plan"),
-                    text: "Hello".into(),
-                    html: "<p>Hello</p>".into(),
-                    generator: "template".into(),
-                    confidence: "medium".into(),
-                    note: None,
-                    calls: vec![],
-                };
-                CustomerDraft::new(&brief, written, IdemKey::from_stored(format!("draft:a{i}:2026-03-29T07:00:00Z")))
+                draft_of(&format!("a{i}"), &format!("Account {i}"), &format!("rep{}@vendor.example", i % reps), &[])
             })
             .collect()
     }
