@@ -111,30 +111,19 @@ fn scan_some(
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<ScanReport, StoreError> {
+    if !dry_run
+        && only.is_none()
+        && let Some(reader) = store.reader()?
+    {
+        return scan_pipelined(store, reader, tenant, as_of, cfg, progress);
+    }
     let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
     let mut accounts = Vec::new();
     let mut failed = Vec::new();
     let mut done = 0u64;
     let mut each = |input: Result<ScanInput, AccountError>| {
         match input {
-            Ok(input) => {
-                let (health, trend, decision) = assess(&input, as_of, cfg);
-                let crm_changed = input.previous.is_none_or(|p| {
-                    (p.score, p.status, p.episode.is_some()) != (health.score, health.status, decision.escalated())
-                });
-                accounts.push(AccountResult {
-                    account: input.account,
-                    name: input.name,
-                    rep_name: input.rep_name,
-                    rep_email: input.rep_email,
-                    rep_chat_space: input.rep_chat_space,
-                    health,
-                    trend,
-                    decision,
-                    delivery: None,
-                    crm_changed,
-                });
-            }
+            Ok(input) => accounts.push(account_result(input, as_of, cfg)),
             Err(e) => failed.push(e),
         }
         done += 1;
@@ -153,19 +142,118 @@ fn scan_some(
     let mut summary = summarise(&accounts, &digests, failed.len());
 
     if !dry_run {
-        let records = accounts.iter().map(|a| SnapshotRecord {
-            account: &a.account,
-            health: &a.health,
-            trend: a.trend,
-            decision: a.decision,
-            delivery: a.delivery,
-        });
-        let digest_top = usize::try_from(cfg.escalation.digest_top_accounts).unwrap_or(usize::MAX);
-        let effects = crate::effects::plan(store, tenant, as_of, &accounts, digest_top)?;
+        let effects = crate::effects::plan(store, tenant, as_of, &accounts, digest_top(cfg))?;
         summary.effects = effects.len() as u64;
+        let records = accounts.iter().map(record);
         store.save_scan(tenant, as_of, records, &effects, only.is_none().then_some(&summary))?;
     }
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: !dry_run })
+}
+
+/// Accounts handed from the reading thread to the writing one at a time.
+const CHUNK: usize = 2_048;
+
+/// A stored scan on two cores: a second connection reads and scores the book on another thread
+/// while this one writes each chunk's snapshots; once all are in, the alert budget decides who
+/// is alerted how (their snapshots are told), the effects are planned, and one commit makes it
+/// all visible. The same result as reading first and writing after, in about the time of the
+/// writes alone.
+fn scan_pipelined(
+    store: &mut Store,
+    reader: Store,
+    tenant: &TenantId,
+    as_of: Timestamp,
+    cfg: &ScanConfig,
+    mut progress: impl FnMut(u64),
+) -> Result<ScanReport, StoreError> {
+    let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
+    let mut accounts = Vec::new();
+    let mut failed = Vec::new();
+    let mut writer = store.scan_writer(tenant, as_of)?;
+    let reader = std::thread::scope(|scope| -> Result<Store, StoreError> {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Result<AccountResult, AccountError>>>(4);
+        let reading = scope.spawn(move || -> Result<Store, StoreError> {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut open = true;
+            reader.for_each_scan_input(tenant, as_of, (lo, hi), |input| {
+                if !open {
+                    return;
+                }
+                chunk.push(input.map(|input| account_result(input, as_of, cfg)));
+                if chunk.len() == CHUNK {
+                    // The writer stopped (it failed): read no further.
+                    open = send.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_ok();
+                }
+            })?;
+            if open && !chunk.is_empty() {
+                let _ = send.send(chunk);
+            }
+            Ok(reader)
+        });
+        let mut done = 0u64;
+        for chunk in receive {
+            let start = accounts.len();
+            for result in chunk {
+                match result {
+                    Ok(a) => accounts.push(a),
+                    Err(e) => failed.push(e),
+                }
+                done += 1;
+            }
+            writer.snapshots(accounts[start..].iter().map(record))?;
+            progress(done);
+        }
+        reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
+
+    let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
+    for a in &accounts {
+        if let Some(delivery) = a.delivery {
+            writer.set_delivery(&a.account, delivery)?;
+        }
+    }
+    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
+    let mut summary = summarise(&accounts, &digests, failed.len());
+    // Effects read only what earlier scans committed: the reading connection serves.
+    let effects = crate::effects::plan(&reader, tenant, as_of, &accounts, digest_top(cfg))?;
+    summary.effects = effects.len() as u64;
+    writer.effects(&effects)?;
+    writer.commit(Some(&summary))?;
+    Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: true })
+}
+
+fn digest_top(cfg: &ScanConfig) -> usize {
+    usize::try_from(cfg.escalation.digest_top_accounts).unwrap_or(usize::MAX)
+}
+
+/// One account scored: the pure part of a scan, and whether its CRM fields change.
+fn account_result(input: ScanInput, as_of: Timestamp, cfg: &ScanConfig) -> AccountResult {
+    let (health, trend, decision) = assess(&input, as_of, cfg);
+    let crm_changed = input.previous.is_none_or(|p| {
+        (p.score, p.status, p.episode.is_some()) != (health.score, health.status, decision.escalated())
+    });
+    AccountResult {
+        account: input.account,
+        name: input.name,
+        rep_name: input.rep_name,
+        rep_email: input.rep_email,
+        rep_chat_space: input.rep_chat_space,
+        health,
+        trend,
+        decision,
+        delivery: None,
+        crm_changed,
+    }
+}
+
+fn record(a: &AccountResult) -> SnapshotRecord<'_> {
+    SnapshotRecord {
+        account: &a.account,
+        health: &a.health,
+        trend: a.trend,
+        decision: a.decision,
+        delivery: a.delivery,
+    }
 }
 
 /// Applies the per-rep budget to every account that wants an alert; returns the digests.

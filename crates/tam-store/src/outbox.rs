@@ -200,7 +200,7 @@ pub(crate) fn insert_effects<'e>(
     as_of: Timestamp,
     effects: impl IntoIterator<Item = &'e NewEffect>,
 ) -> Result<u64, StoreError> {
-    let mut insert = tx.prepare(
+    let mut insert = tx.prepare_cached(
         "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
          ON CONFLICT (tenant_id, idem_key) DO NOTHING",

@@ -296,92 +296,149 @@ impl Store {
         effects: &[crate::NewEffect],
         summary: Option<&ScanSummary>,
     ) -> Result<(), StoreError> {
-        let t = tenant.as_str();
+        let mut scan = self.scan_writer(tenant, as_of)?;
+        scan.snapshots(records)?;
+        scan.effects(effects)?;
+        scan.commit(summary)
+    }
+
+    /// Starts writing a scan of `tenant` at `as_of`, in one transaction that
+    /// [`ScanWriter::commit`] ends: a scan can write its snapshots while it is still reading
+    /// and scoring the rest of the book (on another connection), then its effects.
+    pub fn scan_writer(&mut self, tenant: &TenantId, as_of: Timestamp) -> Result<ScanWriter<'_>, StoreError> {
         let at = nanos(as_of);
         let tx = self.conn.transaction()?;
         let rerun = tx
-            .query_row("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", params![t, at], |_| Ok(()))
+            .query_row("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", params![tenant.as_str(), at], |_| {
+                Ok(())
+            })
             .optional()?
             .is_some();
-        {
-            // A re-run that no longer opens an episode at this instant must not leave the first
-            // run's episode behind.
-            let mut drop_episode =
-                tx.prepare("DELETE FROM episodes WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3")?;
-            let mut snapshot = tx.prepare(
-                "INSERT OR REPLACE INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
-                    trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
-                    episode_last_alert_score, episode_last_alert_status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            let mut health = tx.prepare(
-                "UPDATE accounts SET health_score = ?3, health_status = ?4, last_scan = ?5
-                 WHERE tenant_id = ?1 AND id = ?2 AND (last_scan IS NULL OR last_scan <= ?5)",
-            )?;
-            let mut open_episode = tx.prepare(
-                "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
-                                       last_alert_status, closed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
-                 ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
-                    last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
-                    last_alert_status = excluded.last_alert_status, closed_at = NULL",
-            )?;
-            let mut close_episode = tx.prepare(
-                "UPDATE episodes SET closed_at = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
-            )?;
-            for r in records {
-                let a = r.account.as_str();
-                let d = &r.decision;
-                let ep = d.episode.as_ref();
-                let deductions = serde_json::to_string(&r.health.deductions)
-                    .expect("deductions are plain data and always serialise");
-                snapshot.execute(params![
+        Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun })
+    }
+
+    /// Another connection to the same database file, for reading beside a write transaction of
+    /// this one; `None` for an in-memory store, which no other connection can open.
+    pub fn reader(&self) -> Result<Option<Store>, StoreError> {
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else { return Ok(None) };
+        let reader = Store::open(std::path::Path::new(path))?;
+        // It walks the book once, in order: a small cache serves, and the writer keeps the memory.
+        reader.conn.pragma_update(None, "cache_size", -8_192)?;
+        Ok(Some(reader))
+    }
+}
+
+/// A scan being written: one transaction, rolled back unless committed.
+pub struct ScanWriter<'a> {
+    tx: Transaction<'a>,
+    tenant: TenantId,
+    as_of: Timestamp,
+    rerun: bool,
+}
+
+impl ScanWriter<'_> {
+    /// Accounts' snapshots (replacing any of the same scan), their current health, and their
+    /// episodes opened, updated or closed.
+    pub fn snapshots<'r>(&mut self, records: impl IntoIterator<Item = SnapshotRecord<'r>>) -> Result<(), StoreError> {
+        let (t, at) = (self.tenant.as_str(), nanos(self.as_of));
+        let mut snapshot = self.tx.prepare_cached(
+            "INSERT OR REPLACE INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
+                trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
+                episode_last_alert_score, episode_last_alert_status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+        )?;
+        let mut health = self.tx.prepare_cached(
+            "UPDATE accounts SET health_score = ?3, health_status = ?4, last_scan = ?5
+             WHERE tenant_id = ?1 AND id = ?2 AND (last_scan IS NULL OR last_scan <= ?5)",
+        )?;
+        // A re-run that no longer opens an episode at this instant must not leave the first
+        // run's episode behind.
+        let mut drop_episode = self
+            .tx
+            .prepare_cached("DELETE FROM episodes WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3")?;
+        let mut open_episode = self.tx.prepare_cached(
+            "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
+                                   last_alert_status, closed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+             ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
+                last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
+                last_alert_status = excluded.last_alert_status, closed_at = NULL",
+        )?;
+        let mut close_episode = self.tx.prepare_cached(
+            "UPDATE episodes SET closed_at = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
+        )?;
+        for r in records {
+            let a = r.account.as_str();
+            let d = &r.decision;
+            let ep = d.episode.as_ref();
+            let deductions =
+                serde_json::to_string(&r.health.deductions).expect("deductions are plain data and always serialise");
+            snapshot.execute(params![
+                t,
+                a,
+                at,
+                r.health.score,
+                r.health.status.as_str(),
+                r.trend.as_str(),
+                deductions,
+                d.trigger.map(Reason::as_str),
+                d.alert.map(AlertCause::as_str),
+                r.delivery.map(Delivery::as_str),
+                ep.map(|e| nanos(e.opened_at)),
+                ep.map(|e| e.reason.as_str()),
+                ep.map(|e| nanos(e.last_alert_at)),
+                ep.map(|e| e.last_alert_score),
+                ep.map(|e| e.last_alert_status.as_str()),
+            ])?;
+            health.execute(params![t, a, r.health.score, r.health.status.as_str(), at])?;
+            if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
+                drop_episode.execute(params![t, a, at])?;
+            }
+            if let Some(e) = ep {
+                open_episode.execute(params![
                     t,
                     a,
-                    at,
-                    r.health.score,
-                    r.health.status.as_str(),
-                    r.trend.as_str(),
-                    deductions,
-                    d.trigger.map(Reason::as_str),
-                    d.alert.map(AlertCause::as_str),
-                    r.delivery.map(Delivery::as_str),
-                    ep.map(|e| nanos(e.opened_at)),
-                    ep.map(|e| e.reason.as_str()),
-                    ep.map(|e| nanos(e.last_alert_at)),
-                    ep.map(|e| e.last_alert_score),
-                    ep.map(|e| e.last_alert_status.as_str()),
+                    nanos(e.opened_at),
+                    e.reason.as_str(),
+                    nanos(e.last_alert_at),
+                    e.last_alert_score,
+                    e.last_alert_status.as_str()
                 ])?;
-                health.execute(params![t, a, r.health.score, r.health.status.as_str(), at])?;
-                if rerun && ep.is_none_or(|e| e.opened_at != as_of) {
-                    drop_episode.execute(params![t, a, at])?;
-                }
-                if let Some(e) = ep {
-                    open_episode.execute(params![
-                        t,
-                        a,
-                        nanos(e.opened_at),
-                        e.reason.as_str(),
-                        nanos(e.last_alert_at),
-                        e.last_alert_score,
-                        e.last_alert_status.as_str()
-                    ])?;
-                }
-                if let Some(e) = &d.closed {
-                    close_episode.execute(params![t, a, nanos(e.opened_at), at])?;
-                }
             }
-            crate::outbox::insert_effects(&tx, tenant, as_of, effects)?;
-            // A one-account re-score is not a scan of the tenant: it leaves the scan list alone.
-            if let Some(summary) = summary {
-                let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
-                tx.execute(
-                    "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
-                    params![t, at, summary],
-                )?;
+            if let Some(e) = &d.closed {
+                close_episode.execute(params![t, a, nanos(e.opened_at), at])?;
             }
         }
-        tx.commit()?;
+        Ok(())
+    }
+
+    /// How the rep hears of an account written earlier by [`ScanWriter::snapshots`]: the alert
+    /// budget is planned over the whole book, so it may be known only after its snapshot.
+    pub fn set_delivery(&mut self, account: &AccountId, delivery: Delivery) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE snapshots SET delivery = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3",
+            )?
+            .execute(params![self.tenant.as_str(), account.as_str(), nanos(self.as_of), delivery.as_str()])?;
+        Ok(())
+    }
+
+    /// The scan's intended effects; a key seen before adds nothing.
+    pub fn effects(&mut self, effects: &[crate::NewEffect]) -> Result<u64, StoreError> {
+        crate::outbox::insert_effects(&self.tx, &self.tenant, self.as_of, effects)
+    }
+
+    /// Makes the scan visible, with its summary (none for a one-account re-score, which leaves
+    /// the tenant's scan list alone).
+    pub fn commit(self, summary: Option<&ScanSummary>) -> Result<(), StoreError> {
+        if let Some(summary) = summary {
+            let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
+            self.tx.execute(
+                "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
+                params![self.tenant.as_str(), nanos(self.as_of), summary],
+            )?;
+        }
+        self.tx.commit()?;
         Ok(())
     }
 }

@@ -152,3 +152,46 @@ fn an_account_with_an_unusable_rep_address_is_scored_but_not_alerted() {
     assert!(report.failed[0].to_string().starts_with("account red1: stored accounts row red1: field rep_email:"));
     assert_eq!(store.snapshots(&tenant("t"), &AccountId::parse("a", "red1").unwrap(), 5).unwrap().len(), 1);
 }
+
+/// What a scan stored, as text that two stores can be compared by.
+fn stored(store: &Store, t: &str) -> Vec<String> {
+    let mut out: Vec<String> = store
+        .outbox(&tenant(t), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| format!("{} {} {}", r.key, r.kind, r.payload))
+        .collect();
+    for id in store.account_ids(&tenant(t)).unwrap() {
+        let account = AccountId::parse("a", &id).unwrap();
+        for s in store.snapshots(&tenant(t), &account, 10).unwrap() {
+            out.push(format!(
+                "{id} {} {} {:?} {:?} {:?}",
+                s.as_of, s.score, s.delivery, s.alert_cause, s.episode_opened_at
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_scan_of_a_file_store_reading_beside_its_writes_stores_what_a_sequential_one_does() {
+    // A database file is scanned on two connections (one reads and scores while the other
+    // writes); an in-memory one cannot be opened twice and is scanned in sequence.
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = Store::open(&dir.path().join("tam.db")).unwrap();
+    let mut memory = Store::open_in_memory().unwrap();
+    let mut cfg = ScanConfig::default();
+    cfg.escalation.alert_budget_per_rep = 2;
+    for store in [&mut file, &mut memory] {
+        red_book(store, 30);
+        let mut reports = Vec::new();
+        for day in [0, 1, 8] {
+            reports.push(scan(store, &tenant("t"), days(day), &cfg, false, |_| {}).unwrap());
+        }
+        assert_eq!(reports[0].summary.digest_accounts, 28, "{:?}", reports[0].summary);
+        assert!(reports[2].summary.individual_alerts > 0, "a cool-down reminder: {:?}", reports[2].summary);
+    }
+    assert_eq!(stored(&file, "t"), stored(&memory, "t"));
+    assert!(stored(&file, "t").iter().any(|l| l.contains("Some(Digest)")), "the digest's accounts were told");
+}
