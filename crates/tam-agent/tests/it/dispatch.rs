@@ -405,3 +405,60 @@ fn a_long_digest_lists_the_worst_accounts_and_counts_the_rest() {
     // The listed ones are the worst: all score 10 here, so the first by id.
     assert!(digest.text.contains("(red24)") && !digest.text.contains("(red25)"), "{}", digest.text);
 }
+
+#[test]
+fn a_scans_effects_are_built_from_its_snapshot_and_whole_payloads_still_deliver() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    // A scan's draft, event and CRM update carry a reference to the snapshot, not the content.
+    let rows = store.outbox(&tenant(), None).unwrap();
+    for kind in [EffectKind::Draft, EffectKind::Event, EffectKind::Crm] {
+        let row = rows.iter().find(|r| r.kind == kind).unwrap();
+        assert!(row.payload.starts_with(r#"{"scan":{"account":"red00""#), "{kind}: {}", row.payload);
+    }
+    // An effect written whole (by a task, or before references) is delivered as it is.
+    let update = CrmUpdate {
+        tenant: tenant(),
+        account: tam_core::AccountId::parse("a", "red00").unwrap(),
+        score: 77,
+        status: tam_core::HealthStatus::Green,
+        scanned_at: days(1),
+        escalated: false,
+    };
+    let whole = tam_store::NewEffect {
+        key: tam_core::outbox::IdemKey::new(EffectKind::Crm, "red00-whole", days(1)),
+        kind: EffectKind::Crm,
+        account: Some(update.account.clone()),
+        payload: serde_json::to_string(&update).unwrap(),
+    };
+    store.enqueue(&tenant(), now(), &[whole]).unwrap();
+    let mut fake = Fake::default();
+    let report = run_dispatch(&mut store, &mut fake, now());
+    assert_eq!((report.failed, report.retried), (0, 0), "{report:?}");
+    assert_eq!(fake.count("crm:red00:"), 2, "{:?}", fake.delivered);
+    assert_eq!(fake.events[0].data["score"], 10, "the event carries the scan's score");
+    let draft = &fake.drafts[0];
+    assert_eq!(draft.to()[0].as_str(), "ops@red00.example", "the draft is addressed from the account as stored");
+}
+
+#[test]
+fn an_effect_whose_snapshot_is_gone_fails_for_good_and_says_why() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 1);
+    scan_at(&mut store, now());
+    // A reference to a scan instant no snapshot exists for (as if re-run away).
+    let orphan = tam_store::NewEffect {
+        key: tam_core::outbox::IdemKey::new(EffectKind::Crm, "red00", days(3)),
+        kind: EffectKind::Crm,
+        account: Some(tam_core::AccountId::parse("a", "red00").unwrap()),
+        payload: format!(r#"{{"scan":{{"account":"red00","as_of":"{}"}}}}"#, days(3)),
+    };
+    store.enqueue(&tenant(), now(), &[orphan]).unwrap();
+    let mut fake = Fake::default();
+    let report = run_dispatch(&mut store, &mut fake, now());
+    assert_eq!(report.failed, 1, "{report:?}");
+    let failed = store.outbox(&tenant(), Some(OutboxState::Failed)).unwrap();
+    let error = failed[0].last_error.as_deref().unwrap();
+    assert!(error.contains("the snapshot of account \"red00\"") && error.contains("is not stored"), "{error}");
+}
