@@ -42,7 +42,7 @@ fn units(method: &str, path: &str) -> u32 {
 /// and what each mailbox spent of its quota in the last second (every channel and worker of
 /// the process draws on the same quota).
 pub struct Gmail {
-    auth: Mutex<ServiceAccount>,
+    auth: ServiceAccount,
     base_url: String,
     agent: ureq::Agent,
     spent: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
@@ -68,7 +68,7 @@ impl Gmail {
         let agent =
             ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
         Arc::new(Gmail {
-            auth: Mutex::new(auth),
+            auth,
             base_url: base_url.trim_end_matches('/').to_owned(),
             agent,
             spent: Mutex::new(HashMap::new()),
@@ -100,11 +100,11 @@ impl Gmail {
     }
 
     fn token(&self, sub: &str, scope: &str) -> Result<String, AuthError> {
-        self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner).token(sub, scope)
+        self.auth.token(sub, scope)
     }
 
     fn invalidate(&self, sub: &str, scope: &str) {
-        self.auth.lock().unwrap_or_else(std::sync::PoisonError::into_inner).invalidate(sub, scope);
+        self.auth.invalidate(sub, scope);
     }
 
     /// One authorised request as `sub`; a 401 refreshes the token and tries once more.

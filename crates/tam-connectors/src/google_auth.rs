@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ring::rand::SystemRandom;
@@ -82,7 +83,9 @@ pub struct ServiceAccount {
     key: RsaKeyPair,
     token_uri: String,
     timeout: Duration,
-    cache: HashMap<(String, String), (String, Instant)>,
+    /// Tokens by (subject, scope), until when they are good. Fetching one holds no lock, so
+    /// workers acting as different mailboxes never wait for each other's token.
+    cache: Mutex<HashMap<(String, String), (String, Instant)>>,
 }
 
 impl ServiceAccount {
@@ -107,7 +110,7 @@ impl ServiceAccount {
                 .or(file.token_uri)
                 .unwrap_or_else(|| "https://oauth2.googleapis.com/token".to_owned()),
             timeout,
-            cache: HashMap::new(),
+            cache: Mutex::default(),
         })
     }
 
@@ -138,9 +141,9 @@ impl ServiceAccount {
     /// A bearer token acting as `sub` (or as the service account itself when `sub` is empty)
     /// with `scope`, from the cache while it has more than a
     /// minute left.
-    pub fn token(&mut self, sub: &str, scope: &str) -> Result<String, AuthError> {
+    pub fn token(&self, sub: &str, scope: &str) -> Result<String, AuthError> {
         let key = (sub.to_owned(), scope.to_owned());
-        if let Some((token, until)) = self.cache.get(&key)
+        if let Some((token, until)) = self.cache().get(&key)
             && Instant::now() + Duration::from_secs(60) < *until
         {
             return Ok(token.clone());
@@ -165,7 +168,7 @@ impl ServiceAccount {
                     return Err(AuthError::Unavailable("the token response has no access_token".to_owned()));
                 }
                 let lifetime = body.get("expires_in").and_then(Value::as_u64).unwrap_or(3_600);
-                self.cache.insert(key, (token.clone(), Instant::now() + Duration::from_secs(lifetime)));
+                self.cache().insert(key, (token.clone(), Instant::now() + Duration::from_secs(lifetime)));
                 Ok(token)
             }
             (_, "unauthorized_client") => Err(AuthError::Refused(format!(
@@ -186,7 +189,11 @@ impl ServiceAccount {
     }
 
     /// Forgets a token Google no longer accepts (after a 401).
-    pub fn invalidate(&mut self, sub: &str, scope: &str) {
-        self.cache.remove(&(sub.to_owned(), scope.to_owned()));
+    pub fn invalidate(&self, sub: &str, scope: &str) {
+        self.cache().remove(&(sub.to_owned(), scope.to_owned()));
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), (String, Instant)>> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

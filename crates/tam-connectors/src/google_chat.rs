@@ -198,7 +198,7 @@ impl ChatWebhooks {
 
 /// Posts alerts with the Chat API as a Chat app (the app must be a member of each space).
 pub struct ChatApi {
-    auth: Mutex<ServiceAccount>,
+    auth: ServiceAccount,
     base_url: String,
     default_space: Option<String>,
     min_interval: Duration,
@@ -219,7 +219,7 @@ impl ChatApi {
     ) -> ChatApi {
         let base_url = base_url.trim_end_matches('/').to_owned();
         ChatApi {
-            auth: Mutex::new(auth),
+            auth,
             base_url,
             default_space,
             min_interval,
@@ -235,13 +235,9 @@ impl ChatApi {
         self
     }
 
-    fn auth(&self) -> std::sync::MutexGuard<'_, ServiceAccount> {
-        self.auth.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Proves the key, the token endpoint and the `chat.bot` scope without posting anything.
     pub fn check(&mut self) -> Result<String, String> {
-        self.auth()
+        self.auth
             .token("", CHAT_BOT)
             .map(|_| "the Chat app has a token (chat.bot); it must be a member of each rep's space".to_owned())
             .map_err(|e| e.to_string())
@@ -283,13 +279,13 @@ impl ChatApi {
         let body = message_body(alert);
         pace(&self.last_sent, &space, self.min_interval);
         for attempt in 0..2 {
-            let token = match self.auth().token("", CHAT_BOT) {
+            let token = match self.auth.token("", CHAT_BOT) {
                 Ok(t) => t,
                 Err(e) => return e.into(),
             };
             match post(&self.agent, &url, Some(&token), &body) {
                 // A token Google stopped accepting is refreshed once.
-                Ok((401, _)) if attempt == 0 => self.auth().invalidate("", CHAT_BOT),
+                Ok((401, _)) if attempt == 0 => self.auth.invalidate("", CHAT_BOT),
                 Ok((status, text)) => return classify(status, &text),
                 Err(e) => {
                     return Outcome::Retry {

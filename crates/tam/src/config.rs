@@ -136,7 +136,7 @@ impl Default for MailConfig {
             base_url: "https://gmail.googleapis.com".to_owned(),
             token_uri: None,
             timeout_ms: 30_000,
-            concurrency: 32,
+            concurrency: 64,
             bcc: Vec::new(),
         }
     }
@@ -806,7 +806,7 @@ pub fn default_file() -> String {
 # alerts_from = "tam-alerts@vendor.example"
 # base_url = "https://gmail.googleapis.com"
 # timeout_ms = 30000
-# concurrency = 32              # Gmail calls at once; each mailbox keeps to 250 quota units/s
+# concurrency = 64              # Gmail calls at once; each mailbox keeps to 250 quota units/s
 # bcc = ["crm-log@vendor.example"]  # blind-copied on every customer draft (your own addresses)
 
 [notion]

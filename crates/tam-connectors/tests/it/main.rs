@@ -262,7 +262,7 @@ mod google_auth {
             r#"{"access_token":"ya29.token-1","expires_in":3599,"token_type":"Bearer"}"#,
         )]);
         let uri = format!("{}/token", fake.url);
-        let mut sa = ServiceAccount::from_file(&key_file(), Some(&uri), Duration::from_secs(5)).unwrap();
+        let sa = ServiceAccount::from_file(&key_file(), Some(&uri), Duration::from_secs(5)).unwrap();
         let scope = "https://www.googleapis.com/auth/gmail.compose";
         assert_eq!(sa.token("ana@vendor.example", scope).unwrap(), "ya29.token-1");
         assert_eq!(
@@ -295,9 +295,8 @@ mod google_auth {
             401,
             r#"{"error":"unauthorized_client","error_description":"Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested."}"#,
         )]);
-        let mut sa =
-            ServiceAccount::from_file(&key_file(), Some(&format!("{}/token", fake.url)), Duration::from_secs(5))
-                .unwrap();
+        let sa = ServiceAccount::from_file(&key_file(), Some(&format!("{}/token", fake.url)), Duration::from_secs(5))
+            .unwrap();
         let err = sa.token("ana@vendor.example", "https://www.googleapis.com/auth/gmail.send").unwrap_err();
         assert!(
             matches!(&err, AuthError::Refused(m) if m.contains("domain-wide delegation for these scopes is not granted")),
