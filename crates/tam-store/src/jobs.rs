@@ -194,11 +194,12 @@ impl Store {
     /// Every account of `tenant` with its latest health, worst first (unscanned last).
     pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, a.name, a.rep_email, a.health_score, a.health_status, s.trend, a.last_scan
+            "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of
                FROM accounts a LEFT JOIN snapshots s
-                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = a.last_scan
+                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = (
+                    SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)
               WHERE a.tenant_id = ?1
-              ORDER BY a.health_score IS NULL, a.health_score, a.id",
+              ORDER BY s.score IS NULL, s.score, a.id",
         )?;
         let rows = stmt.query_map(params![tenant.as_str()], |r| {
             Ok(AccountHealth {
@@ -237,7 +238,11 @@ impl Store {
         let count = |n: i64| n.unsigned_abs();
         let mut m = TenantMetrics::default();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT COALESCE(health_status, 'unscanned'), COUNT(*) FROM accounts WHERE tenant_id = ?1 GROUP BY 1 ORDER BY 1",
+            "SELECT COALESCE(s.status, 'unscanned'), COUNT(*)
+               FROM accounts a LEFT JOIN snapshots s
+                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = (
+                    SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)
+              WHERE a.tenant_id = ?1 GROUP BY 1 ORDER BY 1",
         )?;
         m.accounts = stmt.query_map([t], |r| Ok((r.get(0)?, count(r.get(1)?))))?.collect::<Result<_, _>>()?;
         let mut stmt = self.conn.prepare_cached(

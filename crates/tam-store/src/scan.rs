@@ -285,7 +285,7 @@ impl Store {
     }
 
     /// Stores one scan: a snapshot per account (replacing any for the same `as_of`), episode
-    /// openings, updates and closings, the accounts' current health, the intended effects
+    /// openings, updates and closings, the intended effects
     /// (outbox rows; a key seen before adds nothing) and the summary. One transaction: all of
     /// it or none of it.
     pub fn save_scan<'r>(
@@ -337,8 +337,8 @@ pub struct ScanWriter<'a> {
 }
 
 impl ScanWriter<'_> {
-    /// Accounts' snapshots (replacing any of the same scan), their current health, and their
-    /// episodes opened, updated or closed.
+    /// Accounts' snapshots (replacing any of the same scan) and their episodes opened, updated
+    /// or closed. An account's current health is its latest snapshot.
     pub fn snapshots<'r>(&mut self, records: impl IntoIterator<Item = SnapshotRecord<'r>>) -> Result<(), StoreError> {
         let (t, at) = (self.tenant.as_str(), nanos(self.as_of));
         let mut snapshot = self.tx.prepare_cached(
@@ -346,10 +346,6 @@ impl ScanWriter<'_> {
                 trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
                 episode_last_alert_score, episode_last_alert_status)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
-        let mut health = self.tx.prepare_cached(
-            "UPDATE accounts SET health_score = ?3, health_status = ?4, last_scan = ?5
-             WHERE tenant_id = ?1 AND id = ?2 AND (last_scan IS NULL OR last_scan <= ?5)",
         )?;
         // A re-run that no longer opens an episode at this instant must not leave the first
         // run's episode behind.
@@ -390,7 +386,6 @@ impl ScanWriter<'_> {
                 ep.map(|e| e.last_alert_score),
                 ep.map(|e| e.last_alert_status.as_str()),
             ])?;
-            health.execute(params![t, a, r.health.score, r.health.status.as_str(), at])?;
             if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
                 drop_episode.execute(params![t, a, at])?;
             }
