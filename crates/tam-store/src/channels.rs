@@ -336,14 +336,22 @@ impl Store {
         let tx = self.conn.transaction()?;
         let mut changed = 0;
         {
+            // The embedded CRM's properties of the account: Health Score, Health Status, Last
+            // Health Scan and the escalation flag, as a scan's CRM update delivers them.
             let mut update = tx.prepare_cached(
-                "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4
+                "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4, last_scan = ?4, health_score = ?5,
+                        health_status = ?6
                  WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
             )?;
             for u in updates {
-                changed +=
-                    update.execute(params![u.tenant.as_str(), u.account.as_str(), u.escalated, nanos(u.scanned_at)])?
-                        as u64;
+                changed += update.execute(params![
+                    u.tenant.as_str(),
+                    u.account.as_str(),
+                    u.escalated,
+                    nanos(u.scanned_at),
+                    u.score,
+                    u.status.as_str()
+                ])? as u64;
             }
         }
         tx.commit()?;
@@ -404,5 +412,46 @@ impl Store {
         let mut stmt = self.conn.prepare_cached("SELECT updated_at FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;
         let at: Option<Option<i64>> = stmt.query_row(params![tenant.as_str(), id], |r| r.get(0)).optional()?;
         Ok(at.flatten().map(crate::from_nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_crm_keeps_the_health_properties_and_only_moves_forward() {
+        let mut store = Store::open_in_memory().unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', 0);
+                 INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, contacts, check_in_interval_days)
+                 VALUES ('t', 'a1', 'A', 'Rep', 'rep@v.example', '[]', 30);",
+            )
+            .unwrap();
+        let update = |score: u8, status: tam_core::HealthStatus, at: i64, escalated: bool| CrmUpdate {
+            tenant: TenantId::parse("t", "t").unwrap(),
+            account: tam_core::AccountId::parse("a", "a1").unwrap(),
+            score,
+            status,
+            scanned_at: crate::from_nanos(at),
+            escalated,
+        };
+        let read = |store: &Store| -> (i64, String, i64, bool) {
+            store
+                .conn
+                .query_row(
+                    "SELECT health_score, health_status, last_scan, escalated FROM accounts WHERE id = 'a1'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(store.update_crm_all(&[update(20, tam_core::HealthStatus::Red, 200, true)]).unwrap(), 1);
+        assert_eq!(read(&store), (20, "red".to_owned(), 200, true));
+        // An older scan's update arriving late changes nothing.
+        assert_eq!(store.update_crm_all(&[update(90, tam_core::HealthStatus::Green, 100, false)]).unwrap(), 0);
+        assert_eq!(read(&store), (20, "red".to_owned(), 200, true));
     }
 }

@@ -288,11 +288,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_drafts_by_account ON outbox (tenant_id, account_id, id) WHERE effect = 'draft';
     -- Every ticket of one account (reviews, check-ins, adoption), not only the open ones.
     CREATE INDEX tickets_by_account ON tickets (tenant_id, account_id, created_at);
-    -- An account's current health is its latest snapshot: a scan no longer rewrites every
-    -- account row beside writing its snapshot (a quarter of a stored scan's time).
-    ALTER TABLE accounts DROP COLUMN health_score;
-    ALTER TABLE accounts DROP COLUMN health_status;
-    ALTER TABLE accounts DROP COLUMN last_scan;
     -- Feature requests, which each scan turns into opportunities: few, so a small index.
     CREATE INDEX tickets_feature_requests ON tickets (tenant_id, account_id, created_at)
         WHERE kind = 'feature_request';
