@@ -198,25 +198,28 @@ fn search_for(list: &str, message_id: &str) -> String {
 }
 
 impl GmailDrafts {
-    /// For a follow-up, the earlier draft's thread (if the rep still has that message) and the
-    /// draft under that thread's subject: Gmail threads a draft only when `threadId`, the
-    /// reply headers and the subject all agree.
+    /// For a follow-up, the earlier draft's thread (while the rep still has it as a draft) and
+    /// the draft under that thread's subject: Gmail threads a draft only when `threadId`, the
+    /// reply headers and the subject all agree. Only draft methods are used, which the
+    /// delegated `gmail.compose` allows (`users.messages.list` would need a read scope). Once
+    /// the rep has sent the earlier draft it is no longer a draft, and the follow-up starts a
+    /// thread of its own, still naming the earlier message in its reply headers.
     fn thread_of(&self, rep: &str, draft: &CustomerDraft) -> Result<(Option<String>, CustomerDraft), Outcome> {
         let Some(earlier) = draft.in_reply_to() else { return Ok((None, draft.clone())) };
-        let found = match self.gmail.request(rep, COMPOSE, "GET", &search_for("messages", earlier), None)? {
+        let found = match self.gmail.request(rep, COMPOSE, "GET", &search_for("drafts", earlier), None)? {
             (200, found) => found,
             (status, body) => return Err(failure(status, &body)),
         };
         let (Some(id), Some(thread)) = (
-            found.pointer("/messages/0/id").and_then(Value::as_str),
-            found.pointer("/messages/0/threadId").and_then(Value::as_str),
+            found.pointer("/drafts/0/id").and_then(Value::as_str),
+            found.pointer("/drafts/0/message/threadId").and_then(Value::as_str),
         ) else {
             return Ok((None, draft.clone()));
         };
-        let path = format!("/gmail/v1/users/me/messages/{id}?format=metadata&metadataHeaders=Subject");
+        let path = format!("/gmail/v1/users/me/drafts/{id}?format=metadata&metadataHeaders=Subject");
         let subject = match self.gmail.request(rep, COMPOSE, "GET", &path, None)? {
-            (200, message) => message
-                .pointer("/payload/headers")
+            (200, found) => found
+                .pointer("/message/payload/headers")
                 .and_then(Value::as_array)
                 .and_then(|hs| {
                     hs.iter().find(|h| h["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case("subject")))

@@ -409,34 +409,36 @@ mod gmail {
     }
 
     #[test]
-    fn a_follow_up_draft_joins_the_earlier_drafts_thread() {
-        let tokens = Fake::start(vec![token(1)]);
-        let api = Fake::start(vec![
-            Answer::json(200, r#"{"resultSizeEstimate":0}"#),
-            Answer::json(200, r#"{"messages":[{"id":"m-1","threadId":"t-1"}],"resultSizeEstimate":1}"#),
-            Answer::json(
-                200,
-                r#"{"id":"m-1","threadId":"t-1","payload":{"headers":[{"name":"Subject","value":"Northwind: we are on it"}]}}"#,
-            ),
-            Answer::json(200, r#"{"id":"r-2","message":{"id":"m-2","threadId":"t-1","labelIds":["DRAFT"]}}"#),
-        ]);
+    fn a_follow_up_draft_joins_the_earlier_drafts_thread_with_the_compose_scope_alone() {
+        // The delegation the README documents: gmail.compose and gmail.send, no read scope.
+        let fake = tam_testkit::gmail::FakeGmail::start();
         let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
-        let uri = format!("{}/token", tokens.url);
-        let auth = ServiceAccount::from_file(std::path::Path::new(&key), Some(&uri), Duration::from_secs(5)).unwrap();
-        let mut drafts = GmailDrafts::new(Gmail::new(auth, &api.url, Duration::from_secs(5)));
-        let earlier = IdemKey::from_stored("draft:a1:2026-03-20T07:00:00Z".into());
-        let follow_up = draft().replying_to(&earlier);
-        let earlier_id = follow_up.in_reply_to().unwrap().to_owned();
-        assert!(matches!(drafts.create_draft(&follow_up), Outcome::Delivered { .. }));
+        let auth =
+            ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5))
+                .unwrap();
+        let mut drafts = GmailDrafts::new(Gmail::new(auth, &fake.base_url(), Duration::from_secs(5)));
+        let first = draft_of("a1", "Northwind", "ana@vendor.example", &[]);
+        assert!(matches!(drafts.create_draft(&first), Outcome::Delivered { .. }));
 
-        let seen = api.seen.lock().unwrap();
-        assert!(seen[1].path.starts_with("/gmail/v1/users/me/messages?q=rfc822msgid%3A%3C"), "{}", seen[1].path);
-        assert_eq!(seen[2].path, "/gmail/v1/users/me/messages/m-1?format=metadata&metadataHeaders=Subject");
-        let body: serde_json::Value = serde_json::from_str(&seen[3].body).unwrap();
-        assert_eq!(body["message"]["threadId"], "t-1");
-        let mime = decoded_raw(&seen[3].body);
-        assert!(mime.contains("Subject: Re: Northwind: we are on it\r\n"), "Gmail threads on the subject too: {mime}");
-        assert!(mime.contains(&format!("In-Reply-To: {earlier_id}\r\nReferences: {earlier_id}\r\n")), "{mime}");
+        // The account worsened: the follow-up replies to the first outreach.
+        let follow_up = draft_of("a2", "Northwind", "ana@vendor.example", &[])
+            .replying_to(&IdemKey::from_stored("draft:a1:2026-03-29T07:00:00Z".into()));
+        assert!(matches!(drafts.create_draft(&follow_up), Outcome::Delivered { .. }), "the reply draft lands");
+        let saved = fake.drafts("ana@vendor.example");
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[1].thread_id, saved[0].thread_id, "it joins the first draft's thread");
+        assert_eq!(saved[1].subject.as_deref(), Some("Re: Northwind: our plan"), "Gmail threads on the subject too");
+        assert_eq!(saved[1].in_reply_to.as_deref(), Some(saved[0].message_id.as_str()));
+        assert_eq!(fake.stats().insufficient_scope, 0, "only what gmail.compose allows was asked");
+
+        // Once the rep sent the first, it is no longer a draft: the follow-up still lands, in a
+        // thread of its own, still naming the first in its reply headers.
+        let after_send = draft_of("a3", "Northwind", "ana@vendor.example", &[])
+            .replying_to(&IdemKey::from_stored("draft:a9:2026-03-29T07:00:00Z".into()));
+        assert!(matches!(drafts.create_draft(&after_send), Outcome::Delivered { .. }));
+        let saved = fake.drafts("ana@vendor.example");
+        assert_ne!(saved[2].thread_id, saved[0].thread_id);
+        assert!(saved[2].in_reply_to.is_some());
     }
 
     #[test]
