@@ -318,15 +318,19 @@ fn prepare(facts: &mut Facts<'_>, row: &OutboxRow, now: Timestamp) -> Result<Res
             }
             Err(o) => not(o),
         },
-        EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest => match parse::<AlertPayload>(row) {
-            Ok(payload) => match alert(store, row, &payload, now)? {
-                Ready::Alert(alert) if row.kind == EffectKind::ChatAlert => Ok(Job::Chat(alert)),
-                Ready::Alert(alert) => Ok(Job::Email(alert)),
-                Ready::Not(o) => not(o),
-                Ready::Wait(until) => Err(Step::Defer(until)),
-            },
-            Err(o) => not(o),
-        },
+        EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest | EffectKind::ChatDigest => {
+            match parse::<AlertPayload>(row) {
+                Ok(payload) => match alert(store, row, &payload, now)? {
+                    Ready::Alert(alert) if matches!(row.kind, EffectKind::ChatAlert | EffectKind::ChatDigest) => {
+                        Ok(Job::Chat(alert))
+                    }
+                    Ready::Alert(alert) => Ok(Job::Email(alert)),
+                    Ready::Not(o) => not(o),
+                    Ready::Wait(until) => Err(Step::Defer(until)),
+                },
+                Err(o) => not(o),
+            }
+        }
     })
 }
 
@@ -400,7 +404,7 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
         (_, None) => {
             return Ok(Ready::Not(Outcome::Rejected { reason: format!("outbox row {} names no account", row.id) }));
         }
-        (EffectKind::Digest, _) => {
+        (EffectKind::Digest | EffectKind::ChatDigest, _) => {
             let rest = payload.rest.as_ref().map(rest_text);
             let full = tam_writer::alerts::FullList { tenant: row.tenant.as_str(), rep: payload.rep.as_str() };
             (AlertKind::Digest, tam_writer::digest_text(&lines, rest.as_ref(), &payload.rep_name, full))

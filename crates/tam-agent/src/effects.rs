@@ -219,12 +219,12 @@ pub fn plan(
         }
         payload.lines = listed;
         payload.rest = (rest.accounts > 0).then_some(rest);
-        effects.push(NewEffect {
-            key: IdemKey::new(EffectKind::Digest, &rep, as_of),
-            kind: EffectKind::Digest,
-            account: None,
-            payload: json(&payload),
-        });
+        // The rep's space gets the digest as it gets alerts.
+        let payload = json(&payload);
+        for kind in [EffectKind::Digest, EffectKind::ChatDigest] {
+            let key = IdemKey::new(kind, &rep, as_of);
+            effects.push(NewEffect { key, kind, account: None, payload: payload.clone() });
+        }
     }
     Ok(effects)
 }

@@ -24,21 +24,24 @@ pub enum EffectKind {
     EmailAlert,
     /// A chat alert to the rep's space, linking the draft.
     ChatAlert,
-    /// One digest per rep of the alerts over the budget.
+    /// One digest per rep of the alerts over the budget, by email.
     Digest,
+    /// The same digest in the rep's chat space.
+    ChatDigest,
     /// The account's relationship profile, published where the CRM keeps it.
     Profile,
 }
 
 impl EffectKind {
     /// Every kind, in delivery order: drafts first, because alerts link to them.
-    pub const ALL: [EffectKind; 7] = [
+    pub const ALL: [EffectKind; 8] = [
         EffectKind::Draft,
         EffectKind::Crm,
         EffectKind::Event,
         EffectKind::EmailAlert,
         EffectKind::ChatAlert,
         EffectKind::Digest,
+        EffectKind::ChatDigest,
         EffectKind::Profile,
     ];
 
@@ -51,6 +54,7 @@ impl EffectKind {
             EffectKind::EmailAlert => "email_alert",
             EffectKind::ChatAlert => "chat_alert",
             EffectKind::Digest => "digest",
+            EffectKind::ChatDigest => "chat_digest",
             EffectKind::Profile => "profile",
         }
     }

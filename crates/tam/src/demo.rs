@@ -416,7 +416,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     writeln!(out)?;
     writeln!(
         out,
-        "Over the five scans: {drafts} outreach drafts saved for review (never sent) under {}; {} email and {} chat alerts and {} digests in {}.",
+        "Over the five scans: {drafts} outreach drafts saved for review (never sent) under {}; {} email and {} chat alerts and {} digests (by email and in chat) in {}.",
         home.dir.join("drafts").display(),
         count("email", "individual"),
         count("chat", "individual"),

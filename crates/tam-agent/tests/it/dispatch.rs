@@ -169,11 +169,15 @@ fn twelve_red_accounts_give_five_alerts_one_digest_and_crm_and_events_for_all() 
     scan_at(&mut store, now());
     let mut fake = Fake::default();
     let report = run_dispatch(&mut store, &mut fake, now());
-    assert_eq!((report.delivered, report.retried, report.failed), (12 + 12 + 12 + 12 + 5 + 5 + 1, 0, 0));
+    assert_eq!((report.delivered, report.retried, report.failed), (12 + 12 + 12 + 12 + 5 + 5 + 1 + 1, 0, 0));
     assert_eq!((fake.count("draft:"), fake.count("crm:"), fake.events.len()), (12, 12, 12));
     assert_eq!(fake.profiles.len(), 12, "each profile lists its new draft");
     assert!(fake.profiles.iter().all(|p| p.sections[4].lines.len() == 1), "{:?}", fake.profiles[0]);
     assert_eq!((fake.count("email_alert:"), fake.count("chat_alert:"), fake.count("digest:")), (5, 5, 1));
+    // The rep's space gets the digest as it gets alerts.
+    assert_eq!(fake.count("chat_digest:"), 1);
+    let chat_digest = fake.alerts.iter().find(|(channel, a)| channel == "chat" && a.kind == AlertKind::Digest);
+    assert!(chat_digest.is_some_and(|(_, a)| a.text.contains("(red05)")), "{:?}", fake.alerts);
     let digest = fake.alerts.iter().find(|(_, a)| a.kind == AlertKind::Digest).unwrap();
     let named: Vec<String> = (5..12).map(|i| format!("red{i:02}")).collect();
     assert!(named.iter().all(|id| digest.1.text.contains(&format!("({id})"))), "{}", digest.1.text);
