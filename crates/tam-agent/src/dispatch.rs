@@ -48,6 +48,8 @@ pub struct DispatchReport {
     pub lost_leases: u64,
     /// Alerts put off until the draft they link is saved (not counted as attempts).
     pub deferred: u64,
+    /// Whether the run stopped because it was asked to, leaving what was due pending.
+    pub stopped: bool,
 }
 
 /// What happened to one claimed row.
@@ -81,15 +83,42 @@ pub fn dispatch(
     policy: &RetryPolicy,
     worker: &str,
 ) -> Result<DispatchReport, StoreError> {
+    dispatch_until(store, tenant, channels, now, policy, worker, &|| false)
+}
+
+/// [`dispatch`] that stops as soon as `stop` says so between batches (or between a batch's
+/// drafts and its other effects): what was claimed and not yet tried goes back to pending at
+/// once, with no attempt counted, so a restart delivers it without waiting for the lease.
+pub fn dispatch_until(
+    store: &mut Store,
+    tenant: &TenantId,
+    channels: &mut Channels<'_>,
+    now: Timestamp,
+    policy: &RetryPolicy,
+    worker: &str,
+    stop: &dyn Fn() -> bool,
+) -> Result<DispatchReport, StoreError> {
     let mut report = DispatchReport::default();
     let claim = Claim { drafts: channels.writer.drafts_per_claim().max(1), others: OTHERS_PER_CLAIM };
     loop {
+        if stop() {
+            report.stopped = true;
+            return Ok(report);
+        }
         let rows = store.claim_due(tenant, now, worker, LEASE, claim)?;
         if rows.is_empty() {
             return Ok(report);
         }
         let split = rows.partition_point(|r| r.kind == EffectKind::Draft);
-        for group in [&rows[..split], &rows[split..]] {
+        for (i, group) in [&rows[..split], &rows[split..]].into_iter().enumerate() {
+            // The drafts go right after the claim; a stop asked for while they were written
+            // gives the batch's other effects back.
+            if i > 0 && stop() {
+                let release = Finish::Defer { next_attempt_at: now };
+                report.lost_leases += store.finish_batch(worker, now, group.iter().map(|r| (r, &release)))?;
+                report.stopped = true;
+                continue;
+            }
             let steps = deliver_group(store, group, channels, now)?;
             let mut finished = Vec::with_capacity(group.len());
             for (row, step) in group.iter().zip(steps) {

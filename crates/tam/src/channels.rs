@@ -203,7 +203,20 @@ impl HomeChannels {
 
     /// Delivers everything of `tenant` that is due now.
     pub fn dispatch(&mut self, store: &mut Store, tenant: &TenantId, policy: &RetryPolicy) -> Result<DispatchReport> {
-        Ok(dispatch::dispatch(store, tenant, &mut self.ports(tenant), Timestamp::now(), policy, &worker())?)
+        self.dispatch_until(store, tenant, policy, &|| false)
+    }
+
+    /// [`HomeChannels::dispatch`] that stops between batches once `stop` says so, leaving the
+    /// rest pending (`tam serve` on SIGTERM).
+    pub fn dispatch_until(
+        &mut self,
+        store: &mut Store,
+        tenant: &TenantId,
+        policy: &RetryPolicy,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<DispatchReport> {
+        let mut ports = self.ports(tenant);
+        Ok(dispatch::dispatch_until(store, tenant, &mut ports, Timestamp::now(), policy, &worker(), stop)?)
     }
 }
 

@@ -264,7 +264,8 @@ impl Tick<'_> {
             if self.stop.load(Ordering::Relaxed) {
                 break;
             }
-            delivered += self.channels.dispatch(self.store, &tenant, &self.config.retry)?.delivered;
+            let stop = || self.stop.load(Ordering::Relaxed);
+            delivered += self.channels.dispatch_until(self.store, &tenant, &self.config.retry, &stop)?.delivered;
         }
         Ok(delivered)
     }

@@ -466,3 +466,34 @@ fn an_effect_whose_snapshot_is_gone_fails_for_good_and_says_why() {
     let error = failed[0].last_error.as_deref().unwrap();
     assert!(error.contains("the snapshot of account \"red00\"") && error.contains("is not stored"), "{error}");
 }
+
+#[test]
+fn asked_to_stop_a_dispatch_ends_between_batches_and_leaves_the_rest_pending_and_unleased() {
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 60);
+    scan_at(&mut store, now());
+    let planned = store.outbox(&tenant(), None).unwrap().len();
+    let mut fake = Fake::default();
+    // Checked before the first claim, then before the batch's other effects: the stop comes
+    // after the batch's drafts, so its other effects were claimed and are given back.
+    let checks = std::cell::Cell::new(0);
+    let stop = || {
+        checks.set(checks.get() + 1);
+        checks.get() > 1
+    };
+    let report = with_channels(&mut fake, |channels| {
+        tam_agent::dispatch::dispatch_until(&mut store, &tenant(), channels, now(), &RetryPolicy::default(), "w", &stop)
+            .unwrap()
+    });
+    assert!(report.stopped);
+    assert_eq!(report.delivered, 60, "the first batch's drafts only: {report:?}");
+    let rows = store.outbox(&tenant(), None).unwrap();
+    assert!(rows.iter().all(|r| r.state != OutboxState::InFlight), "nothing is left leased");
+    let pending: Vec<_> = rows.iter().filter(|r| r.state == OutboxState::Pending).collect();
+    assert_eq!(pending.len(), planned - 60);
+    assert!(pending.iter().all(|r| r.attempts == 0), "a released row spent no attempt");
+    // A restart delivers the rest at once, nothing twice.
+    let rest = run_dispatch(&mut store, &mut fake, now());
+    assert_eq!(rest.delivered as usize, planned - 60);
+    assert!(fake.delivered.values().all(|n| *n == 1), "{:?}", fake.delivered);
+}
