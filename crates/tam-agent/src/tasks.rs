@@ -325,11 +325,24 @@ fn release_notes(
         b.reported = ctx.store.tickets_by_id(tenant, account, &mentioned, ctx.now)?;
         b.release = Some(release.clone());
         match draft(ctx, &b, &format!("{}/{}", release.version, label)) {
-            Ok(d) => drafts.push(json!({"account_id": account, "draft": d["draft"]})),
+            Ok(d) => drafts.push(json!({"account_id": account, "draft": d["draft"], "confidence": d["confidence"],
+                                        "usage": d.get("usage")})),
             Err(p) => skipped.push(json!({"account_id": account, "error": p.error})),
         }
     }
-    let done = json!({"version": release.version, "drafts": drafts, "skipped": skipped});
+    // The task is as sure as its least sure draft, and spent what all of them spent.
+    let rank = |c: &Value| match c.as_str() {
+        Some("low") => 0,
+        Some("medium") => 1,
+        _ => 2,
+    };
+    let confidence = drafts.iter().map(|d| &d["confidence"]).min_by_key(|c| rank(c)).cloned().unwrap_or(json!("low"));
+    let tokens = |field: &str| drafts.iter().filter_map(|d| d["usage"][field].as_u64()).sum::<u64>();
+    let calls = drafts.iter().filter_map(|d| d["usage"]["calls"].as_array()).map(Vec::len).sum::<usize>();
+    let done = json!({
+        "version": release.version, "drafts": drafts, "skipped": skipped, "confidence": confidence,
+        "usage": {"calls": calls, "input_tokens": tokens("input_tokens"), "output_tokens": tokens("output_tokens")},
+    });
     if drafts.is_empty() {
         return Err(Partial { error: "no release notes could be drafted".to_owned(), done });
     }

@@ -89,6 +89,10 @@ fn communications_become_drafts_for_the_accounts_contacts() {
     )
     .unwrap();
     assert_eq!(r["drafts"].as_array().unwrap().len(), 2, "one per account of the tenant: {r}");
+    // Like every other kind, the result says how sure it is and what the model spent.
+    assert_eq!(r["confidence"], "medium", "{r}");
+    assert_eq!(r["drafts"][0]["confidence"], "medium", "{r}");
+    assert_eq!(r["usage"], json!({"calls": 0, "input_tokens": 0, "output_tokens": 0}), "{r}");
     let acme =
         fake.drafts.iter().find(|d| d.account().as_str() == "acme" && d.kind().as_str() == "release_notes").unwrap();
     assert!(acme.text().contains("Fixed for you:\n  - SSO fix: Sessions survive rotation\n    (fixes what you reported: SUP-1: SUP-1 subject)"), "{}", acme.text());
