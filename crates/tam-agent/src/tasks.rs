@@ -449,10 +449,22 @@ fn update_profile(
     ctx.store.enqueue(tenant, now, &[publish])?;
     let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
     let published = ctx.store.outbox_row(tenant, &key)?;
-    Ok(json!({
+    let delivered = published.as_ref().is_some_and(|r| r.state == tam_store::OutboxState::Delivered);
+    let error = published.as_ref().and_then(|r| r.last_error.clone());
+    let mut done = json!({
         "merged": counts, "derived": derived, "opportunities_surfaced": surfaced,
-        "events_delivered": report.delivered, "confidence": "high",
+        "events_delivered": report.delivered,
         "profile": {"outbox_key": key, "location": published.as_ref().and_then(|r| r.receipt.clone()),
-                    "error": published.and_then(|r| r.last_error)},
-    }))
+                    "error": error},
+    });
+    // The facts are stored; a profile its CRM refused is a partial result, not a success.
+    if !delivered {
+        let why = error.unwrap_or_else(|| "its channel did not confirm it".to_owned());
+        return Err(Partial {
+            error: format!("the profile is stored but not published: {why}; it stays in the outbox (tam outbox list)"),
+            done,
+        });
+    }
+    done["confidence"] = json!("high");
+    Ok(done)
 }

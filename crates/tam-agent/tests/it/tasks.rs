@@ -158,3 +158,25 @@ fn a_task_id_makes_a_retried_task_draft_once_and_bad_items_change_nothing() {
     let (t, a) = (TenantId::parse("t", "t").unwrap(), AccountId::parse("a", "acme").unwrap());
     assert!(store.facts(&t, &a).unwrap().is_empty(), "nothing was merged before the bad item was found");
 }
+
+#[test]
+fn a_profile_its_crm_refused_is_a_partial_result_with_the_facts_kept() {
+    let mut store = Store::open_in_memory().unwrap();
+    book(&mut store);
+    let mut fake = Fake::default();
+    fake.fail.insert("profile", 10);
+    let r = task(
+        &mut store,
+        &mut fake,
+        json!({"type": "update_relationship_profile", "tenant_id": "t", "account_id": "acme",
+               "stakeholders": [{"name": "Maya Chen", "role": "CTO", "maturity": "high"}]}),
+    )
+    .unwrap();
+    assert_eq!(r["partial"], true, "{r}");
+    assert_eq!(r["confidence"], "low", "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("the profile is stored but not published: profile unavailable"),
+        "{r}"
+    );
+    assert_eq!(r["merged"]["added"], 1, "the facts are kept: {r}");
+}
