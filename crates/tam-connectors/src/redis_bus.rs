@@ -48,6 +48,28 @@ impl RedisBus {
     pub fn ping(&mut self) -> Result<(), RespError> {
         self.connection()?.cmd(&["PING"]).map(|_| ())
     }
+
+    /// The tenant's `stream`, oldest first: every entry, or the latest `limit`. Reading changes
+    /// nothing (no consumer group), so it is what `tam events tail` shows.
+    pub fn tail(&mut self, stream: &str, limit: Option<usize>) -> Result<Vec<Entry>, RespError> {
+        let key = stream_key(&self.tenant, stream);
+        let conn = self.connection()?;
+        let mut entries: Vec<Entry> = match limit {
+            Some(n) => {
+                let count = n.max(1).to_string();
+                conn.cmd(&["XREVRANGE", &key, "+", "-", "COUNT", &count])?
+                    .items()
+                    .iter()
+                    .filter_map(parse_entry)
+                    .collect()
+            }
+            None => conn.cmd(&["XRANGE", &key, "-", "+"])?.items().iter().filter_map(parse_entry).collect(),
+        };
+        if limit.is_some() {
+            entries.reverse();
+        }
+        Ok(entries)
+    }
 }
 
 /// Errors a Redis server recovers from by itself.

@@ -237,6 +237,31 @@ pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
         bail!("--limit must be at least 1");
     }
     let mut out = std::io::stdout().lock();
+    if config.event_bus.kind == "redis" {
+        // The events went to Redis Streams: read them there (positions are stream entry ids).
+        if after != 0 {
+            bail!("--after takes a position of the local bus; with Redis, use --limit or tam events consume");
+        }
+        for t in select_tenants(&store, tenant.as_deref())? {
+            let mut bus = tam_connectors::redis_bus::RedisBus::new(&config.event_bus.redis_url, t.clone(), 0);
+            for entry in bus.tail(&stream, limit)? {
+                let event = entry.event;
+                if json {
+                    let mut value = serde_json::to_value(&event)?;
+                    value["stream"] = json!(stream);
+                    value["entry_id"] = json!(entry.id);
+                    writeln!(out, "{value}")?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {}  {}  {}  {}  {}",
+                        entry.id, event.created_at, event.tenant_id, event.event_type, event.priority, event.data
+                    )?;
+                }
+            }
+        }
+        return Ok(Outcome::Done);
+    }
     for t in select_tenants(&store, tenant.as_deref())? {
         for (position, event) in store.events(&t, &stream, after, limit)? {
             if json {

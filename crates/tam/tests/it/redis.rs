@@ -25,6 +25,15 @@ fn a_scan_publishes_to_redis_and_a_consumer_group_reads_each_event_once() {
     home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
     home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
 
+    // `tam events tail` reads the Redis stream (without a consumer group, so it takes nothing
+    // from the Sales Agent's group).
+    let tail = home.ok(&["events", "tail", "--json"]);
+    let tailed: Vec<serde_json::Value> = tail.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(tailed.len(), 1, "{tail}");
+    assert_eq!(tailed[0]["data"]["account_id"], "a1");
+    assert!(tailed[0]["entry_id"].as_str().is_some_and(|id| id.contains('-')), "{tail}");
+    assert_eq!(home.ok(&["events", "tail", "--limit", "1"]).lines().count(), 1);
+
     let consume = ["events", "consume", "--tenant", "acme", "--group", "sales", "--idle-ms", "200"];
     let first = home.ok(&consume);
     let events: Vec<serde_json::Value> = first.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
