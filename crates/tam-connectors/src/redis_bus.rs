@@ -18,6 +18,8 @@ use crate::resp::{Connection, Reply, RespError};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
+pub use crate::resp::redacted as redacted_url;
+
 /// The stream key of a tenant's stream.
 pub fn stream_key(tenant: &TenantId, stream: &str) -> String {
     format!("tam:{tenant}:{stream}")

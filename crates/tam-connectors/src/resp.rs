@@ -51,9 +51,42 @@ pub enum RespError {
     /// The reply was not RESP.
     #[error("redis protocol: {0}")]
     Protocol(String),
-    /// The URL is not `redis://host:port[/db]`.
-    #[error("bad redis URL {0:?} (expected redis://host:port)")]
+    /// The URL is not `redis://[user:password@]host:port[/db]` (shown without its password).
+    #[error("bad redis URL {0:?} (expected redis://[user:password@]host:port[/db])")]
     Url(String),
+}
+
+/// `url` with the password of its user information replaced, for messages.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `%XX` escapes decoded (URL user information may escape `@`, `:` or `/`).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// One connection.
@@ -64,14 +97,29 @@ pub struct Connection {
 impl Connection {
     /// Connects to `redis://host:port[/db]`.
     pub fn open(url: &str, timeout: Duration) -> Result<Connection, RespError> {
-        let rest = url.strip_prefix("redis://").ok_or_else(|| RespError::Url(url.to_owned()))?;
-        let (addr, db) = rest.split_once('/').map_or((rest, None), |(a, d)| (a, Some(d)));
-        let addr = addr.rsplit('@').next().unwrap_or(addr);
+        let rest = url.strip_prefix("redis://").ok_or_else(|| RespError::Url(redacted(url)))?;
+        let (authority, db) = rest.split_once('/').map_or((rest, None), |(a, d)| (a, Some(d)));
+        let (userinfo, addr) = authority.rsplit_once('@').map_or((None, authority), |(u, a)| (Some(u), a));
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         stream.set_nodelay(true)?;
         let mut c = Connection { reader: BufReader::new(stream) };
+        // `:password@` is the server's password; `user:password@` an ACL user's.
+        if let Some((user, password)) = userinfo.and_then(|u| u.split_once(':')) {
+            let password = percent_decode(password);
+            let auth = if user.is_empty() {
+                c.cmd(&["AUTH", password.as_str()])
+            } else {
+                c.cmd(&["AUTH", percent_decode(user).as_str(), password.as_str()])
+            };
+            auth.map_err(|e| match e {
+                RespError::Server(m) => RespError::Server(format!(
+                    "{m} (AUTH with the user and password of the [event_bus] redis_url was refused)"
+                )),
+                other => other,
+            })?;
+        }
         if let Some(db) = db.filter(|d| !d.is_empty()) {
             c.cmd(&["SELECT", db])?;
         }

@@ -118,10 +118,25 @@ impl RedisServer {
     /// answers with someone else's process, so the answer's `process_id` is checked and another
     /// port tried.
     pub fn start() -> RedisServer {
+        RedisServer::start_requiring(None)
+    }
+
+    /// One that refuses every command until `AUTH password` (`requirepass`). Its `url` carries
+    /// no password: tests write the URL they mean to test.
+    pub fn start_with_password(password: &str) -> RedisServer {
+        RedisServer::start_requiring(Some(password))
+    }
+
+    fn start_requiring(password: Option<&str>) -> RedisServer {
         for _ in 0..10 {
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut args = vec!["--port".to_owned(), port.to_string()];
+            args.extend(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"].map(str::to_owned));
+            if let Some(password) = password {
+                args.extend(["--requirepass".to_owned(), password.to_owned()]);
+            }
             let mut child = std::process::Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(&args)
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .spawn()
@@ -131,7 +146,7 @@ impl RedisServer {
                 if child.try_wait().unwrap().is_some() {
                     break;
                 }
-                if answering_pid(port) == Some(child.id()) {
+                if answering_pid(port, password) == Some(child.id()) {
                     return RedisServer { child, url: format!("redis://127.0.0.1:{port}") };
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -144,9 +159,12 @@ impl RedisServer {
 }
 
 /// The `process_id` of the Redis answering on `port`, if one does.
-fn answering_pid(port: u16) -> Option<u32> {
+fn answering_pid(port: u16, password: Option<&str>) -> Option<u32> {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    if let Some(password) = password {
+        stream.write_all(format!("AUTH {password}\r\n").as_bytes()).ok()?;
+    }
     stream.write_all(b"INFO server\r\n").ok()?;
     let mut reply = String::new();
     let mut buf = [0u8; 4096];

@@ -30,7 +30,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             tam_core::TenantId::parse("tenant", "doctor").expect("a constant id"),
             config.event_bus.maxlen,
         );
-        let pinged = bus.ping().map(|()| config.event_bus.redis_url.clone()).map_err(|e| e.to_string());
+        // The URL may carry a password: it is shown without it.
+        let url = tam_connectors::redis_bus::redacted_url(&config.event_bus.redis_url);
+        let pinged = bus.ping().map(|()| url).map_err(|e| e.to_string());
         checks.push(check("event bus (redis)", pinged));
     }
     if config.chat.kind == "webhook" {

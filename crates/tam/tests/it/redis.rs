@@ -67,3 +67,29 @@ fn the_bench_times_the_dispatcher_publishing_to_redis() {
     assert_eq!(out["redis_events"].as_u64(), Some(300));
     assert!(out["redis_events_per_second"].as_f64().unwrap() > 0.0, "{out}");
 }
+
+#[test]
+fn a_password_in_the_redis_url_is_sent_with_auth_and_never_shown() {
+    let redis = RedisServer::start_with_password("s3cr%t@pw");
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    let with = |password: &str| {
+        let url = redis.url.replace("redis://", &format!("redis://:{password}@"));
+        home.file("home/tam.toml", &format!("[event_bus]\nkind = \"redis\"\nredis_url = \"{url}\"\n"));
+    };
+    // The password is percent-encoded in the URL, as `%` and `@` must be.
+    with("s3cr%25t%40pw");
+    let doctor = home.ok(&["doctor"]);
+    assert!(doctor.contains("ok    event bus (redis)"), "{doctor}");
+    assert!(!doctor.contains("s3cr"), "the password is never shown: {doctor}");
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    assert_eq!(home.ok(&["events", "tail"]).lines().count(), 1, "the event reached the protected Redis");
+
+    with("wrong");
+    let refused = home.tam(&["doctor"]);
+    let said = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(said.contains("WRONGPASS") || said.contains("invalid password"), "{said}");
+    assert!(!said.contains("wrong"), "not even a wrong password is shown: {said}");
+}
