@@ -284,8 +284,13 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
     .await?;
     let rejected: Vec<String> =
         report.rejected.iter().map(|r| r.to_string().replacen("heartbeats:", "heartbeat ", 1)).collect();
-    let status = if report.heartbeats == 0 { StatusCode::BAD_REQUEST } else { StatusCode::ACCEPTED };
-    Ok((status, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
+    if report.heartbeats == 0 {
+        // Every error answers {"error"}; the per-heartbeat reasons come inside it.
+        let error = format!("no heartbeat was accepted: {}", rejected.first().map_or("", String::as_str));
+        let body = json!({"error": error, "accepted": 0, "rejected": rejected});
+        return Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
 }
 
 /// Runs `task` for `tenant` with this home's channels (blocking).

@@ -150,6 +150,10 @@ fn heartbeats_are_validated_stored_and_size_limited() {
     let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&foreign));
     assert_eq!(status, 400, "another tenant's account is unknown here: {body}");
     assert!(body["rejected"][0].as_str().unwrap().contains("g1"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("no heartbeat was accepted: heartbeat "),
+        "the error shape: {body}"
+    );
     let future = json!([{"account_id": "a1", "at": "2099-01-01T00:00:00Z"}]).to_string();
     let (status, body) = server.call("POST", "/v1/heartbeats", Some(ACME), Some(&future));
     assert!(status == 400 && body["rejected"][0].as_str().unwrap().contains("field at"), "{body}");
