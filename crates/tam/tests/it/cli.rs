@@ -1,6 +1,7 @@
 //! The commands as a user runs them.
 
 use crate::TestHome;
+use std::path::Path;
 
 const BOOK: &str = r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}
 {"record":"account","tenant_id":"acme","id":"a2","name":"Globex","rep_name":"Ana","rep_email":"ana@v.example","contacts":[],"last_heartbeat":null}
@@ -18,6 +19,23 @@ fn init_writes_a_commented_config_once() {
     let config = std::fs::read_to_string(home.path().join("home/tam.toml")).unwrap();
     assert!(config.contains("# aged_p1_p2_points = 20"));
     assert!(home.ok(&["init"]).contains("kept as it was"));
+}
+
+#[test]
+fn the_readmes_model_setup_applies_to_the_file_tam_init_wrote() {
+    let home = TestHome::new();
+    home.ok(&["init"]);
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+    let section = &readme[readme.find("## Writing with a model").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    // As the README says: `mode = "llm"` in the [writer] section, the models at the end.
+    let path = home.path().join("home/tam.toml");
+    let config = std::fs::read_to_string(&path).unwrap().replacen("# mode = \"template\"", "mode = \"llm\"", 1);
+    std::fs::write(&path, format!("{config}\n{block}")).unwrap();
+    let book = home.file("book.ndjson", BOOK);
+    let run = home.tam(&["import", book.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }
 
 #[test]
