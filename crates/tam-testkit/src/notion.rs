@@ -873,7 +873,8 @@ fn validate_runs(runs: &Value, at: &str) -> Result<(), Refusal> {
         )));
     }
     for (j, run) in list.iter().enumerate() {
-        let n = run.pointer("/text/content").and_then(Value::as_str).map_or(0, |t| t.chars().count());
+        // Notion counts as JavaScript does: UTF-16 code units, so an emoji is two.
+        let n = run.pointer("/text/content").and_then(Value::as_str).map_or(0, |t| t.encode_utf16().count());
         if n > 2000 {
             return Err(invalid(format!(
                 "body failed validation: {at}[{j}].text.content.length should be ≤ `2000`, instead was `{n}`."

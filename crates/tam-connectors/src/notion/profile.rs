@@ -20,30 +20,44 @@ use super::{Notion, NotionError};
 
 /// Children per request, Notion's limit.
 const BATCH: usize = 100;
-/// Characters per rich-text run, Notion's limit.
+/// Length of a rich-text run, Notion's limit, as Notion counts: UTF-16 code units (an emoji is
+/// two).
 const RUN: usize = 2000;
 /// Runs per rich-text array, Notion's limit.
 const RUNS: usize = 100;
 /// What an empty section shows.
 const EMPTY: &str = "Nothing recorded yet.";
 
-/// `text` as rich-text runs of at most 2,000 characters (cut on character boundaries). Text
-/// beyond 100 runs does not fit one block and is cut with an ellipsis.
+/// `text` as rich-text runs of at most 2,000 UTF-16 units each (cut on character boundaries).
+/// Text beyond 100 runs does not fit one block and is cut with an ellipsis.
 pub fn rich_text(text: &str) -> Value {
-    let chars: Vec<char> = text.chars().collect();
-    let mut runs: Vec<Value> = chars
-        .chunks(RUN)
-        .take(RUNS)
-        .map(|c| json!({"type": "text", "text": {"content": c.iter().collect::<String>()}}))
-        .collect();
-    if chars.len() > RUN * RUNS
+    let mut runs: Vec<String> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() && runs.len() < RUNS {
+        let (run, after) = split_utf16(rest, RUN);
+        runs.push(run.to_owned());
+        rest = after;
+    }
+    if !rest.is_empty()
         && let Some(last) = runs.last_mut()
     {
-        let mut content: String = chars[RUN * (RUNS - 1)..RUN * RUNS - 1].iter().collect();
-        content.push('…');
-        last["text"]["content"] = json!(content);
+        let (kept, _) = split_utf16(last, RUN - 1);
+        *last = format!("{kept}…");
     }
-    Value::Array(runs)
+    Value::Array(runs.into_iter().map(|r| json!({"type": "text", "text": {"content": r}})).collect())
+}
+
+/// `text` cut after at most `units` UTF-16 code units, on a character boundary: the part that
+/// fits and the rest.
+pub fn split_utf16(text: &str, units: usize) -> (&str, &str) {
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        used += c.len_utf16();
+        if used > units {
+            return text.split_at(at);
+        }
+    }
+    (text, "")
 }
 
 /// A block as tam writes it: its type and its text.
@@ -243,12 +257,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_text_is_cut_into_runs_of_at_most_2000_characters_on_character_boundaries() {
-        let text = "é".repeat(4500);
-        let runs = rich_text(&text);
-        let lengths: Vec<usize> =
-            runs.as_array().unwrap().iter().map(|r| r["text"]["content"].as_str().unwrap().chars().count()).collect();
-        assert_eq!(lengths, [2000, 2000, 500]);
+    fn long_text_is_cut_into_runs_of_at_most_2000_utf16_units_on_character_boundaries() {
+        let units = |runs: &Value| -> Vec<usize> {
+            runs.as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["text"]["content"].as_str().unwrap().encode_utf16().count())
+                .collect()
+        };
+        assert_eq!(units(&rich_text(&"é".repeat(4500))), [2000, 2000, 500]);
+        // An emoji is two units, as Notion counts: 1,500 of them are 3,000 units.
+        assert_eq!(units(&rich_text(&"😀".repeat(1500))), [2000, 1000]);
+        assert_eq!(units(&rich_text(&format!("a{}", "😀".repeat(1000)))), [1999, 2], "never half a character");
         let huge = rich_text(&"x".repeat(RUN * RUNS + 5));
         let runs = huge.as_array().unwrap();
         assert_eq!(runs.len(), RUNS);

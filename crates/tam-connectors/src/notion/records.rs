@@ -224,7 +224,7 @@ pub fn ticket_record(tenant: &str, page: &Value, p: &TicketProperties) -> Value 
 /// `P1`..`P4` and status one of tam's four: what a Jira or Kayako sync writes in Notion mode.
 pub fn ticket_properties(record: &Value, p: &TicketProperties) -> Value {
     let text = |k: &str| record[k].as_str().unwrap_or_default().to_owned();
-    let rich = |t: String| json!([{"type": "text", "text": {"content": t.chars().take(2000).collect::<String>()}}]);
+    let rich = |t: String| json!([{"type": "text", "text": {"content": super::profile::split_utf16(&t, 2000).0}}]);
     let mut props = Map::new();
     props.insert(p.subject.clone(), json!({"title": rich(text("subject"))}));
     props.insert(p.ticket_id.clone(), json!({"rich_text": rich(text("id"))}));

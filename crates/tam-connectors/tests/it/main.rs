@@ -829,6 +829,13 @@ mod notion {
                 matches!(&err, NotionError::Rejected(f) if f.message == "body failed validation: body.children[1].paragraph.rich_text[0].text.content.length should be ≤ `2000`, instead was `2001`."),
                 "{err}"
             );
+            // Notion counts UTF-16 units: 1,001 emoji are 2,002, refused; tam's runs fit.
+            let emoji = json!({"children": [paragraph(&"😀".repeat(1001))]});
+            let err = notion.request("PATCH", &path, Some(&emoji)).unwrap_err();
+            assert!(matches!(&err, NotionError::Rejected(f) if f.message.ends_with("instead was `2002`.")), "{err}");
+            let runs = tam_connectors::notion::profile::rich_text(&"😀".repeat(1001));
+            let fits = json!({"children": [{"paragraph": {"rich_text": runs}}]});
+            notion.request("PATCH", &path, Some(&fits)).unwrap();
             fake.unshare(&page);
             let err = notion.request("GET", &path, None).unwrap_err();
             assert!(matches!(&err, NotionError::NotFound(f) if f.code == "object_not_found"), "{err}");
