@@ -290,10 +290,19 @@ impl Classic {
         let count = self.config.page_size.max(1);
         let mut start = 0;
         let mut handed = 0;
+        let mut previous_first: Option<String> = None;
         loop {
             let page =
                 self.get(&format!("/Tickets/Ticket/ListAll/{departments}/-1/-1/-1/{count}/{start}/lastactivity/DESC"))?;
             let tickets: Vec<&Element> = page.children.iter().filter(|t| t.name == "ticket").collect();
+            // Only an empty page ends the list: a server may cap its pages below what was
+            // asked, and a short page is not the last. A server that ignores the offset and
+            // answers the same page again ends it too.
+            let first = tickets.first().and_then(|t| t.text_of("id")).map(str::to_owned);
+            if tickets.is_empty() || (first.is_some() && first == previous_first) {
+                return Ok(handed);
+            }
+            previous_first = first;
             for t in &tickets {
                 let active: Option<i64> = t.text_of("lastactivity").and_then(|a| a.parse().ok());
                 if let (Some(since), Some(active)) = (since, active)
@@ -304,10 +313,7 @@ impl Classic {
                 each(t);
                 handed += 1;
             }
-            if tickets.len() < count as usize {
-                return Ok(handed);
-            }
-            start += count;
+            start += u32::try_from(tickets.len()).unwrap_or(u32::MAX);
         }
     }
 }

@@ -1012,6 +1012,33 @@ mod kayako {
     }
 
     #[test]
+    fn a_classic_server_that_caps_its_pages_loses_no_ticket() {
+        // Asked for 50 a page, the server answers 1: only an empty page ends the list.
+        let fake = Fake::start(vec![
+            xml(200, &fixture("classic_tickets_listall_doc_example.xml")),
+            xml(200, &fixture("classic_tickets_listall_klinki.xml")),
+            xml(200, "<?xml version=\"1.0\"?><tickets></tickets>"),
+        ]);
+        let kayako = classic(&fake, 50);
+        let mut subjects = Vec::new();
+        let n =
+            kayako.tickets("1", None, |t| subjects.push(t.text_of("subject").unwrap_or_default().to_owned())).unwrap();
+        assert_eq!(n, 2, "{subjects:?}");
+        let seen = fake.seen.lock().unwrap();
+        let offsets: Vec<bool> = ["/50/0/", "/50/1/", "/50/2/"]
+            .iter()
+            .zip(seen.iter())
+            .map(|(offset, request)| decode(&request.path).contains(offset))
+            .collect();
+        assert_eq!(
+            offsets,
+            [true, true, true],
+            "the next page starts after what came: {:?}",
+            seen.iter().map(|r| &r.path).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
     fn classic_tickets_in_cdata_and_plain_xml_are_signed_paged_and_mapped() {
         let plain = fixture("classic_tickets_listall_doc_example.xml");
         let cdata = fixture("classic_tickets_listall_klinki.xml");

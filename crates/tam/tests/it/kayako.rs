@@ -23,6 +23,8 @@ fn a_classic_sync_stores_tickets_names_unknown_priorities_and_reports_a_bad_sign
         Answer::json(200, &fixture("classic_ticketpriorities_constructed.xml")),
         Answer::json(200, &fixture("classic_ticketstatuses_constructed.xml")),
         Answer::json(200, &both),
+        // A short page is not the last: the listing ends at an empty one.
+        Answer::json(200, "<?xml version=\"1.0\"?><tickets></tickets>"),
         Answer::json(401, "<html>Access Denied. Invalid signature</html>"),
         Answer::json(200, &fixture("classic_ticketstatuses_constructed.xml")),
     ]);
