@@ -384,6 +384,17 @@ impl Store {
         Ok(n as u64)
     }
 
+    /// Records why the tenant's pending effects were not delivered (their channels could not be
+    /// opened), so `tam outbox list` says it; they stay pending.
+    pub fn note_waiting(&mut self, tenant: &TenantId, why: &str) -> Result<u64, StoreError> {
+        let n = self.conn.cached_execute(
+            "UPDATE outbox SET last_error = ?2
+             WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending'",
+            params![tenant.as_str(), why],
+        )?;
+        Ok(n as u64)
+    }
+
     /// One outbox row by key.
     pub fn outbox_row(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<OutboxRow>, StoreError> {
         let mut stmt = self

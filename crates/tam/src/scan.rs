@@ -67,15 +67,28 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let tenants = select_tenants(&store, args.tenant.as_deref())?;
     let as_of = args.as_of.unwrap_or_else(crate::clock::now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut channels = if args.dry_run || args.no_dispatch { None } else { Some(HomeChannels::open(home, &config)?) };
+    // Channels are opened once the first scan is stored: scoring and storing never depend on a
+    // channel's credentials. If they cannot be opened, the effects wait in the outbox, each
+    // saying why, and the scan is a partial success.
+    let mut channels: Option<Result<HomeChannels, String>> = None;
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
         if !args.dry_run {
             tam_agent::profile::surface_opportunities(&mut store, tenant, None, as_of)?;
         }
-        let dispatched = match &mut channels {
-            Some(channels) => Some(channels.dispatch(&mut store, tenant, &config.retry)?),
-            None => None,
+        let dispatched = if args.dry_run || args.no_dispatch {
+            None
+        } else {
+            match channels.get_or_insert_with(|| HomeChannels::open(home, &config).map_err(|e| format!("{e:#}"))) {
+                Ok(channels) => Some(channels.dispatch(&mut store, tenant, &config.retry)?),
+                Err(why) => {
+                    let why = format!("not delivered: the channels could not be opened: {why}");
+                    crate::warn(format_args!("tenant {tenant}: {why}; the effects wait in the outbox"));
+                    store.note_waiting(tenant, &why)?;
+                    partial = true;
+                    None
+                }
+            }
         };
         partial |= !report.failed.is_empty() || dispatched.as_ref().is_some_and(|d| d.failed > 0);
         for f in &report.failed {

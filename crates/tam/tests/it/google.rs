@@ -113,3 +113,29 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
     let grants: Vec<String> = tokens.seen.lock().unwrap().iter().map(|s| s.body.clone()).collect();
     assert_eq!(grants.len(), 4, "doctor, the rep's compose, the alerts mailbox's send, the retry's send");
 }
+
+#[test]
+fn a_bad_gmail_key_file_does_not_stop_a_scan_and_the_effects_wait_saying_why() {
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file("home/tam.toml", "[mail]\nkind = \"gmail\"\nalerts_from = \"tam-alerts@v.example\"\n");
+    let key = home.file("key.json", "{not a key");
+    let env = [("TAM_GOOGLE_SERVICE_ACCOUNT_FILE", key.to_str().unwrap())];
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    let scan = home.tam_env(&["scan", "--as-of", "2026-03-29T07:00:00Z", "--json"], &env);
+    assert_eq!(scan.code, 3, "scored and stored, not delivered: {}{}", scan.stdout, scan.stderr);
+    let report: serde_json::Value = serde_json::from_str(scan.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(report["accounts"][0]["status"], "red", "the account was scored: {report}");
+    assert!(scan.stderr.contains("the effects wait in the outbox"), "{}", scan.stderr);
+    let outbox: serde_json::Value = serde_json::from_str(&home.ok(&["outbox", "list", "--json"])).unwrap();
+    let rows = outbox.as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter().all(|r| r["status"] == "pending"
+            && r["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("TAM_GOOGLE_SERVICE_ACCOUNT_FILE") || e.contains("key"))),
+        "{outbox}"
+    );
+}
