@@ -154,7 +154,8 @@ pub struct JiraSection {
     pub email: String,
     /// The variable holding the API token.
     pub token_env: String,
-    /// The project key (`SUP`); the search is bounded by it.
+    /// The project key (`SUP`), or several separated by commas (`SUP, OPS`); the search is
+    /// bounded by them.
     pub project: String,
     /// The variable holding the webhook's shared secret (`X-Hub-Signature`).
     pub webhook_secret_env: String,
@@ -838,7 +839,7 @@ pub fn default_file() -> String {
 # base_url = "https://your-site.atlassian.net"
 # email = "tam@vendor.example"
 # token_env = "JIRA_API_TOKEN"
-# project = "SUP"
+# project = "SUP"            # or several: "SUP, OPS"
 # webhook_secret_env = "JIRA_WEBHOOK_SECRET"  # the secret webhooks are signed with
 # jql = "issuetype != Epic"  # more JQL, and-ed to the project and the watermark
 # time_zone = "UTC"  # the Jira user's zone: JQL reads dates in it

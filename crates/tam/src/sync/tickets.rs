@@ -177,8 +177,12 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
             bail!("[jira] {key} is not set");
         }
     }
-    if !s.project.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-        bail!("[jira] project {:?} is not a project key", s.project);
+    // One key (`SUP`) or several, comma-separated (`SUP, OPS`).
+    let projects: Vec<&str> = s.project.split(',').map(str::trim).collect();
+    if let Some(bad) =
+        projects.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    {
+        bail!("[jira] project {bad:?} is not a project key (one key, or several separated by commas)");
     }
     let jira = jira_client(config)?;
     let started = Timestamp::now();
@@ -188,7 +192,12 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
             .sync_watermark(&tenant_id, "jira")?
             .map(|w| w.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(w)),
     };
-    let mut jql = format!("project = \"{}\"", s.project);
+    let mut jql = match projects.as_slice() {
+        [one] => format!("project = \"{one}\""),
+        several => {
+            format!("project in ({})", several.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", "))
+        }
+    };
     if let Some(extra) = &s.jql {
         jql.push_str(&format!(" AND ({extra})"));
     }

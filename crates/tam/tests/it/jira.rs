@@ -172,3 +172,27 @@ fn a_signed_webhook_rescores_its_account_once_and_a_partial_one_fetches_the_issu
     let ignored = replay(&comment, &["--sign"]);
     assert!(ignored.stdout.contains("\"outcome\":\"ignored\""), "{}{}", ignored.stdout, ignored.stderr);
 }
+
+#[test]
+fn several_projects_are_searched_at_once_and_a_bad_key_is_named() {
+    let fake = Fake::start(vec![Answer::json(200, r#"{"issues":[],"isLast":true}"#)]);
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    let config = |project: &str| {
+        format!(
+            "[jira]\ntenant = \"acme\"\nbase_url = \"{}\"\nemail = \"tam@vendor.example\"\nproject = \"{project}\"\n",
+            fake.url
+        )
+    };
+    home.file("home/tam.toml", &config("SUP, OPS"));
+    let env = [("JIRA_API_TOKEN", "api-token-123")];
+    let sync = home.tam_env(&["sync", "jira", "--json"], &env);
+    assert_eq!(sync.code, 0, "{}{}", sync.stdout, sync.stderr);
+    let report: Value = serde_json::from_str(&sync.stdout).unwrap();
+    assert_eq!(report["query"], "project in (\"SUP\", \"OPS\") ORDER BY updated ASC");
+
+    home.file("home/tam.toml", &config("SUP, O-PS"));
+    let bad = home.tam_env(&["sync", "jira"], &env);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("[jira] project \"O-PS\" is not a project key"), "{}", bad.stderr);
+}
