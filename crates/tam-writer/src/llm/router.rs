@@ -32,6 +32,8 @@ pub struct Router {
     concurrency_per_provider: usize,
     gates: Gates,
     sleep: Sleep,
+    /// Per model label: failures in a row, and until when it is skipped once tripped.
+    breaker: Mutex<HashMap<String, (u32, Option<Instant>)>>,
 }
 
 /// What one routed request did: the answer (and which model gave it) or why none did, and
@@ -42,7 +44,15 @@ pub struct Routed {
     pub result: Result<(Completion, String), RouterError>,
     /// Every call, in order.
     pub calls: Vec<ModelCall>,
+    /// Models not asked because they kept failing (the circuit breaker), in words.
+    pub skipped: Vec<String>,
 }
+
+/// Consecutive timeouts or server errors (without a `Retry-After`) after which a model is not
+/// asked again for a while: a hanging model must not cost every draft of a run its timeouts.
+const TRIP_AFTER: u32 = 3;
+/// How long a tripped model is left alone.
+const OPEN_FOR: Duration = Duration::from_secs(10 * 60);
 
 impl Router {
     /// A router over `models`, in order of preference.
@@ -60,6 +70,7 @@ impl Router {
             concurrency_per_provider: concurrency_per_provider.max(1),
             gates: Gates::default(),
             sleep: Arc::new(std::thread::sleep),
+            breaker: Mutex::default(),
         }
     }
 
@@ -130,14 +141,31 @@ impl Router {
     ) -> Routed {
         let mut failures = Vec::new();
         let mut calls = Vec::new();
+        let mut skipped = Vec::new();
         for cfg in &self.models {
+            let label = cfg.label();
+            if self.tripped(&label) {
+                let why = format!(
+                    "{label} skipped: it timed out or failed {TRIP_AFTER} times in a row; not asked again for {} minutes",
+                    OPEN_FOR.as_secs() / 60
+                );
+                failures.push(why.clone());
+                skipped.push(why);
+                continue;
+            }
             let mut attempt = 0;
             loop {
                 let started = Instant::now();
                 let result = self.gated(cfg.provider.as_str(), || caller(cfg, prompt));
                 calls.push(Self::record(cfg, started, &result));
+                let hang = matches!(&result, Err(CallError::Retryable { after: None, .. }));
+                if self.count(&label, result.is_ok(), hang) {
+                    let reason = result.as_ref().err().map(ToString::to_string).unwrap_or_default();
+                    failures.push(format!("{label}: {reason} (not asked again for a while)"));
+                    break;
+                }
                 match result {
-                    Ok(c) => return Routed { result: Ok((c, cfg.label())), calls },
+                    Ok(c) => return Routed { result: Ok((c, label)), calls, skipped },
                     Err(CallError::Retryable { after, .. }) if attempt < self.retries_per_model => {
                         let backoff = self.base_delay.saturating_mul(1 << attempt.min(16)).min(self.max_delay);
                         (self.sleep)(after.map_or(backoff, |a| a.min(self.max_delay)));
@@ -153,7 +181,30 @@ impl Router {
         if self.models.is_empty() {
             failures.push("no models are configured".to_owned());
         }
-        Routed { result: Err(RouterError(failures.join("; "))), calls }
+        Routed { result: Err(RouterError(failures.join("; "))), calls, skipped }
+    }
+
+    /// Whether `label` is tripped and still left alone.
+    fn tripped(&self, label: &str) -> bool {
+        let breaker = self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        breaker.get(label).and_then(|(_, until)| *until).is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Counts one call of `label`: an answer resets it, a hang (timeout or server error
+    /// without `Retry-After`) adds one. Returns whether this call tripped it.
+    fn count(&self, label: &str, answered: bool, hang: bool) -> bool {
+        let mut breaker = self.breaker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = breaker.entry(label.to_owned()).or_insert((0, None));
+        if answered {
+            *entry = (0, None);
+        } else if hang {
+            entry.0 += 1;
+            if entry.0 >= TRIP_AFTER {
+                *entry = (0, Some(Instant::now() + OPEN_FOR));
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -209,6 +260,43 @@ mod tests {
             [("claude-a", "HTTP 429"), ("claude-a", "HTTP 529"), ("claude-a", "HTTP 500"), ("gpt-b", "ok")]
         );
         assert_eq!((calls[3].input_tokens, calls[3].output_tokens), (Some(10), Some(5)));
+    }
+
+    #[test]
+    fn a_model_that_keeps_hanging_is_skipped_for_the_rest_of_the_run_and_named() {
+        let waits = Arc::new(Mutex::new(Vec::new()));
+        let r = router(&waits);
+        let asked = Mutex::new(Vec::new());
+        let caller = |cfg: &ModelConfig, _: &Prompt| {
+            asked.lock().unwrap().push(cfg.model.clone());
+            if cfg.model == "claude-a" {
+                Err(CallError::Retryable { reason: "timed out after 60 s".into(), after: None })
+            } else {
+                ok("from gpt-b")
+            }
+        };
+        // Three timeouts in a row trip it; the next drafts go straight to the next model.
+        for draft in 0..3 {
+            let routed = r.complete_with(&prompt(), caller);
+            assert_eq!(routed.result.unwrap().1, "openai/gpt-b");
+            assert_eq!(routed.skipped.is_empty(), draft == 0, "draft {draft}: {:?}", routed.skipped);
+        }
+        let asked = asked.into_inner().unwrap();
+        assert_eq!(asked.iter().filter(|m| *m == "claude-a").count(), 3, "{asked:?}");
+        assert_eq!(asked.iter().filter(|m| *m == "gpt-b").count(), 3);
+        // A rate limit that says when to come back is not a hang.
+        let limited = router(&waits);
+        let mut script = vec![
+            Err(CallError::Retryable { reason: "HTTP 429".into(), after: Some(Duration::from_millis(1)) }),
+            Err(CallError::Retryable { reason: "HTTP 429".into(), after: Some(Duration::from_millis(1)) }),
+            Err(CallError::Retryable { reason: "HTTP 429".into(), after: Some(Duration::from_millis(1)) }),
+            ok("from gpt-b"),
+            ok("from claude-a"),
+        ]
+        .into_iter();
+        limited.complete_with(&prompt(), |_, _| script.next().unwrap()).result.unwrap();
+        let routed = limited.complete_with(&prompt(), |_, _| script.next().unwrap());
+        assert_eq!(routed.result.unwrap().1, "anthropic/claude-a", "still asked first");
     }
 
     #[test]

@@ -34,6 +34,8 @@ impl Writer for LlmWriter {
         let prompt = build(brief);
         let first = self.router.complete(&prompt);
         let mut calls = first.calls;
+        // A model left out by the circuit breaker is named in the draft's note.
+        let skipped = (!first.skipped.is_empty()).then(|| first.skipped.join("; "));
         let (answer, model) = match first.result {
             Ok(ok) => ok,
             Err(e) => return self.fallback(brief, e.to_string(), calls),
@@ -42,6 +44,7 @@ impl Writer for LlmWriter {
             Ok(checked) => {
                 let mut w = written(&checked, &model);
                 w.calls = calls;
+                w.note = skipped;
                 return Ok(w);
             }
             Err(problem) => problem,
