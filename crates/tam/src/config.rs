@@ -435,6 +435,19 @@ const SECTIONS: &[&str] = &[
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
+/// Checks that an option meant to name an environment variable does (`A-Z`, `0-9`, `_`). A
+/// value that does not is often the secret itself pasted in the wrong place, so the error names
+/// the option and never repeats the value.
+fn env_var_name(origin: &str, place: &str, value: &str) -> Result<()> {
+    if !value.is_empty() && value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        return Ok(());
+    }
+    bail!(
+        "config {origin}: {place} must name an environment variable (A-Z, 0-9, _) that holds the secret; \
+         the value given is not one and is not shown, since it may be the secret itself"
+    )
+}
+
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
 /// anything else that is not Unicode is none of tam's business.
 pub fn tam_env() -> Result<Vec<(String, String)>> {
@@ -543,23 +556,18 @@ impl Config {
         if !["local", "webhook", "api"].contains(&chat.kind.as_str()) {
             bail!("config {origin}: [chat] kind {:?} is not \"local\", \"webhook\" or \"api\"", chat.kind);
         }
-        let names_a_variable =
-            |v: &str| !v.is_empty() && v.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if let Some(bad) = chat.webhooks.values().chain(chat.default_webhook_env.iter()).find(|v| !names_a_variable(v))
-        {
-            bail!(
-                "config {origin}: [chat] {bad:?} must name an environment variable holding a webhook URL, not be one"
-            );
+        let origin_text = origin.to_string();
+        let env_name = |place: &str, value: &str| env_var_name(&origin_text, place, value);
+        for (space, var) in &chat.webhooks {
+            env_name(&format!("[chat.webhooks] {space:?}"), var)?;
+        }
+        if let Some(var) = &chat.default_webhook_env {
+            env_name("[chat] default_webhook_env", var)?;
         }
         if let Some(space) = chat.default_space.as_deref().filter(|s| !s.starts_with("spaces/")) {
             bail!("config {origin}: [chat] default_space {space:?} is not a space name (spaces/...)");
         }
-        if !names_a_variable(&chat.service_account_file_env) {
-            bail!(
-                "config {origin}: [chat] service_account_file_env {:?} must name an environment variable",
-                chat.service_account_file_env
-            );
-        }
+        env_name("[chat] service_account_file_env", &chat.service_account_file_env)?;
         let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
         match mail.kind.as_str() {
             "local" => {}
@@ -568,47 +576,36 @@ impl Config {
                     format!("config {origin}: [mail] kind = \"gmail\" needs alerts_from, the mailbox alerts come from")
                 })?;
                 tam_core::Email::parse("[mail] alerts_from", from).with_context(|| format!("config {origin}"))?;
-                if !names_a_variable(&mail.service_account_file_env) {
-                    bail!(
-                        "config {origin}: [mail] service_account_file_env {:?} must name an environment variable",
-                        mail.service_account_file_env
-                    );
-                }
+                env_name("[mail] service_account_file_env", &mail.service_account_file_env)?;
             }
             other => bail!("config {origin}: [mail] kind {other:?} is not \"local\" or \"gmail\""),
         }
         mail.bcc().with_context(|| format!("config {origin}"))?;
         let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
-        if !names_a_variable(&notion.token_env) {
-            bail!("config {origin}: [notion] token_env {:?} must name an environment variable", notion.token_env);
-        }
+        env_name("[notion] token_env", &notion.token_env)?;
         if notion.requests_per_second.is_nan() || notion.requests_per_second <= 0.0 {
             bail!("config {origin}: [notion] requests_per_second must be above 0");
         }
         let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}: [jira]"))?;
-        for var in [&jira.token_env, &jira.webhook_secret_env] {
-            if !names_a_variable(var) {
-                bail!("config {origin}: [jira] {var:?} must name an environment variable");
-            }
-        }
+        env_name("[jira] token_env", &jira.token_env)?;
+        env_name("[jira] webhook_secret_env", &jira.webhook_secret_env)?;
         jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
         let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}: [kayako]"))?;
-        for var in [&kayako.api_key_env, &kayako.secret_env, &kayako.password_env] {
-            if !names_a_variable(var) {
-                bail!("config {origin}: [kayako] {var:?} must name an environment variable");
-            }
-        }
+        env_name("[kayako] api_key_env", &kayako.api_key_env)?;
+        env_name("[kayako] secret_env", &kayako.secret_env)?;
+        env_name("[kayako] password_env", &kayako.password_env)?;
         if !matches!(kayako.api.as_str(), "classic" | "json") {
             bail!("config {origin}: [kayako] api {:?} is not \"classic\" or \"json\"", kayako.api);
         }
         let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
-        for (tenant, var) in api.tokens.iter().chain(&api.release_secrets) {
-            TenantId::parse("[api.tokens]", tenant).with_context(|| format!("config {origin}"))?;
-            if !names_a_variable(var) {
-                bail!(
-                    "config {origin}: [api.tokens] {tenant} = {var:?} must name an environment variable holding the token"
-                );
+        for (section, entries) in [("[api.tokens]", &api.tokens), ("[api.release_secrets]", &api.release_secrets)] {
+            for (tenant, var) in entries {
+                TenantId::parse(section, tenant).with_context(|| format!("config {origin}"))?;
+                env_name(&format!("{section} {tenant}"), var)?;
             }
+        }
+        if let Some(var) = &api.metrics_token_env {
+            env_name("[api] metrics_token_env", var)?;
         }
         let config =
             Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako, api };
@@ -985,6 +982,27 @@ mod tests {
         assert_eq!(config.priorities.get("sev 1"), Some(Priority::P1));
         let upper = config.scan_config(Some(&TenantId::parse("t", "Acme").unwrap())).unwrap();
         assert_eq!(upper.escalation.worsen_points, 4, "tenant ids keep their case");
+    }
+
+    #[test]
+    fn a_secret_pasted_where_a_variable_name_belongs_is_named_by_its_option_and_never_shown() {
+        let secret = "https://chat.googleapis.com/v1/spaces/AAA/messages?key=KEY123&token=TOK456";
+        let cases = [
+            ("[chat]\nkind = \"webhook\"\ndefault_webhook_env = \"{s}\"\n", "[chat] default_webhook_env"),
+            ("[chat.webhooks]\n\"spaces/AAA\" = \"{s}\"\n", "[chat.webhooks] \"spaces/AAA\""),
+            ("[notion]\ntoken_env = \"{s}\"\n", "[notion] token_env"),
+            ("[jira]\ntoken_env = \"{s}\"\n", "[jira] token_env"),
+            ("[jira]\nwebhook_secret_env = \"{s}\"\n", "[jira] webhook_secret_env"),
+            ("[kayako]\nsecret_env = \"{s}\"\n", "[kayako] secret_env"),
+            ("[api.tokens]\nacme = \"{s}\"\n", "[api.tokens] acme"),
+            ("[api.release_secrets]\nacme = \"{s}\"\n", "[api.release_secrets] acme"),
+            ("[api]\nmetrics_token_env = \"{s}\"\n", "[api] metrics_token_env"),
+        ];
+        for (text, option) in cases {
+            let error = format!("{:#}", load(&text.replace("{s}", secret), &[]).unwrap_err());
+            assert!(error.contains(option) && error.contains("must name an environment variable"), "{error}");
+            assert!(!error.contains("KEY123") && !error.contains("TOK456"), "the secret is never shown: {error}");
+        }
     }
 
     #[test]
