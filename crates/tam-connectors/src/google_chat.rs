@@ -181,8 +181,12 @@ impl ChatWebhooks {
         pace(&self.last_sent, space.unwrap_or("default"), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
         let full = format!("{url}{separator}{}", message_query(alert));
+        // The URL's key and token are the secret: Google may echo them in an error.
+        let secrets: Vec<&str> = std::iter::once(url.as_str())
+            .chain(url.split(['?', '&']).filter_map(|kv| kv.split_once('=').map(|(_, v)| v)))
+            .collect();
         match post(&self.agent, &full, None, &message_body(alert)) {
-            Ok((status, text)) => classify(status, &text),
+            Ok((status, text)) => crate::scrub_outcome(classify(status, &text), &secrets),
             // The URL is a secret: the error names the space, never the URL.
             Err(e) => Outcome::Retry {
                 reason: format!(

@@ -13,6 +13,27 @@
 
 use std::time::Duration;
 
+/// `text` with every secret a connector sent removed: an upstream error may echo the request
+/// (a header, a URL with its key), and errors are shown and stored. Secrets shorter than 6
+/// characters are left alone: they would match ordinary words, and no credential is that short.
+pub fn scrub(text: &str, secrets: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= 6) {
+        out = out.replace(secret, "[redacted]");
+    }
+    out
+}
+
+/// An outcome's reason scrubbed of `secrets`.
+pub(crate) fn scrub_outcome(outcome: tam_core::outbox::Outcome, secrets: &[&str]) -> tam_core::outbox::Outcome {
+    use tam_core::outbox::Outcome;
+    match outcome {
+        Outcome::Retry { reason, after } => Outcome::Retry { reason: scrub(&reason, secrets), after },
+        Outcome::Rejected { reason } => Outcome::Rejected { reason: scrub(&reason, secrets) },
+        delivered => delivered,
+    }
+}
+
 /// The `Retry-After` of an answer, in seconds (the form Notion, Jira and Kayako send).
 pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
     let header = response.headers().get("retry-after")?.to_str().ok()?;

@@ -185,7 +185,8 @@ impl Notion {
                 path: path.to_owned(),
                 status,
                 code: code.to_owned(),
-                message,
+                // Notion may echo the request, token included: it never reaches a message.
+                message: crate::scrub(&message, &[&self.token]),
                 attempts: attempt,
                 data: Value::Null,
             };
@@ -215,10 +216,13 @@ impl Notion {
             }
             let field = |f: &str| parsed.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
             let failed = if parsed.get("object").and_then(Value::as_str) == Some("error") {
-                Failure {
-                    data: parsed.get("additional_data").cloned().unwrap_or_default(),
-                    ..failure(status, &field("code"), field("message"))
-                }
+                let data = parsed.get("additional_data").cloned().unwrap_or_default();
+                let data = if data.to_string().contains(self.token.as_str()) {
+                    Value::String(crate::scrub(&data.to_string(), &[&self.token]))
+                } else {
+                    data
+                };
+                Failure { data, ..failure(status, &field("code"), field("message")) }
             } else {
                 // Not Notion's own error object: an edge proxy answered.
                 failure(status, "http_error", format!("a non-Notion answer ({} bytes)", text.len()))

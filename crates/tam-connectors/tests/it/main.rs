@@ -151,9 +151,13 @@ mod chat {
         let fake = Fake::start(vec![
             Answer::json(200, &fixture("message_create_response.json")),
             Answer::json(429, &fixture("error_429_resource_exhausted.json")),
-            Answer::json(400, r#"{"error":{"code":400,"message":"Invalid JSON payload"}}"#),
+            // Google echoing the request, key and token included.
+            Answer::json(
+                400,
+                r#"{"error":{"code":400,"message":"Invalid JSON payload for /v1/spaces/AAA/messages?key=KEY_abcdef&token=SECRET_123"}}"#,
+            ),
         ]);
-        let url = format!("{}/v1/spaces/AAA/messages?key=K&token=SECRET", fake.url);
+        let url = format!("{}/v1/spaces/AAA/messages?key=KEY_abcdef&token=SECRET_123", fake.url);
         let config = WebhookConfig {
             spaces: HashMap::from([("spaces/AAA".to_owned(), "TAM_CHAT_AAA".to_owned())]),
             default_env: None,
@@ -173,10 +177,13 @@ mod chat {
         assert!(matches!(&busy, Outcome::Retry { reason, .. } if reason.contains("429")), "{busy:?}");
         assert!(started.elapsed() >= Duration::from_millis(300), "the second message to the space waited");
         let bad = chat.notify(&alert("chat_alert:a2:x"));
-        assert!(matches!(&bad, Outcome::Rejected { reason } if !reason.contains("SECRET")), "{bad:?}");
+        assert!(
+            matches!(&bad, Outcome::Rejected { reason } if !reason.contains("SECRET") && !reason.contains("KEY_abcdef") && reason.contains("[redacted]")),
+            "{bad:?}"
+        );
 
         let seen = fake.seen.lock().unwrap();
-        assert!(seen[0].path.starts_with("/v1/spaces/AAA/messages?key=K&token=SECRET&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId="), "{}", seen[0].path);
+        assert!(seen[0].path.starts_with("/v1/spaces/AAA/messages?key=KEY_abcdef&token=SECRET_123&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD&requestId="), "{}", seen[0].path);
         let body: serde_json::Value = serde_json::from_str(&seen[0].body).unwrap();
         assert_eq!(body["text"], "*[tam] Northwind is red (10)*\n\nNorthwind escalated.");
         assert!(body["thread"]["threadKey"].as_str().unwrap().starts_with("tam-"));
@@ -836,6 +843,15 @@ mod notion {
             let runs = tam_connectors::notion::profile::rich_text(&"😀".repeat(1001));
             let fits = json!({"children": [{"paragraph": {"rich_text": runs}}]});
             notion.request("PATCH", &path, Some(&fits)).unwrap();
+            // An error that echoes the request never carries the token out.
+            fake.fail_next(
+                400,
+                "validation_error",
+                &format!("header authorization: Bearer {TOKEN} is malformed"),
+                None,
+            );
+            let err = notion.request("GET", &path, None).unwrap_err();
+            assert!(err.to_string().contains("Bearer [redacted]") && !err.to_string().contains(TOKEN), "{err}");
             fake.unshare(&page);
             let err = notion.request("GET", &path, None).unwrap_err();
             assert!(matches!(&err, NotionError::NotFound(f) if f.code == "object_not_found"), "{err}");
