@@ -637,6 +637,7 @@ impl State {
         validate_children(&children, "body.children")?;
         let schema = database.as_ref().map(|db| self.databases[db].schema.clone());
         let properties = convert_properties(body.get("properties"), schema.as_ref())?;
+        self.check_relations(&properties)?;
         let id = self.new_id();
         let now = self.now();
         let page = Page {
@@ -662,6 +663,21 @@ impl State {
         Ok(self.page_json(&id, &self.pages[&id], version))
     }
 
+    /// A relation names pages: one that does not exist is refused, as Notion refuses it.
+    fn check_relations(&self, properties: &Map<String, Value>) -> Result<(), Refusal> {
+        for (name, property) in properties {
+            for related in property["relation"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let id = related["id"].as_str().unwrap_or_default();
+                if !self.pages.contains_key(&norm(id)) {
+                    return Err(invalid(format!(
+                        "body failed validation: body.properties.{name}.relation: Could not find page with ID: {id}."
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn get_page(&self, id: &str, version: &str) -> Answer {
         let page = self.shared_page(id)?;
         Ok(self.page_json(&norm(id), page, version))
@@ -671,6 +687,7 @@ impl State {
         let page = self.shared_page(id)?.clone();
         let schema = page.database.as_ref().map(|db| self.databases[db].schema.clone());
         let changes = convert_properties(body.get("properties"), schema.as_ref())?;
+        self.check_relations(&changes)?;
         let now = self.now();
         let key = norm(id);
         let page = self.pages.get_mut(&key).unwrap();

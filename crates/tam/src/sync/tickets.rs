@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tam_agent::import::{Format, Importer};
+use tam_connectors::notion::NotionError;
 use tam_connectors::notion::records::{self as schema, ticket_record};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
@@ -108,17 +109,32 @@ fn push_to_notion(config: &Config, source: &'static str, records: &[Value]) -> R
                     continue;
                 }
                 let page_id = page["id"].as_str().unwrap_or_default();
-                notion.request("PATCH", &format!("/v1/pages/{page_id}"), Some(&json!({"properties": properties})))?;
-                updated += 1;
+                let patch = json!({"properties": properties});
+                match refused(notion.request("PATCH", &format!("/v1/pages/{page_id}"), Some(&patch)))? {
+                    None => updated += 1,
+                    Some(why) => rejected.push(format!("{source}: ticket {id}: Notion refused it: {why}")),
+                }
             }
             None => {
                 let body = json!({"parent": {"database_id": tickets_db}, "properties": properties});
-                notion.request("POST", "/v1/pages", Some(&body))?;
-                inserted += 1;
+                match refused(notion.request("POST", "/v1/pages", Some(&body)))? {
+                    None => inserted += 1,
+                    Some(why) => rejected.push(format!("{source}: ticket {id}: Notion refused it: {why}")),
+                }
             }
         }
     }
     Ok((inserted, updated, rejected, notion.calls()))
+}
+
+/// Notion's refusal of one ticket (a 400: an account that is not a page of the Accounts
+/// database, a bad value), which skips that ticket; any other failure stops the sync.
+fn refused(result: std::result::Result<Value, NotionError>) -> Result<Option<String>> {
+    match result {
+        Ok(_) => Ok(None),
+        Err(NotionError::Rejected(f)) => Ok(Some(f.message)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Stores ticket `records` fetched from `source` and counts what was new.

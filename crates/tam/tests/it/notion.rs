@@ -260,3 +260,32 @@ fn in_notion_mode_a_jira_sync_writes_only_new_and_changed_tickets_to_notion_and_
     let nw = scan["accounts"].as_array().unwrap().iter().find(|a| a["account_id"] == json!(northwind)).unwrap();
     assert!(nw["score"].as_u64().unwrap() < 100, "the aged P1 counts: {nw}");
 }
+
+#[test]
+fn in_notion_mode_a_ticket_notion_refuses_is_named_and_the_rest_are_written() {
+    let (n, accounts, tickets_db, northwind) = set_up(0);
+    let path = crate::repo().join("crates/tam-connectors/tests/fixtures/jira_constructed_search_jql_two_pages.json");
+    let pages: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut first = pages["page1"]["response_body"].clone();
+    first["isLast"] = true.into();
+    first.as_object_mut().unwrap().remove("nextPageToken");
+    // The second issue names an account that is no page of the Accounts database.
+    let labels = [format!("account:{northwind}"), "account:no-such-account".to_owned()];
+    for (issue, label) in first["issues"].as_array_mut().unwrap().iter_mut().zip(labels) {
+        issue["fields"]["labels"] = json!([label]);
+    }
+    let jira = tam_testkit::Fake::start(vec![tam_testkit::Answer::json(200, &first.to_string())]);
+    n.config(&format!(
+        "accounts_database = \"{accounts}\"\ntickets_database = \"{tickets_db}\"\n\
+         [jira]\ntenant = \"acme\"\nbase_url = \"{}\"\nemail = \"tam@vendor.example\"\nproject = \"SUP\"\n",
+        jira.url
+    ));
+    let env = [("NOTION_TOKEN", TOKEN), ("JIRA_API_TOKEN", "api-token-123")];
+    let run = n.home.tam_env(&["sync", "jira", "--json"], &env);
+    assert_eq!(run.code, 3, "one ticket refused, the rest written: {}{}", run.stdout, run.stderr);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["inserted"].as_u64(), Some(1), "{report}");
+    let rejected = report["rejected"][0].as_str().unwrap();
+    assert!(rejected.contains("Notion refused it") && rejected.contains("Could not find page"), "{rejected}");
+    assert_eq!(n.fake.pages_in(&tickets_db).len(), 1);
+}
