@@ -20,6 +20,8 @@ use crate::google_auth::{AuthError, ServiceAccount, base64url};
 
 const COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
 const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+/// Lets the alerts mailbox look in its own mail for an alert sent before (its answer lost).
+const READONLY: &str = "https://www.googleapis.com/auth/gmail.readonly";
 
 /// Gmail's per-user quota: 250 units per second, as a moving average (API_FACTS: the per-minute
 /// figure, 15,000, is the same average).
@@ -290,22 +292,48 @@ impl GmailDrafts {
 pub struct GmailAlerts {
     gmail: Arc<Gmail>,
     from: Email,
+    /// Whether `gmail.readonly` is delegated for the alerts mailbox: without it a send whose
+    /// answer was lost cannot be found, and its retry sends the alert again.
+    can_look: std::sync::atomic::AtomicBool,
 }
 
 impl GmailAlerts {
     /// Alerts sent as `from` (a mailbox the service account may impersonate).
     pub fn new(gmail: Arc<Gmail>, from: Email) -> GmailAlerts {
-        GmailAlerts { gmail, from }
+        GmailAlerts { gmail, from, can_look: std::sync::atomic::AtomicBool::new(true) }
     }
 
     /// Proves the key, the token endpoint and the delegation of `gmail.send` for the alerts
-    /// mailbox, without sending anything.
+    /// mailbox, without sending anything; says whether `gmail.readonly` is delegated too.
     pub fn check(&self) -> Result<String, String> {
         let from = self.from.as_str();
-        self.gmail
-            .token(from, SEND)
-            .map(|_| format!("{from} may send alerts (gmail.send delegated)"))
-            .map_err(|e| e.to_string())
+        self.gmail.token(from, SEND).map_err(|e| e.to_string())?;
+        Ok(match self.gmail.token(from, READONLY) {
+            Ok(_) => format!("{from} may send alerts (gmail.send) and find one sent before (gmail.readonly)"),
+            Err(_) => format!(
+                "{from} may send alerts (gmail.send); without gmail.readonly delegated, an alert whose answer \
+                 Gmail lost is sent again on retry"
+            ),
+        })
+    }
+
+    /// The id of the alert in the alerts mailbox if it was sent before, looked up by its
+    /// Message-ID (`None` also when `gmail.readonly` is not delegated: then it cannot be told).
+    fn sent_before(&self, alert: &RepAlert) -> Result<Option<String>, Outcome> {
+        use std::sync::atomic::Ordering;
+        let from = self.from.as_str();
+        if !self.can_look.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        if let Err(AuthError::Refused(_)) = self.gmail.token(from, READONLY) {
+            self.can_look.store(false, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let message_id = tam_core::mime::alert_message_id(alert);
+        match self.gmail.request(from, READONLY, "GET", &search_for("messages", &message_id), None)? {
+            (200, found) => Ok(found.pointer("/messages/0/id").and_then(Value::as_str).map(str::to_owned)),
+            (status, body) => Err(failure(status, &body)),
+        }
     }
 }
 
@@ -323,6 +351,13 @@ impl RepAlerts for GmailAlerts {
 
 impl GmailAlerts {
     fn send(&self, alert: &RepAlert) -> Outcome {
+        // A send whose answer was lost may have gone out: an alert found in the mailbox is not
+        // sent again (Gmail has no request key).
+        match self.sent_before(alert) {
+            Ok(Some(id)) => return Outcome::Delivered { receipt: format!("gmail:sent/{id}") },
+            Ok(None) => {}
+            Err(o) => return o,
+        }
         let raw = base64url(tam_core::mime::render_alert(alert, &self.from, Timestamp::now()).as_bytes());
         match self.gmail.request(
             self.from.as_str(),

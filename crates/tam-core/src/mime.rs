@@ -109,15 +109,20 @@ pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
     m
 }
 
+/// The Message-ID of a rep alert: derived from its effect, so a retry can find the first send.
+pub fn alert_message_id(alert: &crate::comms::RepAlert) -> String {
+    let digest = crate::outbox::IdemKey::from_stored(format!("{}/{}", alert.tenant, alert.key)).digest();
+    format!("<{digest}@tam.local>")
+}
+
 /// A rep alert as a plain-text message from `from` to the rep (and only the rep).
 pub fn render_alert(alert: &crate::comms::RepAlert, from: &crate::Email, date: Timestamp) -> String {
-    let digest = crate::outbox::IdemKey::from_stored(format!("{}/{}", alert.tenant, alert.key)).digest();
     let mut m = String::new();
     m.push_str(&format!("From: {}\r\n", mailbox("tam", from.as_str())));
     m.push_str(&format!("To: {}\r\n", alert.rep.as_str()));
     m.push_str(&header_text("Subject", alert.subject.as_str()));
     m.push_str(&format!("Date: {}\r\n", date.strftime("%a, %d %b %Y %H:%M:%S +0000")));
-    m.push_str(&format!("Message-ID: <{digest}@tam.local>\r\n"));
+    m.push_str(&format!("Message-ID: {}\r\n", alert_message_id(alert)));
     m.push_str("MIME-Version: 1.0\r\n");
     m.push_str("Content-Type: text/plain; charset=utf-8\r\n");
     m.push_str("Content-Transfer-Encoding: base64\r\n\r\n");

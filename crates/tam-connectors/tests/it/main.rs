@@ -383,6 +383,49 @@ mod gmail {
     }
 
     #[test]
+    fn an_alert_whose_answer_was_lost_is_found_and_not_sent_again() {
+        let fake = tam_testkit::gmail::FakeGmail::start();
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let alert = RepAlert {
+            tenant: super::tenant("acme"),
+            rep: Email::parse("r", "ana@vendor.example").unwrap(),
+            chat_space: None,
+            kind: AlertKind::Individual,
+            subject: Subject::new("[tam] Northwind is red (10)"),
+            text: "Draft ready.".into(),
+            key: IdemKey::from_stored("email_alert:a1:x".into()),
+        };
+        let alerts = |fake: &tam_testkit::gmail::FakeGmail| {
+            let auth =
+                ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5))
+                    .unwrap();
+            GmailAlerts::new(
+                Gmail::new(auth, &fake.base_url(), Duration::from_secs(5)),
+                Email::parse("f", "tam@vendor.example").unwrap(),
+            )
+        };
+        // With gmail.readonly delegated for the alerts mailbox: the retry finds the first send.
+        fake.grant(&[
+            tam_testkit::gmail::SCOPE_COMPOSE,
+            tam_testkit::gmail::SCOPE_SEND,
+            tam_testkit::gmail::SCOPE_READONLY,
+        ]);
+        let mut sender = alerts(&fake);
+        assert!(sender.check().unwrap().contains("gmail.readonly"));
+        fake.lose_reply_of_next_send();
+        assert!(matches!(sender.send_alert(&alert), Outcome::Retry { .. }), "the answer was lost");
+        assert!(matches!(sender.send_alert(&alert), Outcome::Delivered { .. }));
+        assert_eq!(fake.sent("tam@vendor.example").len(), 1, "sent once");
+
+        // Without it, alerts still go out, and tam doctor says what a lost answer costs.
+        let plain = tam_testkit::gmail::FakeGmail::start();
+        let mut sender = alerts(&plain);
+        assert!(sender.check().unwrap().contains("sent again on retry"), "{}", sender.check().unwrap());
+        assert!(matches!(sender.send_alert(&alert), Outcome::Delivered { .. }));
+        assert_eq!(plain.stats().insufficient_scope, 0);
+    }
+
+    #[test]
     fn a_batch_of_drafts_is_saved_at_once_within_each_mailboxs_quota() {
         let fake = tam_testkit::gmail::FakeGmail::start();
         fake.set_latency(Duration::from_millis(40));
@@ -450,7 +493,7 @@ mod gmail {
 
     #[test]
     fn drafts_are_created_once_as_the_rep_and_alerts_go_to_the_rep_only() {
-        let tokens = Fake::start(vec![token(1), token(2), token(3)]);
+        let tokens = Fake::start(vec![token(1), token(2), token(3), token(4)]);
         let api = Fake::start(vec![
             Answer::json(200, r#"{"resultSizeEstimate":0}"#),
             Answer::json(401, r#"{"error":{"code":401,"message":"Request had invalid authentication credentials."}}"#),
@@ -459,6 +502,8 @@ mod gmail {
                 200,
                 r#"{"drafts":[{"id":"r-1","message":{"id":"m-9","threadId":"t-9"}}],"resultSizeEstimate":1}"#,
             ),
+            // The alert is looked for in the alerts mailbox first (a send whose answer was lost).
+            Answer::json(200, r#"{"resultSizeEstimate":0}"#),
             Answer::json(200, r#"{"id":"m-10","threadId":"t-10","labelIds":["SENT"]}"#),
             Answer::json(
                 429,
@@ -505,7 +550,8 @@ mod gmail {
         assert_eq!(paths[1], "/gmail/v1/users/me/drafts");
         assert_eq!(paths[2], "/gmail/v1/users/me/drafts");
         assert!(paths[3].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid%3A%3C"), "{}", paths[3]);
-        assert_eq!(paths[4], "/gmail/v1/users/me/messages/send");
+        assert!(paths[4].starts_with("/gmail/v1/users/me/messages?q=rfc822msgid%3A%3C"), "{}", paths[4]);
+        assert_eq!(paths[5], "/gmail/v1/users/me/messages/send");
         let bearer =
             |i: usize| seen[i].headers.iter().find(|(k, _)| k == "authorization").map(|(_, v)| v.clone()).unwrap();
         assert_eq!(
@@ -519,7 +565,7 @@ mod gmail {
             "{mime}"
         );
         assert!(mime.contains("Cc: cto@nw.example\r\n") && mime.contains("Bcc: crm-log@vendor.example\r\n"), "{mime}");
-        let sent = decoded_raw(&seen[4].body);
+        let sent = decoded_raw(&seen[5].body);
         assert!(sent.contains("To: ana@vendor.example\r\n") && !sent.contains("nw.example"), "{sent}");
     }
 }

@@ -32,14 +32,19 @@ fn alert_text(request: &str) -> String {
 
 #[test]
 fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
-    let tokens = Fake::start((1..=4).map(token).collect());
+    // Tokens: doctor (send, readonly), the rep's compose, then for each alert attempt the
+    // alerts mailbox's readonly (to look for an earlier send) and send.
+    let tokens = Fake::start((1..=7).map(token).collect());
+    let not_sent_before = || Answer::json(200, r#"{"resultSizeEstimate":0}"#);
     let gmail = Fake::start(vec![
         Answer::json(200, r#"{"resultSizeEstimate":0}"#),
         Answer::json(200, r#"{"id":"r-1","message":{"id":"m-1","threadId":"t-1","labelIds":["DRAFT"]}}"#),
+        not_sent_before(),
         Answer::json(
             503,
             r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#,
         ),
+        not_sent_before(),
         Answer::json(200, r#"{"id":"m-2","threadId":"t-2","labelIds":["SENT"]}"#),
     ]);
     let chat_tokens = Fake::start((1..=3).map(token).collect());
@@ -99,19 +104,18 @@ fn a_scan_drafts_in_the_reps_gmail_and_an_outage_is_retried_later() {
     let seen = gmail.seen.lock().unwrap();
     let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
     assert!(paths[0].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid"), "{paths:?}");
-    assert_eq!(
-        paths[1..],
-        ["/gmail/v1/users/me/drafts", "/gmail/v1/users/me/messages/send", "/gmail/v1/users/me/messages/send"]
-    );
-    assert_eq!(header(&seen[1], "authorization"), "Bearer ya29.t2", "the draft is made as the rep");
-    assert_eq!(header(&seen[2], "authorization"), "Bearer ya29.t3", "the alert comes from the alerts mailbox");
+    assert_eq!(paths[1], "/gmail/v1/users/me/drafts");
+    assert!(paths[2].starts_with("/gmail/v1/users/me/messages?q=rfc822msgid") && paths[4] == paths[2], "{paths:?}");
+    assert_eq!((paths[3], paths[5]), ("/gmail/v1/users/me/messages/send", "/gmail/v1/users/me/messages/send"));
+    assert_eq!(header(&seen[1], "authorization"), "Bearer ya29.t3", "the draft is made as the rep");
+    assert_eq!(header(&seen[3], "authorization"), "Bearer ya29.t5", "the alert comes from the alerts mailbox");
     let posts = chat.seen.lock().unwrap();
     assert_eq!(posts.len(), 2);
     assert_eq!(posts[0].path, posts[1].path, "the retry carries the same requestId, so Chat keeps one message");
     assert!(posts[0].path.starts_with("/v1/spaces/AAA/messages?") && posts[0].path.contains("requestId="));
     assert_eq!(chat_tokens.seen.lock().unwrap().len(), 3, "doctor, the scan, the retry");
     let grants: Vec<String> = tokens.seen.lock().unwrap().iter().map(|s| s.body.clone()).collect();
-    assert_eq!(grants.len(), 4, "doctor, the rep's compose, the alerts mailbox's send, the retry's send");
+    assert_eq!(grants.len(), 7, "doctor's two, the rep's compose, the alerts mailbox's readonly and send, twice");
 }
 
 #[test]
