@@ -28,6 +28,10 @@ table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-botto
 .badge.red{background:#cf222e;color:#fff}.badge.amber{background:#bf8700;color:#fff}.badge.green{background:#1a7f37;color:#fff}.badge.none{background:#8c959f}
 .trend{white-space:nowrap}
 .columns{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1rem}
+.columns>section{min-width:0}
+.columns table{table-layout:fixed}
+.columns td:first-child{width:3.2rem}.columns td.trend{width:6.8rem}
+.columns td a,.columns td .muted{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 </style></head>
 <body><header><a href="/">tam</a> <span class="muted">· {{ tenant }}</span></header><main>{% block body %}{% endblock %}</main></body></html>"#;
 
@@ -39,7 +43,7 @@ const HOME: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tena
 <h2 class="{{ group.status }}">{{ group.title }} ({{ group.accounts|length }})</h2>
 {% if group.accounts %}<table>{% for a in group.accounts %}
 <tr><td><span class="badge {{ a.status or "none" }}">{{ a.score if a.score is not none else "–" }}</span></td>
-<td><a href="/accounts/{{ a.account_id|path }}">{{ a.name }}</a><br><span class="muted">{{ a.rep_email }}</span></td>
+<td><a href="/accounts/{{ a.account_id|path }}">{{ a.name }}</a><span class="muted" title="{{ a.rep_email }}">{{ a.rep_email }}</span></td>
 <td class="trend">{{ trend_word(a.trend) }}</td></tr>{% endfor %}</table>{% else %}<p class="muted">None.</p>{% endif %}
 </section>{% endfor %}
 </div>
@@ -147,7 +151,10 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
     };
     let latest = history.last();
     let why: Vec<String> =
-        latest.map(|s| s.deductions.iter().map(crate::explain::explain).collect()).unwrap_or_default();
+        // With its points, as `tam explain` shows it.
+        latest
+            .map(|s| s.deductions.iter().map(|d| format!("-{} {}", d.points, crate::explain::explain(d))).collect())
+            .unwrap_or_default();
     let tickets: Vec<minijinja::Value> = store
         .open_ticket_facts(tenant, id, now)
         .map_err(fail)?

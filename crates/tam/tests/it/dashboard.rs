@@ -46,6 +46,13 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let account = chromium(&["--dump-dom", &format!("{}/accounts/{first}?token={TOKEN}", server.url)]);
     assert!(account.contains("<svg") && account.contains("<polyline"), "the score chart is drawn");
     assert!(account.contains("<h2>Why</h2>") && account.contains("Open tickets"), "{account}");
+    let why = &account[account.find("<h2>Why</h2>").unwrap()..account.find("<h2>Open tickets").unwrap()];
+    let items: Vec<&str> = why.split("<li>").skip(1).collect();
+    assert!(
+        !items.is_empty()
+            && items.iter().all(|i| i.starts_with('-') && i[1..].starts_with(|c: char| c.is_ascii_digit())),
+        "each reason keeps its points, as tam explain shows them: {why}"
+    );
 
     let unsigned = chromium(&["--dump-dom", &format!("{}/", server.url)]);
     assert!(unsigned.contains("Sign in") && !unsigned.contains("section id=\"red\""), "no token, no data");
