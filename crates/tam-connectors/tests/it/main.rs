@@ -373,6 +373,19 @@ mod gmail {
         draft_of("a1", "Northwind", "ana@vendor.example", &["cto@nw.example"])
     }
 
+    /// The email alert to the rep of Northwind's draft.
+    fn rep_alert() -> RepAlert {
+        RepAlert {
+            tenant: super::tenant("acme"),
+            rep: Email::parse("r", "ana@vendor.example").unwrap(),
+            chat_space: None,
+            kind: AlertKind::Individual,
+            subject: Subject::new("[tam] Northwind is red (10)"),
+            text: "Draft ready.".into(),
+            key: IdemKey::from_stored("email_alert:a1:x".into()),
+        }
+    }
+
     /// `n` first drafts to `reps` reps, each with its own key.
     fn drafts_to(n: usize, reps: usize) -> Vec<CustomerDraft> {
         (0..n)
@@ -386,15 +399,7 @@ mod gmail {
     fn an_alert_whose_answer_was_lost_is_found_and_not_sent_again() {
         let fake = tam_testkit::gmail::FakeGmail::start();
         let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
-        let alert = RepAlert {
-            tenant: super::tenant("acme"),
-            rep: Email::parse("r", "ana@vendor.example").unwrap(),
-            chat_space: None,
-            kind: AlertKind::Individual,
-            subject: Subject::new("[tam] Northwind is red (10)"),
-            text: "Draft ready.".into(),
-            key: IdemKey::from_stored("email_alert:a1:x".into()),
-        };
+        let alert = rep_alert();
         let alerts = |fake: &tam_testkit::gmail::FakeGmail| {
             let auth =
                 ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5))
@@ -532,15 +537,7 @@ mod gmail {
         );
 
         let mut alerts = GmailAlerts::new(gmail, Email::parse("f", "tam@vendor.example").unwrap());
-        let alert = RepAlert {
-            tenant: super::tenant("acme"),
-            rep: Email::parse("r", "ana@vendor.example").unwrap(),
-            chat_space: None,
-            kind: AlertKind::Individual,
-            subject: Subject::new("[tam] Northwind is red (10)"),
-            text: "Draft ready.".into(),
-            key: IdemKey::from_stored("email_alert:a1:x".into()),
-        };
+        let alert = rep_alert();
         assert_eq!(alerts.send_alert(&alert), Outcome::Delivered { receipt: "gmail:sent/m-10".into() });
         assert!(matches!(alerts.send_alert(&alert), Outcome::Retry { .. }), "429 is retried by the outbox");
 

@@ -212,14 +212,20 @@ fn a_scan_reads_from_notion_first_even_a_database_with_two_data_sources() {
     assert!(doctor.stdout.contains("2 data sources"), "{}", doctor.stdout);
 }
 
-#[test]
-fn in_notion_mode_a_jira_sync_writes_only_new_and_changed_tickets_to_notion_and_the_scan_reads_them() {
-    let (n, accounts, tickets_db, northwind) = set_up(0);
+/// The recorded Jira search's first page, as the only one.
+fn one_jira_page() -> Value {
     let path = crate::repo().join("crates/tam-connectors/tests/fixtures/jira_constructed_search_jql_two_pages.json");
     let pages: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut first = pages["page1"]["response_body"].clone();
     first["isLast"] = true.into();
     first.as_object_mut().unwrap().remove("nextPageToken");
+    first
+}
+
+#[test]
+fn in_notion_mode_a_jira_sync_writes_only_new_and_changed_tickets_to_notion_and_the_scan_reads_them() {
+    let (n, accounts, tickets_db, northwind) = set_up(0);
+    let mut first = one_jira_page();
     for issue in first["issues"].as_array_mut().unwrap() {
         issue["fields"]["labels"] = json!([format!("account:{northwind}")]);
     }
@@ -264,11 +270,7 @@ fn in_notion_mode_a_jira_sync_writes_only_new_and_changed_tickets_to_notion_and_
 #[test]
 fn in_notion_mode_a_ticket_notion_refuses_is_named_and_the_rest_are_written() {
     let (n, accounts, tickets_db, northwind) = set_up(0);
-    let path = crate::repo().join("crates/tam-connectors/tests/fixtures/jira_constructed_search_jql_two_pages.json");
-    let pages: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut first = pages["page1"]["response_body"].clone();
-    first["isLast"] = true.into();
-    first.as_object_mut().unwrap().remove("nextPageToken");
+    let mut first = one_jira_page();
     // The second issue names an account that is no page of the Accounts database.
     let labels = [format!("account:{northwind}"), "account:no-such-account".to_owned()];
     for (issue, label) in first["issues"].as_array_mut().unwrap().iter_mut().zip(labels) {
