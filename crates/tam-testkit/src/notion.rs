@@ -637,7 +637,7 @@ impl State {
         validate_children(&children, "body.children")?;
         let schema = database.as_ref().map(|db| self.databases[db].schema.clone());
         let properties = convert_properties(body.get("properties"), schema.as_ref())?;
-        self.check_relations(&properties)?;
+        self.check_relations(&properties, schema.as_ref())?;
         let id = self.new_id();
         let now = self.now();
         let page = Page {
@@ -663,14 +663,31 @@ impl State {
         Ok(self.page_json(&id, &self.pages[&id], version))
     }
 
-    /// A relation names pages: one that does not exist is refused, as Notion refuses it.
-    fn check_relations(&self, properties: &Map<String, Value>) -> Result<(), Refusal> {
+    /// A relation names rows of its related database: a page that does not exist, or one that
+    /// is not a row of that database (a sub-page, say), is refused, as Notion refuses it.
+    fn check_relations(
+        &self,
+        properties: &Map<String, Value>,
+        schema: Option<&Map<String, Value>>,
+    ) -> Result<(), Refusal> {
         for (name, property) in properties {
+            let related_db = schema
+                .and_then(|s| s.get(name))
+                .and_then(|p| p.pointer("/relation/database_id"))
+                .and_then(Value::as_str)
+                .map(norm);
             for related in property["relation"].as_array().map(Vec::as_slice).unwrap_or_default() {
                 let id = related["id"].as_str().unwrap_or_default();
-                if !self.pages.contains_key(&norm(id)) {
+                let Some(page) = self.pages.get(&norm(id)) else {
                     return Err(invalid(format!(
                         "body failed validation: body.properties.{name}.relation: Could not find page with ID: {id}."
+                    )));
+                };
+                if let Some(db) = &related_db
+                    && page.database.as_ref().map(|d| norm(d)) != Some(db.clone())
+                {
+                    return Err(invalid(format!(
+                        "body failed validation: body.properties.{name}.relation: page {id} is not in the related database."
                     )));
                 }
             }
@@ -687,7 +704,7 @@ impl State {
         let page = self.shared_page(id)?.clone();
         let schema = page.database.as_ref().map(|db| self.databases[db].schema.clone());
         let changes = convert_properties(body.get("properties"), schema.as_ref())?;
-        self.check_relations(&changes)?;
+        self.check_relations(&changes, schema.as_ref())?;
         let now = self.now();
         let key = norm(id);
         let page = self.pages.get_mut(&key).unwrap();

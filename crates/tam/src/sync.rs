@@ -87,15 +87,6 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
     };
     let accounts = create("Accounts", schema::accounts_schema(&section.accounts, &section.health))?;
     let tickets = create("Support Tickets", schema::tickets_schema(&section.tickets, &accounts))?;
-    if !section.health.profile.is_empty() {
-        let relation = json!({"properties": schema::profile_relation(&section.health, &accounts)});
-        notion.request_as(
-            "PATCH",
-            &format!("/v1/databases/{accounts}"),
-            Some(&relation),
-            tam_connectors::notion::VERSION,
-        )?;
-    }
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", json!({"accounts_database": accounts, "tickets_database": tickets}))?;

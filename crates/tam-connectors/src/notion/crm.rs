@@ -22,7 +22,7 @@ pub struct HealthProperties {
     pub last_scan: String,
     /// A checkbox.
     pub escalated: String,
-    /// The relation to the relationship profile sub-page; empty for none.
+    /// The URL property linking the relationship profile sub-page; empty for none.
     pub profile: String,
 }
 

@@ -5,7 +5,7 @@
 //! receipt never makes a second one) and then updated in place: each section keeps the blocks
 //! that still match, and only the rest is replaced or appended after them. A new draft in the
 //! communication history is thus one appended block. Notion takes at most 100 children per
-//! request and 2,000 characters per rich-text run, so blocks go in batches and long lines in
+//! request and 2,000 UTF-16 units per rich-text run, so blocks go in batches and long lines in
 //! several runs.
 
 use std::sync::Arc;
@@ -99,14 +99,14 @@ struct OnPage {
 /// Writes profiles under account pages (the account id is the page id).
 pub struct NotionProfiles {
     notion: Arc<Notion>,
-    relation: String,
+    link: String,
 }
 
 impl NotionProfiles {
-    /// Profiles written through `notion`; `relation` names the account page's relation
-    /// property that links the profile (empty: none).
-    pub fn new(notion: Arc<Notion>, relation: String) -> NotionProfiles {
-        NotionProfiles { notion, relation }
+    /// Profiles written through `notion`; `link` names the account page's URL property that
+    /// links the profile (empty: none).
+    pub fn new(notion: Arc<Notion>, link: String) -> NotionProfiles {
+        NotionProfiles { notion, link }
     }
 
     /// Creates or updates `doc`'s page; returns its id.
@@ -186,9 +186,16 @@ impl NotionProfiles {
         )?;
         let id = page["id"].as_str().unwrap_or_default().to_owned();
         self.append(&id, rest, None)?;
-        if !self.relation.is_empty() {
-            let link = json!({"properties": {self.relation.as_str(): {"relation": [{"id": id}]}}});
-            self.notion.request("PATCH", &format!("/v1/pages/{account}"), Some(&link))?;
+        if !self.link.is_empty()
+            && let Some(url) = page["url"].as_str()
+        {
+            let link = json!({"properties": {self.link.as_str(): {"url": url}}});
+            match self.notion.request("PATCH", &format!("/v1/pages/{account}"), Some(&link)) {
+                // A database made before the property was a URL keeps a relation, which cannot
+                // name the sub-page: it stays reachable under the account page.
+                Ok(_) | Err(NotionError::Rejected(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(id)
     }

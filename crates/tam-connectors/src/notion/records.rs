@@ -88,8 +88,8 @@ fn select(options: &[(&str, &str)]) -> Value {
 }
 
 /// The accounts database's properties as `POST /v1/databases` wants them: what sync reads and
-/// what the scan writes. The "TAM Profile" relation points back at this database, so it is
-/// added once the database exists ([`profile_relation`]).
+/// what the scan writes. "TAM Profile" is a URL property linking the profile sub-page: a
+/// relation can only name rows of its database, and the sub-page is not one.
 pub fn accounts_schema(a: &AccountProperties, health: &super::crm::HealthProperties) -> Value {
     let mut s = Map::new();
     s.insert(a.name.clone(), json!({"title": {}}));
@@ -104,12 +104,10 @@ pub fn accounts_schema(a: &AccountProperties, health: &super::crm::HealthPropert
     s.insert(health.status.clone(), select(&[("green", "green"), ("amber", "yellow"), ("red", "red")]));
     s.insert(health.last_scan.clone(), json!({"date": {}}));
     s.insert(health.escalated.clone(), json!({"checkbox": {}}));
+    if !health.profile.is_empty() {
+        s.insert(health.profile.clone(), json!({"url": {}}));
+    }
     Value::Object(s)
-}
-
-/// The relation property linking an account to its profile page.
-pub fn profile_relation(health: &super::crm::HealthProperties, accounts_database: &str) -> Value {
-    json!({ health.profile.as_str(): {"relation": {"database_id": accounts_database, "single_property": {}}} })
 }
 
 /// The "Support Tickets" database's properties, related to the accounts database.

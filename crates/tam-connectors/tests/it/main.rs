@@ -753,12 +753,9 @@ mod notion {
             Arc::new(Notion::new(TOKEN.into(), config))
         }
 
-        /// An account page in an accounts database with the "TAM Profile" relation.
+        /// An account page in an accounts database with the "TAM Profile" link.
         fn account(fake: &FakeNotion) -> String {
-            let db = fake.add_database(
-                "Accounts",
-                &json!({"Name": {"title": {}}, "TAM Profile": {"relation": {"database_id": "x", "single_property": {}}}}),
-            );
+            let db = fake.add_database("Accounts", &json!({"Name": {"title": {}}, "TAM Profile": {"url": {}}}));
             fake.add_page(&db, &json!({"Name": {"title": [{"text": {"content": "Northwind"}}]}}))
         }
 
@@ -810,7 +807,8 @@ mod notion {
                 "253 blocks: 100 with the page, then 100 and 53"
             );
             let linked = fake.page(&account).unwrap();
-            assert_eq!(linked["properties"]["TAM Profile"]["relation"][0]["id"], json!(page));
+            let url = linked["properties"]["TAM Profile"]["url"].as_str().unwrap();
+            assert!(url.ends_with(&page.replace('-', "")) || url.ends_with(&page), "{url} links {page}");
             assert_eq!(
                 texts(&fake, &page)[..3],
                 ["Stakeholder Map", "Person 0: role: engineer", "Person 1: role: engineer"]
@@ -886,6 +884,21 @@ mod notion {
             let runs = tam_connectors::notion::profile::rich_text(&"😀".repeat(1001));
             let fits = json!({"children": [{"paragraph": {"rich_text": runs}}]});
             notion.request("PATCH", &path, Some(&fits)).unwrap();
+            // A relation names rows of its database: a sub-page is none (so profiles link by URL).
+            let db = fake.add_database("Accounts", &json!({"Name": {"title": {}}}));
+            let row = fake.add_page(&db, &json!({"Name": {"title": [{"text": {"content": "Northwind"}}]}}));
+            let linked = fake.add_database(
+                "Links",
+                &json!({"Name": {"title": {}}, "To": {"relation": {"database_id": db, "single_property": {}}}}),
+            );
+            let from = fake.add_page(&linked, &json!({"Name": {"title": [{"text": {"content": "x"}}]}}));
+            let link = |to: &str| json!({"properties": {"To": {"relation": [{"id": to}]}}});
+            notion.request("PATCH", &format!("/v1/pages/{from}"), Some(&link(&row))).unwrap();
+            let err = notion.request("PATCH", &format!("/v1/pages/{from}"), Some(&link(&page))).unwrap_err();
+            assert!(
+                matches!(&err, NotionError::Rejected(f) if f.message.contains("not in the related database")),
+                "{err}"
+            );
             // An error that echoes the request never carries the token out.
             fake.fail_next(
                 400,

@@ -93,7 +93,7 @@ fn init_creates_both_databases_with_every_property_and_option() {
         ("Health Status", "select"),
         ("Last Health Scan", "date"),
         ("Escalated", "checkbox"),
-        ("TAM Profile", "relation"),
+        ("TAM Profile", "url"),
         ("Check-in Interval", "number"),
         ("Last Heartbeat", "date"),
         ("API Call Count", "number"),
@@ -132,7 +132,9 @@ fn a_sync_reads_each_database_once_then_only_what_changed_and_health_and_profile
     assert!(page["properties"]["Health Score"]["number"].as_u64().unwrap() < 50, "{page}");
 
     // The profile: a sub-page with the seven sections, linked from the account page.
-    let profile = page["properties"]["TAM Profile"]["relation"][0]["id"].as_str().unwrap().to_owned();
+    // Linked by URL: a relation can only name rows of its database, which the sub-page is not.
+    let url = page["properties"]["TAM Profile"]["url"].as_str().unwrap();
+    let profile = url.rsplit('/').next().unwrap().to_owned();
     let sub = n.fake.page(&profile).unwrap();
     assert_eq!(sub["properties"]["title"]["title"][0]["plain_text"], "Technical Relationship Profile - Northwind");
     let headings = |n: &Notion| -> Vec<String> {
