@@ -298,7 +298,7 @@ impl Classic {
             // Only an empty page ends the list: a server may cap its pages below what was
             // asked, and a short page is not the last. A server that ignores the offset and
             // answers the same page again ends it too.
-            let first = tickets.first().and_then(|t| t.text_of("id")).map(str::to_owned);
+            let first = tickets.first().and_then(|t| t.attribute("id").or(t.text_of("displayid"))).map(str::to_owned);
             if tickets.is_empty() || (first.is_some() && first == previous_first) {
                 return Ok(handed);
             }

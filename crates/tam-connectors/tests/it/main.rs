@@ -1108,6 +1108,13 @@ mod kayako {
             "the next page starts after what came: {:?}",
             seen.iter().map(|r| &r.path).collect::<Vec<_>>()
         );
+        drop(seen);
+
+        // A server that ignores the offset answers the same page again: that ends the list.
+        let page = fixture("classic_tickets_listall_doc_example.xml");
+        let stuck = Fake::start(vec![xml(200, &page), xml(200, &page), xml(200, &page)]);
+        assert_eq!(classic(&stuck, 50).tickets("1", None, |_| {}).unwrap(), 1);
+        assert_eq!(stuck.seen.lock().unwrap().len(), 2);
     }
 
     #[test]
