@@ -228,20 +228,42 @@ impl NotionProfiles {
                 previous_end = self.append(page, &blocks, previous_end.clone())?;
                 continue;
             };
-            let kept = on_page
-                .blocks
-                .iter()
-                .zip(&wanted)
-                .take_while(|(have, want)| have.kind == want.kind && have.text == want.text)
-                .count();
-            for stale in &on_page.blocks[kept..] {
-                self.notion.request("DELETE", &format!("/v1/blocks/{}", stale.id), None)?;
-            }
-            let after = on_page.blocks[..kept].last().map_or(on_page.heading.clone(), |b| b.id.clone());
-            let blocks: Vec<Value> = wanted[kept..].iter().map(Line::block).collect();
-            previous_end = self.append(page, &blocks, Some(after))?;
+            previous_end = Some(self.update_section(page, on_page, &wanted)?);
         }
         Ok(())
+    }
+
+    /// Brings one section's blocks to `wanted` with as few calls as it takes: what matches at
+    /// the start and at the end stays; in between, a block of the same kind gets its text
+    /// updated in place, and only the surplus is deleted or the shortfall appended. Changing one
+    /// stakeholder is one call, not a rewrite of everything after it. Returns the section's
+    /// last block.
+    fn update_section(&self, page: &str, on_page: &OnPage, wanted: &[Line]) -> Result<String, NotionError> {
+        let have = &on_page.blocks;
+        let same = |h: &Found, w: &Line| h.kind == w.kind && h.text == w.text;
+        let prefix = have.iter().zip(wanted).take_while(|(h, w)| same(h, w)).count();
+        let room = have.len().min(wanted.len()) - prefix;
+        let suffix = have.iter().rev().zip(wanted.iter().rev()).take(room).take_while(|(h, w)| same(h, w)).count();
+        let (old_middle, new_middle) = (&have[prefix..have.len() - suffix], &wanted[prefix..wanted.len() - suffix]);
+        let mut last = have[..prefix].last().map_or(on_page.heading.clone(), |b| b.id.clone());
+        let mut rewritten = 0;
+        for (h, w) in old_middle.iter().zip(new_middle) {
+            if h.kind != w.kind {
+                break;
+            }
+            let text = json!({w.kind: {"rich_text": rich_text(&w.text)}});
+            self.notion.request("PATCH", &format!("/v1/blocks/{}", h.id), Some(&text))?;
+            last = h.id.clone();
+            rewritten += 1;
+        }
+        for stale in &old_middle[rewritten..] {
+            self.notion.request("DELETE", &format!("/v1/blocks/{}", stale.id), None)?;
+        }
+        let blocks: Vec<Value> = new_middle[rewritten..].iter().map(Line::block).collect();
+        if let Some(appended) = self.append(page, &blocks, Some(last.clone()))? {
+            last = appended;
+        }
+        Ok(have[have.len() - suffix..].last().map_or(last, |b| b.id.clone()))
     }
 }
 

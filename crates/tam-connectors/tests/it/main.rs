@@ -844,7 +844,7 @@ mod notion {
             assert_eq!(notion.calls() - before, 3, "a new communication is one appended block");
             let before = notion.calls();
             profiles.publish(&version(2, 45)).unwrap();
-            assert_eq!(notion.calls() - before, 2 + 2 + 1, "the changed health lines: two deleted, one append");
+            assert_eq!(notion.calls() - before, 2 + 1, "the changed health line: its text updated in place");
 
             let texts = texts(&fake, &page);
             let headings: Vec<&String> = texts.iter().filter(|t| PROFILE_SECTIONS.contains(&t.as_str())).collect();
@@ -856,6 +856,27 @@ mod notion {
             );
             assert!(texts.contains(&"Current Score: 45 | Status: amber".to_owned()));
             assert!(!texts.contains(&"Current Score: 60 | Status: amber".to_owned()));
+
+            // One stakeholder of eighty changed: one block updated, nothing else written.
+            let people = |changed: &str| -> Vec<String> {
+                (0..80).map(|i| format!("Person {i}: role: {}", if i == 3 { changed } else { "engineer" })).collect()
+            };
+            let many =
+                |changed: &str| doc(&account, [people(changed), vec![], vec![], vec![], comms(2), health(45), vec![]]);
+            profiles.publish(&many("engineer")).unwrap();
+            let before = notion.calls();
+            profiles.publish(&many("architect")).unwrap();
+            assert_eq!(notion.calls() - before, 2 + 1, "read the pages, update one block");
+            let now = self::texts(&fake, &page);
+            assert!(now.contains(&"Person 3: role: architect".to_owned()));
+            assert_eq!(now.iter().filter(|t| t.starts_with("Person ")).count(), 80);
+            // A stakeholder removed from the middle: one delete.
+            let mut fewer = people("architect");
+            fewer.remove(10);
+            let before = notion.calls();
+            profiles.publish(&doc(&account, [fewer, vec![], vec![], vec![], comms(2), health(45), vec![]])).unwrap();
+            assert!(notion.calls() - before <= 2 + 70, "at most the shifted tail is rewritten");
+            assert_eq!(self::texts(&fake, &page).iter().filter(|t| t.starts_with("Person ")).count(), 79);
         }
 
         #[test]
