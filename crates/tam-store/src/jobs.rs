@@ -93,6 +93,30 @@ impl Store {
         Ok(())
     }
 
+    /// Lets go of every run still `running` whose worker `dead` says is gone (a replica that
+    /// restarts recognises its own earlier incarnation), so its slot runs again within the
+    /// grace instead of staying taken until it goes stale. Returns how many.
+    pub fn release_dead_runs(&mut self, dead: impl Fn(&str) -> bool) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut released = 0;
+        {
+            let mut running = tx.prepare_cached(
+                "SELECT tenant_id, job, slot, COALESCE(worker, '') FROM job_runs WHERE outcome = 'running'",
+            )?;
+            let runs: Vec<(String, String, i64, String)> = running
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut release = tx.prepare_cached(
+                "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND outcome = 'running'",
+            )?;
+            for (tenant, job, slot, _) in runs.iter().filter(|r| dead(&r.3)) {
+                released += release.execute(params![tenant, job, slot])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(released)
+    }
+
     /// Marks runs still `running` after `older_than` as failed: their worker died (killed, out
     /// of memory) without recording a result. Returns how many.
     pub fn fail_stale_jobs(&mut self, now: Timestamp, older_than: tam_core::SignedDuration) -> Result<u64, StoreError> {

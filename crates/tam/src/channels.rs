@@ -220,7 +220,71 @@ impl HomeChannels {
     }
 }
 
-/// This process, as a dispatcher identity for leases.
+/// This process, as an identity for leases and job runs: `tam-<host>-<pid>-<random>`. The host
+/// and pid let a restarted replica recognise the runs its dead predecessor left; the random part
+/// tells two processes apart where every container's process is pid 1.
 pub fn worker() -> String {
-    format!("tam-{}", std::process::id())
+    static WORKER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    WORKER
+        .get_or_init(|| {
+            use std::hash::BuildHasher;
+            // A per-process random seed from the standard library, no dependency needed.
+            let random = std::collections::hash_map::RandomState::new().hash_one(std::process::id()) as u32;
+            format!("tam-{}-{}-{random:08x}", host(), std::process::id())
+        })
+        .clone()
+}
+
+/// This machine's name, as a worker id carries it (`-` kept out of it, so ids split cleanly).
+fn host() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let name: String =
+        name.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).take(64).collect();
+    if name.is_empty() { "host".to_owned() } else { name }
+}
+
+/// Whether `worker` was a process of this machine that is gone: a pid that no longer runs, or
+/// this process's own pid under another random part (an earlier incarnation: in a container
+/// every start is pid 1). Workers of other machines are never judged here; their runs go stale.
+pub fn dead_on_this_host(worker: &str, me: &str) -> bool {
+    let parse = |w: &str| -> Option<(String, u32, String)> {
+        let rest = w.strip_prefix("tam-")?;
+        let mut parts = rest.rsplitn(3, '-');
+        let random = parts.next()?.to_owned();
+        let pid = parts.next()?.parse().ok()?;
+        let host = parts.next()?.to_owned();
+        Some((host, pid, random))
+    };
+    let (Some((host, pid, random)), Some((my_host, my_pid, my_random))) = (parse(worker), parse(me)) else {
+        return false;
+    };
+    if host != my_host || worker == me {
+        return false;
+    }
+    if pid == my_pid {
+        return random != my_random;
+    }
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_of_this_host_that_is_gone_is_recognised() {
+        let me = worker();
+        assert!(me.starts_with(&format!("tam-{}-{}-", host(), std::process::id())), "{me}");
+        let mine = |pid: u32, random: &str| format!("tam-{}-{pid}-{random}", host());
+        let my_random = me.rsplit('-').next().unwrap();
+        assert!(!dead_on_this_host(&me, &me), "this very process");
+        assert!(dead_on_this_host(&mine(std::process::id(), "0badc0de"), &me), "an earlier incarnation with this pid");
+        assert!(dead_on_this_host(&mine(4_000_000_000, my_random), &me), "a pid that no longer runs");
+        assert!(!dead_on_this_host(&mine(1, "0badc0de"), &me), "a process that still runs (pid 1)");
+        assert!(!dead_on_this_host("tam-elsewhere-7-0badc0de", &me), "another machine's runs go stale instead");
+        assert!(!dead_on_this_host("tam-12345", &me), "an old-style id is not judged");
+    }
 }

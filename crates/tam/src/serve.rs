@@ -276,6 +276,12 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     let mut channels = HomeChannels::open(home, &config)?;
     let worker = worker();
+    // Runs an earlier incarnation of this replica left `running` (it was killed) are let go, so
+    // their slots run again within the grace rather than staying taken until they go stale.
+    let released = store.release_dead_runs(|w| crate::channels::dead_on_this_host(w, &worker))?;
+    if released > 0 {
+        crate::log::event("warn", "released runs of a dead worker", json!({"runs": released}));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for SIGTERM")?;

@@ -134,3 +134,26 @@ fn a_configured_jira_sync_runs_hourly() {
     assert!(syncs.iter().all(|r| r["outcome"] == "ok"), "{syncs:?}");
     assert_eq!(jira.seen.lock().unwrap().len(), 2);
 }
+
+#[test]
+fn a_replica_restarted_after_a_kill_runs_the_slot_its_dead_predecessor_held() {
+    let home = berlin_home();
+    // This machine's part of a worker id, as `tam serve` logs it.
+    let first = home.tam(&["serve", "--once", "--at", "2026-03-27T00:00:00Z"]);
+    let worker = first.stderr.lines().find_map(|l| {
+        let event: Value = serde_json::from_str(l).ok()?;
+        event["worker"].as_str().map(str::to_owned)
+    });
+    let worker = worker.expect("serve logs its worker");
+    let host = worker.strip_prefix("tam-").unwrap().rsplitn(3, '-').nth(2).unwrap().to_owned();
+    // A replica of this host was killed while running the 07:00 scan.
+    let mut store = tam_store::Store::open(&home.path().join("home/tam.db")).unwrap();
+    let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
+    let slot: tam_core::Timestamp = "2026-03-28T06:00:00Z".parse().unwrap();
+    let dead = format!("tam-{host}-4000000000-0badc0de");
+    assert!(store.claim_job(&tenant, "scan", slot, &dead, slot).unwrap());
+    drop(store);
+    // Restarted within the grace: the slot runs, once.
+    home.ok(&["serve", "--once", "--at", "2026-03-28T06:10:00Z"]);
+    assert_eq!(scan_runs(&home), [("2026-03-28T06:00:00Z".to_owned(), "ok".to_owned())]);
+}
