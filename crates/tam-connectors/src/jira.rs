@@ -307,7 +307,9 @@ impl Jira {
                     return Err(JiraError::Unavailable(format!("{status} on {path} after {attempt} attempts")));
                 }
                 _ => {
-                    let said = messages(&parsed);
+                    // Jira may echo the request; the credentials never reach a message.
+                    let credentials = self.auth.strip_prefix("Basic ").unwrap_or(&self.auth);
+                    let said = crate::scrub(&messages(&parsed), &[self.auth.as_str(), credentials]);
                     return Err(JiraError::Rejected(if said.is_empty() {
                         format!("{status} on {path}")
                     } else {

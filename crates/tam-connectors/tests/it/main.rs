@@ -1023,6 +1023,15 @@ mod jira {
     }
 
     #[test]
+    fn an_error_that_echoes_the_request_does_not_carry_the_credentials() {
+        let credentials = tam_core::mime::base64(b"tam@vendor.example:api-token-123");
+        let echo = format!(r#"{{"errorMessages":["Bad header: Authorization: Basic {credentials}"],"errors":{{}}}}"#);
+        let fake = Fake::start(vec![Answer::json(400, &echo)]);
+        let err = client(&fake).search("project = SUP", &[], |_| {}).unwrap_err().to_string();
+        assert!(!err.contains(&credentials) && err.contains("[redacted]"), "{err}");
+    }
+
+    #[test]
     fn rate_limits_wait_and_bad_jql_says_what_jira_said() {
         let pages = fixture("constructed_search_jql_two_pages");
         let mut limited = answer(&fixture("error_429_rate_limited"));
