@@ -138,8 +138,9 @@ impl Gmail {
             let mut response =
                 sent.map_err(|e| Outcome::Retry { reason: format!("Gmail request failed: {e}"), after: None })?;
             let status = response.status().as_u16();
-            let parsed: Value =
-                serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
+            // Google may echo the request: the token it carried never reaches a message.
+            let text = crate::scrub(&response.body_mut().read_to_string().unwrap_or_default(), &[&token]);
+            let parsed: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if status == 401 && attempt == 0 {
                 self.invalidate(sub, scope);
                 continue;

@@ -242,6 +242,8 @@ impl Classic {
                     return Err(KayakoError::Unavailable(format!("{status} on {e} after {attempt} attempts")));
                 }
                 _ => {
+                    // The helpdesk may echo the signed URL: its key and secret never reach a message.
+                    let body = crate::scrub(&body, &[&self.config.api_key, &self.secret]);
                     let said: String = body.chars().filter(|c| !c.is_control()).take(200).collect();
                     return Err(KayakoError::Rejected(format!("{status} on {e}: {said}")));
                 }

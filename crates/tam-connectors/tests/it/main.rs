@@ -396,6 +396,28 @@ mod gmail {
     }
 
     #[test]
+    fn a_gmail_error_that_echoes_the_request_does_not_carry_the_token() {
+        let tokens = Fake::start(vec![token(1)]);
+        let api = Fake::start(vec![Answer::json(
+            400,
+            r#"{"error":{"code":400,"message":"Bad request: Authorization: Bearer ya29.t1 is malformed"}}"#,
+        )]);
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let auth = ServiceAccount::from_file(
+            std::path::Path::new(&key),
+            Some(&format!("{}/token", tokens.url)),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let mut drafts = GmailDrafts::new(Gmail::new(auth, &api.url, Duration::from_secs(5)));
+        let outcome = drafts.create_draft(&draft());
+        assert!(
+            matches!(&outcome, Outcome::Rejected { reason } if !reason.contains("ya29.t1") && reason.contains("Bearer [redacted]")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
     fn an_alert_whose_answer_was_lost_is_found_and_not_sent_again() {
         let fake = tam_testkit::gmail::FakeGmail::start();
         let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
@@ -1111,6 +1133,15 @@ mod kayako {
             }
         }
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_classic_error_that_echoes_the_signed_url_does_not_carry_the_key() {
+        let echo =
+            "Bad request: /api/index.php?e=/Tickets/TicketPriority&apikey=d75a00ef-08b6-5b04-5d29-d3b7ca46138a&salt=1";
+        let fake = Fake::start(vec![xml(400, echo)]);
+        let err = classic(&fake, 1).priorities().unwrap_err().to_string();
+        assert!(!err.contains("d75a00ef") && err.contains("[redacted]"), "{err}");
     }
 
     #[test]
