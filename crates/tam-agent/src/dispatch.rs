@@ -146,6 +146,20 @@ enum Job {
     Chat(RepAlert),
 }
 
+/// Hands one channel the whole batch of its jobs and settles each row with its own answer;
+/// an answer the channel did not give leaves that row unsettled.
+fn in_batch<T>(
+    jobs: Vec<(usize, T)>,
+    deliver: impl FnOnce(&[T]) -> Vec<Outcome>,
+    settle: &mut impl FnMut(usize, Outcome),
+) {
+    if jobs.is_empty() {
+        return;
+    }
+    let (rows, items): (Vec<usize>, Vec<T>) = jobs.into_iter().unzip();
+    rows.into_iter().zip(deliver(&items)).for_each(|(i, o)| settle(i, o));
+}
+
 /// Delivers a group of claimed rows: builds each row's content, then hands each channel its
 /// share at once (a network channel works on several within its quota), and answers one step
 /// per row, in order.
@@ -203,27 +217,17 @@ fn deliver_group(
                 Err(e) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
             }
         }
-        let outcomes = ch.mailbox.create_drafts(&drafts.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>());
-        drafts.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
+        in_batch(drafts, |d| ch.mailbox.create_drafts(d), &mut settle);
     }
-    if !crm.is_empty() {
-        let outcomes = ch.crm.update_all(&crm.iter().map(|(_, u)| u.clone()).collect::<Vec<_>>());
-        crm.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
-    }
+    in_batch(crm, |u| ch.crm.update_all(u), &mut settle);
     for (i, event) in events {
         settle(i, ch.events.publish(&event));
     }
     for (i, doc) in profiles {
         settle(i, ch.profiles.publish_profile(&doc));
     }
-    if !email.is_empty() {
-        let outcomes = ch.alerts.send_alerts(&email.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>());
-        email.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
-    }
-    if !chat.is_empty() {
-        let outcomes = ch.chat.notify_all(&chat.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>());
-        chat.iter().zip(outcomes).for_each(|((i, _), o)| settle(*i, o));
-    }
+    in_batch(email, |a| ch.alerts.send_alerts(a), &mut settle);
+    in_batch(chat, |a| ch.chat.notify_all(a), &mut settle);
     // A channel that answered fewer outcomes than it was given failed those it did not answer.
     Ok(steps
         .into_iter()
