@@ -166,9 +166,13 @@ impl ChatNotifier for ChatWebhooks {
     }
 
     fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        let space_of = |a: &RepAlert| a.chat_space.clone().unwrap_or_else(|| "default".to_owned());
-        by_space(alerts, self.config.concurrency, space_of, |a| self.post(a))
+        by_space(alerts, self.config.concurrency, |a| paced_as(a).to_owned(), |a| self.post(a))
     }
+}
+
+/// The space a webhook alert is paced and grouped as: its own, or the default webhook's.
+fn paced_as(alert: &RepAlert) -> &str {
+    alert.chat_space.as_deref().unwrap_or("default")
 }
 
 impl ChatWebhooks {
@@ -178,7 +182,7 @@ impl ChatWebhooks {
             Ok(url) => url,
             Err(reason) => return Outcome::Rejected { reason },
         };
-        pace(&self.last_sent, space.unwrap_or("default"), self.config.min_interval);
+        pace(&self.last_sent, paced_as(alert), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
         let full = format!("{url}{separator}{}", message_query(alert));
         // The URL's key and token are the secret: Google may echo them in an error.
@@ -261,14 +265,18 @@ impl ChatNotifier for ChatApi {
     }
 
     fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        let space_of = |a: &RepAlert| a.chat_space.clone().or_else(|| self.default_space.clone()).unwrap_or_default();
-        by_space(alerts, self.concurrency, space_of, |a| self.post(a))
+        by_space(alerts, self.concurrency, |a| self.space_for(a).unwrap_or_default(), |a| self.post(a))
     }
 }
 
 impl ChatApi {
+    /// The space an alert goes to: the rep's own, else the configured default.
+    fn space_for(&self, alert: &RepAlert) -> Option<String> {
+        alert.chat_space.clone().or_else(|| self.default_space.clone())
+    }
+
     fn post(&self, alert: &RepAlert) -> Outcome {
-        let Some(space) = alert.chat_space.clone().or_else(|| self.default_space.clone()) else {
+        let Some(space) = self.space_for(alert) else {
             return Outcome::Rejected {
                 reason: format!(
                     "no Chat space for {}: set the account's rep_chat_space or [chat] default_space",
