@@ -137,9 +137,7 @@ fn scan_some(
     }
     progress(done);
 
-    let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
-    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
-    let mut summary = summarise(&accounts, &digests, failed.len());
+    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
 
     if !dry_run {
         let effects = crate::effects::plan(store, tenant, as_of, &accounts, digest_top(cfg))?;
@@ -206,20 +204,31 @@ fn scan_pipelined(
         reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
 
-    let digests = plan_alerts(&mut accounts, &mut failed, cfg.escalation.alert_budget_per_rep);
+    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
     for a in &accounts {
         if let Some(delivery) = a.delivery {
             writer.set_delivery(&a.account, delivery)?;
         }
     }
-    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
-    let mut summary = summarise(&accounts, &digests, failed.len());
     // Effects read only what earlier scans committed: the reading connection serves.
     let effects = crate::effects::plan(&reader, tenant, as_of, &accounts, digest_top(cfg))?;
     summary.effects = effects.len() as u64;
     writer.effects(&effects)?;
     writer.commit(Some(&summary))?;
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: true })
+}
+
+/// The book-wide part of a scan, once every account is scored: the alert budget (who is
+/// alerted how, and the digests), the report's order (worst first) and the summary.
+fn conclude(
+    accounts: &mut [AccountResult],
+    failed: &mut Vec<AccountError>,
+    cfg: &ScanConfig,
+) -> (BTreeMap<String, Vec<AccountId>>, ScanSummary) {
+    let digests = plan_alerts(accounts, failed, cfg.escalation.alert_budget_per_rep);
+    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
+    let summary = summarise(accounts, &digests, failed.len());
+    (digests, summary)
 }
 
 fn digest_top(cfg: &ScanConfig) -> usize {
