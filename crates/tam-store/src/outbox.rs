@@ -388,6 +388,7 @@ impl Store {
     /// opened), so `tam outbox list` says it; they stay pending.
     pub fn note_waiting(&mut self, tenant: &TenantId, why: &str) -> Result<u64, StoreError> {
         let n = self.conn.cached_execute(
+            // As in `revive_failed`: the first state term lets the claim's partial index serve this.
             "UPDATE outbox SET last_error = ?2
              WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending'",
             params![tenant.as_str(), why],
