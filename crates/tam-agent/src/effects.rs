@@ -198,26 +198,16 @@ pub fn plan(
         }
     }
     for (rep, (mut payload, rules)) in digests {
-        let mut order: Vec<usize> = (0..payload.lines.len()).collect();
-        order.sort_by(|&i, &j| {
-            let (a, b) = (&payload.lines[i], &payload.lines[j]);
-            (a.score, &a.account).cmp(&(b.score, &b.account))
-        });
-        let mut lines: Vec<Option<AlertLine>> = payload.lines.into_iter().map(Some).collect();
-        let mut listed = Vec::with_capacity(digest_top.min(order.len()));
+        let mut ranked: Vec<(AlertLine, Option<tam_core::scoring::Rule>)> =
+            std::mem::take(&mut payload.lines).into_iter().zip(rules).collect();
+        ranked.sort_by(|(a, _), (b, _)| (a.score, &a.account).cmp(&(b.score, &b.account)));
         let mut rest = DigestRest::default();
-        for (rank, i) in order.into_iter().enumerate() {
-            let line = lines[i].take().expect("each line is taken once");
-            if rank < digest_top {
-                listed.push(line);
-                continue;
-            }
+        for (line, rule) in ranked.split_off(digest_top.min(ranked.len())) {
             rest.accounts += 1;
             *rest.by_status.entry(line.status).or_default() += 1;
-            let reason = rules[i].map_or("none", |r| r.as_str());
-            *rest.by_reason.entry(reason.to_owned()).or_default() += 1;
+            *rest.by_reason.entry(rule.map_or("none", |r| r.as_str()).to_owned()).or_default() += 1;
         }
-        payload.lines = listed;
+        payload.lines = ranked.into_iter().map(|(line, _)| line).collect();
         payload.rest = (rest.accounts > 0).then_some(rest);
         // The rep's space gets the digest as it gets alerts.
         let payload = json(&payload);
@@ -262,24 +252,28 @@ impl<'s> Facts<'s> {
         account: &AccountId,
         as_of: Timestamp,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let key = (tenant.clone(), account.clone(), as_of);
-        if let Some(found) = self.snapshots.get(&key) {
-            return Ok(found.clone());
-        }
-        let found = self.store.snapshot_at(tenant, account, as_of)?;
-        self.snapshots.insert(key, found.clone());
-        Ok(found)
+        let store = self.store;
+        read_once(&mut self.snapshots, (tenant.clone(), account.clone(), as_of), || {
+            store.snapshot_at(tenant, account, as_of)
+        })
     }
 
     /// The account as stored.
     pub fn account(&mut self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
-        let key = (tenant.clone(), account.clone());
-        if let Some(found) = self.accounts.get(&key) {
-            return Ok(found.clone());
-        }
-        let found = self.store.account(tenant, account)?;
-        self.accounts.insert(key, found.clone());
-        Ok(found)
+        let store = self.store;
+        read_once(&mut self.accounts, (tenant.clone(), account.clone()), || store.account(tenant, account))
+    }
+}
+
+/// What `read` finds under `key`, read from the store the first time only.
+fn read_once<K: std::hash::Hash + Eq, V: Clone>(
+    seen: &mut HashMap<K, Option<V>>,
+    key: K,
+    read: impl FnOnce() -> Result<Option<V>, StoreError>,
+) -> Result<Option<V>, StoreError> {
+    match seen.entry(key) {
+        std::collections::hash_map::Entry::Occupied(found) => Ok(found.get().clone()),
+        std::collections::hash_map::Entry::Vacant(slot) => Ok(slot.insert(read()?).clone()),
     }
 }
 
