@@ -286,34 +286,6 @@ impl Store {
         Ok(facts)
     }
 
-    /// [`Store::profile_facts`] of every account of the tenant that has any, in two reads: a
-    /// scan that drafts for thousands of accounts reads the profiles once, not per account.
-    pub fn profile_facts_by_account(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<std::collections::HashMap<String, ProfileFacts>, StoreError> {
-        let mut out: std::collections::HashMap<String, ProfileFacts> = std::collections::HashMap::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT account_id, section, fact_key, value FROM profile_facts
-             WHERE tenant_id = ?1 ORDER BY account_id, section, fact_key",
-        )?;
-        let mut rows = stmt.query(params![tenant.as_str()])?;
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(2)?;
-            let value = json_value(&r.get::<_, String>(3)?, &key)?;
-            quote_fact(out.entry(r.get(0)?).or_default(), &r.get::<_, String>(1)?, key, &value);
-        }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT account_id, title FROM opportunities WHERE tenant_id = ?1 AND status != 'done'
-             ORDER BY account_id, created_at, opp_key",
-        )?;
-        let mut rows = stmt.query(params![tenant.as_str()])?;
-        while let Some(r) = rows.next()? {
-            out.entry(r.get(0)?).or_default().opportunities.push(r.get(1)?);
-        }
-        Ok(out)
-    }
-
     /// Heartbeats of an account up to `as_of`: `(count, largest API call count)`.
     pub fn heartbeat_totals(
         &self,
