@@ -214,17 +214,20 @@ pub struct AccountHealth {
     pub last_scan: Option<Timestamp>,
 }
 
+/// Accounts `a`, each with its latest snapshot `s` (none before its first scan): an account's
+/// current health.
+const WITH_LATEST_SNAPSHOT: &str = "FROM accounts a LEFT JOIN snapshots s
+    ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = (
+       SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)";
+
 impl Store {
     /// Every account of `tenant` with its latest health, worst first (unscanned last).
     pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of
-               FROM accounts a LEFT JOIN snapshots s
-                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = (
-                    SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of {WITH_LATEST_SNAPSHOT}
               WHERE a.tenant_id = ?1
-              ORDER BY s.score IS NULL, s.score, a.id",
-        )?;
+              ORDER BY s.score IS NULL, s.score, a.id"
+        ))?;
         let rows = stmt.query_map(params![tenant.as_str()], |r| {
             Ok(AccountHealth {
                 account_id: r.get(0)?,
@@ -261,13 +264,10 @@ impl Store {
         let t = tenant.as_str();
         let count = |n: i64| n.unsigned_abs();
         let mut m = TenantMetrics::default();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT COALESCE(s.status, 'unscanned'), COUNT(*)
-               FROM accounts a LEFT JOIN snapshots s
-                 ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = (
-                    SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)
-              WHERE a.tenant_id = ?1 GROUP BY 1 ORDER BY 1",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT COALESCE(s.status, 'unscanned'), COUNT(*) {WITH_LATEST_SNAPSHOT}
+              WHERE a.tenant_id = ?1 GROUP BY 1 ORDER BY 1"
+        ))?;
         m.accounts = stmt.query_map([t], |r| Ok((r.get(0)?, count(r.get(1)?))))?.collect::<Result<_, _>>()?;
         let mut stmt = self.conn.prepare_cached(
             "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",

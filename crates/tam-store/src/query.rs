@@ -211,11 +211,10 @@ impl Store {
         account: &AccountId,
         limit: usize,
     ) -> Result<Vec<StoredSnapshot>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at,
-                    episode_reason
-             FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY as_of DESC LIMIT ?3",
-        )?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2
+             ORDER BY as_of DESC LIMIT ?3"
+        ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), limit])?;
         let mut out = Vec::new();
@@ -241,6 +240,7 @@ impl Store {
     }
 }
 
+/// The columns [`read_snapshot`] reads, in its order.
 const SNAPSHOT_COLUMNS: &str =
     "as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at, episode_reason";
 
