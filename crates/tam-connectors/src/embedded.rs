@@ -245,17 +245,10 @@ impl CrmWriter for LocalCrm {
             Ok(_) => {
                 updates.iter().map(|u| Outcome::Delivered { receipt: format!("accounts/{}", u.account) }).collect()
             }
-            Err(e) => updates
-                .iter()
-                .map(|_| {
-                    store_failure(StoreError::Corrupt {
-                        table: "accounts",
-                        key: String::new(),
-                        field: "crm",
-                        reason: e.to_string(),
-                    })
-                })
-                .collect(),
+            Err(e) => {
+                let failed = store_failure(e);
+                updates.iter().map(|_| failed.clone()).collect()
+            }
         }
     }
 }
