@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Value, json};
 use tam_core::TenantId;
 use tam_store::OutboxState;
 
@@ -237,6 +237,23 @@ pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
         bail!("--limit must be at least 1");
     }
     let mut out = std::io::stdout().lock();
+    // One line per event, as stored: `field` names its position (a local bus's number, or a
+    // Redis stream entry id), `shown` is that position as the text listing starts it.
+    let mut print = |field: &str, position: Value, shown: String, event: &tam_core::comms::Event| -> Result<()> {
+        if json {
+            let mut value = serde_json::to_value(event)?;
+            value["stream"] = json!(stream);
+            value[field] = position;
+            writeln!(out, "{value}")?;
+        } else {
+            writeln!(
+                out,
+                "{shown}  {}  {}  {}  {}  {}",
+                event.created_at, event.tenant_id, event.event_type, event.priority, event.data
+            )?;
+        }
+        Ok(())
+    };
     if config.event_bus.kind == "redis" {
         // The events went to Redis Streams: read them there (positions are stream entry ids).
         if after != 0 {
@@ -245,37 +262,14 @@ pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
         for t in select_tenants(&store, tenant.as_deref())? {
             let mut bus = tam_connectors::redis_bus::RedisBus::new(&config.event_bus.redis_url, t.clone(), 0);
             for entry in bus.tail(&stream, limit)? {
-                let event = entry.event;
-                if json {
-                    let mut value = serde_json::to_value(&event)?;
-                    value["stream"] = json!(stream);
-                    value["entry_id"] = json!(entry.id);
-                    writeln!(out, "{value}")?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}  {}  {}  {}  {}  {}",
-                        entry.id, event.created_at, event.tenant_id, event.event_type, event.priority, event.data
-                    )?;
-                }
+                print("entry_id", json!(entry.id), entry.id.clone(), &entry.event)?;
             }
         }
         return Ok(Outcome::Done);
     }
     for t in select_tenants(&store, tenant.as_deref())? {
         for (position, event) in store.events(&t, &stream, after, limit)? {
-            if json {
-                let mut value = serde_json::to_value(&event)?;
-                value["stream"] = json!(stream);
-                value["position"] = json!(position);
-                writeln!(out, "{value}")?;
-            } else {
-                writeln!(
-                    out,
-                    "{position:>6}  {}  {}  {}  {}  {}",
-                    event.created_at, event.tenant_id, event.event_type, event.priority, event.data
-                )?;
-            }
+            print("position", json!(position), format!("{position:>6}"), &event)?;
         }
     }
     Ok(Outcome::Done)
