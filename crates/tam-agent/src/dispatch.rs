@@ -267,21 +267,24 @@ fn finish(
     }
 }
 
-/// The content of an effect: carried whole, or built from the scan it refers to (`build` says
-/// why not when that scan's snapshot or account is gone, which no retry can mend).
-fn whole_or_built<T>(
+/// The content of an effect, of its row's tenant: carried whole, or built from the scan it
+/// refers to (`build` says why not when that scan's snapshot or account is gone, which no
+/// retry can mend).
+fn whole_or_built<T: DeserializeOwned>(
     facts: &mut Facts<'_>,
     row: &OutboxRow,
-    payload: Result<Payload<T>, Outcome>,
     build: impl FnOnce(&mut Facts<'_>, &TenantId, &crate::effects::ScanRef) -> Result<Result<T, String>, StoreError>,
+    tenant_of: impl FnOnce(&T) -> &TenantId,
 ) -> Result<Result<T, Outcome>, StoreError> {
-    Ok(match payload {
-        Ok(Payload::Whole(content)) => Ok(content),
-        Ok(Payload::Scan(FromScan { scan })) => {
-            build(facts, &row.tenant, &scan)?.map_err(|reason| Outcome::Rejected { reason })
-        }
-        Err(o) => Err(o),
-    })
+    let content = match parse::<Payload<T>>(row) {
+        Ok(Payload::Whole(content)) => content,
+        Ok(Payload::Scan(FromScan { scan })) => match build(facts, &row.tenant, &scan)? {
+            Ok(content) => content,
+            Err(reason) => return Ok(Err(Outcome::Rejected { reason })),
+        },
+        Err(o) => return Ok(Err(o)),
+    };
+    Ok(same_tenant(row, tenant_of(&content)).map(|()| content))
 }
 
 fn parse<T: DeserializeOwned>(row: &OutboxRow) -> Result<T, Outcome> {
@@ -310,30 +313,15 @@ fn prepare(facts: &mut Facts<'_>, row: &OutboxRow, now: Timestamp) -> Result<Res
     let store = facts.store();
     let not = |o: Outcome| Err(Step::Attempted(o));
     Ok(match row.kind {
-        EffectKind::Draft => {
-            match whole_or_built(facts, row, parse::<Payload<Brief>>(row), crate::effects::outreach_brief)?
-                .and_then(|b| same_tenant(row, &b.tenant).map(|()| b))
-            {
-                Ok(brief) => Ok(Job::Draft(Box::new(brief))),
-                Err(o) => not(o),
-            }
-        }
-        EffectKind::Crm => {
-            match whole_or_built(facts, row, parse::<Payload<CrmUpdate>>(row), crate::effects::crm_update)?
-                .and_then(|u| same_tenant(row, &u.tenant).map(|()| u))
-            {
-                Ok(update) => Ok(Job::Crm(update)),
-                Err(o) => not(o),
-            }
-        }
-        EffectKind::Event => {
-            match whole_or_built(facts, row, parse::<Payload<Event>>(row), crate::effects::escalation_event)?
-                .and_then(|e| same_tenant(row, &e.tenant_id).map(|()| e))
-            {
-                Ok(event) => Ok(Job::Event(event)),
-                Err(o) => not(o),
-            }
-        }
+        EffectKind::Draft => whole_or_built(facts, row, crate::effects::outreach_brief, |b: &Brief| &b.tenant)?
+            .map(|brief| Job::Draft(Box::new(brief)))
+            .map_err(Step::Attempted),
+        EffectKind::Crm => whole_or_built(facts, row, crate::effects::crm_update, |u: &CrmUpdate| &u.tenant)?
+            .map(Job::Crm)
+            .map_err(Step::Attempted),
+        EffectKind::Event => whole_or_built(facts, row, crate::effects::escalation_event, |e: &Event| &e.tenant_id)?
+            .map(Job::Event)
+            .map_err(Step::Attempted),
         EffectKind::Profile => match parse::<ProfilePayload>(row).and_then(|p| same_tenant(row, &p.tenant).map(|()| p))
         {
             Ok(p) => {
@@ -381,14 +369,7 @@ fn rest_text(rest: &crate::effects::DigestRest) -> tam_writer::alerts::Rest {
         v
     };
     let rule_words = |rule: &str| {
-        [
-            tam_core::scoring::Rule::AgedP1P2,
-            tam_core::scoring::Rule::OpenVolume,
-            tam_core::scoring::Rule::HeartbeatSilence,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == rule)
-        .map_or_else(|| "no deductions".to_owned(), |r| r.words().to_owned())
+        tam_core::scoring::Rule::parse(rule).map_or("no deductions", tam_core::scoring::Rule::words).to_owned()
     };
     tam_writer::alerts::Rest {
         accounts: rest.accounts,

@@ -155,6 +155,11 @@ impl Rule {
         }
     }
 
+    /// The inverse of [`Rule::as_str`].
+    pub fn parse(raw: &str) -> Option<Rule> {
+        [Rule::AgedP1P2, Rule::OpenVolume, Rule::HeartbeatSilence].into_iter().find(|r| r.as_str() == raw)
+    }
+
     /// The rule in a few words, for people.
     pub fn words(self) -> &'static str {
         match self {

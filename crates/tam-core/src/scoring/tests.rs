@@ -304,3 +304,12 @@ fn sub_second_precision_counts_at_the_boundary() {
     let signals = AccountSignals { tickets: vec![], last_heartbeat: Some(just_past) };
     assert_eq!(score(&signals, as_of(), &cfg).score, 85);
 }
+
+#[test]
+fn a_rule_is_read_back_from_its_stable_name_and_serde_agrees() {
+    for rule in [Rule::AgedP1P2, Rule::OpenVolume, Rule::HeartbeatSilence] {
+        assert_eq!(Rule::parse(rule.as_str()), Some(rule));
+        assert_eq!(serde_json::to_value(rule).unwrap(), rule.as_str());
+    }
+    assert_eq!(Rule::parse("none"), None);
+}
