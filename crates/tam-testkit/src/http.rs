@@ -1,4 +1,4 @@
-//! The HTTP/1.1 requests the stateful fakes read: a request line, headers, and a body sent
+//! The HTTP/1.1 requests the fakes read: a request line, headers, and a body sent
 //! with `Content-Length` or chunked (ureq streams some bodies).
 
 use std::collections::HashMap;

@@ -11,7 +11,7 @@ pub mod gmail;
 mod http;
 pub mod notion;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -65,26 +65,12 @@ impl Fake {
             for answer in script {
                 let Ok((stream, _)) = listener.accept() else { return };
                 let mut reader = BufReader::new(stream);
-                let mut request_line = String::new();
-                reader.read_line(&mut request_line).unwrap();
-                let path = request_line.split_whitespace().nth(1).unwrap_or_default().to_owned();
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.push((k.trim().to_lowercase(), v.trim().to_owned()));
-                    }
-                }
-                let length: usize =
-                    headers.iter().find(|(k, _)| k == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                log.lock().unwrap().push(Seen { path, headers, body: String::from_utf8(body).unwrap() });
+                let Some(raw) = http::read(&mut reader) else { return };
+                log.lock().unwrap().push(Seen {
+                    path: raw.target,
+                    headers: raw.headers.into_iter().collect(),
+                    body: String::from_utf8(raw.body).unwrap(),
+                });
                 std::thread::sleep(answer.delay);
                 let mut stream = reader.into_inner();
                 let mut response = format!(
