@@ -217,8 +217,9 @@ impl Notion {
             let field = |f: &str| parsed.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
             let failed = if parsed.get("object").and_then(Value::as_str) == Some("error") {
                 let data = parsed.get("additional_data").cloned().unwrap_or_default();
-                let data = if data.to_string().contains(self.token.as_str()) {
-                    Value::String(crate::scrub(&data.to_string(), &[&self.token]))
+                let shown = data.to_string();
+                let data = if shown.contains(self.token.as_str()) {
+                    Value::String(crate::scrub(&shown, &[&self.token]))
                 } else {
                     data
                 };

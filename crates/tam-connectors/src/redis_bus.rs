@@ -56,21 +56,15 @@ impl RedisBus {
     pub fn tail(&mut self, stream: &str, limit: Option<usize>) -> Result<Vec<Entry>, RespError> {
         let key = stream_key(&self.tenant, stream);
         let conn = self.connection()?;
-        let mut entries: Vec<Entry> = match limit {
+        Ok(match limit {
             Some(n) => {
+                // The latest `n`, newest first as XREVRANGE reads them, then put in order.
                 let count = n.max(1).to_string();
-                conn.cmd(&["XREVRANGE", &key, "+", "-", "COUNT", &count])?
-                    .items()
-                    .iter()
-                    .filter_map(parse_entry)
-                    .collect()
+                let newest = conn.cmd(&["XREVRANGE", &key, "+", "-", "COUNT", &count])?;
+                newest.items().iter().rev().filter_map(parse_entry).collect()
             }
             None => conn.cmd(&["XRANGE", &key, "-", "+"])?.items().iter().filter_map(parse_entry).collect(),
-        };
-        if limit.is_some() {
-            entries.reverse();
-        }
-        Ok(entries)
+        })
     }
 }
 
