@@ -83,17 +83,9 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     reset_peak_rss();
     let started = Instant::now();
-    // The clock reading for "future" checks is the bench instant plus a day, so the generated
-    // data is never in the future whatever today's date is.
-    let mut opts = config.import_options(as_of);
-    opts.future_tolerance = SignedDuration::from_hours(24);
-    let mut importer = Importer::new(&mut store, opts);
-    let file = File::open(&data).with_context(|| format!("cannot open {}", data.display()))?;
-    importer.read("book.ndjson", BufReader::with_capacity(1 << 16, file), Format::Ndjson)?;
-    let report = importer.finish()?;
+    let report = import_book(&mut store, &config, &data, as_of)?;
     let import_time = started.elapsed();
     let import_rss = peak_rss_mib();
-    anyhow::ensure!(report.rejected.is_empty(), "generated data was rejected: {}", report.rejected[0]);
 
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     reset_peak_rss();
@@ -244,6 +236,25 @@ fn deliver_phase(
     Ok((report.delivered, took))
 }
 
+/// Imports the generated book at `data`; every record of it must be taken.
+fn import_book(
+    store: &mut tam_store::Store,
+    config: &crate::config::Config,
+    data: &std::path::Path,
+    as_of: Timestamp,
+) -> Result<tam_agent::import::ImportReport> {
+    // The clock reading for "future" checks is the bench instant plus a day, so the generated
+    // data is never in the future whatever today's date is.
+    let mut opts = config.import_options(as_of);
+    opts.future_tolerance = SignedDuration::from_hours(24);
+    let mut importer = Importer::new(store, opts);
+    let file = File::open(data).with_context(|| format!("cannot open {}", data.display()))?;
+    importer.read("book.ndjson", BufReader::with_capacity(1 << 16, file), Format::Ndjson)?;
+    let report = importer.finish()?;
+    anyhow::ensure!(report.rejected.is_empty(), "generated data was rejected: {}", report.rejected[0]);
+    Ok(report)
+}
+
 /// A book of `accounts` in its own home under `dir`: generated, imported, scanned, delivered.
 fn small_book_delivery(
     dir: &std::path::Path,
@@ -257,12 +268,7 @@ fn small_book_delivery(
     let data = dir.join("book.ndjson");
     generate(&data, accounts, tickets, as_of)?;
     let (mut store, config) = home.open()?;
-    let mut opts = config.import_options(as_of);
-    opts.future_tolerance = SignedDuration::from_hours(24);
-    let mut importer = Importer::new(&mut store, opts);
-    let file = File::open(&data).with_context(|| format!("cannot open {}", data.display()))?;
-    importer.read("book.ndjson", BufReader::new(file), Format::Ndjson)?;
-    importer.finish()?;
+    import_book(&mut store, &config, &data, as_of)?;
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     scan_tenant(&mut store, &config, &tenant, as_of, false)?;
     let next_day = as_of.checked_add(SignedDuration::from_hours(24)).expect("in range");
