@@ -14,7 +14,7 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
 use tam_writer::alerts::AlertLine as TextLine;
 
-use crate::effects::{AlertPayload, Facts, FromScan, Payload};
+use crate::effects::{AlertPayload, Facts, Payload};
 use crate::profile::ProfilePayload;
 
 /// The channels a dispatcher delivers to.
@@ -278,10 +278,16 @@ fn whole_or_built<T: DeserializeOwned>(
 ) -> Result<Result<T, Outcome>, StoreError> {
     let content = match parse::<Payload<T>>(row) {
         Ok(Payload::Whole(content)) => content,
-        Ok(Payload::Scan(FromScan { scan })) => match build(facts, &row.tenant, &scan)? {
-            Ok(content) => content,
-            Err(reason) => return Ok(Err(Outcome::Rejected { reason })),
-        },
+        Ok(Payload::Scan(from)) => {
+            let Some(scan) = from.of(row) else {
+                let reason = format!("outbox row {} refers to a scan but names no account", row.id);
+                return Ok(Err(Outcome::Rejected { reason }));
+            };
+            match build(facts, &row.tenant, &scan)? {
+                Ok(content) => content,
+                Err(reason) => return Ok(Err(Outcome::Rejected { reason })),
+            }
+        }
         Err(o) => return Ok(Err(o)),
     };
     Ok(same_tenant(row, tenant_of(&content)).map(|()| content))

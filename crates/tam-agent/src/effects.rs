@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use tam_core::alerts::Delivery;
 use tam_core::comms::{AGENT_ID, Brief, CommKind, CrmUpdate, Event};
 use tam_core::escalation::AlertCause;
-use tam_core::outbox::{EffectKind, IdemKey};
+use tam_core::outbox::{EffectKind, IdemKey, KeysAt};
 use tam_core::scoring::Deduction;
 use tam_core::{AccountId, Email, TenantId, Timestamp};
 use tam_store::{AccountRow, NewEffect, Store, StoreError, StoredSnapshot};
@@ -87,10 +87,10 @@ fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("effect payloads are plain data and always serialise")
 }
 
-/// What a scan's CRM update, event and outreach draft about one account carry: which account
-/// and which scan. They are built when delivered, from that scan's snapshot of the account (its
-/// score, breakdown and decision) and the account as stored, so the scan writes a few bytes per
-/// effect instead of every fact a draft quotes.
+/// The snapshot a scan's CRM update, event and outreach draft about one account are built
+/// from when delivered: that scan's snapshot of the account (its score, breakdown and
+/// decision), with the account as stored. So a scan writes a few bytes per effect instead of
+/// every fact a draft quotes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanRef {
     /// The account.
@@ -99,11 +99,38 @@ pub struct ScanRef {
     pub as_of: Timestamp,
 }
 
-/// The payload of a scan's effect: `{"scan": {"account", "as_of"}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The payload of a scan's effect: `{"scan": {}}`, the snapshot of the row's account at the
+/// instant the row was created (a scan creates its rows at its `as_of`). Rows written before
+/// carry both, `{"scan": {"account", "as_of"}}`, and are read as such.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FromScan {
-    /// The snapshot it is built from.
-    pub scan: ScanRef,
+    /// What the payload itself names, if anything.
+    pub scan: Named,
+}
+
+/// The parts of a [`ScanRef`] a payload names; the row supplies the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    /// The account, if not the row's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<AccountId>,
+    /// The scan instant, if not the row's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Timestamp>,
+}
+
+impl FromScan {
+    /// What a scan writes: everything comes from the row.
+    pub const PAYLOAD: &str = r#"{"scan":{}}"#;
+
+    /// The snapshot `row`'s payload refers to; `None` when neither names an account.
+    pub fn of(&self, row: &tam_store::OutboxRow) -> Option<ScanRef> {
+        let account = match &self.scan.account {
+            Some(account) => account.clone(),
+            None => AccountId::parse("account_id", row.account.as_deref()?).ok()?,
+        };
+        Some(ScanRef { account, as_of: self.scan.as_of.unwrap_or(row.created_at) })
+    }
 }
 
 /// A payload of a draft, event or CRM effect: a reference to the scan that decided it (built
@@ -128,14 +155,15 @@ pub fn plan(
     accounts: &[AccountResult],
     digest_top: usize,
 ) -> Result<Vec<NewEffect>, StoreError> {
+    let keys = KeysAt::new(as_of);
     let mut effects = Vec::new();
     let mut digests: BTreeMap<String, (AlertPayload, Vec<Option<tam_core::scoring::Rule>>)> = BTreeMap::new();
     for a in accounts {
         if a.decision.alert.is_none() && !a.crm_changed {
             continue;
         }
-        let key = |kind: EffectKind| IdemKey::new(kind, a.account.as_str(), as_of);
-        let from_scan = || json(&FromScan { scan: ScanRef { account: a.account.clone(), as_of } });
+        let key = |kind: EffectKind| keys.key(kind, a.account.as_str());
+        let from_scan = || FromScan::PAYLOAD.to_owned();
         let mut push = |kind: EffectKind, payload: String| {
             effects.push(NewEffect { key: key(kind), kind, account: Some(a.account.clone()), payload })
         };
@@ -212,7 +240,7 @@ pub fn plan(
         // The rep's space gets the digest as it gets alerts.
         let payload = json(&payload);
         for kind in [EffectKind::Digest, EffectKind::ChatDigest] {
-            let key = IdemKey::new(kind, &rep, as_of);
+            let key = keys.key(kind, &rep);
             effects.push(NewEffect { key, kind, account: None, payload: payload.clone() });
         }
     }

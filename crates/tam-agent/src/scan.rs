@@ -4,7 +4,7 @@
 //! the per-rep alert budget over the whole scan, then writes every snapshot and episode change
 //! in one transaction. An account whose stored data cannot be read is reported and skipped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
@@ -205,15 +205,23 @@ fn scan_pipelined(
     })?;
 
     let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
-    for a in &accounts {
-        if let Some(delivery) = a.delivery {
-            writer.set_delivery(&a.account, delivery)?;
+    // The snapshots learn how their rep is told while the effects are planned beside them.
+    let (effects, reader) = std::thread::scope(|scope| -> Result<_, StoreError> {
+        let scanned = &accounts;
+        let planning = scope.spawn(move || {
+            crate::effects::plan(&reader, tenant, as_of, scanned, digest_top(cfg)).map(|effects| (effects, reader))
+        });
+        for a in scanned {
+            if let Some(delivery) = a.delivery {
+                writer.set_delivery(&a.account, delivery)?;
+            }
         }
-    }
-    // Effects read only what earlier scans committed: the reading connection serves.
-    let effects = crate::effects::plan(&reader, tenant, as_of, &accounts, digest_top(cfg))?;
+        planning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })?;
     summary.effects = effects.len() as u64;
     writer.effects(&effects)?;
+    // A book's effects and the second connection take a while to free; nothing waits for that.
+    std::thread::spawn(move || drop((effects, reader)));
     writer.commit(Some(&summary))?;
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: true })
 }
@@ -226,7 +234,9 @@ fn conclude(
     cfg: &ScanConfig,
 ) -> (BTreeMap<String, Vec<AccountId>>, ScanSummary) {
     let digests = plan_alerts(accounts, failed, cfg.escalation.alert_budget_per_rep);
-    accounts.sort_by(|a, b| (a.health.score, &a.account).cmp(&(b.health.score, &b.account)));
+    // Worst first, then by id: the accounts come in id order, and this sort keeps the order of
+    // equal scores (sorting by index, it moves each account once, not at each merge).
+    accounts.sort_by_cached_key(|a| a.health.score);
     let summary = summarise(accounts, &digests, failed.len());
     (digests, summary)
 }
@@ -266,6 +276,7 @@ fn record(a: &AccountResult) -> SnapshotRecord<'_> {
 }
 
 /// Applies the per-rep budget to every account that wants an alert; returns the digests.
+/// `accounts` are in id order, as the store reads them.
 fn plan_alerts(
     accounts: &mut [AccountResult],
     failed: &mut Vec<AccountError>,
@@ -289,14 +300,20 @@ fn plan_alerts(
             }),
         }
     }
+    debug_assert!(accounts.is_sorted_by(|a, b| a.account < b.account), "accounts in id order");
     let plan = alerts::plan(&requests, budget);
-    let mut delivery: HashMap<&AccountId, Delivery> = HashMap::new();
-    for rep_plan in plan.values() {
-        delivery.extend(rep_plan.individual.iter().map(|id| (id, Delivery::Individual)));
-        delivery.extend(rep_plan.digest.iter().map(|id| (id, Delivery::Digest)));
-    }
+    // The accounts are in id order: each alerted one is found by a binary search, which costs
+    // less than hashing every account of the book.
     for a in accounts.iter_mut() {
-        a.delivery = delivery.get(&a.account).copied();
+        a.delivery = None;
+    }
+    for rep_plan in plan.values() {
+        let individual = rep_plan.individual.iter().map(|id| (id, Delivery::Individual));
+        for (id, delivery) in individual.chain(rep_plan.digest.iter().map(|id| (id, Delivery::Digest))) {
+            if let Ok(i) = accounts.binary_search_by(|a| a.account.cmp(id)) {
+                accounts[i].delivery = Some(delivery);
+            }
+        }
     }
     plan.into_iter().filter(|(_, p)| !p.digest.is_empty()).map(|(rep, p)| (rep.as_str().to_owned(), p.digest)).collect()
 }

@@ -71,6 +71,27 @@ impl fmt::Display for EffectKind {
     }
 }
 
+/// The keys of one scan instant: the instant is formatted once, not once per effect of a book.
+#[derive(Debug, Clone)]
+pub struct KeysAt(String);
+
+impl KeysAt {
+    /// Keys at `as_of`.
+    pub fn new(as_of: Timestamp) -> KeysAt {
+        KeysAt(as_of.to_string())
+    }
+
+    /// The key of `kind` for `subject`: the same as [`IdemKey::new`] at this instant.
+    pub fn key(&self, kind: EffectKind, subject: &str) -> IdemKey {
+        let kind = kind.as_str();
+        let mut key = String::with_capacity(kind.len() + subject.len() + self.0.len() + 2);
+        for part in [kind, ":", subject, ":", &self.0] {
+            key.push_str(part);
+        }
+        IdemKey(key)
+    }
+}
+
 /// The idempotency key of an effect, unique within a tenant: kind, subject (an account id, or a
 /// rep address for digests) and the scan instant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -80,7 +101,7 @@ pub struct IdemKey(String);
 impl IdemKey {
     /// The key of `kind` for `subject` at `as_of`.
     pub fn new(kind: EffectKind, subject: &str, as_of: Timestamp) -> IdemKey {
-        IdemKey(format!("{}:{subject}:{as_of}", kind.as_str()))
+        KeysAt::new(as_of).key(kind, subject)
     }
 
     /// A key read back from the store.

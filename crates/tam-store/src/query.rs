@@ -117,6 +117,22 @@ impl Store {
         .collect()
     }
 
+    /// Every tenant's id, in order: [`Store::tenants`] without counting a book's accounts.
+    pub fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM tenants ORDER BY id")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        ids.map(|id| {
+            let id = id?;
+            TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                table: "tenants",
+                key: id.clone(),
+                field: "id",
+                reason: e.reason,
+            })
+        })
+        .collect()
+    }
+
     /// The tenants that have an account with this id.
     pub fn tenants_with_account(&self, account: &AccountId) -> Result<Vec<TenantId>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;

@@ -11,9 +11,13 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(label: impl Into<String>, total: u64) -> Progress {
+        Progress { label: label.into(), total, enabled: Progress::shown() }
+    }
+
+    /// Whether a bar is drawn: worth counting its total only then.
+    pub fn shown() -> bool {
         // A daemon's stderr is its JSON log: no bar there.
-        let json = crate::log::json();
-        Progress { label: label.into(), total, enabled: std::io::stderr().is_terminal() && !json }
+        std::io::stderr().is_terminal() && !crate::log::json()
     }
 
     pub fn update(&self, done: u64) {

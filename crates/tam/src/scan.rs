@@ -126,7 +126,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 }
 
 pub fn select_tenants(store: &Store, only: Option<&str>) -> Result<Vec<TenantId>> {
-    let all: Vec<TenantId> = store.tenants()?.into_iter().map(|t| t.id).collect();
+    let all = store.tenant_ids()?;
     match only {
         Some(raw) => {
             let tenant = TenantId::parse("tenant", raw).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
@@ -155,7 +155,8 @@ pub fn scan_tenant(
     dry_run: bool,
 ) -> Result<ScanReport> {
     let cfg = config.scan_config(Some(tenant))?;
-    let progress = Progress::new(format!("scanning {tenant}"), store.account_count(tenant)?);
+    let total = if Progress::shown() { store.account_count(tenant)? } else { 0 };
+    let progress = Progress::new(format!("scanning {tenant}"), total);
     let report = scan::scan(store, tenant, as_of, &cfg, dry_run, |done| progress.update(done))
         .with_context(|| format!("scan of tenant {tenant}"))?;
     progress.finish();

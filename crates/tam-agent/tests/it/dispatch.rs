@@ -363,10 +363,12 @@ fn a_recovered_account_clears_its_crm_escalation_flag() {
         store.outbox(&tenant(), None).unwrap().into_iter().filter(|r| r.kind == EffectKind::Crm).collect();
     assert_eq!(crm.len(), 2);
     // The update is built from the scan's snapshot when delivered.
+    assert_eq!(crm[1].payload, tam_agent::effects::FromScan::PAYLOAD, "the row names the account and the scan");
     let from: tam_agent::effects::FromScan = serde_json::from_str(&crm[1].payload).unwrap();
-    assert_eq!(from.scan.as_of, days(1));
+    let scan = from.of(&crm[1]).unwrap();
+    assert_eq!((scan.account.as_str(), scan.as_of), ("red00", days(1)));
     let mut facts = tam_agent::effects::Facts::new(&store);
-    let update = tam_agent::effects::crm_update(&mut facts, &tenant(), &from.scan).unwrap().unwrap();
+    let update = tam_agent::effects::crm_update(&mut facts, &tenant(), &scan).unwrap().unwrap();
     assert!(!update.escalated, "{update:?}");
     assert_eq!(update.status, tam_core::HealthStatus::Green);
 }
@@ -419,8 +421,15 @@ fn a_scans_effects_are_built_from_its_snapshot_and_whole_payloads_still_deliver(
     let rows = store.outbox(&tenant(), None).unwrap();
     for kind in [EffectKind::Draft, EffectKind::Event, EffectKind::Crm] {
         let row = rows.iter().find(|r| r.kind == kind).unwrap();
-        assert!(row.payload.starts_with(r#"{"scan":{"account":"red00""#), "{kind}: {}", row.payload);
+        assert_eq!(row.payload, r#"{"scan":{}}"#, "{kind}: the row's account at the row's creation");
     }
+    // Rows written before named both in the payload, and still deliver.
+    let older = tam_store::NewEffect {
+        key: tam_core::outbox::IdemKey::new(EffectKind::Crm, "red00-older", now()),
+        kind: EffectKind::Crm,
+        account: None,
+        payload: format!(r#"{{"scan":{{"account":"red00","as_of":"{}"}}}}"#, now()),
+    };
     // An effect written whole (by a task, or before references) is delivered as it is.
     let update = CrmUpdate {
         tenant: tenant(),
@@ -436,11 +445,13 @@ fn a_scans_effects_are_built_from_its_snapshot_and_whole_payloads_still_deliver(
         account: Some(update.account.clone()),
         payload: serde_json::to_string(&update).unwrap(),
     };
-    store.enqueue(&tenant(), now(), &[whole]).unwrap();
+    store.enqueue(&tenant(), now(), &[whole, older]).unwrap();
     let mut fake = Fake::default();
     let report = run_dispatch(&mut store, &mut fake, now());
     assert_eq!((report.failed, report.retried), (0, 0), "{report:?}");
     assert_eq!(fake.count("crm:red00:"), 2, "{:?}", fake.delivered);
+    // The older row's update is the scan's own: the CRM was written with it twice.
+    assert_eq!(fake.delivered[&format!("crm:red00:{}", now())], 2, "{:?}", fake.delivered);
     assert_eq!(fake.events[0].data["score"], 10, "the event carries the scan's score");
     let draft = &fake.drafts[0];
     assert_eq!(draft.to()[0].as_str(), "ops@red00.example", "the draft is addressed from the account as stored");

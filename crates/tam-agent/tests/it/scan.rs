@@ -153,9 +153,11 @@ fn an_account_with_an_unusable_rep_address_is_scored_but_not_alerted() {
     assert_eq!(store.snapshots(&tenant("t"), &AccountId::parse("a", "red1").unwrap(), 5).unwrap().len(), 1);
 }
 
-/// What a scan stored, as text that two stores can be compared by.
+/// What a scan stored, as text that two stores can be compared by: the outbox in delivery
+/// order (worst account first), then the snapshots.
 fn stored(store: &Store, t: &str) -> Vec<String> {
-    let mut out: Vec<String> = store
+    let mut snapshots = Vec::new();
+    let out: Vec<String> = store
         .outbox(&tenant(t), None)
         .unwrap()
         .into_iter()
@@ -164,14 +166,14 @@ fn stored(store: &Store, t: &str) -> Vec<String> {
     for id in store.account_ids(&tenant(t)).unwrap() {
         let account = AccountId::parse("a", &id).unwrap();
         for s in store.snapshots(&tenant(t), &account, 10).unwrap() {
-            out.push(format!(
+            snapshots.push(format!(
                 "{id} {} {} {:?} {:?} {:?}",
                 s.as_of, s.score, s.delivery, s.alert_cause, s.episode_opened_at
             ));
         }
     }
-    out.sort();
-    out
+    snapshots.sort();
+    out.into_iter().chain(snapshots).collect()
 }
 
 #[test]
