@@ -68,6 +68,7 @@ fn draft(run: &str, i: usize) -> CustomerDraft {
         confidence: "medium".into(),
         note: None,
         calls: vec![],
+        images: vec![],
     };
     let key = IdemKey::new(EffectKind::Draft, &format!("{run}-{account}"), brief.as_of);
     CustomerDraft::new(&brief, written, key)

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::escalation::{AlertCause, Reason};
 use crate::outbox::IdemKey;
 use crate::scoring::Deduction;
-use crate::{AccountId, Email, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
+use crate::{AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
 
 /// The five communications (SPEC 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -216,6 +216,64 @@ pub struct Written {
     pub note: Option<String>,
     /// Every model call made for this draft.
     pub calls: Vec<ModelCall>,
+    /// Images the HTML shows as `cid:<name>` (a review's chart): mail clients draw no SVG.
+    /// Absent from payloads written before images existed, so those still read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<InlineImage>,
+}
+
+/// A PNG carried inside the message and shown by the HTML as `<img src="cid:NAME">`. The name
+/// becomes a header value (Content-ID, file name), so it is checked here: `[a-z0-9-]`, 1..=32.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawImage", into = "RawImage")]
+pub struct InlineImage {
+    name: String,
+    png: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawImage {
+    name: String,
+    png: Vec<u8>,
+}
+
+impl InlineImage {
+    /// A PNG named `name`; the bytes must start with the PNG signature.
+    pub fn png(name: &str, png: Vec<u8>) -> Result<InlineImage, FieldError> {
+        let token = !name.is_empty()
+            && name.len() <= 32
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !token {
+            return Err(FieldError::new("image.name", format!("{name:?} is not 1 to 32 of [a-z0-9-]")));
+        }
+        if !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+            return Err(FieldError::new("image.png", "not a PNG"));
+        }
+        Ok(InlineImage { name: name.to_owned(), png })
+    }
+
+    /// The name the writer's HTML refers to (`cid:NAME`); the draft qualifies it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The PNG file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.png
+    }
+}
+
+impl TryFrom<RawImage> for InlineImage {
+    type Error = FieldError;
+    fn try_from(raw: RawImage) -> Result<InlineImage, FieldError> {
+        InlineImage::png(&raw.name, raw.png)
+    }
+}
+
+impl From<InlineImage> for RawImage {
+    fn from(image: InlineImage) -> RawImage {
+        RawImage { name: image.name, png: image.png }
+    }
 }
 
 /// One call to a model, as recorded for usage accounting.
@@ -283,12 +341,21 @@ pub struct CustomerDraft {
     confidence: String,
     note: Option<String>,
     in_reply_to: Option<String>,
+    images: Vec<InlineImage>,
 }
 
 impl CustomerDraft {
     /// A draft of `written`, from the brief's rep to the brief's contacts. The recipients come
     /// from the brief only, never from generated text.
     pub fn new(brief: &Brief, written: Written, key: IdemKey) -> CustomerDraft {
+        // A Content-ID names the image for the whole world, so the writer's local name gets the
+        // draft's digest: unique per draft, and the same on every retry of it.
+        let digest = digest_of(&brief.tenant, &key);
+        let mut html = written.html;
+        for image in &written.images {
+            let local = format!("src=\"cid:{}\"", image.name);
+            html = html.replace(&local, &format!("src=\"cid:{}\"", content_id(&image.name, &digest)));
+        }
         CustomerDraft {
             tenant: brief.tenant.clone(),
             account: brief.account.clone(),
@@ -301,11 +368,12 @@ impl CustomerDraft {
             bcc: Vec::new(),
             subject: Subject::new(&written.subject),
             text: written.text,
-            html: written.html,
+            html,
             generator: written.generator,
             confidence: written.confidence,
             note: written.note,
             in_reply_to: None,
+            images: written.images,
         }
     }
 
@@ -401,6 +469,12 @@ impl CustomerDraft {
         digest_of(&self.tenant, &self.key)
     }
 
+    /// The images the HTML shows, each with its Content-ID (without the angle brackets).
+    pub fn images(&self) -> impl Iterator<Item = (String, &InlineImage)> {
+        let digest = self.digest();
+        self.images.iter().map(move |i| (content_id(&i.name, &digest), i))
+    }
+
     /// A Message-ID derived from the tenant and the key, so a retried draft can be recognised.
     pub fn message_id(&self) -> String {
         CustomerDraft::message_id_of(&self.tenant, &self.key)
@@ -409,6 +483,10 @@ impl CustomerDraft {
     fn message_id_of(tenant: &TenantId, key: &IdemKey) -> String {
         format!("<{}@tam.local>", digest_of(tenant, key))
     }
+}
+
+fn content_id(name: &str, digest: &str) -> String {
+    format!("{name}.{digest}@tam.local")
 }
 
 fn digest_of(tenant: &TenantId, key: &IdemKey) -> String {

@@ -1,5 +1,6 @@
 //! A [`CustomerDraft`] as an RFC 5322 message: `multipart/alternative` with a text and an HTML
-//! part, both UTF-8 in base64. Written by hand because it is small and every byte matters:
+//! part, both UTF-8 in base64. A draft with images wraps its HTML part and the PNGs in
+//! `multipart/related` (RFC 2387), which is how Gmail and Outlook find `cid:` images. Written by hand because it is small and every byte matters:
 //! header values come only from validated types, so no input can add a header or a recipient.
 
 use crate::Timestamp;
@@ -28,7 +29,12 @@ pub fn base64(bytes: &[u8]) -> String {
 /// (the canonical form of `text/*`).
 fn base64_body(text: &str) -> String {
     let canonical = text.replace("\r\n", "\n").replace('\n', "\r\n");
-    let encoded = base64(canonical.as_bytes());
+    base64_lines(canonical.as_bytes())
+}
+
+/// Base64 in lines of 76 characters, each ended by CRLF.
+fn base64_lines(bytes: &[u8]) -> String {
+    let encoded = base64(bytes);
     let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
     for line in encoded.as_bytes().chunks(76) {
         out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
@@ -99,14 +105,38 @@ pub fn render(draft: &CustomerDraft, date: Timestamp) -> String {
     m.push_str("MIME-Version: 1.0\r\n");
     m.push_str(&format!("Content-Type: multipart/alternative;\r\n boundary=\"{boundary}\"\r\n"));
     m.push_str("\r\n");
-    for (kind, body) in [("plain", draft.text()), ("html", draft.html())] {
-        m.push_str(&format!("--{boundary}\r\n"));
-        m.push_str(&format!("Content-Type: text/{kind}; charset=utf-8\r\n"));
-        m.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
-        m.push_str(&base64_body(body));
+    m.push_str(&format!("--{boundary}\r\n"));
+    text_part(&mut m, "plain", draft.text());
+    m.push_str(&format!("--{boundary}\r\n"));
+    let images: Vec<_> = draft.images().collect();
+    if images.is_empty() {
+        text_part(&mut m, "html", draft.html());
+    } else {
+        // Neither boundary may start the other: a parser matches a delimiter line by prefix.
+        let related = format!("=_tam_r_{}", draft.digest());
+        m.push_str(&format!(
+            "Content-Type: multipart/related;\r\n boundary=\"{related}\";\r\n type=\"text/html\"\r\n\r\n"
+        ));
+        m.push_str(&format!("--{related}\r\n"));
+        text_part(&mut m, "html", draft.html());
+        for (content_id, image) in images {
+            m.push_str(&format!("--{related}\r\n"));
+            m.push_str("Content-Type: image/png\r\n");
+            m.push_str("Content-Transfer-Encoding: base64\r\n");
+            m.push_str(&format!("Content-ID: <{content_id}>\r\n"));
+            m.push_str(&format!("Content-Disposition: inline; filename=\"{}.png\"\r\n\r\n", image.name()));
+            m.push_str(&base64_lines(image.bytes()));
+        }
+        m.push_str(&format!("--{related}--\r\n"));
     }
     m.push_str(&format!("--{boundary}--\r\n"));
     m
+}
+
+fn text_part(m: &mut String, kind: &str, body: &str) {
+    m.push_str(&format!("Content-Type: text/{kind}; charset=utf-8\r\n"));
+    m.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
+    m.push_str(&base64_body(body));
 }
 
 /// The Message-ID of a rep alert: derived from its effect, so a retry can find the first send.
@@ -131,8 +161,137 @@ pub fn render_alert(alert: &crate::comms::RepAlert, from: &crate::Email, date: T
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::comms::{Brief, CommKind, InlineImage, Written};
+    use crate::outbox::IdemKey;
+    use crate::{AccountId, Email, HealthStatus, TenantId, Trend};
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n not a real image, but enough bytes to need two base64 lines of text ....";
+
+    fn draft(images: Vec<InlineImage>) -> CustomerDraft {
+        let brief = Brief {
+            kind: CommKind::CustomerSuccessReview,
+            tenant: TenantId::parse("tenant", "acme").unwrap(),
+            account: AccountId::parse("id", "nw").unwrap(),
+            account_name: "Northwind".into(),
+            contacts: vec![Email::parse("email", "ops@nw.example").unwrap()],
+            cc: vec![],
+            rep_name: "Ana".into(),
+            rep_email: Email::parse("email", "ana@v.example").unwrap(),
+            as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
+            score: 50,
+            status: HealthStatus::Amber,
+            trend: Trend::Declining,
+            deductions: vec![],
+            open_tickets: vec![],
+            escalation_reason: None,
+            alert_cause: None,
+            release: None,
+            reported: vec![],
+            roadmap: vec![],
+            period: None,
+            profile: Default::default(),
+        };
+        let written = Written {
+            subject: "Review".into(),
+            text: "Scores: 90, 50\n".into(),
+            html: "<p>Scores</p><img src=\"cid:health-chart\" alt=\"chart\" width=\"560\" height=\"200\">".into(),
+            generator: "template".into(),
+            confidence: "medium".into(),
+            note: None,
+            calls: vec![],
+            images,
+        };
+        CustomerDraft::new(&brief, written, IdemKey::from_stored("review:nw:2026-03-29".to_owned()))
+    }
+
+    fn unbase64(text: &str) -> Vec<u8> {
+        let sextets: Vec<u32> = text
+            .bytes()
+            .filter(|b| !b"=\r\n".contains(b))
+            .map(|b| B64.iter().position(|&c| c == b).unwrap() as u32)
+            .collect();
+        let mut out = Vec::new();
+        for chunk in sextets.chunks(4) {
+            let n = chunk.iter().enumerate().fold(0, |n, (i, s)| n | s << (18 - 6 * i));
+            out.extend(n.to_be_bytes()[1..chunk.len()].iter());
+        }
+        out
+    }
+
+    /// The parts between `--boundary` lines, up to the closing `--boundary--`; each as headers
+    /// and body.
+    fn parts<'a>(body: &'a str, boundary: &str) -> Vec<(&'a str, &'a str)> {
+        let delimiter = format!("--{boundary}\r\n");
+        let (inside, after) = body.split_once(&format!("--{boundary}--\r\n")).unwrap();
+        assert!(after.is_empty() || !after.contains(&delimiter), "nothing follows the close");
+        inside.split(&delimiter).skip(1).map(|p| p.split_once("\r\n\r\n").unwrap()).collect()
+    }
+
+    fn boundary_of(headers: &str) -> String {
+        let start = headers.find("boundary=\"").unwrap() + "boundary=\"".len();
+        headers[start..].split('"').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_draft_with_an_image_nests_html_and_png_in_multipart_related() {
+        let d = draft(vec![InlineImage::png("health-chart", PNG.to_vec()).unwrap()]);
+        let m = render(&d, "2026-03-29T07:00:00Z".parse().unwrap());
+        let (head, body) = m.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains("Content-Type: multipart/alternative;"), "{head}");
+        let outer = parts(body, &boundary_of(head));
+        assert_eq!(outer.len(), 2);
+        assert!(outer[0].0.starts_with("Content-Type: text/plain; charset=utf-8"), "{}", outer[0].0);
+        assert_eq!(unbase64(outer[0].1), b"Scores: 90, 50\r\n");
+        let (related_head, related_body) = outer[1];
+        assert!(related_head.starts_with("Content-Type: multipart/related;"), "{related_head}");
+        assert!(related_head.contains("type=\"text/html\""), "{related_head}");
+        let inner_boundary = boundary_of(related_head);
+        assert!(!inner_boundary.starts_with(&boundary_of(head)) && !boundary_of(head).starts_with(&inner_boundary));
+        let inner = parts(related_body, &inner_boundary);
+        assert_eq!(inner.len(), 2);
+        assert!(inner[0].0.starts_with("Content-Type: text/html; charset=utf-8"), "{}", inner[0].0);
+        let html = String::from_utf8(unbase64(inner[0].1)).unwrap();
+
+        let (png_head, png_body) = inner[1];
+        assert!(png_head.starts_with("Content-Type: image/png\r\n"), "{png_head}");
+        assert!(png_head.contains("Content-Disposition: inline; filename=\"health-chart.png\""), "{png_head}");
+        let content_id = png_head.split("Content-ID: <").nth(1).unwrap().split('>').next().unwrap();
+        assert_eq!(content_id, format!("health-chart.{}@tam.local", d.digest()));
+        assert!(html.contains(&format!("<img src=\"cid:{content_id}\" alt=")), "{html}");
+        assert!(!html.contains("cid:health-chart\""), "the local name is qualified: {html}");
+        assert!(png_body.lines().all(|l| l.len() <= 76) && png_body.lines().count() == 2, "{png_body}");
+        assert_eq!(unbase64(png_body), PNG);
+        assert!(unbase64(png_body).starts_with(b"\x89PNG\r\n\x1a\n"));
+        // A retry renders the same bytes.
+        assert_eq!(m, render(&d, "2026-03-29T07:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_draft_without_images_keeps_two_flat_parts() {
+        let m = render(&draft(vec![]), "2026-03-29T07:00:00Z".parse().unwrap());
+        let (head, body) = m.split_once("\r\n\r\n").unwrap();
+        let outer = parts(body, &boundary_of(head));
+        let types: Vec<&str> = outer.iter().map(|(h, _)| h.lines().next().unwrap()).collect();
+        assert_eq!(types, ["Content-Type: text/plain; charset=utf-8", "Content-Type: text/html; charset=utf-8"]);
+        assert!(!m.contains("multipart/related") && !m.contains("Content-ID"));
+    }
+
+    #[test]
+    fn image_names_are_header_safe_and_bytes_are_png() {
+        assert!(InlineImage::png("health-chart", PNG.to_vec()).is_ok());
+        for bad in ["", "Chart", "a b", "x\r\nBcc: e@evil.example", "a.png", &"a".repeat(33)] {
+            assert!(InlineImage::png(bad, PNG.to_vec()).is_err(), "{bad:?}");
+        }
+        assert!(InlineImage::png("chart", b"GIF89a".to_vec()).is_err());
+        let json = r#"{"name":"x\r\ny","png":[137,80,78,71,13,10,26,10]}"#;
+        assert!(serde_json::from_str::<InlineImage>(json).is_err(), "deserialising checks too");
+        let old =
+            r#"{"subject":"s","text":"t","html":"h","generator":"template","confidence":"low","note":null,"calls":[]}"#;
+        assert!(serde_json::from_str::<Written>(old).unwrap().images.is_empty(), "old payloads read");
+    }
 
     #[test]
     fn base64_matches_rfc_4648_vectors() {

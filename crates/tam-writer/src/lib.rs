@@ -6,6 +6,7 @@
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
 pub mod alerts;
+pub mod chart;
 pub mod llm;
 pub mod output;
 pub mod prompt;
@@ -14,11 +15,11 @@ mod view;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
 use minijinja::{Environment, Value};
-use tam_core::comms::{Brief, CommKind, Written};
+use tam_core::comms::{Brief, CommKind, InlineImage, Written};
 use tam_core::ports::{WriteError, Writer};
 
 pub use alerts::{digest_text, individual_text};
-pub use view::score_chart;
+pub use chart::score_chart;
 
 /// The offline writer: templates compiled into the binary.
 pub struct TemplateWriter {
@@ -77,6 +78,14 @@ impl Writer for TemplateWriter {
             _ => {}
         }
         let view = view::View::new(brief);
+        // Only the review shows the chart; its HTML refers to it as `cid:` + chart::CID.
+        let images = match (&brief.kind, &brief.period) {
+            (CommKind::CustomerSuccessReview, Some(p)) => {
+                let png = chart::score_png(&p.history, p.from, p.to);
+                vec![InlineImage::png(chart::CID, png).map_err(|e| WriteError(format!("chart: {e}")))?]
+            }
+            _ => Vec::new(),
+        };
         let render = |ext: &str| {
             let template = self.env.get_template(&format!("{name}.{ext}")).map_err(|e| WriteError(e.to_string()))?;
             template.render(Value::from(Serde(&view))).map_err(|e| WriteError(format!("template {name}.{ext}: {e}")))
@@ -89,6 +98,7 @@ impl Writer for TemplateWriter {
             confidence: "medium".to_owned(),
             note: None,
             calls: Vec::new(),
+            images,
         })
     }
 }

@@ -245,5 +245,6 @@ pub fn written(answer: &ModelAnswer, model: &str) -> Written {
         confidence: answer.confidence.clone(),
         note: None,
         calls: Vec::new(),
+        images: Vec::new(),
     }
 }

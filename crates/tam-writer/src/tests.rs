@@ -1,5 +1,8 @@
-use tam_core::comms::{Brief, CommKind, PeriodStats, ReleaseChange, ReleaseInfo, RoadmapItem, ScorePoint, TicketFacts};
+use tam_core::comms::{
+    Brief, CommKind, CustomerDraft, PeriodStats, ReleaseChange, ReleaseInfo, RoadmapItem, ScorePoint, TicketFacts,
+};
 use tam_core::escalation::Reason;
+use tam_core::outbox::IdemKey;
 use tam_core::scoring::{self, AccountSignals, ScoringConfig, TicketSignal};
 use tam_core::{AccountId, Email, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
 
@@ -205,6 +208,7 @@ fn check_ins_summarise_health_open_items_and_what_improved() {
     assert!(w.text.contains("Health: 50/100 (amber, declining), down 40 since 90."), "{}", w.text);
     assert!(w.text.contains("we resolved 1 issue in 2.5 days on average:\n  - SUP-0 (P2): Exports slow"), "{}", w.text);
     assert!(w.text.contains("Open items (1):\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
+    assert!(w.images.is_empty() && !w.html.contains("cid:"), "only the review carries the chart");
 }
 
 #[test]
@@ -223,12 +227,23 @@ fn reviews_chart_the_period_and_count_tickets() {
     assert!(w.text.contains("Health score: 50/100 today (amber, declining)"), "{}", w.text);
     assert!(w.text.contains("Open now:\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
     assert!(w.text.contains("1. Review the open P1/P2 issues together"), "{}", w.text);
-    assert!(w.html.contains("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{}", w.html);
+    // Mail clients draw no SVG: the chart is a PNG the message carries, shown by Content-ID.
+    assert!(!w.html.contains("<svg"), "{}", w.html);
     assert!(
         w.html.contains(
-            "<polyline fill=\"none\" stroke=\"#1f6feb\" stroke-width=\"2\" points=\"53.3,12.0 266.7,30.0 480.0,60.0\"/>"
+            "<img src=\"cid:health-chart\" alt=\"Health score from Dec 29, 2025 to Mar 29, 2026: 90 to 50; \
+             lines at 70 (green) and 40 (red)\" width=\"560\" height=\"200\""
         ),
         "{}",
         w.html
     );
+    assert_eq!(w.images.len(), 1);
+    assert_eq!(w.images[0].name(), "health-chart");
+    assert!(w.images[0].bytes().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let draft = CustomerDraft::new(&b, w.clone(), IdemKey::from_stored("review:acme:1".to_owned()));
+    let content_id = format!("health-chart.{}@tam.local", draft.digest());
+    assert!(draft.html().contains(&format!("<img src=\"cid:{content_id}\"")), "{}", draft.html());
+    let message = tam_core::mime::render(&draft, b.as_of);
+    assert!(message.contains(&format!("Content-ID: <{content_id}>\r\n")), "{message}");
+    assert!(w.html.contains("Scores over the period: 2026-01-08: 90 · 2026-02-17: 75 · 2026-03-29: 50"), "{}", w.html);
 }

@@ -36,12 +36,22 @@ pub struct PeriodView {
     pub mean_days_to_resolve: Option<String>,
     pub score_then: Option<u8>,
     pub delta: Option<i64>,
-    /// An inline SVG line chart of the scores; built from numbers only.
-    pub chart_svg: String,
-    /// The same scores as text (`2026-03-01: 80`), for mail clients that do not draw SVG.
+    /// The score chart, an image the message carries (see [`crate::chart`]).
+    pub chart: ChartView,
+    /// The same scores as text (`2026-03-01: 80`), for readers who do not load images.
     pub points: Vec<String>,
     pub low: Option<u8>,
     pub high: Option<u8>,
+}
+
+/// How the HTML shows the chart: `<img src="cid:{cid}">` of a fixed size.
+#[derive(Debug, Serialize)]
+pub struct ChartView {
+    /// The image's name; the draft turns `cid:NAME` into its Content-ID.
+    pub cid: &'static str,
+    pub alt: String,
+    pub width: u32,
+    pub height: u32,
 }
 
 impl TicketLine {
@@ -236,41 +246,25 @@ fn period_view(p: &PeriodStats) -> PeriodView {
         mean_days_to_resolve: p.mean_hours_to_resolve.map(|h| number((h / 2.4).round() / 10.0)),
         score_then: first,
         delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),
-        chart_svg: chart(p),
+        chart: ChartView {
+            cid: crate::chart::CID,
+            alt: chart_alt(p, first, last),
+            width: crate::chart::WIDTH,
+            height: crate::chart::HEIGHT,
+        },
         points: p.history.iter().map(|h| format!("{}: {}", h.as_of.strftime("%Y-%m-%d"), h.score)).collect(),
         low: p.history.iter().map(|h| h.score).min(),
         high: p.history.iter().map(|h| h.score).max(),
     }
 }
 
-/// The period's score chart.
-fn chart(p: &PeriodStats) -> String {
-    score_chart(&p.history, p.from, p.to)
-}
-
-/// A small score-over-time chart from `from` to `to`: the 0..100 band with the 40 and 70
-/// lines, one point per scan. Plain SVG: mail clients that draw it and browsers alike.
-pub fn score_chart(
-    history: &[tam_core::comms::ScorePoint],
-    from: tam_core::Timestamp,
-    to: tam_core::Timestamp,
-) -> String {
-    const W: f64 = 480.0;
-    const H: f64 = 120.0;
-    let span = to.duration_since(from).as_secs_f64().max(1.0);
-    let x = |t: tam_core::Timestamp| (t.duration_since(from).as_secs_f64() / span * W).clamp(0.0, W);
-    let y = |score: u8| H - f64::from(score) / 100.0 * H;
-    let points: Vec<String> = history.iter().map(|h| format!("{:.1},{:.1}", x(h.as_of), y(h.score))).collect();
-    let dots: String = history
-        .iter()
-        .map(|h| format!(r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="#1f6feb"/>"##, x(h.as_of), y(h.score)))
-        .collect();
-    format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="Health score over the period"><rect width="{W}" height="{H}" fill="#f6f8fa"/><line x1="0" y1="{g:.1}" x2="{W}" y2="{g:.1}" stroke="#2da44e" stroke-dasharray="4 3"/><line x1="0" y1="{a:.1}" x2="{W}" y2="{a:.1}" stroke="#d1242f" stroke-dasharray="4 3"/><polyline fill="none" stroke="#1f6feb" stroke-width="2" points="{}"/>{dots}</svg>"##,
-        points.join(" "),
-        g = y(70),
-        a = y(40),
-    )
+/// What the chart shows, for a reader whose client does not load images.
+fn chart_alt(p: &PeriodStats, first: Option<u8>, last: Option<u8>) -> String {
+    let dates = format!("{} to {}", p.from.strftime("%b %d, %Y"), p.to.strftime("%b %d, %Y"));
+    match first.zip(last) {
+        Some((a, b)) => format!("Health score from {dates}: {a} to {b}; lines at 70 (green) and 40 (red)"),
+        None => format!("Health score from {dates}: no scans"),
+    }
 }
 
 fn recommendations(b: &Brief, tickets: &[TicketLine]) -> Vec<String> {

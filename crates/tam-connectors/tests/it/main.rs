@@ -320,11 +320,14 @@ mod google_auth {
 mod gmail {
     use std::time::Duration;
 
+    use tam_connectors::embedded::LocalMailbox;
     use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
     use tam_connectors::google_auth::ServiceAccount;
-    use tam_core::comms::{AlertKind, Brief, CommKind, CustomerDraft, RepAlert, Subject, Written};
+    use tam_core::comms::{
+        AlertKind, Brief, CommKind, CustomerDraft, PeriodStats, RepAlert, ScorePoint, Subject, Written,
+    };
     use tam_core::outbox::{IdemKey, Outcome};
-    use tam_core::ports::{DraftMailbox, RepAlerts};
+    use tam_core::ports::{DraftMailbox, RepAlerts, Writer};
     use tam_core::{AccountId, Email, HealthStatus, Trend};
     use tam_testkit::{Answer, Fake};
 
@@ -334,7 +337,43 @@ mod gmail {
 
     /// A first draft of `account` (`name`) from `rep`, copying `cc`.
     fn draft_of(account: &str, name: &str, rep: &str, cc: &[&str]) -> CustomerDraft {
-        let brief = Brief {
+        let written = Written {
+            subject: format!("{name}: our plan"),
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+            generator: "template".into(),
+            confidence: "medium".into(),
+            note: None,
+            calls: vec![],
+            images: vec![],
+        };
+        CustomerDraft::new(
+            &brief_of(account, name, rep, cc),
+            written,
+            IdemKey::from_stored(format!("draft:{account}:2026-03-29T07:00:00Z")),
+        )
+    }
+
+    /// Northwind's review, written by the templates: its HTML shows the chart it carries.
+    fn review() -> CustomerDraft {
+        let mut brief = brief_of("a1", "Northwind", "ana@vendor.example", &[]);
+        brief.kind = CommKind::CustomerSuccessReview;
+        let as_of = brief.as_of;
+        let day = |d: i64| as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * d)).unwrap();
+        brief.period = Some(PeriodStats {
+            from: day(90),
+            to: as_of,
+            opened: 3,
+            resolved: vec![],
+            mean_hours_to_resolve: None,
+            history: vec![ScorePoint { as_of: day(60), score: 80 }, ScorePoint { as_of, score: 10 }],
+        });
+        let written = tam_writer::TemplateWriter::new().write(&brief).unwrap();
+        CustomerDraft::new(&brief, written, IdemKey::from_stored("review:a1:2026-03-29T07:00:00Z".into()))
+    }
+
+    fn brief_of(account: &str, name: &str, rep: &str, cc: &[&str]) -> Brief {
+        Brief {
             kind: CommKind::EscalationOutreach,
             tenant: super::tenant("acme"),
             account: AccountId::parse("a", account).unwrap(),
@@ -356,17 +395,41 @@ mod gmail {
             roadmap: vec![],
             period: None,
             profile: Default::default(),
-        };
-        let written = Written {
-            subject: format!("{name}: our plan"),
-            text: "Hello".into(),
-            html: "<p>Hello</p>".into(),
-            generator: "template".into(),
-            confidence: "medium".into(),
-            note: None,
-            calls: vec![],
-        };
-        CustomerDraft::new(&brief, written, IdemKey::from_stored(format!("draft:{account}:2026-03-29T07:00:00Z")))
+        }
+    }
+
+    /// The review as a message: the HTML and the PNG it names in one `multipart/related`.
+    fn assert_carries_its_chart(raw: &str, draft: &CustomerDraft) {
+        let content_id = format!("health-chart.{}@tam.local", draft.digest());
+        assert!(raw.contains("Content-Type: multipart/alternative;"), "{raw}");
+        assert!(raw.contains("Content-Type: multipart/related;"), "{raw}");
+        assert!(raw.contains(&format!("Content-ID: <{content_id}>\r\n")), "{raw}");
+        assert!(draft.html().contains(&format!("src=\"cid:{content_id}\"")), "{}", draft.html());
+        let png = raw.split("filename=\"health-chart.png\"\r\n\r\n").nth(1).unwrap();
+        let png = png.split("\r\n--").next().unwrap();
+        assert!(tam_testkit::unbase64(png).starts_with(b"\x89PNG\r\n\x1a\n"));
+    }
+
+    #[test]
+    fn a_review_lands_in_gmail_and_in_an_eml_with_its_chart_inline() {
+        let fake = tam_testkit::gmail::FakeGmail::start();
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let auth =
+            ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5))
+                .unwrap();
+        let mut drafts = GmailDrafts::new(Gmail::new(auth, &fake.base_url(), Duration::from_secs(5)));
+        let review = review();
+        assert!(matches!(drafts.create_draft(&review), Outcome::Delivered { .. }));
+        let saved = fake.drafts("ana@vendor.example");
+        assert_eq!(saved.len(), 1);
+        assert_carries_its_chart(&saved[0].raw, &review);
+        assert!(matches!(drafts.create_draft(&review), Outcome::Delivered { .. }));
+        assert_eq!(fake.drafts("ana@vendor.example").len(), 1, "a retry finds it by its Message-ID");
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut mailbox = LocalMailbox::open(&dir.path().join("tam.db"), dir.path()).unwrap();
+        let Outcome::Delivered { receipt } = mailbox.create_draft(&review) else { panic!("not saved") };
+        assert_carries_its_chart(&std::fs::read_to_string(receipt).unwrap(), &review);
     }
 
     fn draft() -> CustomerDraft {
