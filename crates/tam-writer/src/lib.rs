@@ -78,14 +78,7 @@ impl Writer for TemplateWriter {
             _ => {}
         }
         let view = view::View::new(brief);
-        // Only the review shows the chart; its HTML refers to it as `cid:` + chart::CID.
-        let images = match (&brief.kind, &brief.period) {
-            (CommKind::CustomerSuccessReview, Some(p)) => {
-                let png = chart::score_png(&p.history, p.from, p.to);
-                vec![InlineImage::png(chart::CID, png).map_err(|e| WriteError(format!("chart: {e}")))?]
-            }
-            _ => Vec::new(),
-        };
+        let images = review_chart(brief)?.map(|(image, _)| image).into_iter().collect();
         let render = |ext: &str| {
             let template = self.env.get_template(&format!("{name}.{ext}")).map_err(|e| WriteError(e.to_string()))?;
             template.render(Value::from(Serde(&view))).map_err(|e| WriteError(format!("template {name}.{ext}: {e}")))
@@ -101,6 +94,26 @@ impl Writer for TemplateWriter {
             images,
         })
     }
+}
+
+/// The review's score chart: the image its draft carries inline, and the `<img>` that shows it
+/// (`cid:` + [`chart::CID`]). None for the other kinds, which show no chart.
+fn review_chart(brief: &Brief) -> Result<Option<(InlineImage, String)>, WriteError> {
+    let (CommKind::CustomerSuccessReview, Some(p)) = (&brief.kind, &brief.period) else { return Ok(None) };
+    let png = chart::score_png(&p.history, p.from, p.to);
+    let image = InlineImage::png(chart::CID, png).map_err(|e| WriteError(format!("chart: {e}")))?;
+    Ok(Some((image, view::chart_tag(p))))
+}
+
+/// A model-written review gets the chart as a template-written one does: the image, shown
+/// after the greeting (the first paragraph).
+fn with_review_chart(brief: &Brief, mut w: Written) -> Result<Written, WriteError> {
+    if let Some((image, tag)) = review_chart(brief)? {
+        let at = w.html.find("</p>").map_or_else(|| w.html.find("</body>").unwrap_or(w.html.len()), |i| i + 4);
+        w.html.insert_str(at, &format!("\n{tag}\n"));
+        w.images.push(image);
+    }
+    Ok(w)
 }
 
 #[cfg(test)]

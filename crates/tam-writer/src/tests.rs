@@ -177,7 +177,7 @@ fn roadmap_previews_put_items_on_the_accounts_integrations_first() {
     );
 }
 
-fn period(b: &Brief) -> PeriodStats {
+pub(crate) fn period(b: &Brief) -> PeriodStats {
     let day = |d: i64| b.as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * d)).unwrap();
     PeriodStats {
         from: day(90),
@@ -224,6 +224,7 @@ fn reviews_chart_the_period_and_count_tickets() {
         w.text
     );
     assert!(w.text.contains("lowest 50, highest 90"), "{}", w.text);
+    assert!(w.text.contains("Scores over the period: 2026-01-08: 90, 2026-02-17: 75, 2026-03-29: 50."), "{}", w.text);
     assert!(w.text.contains("Health score: 50/100 today (amber, declining)"), "{}", w.text);
     assert!(w.text.contains("Open now:\n  - SUP-1 (P1, open 9 days): SSO login fails"), "{}", w.text);
     assert!(w.text.contains("1. Review the open P1/P2 issues together"), "{}", w.text);

@@ -36,22 +36,12 @@ pub struct PeriodView {
     pub mean_days_to_resolve: Option<String>,
     pub score_then: Option<u8>,
     pub delta: Option<i64>,
-    /// The score chart, an image the message carries (see [`crate::chart`]).
-    pub chart: ChartView,
+    /// The `<img>` of the score chart, an image the message carries (see [`crate::chart`]).
+    pub chart_tag: String,
     /// The same scores as text (`2026-03-01: 80`), for readers who do not load images.
     pub points: Vec<String>,
     pub low: Option<u8>,
     pub high: Option<u8>,
-}
-
-/// How the HTML shows the chart: `<img src="cid:{cid}">` of a fixed size.
-#[derive(Debug, Serialize)]
-pub struct ChartView {
-    /// The image's name; the draft turns `cid:NAME` into its Content-ID.
-    pub cid: &'static str,
-    pub alt: String,
-    pub width: u32,
-    pub height: u32,
 }
 
 impl TicketLine {
@@ -246,25 +236,31 @@ fn period_view(p: &PeriodStats) -> PeriodView {
         mean_days_to_resolve: p.mean_hours_to_resolve.map(|h| number((h / 2.4).round() / 10.0)),
         score_then: first,
         delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),
-        chart: ChartView {
-            cid: crate::chart::CID,
-            alt: chart_alt(p, first, last),
-            width: crate::chart::WIDTH,
-            height: crate::chart::HEIGHT,
-        },
+        chart_tag: chart_tag(p),
         points: p.history.iter().map(|h| format!("{}: {}", h.as_of.strftime("%Y-%m-%d"), h.score)).collect(),
         low: p.history.iter().map(|h| h.score).min(),
         high: p.history.iter().map(|h| h.score).max(),
     }
 }
 
-/// What the chart shows, for a reader whose client does not load images.
-fn chart_alt(p: &PeriodStats, first: Option<u8>, last: Option<u8>) -> String {
+/// How the HTML shows the period's chart: `<img src="cid:health-chart">` of a fixed size (the
+/// draft turns `cid:NAME` into the image's Content-ID), whose alt text says what it shows for
+/// a reader whose client does not load images. Built from numbers and dates only.
+pub fn chart_tag(p: &PeriodStats) -> String {
     let dates = format!("{} to {}", p.from.strftime("%b %d, %Y"), p.to.strftime("%b %d, %Y"));
-    match first.zip(last) {
-        Some((a, b)) => format!("Health score from {dates}: {a} to {b}; lines at 70 (green) and 40 (red)"),
+    let scores = p.history.first().zip(p.history.last());
+    let alt = match scores {
+        Some((a, b)) => {
+            format!("Health score from {dates}: {} to {}; lines at 70 (green) and 40 (red)", a.score, b.score)
+        }
         None => format!("Health score from {dates}: no scans"),
-    }
+    };
+    format!(
+        r#"<img src="cid:{}" alt="{alt}" width="{}" height="{}" style="display: block; max-width: 100%; height: auto; border: 0;">"#,
+        crate::chart::CID,
+        crate::chart::WIDTH,
+        crate::chart::HEIGHT,
+    )
 }
 
 fn recommendations(b: &Brief, tickets: &[TicketLine]) -> Vec<String> {

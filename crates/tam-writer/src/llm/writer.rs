@@ -42,7 +42,7 @@ impl Writer for LlmWriter {
         };
         let problem = match validate(&answer.text, brief) {
             Ok(checked) => {
-                let mut w = written(&checked, &model);
+                let mut w = crate::with_review_chart(brief, written(&checked, &model))?;
                 w.calls = calls;
                 w.note = skipped;
                 return Ok(w);
@@ -59,7 +59,7 @@ impl Writer for LlmWriter {
         match second.result {
             Ok((again, model)) => match validate(&again.text, brief) {
                 Ok(checked) => {
-                    let mut w = written(&checked, &model);
+                    let mut w = crate::with_review_chart(brief, written(&checked, &model))?;
                     w.note = Some(format!("repaired: the first answer was refused ({problem})"));
                     w.calls = calls;
                     Ok(w)
@@ -148,6 +148,25 @@ mod tests {
         );
         assert_eq!(w.subject, "Northwind: our plan for SUP-1");
         assert_eq!((w.calls.len(), w.calls[0].input_tokens, w.calls[0].output_tokens), (1, Some(120), Some(40)));
+    }
+
+    #[test]
+    fn a_model_written_review_carries_the_chart_after_its_greeting() {
+        let fake = Fake::start(vec![openai(VALID)]);
+        let mut b = brief("x");
+        b.kind = tam_core::comms::CommKind::CustomerSuccessReview;
+        b.period = Some(crate::tests::period(&b));
+        let w = writer(&fake, &[ProviderKind::OpenaiCompatible]).write(&b).unwrap();
+        assert_eq!(w.generator, "openai_compatible/openai_compatible-model");
+        assert_eq!(w.images.len(), 1, "the PNG the draft carries");
+        let greeting = w.html.find("Hello Northwind team,").unwrap();
+        let chart = w.html.find("<img src=\"cid:health-chart\"").unwrap();
+        let next = w.html.find("SUP-1 is with engineering").unwrap();
+        assert!(greeting < chart && chart < next, "{}", w.html);
+        // Other kinds show no chart.
+        let fake = Fake::start(vec![openai(VALID)]);
+        let w = writer(&fake, &[ProviderKind::OpenaiCompatible]).write(&brief("x")).unwrap();
+        assert!(w.images.is_empty() && !w.html.contains("cid:"), "{}", w.html);
     }
 
     #[test]
