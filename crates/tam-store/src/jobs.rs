@@ -59,38 +59,85 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let added = self.conn.cached_execute(
-            "INSERT INTO job_runs (tenant_id, job, slot, outcome, worker, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5)
+            "INSERT INTO job_runs (tenant_id, job, slot, outcome, worker, started_at, renewed_at)
+             VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?5)
              ON CONFLICT DO NOTHING",
             params![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
         )?;
         Ok(added == 1)
     }
 
-    /// Records how a claimed run ended: `ok` or `failed`, with what it did or why.
+    /// Records how `worker`'s run ended: `ok` or `failed`, with what it did or why. False (and
+    /// nothing recorded) when the run is no longer its own: it stopped renewing its claim and
+    /// another worker took the slot over.
+    #[allow(clippy::too_many_arguments)]
     pub fn finish_job(
         &mut self,
         tenant: &TenantId,
         job: &str,
         slot: Timestamp,
+        worker: &str,
         ok: bool,
         detail: &str,
         now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.cached_execute(
+            "UPDATE job_runs SET outcome = ?5, finished_at = ?6, detail = ?7
+             WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
+            params![tenant.as_str(), job, nanos(slot), worker, if ok { "ok" } else { "failed" }, nanos(now), detail],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Lets go of `worker`'s run that was interrupted (a shutdown mid-job), so the slot can run
+    /// again; what it did is idempotent.
+    pub fn release_job(
+        &mut self,
+        tenant: &TenantId,
+        job: &str,
+        slot: Timestamp,
+        worker: &str,
     ) -> Result<(), StoreError> {
         self.conn.cached_execute(
-            "UPDATE job_runs SET outcome = ?4, finished_at = ?5, detail = ?6 WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3",
-            params![tenant.as_str(), job, nanos(slot), if ok { "ok" } else { "failed" }, nanos(now), detail],
+            "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
+            params![tenant.as_str(), job, nanos(slot), worker],
         )?;
         Ok(())
     }
 
-    /// Lets go of a claimed run that was interrupted (a shutdown mid-job), so the slot can run
-    /// again; what it did is idempotent.
-    pub fn release_job(&mut self, tenant: &TenantId, job: &str, slot: Timestamp) -> Result<(), StoreError> {
-        self.conn.cached_execute(
-            "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND outcome = 'running'",
-            params![tenant.as_str(), job, nanos(slot)],
+    /// Renews `worker`'s claim on a run it is still running. False when the run is no longer
+    /// its own.
+    pub fn renew_job(
+        &mut self,
+        tenant: &TenantId,
+        job: &str,
+        slot: Timestamp,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn.cached_execute(
+            "UPDATE job_runs SET renewed_at = ?5
+             WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
+            params![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
         )?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// Lets go of every run still `running` whose worker has not renewed it for `lease` (it
+    /// was killed, or its machine went away), whichever replica it ran on, so its slot runs
+    /// again within the grace. Returns the runs taken back, as `(tenant, job, worker)`.
+    pub fn release_stalled_runs(
+        &mut self,
+        now: Timestamp,
+        lease: tam_core::SignedDuration,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let before = nanos(now.checked_sub(lease).unwrap_or(now));
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM job_runs WHERE outcome = 'running' AND COALESCE(renewed_at, started_at, 0) < ?1
+             RETURNING tenant_id, job, COALESCE(worker, '')",
+        )?;
+        let runs = stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(runs.collect::<Result<_, _>>()?)
     }
 
     /// Lets go of every run still `running` whose worker `dead` says is gone (a replica that

@@ -292,6 +292,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tickets_feature_requests ON tickets (tenant_id, account_id, created_at)
         WHERE kind = 'feature_request';
     "#,
+    // 10: a running job's worker renews its claim; another replica takes over a run whose
+    // worker stopped renewing.
+    r#"
+    ALTER TABLE job_runs ADD COLUMN renewed_at INTEGER;
+    -- Each tick looks for stalled runs: the few running ones, not a year of history.
+    CREATE INDEX job_runs_running ON job_runs (tenant_id) WHERE outcome = 'running';
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

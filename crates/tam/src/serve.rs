@@ -103,6 +103,51 @@ fn jobs(config: &Config, tenant: &TenantId) -> Vec<(Kind, Every)> {
 /// A run still `running` after this long lost its worker.
 const STALE_HOURS: i64 = 12;
 
+/// A running job's worker renews its claim this often...
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+/// ...and a run not renewed for this long is taken over by whichever replica sees it first.
+const RUN_LEASE: SignedDuration = SignedDuration::from_secs(90);
+
+/// Renews a run's claim on its own connection while the run goes on, so that another replica
+/// can tell a long run from one whose worker was killed. Stops when dropped.
+struct Renewal {
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Renewal {
+    fn start(store: &Store, tenant: &TenantId, job: &str, slot: Timestamp, worker: &str) -> Result<Renewal> {
+        // An in-memory store has no other process to tell.
+        let Some(mut own) = store.reader()? else { return Ok(Renewal { done: None, thread: None }) };
+        let (done, stopped) = std::sync::mpsc::channel::<()>();
+        let (tenant, job, worker) = (tenant.clone(), job.to_owned(), worker.to_owned());
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(RENEW_EVERY) {
+                match own.renew_job(&tenant, &job, slot, &worker, Timestamp::now()) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let fields = json!({"tenant": tenant, "job": job, "slot": slot});
+                        crate::log::event("warn", "job taken over by another worker", fields);
+                        return;
+                    }
+                    // A busy store misses one renewal; the lease allows several.
+                    Err(e) => crate::log::event("warn", "job renewal failed", json!({"error": e.to_string()})),
+                }
+            }
+        });
+        Ok(Renewal { done: Some(done), thread: Some(thread) })
+    }
+}
+
+impl Drop for Renewal {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
 struct Tick<'a> {
     config: &'a Config,
     store: &'a mut Store,
@@ -115,6 +160,13 @@ impl Tick<'_> {
     /// Runs or records every job due at `now`; returns how many ran.
     fn run(&mut self, now: Timestamp, grace: SignedDuration) -> Result<u64> {
         let mut ran = 0;
+        for (tenant, job, worker) in self.store.release_stalled_runs(Timestamp::now(), RUN_LEASE)? {
+            crate::log::event(
+                "warn",
+                "took over a stalled run",
+                json!({"tenant": tenant, "job": job, "worker": worker, "lease_seconds": RUN_LEASE.as_secs()}),
+            );
+        }
         let stale = self.store.fail_stale_jobs(Timestamp::now(), SignedDuration::from_hours(STALE_HOURS))?;
         if stale > 0 {
             crate::log::event(
@@ -156,10 +208,12 @@ impl Tick<'_> {
                             continue;
                         }
                         crate::log::event("info", "job started", json!({"tenant": tenant, "job": job, "slot": slot}));
+                        let renewal = Renewal::start(self.store, &tenant, job, slot, self.worker)?;
                         let result = self.job(kind, &tenant, slot);
+                        drop(renewal);
                         if result.is_err() && self.stop.load(Ordering::Relaxed) {
                             // Interrupted by a shutdown: the slot runs again after a restart.
-                            self.store.release_job(&tenant, job, slot)?;
+                            self.store.release_job(&tenant, job, slot, self.worker)?;
                             crate::log::event(
                                 "warn",
                                 "job interrupted",
@@ -171,7 +225,16 @@ impl Tick<'_> {
                             Ok(d) => (true, d.clone()),
                             Err(e) => (false, format!("{e:#}")),
                         };
-                        self.store.finish_job(&tenant, job, slot, ok, &detail, Timestamp::now())?;
+                        if !self.store.finish_job(&tenant, job, slot, self.worker, ok, &detail, Timestamp::now())? {
+                            // It stalled past its lease and another worker ran the slot: that
+                            // run's result stands.
+                            crate::log::event(
+                                "warn",
+                                "job finished after another worker took it over",
+                                json!({"tenant": tenant, "job": job, "slot": slot, "ok": ok, "detail": detail}),
+                            );
+                            continue;
+                        }
                         let level = if ok { "info" } else { "error" };
                         crate::log::event(
                             level,

@@ -144,3 +144,30 @@ fn a_job_claimed_once_and_left_running_is_failed_after_the_lease() {
     assert_eq!((runs[0].outcome.as_str(), runs[0].detail.is_some()), ("failed", true));
     assert_eq!(store.last_job_slot(&tenant, "scan").unwrap(), Some(slot), "handled, and visible as failed");
 }
+
+#[test]
+fn a_run_whose_worker_stops_renewing_is_taken_over_and_the_late_worker_cannot_finish_it() {
+    let mut store = Store::open_in_memory().unwrap();
+    let tenant = TenantId::parse("t", "acme").unwrap();
+    let slot = at("2026-03-29T07:00:00Z");
+    let secs = |s| tam_core::SignedDuration::from_secs(s);
+    let later = |s| slot.checked_add(secs(s)).unwrap();
+    let lease = secs(90);
+    assert!(store.claim_job(&tenant, "scan", slot, "host-a:1", slot).unwrap());
+    // A long run that keeps renewing keeps its slot.
+    assert!(store.renew_job(&tenant, "scan", slot, "host-a:1", later(60)).unwrap());
+    assert!(store.release_stalled_runs(later(120), lease).unwrap().is_empty(), "renewed at 60 s");
+    // Its machine goes away: nothing renews it, and after the lease another replica takes it.
+    let taken = store.release_stalled_runs(later(151), lease).unwrap();
+    assert_eq!(taken, [("acme".to_owned(), "scan".to_owned(), "host-a:1".to_owned())]);
+    assert_eq!(store.last_job_slot(&tenant, "scan").unwrap(), None, "the slot is free to run again");
+    assert!(store.claim_job(&tenant, "scan", slot, "host-b:7", later(152)).unwrap());
+    // The first worker wakes up: it can neither renew nor finish the run it lost.
+    assert!(!store.renew_job(&tenant, "scan", slot, "host-a:1", later(153)).unwrap());
+    assert!(!store.finish_job(&tenant, "scan", slot, "host-a:1", false, "late", later(154)).unwrap());
+    store.release_job(&tenant, "scan", slot, "host-a:1").unwrap();
+    assert!(store.finish_job(&tenant, "scan", slot, "host-b:7", true, "done", later(200)).unwrap());
+    let runs = store.job_runs(Some(&tenant), 10).unwrap();
+    assert_eq!((runs.len(), runs[0].outcome.as_str(), runs[0].detail.as_deref()), (1, "ok", Some("done")));
+    assert!(store.release_stalled_runs(later(10_000), lease).unwrap().is_empty(), "finished runs stay");
+}
