@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use tam_core::comms::{
     AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
 };
+use tam_core::concurrent::Stop;
 use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
@@ -83,12 +84,14 @@ pub fn dispatch(
     policy: &RetryPolicy,
     worker: &str,
 ) -> Result<DispatchReport, StoreError> {
-    dispatch_until(store, tenant, channels, now, policy, worker, &|| false)
+    dispatch_until(store, tenant, channels, now, policy, worker, &tam_core::concurrent::never)
 }
 
-/// [`dispatch`] that stops as soon as `stop` says so between batches (or between a batch's
-/// drafts and its other effects): what was claimed and not yet tried goes back to pending at
-/// once, with no attempt counted, so a restart delivers it without waiting for the lease.
+/// [`dispatch`] that stops as soon as `stop` says so: between batches, between a batch's drafts
+/// and its other effects, and inside a channel's share (a slow channel finishes the items it
+/// began, within its quota, and begins no other). What was claimed and not yet tried goes back
+/// to pending at once, with no attempt counted, so a restart delivers it without waiting for
+/// the lease.
 pub fn dispatch_until(
     store: &mut Store,
     tenant: &TenantId,
@@ -96,7 +99,7 @@ pub fn dispatch_until(
     now: Timestamp,
     policy: &RetryPolicy,
     worker: &str,
-    stop: &dyn Fn() -> bool,
+    stop: Stop<'_>,
 ) -> Result<DispatchReport, StoreError> {
     let mut report = DispatchReport::default();
     let claim = Claim { drafts: channels.writer.drafts_per_claim().max(1), others: OTHERS_PER_CLAIM };
@@ -119,7 +122,7 @@ pub fn dispatch_until(
                 report.stopped = true;
                 continue;
             }
-            let steps = deliver_group(store, group, channels, now)?;
+            let steps = deliver_group(store, group, channels, now, stop)?;
             let mut finished = Vec::with_capacity(group.len());
             for (row, step) in group.iter().zip(steps) {
                 let finish = match step {
@@ -168,6 +171,7 @@ fn deliver_group(
     group: &[OutboxRow],
     ch: &mut Channels<'_>,
     now: Timestamp,
+    stop: Stop<'_>,
 ) -> Result<Vec<Step>, StoreError> {
     let mut steps: Vec<Option<Step>> = Vec::with_capacity(group.len());
     let mut jobs: Vec<(usize, Job)> = Vec::new();
@@ -196,12 +200,14 @@ fn deliver_group(
     let mut settle = |i: usize, outcome: Outcome| steps[i] = Some(Step::Attempted(outcome));
 
     if !briefs.is_empty() {
-        let written = ch.writer.write_all(&briefs.iter().map(|(_, b)| &**b).collect::<Vec<_>>());
+        let mut written = ch.writer.write_all(&briefs.iter().map(|(_, b)| &**b).collect::<Vec<_>>(), stop).into_iter();
         let mut drafts = Vec::with_capacity(briefs.len());
-        for ((i, brief), written) in briefs.into_iter().zip(written) {
+        for (i, brief) in briefs {
             let row = &group[i];
-            match written {
-                Ok(written) => {
+            match written.next() {
+                // Asked to stop before it was begun.
+                None => settle(i, Outcome::NotTried),
+                Some(Ok(written)) => {
                     // Tokens are spent whether or not the mailbox takes the draft: record them now.
                     if !written.calls.is_empty() {
                         store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
@@ -214,20 +220,20 @@ fn deliver_group(
                     }
                     drafts.push((i, draft));
                 }
-                Err(e) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
+                Some(Err(e)) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
             }
         }
-        in_batch(drafts, |d| ch.mailbox.create_drafts(d), &mut settle);
+        in_batch(drafts, |d| ch.mailbox.create_drafts(d, stop), &mut settle);
     }
-    in_batch(crm, |u| ch.crm.update_all(u), &mut settle);
+    in_batch(crm, |u| ch.crm.update_all(u, stop), &mut settle);
     for (i, event) in events {
-        settle(i, ch.events.publish(&event));
+        settle(i, if stop() { Outcome::NotTried } else { ch.events.publish(&event) });
     }
     for (i, doc) in profiles {
-        settle(i, ch.profiles.publish_profile(&doc));
+        settle(i, if stop() { Outcome::NotTried } else { ch.profiles.publish_profile(&doc) });
     }
-    in_batch(email, |a| ch.alerts.send_alerts(a), &mut settle);
-    in_batch(chat, |a| ch.chat.notify_all(a), &mut settle);
+    in_batch(email, |a| ch.alerts.send_alerts(a, stop), &mut settle);
+    in_batch(chat, |a| ch.chat.notify_all(a, stop), &mut settle);
     // A channel that answered fewer outcomes than it was given failed those it did not answer.
     Ok(steps
         .into_iter()
@@ -263,6 +269,10 @@ fn finish(
         Outcome::Rejected { reason } => {
             report.failed += 1;
             Finish::Failed { error: format!("rejected: {reason}") }
+        }
+        Outcome::NotTried => {
+            report.stopped = true;
+            Finish::Defer { next_attempt_at: now }
         }
     }
 }

@@ -81,7 +81,7 @@ fn drafts(n: usize, concurrency: usize) -> (Duration, u64) {
     let mut mailbox = GmailDrafts::new(gmail(&fake, concurrency));
     let batch: Vec<CustomerDraft> = (0..n).map(|i| draft(&format!("c{concurrency}"), i)).collect();
     let started = Instant::now();
-    let outcomes = mailbox.create_drafts(&batch);
+    let outcomes = mailbox.create_drafts(&batch, &tam_core::concurrent::never);
     let took = started.elapsed();
     let delivered = outcomes.iter().filter(|o| matches!(o, Outcome::Delivered { .. })).count();
     assert_eq!(delivered, n, "{:?}", outcomes.iter().find(|o| !matches!(o, Outcome::Delivered { .. })));
@@ -128,7 +128,7 @@ fn main() {
         })
         .collect();
     let started = Instant::now();
-    let outcomes = alerts.send_alerts(&batch);
+    let outcomes = alerts.send_alerts(&batch, &tam_core::concurrent::never);
     let took = started.elapsed();
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered { .. })), "{outcomes:?}");
     println!(

@@ -239,8 +239,9 @@ impl CrmWriter for LocalCrm {
         }
     }
 
-    /// One transaction for the batch: all are written or none, and none costs a commit of its own.
-    fn update_all(&mut self, updates: &[CrmUpdate]) -> Vec<Outcome> {
+    /// One transaction for the batch: all are written or none, and none costs a commit of its
+    /// own. Local and quick, so a stop waits for it.
+    fn update_all(&mut self, updates: &[CrmUpdate], _stop: tam_core::concurrent::Stop<'_>) -> Vec<Outcome> {
         match self.store.update_crm_all(updates) {
             Ok(_) => {
                 updates.iter().map(|u| Outcome::Delivered { receipt: format!("accounts/{}", u.account) }).collect()

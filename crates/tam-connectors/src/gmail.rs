@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tam_core::comms::{CustomerDraft, RepAlert, Subject};
+use tam_core::concurrent::Stop;
 use tam_core::outbox::Outcome;
-use tam_core::ports::{DraftMailbox, RepAlerts};
+use tam_core::ports::{DraftMailbox, RepAlerts, padded};
 use tam_core::{Email, Timestamp};
 
 use crate::google_auth::{AuthError, ServiceAccount, base64url};
@@ -249,8 +250,9 @@ impl DraftMailbox for GmailDrafts {
 
     /// Several at once: each rep's mailbox has its own quota, and most of a draft's time is
     /// spent waiting on Gmail.
-    fn create_drafts(&mut self, drafts: &[CustomerDraft]) -> Vec<Outcome> {
-        tam_core::concurrent::map(drafts, self.gmail.concurrency, |d| self.save(d))
+    fn create_drafts(&mut self, drafts: &[CustomerDraft], stop: Stop<'_>) -> Vec<Outcome> {
+        let saved = tam_core::concurrent::map_until(drafts, self.gmail.concurrency, stop, |d| self.save(d));
+        padded(saved, drafts.len())
     }
 }
 
@@ -345,8 +347,8 @@ impl RepAlerts for GmailAlerts {
 
     /// Several at once, within the alerts mailbox's quota (a send costs 100 of its 250 units a
     /// second, so that quota, not the workers, sets the pace).
-    fn send_alerts(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        tam_core::concurrent::map(alerts, self.gmail.concurrency, |a| self.send(a))
+    fn send_alerts(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        padded(tam_core::concurrent::map_until(alerts, self.gmail.concurrency, stop, |a| self.send(a)), alerts.len())
     }
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tam_core::comms::RepAlert;
+use tam_core::concurrent::Stop;
 use tam_core::outbox::Outcome;
 use tam_core::ports::ChatNotifier;
 
@@ -96,10 +97,12 @@ fn pace(last_sent: &Mutex<HashMap<String, Instant>>, space: &str, min_interval: 
 }
 
 /// Posts `alerts` with `post`, the spaces at once on up to `workers` threads and each space's
-/// alerts in order on one of them: Chat's write quota is per space.
+/// alerts in order on one of them: Chat's write quota is per space. Once `stop` says so, no
+/// space posts another.
 fn by_space(
     alerts: &[RepAlert],
     workers: usize,
+    stop: Stop<'_>,
     space_of: impl Fn(&RepAlert) -> String,
     post: impl Fn(&RepAlert) -> Outcome + Sync,
 ) -> Vec<Outcome> {
@@ -111,17 +114,14 @@ fn by_space(
             None => spaces.push((space, vec![i])),
         }
     }
-    let posted = tam_core::concurrent::map(&spaces, workers, |(_, members)| {
-        members.iter().map(|&i| (i, post(&alerts[i]))).collect::<Vec<_>>()
+    let posted = tam_core::concurrent::map_until(&spaces, workers, stop, |(_, members)| {
+        members.iter().map_while(|&i| (!stop()).then(|| (i, post(&alerts[i])))).collect::<Vec<_>>()
     });
     let mut outcomes: Vec<Option<Outcome>> = alerts.iter().map(|_| None).collect();
     for (i, outcome) in posted.into_iter().flatten() {
         outcomes[i] = Some(outcome);
     }
-    outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Retry { reason: "not posted".to_owned(), after: None }))
-        .collect()
+    outcomes.into_iter().map(|o| o.unwrap_or(Outcome::NotTried)).collect()
 }
 
 /// The effect's key as `requestId` (Chat returns the first message for a repeated id) and a
@@ -165,8 +165,8 @@ impl ChatNotifier for ChatWebhooks {
         self.post(alert)
     }
 
-    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        by_space(alerts, self.config.concurrency, |a| paced_as(a).to_owned(), |a| self.post(a))
+    fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        by_space(alerts, self.config.concurrency, stop, |a| paced_as(a).to_owned(), |a| self.post(a))
     }
 }
 
@@ -264,8 +264,8 @@ impl ChatNotifier for ChatApi {
         self.post(alert)
     }
 
-    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        by_space(alerts, self.concurrency, |a| self.space_for(a).unwrap_or_default(), |a| self.post(a))
+    fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        by_space(alerts, self.concurrency, stop, |a| self.space_for(a).unwrap_or_default(), |a| self.post(a))
     }
 }
 
@@ -343,6 +343,7 @@ mod tests {
         let outcomes = by_space(
             &alerts,
             3,
+            &tam_core::concurrent::never,
             |a| a.chat_space.clone().unwrap(),
             |a| {
                 most.fetch_max(in_flight.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
@@ -372,6 +373,39 @@ mod tests {
             assert_eq!(mine, expected.iter().collect::<Vec<_>>());
         }
         assert!((2..=3).contains(&most.load(Ordering::SeqCst)), "{most:?}");
+    }
+
+    #[test]
+    fn asked_to_stop_no_space_posts_another_and_the_rest_are_not_tried() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let alert = |space: &str, n: usize| RepAlert {
+            tenant: tam_core::TenantId::parse("t", "t").unwrap(),
+            rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
+            chat_space: Some(space.to_owned()),
+            kind: tam_core::comms::AlertKind::Individual,
+            subject: tam_core::comms::Subject::new("s"),
+            text: String::new(),
+            key: tam_core::outbox::IdemKey::from_stored(format!("{space}#{n}")),
+        };
+        let alerts: Vec<RepAlert> = (0..30).map(|n| alert(["spaces/A", "spaces/B"][n % 2], n)).collect();
+        let posted = AtomicUsize::new(0);
+        let stop = || posted.load(Ordering::SeqCst) >= 4;
+        let outcomes = by_space(
+            &alerts,
+            2,
+            &stop,
+            |a| a.chat_space.clone().unwrap(),
+            |a| {
+                posted.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                Outcome::Delivered { receipt: a.key.to_string() }
+            },
+        );
+        assert_eq!(outcomes.len(), 30, "one outcome per alert");
+        let delivered = outcomes.iter().filter(|o| matches!(o, Outcome::Delivered { .. })).count();
+        assert_eq!(delivered, posted.load(Ordering::SeqCst), "each posted alert answers its outcome");
+        assert!((4..=5).contains(&delivered), "{delivered} posted: one per space may be in flight");
+        assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered { .. } | Outcome::NotTried)));
     }
 
     #[test]

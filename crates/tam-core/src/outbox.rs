@@ -151,6 +151,9 @@ pub enum Outcome {
         /// Why.
         reason: String,
     },
+    /// Not tried: the channel was asked to stop before it began this one. It goes back to
+    /// pending as it was, due at once.
+    NotTried,
 }
 
 /// Bounded retries with exponential backoff.

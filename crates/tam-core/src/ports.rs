@@ -5,7 +5,27 @@
 //! **Boundary:** adapters implement these; tam-core never names an adapter.
 
 use crate::comms::{Brief, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Written};
+use crate::concurrent::Stop;
 use crate::outbox::Outcome;
+
+/// One outcome per item, in order: `deliver`'s for the items begun before `stop` said so,
+/// [`Outcome::NotTried`] for the rest.
+pub fn one_by_one<T>(items: &[T], stop: Stop<'_>, mut deliver: impl FnMut(&T) -> Outcome) -> Vec<Outcome> {
+    let mut stopped = false;
+    items
+        .iter()
+        .map(|item| {
+            stopped = stopped || stop();
+            if stopped { Outcome::NotTried } else { deliver(item) }
+        })
+        .collect()
+}
+
+/// `answers` of the first items, padded with [`Outcome::NotTried`] to one per item.
+pub fn padded(mut answers: Vec<Outcome>, items: usize) -> Vec<Outcome> {
+    answers.resize(items.max(answers.len()), Outcome::NotTried);
+    answers
+}
 
 /// Where drafts go: the only way customer-facing content leaves `tam`, and it leaves as a draft.
 pub trait DraftMailbox {
@@ -13,9 +33,10 @@ pub trait DraftMailbox {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome;
 
     /// Saves several drafts: one outcome per draft, in order. A mailbox behind a network API
-    /// saves several at once, within its quota; the others save them one by one.
-    fn create_drafts(&mut self, drafts: &[CustomerDraft]) -> Vec<Outcome> {
-        drafts.iter().map(|d| self.create_draft(d)).collect()
+    /// saves several at once, within its quota; the others save them one by one. Once `stop`
+    /// says so it begins no more ([`Outcome::NotTried`]).
+    fn create_drafts(&mut self, drafts: &[CustomerDraft], stop: Stop<'_>) -> Vec<Outcome> {
+        one_by_one(drafts, stop, |d| self.create_draft(d))
     }
 }
 
@@ -25,9 +46,9 @@ pub trait RepAlerts {
     fn send_alert(&mut self, alert: &RepAlert) -> Outcome;
 
     /// Sends several alerts: one outcome per alert, in order (several at once where the
-    /// channel's quota allows).
-    fn send_alerts(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        alerts.iter().map(|a| self.send_alert(a)).collect()
+    /// channel's quota allows); none begun once `stop` says so.
+    fn send_alerts(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        one_by_one(alerts, stop, |a| self.send_alert(a))
     }
 }
 
@@ -37,9 +58,9 @@ pub trait ChatNotifier {
     fn notify(&mut self, alert: &RepAlert) -> Outcome;
 
     /// Posts several alerts: one outcome per alert, in order (several spaces at once where the
-    /// channel allows; one space's messages stay in order).
-    fn notify_all(&mut self, alerts: &[RepAlert]) -> Vec<Outcome> {
-        alerts.iter().map(|a| self.notify(a)).collect()
+    /// channel allows; one space's messages stay in order); none begun once `stop` says so.
+    fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        one_by_one(alerts, stop, |a| self.notify(a))
     }
 }
 
@@ -54,9 +75,10 @@ pub trait CrmWriter {
     /// Writes the fields. Idempotent by nature.
     fn update_health(&mut self, update: &CrmUpdate) -> Outcome;
 
-    /// Writes several accounts' fields: one outcome per update, in order.
-    fn update_all(&mut self, updates: &[CrmUpdate]) -> Vec<Outcome> {
-        updates.iter().map(|u| self.update_health(u)).collect()
+    /// Writes several accounts' fields: one outcome per update, in order; none begun once
+    /// `stop` says so.
+    fn update_all(&mut self, updates: &[CrmUpdate], stop: Stop<'_>) -> Vec<Outcome> {
+        one_by_one(updates, stop, |u| self.update_health(u))
     }
 }
 
@@ -78,9 +100,10 @@ pub trait Writer {
     fn write(&self, brief: &Brief) -> Result<Written, WriteError>;
 
     /// Writes several: one result per brief, in order. A writer that waits on a model writes
-    /// several at once, as many as its providers allow.
-    fn write_all(&self, briefs: &[&Brief]) -> Vec<Result<Written, WriteError>> {
-        briefs.iter().map(|b| self.write(b)).collect()
+    /// several at once, as many as its providers allow. Once `stop` says so it begins no more:
+    /// then the results are those of the first briefs only.
+    fn write_all(&self, briefs: &[&Brief], stop: Stop<'_>) -> Vec<Result<Written, WriteError>> {
+        briefs.iter().map_while(|b| (!stop()).then(|| self.write(b))).collect()
     }
 
     /// How many drafts one dispatcher batch should hand it: everything a batch claims must be

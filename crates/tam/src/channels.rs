@@ -213,7 +213,7 @@ impl HomeChannels {
         store: &mut Store,
         tenant: &TenantId,
         policy: &RetryPolicy,
-        stop: &dyn Fn() -> bool,
+        stop: tam_core::concurrent::Stop<'_>,
     ) -> Result<DispatchReport> {
         let mut ports = self.ports(tenant);
         Ok(dispatch::dispatch_until(store, tenant, &mut ports, Timestamp::now(), policy, &worker(), stop)?)

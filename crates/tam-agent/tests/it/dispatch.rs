@@ -24,6 +24,8 @@ pub(crate) struct Fake {
     pub(crate) alerts: Vec<(String, RepAlert)>,
     pub(crate) events: Vec<Event>,
     pub(crate) profiles: Vec<ProfileDocument>,
+    /// Raised once this many deliveries are made: a SIGTERM that arrives mid-batch.
+    pub(crate) stop_after: Option<(usize, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
 }
 
 impl Fake {
@@ -34,6 +36,11 @@ impl Fake {
             return Outcome::Retry { reason: format!("{channel} unavailable (try {tries})"), after: None };
         }
         *self.delivered.entry(key).or_default() += 1;
+        if let Some((after, flag)) = &self.stop_after
+            && self.delivered.values().sum::<u32>() as usize >= *after
+        {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         Outcome::Delivered { receipt: format!("{channel}-receipt") }
     }
 
@@ -478,33 +485,41 @@ fn an_effect_whose_snapshot_is_gone_fails_for_good_and_says_why() {
     assert!(error.contains("the snapshot of account \"red00\"") && error.contains("is not stored"), "{error}");
 }
 
-#[test]
-fn asked_to_stop_a_dispatch_ends_between_batches_and_leaves_the_rest_pending_and_unleased() {
+/// Dispatches 60 red accounts' effects until `after` deliveries have been made, then as if
+/// SIGTERM came; checks that nothing is left leased or charged an attempt, and that a restart
+/// delivers the rest at once, nothing twice. Returns how many the first run delivered.
+fn stopped_after(after: usize) -> u64 {
     let mut store = Store::open_in_memory().unwrap();
     red_accounts(&mut store, 60);
     scan_at(&mut store, now());
     let planned = store.outbox(&tenant(), None).unwrap().len();
-    let mut fake = Fake::default();
-    // Checked before the first claim, then before the batch's other effects: the stop comes
-    // after the batch's drafts, so its other effects were claimed and are given back.
-    let checks = std::cell::Cell::new(0);
-    let stop = || {
-        checks.set(checks.get() + 1);
-        checks.get() > 1
-    };
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut fake = Fake { stop_after: Some((after, flag.clone())), ..Fake::default() };
+    let stop = || flag.load(std::sync::atomic::Ordering::SeqCst);
     let report = with_channels(&mut fake, |channels| {
         tam_agent::dispatch::dispatch_until(&mut store, &tenant(), channels, now(), &RetryPolicy::default(), "w", &stop)
             .unwrap()
     });
     assert!(report.stopped);
-    assert_eq!(report.delivered, 60, "the first batch's drafts only: {report:?}");
     let rows = store.outbox(&tenant(), None).unwrap();
     assert!(rows.iter().all(|r| r.state != OutboxState::InFlight), "nothing is left leased");
     let pending: Vec<_> = rows.iter().filter(|r| r.state == OutboxState::Pending).collect();
-    assert_eq!(pending.len(), planned - 60);
+    assert_eq!(pending.len(), planned - report.delivered as usize, "{report:?}");
     assert!(pending.iter().all(|r| r.attempts == 0), "a released row spent no attempt");
-    // A restart delivers the rest at once, nothing twice.
+    fake.stop_after = None;
     let rest = run_dispatch(&mut store, &mut fake, now());
-    assert_eq!(rest.delivered as usize, planned - 60);
+    assert_eq!(rest.delivered as usize, planned - report.delivered as usize);
     assert!(fake.delivered.values().all(|n| *n == 1), "{:?}", fake.delivered);
+    report.delivered
+}
+
+#[test]
+fn asked_to_stop_after_a_batchs_drafts_its_other_effects_go_back_pending_and_unleased() {
+    assert_eq!(stopped_after(60), 60, "the first batch's drafts only");
+}
+
+#[test]
+fn asked_to_stop_in_the_middle_of_a_channels_share_it_begins_no_other() {
+    // The mailbox saves drafts one by one: it stops at the seventh, not at the batch's end.
+    assert_eq!(stopped_after(7), 7);
 }

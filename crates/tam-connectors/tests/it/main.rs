@@ -528,7 +528,7 @@ mod gmail {
         // 40 drafts to one rep cost 600 units: more than one second of that mailbox's quota.
         let mut batch = drafts_to(40, 1);
         batch.extend(drafts_to(60, 3).into_iter().skip(40));
-        let outcomes = mailbox.create_drafts(&batch);
+        let outcomes = mailbox.create_drafts(&batch, &tam_core::concurrent::never);
         assert!(outcomes.iter().all(|o| matches!(o, Outcome::Delivered { .. })), "{outcomes:?}");
         let saved: usize = (0..3).map(|r| fake.drafts(&format!("rep{r}@vendor.example")).len()).sum();
         assert_eq!(saved, 60, "each draft saved once");
@@ -537,7 +537,7 @@ mod gmail {
         assert!(stats.peak_user_units_per_second <= 250, "{stats:?}");
         assert!(stats.peak_in_flight > 1, "drafts were saved at once: {stats:?}");
         // A retried batch finds every draft by its Message-ID and saves none again.
-        let again = mailbox.create_drafts(&batch);
+        let again = mailbox.create_drafts(&batch, &tam_core::concurrent::never);
         assert!(again.iter().all(|o| matches!(o, Outcome::Delivered { .. })));
         assert_eq!((0..3).map(|r| fake.drafts(&format!("rep{r}@vendor.example")).len()).sum::<usize>(), 60);
     }

@@ -86,8 +86,8 @@ impl Writer for LlmWriter {
 
     /// As many at once as one provider takes (`concurrency_per_provider`): the router's gates
     /// hold each provider to that, whichever models the drafts fall back to.
-    fn write_all(&self, briefs: &[&Brief]) -> Vec<Result<Written, WriteError>> {
-        tam_core::concurrent::map(briefs, self.router.concurrency_per_provider(), |b| self.write(b))
+    fn write_all(&self, briefs: &[&Brief], stop: tam_core::concurrent::Stop<'_>) -> Vec<Result<Written, WriteError>> {
+        tam_core::concurrent::map_until(briefs, self.router.concurrency_per_provider(), stop, |b| self.write(b))
     }
 }
 

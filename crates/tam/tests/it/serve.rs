@@ -157,3 +157,71 @@ fn a_replica_restarted_after_a_kill_runs_the_slot_its_dead_predecessor_held() {
     home.ok(&["serve", "--once", "--at", "2026-03-28T06:10:00Z"]);
     assert_eq!(scan_runs(&home), [("2026-03-28T06:00:00Z".to_owned(), "ok".to_owned())]);
 }
+
+#[test]
+fn sigterm_during_a_slow_mailboxs_batch_stops_within_a_draft_and_leaves_the_rest_pending() {
+    use tam_testkit::gmail::{FakeGmail, SCOPE_COMPOSE, SCOPE_READONLY, SCOPE_SEND};
+    let gmail = FakeGmail::start();
+    gmail.grant(&[SCOPE_COMPOSE, SCOPE_SEND, SCOPE_READONLY]);
+    // Each draft is a lookup and a save: 0.8 s, two at a time, so the batch of 30 takes 12 s.
+    gmail.set_latency(std::time::Duration::from_millis(400));
+    let home = TestHome::new();
+    let mut book = String::new();
+    for n in 0..30 {
+        book.push_str(&format!(
+            r#"{{"record":"account","tenant_id":"acme","id":"r{n:02}","name":"Red {n}","rep_name":"Ana","rep_email":"ana@vendor.example","contacts":["ops@r{n:02}.example"]}}
+{{"record":"heartbeat","tenant_id":"acme","account_id":"r{n:02}","at":"2026-03-10T00:00:00Z"}}
+"#
+        ));
+        for t in 0..3 {
+            book.push_str(&format!(
+                r#"{{"record":"ticket","tenant_id":"acme","id":"T{n}-{t}","account_id":"r{n:02}","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","subject":"Down"}}
+"#
+            ));
+        }
+    }
+    let book = home.file("book.ndjson", &book);
+    home.ok(&["import", book.to_str().unwrap()]);
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/../tam-connectors/tests/fixtures/test_service_account.json");
+    std::fs::write(
+        home.path().join("home/tam.toml"),
+        format!(
+            "[tenants.acme]\ntime_zone = \"Europe/Berlin\"\n[mail]\nkind = \"gmail\"\nservice_account_file_env = \"TAM_TEST_GMAIL_KEY\"\nbase_url = \"{}\"\ntoken_uri = \"{}\"\nalerts_from = \"tam@vendor.example\"\nconcurrency = 2\n",
+            gmail.base_url(),
+            gmail.token_uri()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
+        .env("TAM_HOME", home.path().join("home"))
+        .env("TAM_TEST_GMAIL_KEY", key)
+        .args(["serve", "--once", "--at", "2026-03-28T06:10:00Z"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the mailbox is at work, then ask to stop.
+    let begun = std::time::Instant::now();
+    while gmail.drafts("ana@vendor.example").len() < 2 {
+        assert!(begun.elapsed() < std::time::Duration::from_secs(20), "no draft was saved");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let asked = std::time::Instant::now();
+    let status = child.wait().unwrap();
+    let stopped_in = asked.elapsed();
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    // The drafts in flight finish (a lookup and a save each); no other begins.
+    assert!(stopped_in < std::time::Duration::from_millis(2_500), "stopped after {stopped_in:?}:\n{log}");
+    let saved = gmail.drafts("ana@vendor.example").len();
+    assert!(saved < 12, "{saved} drafts saved: the batch went on after SIGTERM");
+    let listed = home.json(&["outbox", "list", "--json"]);
+    let rows = listed.as_array().unwrap();
+    assert!(rows.iter().all(|r| r["status"] != "in_flight"), "nothing is left leased");
+    let drafts_pending: Vec<&Value> =
+        rows.iter().filter(|r| r["effect"] == "draft" && r["status"] == "pending").collect();
+    assert_eq!(drafts_pending.len(), 30 - saved, "every draft not saved waits");
+    assert!(drafts_pending.iter().all(|r| r["attempts"] == 0), "a draft not begun spent no attempt");
+}
