@@ -160,7 +160,12 @@ impl ServiceAccount {
         let status = response.status().as_u16();
         let body: Value =
             serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
-        let text = |f: &str| body.get(f).and_then(Value::as_str).unwrap_or_default().to_owned();
+        // The signed assertion is a credential for its hour: an endpoint quoting it back must
+        // not put it into a message.
+        let text = |f: &str| {
+            let said = body.get(f).and_then(Value::as_str).unwrap_or_default();
+            crate::scrub(said, &[&assertion])
+        };
         match (status, text("error").as_str()) {
             (200, _) => {
                 let token = text("access_token");

@@ -298,7 +298,8 @@ impl ChatApi {
             match post(&self.agent, &url, Some(&token), &body) {
                 // A token Google stopped accepting is refreshed once.
                 Ok((401, _)) if attempt == 0 => self.auth.invalidate("", CHAT_BOT),
-                Ok((status, text)) => return classify(status, &text),
+                // Google may quote the request, its bearer token included.
+                Ok((status, text)) => return crate::scrub_outcome(classify(status, &text), &[&token]),
                 Err(e) => {
                     return Outcome::Retry {
                         reason: format!("posting to {space} with the Chat API failed: {}", kind_of(&e)),

@@ -123,20 +123,6 @@ fn status_of(status: &Value, m: &JiraMapping) -> Option<String> {
     Some(m.categories.get(category).cloned().unwrap_or_else(|| category.to_owned()))
 }
 
-/// The kind of ticket an issue type names.
-fn kind_of(issue_type: &str) -> String {
-    let t = issue_type.to_lowercase();
-    if t.contains("feature") || t.contains("improvement") || t.contains("story") {
-        "feature_request".to_owned()
-    } else if t.contains("bug") || t.contains("defect") {
-        "bug".to_owned()
-    } else if t.contains("question") || t.contains("support") {
-        "question".to_owned()
-    } else {
-        t.split_whitespace().collect::<Vec<_>>().join("_")
-    }
-}
-
 /// The import record of an issue; the key (`SUP-101`) is the ticket id. Missing or malformed
 /// values are left out or passed on, so the importer reports them by key and field.
 pub fn ticket_record(tenant: &str, issue: &Value, m: &JiraMapping) -> Value {
@@ -158,7 +144,7 @@ pub fn ticket_record(tenant: &str, issue: &Value, m: &JiraMapping) -> Value {
     put("status", fields.get("status").and_then(|s| status_of(s, m)));
     put("created_at", text(fields.get("created")).map(|t| instant(&t)));
     put("updated_at", text(fields.get("updated")).map(|t| instant(&t)));
-    put("kind", text(fields.pointer("/issuetype/name")).map(|t| kind_of(&t)));
+    put("kind", text(fields.pointer("/issuetype/name")).map(|t| crate::ticket_kind(&t)));
     Value::Object(r)
 }
 
@@ -405,7 +391,7 @@ mod tests {
         assert_eq!(status_of(&s("Done", "done"), &m).as_deref(), Some("resolved"));
         assert_eq!(status_of(&s("Closed", "done"), &m).as_deref(), Some("closed"));
         assert_eq!(status_of(&s("Odd", "undefined"), &m).as_deref(), Some("undefined"));
-        assert_eq!(kind_of("New Feature"), "feature_request");
-        assert_eq!(kind_of("Service Request"), "service_request");
+        assert_eq!(crate::ticket_kind("New Feature"), "feature_request");
+        assert_eq!(crate::ticket_kind("Service Request"), "service_request");
     }
 }

@@ -6,7 +6,15 @@
 //!   `/Tickets/TicketStatus`. Tickets are listed newest activity first, so an incremental sync
 //!   stops at the first page older than the watermark.
 //! * **The JSON API v1** (`/api/v1/cases.json`, offset and limit): basic auth once, then the
-//!   session it returns; priorities and statuses from their own endpoints.
+//!   session it returns; priorities and statuses from their own endpoints. A case names its
+//!   requester, type and custom fields' definitions by reference only, so each page asks for
+//!   what the mapping needs with `include=` and the references are resolved from the page's
+//!   `resources`: one call per page, none per case.
+//!
+//! Both APIs give a ticket the id `KAYAKO-<numeric id>` (Classic's `id` attribute is the
+//! ticket id the JSON API calls `id`; the display id exists in Classic only), so moving a
+//! helpdesk from one API to the other updates its tickets instead of copying them. The kind
+//! comes from the ticket type, so feature requests become opportunities as Jira's do.
 //!
 //! Either way tickets become the importer's records, so a bad one is named and skipped.
 
@@ -63,8 +71,10 @@ pub fn urlencode(raw: &str) -> String {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct KayakoMapping {
-    /// Where the account comes from: `userorganization` or `userorganizationid` (Classic),
-    /// `requester` or `organization` or a custom field key (JSON API).
+    /// Where the account comes from: `userorganization` or `userorganizationid` (Classic);
+    /// a custom field key, `organization` (the requester's organization's name),
+    /// `organization_id` or `requester` (the requester's user id) (JSON API). Several,
+    /// comma-separated, are tried in order: the first with a value wins.
     pub account_field: String,
     /// Values of that field and the account id each stands for; unlisted values are the id.
     pub accounts: BTreeMap<String, String>,
@@ -73,6 +83,11 @@ pub struct KayakoMapping {
     pub statuses: BTreeMap<String, String>,
     /// The priority of a ticket that has none (Kayako allows that).
     pub missing_priority: String,
+    /// Ticket types and the kind each means (`feature_request`, `bug`, ...): Classic type ids
+    /// (installation-specific), JSON API type labels (case-insensitive) or ids. An unlisted
+    /// JSON type label is read by name ("Feature request" is a `feature_request`); an unlisted
+    /// Classic type id gives no kind, since Classic tickets carry the id only.
+    pub types: BTreeMap<String, String>,
 }
 
 impl Default for KayakoMapping {
@@ -84,6 +99,7 @@ impl Default for KayakoMapping {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .into(),
             missing_priority: "P4".into(),
+            types: BTreeMap::new(),
         }
     }
 }
@@ -92,6 +108,35 @@ impl KayakoMapping {
     fn account(&self, value: Option<&str>) -> Option<String> {
         let v = value?.trim();
         (!v.is_empty()).then(|| self.accounts.get(v).cloned().unwrap_or_else(|| v.to_owned()))
+    }
+
+    /// The fields `account_field` names, in order.
+    fn account_sources(&self) -> impl Iterator<Item = &str> {
+        self.account_field.split(',').map(str::trim).filter(|f| !f.is_empty())
+    }
+
+    /// The kind of a ticket of type `id` (labelled `label`, when the API says it).
+    fn kind(&self, id: Option<&str>, label: Option<&str>) -> Option<String> {
+        let listed =
+            |key: &str| self.types.iter().find(|(k, _)| k.eq_ignore_ascii_case(key.trim())).map(|(_, v)| v.clone());
+        label.and_then(listed).or_else(|| id.and_then(listed)).or_else(|| label.map(crate::ticket_kind))
+    }
+
+    /// What a JSON API case list must `include=` for this mapping: the type's label always,
+    /// the requester for an organization, the custom fields' definitions (their keys) for a
+    /// custom field.
+    pub fn includes(&self) -> String {
+        let mut include = vec!["case_type"];
+        for source in self.account_sources() {
+            let needs: &[&str] = match source {
+                "requester" => &[],
+                "organization_id" => &["user"],
+                "organization" => &["user", "organization"],
+                _ => &["case_field"],
+            };
+            include.extend(needs.iter().copied().filter(|n| !include.contains(n)).collect::<Vec<_>>());
+        }
+        include.join(",")
     }
 
     fn status(&self, title: &str, resolved: bool) -> String {
@@ -124,22 +169,33 @@ fn put(r: &mut Map<String, Value>, key: &str, value: Option<String>) {
     }
 }
 
-/// The import record of a Classic `<ticket>`: its display id (`OKE-160-11260`) is the ticket
-/// id, `lastactivity` its update time.
+/// The import record of a Classic `<ticket>`: `KAYAKO-<id attribute>` is the ticket id,
+/// `lastactivity` its update time; or why the ticket has no account, naming it.
 pub fn classic_record(
     tenant: &str,
     ticket: &Element,
     priorities: &BTreeMap<String, String>,
     statuses: &BTreeMap<String, ClassicStatus>,
     m: &KayakoMapping,
-) -> Value {
+) -> Result<Value, String> {
     let mut r = Map::new();
     r.insert("record".into(), json!("ticket"));
     r.insert("tenant_id".into(), json!(tenant));
-    let id = ticket.text_of("displayid").or(ticket.attribute("id")).unwrap_or_default();
+    let display = ticket.text_of("displayid").unwrap_or_default();
+    let Some(number) = ticket.attribute("id").filter(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit())) else {
+        return Err(format!("ticket {display}: field id: the <ticket> has no numeric id attribute"));
+    };
+    let id = format!("KAYAKO-{number}");
     r.insert("id".into(), json!(id));
     r.insert("source".into(), json!("kayako"));
-    put(&mut r, "account_id", m.account(ticket.text_of(&m.account_field)));
+    let account = m.account_sources().find_map(|field| m.account(ticket.text_of(field)));
+    let Some(account) = account else {
+        return Err(format!(
+            "ticket {id} ({display}): field account_id: none of {:?} has a value (account_field)",
+            m.account_field
+        ));
+    };
+    put(&mut r, "account_id", Some(account));
     put(&mut r, "subject", ticket.text_of("subject").map(str::to_owned));
     let priority = ticket.text_of("priorityid").filter(|p| *p != "0").map(|id| {
         // An id Kayako did not list is passed on so the importer names it.
@@ -153,7 +209,8 @@ pub fn classic_record(
     put(&mut r, "status", status);
     put(&mut r, "created_at", unix(ticket.text_of("creationtime")));
     put(&mut r, "updated_at", unix(ticket.text_of("lastactivity")));
-    Value::Object(r)
+    put(&mut r, "kind", m.kind(ticket.text_of("typeid"), None));
+    Ok(Value::Object(r))
 }
 
 /// Settings of a [`Classic`] client.
@@ -320,26 +377,106 @@ impl Classic {
     }
 }
 
-/// The import record of a JSON API case; `KAYAKO-<id>` is the ticket id.
+/// A reference's id as text (`{"id": 7, "resource_type": "user"}` → `7`).
+fn id_of(value: &Value) -> Option<String> {
+    match &value["id"] {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// A custom field's value as text.
+fn text_value(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether `value` is a bare `{id, resource_type}` reference: the API sends one in place of a
+/// nested resource that the request did not `include=`.
+fn is_ref(value: &Value) -> bool {
+    value.as_object().is_some_and(|map| {
+        map.contains_key("resource_type")
+            && map.keys().all(|k| matches!(k.as_str(), "id" | "resource_type" | "resource_url"))
+    })
+}
+
+/// The value `source` (an `account_field` entry) names on a resolved case, or why there is none.
+fn case_account_value(case: &Value, source: &str) -> Result<String, String> {
+    let requester = &case["requester"];
+    let who = || id_of(requester).map_or_else(|| "the case has no requester".to_owned(), |i| format!("requester {i}"));
+    match source {
+        "requester" => id_of(requester).ok_or_else(who),
+        "organization" | "organization_id" => {
+            let organization = &requester["organization"];
+            if organization.is_null() || id_of(organization).is_none() {
+                return Err(if is_ref(requester) {
+                    format!("{} was not included in the answer", who())
+                } else {
+                    format!("{} has no organization", who())
+                });
+            }
+            if source == "organization_id" {
+                return id_of(organization).ok_or_else(who);
+            }
+            organization["name"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{}'s organization was not included in the answer", who()))
+        }
+        key => {
+            let fields = case["custom_fields"].as_array().map(Vec::as_slice).unwrap_or_default();
+            if fields.iter().any(|f| is_ref(&f["field"])) {
+                return Err("the custom fields' definitions were not included in the answer".to_owned());
+            }
+            let field = fields.iter().find(|f| {
+                f["field"]["key"].as_str() == Some(key)
+                    || f["field"]["title"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(key))
+            });
+            match field {
+                Some(f) => text_value(&f["value"])
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| format!("custom field {key:?} is empty")),
+                None => Err(format!("no custom field {key:?}")),
+            }
+        }
+    }
+}
+
+/// The import record of a JSON API case whose references [`Cases::cases`] resolved;
+/// `KAYAKO-<id>` is the ticket id. A case whose account cannot be found is an error naming it
+/// and why, for the sync to skip and report.
 pub fn case_record(
     tenant: &str,
     case: &Value,
     priorities: &BTreeMap<i64, String>,
     statuses: &BTreeMap<i64, (String, String)>,
     m: &KayakoMapping,
-) -> Value {
+) -> Result<Value, String> {
     let mut r = Map::new();
     r.insert("record".into(), json!("ticket"));
     r.insert("tenant_id".into(), json!(tenant));
-    r.insert("id".into(), json!(format!("KAYAKO-{}", case["id"])));
-    r.insert("source".into(), json!("kayako"));
-    let account = match m.account_field.as_str() {
-        "requester" | "organization" => case[&m.account_field]["id"].as_i64().map(|i| i.to_string()),
-        key => case["custom_fields"].as_array().and_then(|fields| {
-            fields.iter().find(|f| f["field"]["key"] == key).and_then(|f| f["value"].as_str().map(str::to_owned))
-        }),
+    let Some(number) = case["id"].as_i64() else {
+        return Err(format!("case {}: field id: not a number", case["id"]));
     };
-    put(&mut r, "account_id", m.account(account.as_deref()));
+    let id = format!("KAYAKO-{number}");
+    r.insert("id".into(), json!(id));
+    r.insert("source".into(), json!("kayako"));
+    let mut why = Vec::new();
+    let account = m.account_sources().find_map(|source| match case_account_value(case, source) {
+        Ok(v) => m.account(Some(&v)),
+        Err(reason) => {
+            why.push(format!("{source}: {reason}"));
+            None
+        }
+    });
+    let Some(account) = account else {
+        return Err(format!("ticket {id}: field account_id: no account ({})", why.join("; ")));
+    };
+    put(&mut r, "account_id", Some(account));
     put(&mut r, "subject", case["subject"].as_str().map(str::to_owned));
     let priority = case["priority"]["id"]
         .as_i64()
@@ -360,7 +497,31 @@ pub fn case_record(
         |k: &str| case[k].as_str().map(|t| t.parse::<Timestamp>().map_or_else(|_| t.to_owned(), |t| t.to_string()));
     put(&mut r, "created_at", instant("created_at"));
     put(&mut r, "updated_at", instant("updated_at"));
-    Value::Object(r)
+    put(&mut r, "kind", m.kind(id_of(&case["type"]).as_deref(), case["type"]["label"].as_str()));
+    Ok(Value::Object(r))
+}
+
+/// `value` with every `{id, resource_type}` reference that `resources` (the list's side-loaded
+/// `{type: {id: resource}}`) holds replaced by the resource, nested ones too (a requester's
+/// organization). `depth` stops a resource that refers back to itself.
+fn resolve(value: &Value, resources: &Value, depth: u8) -> Value {
+    match value {
+        Value::Object(map) => {
+            let found = match (map.get("resource_type").and_then(Value::as_str), id_of(value)) {
+                (Some(t), Some(id)) if depth > 0 && is_ref(value) => resources.get(t).and_then(|r| r.get(&id)),
+                _ => None,
+            };
+            match found {
+                Some(resource) => resolve(resource, resources, depth.saturating_sub(1)),
+                None if depth == 0 => value.clone(),
+                None => Value::Object(map.iter().map(|(k, v)| (k.clone(), resolve(v, resources, depth - 1))).collect()),
+            }
+        }
+        Value::Array(items) if depth > 0 => {
+            Value::Array(items.iter().map(|v| resolve(v, resources, depth - 1)).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// Settings of a [`Cases`] client.
@@ -381,8 +542,12 @@ pub struct CasesConfig {
 /// A kayako.com helpdesk through the JSON API v1.
 pub struct Cases {
     config: CasesConfig,
+    password: String,
     basic: String,
     session: Mutex<Option<String>>,
+    /// Every session id and `auth_token` (the value a client would send as `X-Token`) the
+    /// helpdesk handed out: credentials too, kept out of every message.
+    issued: Mutex<Vec<String>>,
     agent: ureq::Agent,
     calls: AtomicU64,
 }
@@ -398,7 +563,15 @@ impl Cases {
     pub fn new(config: CasesConfig, password: &str) -> Cases {
         let basic = format!("Basic {}", tam_core::mime::base64(format!("{}:{password}", config.email).as_bytes()));
         let agent = agent(config.timeout);
-        Cases { config, basic, session: Mutex::new(None), agent, calls: AtomicU64::new(0) }
+        Cases {
+            config,
+            password: password.to_owned(),
+            basic,
+            session: Mutex::new(None),
+            issued: Mutex::new(Vec::new()),
+            agent,
+            calls: AtomicU64::new(0),
+        }
     }
 
     /// Requests sent, retries included.
@@ -410,7 +583,48 @@ impl Cases {
         self.session.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn issued(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.issued.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Remembers the credentials an answer hands out (`session_id`, a 2FA `auth_token`).
+    fn note_issued(&self, body: &Value) {
+        for key in ["session_id", "auth_token"] {
+            if let Some(v) = body[key].as_str().filter(|v| !v.is_empty()) {
+                let mut issued = self.issued();
+                if !issued.iter().any(|i| i == v) {
+                    issued.push(v.to_owned());
+                }
+            }
+        }
+    }
+
+    /// `text` without anything this client sent or was given to authenticate: the password,
+    /// the Basic header and its base64 (also percent-encoded or unpadded, as an echoed URL or
+    /// header may show them), every session id and `auth_token`.
+    fn scrub(&self, text: &str) -> String {
+        let encoded = self.basic.trim_start_matches("Basic ").to_owned();
+        let mut secrets: Vec<String> =
+            vec![self.basic.clone(), encoded.clone(), encoded.trim_end_matches('=').to_owned(), self.password.clone()];
+        secrets.extend(self.issued().iter().cloned());
+        secrets.extend(secrets.clone().iter().map(|s| urlencode(s)));
+        // The longest first, so a secret inside another leaves no part behind.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        crate::scrub(text, &secrets.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
     fn get(&self, path: &str) -> Result<Value, KayakoError> {
+        self.get_unscrubbed(path).map_err(|e| match e {
+            KayakoError::Unauthorized(m) => KayakoError::Unauthorized(self.scrub(&m)),
+            KayakoError::Rejected(m) => KayakoError::Rejected(self.scrub(&m)),
+            KayakoError::Unavailable(m) => KayakoError::Unavailable(self.scrub(&m)),
+            KayakoError::Malformed(m) => KayakoError::Malformed(self.scrub(&m)),
+        })
+    }
+
+    /// A `GET`, with errors that may still quote the request: [`Cases::get`] scrubs them.
+    fn get_unscrubbed(&self, path: &str) -> Result<Value, KayakoError> {
         let url = format!("{}{path}", self.config.base_url.trim_end_matches('/'));
         let mut attempt = 0;
         loop {
@@ -436,7 +650,21 @@ impl Cases {
             let wait = crate::retry_after(&response).unwrap_or(backoff);
             let body: Value =
                 serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
+            self.note_issued(&body);
+            let said = || {
+                let m = body["errors"][0]["message"].as_str().unwrap_or_default();
+                let m: String = m.chars().filter(|c| !c.is_control()).take(300).collect();
+                if m.is_empty() { String::new() } else { format!(": {m}") }
+            };
             match status {
+                // A second sign-in step (two-factor) that an unattended sync cannot take.
+                401 | 403 if !body["auth_token"].is_null() => {
+                    return Err(KayakoError::Unauthorized(format!(
+                        "{status} on {path}: Kayako asks this agent for a second sign-in step (two-factor); \
+                         use an agent without it{}",
+                        said()
+                    )));
+                }
                 200..=299 => {
                     if let Some(s) = body["session_id"].as_str() {
                         *self.session() = Some(s.to_owned());
@@ -445,15 +673,15 @@ impl Cases {
                 }
                 // An expired session: sign in again, once.
                 401 if session.is_some() && attempt < MAX_ATTEMPTS => *self.session() = None,
-                401 | 403 => return Err(KayakoError::Unauthorized(format!("{status} on {path}"))),
+                401 | 403 => return Err(KayakoError::Unauthorized(format!("{status} on {path}{}", said()))),
                 429 | 500..=599 if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
                 429 | 500..=599 => {
-                    return Err(KayakoError::Unavailable(format!("{status} on {path} after {attempt} attempts")));
+                    return Err(KayakoError::Unavailable(format!(
+                        "{status} on {path} after {attempt} attempts{}",
+                        said()
+                    )));
                 }
-                _ => {
-                    let said = body["errors"][0]["message"].as_str().unwrap_or_default();
-                    return Err(KayakoError::Rejected(format!("{status} on {path}: {said}")));
-                }
+                _ => return Err(KayakoError::Rejected(format!("{status} on {path}{}", said()))),
             }
         }
     }
@@ -482,14 +710,24 @@ impl Cases {
             .collect())
     }
 
-    /// Every case, `limit` at a time by `offset`, those updated before `since` left out;
-    /// returns how many were handed to `each`.
-    pub fn cases(&self, since: Option<Timestamp>, mut each: impl FnMut(&Value)) -> Result<u64, KayakoError> {
+    /// Every case, `limit` at a time by `offset`, with the resources `include` names
+    /// (`KayakoMapping::includes`) resolved into it; those updated before `since` are left
+    /// out. Returns how many were handed to `each`.
+    pub fn cases(
+        &self,
+        since: Option<Timestamp>,
+        include: &str,
+        mut each: impl FnMut(&Value),
+    ) -> Result<u64, KayakoError> {
+        if !include.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b',' || b == b'*') {
+            return Err(KayakoError::Rejected(format!("include {include:?} is not a list of resource types")));
+        }
         let limit = self.config.page_size.max(1);
+        let include = if include.is_empty() { String::new() } else { format!("&include={include}") };
         let mut offset = 0u64;
         let mut handed = 0;
         loop {
-            let page = self.get(&format!("/api/v1/cases.json?offset={offset}&limit={limit}"))?;
+            let page = self.get(&format!("/api/v1/cases.json?offset={offset}&limit={limit}{include}"))?;
             let Some(cases) = page["data"].as_array() else {
                 return Err(KayakoError::Malformed(format!("cases at offset {offset}: no data list")));
             };
@@ -500,9 +738,11 @@ impl Cases {
                 {
                     continue;
                 }
-                each(case);
+                each(&resolve(case, &page["resources"], 6));
                 handed += 1;
             }
+            // The helpdesk may serve fewer than asked (it caps `limit`): the next page starts
+            // after what came, and only the total ends the list.
             offset += cases.len() as u64;
             let total = page["total_count"].as_u64().unwrap_or(offset);
             if cases.is_empty() || offset >= total {

@@ -34,6 +34,23 @@ pub(crate) fn scrub_outcome(outcome: tam_core::outbox::Outcome, secrets: &[&str]
     }
 }
 
+/// The ticket kind a source's type name stands for (Jira's issue type, Kayako's ticket or case
+/// type): `feature_request` for "New Feature", "Feature request", "Improvement"; `bug`,
+/// `question`; anything else in snake case. Profiles surface opportunities from
+/// `feature_request` tickets, so every source must name them alike.
+pub(crate) fn ticket_kind(type_name: &str) -> String {
+    let t = type_name.to_lowercase();
+    if t.contains("feature") || t.contains("improvement") || t.contains("story") {
+        "feature_request".to_owned()
+    } else if t.contains("bug") || t.contains("defect") {
+        "bug".to_owned()
+    } else if t.contains("question") || t.contains("support") {
+        "question".to_owned()
+    } else {
+        t.split_whitespace().collect::<Vec<_>>().join("_")
+    }
+}
+
 /// The `Retry-After` of an answer, in seconds (the form Notion, Jira and Kayako send).
 pub(crate) fn retry_after<B>(response: &ureq::http::Response<B>) -> Option<Duration> {
     let header = response.headers().get("retry-after")?.to_str().ok()?;

@@ -9,6 +9,7 @@
 
 pub mod gmail;
 mod http;
+pub mod kayako;
 pub mod notion;
 
 use std::io::{BufReader, Read, Write};
@@ -28,7 +29,29 @@ pub struct Answer {
     pub delay: Duration,
 }
 
+/// Where an answer's body repeats the request it answers (see [`Answer::echo`]).
+pub const ECHO: &str = "{request}";
+
+/// The request line and every header, escaped to sit inside a JSON string: what a careless
+/// server puts in its error messages.
+fn echo(raw: &http::Raw) -> String {
+    let mut text = format!("{} {}", raw.method, raw.target);
+    let mut headers: Vec<_> = raw.headers.iter().collect();
+    headers.sort();
+    for (k, v) in headers {
+        text.push_str(&format!("\n{k}: {v}"));
+    }
+    let quoted = serde_json::Value::String(text).to_string();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
 impl Answer {
+    /// An answer whose body is `template` with [`ECHO`] replaced by the request it answers
+    /// (method, path with query, headers), JSON-escaped: a server that echoes credentials.
+    pub fn echo(status: u16, template: &str) -> Answer {
+        Answer::json(status, template)
+    }
+
     /// A JSON answer with `status`.
     pub fn json(status: u16, body: &str) -> Answer {
         Answer { status, headers: Vec::new(), body: body.to_owned(), delay: Duration::ZERO }
@@ -66,23 +89,25 @@ impl Fake {
                 let Ok((stream, _)) = listener.accept() else { return };
                 let mut reader = BufReader::new(stream);
                 let Some(raw) = http::read(&mut reader) else { return };
+                let echoed = echo(&raw);
                 log.lock().unwrap().push(Seen {
                     path: raw.target,
                     headers: raw.headers.into_iter().collect(),
                     body: String::from_utf8(raw.body).unwrap(),
                 });
                 std::thread::sleep(answer.delay);
+                let body = answer.body.replace(ECHO, &echoed);
                 let mut stream = reader.into_inner();
                 let mut response = format!(
                     "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
                     answer.status,
-                    answer.body.len()
+                    body.len()
                 );
                 for (k, v) in &answer.headers {
                     response.push_str(&format!("{k}: {v}\r\n"));
                 }
                 response.push_str("\r\n");
-                response.push_str(&answer.body);
+                response.push_str(&body);
                 let _ = stream.write_all(response.as_bytes());
             }
         });

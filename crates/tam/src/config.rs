@@ -279,6 +279,8 @@ pub struct KayakoSection {
     pub statuses: std::collections::BTreeMap<String, String>,
     /// The priority of a ticket that has none.
     pub missing_priority: String,
+    /// Ticket types (Classic type ids, JSON type labels or ids) and the kind each means.
+    pub types: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for KayakoSection {
@@ -299,6 +301,7 @@ impl Default for KayakoSection {
             accounts: m.accounts,
             statuses: m.statuses,
             missing_priority: m.missing_priority,
+            types: m.types,
         }
     }
 }
@@ -311,6 +314,7 @@ impl KayakoSection {
             accounts: self.accounts.clone(),
             statuses: self.statuses.clone(),
             missing_priority: self.missing_priority.clone(),
+            types: self.types.clone(),
         }
     }
 }
@@ -866,10 +870,15 @@ pub fn default_file() -> String {
 # password_env = "KAYAKO_PASSWORD"
 # page_size = 100
 # timeout_ms = 30000
-# account_field = "userorganization"  # Classic: userorganization(id); JSON: requester, organization or a custom field key
+# account_field = "userorganization"  # Classic: userorganization(id); JSON: a custom field key,
+#                                      # organization (name), organization_id or requester; several,
+#                                      # comma-separated, are tried in order
 # missing_priority = "P4"  # Kayako allows tickets without a priority
 # [kayako.accounts]          a field value and the account id it stands for
 #   "Acme Corp" = "acme"
+# [kayako.types]             ticket types and their kind (feature requests become opportunities):
+#   "4" = "feature_request"  # Classic type ids are per installation; JSON labels such as
+#                            # "Feature request" are read by name unless listed here
 # [kayako.statuses]          status titles to open/pending/resolved/closed
 #   "On Hold" = "pending"
 

@@ -246,6 +246,61 @@ mod chat {
     }
 }
 
+mod chat_secrets {
+    use std::time::Duration;
+
+    use tam_connectors::google_auth::ServiceAccount;
+    use tam_connectors::google_chat::ChatApi;
+    use tam_core::outbox::Outcome;
+    use tam_core::ports::ChatNotifier;
+    use tam_testkit::{Answer, ECHO, Fake};
+
+    #[test]
+    fn a_chat_api_error_that_echoes_the_request_carries_no_token() {
+        let token = Answer::json(200, r#"{"access_token":"ya29.chat-secret-token","expires_in":3599}"#);
+        let tokens = Fake::start(vec![token]);
+        let echo = |status: u16| {
+            Answer::echo(status, &format!(r#"{{"error":{{"code":{status},"message":"Invalid request: {ECHO}"}}}}"#))
+        };
+        let api = Fake::start(vec![echo(400), echo(503)]);
+        let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
+        let uri = format!("{}/token", tokens.url);
+        let auth = ServiceAccount::from_file(std::path::Path::new(&key), Some(&uri), Duration::from_secs(5)).unwrap();
+        let private_key: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&key).unwrap()).unwrap();
+        let pem_line = private_key["private_key"].as_str().unwrap().lines().nth(1).unwrap().to_owned();
+        let mut chat = ChatApi::new(auth, &api.url, None, Duration::ZERO, Duration::from_secs(5));
+        let outcomes =
+            [chat.notify(&super::chat_alert("chat_alert:a1:x")), chat.notify(&super::chat_alert("chat_alert:a2:x"))];
+        let seen = api.seen.lock().unwrap();
+        assert!(seen[0].headers.iter().any(|(k, v)| k == "authorization" && v.contains("ya29.chat-secret-token")));
+        for outcome in &outcomes {
+            let reason = match outcome {
+                Outcome::Rejected { reason } | Outcome::Retry { reason, .. } => reason,
+                other => panic!("{other:?}"),
+            };
+            assert!(!reason.contains("ya29.chat-secret-token") && reason.contains("Bearer [redacted]"), "{reason}");
+            assert!(!reason.contains(&pem_line), "{reason}");
+        }
+        assert!(matches!(outcomes[0], Outcome::Rejected { .. }) && matches!(outcomes[1], Outcome::Retry { .. }));
+        // The grant carried the signed assertion, never the key itself.
+        let grant = &tokens.seen.lock().unwrap()[0].body;
+        assert!(!grant.contains(&pem_line));
+    }
+}
+
+/// An alert to `spaces/AAA` keyed `key`.
+fn chat_alert(key: &str) -> tam_core::comms::RepAlert {
+    tam_core::comms::RepAlert {
+        tenant: tenant("acme"),
+        rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
+        chat_space: Some("spaces/AAA".into()),
+        kind: tam_core::comms::AlertKind::Individual,
+        subject: tam_core::comms::Subject::new("[tam] Northwind is red (10)"),
+        text: "Northwind escalated.".into(),
+        key: tam_core::outbox::IdemKey::from_stored(key.into()),
+    }
+}
+
 mod google_auth {
     use std::path::PathBuf;
     use std::time::Duration;
@@ -1155,6 +1210,7 @@ mod kayako {
     use tam_connectors::kayako::{
         Cases, CasesConfig, Classic, ClassicConfig, KayakoError, KayakoMapping, case_record, classic_record, signature,
     };
+    use tam_testkit::kayako::FakeKayako;
     use tam_testkit::{Answer, Fake};
 
     fn fixture(name: &str) -> String {
@@ -1263,6 +1319,7 @@ mod kayako {
         assert!(statuses["3"].resolved && !statuses["1"].resolved);
         let mut mapping = KayakoMapping::default();
         mapping.accounts.insert("Test".into(), "acme".into());
+        mapping.types.insert("1".into(), "feature_request".into());
         let mut records = Vec::new();
         let n = kayako
             .tickets("1,2", None, |t| records.push(classic_record("t", t, &priorities, &statuses, &mapping)))
@@ -1270,13 +1327,24 @@ mod kayako {
         assert_eq!(n, 2);
         assert_eq!(
             records[0],
-            json!({"record": "ticket", "tenant_id": "t", "id": "OLJ-171-16930", "source": "kayako", "account_id": "acme",
+            Ok(
+                json!({"record": "ticket", "tenant_id": "t", "id": "KAYAKO-2", "source": "kayako", "account_id": "acme",
                    "subject": "This is just a test", "priority": "Low", "status": "open",
-                   "created_at": "2011-02-16T07:09:07Z", "updated_at": "2011-02-16T07:09:07Z"})
+                   "created_at": "2011-02-16T07:09:07Z", "updated_at": "2011-02-16T07:09:07Z",
+                   "kind": "feature_request"})
+            )
         );
-        assert_eq!(records[1]["subject"], "Close this ticket", "CDATA");
-        assert_eq!(records[1]["status"], "closed", "status 3 is Closed, mapped by title");
-        assert!(records[1].get("account_id").is_none(), "no organization: the importer will name it");
+        let unmapped = records[1].clone().unwrap_err();
+        assert!(
+            unmapped.contains("ticket KAYAKO-49 (OKE-160-11260): field account_id"),
+            "no organization: named and skipped: {unmapped}"
+        );
+        let mut organized = fixture("classic_tickets_listall_klinki.xml");
+        organized = organized.replace("<userorganization />", "<userorganization><![CDATA[Test]]></userorganization>");
+        let root = tam_connectors::kayako::xml::parse(&organized).unwrap();
+        let cdata = classic_record("t", &root.children[0], &priorities, &statuses, &mapping).unwrap();
+        assert_eq!(cdata["subject"], "Close this ticket", "CDATA");
+        assert_eq!(cdata["status"], "closed", "status 3 is Closed, mapped by title");
 
         let refused = kayako.priorities().unwrap_err();
         assert!(matches!(refused, KayakoError::Unauthorized(_)), "{refused}");
@@ -1310,64 +1378,200 @@ mod kayako {
         assert_eq!(fake.seen.lock().unwrap().len(), 1);
     }
 
-    #[test]
-    fn json_cases_page_by_offset_with_a_session_and_map_statuses_by_type() {
-        let body = |name: &str| serde_json::from_str::<Value>(&fixture(name)).unwrap()["response_body"].to_string();
-        let mut page1: Value = serde_json::from_str(&body("v1_cases_list_constructed.json")).unwrap();
-        page1["total_count"] = json!(3);
-        page1["session_id"] = json!("sess-1");
-        let mut page2 = page1.clone();
-        page2["data"] = json!([page1["data"][0].clone()]);
-        page2["data"][0]["id"] = json!(103);
-        page2["data"][0]["priority"] = json!({"id": 9, "resource_type": "case_priority"});
-        let statuses = json!({"status": 200, "data": [
-            {"id": 2, "label": "Open", "type": "OPEN"}, {"id": 3, "label": "Waiting", "type": "PENDING"}]});
-        let fake = Fake::start(vec![
-            Answer::json(200, &body("v1_auth_basic_session.json")),
-            Answer::json(200, &statuses.to_string()),
-            Answer::json(200, &page1.to_string()),
-            Answer::json(200, &page2.to_string()),
-        ]);
+    const PASSWORD: &str = "hunter2-Secret-pw";
+
+    fn cases_client(url: &str, page_size: u32) -> Cases {
         let config = CasesConfig {
-            base_url: fake.url.clone(),
+            base_url: url.to_owned(),
             email: "tam@vendor.example".into(),
-            page_size: 2,
+            page_size,
             backoff: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
         };
-        let cases = Cases::new(config, "pw");
-        let priorities = BTreeMap::from([(4, "Urgent".to_owned())]);
-        let _ = cases.priorities().unwrap();
-        let statuses = cases.statuses().unwrap();
-        let mapping = KayakoMapping {
-            account_field: "requester".into(),
-            accounts: BTreeMap::from([("7".into(), "acme".into())]),
-            ..KayakoMapping::default()
-        };
-        let mut records = Vec::new();
-        assert_eq!(
-            cases.cases(None, |c| records.push(case_record("t", c, &priorities, &statuses, &mapping))).unwrap(),
-            3
-        );
-        assert_eq!(
-            records[0],
-            json!({"record": "ticket", "tenant_id": "t", "id": "KAYAKO-101", "source": "kayako", "account_id": "acme",
-                   "subject": "Login fails with SSO", "priority": "Urgent", "status": "open",
-                   "created_at": "2024-01-10T09:15:00Z", "updated_at": "2024-01-12T10:00:00Z"})
-        );
-        assert_eq!((records[1]["priority"].as_str(), records[1]["status"].as_str()), (Some("P4"), Some("pending")));
-        assert_eq!(records[1]["account_id"], "8", "an unmapped requester is taken as the id");
-        assert_eq!(records[2]["priority"], "Kayako priority id 9", "named, for the importer to reject");
-
-        let seen = fake.seen.lock().unwrap();
-        let header = |i: usize, name: &str| seen[i].headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-        assert!(header(0, "authorization").unwrap().starts_with("Basic "));
-        assert_eq!((header(1, "authorization"), header(1, "x-session-id").as_deref()), (None, Some(seen_session())));
-        assert!(seen[2].path.ends_with("/api/v1/cases.json?offset=0&limit=2"), "{}", seen[2].path);
-        assert!(seen[3].path.ends_with("/api/v1/cases.json?offset=2&limit=2"), "{}", seen[3].path);
+        Cases::new(config, PASSWORD)
     }
 
-    fn seen_session() -> &'static str {
-        "1P8xuJ4UQIWrRin2HU35V390e1d28ad230d0957c783bed37a4abe1bf6adbbB5Bw0Ja5PWO0v26lEa6z"
+    /// A helpdesk whose 105 cases reach their account three ways: a custom field `account`
+    /// (cases 1..=100; even ones are feature requests), the requester's organization only
+    /// (101..=104), and nothing at all (105, a requester without an organization).
+    fn book() -> FakeKayako {
+        let fake = FakeKayako::start("tam@vendor.example", PASSWORD);
+        fake.add_organization(3, "Northwind Traders");
+        fake.add_user(7, "Li Wei", "li@nw.example", Some(3));
+        fake.add_user(8, "Ana Ruiz", "ana@solo.example", None);
+        fake.add_case_field(11, "account", "Account");
+        fake.add_case_type(1, "Question", "QUESTION");
+        fake.add_case_type(5, "Feature request", "TASK");
+        fake.add_priority(3, "High", 3);
+        fake.add_status(2, "Open", "OPEN");
+        fake.add_status(3, "Waiting", "PENDING");
+        for id in 1..=105 {
+            let fields = if id <= 100 { json!({"11": "acme"}) } else { json!({"11": ""}) };
+            fake.add_case(
+                &json!({"id": id, "subject": format!("Case {id}"), "status": if id % 3 == 0 { 3 } else { 2 },
+                "priority": if id == 1 { Value::Null } else { json!(3) }, "type": if id % 2 == 0 { 5 } else { 1 },
+                "requester": if id == 105 { 8 } else { 7 }, "custom_fields": fields,
+                "created_at": "2024-01-10T09:15:00+00:00", "updated_at": "2024-01-12T10:00:00+00:00"}),
+            );
+        }
+        fake
+    }
+
+    #[test]
+    fn the_fake_serves_cases_in_the_recorded_shape() {
+        // fixtures/kayako/v1_cases_list_constructed.json: every field a case has there, and
+        // nested resources as bare references.
+        let recorded: Value =
+            serde_json::from_str::<Value>(&fixture("v1_cases_list_constructed.json")).unwrap()["response_body"].clone();
+        let fake = book();
+        let mut first = None;
+        cases_client(&fake.url, 2).cases(None, "", |c| first = first.take().or(Some(c.clone()))).unwrap();
+        let first = first.unwrap();
+        for key in recorded["data"][0].as_object().unwrap().keys() {
+            assert!(first.get(key).is_some(), "{key} missing from {first}");
+        }
+        assert_eq!(first["requester"], json!({"id": 7, "resource_type": "user"}), "not included: a reference");
+        assert!(first.get("organization").is_none(), "a case has no organization");
+    }
+
+    #[test]
+    fn json_cases_are_read_with_their_includes_and_each_mapped_to_its_account() {
+        let fake = book();
+        // More than the helpdesk serves a page: it clamps to 100, and the next page starts
+        // after what came.
+        let cases = cases_client(&fake.url, 250);
+        let priorities = cases.priorities().unwrap();
+        let statuses = cases.statuses().unwrap();
+        let mapping = KayakoMapping {
+            account_field: "account, organization".into(),
+            accounts: BTreeMap::from([("Northwind Traders".into(), "northwind".into())]),
+            ..KayakoMapping::default()
+        };
+        assert_eq!(mapping.includes(), "case_type,case_field,user,organization");
+        let mut records = Vec::new();
+        let n = cases
+            .cases(None, &mapping.includes(), |c| records.push(case_record("t", c, &priorities, &statuses, &mapping)))
+            .unwrap();
+        assert_eq!(n, 105);
+        assert_eq!(
+            records[1],
+            Ok(
+                json!({"record": "ticket", "tenant_id": "t", "id": "KAYAKO-2", "source": "kayako", "account_id": "acme",
+                   "subject": "Case 2", "priority": "High", "status": "open", "kind": "feature_request",
+                   "created_at": "2024-01-10T09:15:00Z", "updated_at": "2024-01-12T10:00:00Z"})
+            )
+        );
+        let accounts: Vec<&str> =
+            records.iter().filter_map(|r| r.as_ref().ok()).map(|r| r["account_id"].as_str().unwrap()).collect();
+        assert_eq!(accounts.iter().filter(|a| **a == "acme").count(), 100, "by the custom field");
+        assert_eq!(accounts.iter().filter(|a| **a == "northwind").count(), 4, "by the requester's organization");
+        let unknown = records[104].clone().unwrap_err();
+        assert!(
+            unknown.contains("ticket KAYAKO-105: field account_id: no account")
+                && unknown.contains("custom field \"account\" is empty")
+                && unknown.contains("requester 8 has no organization"),
+            "{unknown}"
+        );
+        let first = records[0].as_ref().unwrap();
+        assert_eq!((first["priority"].as_str(), first["kind"].as_str()), (Some("P4"), Some("question")));
+        assert_eq!(records[2].as_ref().unwrap()["status"], "pending");
+
+        let stats = fake.stats();
+        assert_eq!(stats.basic_auths, 1, "basic auth once, then the session: {:?}", stats.targets);
+        assert_eq!(stats.routes["/api/v1/cases.json"], 2, "one call per page, none per case: {:?}", stats.targets);
+        assert!(stats.targets[2].ends_with("offset=0&limit=250&include=case_type,case_field,user,organization"));
+        assert!(stats.targets[3].contains("offset=100&"), "{:?}", stats.targets);
+    }
+
+    #[test]
+    fn without_its_includes_a_case_is_named_with_what_was_missing() {
+        // What every sync did before asking for includes: the account was nowhere to be seen.
+        let fake = book();
+        let cases = cases_client(&fake.url, 100);
+        let mapping = KayakoMapping { account_field: "organization".into(), ..KayakoMapping::default() };
+        let mut records = Vec::new();
+        cases
+            .cases(None, "", |c| records.push(case_record("t", c, &BTreeMap::new(), &BTreeMap::new(), &mapping)))
+            .unwrap();
+        let err = records[0].clone().unwrap_err();
+        assert!(err.contains("KAYAKO-1") && err.contains("requester 7 was not included"), "{err}");
+    }
+
+    #[test]
+    fn an_expired_session_signs_in_again_once() {
+        let fake = book();
+        let cases = cases_client(&fake.url, 100);
+        cases.statuses().unwrap();
+        fake.expire_session();
+        assert_eq!(cases.statuses().unwrap().len(), 2);
+        assert_eq!(fake.stats().basic_auths, 2);
+        let wrong = Cases::new(
+            CasesConfig {
+                base_url: fake.url.clone(),
+                email: "tam@vendor.example".into(),
+                page_size: 10,
+                backoff: Duration::from_millis(10),
+                timeout: Duration::from_secs(5),
+            },
+            "not-the-password",
+        );
+        assert!(matches!(wrong.statuses(), Err(KayakoError::Unauthorized(_))));
+    }
+
+    #[test]
+    fn a_json_api_error_that_echoes_the_request_carries_no_credential() {
+        let basic = format!("Basic {}", tam_testkit_base64(&format!("tam@vendor.example:{PASSWORD}")));
+        let session = "1P8xuJ4UQIWrRin2HU35V390e1d28ad230d0957c783bed37a4abe1bf6adbbB5Bw0Ja5PWO0v26lEa6z";
+        let echo = |status: u16| {
+            Answer::echo(
+                status,
+                &format!(
+                    r#"{{"status":{status},"errors":[{{"code":"X","message":"bad: {} pw={PASSWORD}"}}]}}"#,
+                    tam_testkit::ECHO
+                ),
+            )
+        };
+        let two_factor = Answer::echo(
+            403,
+            &format!(
+                r#"{{"status":403,"auth_token":"2fa-token-0123456789","errors":[{{"code":"OTP_EXPECTED","message":"send X-Token: 2fa-token-0123456789 with {}"}}]}}"#,
+                tam_testkit::ECHO
+            ),
+        );
+        let fake = Fake::start(vec![
+            echo(400),
+            Answer::json(200, &format!(r#"{{"status":200,"data":[],"session_id":"{session}"}}"#)),
+            echo(400),
+            echo(503),
+            echo(503),
+            echo(503),
+            two_factor,
+            echo(401),
+        ]);
+        let cases = cases_client(&fake.url, 10);
+        let mut errors = vec![cases.statuses().unwrap_err()];
+        cases.priorities().unwrap();
+        errors.push(cases.statuses().unwrap_err());
+        errors.push(cases.statuses().unwrap_err());
+        let fresh = cases_client(&fake.url, 10);
+        errors.push(fresh.statuses().unwrap_err());
+        errors.push(fresh.statuses().unwrap_err());
+        let seen = fake.seen.lock().unwrap();
+        let sent = |i: usize, name: &str| seen[i].headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        assert_eq!(sent(0, "authorization").as_deref(), Some(basic.as_str()), "the echo had the secret to leak");
+        assert_eq!(sent(2, "x-session-id").as_deref(), Some(session));
+        let encoded = basic.trim_start_matches("Basic ");
+        for err in &errors {
+            let text = err.to_string();
+            for secret in [PASSWORD, encoded, session, "2fa-token-0123456789"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains("[redacted]"), "{text}");
+        }
+        assert!(errors[3].to_string().contains("second sign-in step"), "{}", errors[3]);
+    }
+
+    fn tam_testkit_base64(text: &str) -> String {
+        tam_core::mime::base64(text.as_bytes())
     }
 }

@@ -265,23 +265,33 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
     };
     let mapping = s.mapping();
     let mut records = Vec::new();
+    // A ticket whose account cannot be told is named and skipped; the others are stored.
+    let mut skipped = Vec::new();
+    let mut keep = |record: Result<Value, String>| match record {
+        Ok(r) => records.push(r),
+        Err(why) => skipped.push(format!("kayako: {why}")),
+    };
     let (fetched, calls, query) = if s.api == "json" {
         let cases = kayako_cases(config)?;
         let priorities = cases.priorities()?;
         let statuses = cases.statuses()?;
-        let fetched = cases.cases(from, |c| records.push(case_record(tenant, c, &priorities, &statuses, &mapping)))?;
-        (fetched, cases.calls(), "/api/v1/cases.json".to_owned())
+        let include = mapping.includes();
+        let fetched =
+            cases.cases(from, &include, |c| keep(case_record(tenant, c, &priorities, &statuses, &mapping)))?;
+        (fetched, cases.calls(), format!("/api/v1/cases.json?include={include}"))
     } else {
         let classic = kayako_classic(config)?;
         let priorities = classic.priorities()?;
         let statuses = classic.statuses()?;
         let fetched = classic.tickets(&s.departments, from, |t| {
-            records.push(classic_record(tenant, t, &priorities, &statuses, &mapping));
+            keep(classic_record(tenant, t, &priorities, &statuses, &mapping));
         })?;
         (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
     };
     let (inserted, updated, rejected, notion_calls) =
         deliver_tickets(store, config, &tenant_id, "kayako", &records, started)?;
+    skipped.extend(rejected);
+    let rejected = skipped;
     store.set_sync_watermark(&tenant_id, "kayako", started)?;
     Ok(TicketSync {
         tenant: tenant.to_owned(),

@@ -143,3 +143,39 @@ fn a_bad_gmail_key_file_does_not_stop_a_scan_and_the_effects_wait_saying_why() {
         "{outbox}"
     );
 }
+
+#[test]
+fn a_chat_api_error_that_echoes_the_token_leaves_it_out_of_the_outbox_and_the_logs() {
+    const TOKEN: &str = "ya29.chat-secret-token";
+    let chat_tokens =
+        Fake::start(vec![Answer::json(200, &format!(r#"{{"access_token":"{TOKEN}","expires_in":3599}}"#))]);
+    let chat = Fake::start(vec![Answer::echo(
+        400,
+        &format!(r#"{{"error":{{"code":400,"message":"Invalid request: {}"}}}}"#, tam_testkit::ECHO),
+    )]);
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[chat]\nkind = \"api\"\ndefault_space = \"spaces/AAA\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\nmin_interval_ms = 0\n",
+            chat.url, chat_tokens.url
+        ),
+    );
+    let key = repo().join("crates/tam-connectors/tests/fixtures/test_service_account.json");
+    let env = [("TAM_GOOGLE_SERVICE_ACCOUNT_FILE", key.to_str().unwrap())];
+    let book = home.file("book.ndjson", BOOK);
+    assert_eq!(home.tam_env(&["import", book.to_str().unwrap()], &env).code, 0);
+    let scan = home.tam_env(&["scan", "--as-of", "2026-03-29T07:00:00Z"], &env);
+    let outbox = home.tam_env(&["outbox", "list", "--json"], &env);
+    let posts = chat.seen.lock().unwrap();
+    assert_eq!(posts.len(), 1, "{}{}", scan.stdout, scan.stderr);
+    assert_eq!(header(&posts[0], "authorization"), format!("Bearer {TOKEN}"), "the echo had the token to leak");
+    let rows: serde_json::Value = serde_json::from_str(&outbox.stdout).unwrap();
+    let alert = rows.as_array().unwrap().iter().find(|r| r["effect"] == "chat_alert").unwrap();
+    let error = alert["last_error"].as_str().unwrap();
+    assert!(error.contains("Bearer [redacted]"), "{error}");
+    for text in [&scan.stdout, &scan.stderr, &outbox.stdout, &outbox.stderr] {
+        assert!(!text.contains(TOKEN), "{text}");
+    }
+}
