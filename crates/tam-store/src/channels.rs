@@ -407,6 +407,33 @@ impl Store {
         Ok(stmt.exists(params![tenant.as_str(), source, delivery_id])?)
     }
 
+    /// Gives tickets stored under an old id their new one (`(old, new)` pairs of a `source`);
+    /// where the new id is stored already, the old row goes. Returns how many old rows were
+    /// renamed or removed. A Kayako Classic ticket was once stored under its display id.
+    pub fn rename_tickets(
+        &mut self,
+        tenant: &TenantId,
+        source: &str,
+        pairs: &[(String, String)],
+    ) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut changed = 0;
+        {
+            let mut drop_old = tx.prepare_cached(
+                "DELETE FROM tickets WHERE tenant_id = ?1 AND id = ?2 AND source = ?4
+                   AND EXISTS (SELECT 1 FROM tickets WHERE tenant_id = ?1 AND id = ?3)",
+            )?;
+            let mut rename =
+                tx.prepare_cached("UPDATE tickets SET id = ?3 WHERE tenant_id = ?1 AND id = ?2 AND source = ?4")?;
+            for (old, new) in pairs.iter().filter(|(old, new)| old != new) {
+                let args = params![tenant.as_str(), old, new, source];
+                changed += (drop_old.execute(args)? + rename.execute(args)?) as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+
     /// When a stored ticket was last updated in its source, if it is stored.
     pub fn ticket_updated_at(&self, tenant: &TenantId, id: &str) -> Result<Option<Timestamp>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT updated_at FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;

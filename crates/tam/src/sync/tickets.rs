@@ -283,9 +283,16 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
         let classic = kayako_classic(config)?;
         let priorities = classic.priorities()?;
         let statuses = classic.statuses()?;
+        // An older tam stored Classic tickets under their display id: each one seen again
+        // takes the id both APIs share, so it is updated rather than copied.
+        let mut renames = Vec::new();
         let fetched = classic.tickets(&s.departments, from, |t| {
+            if let (Some(display), Some(number)) = (t.text_of("displayid"), t.attribute("id")) {
+                renames.push((display.to_owned(), format!("KAYAKO-{number}")));
+            }
             keep(classic_record(tenant, t, &priorities, &statuses, &mapping));
         })?;
+        store.rename_tickets(&tenant_id, "kayako", &renames)?;
         (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
     };
     let (inserted, updated, rejected, notion_calls) =

@@ -215,3 +215,37 @@ fn no_json_api_credential_reaches_an_error_a_log_line_or_the_job_record() {
         assert!(!text.contains(PASSWORD) && !text.contains(&basic), "{text}");
     }
 }
+
+#[test]
+fn a_classic_ticket_stored_under_its_display_id_by_an_older_tam_takes_the_shared_id() {
+    let classic = Fake::start(vec![
+        Answer::json(200, &fixture("classic_ticketpriorities_constructed.xml")),
+        Answer::json(200, &fixture("classic_ticketstatuses_constructed.xml")),
+        Answer::json(200, &fixture("classic_tickets_listall_doc_example.xml")),
+        Answer::json(200, "<?xml version=\"1.0\"?><tickets></tickets>"),
+    ]);
+    let home = crate::TestHome::new();
+    // As an older tam stored the doc example's ticket 2: under its display id.
+    let old = home.file(
+        "old.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"acme","name":"Acme","rep_name":"Ana","rep_email":"ana@vendor.example"}
+{"record":"ticket","tenant_id":"acme","id":"OLJ-171-16930","account_id":"acme","source":"kayako","priority":"P2","status":"open","created_at":"2011-02-16T07:09:07Z","subject":"This is just a test"}"#,
+    );
+    home.ok(&["import", old.to_str().unwrap()]);
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[kayako]\ntenant = \"acme\"\nbase_url = \"{}/api/index.php\"\ndepartments = \"2\"\n[kayako.accounts]\nTest = \"acme\"\n",
+            classic.url
+        ),
+    );
+    let env = [("KAYAKO_API_KEY", "d75a00ef-key"), ("KAYAKO_SECRET_KEY", "secretkey-example")];
+    let run = home.tam_env(&["sync", "kayako", "--json"], &env);
+    let synced: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
+    assert_eq!((synced["inserted"].as_u64(), synced["updated"].as_u64()), (Some(0), Some(1)), "{synced}");
+    let store = tam_store::Store::open(&home.path().join("home/tam.db")).unwrap();
+    let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
+    let account = tam_core::AccountId::parse("a", "acme").unwrap();
+    let tickets = store.ticket_subjects(&tenant, &account).unwrap();
+    assert_eq!(tickets, [("KAYAKO-2".to_owned(), "This is just a test".to_owned())], "renamed, not copied");
+}
