@@ -102,6 +102,13 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let rescan_time = started.elapsed();
     let rescan_rss = peak_rss_mib();
 
+    // The seed's scorer on the same book: from the store, before anything else changes it, and
+    // from the import file.
+    let seed = [("store", home.db_path()), ("book", data.clone())].map(|(mode, source)| {
+        let took = seed_scorer(&home, mode, &source, as_of);
+        (mode, took)
+    });
+
     let hooks = webhook_phase(&mut store, &config, args.webhooks.min(args.accounts), args.accounts)?;
 
     // Everything the two scans and the webhooks planned, delivered to the embedded channels.
@@ -140,6 +147,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "delivery_effects_per_second": per_second(delivery), "delivery_peak_rss_mib": delivery_rss,
                 "small_book_accounts": small.map(|_| SMALL_BOOK), "small_book_delivered_effects": small.map(|d| d.0),
                 "small_book_delivery_effects_per_second": small.map(per_second),
+                "seed_python_store_seconds": seed[0].1.as_ref().ok().map(|d| secs(*d)),
+                "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
             })
         )?;
@@ -175,6 +184,21 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             mib(rescan_rss),
             second.summary.escalated
         )?;
+        for (mode, took) in &seed {
+            let what = match *mode {
+                "store" => "from the store, one ticket query per account",
+                _ => "from the import file",
+            };
+            match took {
+                Ok(took) => writeln!(
+                    out,
+                    "python    {:>7.2} s  the seed's scorer {what}, one row stored per account; the scan takes {:.2}x its time",
+                    took.as_secs_f64(),
+                    scan_time.as_secs_f64() / took.as_secs_f64().max(f64::MIN_POSITIVE)
+                )?,
+                Err(why) => writeln!(out, "python    skipped: {why}")?,
+            }
+        }
         writeln!(
             out,
             "webhooks  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms from receipt to outbox rows ({} signed Jira deliveries, one account re-scored each; target p99 <= 200 ms)",
@@ -211,6 +235,37 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Runs the seed's scorer (`bench_seed_scorer.py`) with `python3` on the bench's book (`mode`
+/// `store` or `book`): how long its stored scan took, or why it did not run (no `python3` is
+/// not an error of the bench).
+fn seed_scorer(
+    home: &Home,
+    mode: &str,
+    source: &std::path::Path,
+    as_of: Timestamp,
+) -> std::result::Result<Duration, String> {
+    let scratch = home.dir.join(format!("seed-scorer-{mode}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", scratch.display()));
+    }
+    let run = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(include_str!("bench_seed_scorer.py"))
+        .arg(mode)
+        .arg(source)
+        .arg(&scratch)
+        .arg(TENANT)
+        .arg(as_of.to_string())
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !run.status.success() {
+        return Err(format!("python3 failed: {}", String::from_utf8_lossy(&run.stderr).trim()));
+    }
+    let out = String::from_utf8_lossy(&run.stdout);
+    let seconds: f64 = out.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("python3 printed no time")?;
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 /// The book whose delivery rate the large book's is compared with.
