@@ -122,4 +122,16 @@ fn main() {
         stats.peak_per_second
     );
     println!("routes    {:?}", stats.routes);
+
+    // The next sync after the scan wrote health: tam's own edits are left out, so it reads
+    // only what people changed since (here nothing).
+    let before = fake.stats().requests;
+    let next = tam(&home, &["sync", "notion", "--json"]);
+    println!(
+        "next sync read {} + {} pages in {} calls (tam wrote {changed} account pages; {} notes)",
+        next["account_pages"],
+        next["ticket_pages"],
+        fake.stats().requests - before,
+        next["notes"].as_array().map_or(0, Vec::len)
+    );
 }
