@@ -3,9 +3,10 @@
 //! `tam notion init`: creates the two databases it reads. Jira and Kayako are in [`tickets`].
 //!
 //! Each database is read with one paginated query, asking only for pages edited since the last
-//! successful sync (less a minute: Notion rounds `last_edited_time` to the minute). The pages
-//! become import records and go through the importer, so a malformed page is reported by id
-//! and field and skipped. The watermark moves only when the whole sync succeeded.
+//! successful sync (less a minute: Notion rounds `last_edited_time` to the minute) by someone
+//! other than tam: what tam wrote it imported from its writes' answers ([`import_written`]).
+//! The pages become import records and go through the importer, so a malformed page is
+//! reported by id and field and skipped. The watermark moves only when the whole sync succeeded.
 
 use std::io::Write;
 use std::time::Duration;

@@ -1058,10 +1058,10 @@ mod notion {
             let filter = not_last_edited_by("Last edited by", &bot);
             let ids =
                 |pages: Vec<Value>| pages.iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
-            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.clone()]);
+            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.as_str()]);
             // The same through the data-source API (2025-09-03), once the database has two.
             fake.add_data_source(&with);
-            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.clone()]);
+            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.as_str()]);
             fake.edit_as(PERSON, &by_tam, &name("edited again in the app"));
             assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()).len(), 2, "a person edited last");
 
