@@ -5,6 +5,11 @@
 //! 2,000 characters per rich-text run (rejected with Notion's own `validation_error` message),
 //! `object_not_found` for anything not shared with the integration, and the 2022-06-28 query
 //! refused for a database with several data sources. Failures such as 529 can be injected.
+//!
+//! Every page knows who edited it last: the integration's bot ([`BOT_USER`], what
+//! `GET /v1/users/me` answers) for API writes, a person for pages seeded by the helpers or
+//! edited with [`FakeNotion::edit_as`], as in the Notion app. A query may filter on it through
+//! a property of type `last_edited_by`, and only through one the schema has.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{BufReader, Write};
@@ -27,6 +32,12 @@ pub struct NotionStats {
     pub peak_per_second: u64,
 }
 
+/// The integration's bot user: the last editor of every page an API call wrote.
+pub const BOT_USER: &str = "7775f3a3-893f-43fa-b625-460c61094c78";
+
+/// A person of the workspace: the author of pages the helpers seed.
+pub const PERSON: &str = "5389a034-eb5c-47b5-8a9e-f79c99ef166c";
+
 struct Bucket {
     per_second: f64,
     capacity: f64,
@@ -42,6 +53,9 @@ struct Page {
     properties: Map<String, Value>,
     created: String,
     edited: String,
+    /// The user who created the page, and the one who edited it last.
+    creator: String,
+    editor: String,
     archived: bool,
 }
 
@@ -180,6 +194,8 @@ impl FakeNotion {
             properties: properties.into_iter().collect(),
             created: now.clone(),
             edited: now,
+            creator: PERSON.to_owned(),
+            editor: PERSON.to_owned(),
             archived: false,
         };
         s.insert_page(&id, page);
@@ -196,12 +212,36 @@ impl FakeNotion {
         db["id"].as_str().unwrap().to_owned()
     }
 
-    /// Adds a page to `database` with `properties` in the request format; returns its id.
+    /// Adds a page to `database` with `properties` in the request format, as a person adding
+    /// a row in the Notion app; returns its id.
     pub fn add_page(&self, database: &str, properties: &Value) -> String {
         let mut s = self.state();
         let body = json!({"parent": {"database_id": database}, "properties": properties});
         let page = s.create_page(&body, "2022-06-28").unwrap_or_else(|r| panic!("bad page: {}", r.message));
-        page["id"].as_str().unwrap().to_owned()
+        let id = page["id"].as_str().unwrap().to_owned();
+        let page = s.pages.get_mut(&norm(&id)).unwrap();
+        (page.creator, page.editor) = (PERSON.to_owned(), PERSON.to_owned());
+        id
+    }
+
+    /// `person` edits `page` in the Notion app: `properties` (request format) change, and the
+    /// page's last edit becomes theirs, stamped now.
+    pub fn edit_as(&self, person: &str, page: &str, properties: &Value) {
+        let mut s = self.state();
+        let key = norm(page);
+        let schema = s.pages[&key].database.as_ref().map(|db| s.databases[db].schema.clone());
+        let changes = convert_properties(Some(properties), schema.as_ref())
+            .unwrap_or_else(|r| panic!("bad properties: {}", r.message));
+        let now = s.now();
+        let page = s.pages.get_mut(&key).unwrap();
+        page.properties.extend(changes);
+        page.edited = now;
+        page.editor = person.to_owned();
+    }
+
+    /// Deletes the property `name` from `database`'s schema, as a person would in the app.
+    pub fn remove_property(&self, database: &str, name: &str) {
+        self.state().databases.get_mut(&norm(database)).unwrap().schema.remove(name);
     }
 
     /// Gives `database` a second data source, as a user adding one in the Notion app would.
@@ -418,6 +458,11 @@ impl State {
             ("POST", ["pages"]) => self.create_page(&body, &version),
             ("GET", ["pages", id]) => self.get_page(id, &version),
             ("PATCH", ["pages", id]) => self.update_page(id, &body, &version),
+            ("GET", ["users", "me"]) => Ok(json!({
+                "object": "user", "id": BOT_USER, "name": "tam", "avatar_url": null, "type": "bot",
+                "bot": {"owner": {"type": "workspace", "workspace": true}, "workspace_name": "Vendor"},
+                "request_id": "00000000-0000-4000-8000-000000000002",
+            })),
             ("GET", ["blocks", id, "children"]) => self.list_children(id, &r.query),
             ("PATCH", ["blocks", id, "children"]) => self.append_children(id, &body),
             ("PATCH", ["blocks", id]) => self.update_block(id, &body),
@@ -542,7 +587,7 @@ impl State {
         if db.sources.len() > 1 {
             return Err(several_sources(&norm(id), &db.sources));
         }
-        self.query(|p| p.database.as_deref() == Some(&norm(id)), body, version, "page_or_database")
+        self.query(|p| p.database.as_deref() == Some(&norm(id)), &db.schema, body, version, "page_or_database")
     }
 
     fn query_source(&self, id: &str, body: &Value, version: &str) -> Answer {
@@ -550,17 +595,28 @@ impl State {
             return Err(refuse(400, "invalid_request_url", "Invalid request URL."));
         }
         let db = self.sources.get(&norm(id)).ok_or_else(|| Self::not_found("data source", id))?;
-        self.database(db)?;
+        let schema = &self.database(db)?.schema;
         let key = norm(id);
-        self.query(|p| p.source.as_deref() == Some(&key), body, version, "page_or_data_source")
+        self.query(|p| p.source.as_deref() == Some(&key), schema, body, version, "page_or_data_source")
     }
 
-    fn query(&self, member: impl Fn(&Page) -> bool, body: &Value, version: &str, kind: &str) -> Answer {
+    fn query(
+        &self,
+        member: impl Fn(&Page) -> bool,
+        schema: &Map<String, Value>,
+        body: &Value,
+        version: &str,
+        kind: &str,
+    ) -> Answer {
         let size = body.get("page_size").and_then(Value::as_u64).unwrap_or(100);
         if !(1..=100).contains(&size) {
             return Err(invalid(format!(
                 "body failed validation: body.page_size should be ≤ `100`, instead was `{size}`."
             )));
+        }
+        // Notion checks the filter against the schema before it reads a page.
+        if let Some(filter) = body.get("filter") {
+            check_filter(filter, schema)?;
         }
         let mut hits = Vec::new();
         for id in &self.order {
@@ -604,12 +660,24 @@ impl State {
                 json!({"type": "database_id", "database_id": hyphenated(db)})
             };
         }
+        let mut properties = p.properties.clone();
+        // Notion computes these from the page itself.
+        let schema = p.database.as_ref().and_then(|db| self.databases.get(db)).map(|d| &d.schema);
+        for (name, property) in schema.into_iter().flatten() {
+            if property["type"] == "last_edited_by" {
+                properties.insert(
+                    name.clone(),
+                    json!({"id": property["id"], "type": "last_edited_by",
+                           "last_edited_by": {"object": "user", "id": p.editor}}),
+                );
+            }
+        }
         json!({
             "object": "page", "id": hyphenated(id), "created_time": p.created, "last_edited_time": p.edited,
-            "created_by": {"object": "user", "id": "7775f3a3-893f-43fa-b625-460c61094c78"},
-            "last_edited_by": {"object": "user", "id": "7775f3a3-893f-43fa-b625-460c61094c78"},
+            "created_by": {"object": "user", "id": p.creator},
+            "last_edited_by": {"object": "user", "id": p.editor},
             "cover": null, "icon": null, "parent": parent, "archived": p.archived, "in_trash": p.archived,
-            "properties": p.properties, "url": format!("https://www.notion.so/{id}"), "public_url": null,
+            "properties": properties, "url": format!("https://www.notion.so/{id}"), "public_url": null,
         })
     }
 
@@ -650,6 +718,8 @@ impl State {
             properties,
             created: now.clone(),
             edited: now,
+            creator: BOT_USER.to_owned(),
+            editor: BOT_USER.to_owned(),
             archived: false,
         };
         self.insert_page(&id, page);
@@ -713,6 +783,7 @@ impl State {
             page.archived = a;
         }
         page.edited = now;
+        page.editor = BOT_USER.to_owned();
         let page = self.pages[&key].clone();
         Ok(self.page_json(&key, &page, version))
     }
@@ -1013,6 +1084,16 @@ fn matches(page: &Page, filter: Option<&Value>) -> Result<bool, Refusal> {
         }
         return Ok(false);
     }
+    if let Some(condition) = filter.get("last_edited_by") {
+        // A people condition; `check_filter` made sure the property is of this type.
+        let user = |k: &str| condition.get(k).and_then(Value::as_str).map(norm);
+        let editor = norm(&page.editor);
+        return Ok(match (user("contains"), user("does_not_contain")) {
+            (Some(u), _) => editor == u,
+            (_, Some(u)) => editor != u,
+            _ => condition.get("is_not_empty").is_some(),
+        });
+    }
     let (value, condition) = match filter.get("timestamp").and_then(Value::as_str) {
         Some(t @ ("last_edited_time" | "created_time")) => {
             let v = if t == "created_time" { &page.created } else { &page.edited };
@@ -1034,4 +1115,29 @@ fn matches(page: &Page, filter: Option<&Value>) -> Result<bool, Refusal> {
         "equals" => v == b,
         _ => return Err(invalid(format!("body failed validation: unknown date condition `{op}`."))),
     })
+}
+
+/// A query's filter checked against the database's schema, as Notion checks it: a property
+/// condition must name a property the schema has, of the condition's type. This fake knows the
+/// timestamp conditions and the people condition on a `last_edited_by` property.
+fn check_filter(filter: &Value, schema: &Map<String, Value>) -> Result<(), Refusal> {
+    for compound in ["and", "or"] {
+        if let Some(list) = filter.get(compound).and_then(Value::as_array) {
+            return list.iter().try_for_each(|f| check_filter(f, schema));
+        }
+    }
+    let Some(name) = filter.get("property").and_then(Value::as_str) else { return Ok(()) };
+    let Some(property) = schema.get(name).or_else(|| schema.values().find(|p| p["id"] == json!(name))) else {
+        return Err(invalid(format!("Could not find property with name or id: {name}")));
+    };
+    let kind = property["type"].as_str().unwrap_or_default();
+    let condition = filter.as_object().and_then(|o| o.keys().find(|k| *k != "property" && *k != "type"));
+    match condition.map(String::as_str) {
+        Some("last_edited_by") if kind == "last_edited_by" => Ok(()),
+        Some(c) if c != kind => Err(invalid(format!(
+            "body failed validation. Fix one: body.filter.{kind} should be defined, instead was `undefined`. \
+             body.filter.{c} is not a valid filter for property {name} of type {kind}."
+        ))),
+        _ => Err(invalid("body failed validation: this fake Notion filters only on timestamps and Last edited by.")),
+    }
 }

@@ -2,7 +2,9 @@
 //! (429 with `Retry-After`): one `tam scan` reads both databases, scores, and writes health
 //! back to every changed account page through the outbox. Reports the calls made against the lower bound (the
 //! query pages both databases need, plus one update per changed account), the requests lost
-//! to 429, and the wall time against `calls ÷ 3 s`.
+//! to 429, and the wall time against `calls ÷ 3 s`. Then one `tam sync notion`: what it reads
+//! once the scan wrote health (nothing, unless `[notion.accounts] last_edited_by = ""`, say
+//! `TAM_NOTION__ACCOUNTS__LAST_EDITED_BY=`, makes it read tam's own writes again).
 //!
 //! `cargo bench -p tam --bench notion`; `TAM_BENCH_ACCOUNTS` / `TAM_BENCH_TICKETS` change the
 //! book (1,000 and 5,000 by default). It takes about `calls ÷ 3` seconds: six minutes.
@@ -122,4 +124,16 @@ fn main() {
         stats.peak_per_second
     );
     println!("routes    {:?}", stats.routes);
+
+    // The next sync after the scan wrote health: tam's own edits are left out, so it reads
+    // only what people changed since (here nothing).
+    let before = fake.stats().requests;
+    let next = tam(&home, &["sync", "notion", "--json"]);
+    println!(
+        "next sync read {} + {} pages in {} calls (tam wrote {changed} account pages; {} notes)",
+        next["account_pages"],
+        next["ticket_pages"],
+        fake.stats().requests - before,
+        next["notes"].as_array().map_or(0, Vec::len)
+    );
 }

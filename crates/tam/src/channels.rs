@@ -9,6 +9,7 @@ use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfi
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
 use tam_connectors::google_auth::ServiceAccount;
 use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
+use tam_connectors::notion::Notion;
 use tam_connectors::notion::crm::NotionCrm;
 use tam_connectors::notion::profile::NotionProfiles;
 use tam_connectors::redis_bus::RedisBus;
@@ -20,7 +21,7 @@ use tam_store::Store;
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
-use crate::config::{ChatConfig, Config, MailConfig, WriterConfig};
+use crate::config::{ChatConfig, Config, MailConfig, NotionSection, WriterConfig};
 
 use crate::home::Home;
 
@@ -34,8 +35,20 @@ pub struct HomeChannels {
     profiles: LocalProfiles,
     /// The tenant whose CRM is Notion, and its health and profile writers (one client, so
     /// one rate limit, for both).
-    notion: Option<(TenantId, NotionCrm, NotionProfiles)>,
+    notion: Option<NotionPorts>,
+    /// That client, the `[notion]` section and the import rules: to import the account pages
+    /// its writes answered with.
+    own_writes: Option<OwnWrites>,
     writer: Box<dyn Writer>,
+}
+
+/// The `[notion]` tenant and its CRM and profile writers.
+type NotionPorts = (TenantId, NotionCrm, NotionProfiles);
+
+struct OwnWrites {
+    notion: std::sync::Arc<Notion>,
+    section: NotionSection,
+    import: tam_agent::import::ImportOptions,
 }
 
 /// Where events go: the local stream table, or Redis Streams with one bus per tenant.
@@ -79,14 +92,19 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
 }
 
 /// Health and profiles written to Notion for the `[notion]` tenant, when its databases are
-/// configured.
-fn notion(config: &Config) -> Result<Option<(TenantId, NotionCrm, NotionProfiles)>> {
+/// configured, and what is needed to import what those writes answered.
+fn notion(config: &Config) -> Result<Option<(NotionPorts, OwnWrites)>> {
     let section = &config.notion;
     let (Some(tenant), Some(_)) = (&section.tenant, &section.accounts_database) else { return Ok(None) };
     let tenant = TenantId::parse("[notion] tenant", tenant)?;
     let notion = std::sync::Arc::new(crate::sync::client(section)?);
     let profiles = NotionProfiles::new(std::sync::Arc::clone(&notion), section.health.profile.clone());
-    Ok(Some((tenant, NotionCrm::new(notion, section.health.clone()), profiles)))
+    let own = OwnWrites {
+        notion: std::sync::Arc::clone(&notion),
+        section: section.clone(),
+        import: config.import_options(Timestamp::now()),
+    };
+    Ok(Some(((tenant, NotionCrm::new(notion, section.health.clone()), profiles), own)))
 }
 
 /// The Chat API as `[chat]` describes it.
@@ -133,6 +151,7 @@ impl HomeChannels {
                 Box::new(NotificationLog::open(&db, &home.dir, "email")?),
             ),
         };
+        let (notion, own_writes) = notion(config)?.unzip();
         Ok(HomeChannels {
             mailbox,
             email,
@@ -157,7 +176,8 @@ impl HomeChannels {
             },
             crm: LocalCrm::open(&db)?,
             profiles: LocalProfiles::new(&home.dir),
-            notion: notion(config)?,
+            notion,
+            own_writes,
             writer: writer(&config.writer),
         })
     }
@@ -198,7 +218,29 @@ impl HomeChannels {
             now: crate::clock::now(),
             worker: &worker,
         };
-        tam_agent::tasks::run(&mut ctx, task)
+        let ran = tam_agent::tasks::run(&mut ctx, task);
+        if let Err(e) = self.import_own_writes(store) {
+            crate::warn(format_args!("notion: {e:#}"));
+        }
+        ran
+    }
+
+    /// Imports the account pages that this home's Notion writes (health, profile links)
+    /// answered with, as a pull would: the pull leaves out pages whose last edit was tam's, and
+    /// a person's edit made before tam's write is in that answer, not lost. Call after each
+    /// dispatch or task.
+    pub fn import_own_writes(&mut self, store: &mut Store) -> Result<()> {
+        let Some(own) = &self.own_writes else { return Ok(()) };
+        let pages = own.notion.take_written_pages();
+        if pages.is_empty() {
+            return Ok(());
+        }
+        let import = tam_agent::import::ImportOptions { now: Timestamp::now(), ..own.import.clone() };
+        let report = crate::sync::import_written(store, &own.section, import, &pages)?;
+        for r in &report.rejected {
+            crate::warn(format_args!("notion: not imported from tam's own write (the next sync reads it): {r}"));
+        }
+        Ok(())
     }
 
     /// Delivers everything of `tenant` that is due now.
@@ -216,7 +258,10 @@ impl HomeChannels {
         stop: tam_core::concurrent::Stop<'_>,
     ) -> Result<DispatchReport> {
         let mut ports = self.ports(tenant);
-        Ok(dispatch::dispatch_until(store, tenant, &mut ports, Timestamp::now(), policy, &worker(), stop)?)
+        let report = dispatch::dispatch_until(store, tenant, &mut ports, Timestamp::now(), policy, &worker(), stop);
+        // What was written is imported even when the dispatch then failed.
+        self.import_own_writes(store)?;
+        Ok(report?)
     }
 }
 

@@ -825,9 +825,12 @@ pub fn default_file() -> String {
 # [notion.accounts]          the property names, as `tam notion init` creates them
 #   name = "Name"
 #   rep_email = "Rep Email"
+#   last_edited_by = "Last edited by"  of type Last edited by: syncs skip pages tam edited
+#                                      last (its writes' answers are imported instead); "" off
 # [notion.tickets]
 #   account = "Account"
 #   priority = "Priority"
+#   last_edited_by = "Last edited by"
 # [notion.health]            written back to the account page by scans
 #   score = "Health Score"
 #   escalated = "Escalated"

@@ -118,35 +118,77 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
 }
 
-/// Each configured Notion database, read once: proves the token, the sharing and the id.
+/// Each configured Notion database, read once: proves the token, the sharing and the id. Then
+/// its schema (one read per data source): whether a sync can leave out tam's own edits.
 fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
     let notion = match crate::sync::client(section) {
         Ok(n) => n,
         Err(e) => return vec![check("notion", Err(format!("{e:#}")))],
     };
-    let databases = [("accounts", &section.accounts_database), ("tickets", &section.tickets_database)];
-    databases
-        .into_iter()
-        .map(|(name, id)| {
-            let Some(id) = id else {
-                return check(format!("notion {name} database"), Err(format!("[notion] {name}_database is not set")));
-            };
-            // Asked with the data-source version, which lists the database's sources: a
-            // database with several is read through each of them.
-            let version = tam_connectors::notion::DATA_SOURCE_VERSION;
-            let read = notion.request_as("GET", &format!("/v1/databases/{id}"), None, version);
-            let usable = read.map_err(|e| e.to_string()).map(|db| {
-                let title = tam_connectors::notion::records::plain_text(&db["title"]);
-                match db["data_sources"].as_array().map_or(0, Vec::len) {
-                    n if n > 1 || section.version.as_str() >= version => format!(
-                        "{title:?} ({n} data sources, read through the data-source API, Notion-Version {version})"
-                    ),
-                    _ => format!("{title:?} (one data source, queried with Notion-Version {})", section.version),
+    let databases = [
+        ("accounts", &section.accounts_database, &section.accounts.last_edited_by),
+        ("tickets", &section.tickets_database, &section.tickets.last_edited_by),
+    ];
+    let mut checks = Vec::new();
+    for (name, id, edited_by) in databases {
+        let Some(id) = id else {
+            checks.push(check(format!("notion {name} database"), Err(format!("[notion] {name}_database is not set"))));
+            continue;
+        };
+        // Asked with the data-source version, which lists the database's sources: a
+        // database with several is read through each of them.
+        let version = tam_connectors::notion::DATA_SOURCE_VERSION;
+        let read = notion.request_as("GET", &format!("/v1/databases/{id}"), None, version);
+        let sources: Vec<String> = read.as_ref().map_or_else(
+            |_| Vec::new(),
+            |db| {
+                db["data_sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["id"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            },
+        );
+        let usable = read.map_err(|e| e.to_string()).map(|db| {
+            let title = tam_connectors::notion::records::plain_text(&db["title"]);
+            match sources.len() {
+                n if n > 1 || section.version.as_str() >= version => {
+                    format!("{title:?} ({n} data sources, read through the data-source API, Notion-Version {version})")
                 }
-            });
-            check(format!("notion {name} database"), usable)
-        })
-        .collect()
+                _ => format!("{title:?} (one data source, queried with Notion-Version {})", section.version),
+            }
+        });
+        checks.push(check(format!("notion {name} database"), usable));
+        if edited_by.is_empty() || sources.is_empty() {
+            continue;
+        }
+        // A query's filter may name a property of any of the sources: each must have it.
+        let missing: Result<Vec<String>, String> = sources
+            .iter()
+            .map(|source| {
+                let ds = notion.request_as("GET", &format!("/v1/data_sources/{source}"), None, version);
+                ds.map(|ds| ds["properties"][edited_by.as_str()]["type"] != "last_edited_by").map_err(|e| e.to_string())
+            })
+            .zip(&sources)
+            .filter_map(|(missing, source)| match missing {
+                Ok(false) => None,
+                Ok(true) => Some(Ok(source.clone())),
+                Err(e) => Some(Err(e)),
+            })
+            .collect();
+        let skips = missing.and_then(|missing| match missing.as_slice() {
+            [] => Ok(format!("\"{edited_by}\" (Last edited by): syncs leave out tam's own edits")),
+            _ => Err(format!(
+                "no property \"{edited_by}\" of type Last edited by, so every sync reads again each page tam \
+                 wrote: add a property of type \"Last edited by\" named \"{edited_by}\" to the database \
+                 (or name yours in [notion.{name}] last_edited_by)"
+            )),
+        });
+        checks.push(check(format!("notion {name} own edits"), skips));
+    }
+    checks
 }
 
 /// One line of the report: what was checked, and what was found or what went wrong.

@@ -58,7 +58,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let pulled = match &notion {
         Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
             let pulled = crate::sync::pull(&mut store, &config, false)?;
-            crate::sync::warn_rejected(&pulled);
+            crate::sync::warn_pulled(&pulled);
             Some(pulled)
         }
         _ => None,

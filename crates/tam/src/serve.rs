@@ -254,7 +254,7 @@ impl Tick<'_> {
             Kind::Scan => {
                 if crate::sync::notion_tenant(self.config) == Some(tenant.as_str()) {
                     let pulled = crate::sync::pull(self.store, self.config, false)?;
-                    crate::sync::warn_rejected(&pulled);
+                    crate::sync::warn_pulled(&pulled);
                 }
                 let report = crate::scan::scan_tenant(self.store, self.config, tenant, slot, false)?;
                 tam_agent::profile::surface_opportunities(self.store, tenant, None, slot)?;
@@ -295,10 +295,11 @@ impl Tick<'_> {
             now: slot,
             worker: self.worker,
         };
-        let (mut drafted, mut failed) = (0, Vec::new());
+        let (mut drafted, mut failed, mut interrupted) = (0, Vec::new(), None);
         for (done, account) in accounts.iter().enumerate() {
             if self.stop.load(Ordering::Relaxed) {
-                anyhow::bail!("interrupted by a shutdown after {done} of {} accounts", accounts.len());
+                interrupted = Some(done);
+                break;
             }
             let Ok(id) = AccountId::parse("account_id", account) else { continue };
             let task = json!({"type": kind, "tenant_id": tenant, "account_id": id, "task_id": label});
@@ -307,6 +308,10 @@ impl Tick<'_> {
                 Ok(r) => failed.push(format!("{account}: {}", r["error"].as_str().unwrap_or("partial"))),
                 Err(e) => failed.push(format!("{account}: {e}")),
             }
+        }
+        self.channels.import_own_writes(self.store)?;
+        if let Some(done) = interrupted {
+            anyhow::bail!("interrupted by a shutdown after {done} of {} accounts", accounts.len());
         }
         anyhow::ensure!(
             failed.len() < accounts.len() || accounts.is_empty(),

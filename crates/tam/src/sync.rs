@@ -3,9 +3,10 @@
 //! `tam notion init`: creates the two databases it reads. Jira and Kayako are in [`tickets`].
 //!
 //! Each database is read with one paginated query, asking only for pages edited since the last
-//! successful sync (less a minute: Notion rounds `last_edited_time` to the minute). The pages
-//! become import records and go through the importer, so a malformed page is reported by id
-//! and field and skipped. The watermark moves only when the whole sync succeeded.
+//! successful sync (less a minute: Notion rounds `last_edited_time` to the minute) by someone
+//! other than tam: what tam wrote it imported from its writes' answers ([`import_written`]).
+//! The pages become import records and go through the importer, so a malformed page is
+//! reported by id and field and skipped. The watermark moves only when the whole sync succeeded.
 
 use std::io::Write;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tam_agent::import::{Format, Importer};
 use tam_connectors::notion::records::{self as schema, account_record, ticket_record};
-use tam_connectors::notion::{Notion, NotionConfig};
+use tam_connectors::notion::{Notion, NotionConfig, NotionError};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 
@@ -130,6 +131,8 @@ pub struct Pulled {
     pub report: tam_agent::import::ImportReport,
     /// Requests sent to Notion, retries included.
     pub calls: u64,
+    /// What the operator should know and can fix (a database that cannot skip tam's own writes).
+    pub notes: Vec<String>,
 }
 
 impl Pulled {
@@ -141,6 +144,7 @@ impl Pulled {
             "accounts": self.report.accounts, "tickets": self.report.tickets,
             "rejected": self.report.rejected.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "notion_calls": self.calls,
+            "notes": self.notes,
         })
     }
 }
@@ -152,8 +156,17 @@ pub fn notion_tenant(config: &Config) -> Option<&str> {
     s.accounts_database.as_ref().and(s.tickets_database.as_ref()).and(s.tenant.as_deref())
 }
 
+/// The `sync_state` entry saying when tam last wrote a page of `source` that it could not
+/// import from the write's answer (a ticket of an account the store does not know yet, a page
+/// a person had left malformed): the next pull reads that database's own writes too.
+fn missed_own_write(source: &str) -> String {
+    format!("{source}:missed-own-write")
+}
+
 /// Pulls the `[notion]` tenant's accounts and tickets into `store`: everything, or (by
-/// default) the pages edited since the last successful pull.
+/// default) the pages edited since the last successful pull, except those whose last edit was
+/// tam's own (health, profile links, tickets from Jira or Kayako): what tam wrote, it imported
+/// from the write's answer already ([`import_written`]).
 pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
     let section = &config.notion;
     let tenant = section.tenant.as_deref().context("[notion] tenant is not set: which tenant are these accounts?")?;
@@ -164,20 +177,32 @@ pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
     let notion = client(section)?;
     let started = Timestamp::now();
 
-    let edited_since = |source: &str| -> Result<Option<Value>> {
+    // What to ask of one database: pages edited since its watermark (none: every page), and
+    // the "Last edited by" property to leave out tam's own edits with (none: keep them).
+    let plan = |source: &str, property: &str| -> Result<(Option<Value>, Option<String>)> {
         if full {
-            return Ok(None);
+            return Ok((None, None));
         }
-        Ok(store.sync_watermark(&tenant_id, source)?.map(|at| {
-            let since = at.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(at);
-            json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}})
-        }))
+        let Some(at) = store.sync_watermark(&tenant_id, source)? else { return Ok((None, None)) };
+        let since = at.checked_sub(tam_core::SignedDuration::from_mins(1)).unwrap_or(at);
+        let filter = json!({"timestamp": "last_edited_time", "last_edited_time": {"on_or_after": since.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}});
+        let missed = store.sync_watermark(&tenant_id, &missed_own_write(source))?.is_some_and(|m| m >= since);
+        let skip_own = (!property.is_empty() && !missed).then(|| property.to_owned());
+        Ok((Some(filter), skip_own))
     };
-    let oldest_first = json!([{"timestamp": "last_edited_time", "direction": "ascending"}]);
-    let account_filter = edited_since("notion:accounts")?;
-    let ticket_filter = edited_since("notion:tickets")?;
-    let accounts = notion.query_all(accounts_db, account_filter.as_ref(), Some(&oldest_first))?;
-    let tickets = notion.query_all(tickets_db, ticket_filter.as_ref(), Some(&oldest_first))?;
+    let (account_filter, account_skip) = plan("notion:accounts", &section.accounts.last_edited_by)?;
+    let (ticket_filter, ticket_skip) = plan("notion:tickets", &section.tickets.last_edited_by)?;
+    // One call a pull, and only when a database can use it.
+    let bot = match (&account_skip, &ticket_skip) {
+        (None, None) => None,
+        _ => Some(notion.bot_user_id()?),
+    };
+    let mut notes = Vec::new();
+    let mut read = |name: &str, db: &str, filter: Option<Value>, skip: Option<String>| -> Result<Vec<Value>> {
+        read_changes(&notion, name, db, filter, skip.zip(bot.as_deref()), &mut notes)
+    };
+    let accounts = read("accounts", accounts_db, account_filter.clone(), account_skip)?;
+    let tickets = read("tickets", tickets_db, ticket_filter, ticket_skip)?;
 
     let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
     let account_lines = lines(accounts.iter().map(|p| account_record(tenant, p, &section.accounts)).collect());
@@ -196,13 +221,88 @@ pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
         ticket_pages: tickets.len(),
         report,
         calls: notion.calls(),
+        notes,
     })
 }
 
-/// Reports each rejected page on stderr.
-pub fn warn_rejected(pulled: &Pulled) {
+/// The pages of database `db` that `filter` asks for, less those last edited by the bot
+/// (`skip`: the "Last edited by" property and the bot's id). A database without that property
+/// (made before `tam notion init` added it) refuses the condition: it is read once more
+/// without it, and `notes` says how to stop paying for that.
+fn read_changes(
+    notion: &Notion,
+    name: &str,
+    db: &str,
+    filter: Option<Value>,
+    skip: Option<(String, &str)>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Value>> {
+    let oldest_first = json!([{"timestamp": "last_edited_time", "direction": "ascending"}]);
+    if let (Some(since), Some((property, bot))) = (&filter, &skip) {
+        let both = json!({"and": [since, schema::not_last_edited_by(property, bot)]});
+        match notion.query_all(db, Some(&both), Some(&oldest_first)) {
+            Err(NotionError::Rejected(f)) if f.code == "validation_error" => notes.push(format!(
+                "notion: the {name} database cannot leave out tam's own edits ({}), so this sync read \
+                 them again: add a property of type \"Last edited by\" named \"{property}\" to it \
+                 (or name yours in [notion.{name}] last_edited_by)",
+                f.message
+            )),
+            read => return Ok(read?),
+        }
+    }
+    Ok(notion.query_all(db, filter.as_ref(), Some(&oldest_first))?)
+}
+
+/// Imports the account and ticket pages among `pages` (what tam's writes answered with) as
+/// a pull would, so a sync that leaves out tam's own edits misses nothing a person changed
+/// before them. A page that cannot be imported (its account unknown to the store, a value a
+/// person left malformed) makes the next pull read that database's own edits too, and report
+/// it there as it always did.
+pub fn import_written(
+    store: &mut Store,
+    section: &NotionSection,
+    options: tam_agent::import::ImportOptions,
+    pages: &[Value],
+) -> Result<tam_agent::import::ImportReport> {
+    let tenant = section.tenant.as_deref().context("[notion] tenant is not set")?;
+    let tenant_id = TenantId::parse("[notion] tenant", tenant)?;
+    let now = options.now;
+    let row_of = |page: &Value, db: &Option<String>| {
+        let live = page["archived"] != true && page["in_trash"] != true;
+        live && db.as_deref().zip(schema::parent_database(page)).is_some_and(|(a, b)| schema::same_id(a, b))
+    };
+    let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+    let accounts = lines(
+        pages
+            .iter()
+            .filter(|p| row_of(p, &section.accounts_database))
+            .map(|p| account_record(tenant, p, &section.accounts))
+            .collect(),
+    );
+    let tickets = lines(
+        pages
+            .iter()
+            .filter(|p| row_of(p, &section.tickets_database))
+            .map(|p| ticket_record(tenant, p, &section.tickets))
+            .collect(),
+    );
+    let mut importer = Importer::new(store, options);
+    importer.read("notion:accounts", accounts.as_bytes(), Format::Ndjson)?;
+    importer.read("notion:tickets", tickets.as_bytes(), Format::Ndjson)?;
+    let report = importer.finish()?;
+    for r in &report.rejected {
+        store.set_sync_watermark(&tenant_id, &missed_own_write(&r.source), now)?;
+    }
+    Ok(report)
+}
+
+/// Reports each rejected page, and each note, on stderr.
+pub fn warn_pulled(pulled: &Pulled) {
     for r in &pulled.report.rejected {
         crate::warn(format_args!("notion: rejected: {r}"));
+    }
+    for note in &pulled.notes {
+        crate::warn(format_args!("{note}"));
     }
 }
 
@@ -224,7 +324,7 @@ pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
     if json {
         writeln!(out, "{}", pulled.json())?;
     } else {
-        warn_rejected(&pulled);
+        warn_pulled(&pulled);
         writeln!(
             out,
             "notion → {}: {} account pages, {} ticket pages{}; stored {} accounts, {} tickets; rejected {}; {} Notion calls",

@@ -8,6 +8,9 @@
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+/// The default name of the "Last edited by" property of both databases.
+pub const LAST_EDITED_BY: &str = "Last edited by";
+
 /// Property names of the accounts database.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
@@ -30,6 +33,9 @@ pub struct AccountProperties {
     pub last_heartbeat: String,
     /// API calls counted by the integration.
     pub api_call_count: String,
+    /// A property of type "Last edited by": lets a sync skip the pages whose last edit was
+    /// tam's own. Empty: read them too.
+    pub last_edited_by: String,
 }
 
 impl Default for AccountProperties {
@@ -44,6 +50,7 @@ impl Default for AccountProperties {
             check_in_interval: "Check-in Interval".into(),
             last_heartbeat: "Last Heartbeat".into(),
             api_call_count: "API Call Count".into(),
+            last_edited_by: LAST_EDITED_BY.into(),
         }
     }
 }
@@ -66,6 +73,8 @@ pub struct TicketProperties {
     pub created: String,
     /// bug, question, feature_request, ...
     pub kind: String,
+    /// A property of type "Last edited by", as for accounts.
+    pub last_edited_by: String,
 }
 
 impl Default for TicketProperties {
@@ -78,6 +87,7 @@ impl Default for TicketProperties {
             status: "Status".into(),
             created: "Created".into(),
             kind: "Type".into(),
+            last_edited_by: LAST_EDITED_BY.into(),
         }
     }
 }
@@ -107,6 +117,9 @@ pub fn accounts_schema(a: &AccountProperties, health: &super::crm::HealthPropert
     if !health.profile.is_empty() {
         s.insert(health.profile.clone(), json!({"url": {}}));
     }
+    if !a.last_edited_by.is_empty() {
+        s.insert(a.last_edited_by.clone(), json!({"last_edited_by": {}}));
+    }
     Value::Object(s)
 }
 
@@ -126,6 +139,9 @@ pub fn tickets_schema(t: &TicketProperties, accounts_database: &str) -> Value {
         t.kind.clone(),
         select(&[("bug", "red"), ("question", "blue"), ("feature_request", "purple"), ("incident", "orange")]),
     );
+    if !t.last_edited_by.is_empty() {
+        s.insert(t.last_edited_by.clone(), json!({"last_edited_by": {}}));
+    }
     Value::Object(s)
 }
 
@@ -156,6 +172,23 @@ fn text(page: &Value, name: &str) -> Option<String> {
     };
     let out = out.trim().to_owned();
     (!out.is_empty()).then_some(out)
+}
+
+/// Whether two Notion ids name the same object: Notion accepts them with or without hyphens.
+pub fn same_id(a: &str, b: &str) -> bool {
+    let bare = |id: &str| id.chars().filter(|c| *c != '-').map(|c| c.to_ascii_lowercase()).collect::<String>();
+    bare(a) == bare(b)
+}
+
+/// The database a page is a row of (its parent; with data sources, the source's database).
+pub fn parent_database(page: &Value) -> Option<&str> {
+    page.pointer("/parent/database_id").and_then(Value::as_str)
+}
+
+/// The filter that leaves out pages whose last edit was `user`'s, on the database's property
+/// `property` of type "Last edited by" (Notion's people condition).
+pub fn not_last_edited_by(property: &str, user: &str) -> Value {
+    json!({"property": property, "last_edited_by": {"does_not_contain": user}})
 }
 
 fn page_id(page: &Value) -> String {

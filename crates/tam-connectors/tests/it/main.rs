@@ -1088,6 +1088,54 @@ mod notion {
             assert!(stats.rate_limited > 0, "the fake enforced its rate: {stats:?}");
             assert_eq!(stats.requests - stats.rate_limited - 1, 8, "every call got through in the end");
         }
+
+        #[test]
+        fn a_query_leaves_out_the_bots_edits_only_through_a_last_edited_by_property_in_both_versions() {
+            use tam_connectors::notion::records::not_last_edited_by;
+            use tam_testkit::notion::{BOT_USER, PERSON};
+
+            let fake = FakeNotion::start(TOKEN, 0.0, 1);
+            let name = |t: &str| json!({"Name": {"title": [{"text": {"content": t}}]}});
+            let with =
+                fake.add_database("With", &json!({"Name": {"title": {}}, "Last edited by": {"last_edited_by": {}}}));
+            let without = fake.add_database("Without", &json!({"Name": {"title": {}}}));
+            let notion = client(&fake);
+            let bot = notion.bot_user_id().unwrap();
+            assert_eq!(bot, BOT_USER, "GET /v1/users/me answers the integration's bot");
+            let by_person = fake.add_page(&with, &name("typed in the app"));
+            let by_tam = fake.add_page(&with, &name("then written by tam"));
+            notion.request("PATCH", &format!("/v1/pages/{by_tam}"), Some(&json!({"properties": name("tam")}))).unwrap();
+            let page = fake.page(&by_tam).unwrap();
+            assert_eq!(page["last_edited_by"]["id"], BOT_USER);
+            assert_eq!(page["properties"]["Last edited by"]["last_edited_by"]["id"], BOT_USER, "{page}");
+            assert_eq!(fake.page(&by_person).unwrap()["last_edited_by"]["id"], PERSON);
+
+            let filter = not_last_edited_by("Last edited by", &bot);
+            let ids =
+                |pages: Vec<Value>| pages.iter().map(|p| p["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.as_str()]);
+            // The same through the data-source API (2025-09-03), once the database has two.
+            fake.add_data_source(&with);
+            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()), [by_person.as_str()]);
+            fake.edit_as(PERSON, &by_tam, &name("edited again in the app"));
+            assert_eq!(ids(notion.query_all(&with, Some(&filter), None).unwrap()).len(), 2, "a person edited last");
+
+            // No such property: refused before any page is read, as Notion refuses it.
+            let refused = |db: &str| match notion.query_all(db, Some(&filter), None) {
+                Err(NotionError::Rejected(f)) => f,
+                other => panic!("{other:?}"),
+            };
+            let f = refused(&without);
+            assert_eq!((f.status, f.code.as_str()), (400, "validation_error"));
+            assert_eq!(f.message, "Could not find property with name or id: Last edited by");
+            fake.add_data_source(&without);
+            assert_eq!(refused(&without).path.split('/').nth(2), Some("data_sources"), "2025-09-03 too");
+
+            // What the writes answered, kept by the client for the caller to import.
+            let written = notion.take_written_pages();
+            assert_eq!(ids(written), [by_tam]);
+            assert!(notion.take_written_pages().is_empty(), "taken once");
+        }
     }
 }
 

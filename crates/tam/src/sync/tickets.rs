@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use tam_agent::import::{Format, Importer};
-use tam_connectors::notion::NotionError;
 use tam_connectors::notion::records::{self as schema, ticket_record};
+use tam_connectors::notion::{Notion, NotionError};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 
@@ -51,7 +51,15 @@ fn deliver_tickets(
     now: Timestamp,
 ) -> Result<(u64, u64, Vec<String>, u64)> {
     if notion_tenant(config) == Some(tenant.as_str()) {
-        return push_to_notion(config, source, records);
+        let notion = client(&config.notion)?;
+        let pushed = push_to_notion(&notion, config, source, records);
+        // The pull leaves out pages whose last edit was tam's: these tickets reach the store
+        // from the answers to their writes instead, also when a later write failed (the next
+        // sync finds them unchanged in Notion and writes them no more).
+        let written = notion.take_written_pages();
+        super::import_written(store, &config.notion, config.import_options(now), &written)?;
+        let (inserted, updated, rejected) = pushed?;
+        return Ok((inserted, updated, rejected, notion.calls()));
     }
     let (inserted, updated, rejected) = store_tickets(store, config, tenant, source, records, now)?;
     Ok((inserted, updated, rejected, 0))
@@ -78,11 +86,15 @@ fn normalised(record: &Value, config: &Config) -> std::result::Result<Value, Str
 
 /// Writes `records` to the Support Tickets database: one read of the database to learn which
 /// tickets have pages and what they hold, then a write for each new or changed ticket only.
-fn push_to_notion(config: &Config, source: &'static str, records: &[Value]) -> Result<(u64, u64, Vec<String>, u64)> {
+fn push_to_notion(
+    notion: &Notion,
+    config: &Config,
+    source: &'static str,
+    records: &[Value],
+) -> Result<(u64, u64, Vec<String>)> {
     let section = &config.notion;
     let tenant = section.tenant.as_deref().unwrap_or_default();
     let tickets_db = section.tickets_database.as_deref().context("[notion] tickets_database is not set")?;
-    let notion = client(section)?;
     let p = &section.tickets;
     let pages = notion.query_all(tickets_db, None, None)?;
     let existing: std::collections::HashMap<String, &Value> =
@@ -124,7 +136,7 @@ fn push_to_notion(config: &Config, source: &'static str, records: &[Value]) -> R
             }
         }
     }
-    Ok((inserted, updated, rejected, notion.calls()))
+    Ok((inserted, updated, rejected))
 }
 
 /// Notion's refusal of one ticket (a 400: an account that is not a page of the Accounts
