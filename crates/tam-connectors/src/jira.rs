@@ -268,14 +268,16 @@ impl Jira {
                 .header("content-type", "application/json")
                 .body(body.map(Value::to_string).unwrap_or_default())
                 .map_err(|e| JiraError::Rejected(e.to_string()))?;
-            let backoff = self.config.backoff.saturating_mul(1 << (attempt - 1).min(6));
+            let retry = crate::Retry::new(MAX_ATTEMPTS, self.config.backoff);
             let mut response = match self.agent.run(request) {
                 Ok(r) => r,
-                Err(_) if attempt < MAX_ATTEMPTS => {
-                    std::thread::sleep(backoff);
-                    continue;
-                }
-                Err(e) => return Err(JiraError::Unavailable(format!("{method} {path}: {e}"))),
+                Err(e) => match retry.wait(attempt, None) {
+                    Some(wait) => {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    None => return Err(JiraError::Unavailable(format!("{method} {path}: {e}"))),
+                },
             };
             let status = response.status().as_u16();
             let retry_after = crate::retry_after(&response);
@@ -285,13 +287,13 @@ impl Jira {
                 200..=299 => return Ok(parsed),
                 401 | 403 => return Err(JiraError::Unauthorized(format!("{status} on {path}"))),
                 404 => return Err(JiraError::NotFound(path.to_owned())),
-                429 | 500..=599 if attempt < MAX_ATTEMPTS => {
-                    // Jira does not always send Retry-After; asking again sooner extends the wait.
-                    std::thread::sleep(retry_after.unwrap_or(backoff));
-                }
-                429 | 500..=599 => {
-                    return Err(JiraError::Unavailable(format!("{status} on {path} after {attempt} attempts")));
-                }
+                // Jira does not always send Retry-After; asking again sooner extends the wait.
+                429 | 500..=599 => match retry.wait(attempt, retry_after) {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => {
+                        return Err(JiraError::Unavailable(format!("{status} on {path} after {attempt} attempts")));
+                    }
+                },
                 _ => {
                     // Jira may echo the request; the credentials never reach a message.
                     let credentials = self.auth.strip_prefix("Basic ").unwrap_or(&self.auth);

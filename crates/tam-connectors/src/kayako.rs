@@ -275,29 +275,33 @@ impl Classic {
                 urlencode(&self.config.api_key),
                 urlencode(&signature(&self.secret, &salt))
             );
-            let backoff = self.config.backoff.saturating_mul(1 << (attempt - 1).min(6));
+            let retry = crate::Retry::new(MAX_ATTEMPTS, self.config.backoff);
             let mut response = match self.agent.get(&url).call() {
                 Ok(r) => r,
-                Err(_) if attempt < MAX_ATTEMPTS => {
-                    std::thread::sleep(backoff);
-                    continue;
-                }
-                // The URL carries the API key: never let it into a message.
-                Err(err) => {
-                    let said = err.to_string().replace(&self.config.api_key, "[api key]");
-                    return Err(KayakoError::Unavailable(format!("GET {e}: {said}")));
-                }
+                Err(err) => match retry.wait(attempt, None) {
+                    Some(wait) => {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    // The URL carries the API key: never let it into a message.
+                    None => {
+                        let said = err.to_string().replace(&self.config.api_key, "[api key]");
+                        return Err(KayakoError::Unavailable(format!("GET {e}: {said}")));
+                    }
+                },
             };
             let status = response.status().as_u16();
-            let wait = crate::retry_after(&response).unwrap_or(backoff);
+            let wait = retry.wait(attempt, crate::retry_after(&response));
             let body = response.body_mut().read_to_string().unwrap_or_default();
             match status {
                 200..=299 => return xml::parse(&body).map_err(|err| KayakoError::Malformed(format!("{e}: {err}"))),
                 401 | 403 => return Err(KayakoError::Unauthorized(format!("{status} on {e}"))),
-                429 | 500..=599 if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
-                429 | 500..=599 => {
-                    return Err(KayakoError::Unavailable(format!("{status} on {e} after {attempt} attempts")));
-                }
+                429 | 500..=599 => match wait {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => {
+                        return Err(KayakoError::Unavailable(format!("{status} on {e} after {attempt} attempts")));
+                    }
+                },
                 _ => {
                     // The helpdesk may echo the signed URL: its key and secret never reach a message.
                     let body = crate::scrub(&body, &[&self.config.api_key, &self.secret]);
@@ -637,17 +641,19 @@ impl Cases {
                 Some(s) => request.header("x-session-id", s),
                 None => request.header("authorization", &self.basic),
             };
-            let backoff = self.config.backoff.saturating_mul(1 << (attempt - 1).min(6));
+            let retry = crate::Retry::new(MAX_ATTEMPTS, self.config.backoff);
             let mut response = match request.call() {
                 Ok(r) => r,
-                Err(_) if attempt < MAX_ATTEMPTS => {
-                    std::thread::sleep(backoff);
-                    continue;
-                }
-                Err(e) => return Err(KayakoError::Unavailable(format!("GET {path}: {e}"))),
+                Err(e) => match retry.wait(attempt, None) {
+                    Some(wait) => {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    None => return Err(KayakoError::Unavailable(format!("GET {path}: {e}"))),
+                },
             };
             let status = response.status().as_u16();
-            let wait = crate::retry_after(&response).unwrap_or(backoff);
+            let wait = retry.wait(attempt, crate::retry_after(&response));
             let body: Value =
                 serde_json::from_str(&response.body_mut().read_to_string().unwrap_or_default()).unwrap_or(Value::Null);
             self.note_issued(&body);
@@ -674,13 +680,15 @@ impl Cases {
                 // An expired session: sign in again, once.
                 401 if session.is_some() && attempt < MAX_ATTEMPTS => *self.session() = None,
                 401 | 403 => return Err(KayakoError::Unauthorized(format!("{status} on {path}{}", said()))),
-                429 | 500..=599 if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
-                429 | 500..=599 => {
-                    return Err(KayakoError::Unavailable(format!(
-                        "{status} on {path} after {attempt} attempts{}",
-                        said()
-                    )));
-                }
+                429 | 500..=599 => match wait {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => {
+                        return Err(KayakoError::Unavailable(format!(
+                            "{status} on {path} after {attempt} attempts{}",
+                            said()
+                        )));
+                    }
+                },
                 _ => return Err(KayakoError::Rejected(format!("{status} on {path}{}", said()))),
             }
         }

@@ -228,14 +228,17 @@ impl Notion {
                 .header("content-type", "application/json")
                 .body(body.map(Value::to_string).unwrap_or_default())
                 .map_err(|e| NotionError::Rejected(Box::new(failure(0, "invalid_request", e.to_string()))))?;
+            let retry = crate::Retry::new(MAX_ATTEMPTS, self.config.backoff);
             let mut response = match self.agent.run(request) {
                 Ok(r) => r,
-                Err(_) if repeatable && attempt < MAX_ATTEMPTS => {
-                    std::thread::sleep(self.backoff(attempt));
-                    continue;
-                }
-                // The token is in a header, never in ureq's error text.
-                Err(e) => return Err(NotionError::Unavailable(Box::new(failure(0, "transport", e.to_string())))),
+                Err(e) => match retry.wait(attempt, None).filter(|_| repeatable) {
+                    Some(wait) => {
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                    // The token is in a header, never in ureq's error text.
+                    None => return Err(NotionError::Unavailable(Box::new(failure(0, "transport", e.to_string())))),
+                },
             };
             let status = response.status().as_u16();
             let retry_after = crate::retry_after(&response);
@@ -265,24 +268,21 @@ impl Notion {
                 // Not Notion's own error object: an edge proxy answered.
                 failure(status, "http_error", format!("a non-Notion answer ({} bytes)", text.len()))
             };
-            let wait = match status {
-                429 | 529 => Some(retry_after.unwrap_or_else(|| self.backoff(attempt))),
-                500..=599 if repeatable => Some(self.backoff(attempt)),
-                500..=599 => return Err(NotionError::Unavailable(Box::new(failed))),
-                _ => None,
-            };
-            match (status, wait) {
-                (401, _) => return Err(NotionError::Unauthorized(Box::new(failed))),
-                (404, _) => return Err(NotionError::NotFound(Box::new(failed))),
-                (_, Some(wait)) if attempt < MAX_ATTEMPTS => std::thread::sleep(wait),
-                (_, Some(_)) => return Err(NotionError::Unavailable(Box::new(failed))),
-                (_, None) => return Err(NotionError::Rejected(Box::new(failed))),
+            match status {
+                401 => return Err(NotionError::Unauthorized(Box::new(failed))),
+                404 => return Err(NotionError::NotFound(Box::new(failed))),
+                // Nothing was done: ask again when Notion says.
+                429 | 529 => match retry.wait(attempt, retry_after) {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => return Err(NotionError::Unavailable(Box::new(failed))),
+                },
+                500..=599 => match retry.wait(attempt, None).filter(|_| repeatable) {
+                    Some(wait) => std::thread::sleep(wait),
+                    None => return Err(NotionError::Unavailable(Box::new(failed))),
+                },
+                _ => return Err(NotionError::Rejected(Box::new(failed))),
             }
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        self.config.backoff.saturating_mul(1 << (attempt - 1).min(6))
     }
 
     /// Every page of a database, 100 a call, following `next_cursor`. `filter` and `sorts` are

@@ -1220,6 +1220,18 @@ mod jira {
     }
 
     #[test]
+    fn a_retry_after_longer_than_a_minute_gives_up_at_once_instead_of_sleeping_through_it() {
+        let mut limited = answer(&fixture("error_429_rate_limited"));
+        limited.headers = vec![("retry-after", "999999".to_owned())];
+        let fake = Fake::start(vec![limited]);
+        let started = Instant::now();
+        let err = client(&fake).search("project = SUP", &[], |_| {}).unwrap_err();
+        assert!(matches!(err, JiraError::Unavailable(_)), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "it slept {:?}", started.elapsed());
+        assert_eq!(fake.seen.lock().unwrap().len(), 1, "the sync comes back later, not this call");
+    }
+
+    #[test]
     fn rate_limits_wait_and_bad_jql_says_what_jira_said() {
         let pages = fixture("constructed_search_jql_two_pages");
         let mut limited = answer(&fixture("error_429_rate_limited"));
