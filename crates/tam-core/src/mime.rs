@@ -6,23 +6,9 @@
 use crate::Timestamp;
 use crate::comms::CustomerDraft;
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding.
 pub fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(B64[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
 }
 
 /// Base64 body text in lines of 76 characters (RFC 2045), of the text with CRLF line ends
@@ -208,17 +194,8 @@ mod tests {
     }
 
     fn unbase64(text: &str) -> Vec<u8> {
-        let sextets: Vec<u32> = text
-            .bytes()
-            .filter(|b| !b"=\r\n".contains(b))
-            .map(|b| B64.iter().position(|&c| c == b).unwrap() as u32)
-            .collect();
-        let mut out = Vec::new();
-        for chunk in sextets.chunks(4) {
-            let n = chunk.iter().enumerate().fold(0, |n, (i, s)| n | s << (18 - 6 * i));
-            out.extend(n.to_be_bytes()[1..chunk.len()].iter());
-        }
-        out
+        let clean: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, clean).unwrap()
     }
 
     /// The parts between `--boundary` lines, up to the closing `--boundary--`; each as headers
