@@ -407,14 +407,23 @@ async fn dashboard_home(
     }
 }
 
+/// The dashboard's sign-in form.
+#[derive(serde::Deserialize)]
+struct SignIn {
+    /// A missing field is an empty token, which no server knows.
+    #[serde(default)]
+    token: String,
+}
+
 /// `POST /sign-in` from the dashboard's form (`token=…`, form-encoded): keeps the token in
 /// the cookie and goes to the dashboard, so the token never sits in a URL.
-async fn sign_in(State(s): State<Arc<ApiState>>, body: Body) -> Response {
-    let Ok(body) = read(body) else {
+async fn sign_in(
+    State(s): State<Arc<ApiState>>,
+    form: Result<axum::Form<SignIn>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(SignIn { token })) = form else {
         return page(StatusCode::BAD_REQUEST, None, crate::dashboard::sign_in("Unreadable form."));
     };
-    let form = String::from_utf8_lossy(&body);
-    let token = form.split('&').find_map(|kv| kv.strip_prefix("token=")).map(form_decode).unwrap_or_default();
     let known = s.tokens.iter().any(|(t, _)| same(t.as_bytes(), token.as_bytes()));
     if !known {
         return page(
@@ -428,35 +437,6 @@ async fn sign_in(State(s): State<Arc<ApiState>>, body: Body) -> Response {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-/// A form field's value: `+` is a space, `%XX` a byte.
-fn form_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = match bytes.get(i..i + 3) {
-            Some([b'%', hi, lo]) => hex(*hi).zip(hex(*lo)).map(|(h, l)| (h * 16 + l) as u8),
-            _ => None,
-        };
-        match (escaped, bytes[i]) {
-            (Some(b), _) => {
-                out.push(b);
-                i += 3;
-            }
-            (None, b'+') => {
-                out.push(b' ');
-                i += 1;
-            }
-            (None, b) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn dashboard_account(

@@ -270,4 +270,10 @@ fn the_dashboard_sign_in_form_keeps_the_token_out_of_urls() {
     let html = page.into_body().read_to_string().unwrap();
     assert!(html.contains("Northwind") && !html.contains("Globex"), "acme's dashboard only");
     assert_eq!(form("wrong-token-0123456789").status().as_u16(), 401);
+    let post = |content_type: &str, body: &str| {
+        let sent = agent.post(&format!("{}/sign-in", server.url)).header("content-type", content_type);
+        sent.send(body.as_bytes()).unwrap().status().as_u16()
+    };
+    assert_eq!(post("application/x-www-form-urlencoded", "other=1"), 401, "no token is no known token");
+    assert_eq!(post("application/json", "{\"token\":1}"), 400, "not a form");
 }
