@@ -21,7 +21,7 @@ use tam_store::Store;
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
-use crate::config::{ChatConfig, Config, MailConfig, NotionSection, WriterConfig};
+use crate::config::{ChatConfig, ChatKind, Config, EventBusKind, MailConfig, MailKind, NotionSection, WriterConfig};
 
 use crate::home::Home;
 
@@ -70,7 +70,7 @@ impl Events {
 
 /// The writer the config asks for.
 pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
-    if config.mode != "llm" {
+    if config.mode != crate::config::WriterMode::Llm {
         return Box::new(TemplateWriter::new());
     }
     let router = Router::new(
@@ -141,12 +141,12 @@ pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
 impl HomeChannels {
     pub fn open(home: &Home, config: &Config) -> Result<HomeChannels> {
         let db = home.db_path();
-        let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match config.mail.kind.as_str() {
-            "gmail" => {
+        let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match config.mail.kind {
+            MailKind::Gmail => {
                 let (drafts, alerts) = gmail(&config.mail)?;
                 (Box::new(drafts), Box::new(alerts))
             }
-            _ => (
+            MailKind::Local => (
                 Box::new(LocalMailbox::open(&db, &home.dir)?.with_bcc(config.mail.bcc()?)),
                 Box::new(NotificationLog::open(&db, &home.dir, "email")?),
             ),
@@ -155,24 +155,24 @@ impl HomeChannels {
         Ok(HomeChannels {
             mailbox,
             email,
-            chat: match config.chat.kind.as_str() {
-                "webhook" => Box::new(ChatWebhooks::new(WebhookConfig {
+            chat: match config.chat.kind {
+                ChatKind::Webhook => Box::new(ChatWebhooks::new(WebhookConfig {
                     spaces: config.chat.webhooks.clone(),
                     default_env: config.chat.default_webhook_env.clone(),
                     min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
                     timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
                     concurrency: config.chat.concurrency,
                 })),
-                "api" => Box::new(chat_api(&config.chat)?),
-                _ => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
+                ChatKind::Api => Box::new(chat_api(&config.chat)?),
+                ChatKind::Local => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
             },
-            events: match config.event_bus.kind.as_str() {
-                "redis" => Events::Redis {
+            events: match config.event_bus.kind {
+                EventBusKind::Redis => Events::Redis {
                     url: config.event_bus.redis_url.clone(),
                     maxlen: config.event_bus.maxlen,
                     buses: HashMap::new(),
                 },
-                _ => Events::Local(LocalEventBus::open(&db)?),
+                EventBusKind::Local => Events::Local(LocalEventBus::open(&db)?),
             },
             crm: LocalCrm::open(&db)?,
             profiles: LocalProfiles::new(&home.dir),

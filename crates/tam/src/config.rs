@@ -35,12 +35,80 @@ impl Default for ImportConfig {
     }
 }
 
+/// A setting that names one of a few ways of doing something: read from its config word, an
+/// unknown word refused with the option and the words it takes (the value is shown: a kind is
+/// never a secret). The first way listed is the default.
+macro_rules! kind {
+    ($(#[$doc:meta])* $name:ident, $option:literal, $($way:ident => $word:literal),+ $(,)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+        #[serde(try_from = "String")]
+        pub enum $name {
+            $(#[doc = concat!("`", $word, "`")] $way),+
+        }
+
+        impl $name {
+            const WAYS: &[($name, &str)] = &[$(($name::$way, $word)),+];
+
+            /// The config word.
+            pub fn as_str(self) -> &'static str {
+                $name::WAYS.iter().find(|(w, _)| *w == self).map_or("", |(_, word)| word)
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name::WAYS[0].0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(word: String) -> std::result::Result<$name, String> {
+                $name::WAYS.iter().find(|(_, w)| *w == word).map(|(way, _)| *way).ok_or_else(|| {
+                    let mut words: Vec<String> = $name::WAYS.iter().map(|(_, w)| format!("{w:?}")).collect();
+                    let last = words.pop().unwrap_or_default();
+                    let listed = if words.is_empty() { last } else { format!("{} or {last}", words.join(", ")) };
+                    format!("{} {word:?} is not {listed}", $option)
+                })
+            }
+        }
+    };
+}
+
+kind!(
+    /// Where events for other agents go.
+    EventBusKind, "[event_bus] kind", Local => "local", Redis => "redis"
+);
+kind!(
+    /// Where chat alerts go.
+    ChatKind, "[chat] kind", Local => "local", Webhook => "webhook", Api => "api"
+);
+kind!(
+    /// Where customer drafts and email alerts go.
+    MailKind, "[mail] kind", Local => "local", Gmail => "gmail"
+);
+kind!(
+    /// Which Kayako API a helpdesk speaks.
+    KayakoApi, "[kayako] api", Classic => "classic", Json => "json"
+);
+kind!(
+    /// Who writes drafts.
+    WriterMode, "[writer] mode", Template => "template", Llm => "llm"
+);
+
 /// Options of the `[event_bus]` section: where events for other agents go.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EventBusConfig {
     /// `local` (a table in the home's database, the default) or `redis` (Redis Streams).
-    pub kind: String,
+    pub kind: EventBusKind,
     /// Where Redis is.
     pub redis_url: String,
     /// Entries kept per stream, approximately (`XADD MAXLEN ~`).
@@ -49,7 +117,7 @@ pub struct EventBusConfig {
 
 impl Default for EventBusConfig {
     fn default() -> EventBusConfig {
-        EventBusConfig { kind: "local".to_owned(), redis_url: "redis://127.0.0.1:6379".to_owned(), maxlen: 100_000 }
+        EventBusConfig { kind: EventBusKind::Local, redis_url: "redis://127.0.0.1:6379".to_owned(), maxlen: 100_000 }
     }
 }
 
@@ -59,7 +127,7 @@ impl Default for EventBusConfig {
 pub struct ChatConfig {
     /// `local` (the notification log, the default), `webhook` (Google Chat incoming webhooks)
     /// or `api` (the Chat API as a Chat app).
-    pub kind: String,
+    pub kind: ChatKind,
     /// Space name (`spaces/AAA`) → the environment variable holding that space's webhook URL.
     pub webhooks: std::collections::HashMap<String, String>,
     /// The variable holding the webhook URL for reps without a space of their own.
@@ -83,7 +151,7 @@ pub struct ChatConfig {
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
         ChatConfig {
-            kind: "local".to_owned(),
+            kind: Default::default(),
             webhooks: Default::default(),
             default_webhook_env: None,
             default_space: None,
@@ -102,7 +170,7 @@ impl Default for ChatConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct MailConfig {
     /// `local` (the home's mailbox and notification log, the default) or `gmail`.
-    pub kind: String,
+    pub kind: MailKind,
     /// The variable holding the path of the service-account key file (domain-wide delegation).
     pub service_account_file_env: String,
     /// The mailbox alerts are sent from; the service account impersonates it.
@@ -130,7 +198,7 @@ impl MailConfig {
 impl Default for MailConfig {
     fn default() -> MailConfig {
         MailConfig {
-            kind: "local".to_owned(),
+            kind: Default::default(),
             service_account_file_env: "TAM_GOOGLE_SERVICE_ACCOUNT_FILE".to_owned(),
             alerts_from: None,
             base_url: "https://gmail.googleapis.com".to_owned(),
@@ -254,7 +322,7 @@ pub struct KayakoSection {
     /// The tenant whose tickets these are.
     pub tenant: Option<String>,
     /// `classic` (XML, signed) or `json` (kayako.com API v1).
-    pub api: String,
+    pub api: KayakoApi,
     /// Classic: `https://<helpdesk>/api/index.php`; JSON: `https://<subdomain>.kayako.com`.
     pub base_url: String,
     /// Classic: the variable holding the API key.
@@ -288,7 +356,7 @@ impl Default for KayakoSection {
         let m = tam_connectors::kayako::KayakoMapping::default();
         KayakoSection {
             tenant: None,
-            api: "classic".to_owned(),
+            api: KayakoApi::Classic,
             base_url: String::new(),
             api_key_env: "KAYAKO_API_KEY".to_owned(),
             secret_env: "KAYAKO_SECRET_KEY".to_owned(),
@@ -370,7 +438,7 @@ impl Default for NotionSection {
 #[serde(default, deny_unknown_fields)]
 pub struct WriterConfig {
     /// `template` (offline, the default) or `llm`.
-    pub mode: String,
+    pub mode: WriterMode,
     /// Retries of one model on a retryable failure before the next model.
     pub retries_per_model: u32,
     /// First wait between retries; doubled each time (a provider's `Retry-After` wins).
@@ -384,7 +452,7 @@ pub struct WriterConfig {
 impl Default for WriterConfig {
     fn default() -> WriterConfig {
         WriterConfig {
-            mode: "template".to_owned(),
+            mode: WriterMode::Template,
             retries_per_model: 2,
             retry_base_ms: 1_000,
             concurrency_per_provider: 3,
@@ -543,23 +611,12 @@ impl Config {
                 _ => {}
             }
         }
-        match writer.mode.as_str() {
-            "template" => {}
-            "llm" if writer.models.is_empty() => {
-                bail!("config {origin}: [writer] mode = \"llm\" needs at least one [[writer.models]] entry")
-            }
-            "llm" => {}
-            other => bail!("config {origin}: [writer] mode {other:?} is not \"template\" or \"llm\""),
+        if writer.mode == WriterMode::Llm && writer.models.is_empty() {
+            bail!("config {origin}: [writer] mode = \"llm\" needs at least one [[writer.models]] entry")
         }
         let event_bus: EventBusConfig =
             section(&raw, "event_bus").with_context(|| format!("config {origin}: [event_bus]"))?;
-        if !["local", "redis"].contains(&event_bus.kind.as_str()) {
-            bail!("config {origin}: [event_bus] kind {:?} is not \"local\" or \"redis\"", event_bus.kind);
-        }
         let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}: [chat]"))?;
-        if !["local", "webhook", "api"].contains(&chat.kind.as_str()) {
-            bail!("config {origin}: [chat] kind {:?} is not \"local\", \"webhook\" or \"api\"", chat.kind);
-        }
         let origin_text = origin.to_string();
         let env_name = |place: &str, value: &str| env_var_name(&origin_text, place, value);
         for (space, var) in &chat.webhooks {
@@ -573,16 +630,15 @@ impl Config {
         }
         env_name("[chat] service_account_file_env", &chat.service_account_file_env)?;
         let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
-        match mail.kind.as_str() {
-            "local" => {}
-            "gmail" => {
+        match mail.kind {
+            MailKind::Local => {}
+            MailKind::Gmail => {
                 let from = mail.alerts_from.as_deref().with_context(|| {
                     format!("config {origin}: [mail] kind = \"gmail\" needs alerts_from, the mailbox alerts come from")
                 })?;
                 tam_core::Email::parse("[mail] alerts_from", from).with_context(|| format!("config {origin}"))?;
                 env_name("[mail] service_account_file_env", &mail.service_account_file_env)?;
             }
-            other => bail!("config {origin}: [mail] kind {other:?} is not \"local\" or \"gmail\""),
         }
         mail.bcc().with_context(|| format!("config {origin}"))?;
         let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
@@ -598,9 +654,6 @@ impl Config {
         env_name("[kayako] api_key_env", &kayako.api_key_env)?;
         env_name("[kayako] secret_env", &kayako.secret_env)?;
         env_name("[kayako] password_env", &kayako.password_env)?;
-        if !matches!(kayako.api.as_str(), "classic" | "json") {
-            bail!("config {origin}: [kayako] api {:?} is not \"classic\" or \"json\"", kayako.api);
-        }
         let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
         for (section, entries) in [("[api.tokens]", &api.tokens), ("[api.release_secrets]", &api.release_secrets)] {
             for (tenant, var) in entries {
@@ -1015,6 +1068,23 @@ mod tests {
             assert!(error.contains(option) && error.contains("must name an environment variable"), "{error}");
             assert!(!error.contains("KEY123") && !error.contains("TOK456"), "the secret is never shown: {error}");
         }
+    }
+
+    #[test]
+    fn each_kind_reads_its_words_and_names_the_others_when_given_a_wrong_one() {
+        let c =
+            load("[event_bus]\nkind = \"redis\"\n[chat]\nkind = \"webhook\"\n[kayako]\napi = \"json\"\n", &[]).unwrap();
+        assert_eq!(
+            (c.event_bus.kind, c.chat.kind, c.kayako.api),
+            (EventBusKind::Redis, ChatKind::Webhook, KayakoApi::Json)
+        );
+        let d = load("", &[]).unwrap();
+        assert_eq!((d.mail.kind, d.writer.mode, d.chat.kind), (MailKind::Local, WriterMode::Template, ChatKind::Local));
+        let env = load("", &[("TAM_CHAT__KIND", "api")]).unwrap();
+        assert_eq!(env.chat.kind, ChatKind::Api);
+        let err = format!("{:#}", load("[chat]\nkind = \"teams\"\n", &[]).unwrap_err());
+        assert!(err.contains(r#"[chat] kind "teams" is not "local", "webhook" or "api""#), "{err}");
+        assert_eq!(ChatKind::Webhook.to_string(), "webhook");
     }
 
     #[test]

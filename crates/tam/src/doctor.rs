@@ -24,7 +24,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         "check": "store", "ok": true,
         "detail": format!("{} (schema version {})", home.db_path().display(), store.schema_version()?),
     })];
-    if config.event_bus.kind == "redis" {
+    if config.event_bus.kind == crate::config::EventBusKind::Redis {
         let mut bus = tam_connectors::redis_bus::RedisBus::new(
             &config.event_bus.redis_url,
             tam_core::TenantId::parse("tenant", "doctor").expect("a constant id"),
@@ -35,7 +35,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let pinged = bus.ping().map(|()| url).map_err(|e| e.to_string());
         checks.push(check("event bus (redis)", pinged));
     }
-    if config.chat.kind == "webhook" {
+    if config.chat.kind == crate::config::ChatKind::Webhook {
         // Posting would alert a real space; the check stops at "each URL is there".
         let vars = config
             .chat
@@ -51,11 +51,11 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             }));
         }
     }
-    if config.chat.kind == "api" {
+    if config.chat.kind == crate::config::ChatKind::Api {
         let api = crate::channels::chat_api(&config.chat).map_err(|e| format!("{e:#}"));
         checks.push(check("chat (api)", api.and_then(|mut api| api.check())));
     }
-    if config.mail.kind == "gmail" {
+    if config.mail.kind == crate::config::MailKind::Gmail {
         // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
         let gmail = crate::channels::gmail(&config.mail).map_err(|e| format!("{e:#}"));
         checks.push(check("mail (gmail)", gmail.and_then(|(_, alerts)| alerts.check())));
@@ -79,7 +79,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     if config.kayako.tenant.is_some() {
         checks.push(check(format!("kayako ({})", config.kayako.api), crate::sync::kayako_check(&config)));
     }
-    if config.writer.mode != "llm" {
+    if config.writer.mode != crate::config::WriterMode::Llm {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
     }
     // The smallest useful call: it proves the URL, the key, the model name and the wire format.

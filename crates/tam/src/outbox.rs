@@ -192,7 +192,7 @@ pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
     let (tenant, stream, after, limit, json) = match command {
         EventsCommand::Tail { tenant, stream, after, limit, json } => (tenant, stream, after, limit, json),
         EventsCommand::Consume { group, consumer, tenant, stream, max, idle_ms, min_idle_ms } => {
-            if config.event_bus.kind != "redis" {
+            if config.event_bus.kind != crate::config::EventBusKind::Redis {
                 bail!(
                     "tam events consume reads Redis Streams; set [event_bus] kind = \"redis\" (the local bus is read with tam events tail)"
                 );
@@ -254,7 +254,7 @@ pub fn events(home: &Home, command: EventsCommand) -> Result<Outcome> {
         }
         Ok(())
     };
-    if config.event_bus.kind == "redis" {
+    if config.event_bus.kind == crate::config::EventBusKind::Redis {
         // The events went to Redis Streams: read them there (positions are stream entry ids).
         if after != 0 {
             bail!("--after takes a position of the local bus; with Redis, use --limit or tam events consume");

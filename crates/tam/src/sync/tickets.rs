@@ -283,7 +283,7 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
         Ok(r) => records.push(r),
         Err(why) => skipped.push(format!("kayako: {why}")),
     };
-    let (fetched, calls, query) = if s.api == "json" {
+    let (fetched, calls, query) = if s.api == crate::config::KayakoApi::Json {
         let cases = kayako_cases(config)?;
         let priorities = cases.priorities()?;
         let statuses = cases.statuses()?;
@@ -379,7 +379,7 @@ fn kayako_classic(config: &Config) -> Result<tam_connectors::kayako::Classic> {
 
 /// `tam doctor`'s Kayako check: the statuses, read once (proves the URL and the credentials).
 pub fn kayako_check(config: &Config) -> std::result::Result<String, String> {
-    let statuses = if config.kayako.api == "json" {
+    let statuses = if config.kayako.api == crate::config::KayakoApi::Json {
         kayako_cases(config).map_err(|e| format!("{e:#}"))?.statuses().map_err(|e| e.to_string())?.len()
     } else {
         kayako_classic(config).map_err(|e| format!("{e:#}"))?.statuses().map_err(|e| e.to_string())?.len()
