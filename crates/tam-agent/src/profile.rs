@@ -261,12 +261,13 @@ pub fn profile_after_draft(tenant: &TenantId, account: &AccountId, draft: &IdemK
     }
 }
 
-/// The effect that publishes `account`'s profile after a change to its facts. Its key is new
-/// each time: a scan's profile effect of the same second must not absorb it.
-pub fn profile_effect(tenant: &TenantId, account: &AccountId) -> NewEffect {
+/// The effect that publishes `account`'s profile after a change to its facts at `at` (the
+/// task's instant, to the nanosecond): a scan's profile effect of the same second must not
+/// absorb it.
+pub fn profile_effect(tenant: &TenantId, account: &AccountId, at: Timestamp) -> NewEffect {
     let payload = ProfilePayload { tenant: tenant.clone(), account: account.clone(), after_draft: None };
     NewEffect {
-        key: IdemKey::from_stored(format!("profile:{account}/update:{}", Timestamp::now().as_nanosecond())),
+        key: IdemKey::from_stored(format!("profile:{account}/update:{}", at.as_nanosecond())),
         kind: EffectKind::Profile,
         account: Some(account.clone()),
         payload: serde_json::to_string(&payload).expect("a profile payload is plain data"),

@@ -24,11 +24,74 @@ fn every_crate_root_says_what_it_owns() {
 }
 
 #[test]
-fn the_core_never_reads_the_clock() {
-    for entry in walk(&repo().join("crates/tam-core/src")) {
-        let text = std::fs::read_to_string(&entry).unwrap();
-        for forbidden in ["Timestamp::now", "SystemTime::now", "Instant::now", "Zoned::now"] {
-            assert!(!text.contains(forbidden), "{} calls {forbidden}", entry.display());
+fn the_core_the_store_and_the_agent_never_read_the_clock() {
+    // The instant comes from the caller (the binary reads it once per command or tick), so a
+    // scan, a plan or a task at a given `now` always does the same.
+    for krate in ["tam-core", "tam-store", "tam-agent"] {
+        for entry in walk(&repo().join("crates").join(krate).join("src")) {
+            let text = std::fs::read_to_string(&entry).unwrap();
+            for forbidden in ["Timestamp::now", "SystemTime::now", "Instant::now", "Zoned::now"] {
+                assert!(!text.contains(forbidden), "{} calls {forbidden}", entry.display());
+            }
+        }
+    }
+}
+
+/// Each crate's normal (not dev) dependencies, from `cargo metadata`.
+fn dependencies() -> std::collections::BTreeMap<String, Vec<String>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let deps = p["dependencies"].as_array().unwrap();
+            let normal = deps.iter().filter(|d| d["kind"].is_null()).map(|d| d["name"].as_str().unwrap().to_owned());
+            (p["name"].as_str().unwrap().to_owned(), normal.collect())
+        })
+        .collect()
+}
+
+#[test]
+fn each_crate_depends_only_on_the_layers_below_it() {
+    let allowed: &[(&str, &[&str])] = &[
+        ("tam-core", &[]),
+        ("tam-store", &["tam-core"]),
+        ("tam-writer", &["tam-core"]),
+        ("tam-connectors", &["tam-core", "tam-store"]),
+        ("tam-agent", &["tam-core", "tam-store", "tam-writer"]),
+        ("tam-testkit", &[]),
+        ("tam", &["tam-core", "tam-store", "tam-writer", "tam-connectors", "tam-agent"]),
+    ];
+    let deps = dependencies();
+    assert_eq!(deps.len(), allowed.len(), "a new crate needs its place in this table: {:?}", deps.keys());
+    for (krate, may) in allowed {
+        for dep in deps[*krate].iter().filter(|d| d.starts_with("tam")) {
+            assert!(may.contains(&dep.as_str()), "{krate} depends on {dep}, which is not below it");
+        }
+    }
+}
+
+#[test]
+fn only_the_connectors_the_writer_and_the_binary_speak_http() {
+    // The application's logic goes through ports; a SaaS API's HTTP is a connector's (or, for
+    // the model providers, the writer's), and serving HTTP is the binary's.
+    let deps = dependencies();
+    for krate in ["tam-core", "tam-store", "tam-agent"] {
+        for network in ["ureq", "axum", "tokio", "reqwest", "hyper"] {
+            assert!(!deps[krate].iter().any(|d| d == network), "{krate} depends on {network}");
+        }
+    }
+    for network in ["axum", "tokio"] {
+        for krate in ["tam-connectors", "tam-writer"] {
+            assert!(!deps[krate].iter().any(|d| d == network), "{krate} serves nothing, yet depends on {network}");
         }
     }
 }
