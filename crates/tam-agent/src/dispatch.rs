@@ -4,6 +4,7 @@
 //! Delivery is at least once; channels deduplicate by the effect's key, so a crash between a
 //! delivery and its record repeats nothing the customer or the rep can see.
 
+use crate::alert_text::AlertLine as TextLine;
 use serde::de::DeserializeOwned;
 use tam_core::comms::{
     AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
@@ -13,7 +14,6 @@ use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
-use tam_writer::alerts::AlertLine as TextLine;
 
 use crate::effects::{AlertPayload, Facts, Payload};
 use crate::profile::ProfilePayload;
@@ -378,7 +378,7 @@ fn soon(now: Timestamp) -> Timestamp {
 }
 
 /// The counted rest of a digest in words, most first.
-fn rest_text(rest: &crate::effects::DigestRest) -> tam_writer::alerts::Rest {
+fn rest_text(rest: &crate::effects::DigestRest) -> crate::alert_text::Rest {
     let most_first = |counts: &std::collections::BTreeMap<String, u64>, words: &dyn Fn(&str) -> String| {
         let mut v: Vec<(String, u64)> = counts.iter().map(|(k, n)| (words(k), *n)).collect();
         v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -387,7 +387,7 @@ fn rest_text(rest: &crate::effects::DigestRest) -> tam_writer::alerts::Rest {
     let rule_words = |rule: &str| {
         tam_core::scoring::Rule::parse(rule).map_or("no deductions", tam_core::scoring::Rule::words).to_owned()
     };
-    tam_writer::alerts::Rest {
+    crate::alert_text::Rest {
         accounts: rest.accounts,
         by_status: most_first(&rest.by_status, &|s: &str| s.to_owned()),
         by_reason: most_first(&rest.by_reason, &rule_words),
@@ -436,10 +436,10 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
         }
         (EffectKind::Digest | EffectKind::ChatDigest, _) => {
             let rest = payload.rest.as_ref().map(rest_text);
-            let full = tam_writer::alerts::FullList { tenant: row.tenant.as_str(), rep: payload.rep.as_str() };
-            (AlertKind::Digest, tam_writer::digest_text(&lines, rest.as_ref(), &payload.rep_name, full))
+            let full = crate::alert_text::FullList { tenant: row.tenant.as_str(), rep: payload.rep.as_str() };
+            (AlertKind::Digest, crate::alert_text::digest_text(&lines, rest.as_ref(), &payload.rep_name, full))
         }
-        (_, Some(first)) => (AlertKind::Individual, tam_writer::individual_text(first, &payload.rep_name)),
+        (_, Some(first)) => (AlertKind::Individual, crate::alert_text::individual_text(first, &payload.rep_name)),
     };
     Ok(Ready::Alert(RepAlert {
         tenant: row.tenant.clone(),

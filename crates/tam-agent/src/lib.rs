@@ -5,6 +5,7 @@
 //! **Invariant:** one bad record or one bad account is reported and skipped; it never stops
 //! an import or a scan.
 
+pub mod alert_text;
 pub mod dispatch;
 pub mod effects;
 pub mod import;

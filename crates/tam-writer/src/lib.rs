@@ -1,11 +1,10 @@
 //! tam-writer: turns a [`Brief`] into a communication. Owns the templates (the embedded,
-//! offline writer) and the rep-facing alert texts.
+//! offline writer) and the model-written drafts.
 //!
 //! **Invariant:** every value from a brief that reaches HTML is escaped by the template engine
 //! (`.html` templates auto-escape); subjects pass through [`tam_core::comms::Subject`].
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
-pub mod alerts;
 pub mod chart;
 pub mod llm;
 pub mod output;
@@ -18,7 +17,6 @@ use minijinja::{Environment, Value};
 use tam_core::comms::{Brief, CommKind, InlineImage, Written};
 use tam_core::ports::{WriteError, Writer};
 
-pub use alerts::{digest_text, individual_text};
 pub use chart::score_chart;
 
 /// The offline writer: templates compiled into the binary.
