@@ -252,6 +252,25 @@ impl<'s> Importer<'s> {
         self.flush()
     }
 
+    /// Imports records a program built (a connector's pages, a webhook's issue), checked as
+    /// the same records read from a file would be, without writing them out as text first.
+    /// `name` is how errors refer to them; the n-th record is the source's "line" n.
+    pub fn push(
+        &mut self,
+        name: &str,
+        records: impl IntoIterator<Item = serde_json::Value>,
+    ) -> Result<(), ImportError> {
+        let source = self.add_source(name);
+        for (n, value) in records.into_iter().enumerate() {
+            let at = Location { source, line: n as u64 + 1 };
+            match parse::value(&value, &self.opts) {
+                Ok(record) => self.accept(at, record)?,
+                Err(failure) => self.rejected.push((at, failure)),
+            }
+        }
+        self.flush()
+    }
+
     /// Records a source that could not be opened at all.
     pub fn unreadable(&mut self, name: &str, reason: impl Into<String>) {
         let source = self.add_source(name);

@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tam_agent::import::{Format, Importer};
+use tam_agent::import::Importer;
 use tam_agent::tasks::TaskError;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
@@ -263,7 +263,7 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
     if items.is_empty() || items.len() > 1_000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: 1 to 1,000 heartbeats per post"));
     }
-    let mut lines = String::new();
+    let mut records = Vec::with_capacity(items.len());
     for item in items {
         let Value::Object(mut record) = item else {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: every heartbeat is an object"));
@@ -272,13 +272,12 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
         record.insert("record".into(), json!("heartbeat"));
         record.insert("tenant_id".into(), json!(tenant));
         record.entry("at").or_insert_with(|| json!(Timestamp::now()));
-        lines.push_str(&Value::Object(record).to_string());
-        lines.push('\n');
+        records.push(Value::Object(record));
     }
     let report = blocking(&s, move |s| {
         let mut store = s.store()?;
         let mut importer = Importer::new(&mut store, s.config.import_options(Timestamp::now()));
-        importer.read("heartbeats", lines.as_bytes(), Format::Ndjson).map_err(ApiError::internal)?;
+        importer.push("heartbeats", records).map_err(ApiError::internal)?;
         importer.finish().map_err(ApiError::internal)
     })
     .await?;

@@ -5,12 +5,10 @@
 //! Deterministic: the same day gives the same data and the same scans, so running it twice
 //! replaces rather than duplicates.
 
-use std::fmt::Write as _;
-use std::io::Cursor;
 use std::io::Write as _;
 
 use anyhow::{Result, ensure};
-use tam_agent::import::{Format, Importer};
+use tam_agent::import::Importer;
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 
@@ -297,40 +295,34 @@ fn at(anchor: Timestamp, hours_before: i64) -> Timestamp {
     Timestamp::from_second(anchor.as_second() - hours_before * HOUR).expect("demo instants are recent")
 }
 
-fn accounts_ndjson(book: &[DemoAccount], anchor: Timestamp) -> String {
-    let mut out = String::new();
+fn accounts(book: &[DemoAccount], anchor: Timestamp) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
     for a in book {
         let (rep_name, rep_email) = REPS[a.rep];
-        let heartbeat = a.silent_h.map_or("null".to_owned(), |h| format!("\"{}\"", at(anchor, h)));
-        let record = serde_json::json!({
+        let heartbeat = a.silent_h.map(|h| at(anchor, h).to_string());
+        out.push(serde_json::json!({
             "record": "account", "tenant_id": TENANT, "id": a.id, "name": a.name,
             "rep_name": rep_name, "rep_email": rep_email,
             "rep_chat_space": format!("spaces/northpeak-{}", rep_email.split('.').next().unwrap_or("tam")),
             "contacts": [format!("it-ops@{}.example", a.id), format!("cto@{}.example", a.id)],
-            "check_in_interval_days": 30,
-        });
-        // last_heartbeat is spliced in so `null` stays a JSON null.
-        let mut text = record.to_string();
-        text.pop();
-        let _ = writeln!(out, "{text},\"last_heartbeat\":{heartbeat}}}");
+            "check_in_interval_days": 30, "last_heartbeat": heartbeat,
+        }));
     }
     out
 }
 
-fn heartbeats_ndjson(book: &[DemoAccount], anchor: Timestamp) -> String {
-    let mut out = String::new();
+fn heartbeats(book: &[DemoAccount], anchor: Timestamp) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
     let first = (WEEKS + 1) * 7 * 24;
     for a in book {
         let Some(silent) = a.silent_h else { continue };
         let mut h = first;
         while h >= silent {
             let calls = 1_000 + (first - h) * 37;
-            let _ = writeln!(
-                out,
-                r#"{{"record":"heartbeat","tenant_id":"{TENANT}","account_id":"{}","at":"{}","api_call_count":{calls}}}"#,
-                a.id,
-                at(anchor, h)
-            );
+            out.push(serde_json::json!({
+                "record": "heartbeat", "tenant_id": TENANT, "account_id": a.id,
+                "at": at(anchor, h).to_string(), "api_call_count": calls,
+            }));
             h -= 12;
         }
     }
@@ -338,8 +330,8 @@ fn heartbeats_ndjson(book: &[DemoAccount], anchor: Timestamp) -> String {
 }
 
 /// The tickets as they stood `hours_before` the anchor.
-fn tickets_ndjson(book: &[DemoAccount], anchor: Timestamp, hours_before: i64) -> String {
-    let mut out = String::new();
+fn tickets(book: &[DemoAccount], anchor: Timestamp, hours_before: i64) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
     for a in book {
         for t in a.tickets.iter().filter(|t| t.created_h >= hours_before) {
             let (status, updated_h) = match t.resolved_h {
@@ -347,21 +339,26 @@ fn tickets_ndjson(book: &[DemoAccount], anchor: Timestamp, hours_before: i64) ->
                 _ if t.pending => ("pending", t.created_h.min(hours_before + 24)),
                 _ => ("open", t.created_h),
             };
-            let record = serde_json::json!({
+            out.push(serde_json::json!({
                 "record": "ticket", "tenant_id": TENANT, "id": t.id, "account_id": a.id,
                 "priority": t.priority, "status": status, "subject": t.subject, "kind": t.kind,
                 "created_at": at(anchor, t.created_h).to_string(),
                 "updated_at": at(anchor, updated_h.max(hours_before)).to_string(),
-            });
-            let _ = writeln!(out, "{record}");
+            }));
         }
     }
     out
 }
 
-fn import(store: &mut Store, config: &Config, now: Timestamp, name: &str, ndjson: String) -> Result<()> {
+fn import(
+    store: &mut Store,
+    config: &Config,
+    now: Timestamp,
+    name: &str,
+    records: Vec<serde_json::Value>,
+) -> Result<()> {
     let mut importer = Importer::new(store, config.import_options(now));
-    importer.read(name, Cursor::new(ndjson.into_bytes()), Format::Ndjson)?;
+    importer.push(name, records)?;
     let report = importer.finish()?;
     ensure!(report.rejected.is_empty(), "demo data was rejected: {}", report.rejected[0]);
     Ok(())
@@ -375,13 +372,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     let book = book(args.accounts);
 
-    import(&mut store, &config, now, "demo accounts", accounts_ndjson(&book, anchor))?;
-    import(&mut store, &config, now, "demo heartbeats", heartbeats_ndjson(&book, anchor))?;
+    import(&mut store, &config, now, "demo accounts", accounts(&book, anchor))?;
+    import(&mut store, &config, now, "demo heartbeats", heartbeats(&book, anchor))?;
     let mut history = Vec::new();
     let mut channels = HomeChannels::open(home, &config)?;
     for week in (0..=WEEKS).rev() {
         let hours_before = week * 7 * 24;
-        import(&mut store, &config, now, "demo tickets", tickets_ndjson(&book, anchor, hours_before))?;
+        import(&mut store, &config, now, "demo tickets", tickets(&book, anchor, hours_before))?;
         let as_of = anchor.checked_sub(SignedDuration::from_hours(hours_before)).expect("recent");
         history.push(scan_tenant(&mut store, &config, &tenant, as_of, false)?);
         tam_agent::profile::surface_opportunities(&mut store, &tenant, None, as_of)?;

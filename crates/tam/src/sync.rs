@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tam_agent::import::{Format, Importer};
+use tam_agent::import::Importer;
 use tam_connectors::notion::records::{self as schema, account_record, ticket_record};
 use tam_connectors::notion::{Notion, NotionConfig, NotionError};
 use tam_core::{TenantId, Timestamp};
@@ -204,12 +204,9 @@ pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
     let accounts = read("accounts", accounts_db, account_filter.clone(), account_skip)?;
     let tickets = read("tickets", tickets_db, ticket_filter, ticket_skip)?;
 
-    let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
-    let account_lines = lines(accounts.iter().map(|p| account_record(tenant, p, &section.accounts)).collect());
-    let ticket_lines = lines(tickets.iter().map(|p| ticket_record(tenant, p, &section.tickets)).collect());
     let mut importer = Importer::new(store, config.import_options(started));
-    importer.read("notion:accounts", account_lines.as_bytes(), Format::Ndjson)?;
-    importer.read("notion:tickets", ticket_lines.as_bytes(), Format::Ndjson)?;
+    importer.push("notion:accounts", accounts.iter().map(|p| account_record(tenant, p, &section.accounts)))?;
+    importer.push("notion:tickets", tickets.iter().map(|p| ticket_record(tenant, p, &section.tickets)))?;
     let report = importer.finish()?;
     // Rejected pages are reported, not retried forever: they come back when someone edits them.
     store.set_sync_watermark(&tenant_id, "notion:accounts", started)?;
@@ -271,24 +268,11 @@ pub fn import_written(
         let live = page["archived"] != true && page["in_trash"] != true;
         live && db.as_deref().zip(schema::parent_database(page)).is_some_and(|(a, b)| schema::same_id(a, b))
     };
-    let lines = |records: Vec<Value>| records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
-    let accounts = lines(
-        pages
-            .iter()
-            .filter(|p| row_of(p, &section.accounts_database))
-            .map(|p| account_record(tenant, p, &section.accounts))
-            .collect(),
-    );
-    let tickets = lines(
-        pages
-            .iter()
-            .filter(|p| row_of(p, &section.tickets_database))
-            .map(|p| ticket_record(tenant, p, &section.tickets))
-            .collect(),
-    );
+    let accounts = pages.iter().filter(|p| row_of(p, &section.accounts_database));
+    let tickets = pages.iter().filter(|p| row_of(p, &section.tickets_database));
     let mut importer = Importer::new(store, options);
-    importer.read("notion:accounts", accounts.as_bytes(), Format::Ndjson)?;
-    importer.read("notion:tickets", tickets.as_bytes(), Format::Ndjson)?;
+    importer.push("notion:accounts", accounts.map(|p| account_record(tenant, p, &section.accounts)))?;
+    importer.push("notion:tickets", tickets.map(|p| ticket_record(tenant, p, &section.tickets)))?;
     let report = importer.finish()?;
     for r in &report.rejected {
         store.set_sync_watermark(&tenant_id, &missed_own_write(&r.source), now)?;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
-use tam_agent::import::{Format, Importer};
+use tam_agent::import::Importer;
 use tam_connectors::jira::{IssueEvent, issue_event, sign, signature_matches, ticket_record};
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
@@ -183,7 +183,7 @@ fn process(
         return Ok(Handled::Stale { ticket: key.to_owned() });
     }
     let mut importer = Importer::new(store, config.import_options(now));
-    importer.read("jira webhook", record.to_string().as_bytes(), Format::Ndjson).context("storing the ticket")?;
+    importer.push("jira webhook", [record.clone()]).context("storing the ticket")?;
     let report = importer.finish().context("storing the ticket")?;
     if let Some(rejected) = report.rejected.first() {
         return Err(WebhookError::Invalid(rejected.to_string()));

@@ -197,19 +197,30 @@ pub(super) fn ndjson(line: &str, opts: &ImportOptions) -> Result<Record, Failure
     }
 }
 
+/// Reads one record a program built (a connector's page, a webhook's issue) as it would read
+/// the same record from a line of NDJSON.
+pub(super) fn value(value: &Value, opts: &ImportOptions) -> Result<Record, Failure> {
+    match Raw::deserialize(value) {
+        Ok(raw) => raw.into_record(opts),
+        Err(_) => Err(diagnose_value(value)),
+    }
+}
+
 /// The slow path: the line is not a well-typed record; find the field to blame.
 fn diagnose(line: &str) -> Failure {
-    let value: Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => {
-            return Failure { kind: None, id: None, error: FieldError::new("line", format!("invalid JSON: {e}")) };
-        }
-    };
+    match serde_json::from_str(line) {
+        Ok(value) => diagnose_value(&value),
+        Err(e) => Failure { kind: None, id: None, error: FieldError::new("line", format!("invalid JSON: {e}")) },
+    }
+}
+
+/// What is wrong with a value that is not a well-typed record.
+fn diagnose_value(value: &Value) -> Failure {
     let Value::Object(map) = value else {
         return Failure {
             kind: None,
             id: None,
-            error: FieldError::new("line", format!("expected a JSON object, got {}", describe(&value))),
+            error: FieldError::new("line", format!("expected a JSON object, got {}", describe(value))),
         };
     };
     let kind = map.get("record").and_then(Value::as_str).and_then(RecordKind::parse);

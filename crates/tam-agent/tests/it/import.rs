@@ -200,3 +200,25 @@ fn csv_null_means_none_and_unknown_kinds_keep_the_id() {
     assert_eq!(report.accounts, 1);
     assert!(messages(&report)[0].starts_with("b.ndjson:1: record INV-1: field record: unknown value \"invoice\""));
 }
+
+#[test]
+fn records_a_program_built_are_checked_and_stored_as_the_same_lines_of_a_file_would_be() {
+    let lines = [
+        account("t", "a1", "rep@v.example", None),
+        ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
+        ticket("t", "T2", "a1", "Urgentish", "open", "2026-03-20T00:00:00Z"),
+        r#"{"record":"ticket","tenant_id":"t","id":"T3","account_id":"a1","priority":1}"#.to_owned(),
+        ticket("t", "T4", "ghost", "P2", "open", "2026-03-20T00:00:00Z"),
+    ];
+    let mut from_file = Store::open_in_memory().unwrap();
+    let read = import(&mut from_file, &[("source", Format::Ndjson, &lines.join("\n"))]);
+    let mut pushed = Store::open_in_memory().unwrap();
+    let values: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut importer = tam_agent::import::Importer::new(&mut pushed, crate::opts());
+    importer.push("source", values).unwrap();
+    let report = importer.finish().unwrap();
+    assert_eq!((report.accounts, report.tickets), (read.accounts, read.tickets));
+    assert_eq!(messages(&report), messages(&read), "the same rejections, named by source and position");
+    assert_eq!(messages(&report).len(), 3, "{:#?}", messages(&report));
+    assert!(messages(&report)[1].starts_with("source:4: ticket T3: field priority: expected a string"));
+}

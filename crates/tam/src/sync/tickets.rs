@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
-use tam_agent::import::{Format, Importer};
+use tam_agent::import::Importer;
 use tam_connectors::notion::records::{self as schema, ticket_record};
 use tam_connectors::notion::{Notion, NotionError};
 use tam_core::{TenantId, Timestamp};
@@ -160,9 +160,8 @@ fn store_tickets(
 ) -> Result<(u64, u64, Vec<String>)> {
     let ids: Vec<&str> = records.iter().filter_map(|r| r["id"].as_str()).collect();
     let known = store.known_tickets(tenant, ids.iter().copied())?;
-    let lines = records.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
     let mut importer = Importer::new(store, config.import_options(now));
-    importer.read(source, lines.as_bytes(), Format::Ndjson)?;
+    importer.push(source, records.iter().cloned())?;
     let report = importer.finish()?;
     let rejected_ids: std::collections::HashSet<&str> =
         report.rejected.iter().filter_map(|r| r.id.as_deref()).collect();
