@@ -1026,6 +1026,63 @@ mod tests {
         assert_eq!(scan.escalation, EscalationConfig::default());
         assert_eq!(config.retry, RetryPolicy::default());
         assert!(uncommented.contains("aged_p1_p2_cap = 60"));
+        // The sections written as literals: each option that has a default shows it. (The
+        // others, such as a tenant or a database id, show an example.)
+        let d = load("", &[]).unwrap();
+        let mut differ = Vec::new();
+        macro_rules! same {
+            ($($section:ident . $field:ident),+ $(,)?) => {$(
+                let (shown, default) = (format!("{:?}", config.$section.$field), format!("{:?}", d.$section.$field));
+                if shown != default {
+                    differ.push(format!("[{}] {}: the file shows {shown}, the default is {default}",
+                        stringify!($section), stringify!($field)));
+                }
+            )+};
+        }
+        same!(
+            import.future_tolerance_minutes,
+            import.default_check_in_interval_days,
+            writer.mode,
+            writer.retries_per_model,
+            writer.retry_base_ms,
+            writer.concurrency_per_provider,
+            event_bus.kind,
+            event_bus.redis_url,
+            event_bus.maxlen,
+            chat.kind,
+            chat.service_account_file_env,
+            chat.base_url,
+            chat.min_interval_ms,
+            chat.timeout_ms,
+            chat.concurrency,
+            mail.kind,
+            mail.service_account_file_env,
+            mail.base_url,
+            mail.timeout_ms,
+            mail.concurrency,
+            notion.token_env,
+            notion.base_url,
+            notion.version,
+            notion.requests_per_second,
+            notion.timeout_ms,
+            jira.token_env,
+            jira.webhook_secret_env,
+            jira.time_zone,
+            jira.page_size,
+            jira.timeout_ms,
+            kayako.api,
+            kayako.api_key_env,
+            kayako.secret_env,
+            kayako.password_env,
+            kayako.page_size,
+            kayako.timeout_ms,
+            kayako.account_field,
+            kayako.missing_priority,
+            api.max_body_bytes,
+            api.heartbeats_per_second,
+            api.heartbeat_burst,
+        );
+        assert!(differ.is_empty(), "the default file disagrees with the defaults:\n{}", differ.join("\n"));
     }
 
     #[test]
