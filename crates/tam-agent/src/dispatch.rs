@@ -177,12 +177,18 @@ fn deliver_group(
     let mut jobs: Vec<(usize, Job)> = Vec::new();
     let mut facts = Facts::new(store);
     for (i, row) in group.iter().enumerate() {
-        match prepare(&mut facts, row, now)? {
-            Ok(job) => {
+        match prepare(&mut facts, row, now) {
+            Ok(Ok(job)) => {
                 steps.push(None);
                 jobs.push((i, job));
             }
-            Err(step) => steps.push(Some(step)),
+            Ok(Err(step)) => steps.push(Some(step)),
+            // A stored row that is not what the schema promises fails the effects built from
+            // it, by name; the rest of the batch goes on.
+            Err(corrupt @ StoreError::Corrupt { .. }) => {
+                steps.push(Some(Step::Attempted(Outcome::Rejected { reason: corrupt.to_string() })));
+            }
+            Err(e) => return Err(e),
         }
     }
     let mut briefs = Vec::new();

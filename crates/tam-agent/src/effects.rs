@@ -365,17 +365,14 @@ pub fn outreach_brief(
     };
     let Some(row) = facts.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
     let store = facts.store();
-    let rep = match Email::parse("rep_email", &row.rep_email.to_lowercase()) {
-        Ok(rep) => rep,
-        Err(e) => return Ok(Err(format!("account {:?}: field rep_email: {}", scan.account.as_str(), e.reason))),
-    };
+    let rep = row.rep_email.lowercased();
     Ok(Ok(Brief {
         kind: CommKind::EscalationOutreach,
         tenant: tenant.clone(),
         account: scan.account.clone(),
         account_name: row.name,
-        contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
-        cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
+        contacts: row.contacts,
+        cc: row.cc_contacts,
         rep_name: row.rep_name,
         rep_email: rep,
         as_of: scan.as_of,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tam_core::agent::TaskType;
 use tam_core::comms::{Brief, CommKind, ReleaseInfo, RoadmapItem};
 use tam_core::outbox::{EffectKind, IdemKey, RetryPolicy};
-use tam_core::{AccountId, Email, SignedDuration, TenantId, Timestamp};
+use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 use tam_store::{NewEffect, Store, StoreError};
 
 use crate::dispatch::{Channels, dispatch};
@@ -182,14 +182,14 @@ fn brief(
     let latest = store.snapshots(tenant, account, 1)?.into_iter().next().ok_or_else(|| {
         fail(format!("account {:?} has not been scanned yet; run a health_scan first", account.as_str()))
     })?;
-    let rep_email = Email::parse("rep_email", &row.rep_email.to_lowercase()).map_err(|e| fail(e.to_string()))?;
+    let rep_email = row.rep_email.lowercased();
     Ok(Brief {
         kind,
         tenant: tenant.clone(),
         account: account.clone(),
         account_name: row.name,
-        contacts: row.contacts.iter().filter_map(|c| Email::parse("contacts", c).ok()).collect(),
-        cc: row.cc_contacts.iter().filter_map(|c| Email::parse("cc_contacts", c).ok()).collect(),
+        contacts: row.contacts,
+        cc: row.cc_contacts,
         rep_name: row.rep_name,
         rep_email,
         as_of: latest.as_of,

@@ -95,6 +95,12 @@ impl From<Email> for String {
 }
 
 impl Email {
+    /// The same address in lower case (still valid: addresses are ASCII), so that one person
+    /// is one key however a CRM capitalised them.
+    pub fn lowercased(&self) -> Email {
+        Email(self.0.to_ascii_lowercase())
+    }
+
     /// Parses an address; `field` names the input field in the error.
     pub fn parse(field: &'static str, raw: &str) -> Result<Email, FieldError> {
         let trimmed = raw.trim();

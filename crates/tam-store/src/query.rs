@@ -5,7 +5,7 @@ use tam_core::alerts::Delivery;
 use tam_core::comms::TicketFacts;
 use tam_core::escalation::{AlertCause, Reason};
 use tam_core::scoring::Deduction;
-use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
+use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
 
 use crate::CachedStatements;
 use crate::{Store, StoreError, from_nanos};
@@ -33,15 +33,15 @@ pub struct AccountRow {
     /// Rep name.
     pub rep_name: String,
     /// Rep email.
-    pub rep_email: String,
+    pub rep_email: Email,
     /// Last heartbeat known.
     pub last_heartbeat: Option<Timestamp>,
     /// Open (open or pending) tickets now.
     pub open_tickets: u64,
     /// Customer contacts.
-    pub contacts: Vec<String>,
+    pub contacts: Vec<Email>,
     /// Customer contacts copied on drafts.
-    pub cc_contacts: Vec<String>,
+    pub cc_contacts: Vec<Email>,
     /// The rep's chat space.
     pub rep_chat_space: Option<String>,
 }
@@ -150,9 +150,11 @@ impl Store {
         Ok(out)
     }
 
-    /// One account of a tenant.
+    /// One account of a tenant. A stored address that is not one is an error naming the row
+    /// and the field, never an address quietly left out.
     pub fn account(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
-        self.conn
+        let raw = self
+            .conn
             .cached_row(
                 "SELECT name, rep_name, rep_email, last_heartbeat,
                         (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
@@ -161,22 +163,41 @@ impl Store {
                  FROM accounts a WHERE tenant_id = ?1 AND id = ?2",
                 params![tenant.as_str(), account.as_str()],
                 |r| {
-                    Ok(AccountRow {
-                        tenant: tenant.clone(),
-                        id: account.clone(),
-                        name: r.get(0)?,
-                        rep_name: r.get(1)?,
-                        rep_email: r.get(2)?,
-                        last_heartbeat: r.get::<_, Option<i64>>(3)?.map(from_nanos),
-                        open_tickets: r.get::<_, i64>(4)?.unsigned_abs(),
-                        contacts: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-                        rep_chat_space: r.get(6)?,
-                        cc_contacts: serde_json::from_str(&r.get::<_, String>(7)?).unwrap_or_default(),
-                    })
+                    Ok((
+                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                        (r.get::<_, Option<i64>>(3)?, r.get::<_, i64>(4)?),
+                        (r.get::<_, String>(5)?, r.get::<_, Option<String>>(6)?, r.get::<_, String>(7)?),
+                    ))
                 },
             )
-            .optional()
-            .map_err(StoreError::from)
+            .optional()?;
+        let Some(((name, rep_name, rep_email), (beat, open), (contacts, rep_chat_space, cc))) = raw else {
+            return Ok(None);
+        };
+        let key = account.as_str();
+        let corrupt = |field: &'static str, reason: String| StoreError::Corrupt {
+            table: "accounts",
+            key: key.to_owned(),
+            field,
+            reason,
+        };
+        let addresses = |field: &'static str, text: &str| -> Result<Vec<Email>, StoreError> {
+            let list: Vec<String> =
+                serde_json::from_str(text).map_err(|e| corrupt(field, format!("not a JSON list of addresses: {e}")))?;
+            list.iter().map(|a| Email::parse(field, a).map_err(|e| corrupt(field, e.reason))).collect()
+        };
+        Ok(Some(AccountRow {
+            tenant: tenant.clone(),
+            id: account.clone(),
+            name,
+            rep_name,
+            rep_email: Email::parse("rep_email", &rep_email).map_err(|e| corrupt("rep_email", e.reason))?,
+            last_heartbeat: beat.map(from_nanos),
+            open_tickets: open.unsigned_abs(),
+            contacts: addresses("contacts", &contacts)?,
+            rep_chat_space,
+            cc_contacts: addresses("cc_contacts", &cc)?,
+        }))
     }
 
     /// The account's tickets open at `as_of`, most urgent and oldest first, as communications

@@ -181,7 +181,7 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
     render(
         "account.html",
         context! {
-            tenant => tenant.as_str(), account_id => id.as_str(), name => row.name, rep_name => row.rep_name, rep_email => row.rep_email,
+            tenant => tenant.as_str(), account_id => id.as_str(), name => row.name, rep_name => row.rep_name, rep_email => row.rep_email.as_str(),
             last_heartbeat => row.last_heartbeat.map(|t| t.to_string()), open_count => row.open_tickets,
             score => latest.map(|s| s.score), status => latest.map(|s| s.status.as_str()),
             chart, history => points.len(), why, tickets, effects,

@@ -523,3 +523,27 @@ fn asked_to_stop_in_the_middle_of_a_channels_share_it_begins_no_other() {
     // The mailbox saves drafts one by one: it stops at the seventh, not at the batch's end.
     assert_eq!(stopped_after(7), 7);
 }
+
+#[test]
+fn a_stored_contact_that_is_no_address_fails_that_accounts_draft_by_name_and_the_others_deliver() {
+    // Contacts were dropped one by one when they did not parse: a draft could go to fewer
+    // people than the account lists, and nobody would know.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let mut store = Store::open(&path).unwrap();
+    red_accounts(&mut store, 2);
+    scan_at(&mut store, now());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(r#"UPDATE accounts SET contacts = '["ops@red00.example", "not an address"]' WHERE id = 'red00'"#, [])
+        .unwrap();
+    let mut fake = Fake::default();
+    let report = run_dispatch(&mut store, &mut fake, now());
+    assert!(report.failed >= 1, "{report:?}");
+    let failed = store.outbox(&tenant(), Some(OutboxState::Failed)).unwrap();
+    let draft = failed.iter().find(|r| r.kind == EffectKind::Draft).unwrap();
+    let error = draft.last_error.as_deref().unwrap();
+    assert!(error.contains("stored accounts row red00: field contacts:"), "{error}");
+    assert_eq!(fake.drafts.len(), 1, "red01's draft is delivered");
+    assert_eq!(fake.drafts[0].account().as_str(), "red01");
+}
