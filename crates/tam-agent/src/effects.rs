@@ -19,7 +19,7 @@ use tam_core::scoring::Deduction;
 use tam_core::{AccountId, Email, TenantId, Timestamp};
 use tam_store::{AccountRow, NewEffect, Store, StoreError, StoredSnapshot};
 
-use crate::scan::AccountResult;
+use crate::scanned::AccountResult;
 
 /// One account in an alert, with the key of its draft (the alert links to it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

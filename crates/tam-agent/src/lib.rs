@@ -11,4 +11,5 @@ pub mod effects;
 pub mod import;
 pub mod profile;
 pub mod scan;
+pub mod scanned;
 pub mod tasks;

@@ -12,6 +12,8 @@ use tam_core::scoring::{self, Health, ScoringConfig};
 use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
 use tam_store::{AccountError, ScanInput, ScanSummary, SnapshotRecord, Store, StoreError};
 
+pub use crate::scanned::AccountResult;
+
 /// The tenant's rules for one scan.
 #[derive(Debug, Clone, Default)]
 pub struct ScanConfig {
@@ -19,32 +21,6 @@ pub struct ScanConfig {
     pub scoring: ScoringConfig,
     /// Escalation triggers, cool-down and alert budget.
     pub escalation: EscalationConfig,
-}
-
-/// One account's result.
-#[derive(Debug, Clone)]
-pub struct AccountResult {
-    /// The account.
-    pub account: AccountId,
-    /// Its name.
-    pub name: String,
-    /// Its rep's name.
-    pub rep_name: String,
-    /// Its rep's email.
-    pub rep_email: String,
-    /// Its rep's chat space.
-    pub rep_chat_space: Option<String>,
-    /// Score, status, breakdown.
-    pub health: Health,
-    /// Against about a week earlier.
-    pub trend: Trend,
-    /// Escalation decision.
-    pub decision: Decision,
-    /// How the rep hears about it from this scan, if at all.
-    pub delivery: Option<Delivery>,
-    /// Whether the score, status or escalation flag differs from the previous scan's: the
-    /// CRM is written only then.
-    pub crm_changed: bool,
 }
 
 /// A scan's outcome.

@@ -104,3 +104,10 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn the_scan_path_runs_one_way() {
+    // scan → effects: planning the outbox never reaches back into the scan.
+    let effects = std::fs::read_to_string(repo().join("crates/tam-agent/src/effects.rs")).unwrap();
+    assert!(!effects.contains("crate::scan::"), "effects.rs imports from scan.rs");
+}
