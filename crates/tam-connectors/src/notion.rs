@@ -26,6 +26,7 @@ const MAX_ATTEMPTS: u32 = 3;
 pub mod crm;
 pub mod profile;
 pub mod records;
+pub mod tickets;
 
 /// What a Notion call can end in.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -327,14 +328,40 @@ impl Notion {
 
     /// The ids of a database's data sources (one `GET` with 2025-09-03).
     pub fn data_sources(&self, database_id: &str) -> Result<Vec<String>, NotionError> {
-        let db = self.request_as("GET", &format!("/v1/databases/{database_id}"), None, DATA_SOURCE_VERSION)?;
-        Ok(db["data_sources"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s["id"].as_str())
-            .map(str::to_owned)
-            .collect())
+        Ok(source_ids(&self.database(database_id)?))
+    }
+
+    /// A database as the data-source version describes it: its title and its data sources
+    /// (see [`source_ids`]).
+    pub fn database(&self, database_id: &str) -> Result<Value, NotionError> {
+        self.request_as("GET", &format!("/v1/databases/{database_id}"), None, DATA_SOURCE_VERSION)
+    }
+
+    /// One data source, with its properties.
+    pub fn data_source(&self, id: &str) -> Result<Value, NotionError> {
+        self.request_as("GET", &format!("/v1/data_sources/{id}"), None, DATA_SOURCE_VERSION)
+    }
+
+    /// Creates a database under `parent_page` (shared with the integration) with `properties`,
+    /// in the version every later one reads; answers its id.
+    pub fn create_database(&self, parent_page: &str, title: &str, properties: Value) -> Result<String, NotionError> {
+        let body = serde_json::json!({
+            "parent": {"type": "page_id", "page_id": parent_page},
+            "title": [{"type": "text", "text": {"content": title}}],
+            "properties": properties, "is_inline": false,
+        });
+        let db = self.request_as("POST", "/v1/databases", Some(&body), VERSION)?;
+        db["id"].as_str().map(str::to_owned).ok_or_else(|| {
+            NotionError::Unavailable(Box::new(Failure {
+                method: "POST".into(),
+                path: "/v1/databases".into(),
+                status: 200,
+                code: "no_id".into(),
+                message: format!("Notion created {title} but sent no id"),
+                attempts: 1,
+                data: Value::Null,
+            }))
+        })
     }
 
     fn paginate(
@@ -367,4 +394,15 @@ impl Notion {
             }
         }
     }
+}
+
+/// The ids of the data sources a database (as [`Notion::database`] answers it) lists.
+pub fn source_ids(database: &Value) -> Vec<String> {
+    database["data_sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .map(str::to_owned)
+        .collect()
 }

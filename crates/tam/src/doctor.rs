@@ -138,19 +138,8 @@ fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Valu
         // Asked with the data-source version, which lists the database's sources: a
         // database with several is read through each of them.
         let version = tam_connectors::notion::DATA_SOURCE_VERSION;
-        let read = notion.request_as("GET", &format!("/v1/databases/{id}"), None, version);
-        let sources: Vec<String> = read.as_ref().map_or_else(
-            |_| Vec::new(),
-            |db| {
-                db["data_sources"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|s| s["id"].as_str())
-                    .map(str::to_owned)
-                    .collect()
-            },
-        );
+        let read = notion.database(id);
+        let sources: Vec<String> = read.as_ref().map_or_else(|_| Vec::new(), tam_connectors::notion::source_ids);
         let usable = read.map_err(|e| e.to_string()).map(|db| {
             let title = tam_connectors::notion::records::plain_text(&db["title"]);
             match sources.len() {
@@ -168,7 +157,7 @@ fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Valu
         let missing: Result<Vec<String>, String> = sources
             .iter()
             .map(|source| {
-                let ds = notion.request_as("GET", &format!("/v1/data_sources/{source}"), None, version);
+                let ds = notion.data_source(source);
                 ds.map(|ds| ds["properties"][edited_by.as_str()]["type"] != "last_edited_by").map_err(|e| e.to_string())
             })
             .zip(&sources)

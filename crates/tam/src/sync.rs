@@ -79,15 +79,10 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
     let (_, config) = home.open()?;
     let section = &config.notion;
     let notion = client(section)?;
-    let title = |t: &str| json!([{"type": "text", "text": {"content": t}}]);
-    let create = |name: &str, properties: Value| -> Result<String> {
-        let body = json!({"parent": {"type": "page_id", "page_id": parent}, "title": title(name),
-                          "properties": properties, "is_inline": false});
-        let db = notion.request_as("POST", "/v1/databases", Some(&body), tam_connectors::notion::VERSION)?;
-        db["id"].as_str().map(str::to_owned).with_context(|| format!("Notion created {name} but sent no id"))
-    };
-    let accounts = create("Accounts", schema::accounts_schema(&section.accounts, &section.health))?;
-    let tickets = create("Support Tickets", schema::tickets_schema(&section.tickets, &accounts))?;
+    let accounts =
+        notion.create_database(&parent, "Accounts", schema::accounts_schema(&section.accounts, &section.health))?;
+    let tickets =
+        notion.create_database(&parent, "Support Tickets", schema::tickets_schema(&section.tickets, &accounts))?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", json!({"accounts_database": accounts, "tickets_database": tickets}))?;

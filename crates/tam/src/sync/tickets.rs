@@ -6,10 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tam_agent::import::Importer;
-use tam_connectors::notion::records::{self as schema, ticket_record};
-use tam_connectors::notion::{Notion, NotionError};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 
@@ -52,101 +50,24 @@ fn deliver_tickets(
 ) -> Result<(u64, u64, Vec<String>, u64)> {
     if notion_tenant(config) == Some(tenant.as_str()) {
         let notion = client(&config.notion)?;
-        let pushed = push_to_notion(&notion, config, source, records);
+        let section = &config.notion;
+        let to = tam_connectors::notion::tickets::TicketsDatabase {
+            tenant: section.tenant.as_deref().unwrap_or_default(),
+            database: section.tickets_database.as_deref().context("[notion] tickets_database is not set")?,
+            properties: &section.tickets,
+            priorities: &config.priorities,
+        };
+        let pushed = tam_connectors::notion::tickets::push(&notion, &to, source, records);
         // The pull leaves out pages whose last edit was tam's: these tickets reach the store
         // from the answers to their writes instead, also when a later write failed (the next
         // sync finds them unchanged in Notion and writes them no more).
         let written = notion.take_written_pages();
         super::import_written(store, &config.notion, config.import_options(now), &written)?;
-        let (inserted, updated, rejected) = pushed?;
-        return Ok((inserted, updated, rejected, notion.calls()));
+        let pushed = pushed?;
+        return Ok((pushed.inserted, pushed.updated, pushed.rejected, notion.calls()));
     }
     let (inserted, updated, rejected) = store_tickets(store, config, tenant, source, records, now)?;
     Ok((inserted, updated, rejected, 0))
-}
-
-/// A ticket record made ready for Notion: priority as `P1`..`P4`, status as tam's, times as
-/// RFC 3339, the account present; or why it cannot be.
-fn normalised(record: &Value, config: &Config) -> std::result::Result<Value, String> {
-    let field = |k: &str| record[k].as_str().filter(|v| !v.trim().is_empty());
-    let mut r = record.clone();
-    field("account_id").ok_or("field account_id: missing")?;
-    let priority = tam_core::Priority::parse(field("priority").unwrap_or_default(), &config.priorities)
-        .map_err(|e| e.to_string())?;
-    r["priority"] = json!(priority.as_str());
-    let status = tam_core::TicketStatus::parse(field("status").unwrap_or_default()).map_err(|e| e.to_string())?;
-    r["status"] = json!(status.as_str());
-    let created: Timestamp = field("created_at")
-        .ok_or("field created_at: missing")?
-        .parse()
-        .map_err(|e| format!("field created_at: {e}"))?;
-    r["created_at"] = json!(created.to_string());
-    Ok(r)
-}
-
-/// Writes `records` to the Support Tickets database: one read of the database to learn which
-/// tickets have pages and what they hold, then a write for each new or changed ticket only.
-fn push_to_notion(
-    notion: &Notion,
-    config: &Config,
-    source: &'static str,
-    records: &[Value],
-) -> Result<(u64, u64, Vec<String>)> {
-    let section = &config.notion;
-    let tenant = section.tenant.as_deref().unwrap_or_default();
-    let tickets_db = section.tickets_database.as_deref().context("[notion] tickets_database is not set")?;
-    let p = &section.tickets;
-    let pages = notion.query_all(tickets_db, None, None)?;
-    let existing: std::collections::HashMap<String, &Value> =
-        pages.iter().filter_map(|page| Some((schema::page_ticket_id(page, p)?, page))).collect();
-    let (mut inserted, mut updated, mut rejected) = (0, 0, Vec::new());
-    for record in records {
-        let id = record["id"].as_str().unwrap_or_default();
-        let ticket = match normalised(record, config) {
-            Ok(t) => t,
-            Err(why) => {
-                rejected.push(format!("{source}: ticket {id}: {why}"));
-                continue;
-            }
-        };
-        let properties = schema::ticket_properties(&ticket, p);
-        match existing.get(id) {
-            Some(page) => {
-                let stored = ticket_record(tenant, page, p);
-                let same = |k: &str| match (stored[k].as_str(), ticket[k].as_str()) {
-                    (Some(a), Some(b)) if k == "created_at" => a.parse::<Timestamp>().ok() == b.parse().ok(),
-                    (a, b) => a == b,
-                };
-                if ["subject", "account_id", "priority", "status", "created_at", "kind"].iter().all(|k| same(k)) {
-                    continue;
-                }
-                let page_id = page["id"].as_str().unwrap_or_default();
-                let patch = json!({"properties": properties});
-                match refused(notion.request("PATCH", &format!("/v1/pages/{page_id}"), Some(&patch)))? {
-                    None => updated += 1,
-                    Some(why) => rejected.push(format!("{source}: ticket {id}: Notion refused it: {why}")),
-                }
-            }
-            None => {
-                let body = json!({"parent": {"database_id": tickets_db}, "properties": properties});
-                match refused(notion.request("POST", "/v1/pages", Some(&body)))? {
-                    None => inserted += 1,
-                    Some(why) => rejected.push(format!("{source}: ticket {id}: Notion refused it: {why}")),
-                }
-            }
-        }
-    }
-    Ok((inserted, updated, rejected))
-}
-
-/// Notion's refusal of one ticket (a 400: an account that is not a page of the Accounts
-/// database, a bad value), which skips that ticket; any other failure stops the sync.
-fn refused(result: std::result::Result<Value, NotionError>) -> Result<Option<String>> {
-    match result {
-        Ok(_) => Ok(None),
-        Err(NotionError::Rejected(f)) => Ok(Some(f.message)),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// Stores ticket `records` fetched from `source` and counts what was new.

@@ -111,3 +111,15 @@ fn the_scan_path_runs_one_way() {
     let effects = std::fs::read_to_string(repo().join("crates/tam-agent/src/effects.rs")).unwrap();
     assert!(!effects.contains("crate::scan::"), "effects.rs imports from scan.rs");
 }
+
+#[test]
+fn the_binary_names_no_saas_endpoint() {
+    // A SaaS API's paths and methods are a connector's: the binary asks for databases, pages
+    // and tickets by what they are, not by `PATCH /v1/pages/{id}`.
+    for entry in walk(&repo().join("crates/tam/src")) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        for raw in [".request(\"", ".request_as(\""] {
+            assert!(!text.contains(raw), "{} calls an API by path ({raw}...)", entry.display());
+        }
+    }
+}
