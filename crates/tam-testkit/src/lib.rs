@@ -13,7 +13,7 @@ pub mod kayako;
 pub mod notion;
 
 use std::io::{BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -75,44 +75,82 @@ pub struct Fake {
     pub url: String,
     /// Every request so far.
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Fake {
-    /// Serves `script`, one answer per connection, then stops.
+    /// Serves `script`, one answer per connection, one connection at a time, then stops.
     pub fn start(script: Vec<Answer>) -> Fake {
+        Fake::serve(script, false)
+    }
+
+    /// [`Fake::start`] answering every connection on a thread of its own, as a real server
+    /// does: [`Fake::most_at_once`] then tells how many requests a client had in flight.
+    pub fn start_parallel(script: Vec<Answer>) -> Fake {
+        Fake::serve(script, true)
+    }
+
+    /// The most requests that were being answered at once.
+    pub fn most_at_once(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn serve(script: Vec<Answer>, parallel: bool) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (log, peak) = (Arc::clone(&seen), Arc::clone(&most));
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         std::thread::spawn(move || {
             for answer in script {
                 let Ok((stream, _)) = listener.accept() else { return };
-                let mut reader = BufReader::new(stream);
-                let Some(raw) = http::read(&mut reader) else { return };
-                let echoed = echo(&raw);
-                log.lock().unwrap().push(Seen {
-                    path: raw.target,
-                    headers: raw.headers.into_iter().collect(),
-                    body: String::from_utf8(raw.body).unwrap(),
-                });
-                std::thread::sleep(answer.delay);
-                let body = answer.body.replace(ECHO, &echoed);
-                let mut stream = reader.into_inner();
-                let mut response = format!(
-                    "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-                    answer.status,
-                    body.len()
-                );
-                for (k, v) in &answer.headers {
-                    response.push_str(&format!("{k}: {v}\r\n"));
+                let (log, peak, in_flight) = (Arc::clone(&log), Arc::clone(&peak), Arc::clone(&in_flight));
+                let answer_one = move || answer_connection(stream, &answer, &log, &peak, &in_flight);
+                if parallel {
+                    std::thread::spawn(answer_one);
+                } else {
+                    answer_one();
                 }
-                response.push_str("\r\n");
-                response.push_str(&body);
-                let _ = stream.write_all(response.as_bytes());
             }
         });
-        Fake { url, seen }
+        Fake { url, seen, most }
     }
+}
+
+/// Reads one request from `stream`, records it, waits the answer's delay and answers.
+fn answer_connection(
+    stream: TcpStream,
+    answer: &Answer,
+    log: &Mutex<Vec<Seen>>,
+    most: &std::sync::atomic::AtomicUsize,
+    in_flight: &std::sync::atomic::AtomicUsize,
+) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut reader = BufReader::new(stream);
+    let Some(raw) = http::read(&mut reader) else { return };
+    most.fetch_max(in_flight.fetch_add(1, SeqCst) + 1, SeqCst);
+    let echoed = echo(&raw);
+    log.lock().unwrap().push(Seen {
+        path: raw.target,
+        headers: raw.headers.into_iter().collect(),
+        body: String::from_utf8(raw.body).unwrap(),
+    });
+    std::thread::sleep(answer.delay);
+    let body = answer.body.replace(ECHO, &echoed);
+    let mut stream = reader.into_inner();
+    let mut response = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        answer.status,
+        body.len()
+    );
+    for (k, v) in &answer.headers {
+        response.push_str(&format!("{k}: {v}\r\n"));
+    }
+    response.push_str("\r\n");
+    response.push_str(&body);
+    let _ = stream.write_all(response.as_bytes());
+    in_flight.fetch_sub(1, SeqCst);
 }
 
 /// A throw-away `redis-server` on a free port, killed when dropped. Tests that need Redis use

@@ -24,7 +24,7 @@ use tam_agent::tasks::TaskError;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
-use crate::channels::HomeChannels;
+use crate::channels::{Clients, HomeChannels};
 use crate::config::Config;
 use crate::home::Home;
 
@@ -75,6 +75,8 @@ struct ApiState {
     heartbeats: Mutex<HashMap<TenantId, tam_core::rate::TokenBucket>>,
     /// The heartbeat buckets' time is measured from here.
     started: Instant,
+    /// The process's network clients, which every task's channels share.
+    clients: Arc<Clients>,
 }
 
 impl ApiState {
@@ -294,7 +296,7 @@ async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Bo
 
 /// Runs `task` for `tenant` with this home's channels (blocking).
 fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
-    let mut channels = HomeChannels::open(&s.home, &s.config).map_err(ApiError::internal)?;
+    let mut channels = HomeChannels::with(&s.home, &s.config, &s.clients).map_err(ApiError::internal)?;
     let mut store = s.store()?;
     channels.run_task(&mut store, &s.config, tenant, task).map_err(|e| match e {
         TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
@@ -595,6 +597,7 @@ pub fn spawn(
     home: &Home,
     config: &Config,
     listen: &str,
+    clients: Arc<Clients>,
     stop: Arc<AtomicBool>,
 ) -> Result<(std::thread::JoinHandle<()>, SocketAddr)> {
     let listener = std::net::TcpListener::bind(listen).with_context(|| format!("[api] listen {listen:?}"))?;
@@ -613,6 +616,7 @@ pub fn spawn(
             .filter(|t| t.len() >= 16),
         heartbeats: Mutex::new(HashMap::new()),
         started: Instant::now(),
+        clients,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
 
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
@@ -39,14 +40,14 @@ pub struct HomeChannels {
     /// That client, the `[notion]` section and the import rules: to import the account pages
     /// its writes answered with.
     own_writes: Option<OwnWrites>,
-    writer: Box<dyn Writer>,
+    writer: Arc<dyn Writer + Send + Sync>,
 }
 
 /// The `[notion]` tenant and its CRM and profile writers.
 type NotionPorts = (TenantId, NotionCrm, NotionProfiles);
 
 struct OwnWrites {
-    notion: std::sync::Arc<Notion>,
+    notion: Arc<Notion>,
     section: NotionSection,
     import: tam_agent::import::ImportOptions,
 }
@@ -68,10 +69,37 @@ impl Events {
     }
 }
 
+/// The network clients of a process, built once and shared by every set of channels it
+/// hands out (the scheduler's, each API request's): a model provider's concurrency cap and
+/// circuit breaker, the Google token cache and each mailbox's quota, and Notion's request rate
+/// hold for the process, not for one request.
+pub struct Clients {
+    writer: Arc<dyn Writer + Send + Sync>,
+    /// With `[mail] kind = "gmail"`.
+    gmail: Option<Arc<Gmail>>,
+    /// With `[notion]` databases for a tenant.
+    notion: Option<Arc<Notion>>,
+}
+
+impl Clients {
+    /// The clients `config` asks for.
+    pub fn open(config: &Config) -> Result<Clients> {
+        let notion = match (&config.notion.tenant, &config.notion.accounts_database) {
+            (Some(_), Some(_)) => Some(Arc::new(crate::sync::client(&config.notion)?)),
+            _ => None,
+        };
+        let gmail = match config.mail.kind {
+            MailKind::Gmail => Some(gmail_client(&config.mail)?),
+            MailKind::Local => None,
+        };
+        Ok(Clients { writer: writer(&config.writer), gmail, notion })
+    }
+}
+
 /// The writer the config asks for.
-pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
+pub fn writer(config: &WriterConfig) -> Arc<dyn Writer + Send + Sync> {
     if config.mode != crate::config::WriterMode::Llm {
-        return Box::new(TemplateWriter::new());
+        return Arc::new(TemplateWriter::new());
     }
     let router = Router::new(
         config.models.clone(),
@@ -79,7 +107,7 @@ pub fn writer(config: &WriterConfig) -> Box<dyn Writer> {
         std::time::Duration::from_millis(config.retry_base_ms),
         config.concurrency_per_provider,
     );
-    Box::new(LlmWriter::new(router))
+    Arc::new(LlmWriter::new(router))
 }
 
 /// The service account whose key file the variable `var` names, for the `[section]`.
@@ -93,11 +121,11 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
 
 /// Health and profiles written to Notion for the `[notion]` tenant, when its databases are
 /// configured, and what is needed to import what those writes answered.
-fn notion(config: &Config) -> Result<Option<(NotionPorts, OwnWrites)>> {
+fn notion(config: &Config, clients: &Clients) -> Result<Option<(NotionPorts, OwnWrites)>> {
     let section = &config.notion;
-    let (Some(tenant), Some(_)) = (&section.tenant, &section.accounts_database) else { return Ok(None) };
+    let (Some(tenant), Some(notion)) = (&section.tenant, &clients.notion) else { return Ok(None) };
     let tenant = TenantId::parse("[notion] tenant", tenant)?;
-    let notion = std::sync::Arc::new(crate::sync::client(section)?);
+    let notion = Arc::clone(notion);
     let profiles = NotionProfiles::new(std::sync::Arc::clone(&notion), section.health.profile.clone());
     let own = OwnWrites {
         notion: std::sync::Arc::clone(&notion),
@@ -121,37 +149,54 @@ pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
     .with_concurrency(config.concurrency))
 }
 
-/// Gmail drafts and alerts sharing one service account, as `[mail]` describes them.
-pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
+/// The Gmail client `[mail]` describes: one service account, its token cache and each
+/// mailbox's quota.
+fn gmail_client(config: &MailConfig) -> Result<Arc<Gmail>> {
     let timeout = std::time::Duration::from_millis(config.timeout_ms);
     let account =
         service_account("mail", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
-    let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
-    let from = tam_core::Email::parse("[mail] alerts_from", from)?;
-    let gmail = Gmail::with_limits(
+    Ok(Gmail::with_limits(
         account,
         &config.base_url,
         timeout,
         config.concurrency,
         tam_connectors::gmail::USER_UNITS_PER_SECOND,
-    );
-    Ok((GmailDrafts::new(gmail.clone()).with_bcc(config.bcc()?), GmailAlerts::new(gmail, from)))
+    ))
+}
+
+/// Gmail drafts and alerts on `gmail`, as `[mail]` describes them.
+fn gmail_channels(config: &MailConfig, gmail: &Arc<Gmail>) -> Result<(GmailDrafts, GmailAlerts)> {
+    let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
+    let from = tam_core::Email::parse("[mail] alerts_from", from)?;
+    Ok((GmailDrafts::new(Arc::clone(gmail)).with_bcc(config.bcc()?), GmailAlerts::new(Arc::clone(gmail), from)))
+}
+
+/// Gmail drafts and alerts as `[mail]` describes them, on a client of their own.
+pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
+    gmail_channels(config, &gmail_client(config)?)
 }
 
 impl HomeChannels {
+    /// Channels on clients of their own: for a command that opens them once.
     pub fn open(home: &Home, config: &Config) -> Result<HomeChannels> {
+        HomeChannels::with(home, config, &Clients::open(config)?)
+    }
+
+    /// Channels on the process's shared `clients`.
+    pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<HomeChannels> {
         let db = home.db_path();
-        let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match config.mail.kind {
-            MailKind::Gmail => {
-                let (drafts, alerts) = gmail(&config.mail)?;
+        let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match (&config.mail.kind, &clients.gmail) {
+            (MailKind::Gmail, Some(gmail)) => {
+                let (drafts, alerts) = gmail_channels(&config.mail, gmail)?;
                 (Box::new(drafts), Box::new(alerts))
             }
-            MailKind::Local => (
+            (MailKind::Gmail, None) => anyhow::bail!("[mail] kind = \"gmail\", but no Gmail client was opened"),
+            (MailKind::Local, _) => (
                 Box::new(LocalMailbox::open(&db, &home.dir)?.with_bcc(config.mail.bcc()?)),
                 Box::new(NotificationLog::open(&db, &home.dir, "email")?),
             ),
         };
-        let (notion, own_writes) = notion(config)?.unzip();
+        let (notion, own_writes) = notion(config, clients)?.unzip();
         Ok(HomeChannels {
             mailbox,
             email,
@@ -178,7 +223,7 @@ impl HomeChannels {
             profiles: LocalProfiles::new(&home.dir),
             notion,
             own_writes,
-            writer: writer(&config.writer),
+            writer: Arc::clone(&clients.writer),
         })
     }
 

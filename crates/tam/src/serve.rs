@@ -342,7 +342,9 @@ impl Tick<'_> {
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     crate::log::JSON_LOGS.store(true, Ordering::Relaxed);
     let (mut store, config) = home.open()?;
-    let mut channels = HomeChannels::open(home, &config)?;
+    // One set of network clients for the scheduler and every API request.
+    let clients = Arc::new(crate::channels::Clients::open(&config)?);
+    let mut channels = HomeChannels::with(home, &config, &clients)?;
     let worker = worker();
     // Runs an earlier incarnation of this replica left `running` (it was killed) are let go, so
     // their slots run again within the grace rather than staying taken until they go stale.
@@ -358,7 +360,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let listen = if args.once { None } else { args.listen.clone().or_else(|| config.api.listen.clone()) };
     let api = match listen {
         Some(listen) => {
-            let (handle, addr) = crate::api::spawn(home, &config, &listen, Arc::clone(&stop))?;
+            let (handle, addr) = crate::api::spawn(home, &config, &listen, Arc::clone(&clients), Arc::clone(&stop))?;
             crate::log::event("info", "listening", json!({"addr": addr.to_string()}));
             Some(handle)
         }

@@ -82,3 +82,40 @@ fn a_bad_writer_config_is_an_error_naming_it() {
         run.stderr
     );
 }
+
+#[test]
+fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_for_the_process() {
+    // Each API request used to build its own model router: two requests meant two calls in
+    // flight to a provider allowed one.
+    let slow = || {
+        let mut a = completion(&format!("```json\n{VALID}\n```"));
+        a.delay = std::time::Duration::from_millis(700);
+        a
+    };
+    let fake = Fake::start_parallel(vec![slow(), slow()]);
+    let home = llm_home(&fake);
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z", "--no-dispatch"]);
+    let config = std::fs::read_to_string(home.path().join("home/tam.toml")).unwrap();
+    let config = config.replace("retry_base_ms = 1\n", "retry_base_ms = 1\nconcurrency_per_provider = 1\n");
+    home.file("home/tam.toml", &format!("{config}\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\n"));
+    let token = "acme-token-0123456789";
+    let server = crate::api::Server::start_with(&home, &[("TAM_API_TOKEN_ACME", token)]);
+    let started = std::time::Instant::now();
+    let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
+        let post = |label: &str| {
+            let task = format!(r#"{{"type": "escalation_outreach", "account_id": "a1", "label": "{label}"}}"#);
+            let server = &server;
+            scope.spawn(move || server.call("POST", "/v1/tasks", Some(token), Some(&task)))
+        };
+        let (a, b) = (post("one"), post("two"));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for (status, result) in &results {
+        assert_eq!(*status, 200, "{result}");
+    }
+    assert_eq!(fake.seen.lock().unwrap().len(), 2, "one model call each");
+    assert_eq!(fake.most_at_once(), 1, "one call in flight at a time: the second waited for the first");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1_400));
+}
