@@ -364,29 +364,43 @@ pub fn outreach_brief(
         return Ok(Err(missing("the snapshot", scan)));
     };
     let Some(row) = facts.account(tenant, &scan.account)? else { return Ok(Err(missing("the account", scan))) };
-    let store = facts.store();
-    let rep = row.rep_email.lowercased();
-    Ok(Ok(Brief {
-        kind: CommKind::EscalationOutreach,
-        tenant: tenant.clone(),
-        account: scan.account.clone(),
+    let alert_cause = s.alert_cause;
+    let mut brief = brief_of(facts.store(), row, s, CommKind::EscalationOutreach, scan.as_of)?;
+    brief.alert_cause = alert_cause;
+    Ok(Ok(brief))
+}
+
+/// The facts every communication about one account quotes, for scans and tasks alike: the
+/// account as stored, its health at `snapshot`, its tickets open at `tickets_at` and what its
+/// profile says. What one kind adds (a release, a period, an alert's cause) is the caller's.
+pub fn brief_of(
+    store: &Store,
+    row: AccountRow,
+    snapshot: StoredSnapshot,
+    kind: CommKind,
+    tickets_at: Timestamp,
+) -> Result<Brief, StoreError> {
+    Ok(Brief {
+        kind,
+        open_tickets: store.open_ticket_facts(&row.tenant, &row.id, tickets_at)?,
+        profile: store.profile_facts(&row.tenant, &row.id)?,
+        tenant: row.tenant,
+        account: row.id,
         account_name: row.name,
         contacts: row.contacts,
         cc: row.cc_contacts,
         rep_name: row.rep_name,
-        rep_email: rep,
-        as_of: scan.as_of,
-        score: s.score,
-        status: s.status,
-        trend: s.trend,
-        deductions: s.deductions,
-        open_tickets: store.open_ticket_facts(tenant, &scan.account, scan.as_of)?,
-        escalation_reason: s.trigger.or(s.episode_reason),
-        alert_cause: s.alert_cause,
+        rep_email: row.rep_email.lowercased(),
+        as_of: snapshot.as_of,
+        score: snapshot.score,
+        status: snapshot.status,
+        trend: snapshot.trend,
+        deductions: snapshot.deductions,
+        escalation_reason: snapshot.trigger.or(snapshot.episode_reason),
+        alert_cause: None,
         release: None,
         reported: Vec::new(),
         roadmap: Vec::new(),
         period: None,
-        profile: store.profile_facts(tenant, &scan.account)?,
-    }))
+    })
 }

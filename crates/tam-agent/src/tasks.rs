@@ -182,30 +182,7 @@ fn brief(
     let latest = store.snapshots(tenant, account, 1)?.into_iter().next().ok_or_else(|| {
         fail(format!("account {:?} has not been scanned yet; run a health_scan first", account.as_str()))
     })?;
-    let rep_email = row.rep_email.lowercased();
-    Ok(Brief {
-        kind,
-        tenant: tenant.clone(),
-        account: account.clone(),
-        account_name: row.name,
-        contacts: row.contacts,
-        cc: row.cc_contacts,
-        rep_name: row.rep_name,
-        rep_email,
-        as_of: latest.as_of,
-        score: latest.score,
-        status: latest.status,
-        trend: latest.trend,
-        deductions: latest.deductions,
-        open_tickets: store.open_ticket_facts(tenant, account, now)?,
-        escalation_reason: latest.trigger.or(latest.episode_reason),
-        alert_cause: None,
-        release: None,
-        reported: Vec::new(),
-        roadmap: Vec::new(),
-        period: None,
-        profile: store.profile_facts(tenant, account)?,
-    })
+    Ok(crate::effects::brief_of(store, row, latest, kind, now)?)
 }
 
 /// Queues the draft of `brief` and delivers it now; returns where it was saved. `label`
