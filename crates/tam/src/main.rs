@@ -7,7 +7,6 @@
 //! rejected or some accounts not scanned; the rest was done and stored).
 
 mod agent;
-mod api;
 mod bench;
 mod channels;
 mod clock;
@@ -17,6 +16,7 @@ mod demo;
 mod doctor;
 mod explain;
 mod home;
+mod http;
 mod import;
 mod log;
 mod outbox;

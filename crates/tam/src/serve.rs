@@ -360,7 +360,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let listen = if args.once { None } else { args.listen.clone().or_else(|| config.api.listen.clone()) };
     let api = match listen {
         Some(listen) => {
-            let (handle, addr) = crate::api::spawn(home, &config, &listen, Arc::clone(&clients), Arc::clone(&stop))?;
+            let (handle, addr) = crate::http::spawn(home, &config, &listen, Arc::clone(&clients), Arc::clone(&stop))?;
             crate::log::event("info", "listening", json!({"addr": addr.to_string()}));
             Some(handle)
         }

@@ -277,3 +277,32 @@ fn the_dashboard_sign_in_form_keeps_the_token_out_of_urls() {
     assert_eq!(post("application/x-www-form-urlencoded", "other=1"), 401, "no token is no known token");
     assert_eq!(post("application/json", "{\"token\":1}"), 400, "not a form");
 }
+
+#[test]
+fn the_openapi_document_lists_every_v1_route_and_each_listed_route_answers() {
+    let home = two_tenants();
+    let server = Server::start(&home);
+    let (_, doc) = server.call("GET", "/v1/openapi.json", None, None);
+    let paths = doc["paths"].as_object().unwrap();
+    // Every /v1 route the router serves is documented...
+    let router = std::fs::read_to_string(crate::repo().join("crates/tam/src/http/mod.rs")).unwrap();
+    let routed: Vec<&str> = router
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|p| p.starts_with("/v1/"))
+        .collect();
+    assert!(routed.len() >= 7, "{routed:?}");
+    for route in &routed {
+        assert!(paths.contains_key(*route), "{route} is served but not in the OpenAPI document");
+    }
+    // ...and every documented operation is served (a bad request or a refusal, not a 404/405).
+    for (path, operations) in paths {
+        for method in operations.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", "a1");
+            let body = (method == "post").then_some("{}");
+            let (status, answer) = server.call(&method.to_uppercase(), &concrete, Some(ACME), body);
+            assert!(![404, 405].contains(&status), "{method} {path} answered {status}: {answer}");
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The HTTP API of `tam serve` (axum on its own thread and runtime; the store, tasks and the
+//! webhook handler are blocking code, so each request runs them on a blocking task).
+//!
+//! A bearer token belongs to one tenant (`[api.tokens]`) and sees only that tenant: another
+//! tenant's account is answered 404, exactly like one that does not exist. Errors are JSON
+//! `{"error": "..."}`; bodies are size-limited; heartbeats are rate-limited per tenant.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tam_agent::import::Importer;
+use tam_agent::tasks::TaskError;
+use tam_core::{AccountId, TenantId, Timestamp};
+use tam_store::Store;
+
+use crate::channels::{Clients, HomeChannels};
+use crate::config::Config;
+use crate::home::Home;
+
+mod metrics;
+mod openapi;
+mod pages;
+mod v1;
+mod webhooks;
+
+use metrics::*;
+use openapi::*;
+use pages::*;
+use v1::*;
+use webhooks::*;
+
+/// An error answer: a status and a message that says what to fix.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+    }
+}
+
+impl From<tam_store::StoreError> for ApiError {
+    fn from(e: tam_store::StoreError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+type Answer<T = axum::Json<Value>> = Result<T, ApiError>;
+
+/// A request body, or why it could not be read (too large, cut short) as a JSON error.
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn read(body: Body) -> Result<Bytes, ApiError> {
+    body.map_err(|r| ApiError::new(r.status(), format!("body: {}", r.body_text())))
+}
+
+struct ApiState {
+    home: Home,
+    config: Config,
+    tokens: Vec<(String, TenantId)>,
+    /// Sees every tenant's `/metrics` (a scraper's token); tenants' tokens see their own.
+    metrics_token: Option<String>,
+    heartbeats: Mutex<HashMap<TenantId, tam_core::rate::TokenBucket>>,
+    /// The heartbeat buckets' time is measured from here.
+    started: Instant,
+    /// The process's network clients, which every task's channels share.
+    clients: Arc<Clients>,
+}
+
+impl ApiState {
+    /// A connection of this request's own: a slow request (a task writing drafts, a webhook
+    /// fetching its issue from Jira) never holds up another; SQLite serialises the writes.
+    fn store(&self) -> Result<Store, ApiError> {
+        Store::open(&self.home.db_path()).map_err(ApiError::internal)
+    }
+
+    /// The tenant whose token the request carries.
+    fn tenant(&self, headers: &HeaderMap) -> Result<TenantId, ApiError> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(StatusCode::UNAUTHORIZED, "send Authorization: Bearer <the tenant's token>")
+            })?;
+        self.tokens
+            .iter()
+            .find(|(token, _)| same(token.as_bytes(), given.trim().as_bytes()))
+            .map(|(_, tenant)| tenant.clone())
+            .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unknown token"))
+    }
+
+    /// Takes one heartbeat post from `tenant`'s budget; the wait until the next when empty.
+    fn heartbeat_allowed(&self, tenant: &TenantId) -> Result<(), Duration> {
+        let (rate, burst) = (self.config.api.heartbeats_per_second, self.config.api.heartbeat_burst);
+        let mut buckets = self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.started.elapsed();
+        let bucket = buckets
+            .entry(tenant.clone())
+            .or_insert_with(|| tam_core::rate::TokenBucket::new(f64::from(burst), burst, rate, now));
+        bucket.try_take(now)
+    }
+}
+
+/// Compares two secrets without stopping at the first difference.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs blocking work (the store, tasks) off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<ApiState>,
+    f: impl FnOnce(&ApiState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || f(&state)).await.map_err(ApiError::internal)?
+}
+
+async fn healthz(State(s): State<Arc<ApiState>>) -> Answer {
+    let version = blocking(&s, |s| Ok(s.store()?.schema_version()?)).await?;
+    Ok(axum::Json(json!({"status": "ok", "schema_version": version})))
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "this endpoint does not take that method (see /v1/openapi.json)")
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint (see /v1/openapi.json)")
+}
+
+/// The tokens of `[api.tokens]`, read from their variables; a tenant whose variable is unset
+/// has no access (said once in the log).
+fn tokens(config: &Config) -> Vec<(String, TenantId)> {
+    let mut out = Vec::new();
+    for (tenant, var) in &config.api.tokens {
+        let Ok(tenant) = TenantId::parse("[api.tokens]", tenant) else { continue };
+        match std::env::var(var).ok().filter(|t| t.len() >= 16) {
+            Some(token) => out.push((token, tenant)),
+            None => crate::log::event(
+                "warn",
+                "no API token",
+                json!({"tenant": tenant, "variable": var, "why": "unset or shorter than 16 characters"}),
+            ),
+        }
+    }
+    out
+}
+
+fn router(state: Arc<ApiState>) -> Router {
+    let limit = state.config.api.max_body_bytes;
+    Router::new()
+        .route("/", get(dashboard_home))
+        .route("/accounts/{id}", get(dashboard_account))
+        .route("/sign-in", post(sign_in))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/accounts", get(accounts))
+        .route("/v1/accounts/{id}", get(account))
+        .route("/v1/heartbeats", post(heartbeats))
+        .route("/v1/tasks", post(run_task))
+        .route("/v1/webhooks/jira", post(jira_webhook))
+        .route("/v1/webhooks/release", post(release_webhook))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Starts the API on `listen` in its own thread; it stops when `stop` is set. Returns the
+/// address it listens on (port 0 picks one).
+pub fn spawn(
+    home: &Home,
+    config: &Config,
+    listen: &str,
+    clients: Arc<Clients>,
+    stop: Arc<AtomicBool>,
+) -> Result<(std::thread::JoinHandle<()>, SocketAddr)> {
+    let listener = std::net::TcpListener::bind(listen).with_context(|| format!("[api] listen {listen:?}"))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    home.open().context("the API's store")?;
+    let state = Arc::new(ApiState {
+        home: home.clone(),
+        config: config.clone(),
+        tokens: tokens(config),
+        metrics_token: config
+            .api
+            .metrics_token_env
+            .as_deref()
+            .and_then(|var| std::env::var(var).ok())
+            .filter(|t| t.len() >= 16),
+        heartbeats: Mutex::new(HashMap::new()),
+        started: Instant::now(),
+        clients,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let handle = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => return crate::log::event("error", "api stopped", json!({"error": e.to_string()})),
+            };
+            let stopped = async move {
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            };
+            if let Err(e) = axum::serve(listener, router(state)).with_graceful_shutdown(stopped).await {
+                crate::log::event("error", "api stopped", json!({"error": e.to_string()}));
+            }
+        });
+    });
+    Ok((handle, addr))
+}

@@ -1,0 +1,117 @@
+//! The dashboard's pages and its sign-in form (the token kept in a cookie, never in a URL).
+
+use super::*;
+
+/// The tenant of a browser: `?token=` (then kept in a cookie), the cookie, or a bearer header.
+pub(super) fn viewer(
+    s: &ApiState,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(TenantId, Option<String>), String> {
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix("tam_token=").map(str::to_owned));
+    let (token, remember) = match (query.get("token"), cookie) {
+        (Some(t), _) => (t.clone(), true),
+        (None, Some(c)) => (c, false),
+        (None, None) => match s.tenant(headers) {
+            Ok(tenant) => return Ok((tenant, None)),
+            Err(_) => return Err("Open the dashboard with your tenant's API token.".into()),
+        },
+    };
+    let tenant = s
+        .tokens
+        .iter()
+        .find(|(known, _)| same(known.as_bytes(), token.as_bytes()))
+        .map(|(_, tenant)| tenant.clone())
+        .ok_or("That token is not one of this server's.")?;
+    let cookie = remember.then(|| format!("tam_token={token}; HttpOnly; SameSite=Strict; Path=/"));
+    Ok((tenant, cookie))
+}
+
+pub(super) fn page(status: StatusCode, cookie: Option<String>, html: String) -> Response {
+    let mut response = (status, axum::response::Html(html)).into_response();
+    if let Some(c) = cookie.and_then(|c| c.parse().ok()) {
+        response.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    response
+}
+
+pub(super) async fn dashboard_home(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+    };
+    // `?rep=` narrows the lists to one rep's accounts: the link a digest gives its reader.
+    let rep = q.get("rep").map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
+    let home =
+        move |s: &ApiState| crate::dashboard::home(&s.store()?, &tenant, rep.as_deref()).map_err(ApiError::internal);
+    match blocking(&s, home).await {
+        Ok(html) => page(StatusCode::OK, cookie, html),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The dashboard's sign-in form.
+#[derive(serde::Deserialize)]
+pub(super) struct SignIn {
+    /// A missing field is an empty token, which no server knows.
+    #[serde(default)]
+    token: String,
+}
+
+/// `POST /sign-in` from the dashboard's form (`token=…`, form-encoded): keeps the token in
+/// the cookie and goes to the dashboard, so the token never sits in a URL.
+pub(super) async fn sign_in(
+    State(s): State<Arc<ApiState>>,
+    form: Result<axum::Form<SignIn>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(SignIn { token })) = form else {
+        return page(StatusCode::BAD_REQUEST, None, crate::dashboard::sign_in("Unreadable form."));
+    };
+    let known = s.tokens.iter().any(|(t, _)| same(t.as_bytes(), token.as_bytes()));
+    if !known {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            None,
+            crate::dashboard::sign_in("That token is not one of this server's."),
+        );
+    }
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    if let Ok(cookie) = format!("tam_token={token}; HttpOnly; SameSite=Strict; Path=/").parse() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub(super) async fn dashboard_account(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+    };
+    let missing = format!("No account {id:?}.");
+    let Ok(account) = AccountId::parse("account", &id) else {
+        return page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing));
+    };
+    let html = blocking(&s, move |s| {
+        crate::dashboard::account(&s.store()?, &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
+        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing)),
+        Err(e) => e.into_response(),
+    }
+}

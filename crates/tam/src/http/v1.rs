@@ -1,0 +1,113 @@
+//! The tenant's v1 routes: accounts, one account, heartbeats and tasks.
+
+use super::*;
+
+pub(super) async fn accounts(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer {
+    let tenant = s.tenant(&headers)?;
+    let list = blocking(&s, move |s| Ok(s.store()?.account_health(&tenant)?)).await?;
+    Ok(axum::Json(json!({"accounts": list})))
+}
+
+pub(super) async fn account(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Answer {
+    let tenant = s.tenant(&headers)?;
+    let Path(id) = id.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no account {id:?}"));
+    let Ok(account) = AccountId::parse("account", &id) else { return Err(not_found()) };
+    let detail = blocking(&s, move |s| {
+        let store = s.store()?;
+        let Some(row) = store.account(&tenant, &account)? else { return Ok(None) };
+        let history = store.snapshots(&tenant, &account, 60)?;
+        let latest = history.first().map(|h| {
+            json!({"as_of": h.as_of, "score": h.score, "status": h.status, "trend": h.trend, "deductions": h.deductions})
+        });
+        let profile = tam_agent::profile::document(&store, &tenant, &account)?;
+        Ok(Some(json!({
+            "account_id": account, "name": row.name, "rep_name": row.rep_name, "rep_email": row.rep_email,
+            "last_heartbeat": row.last_heartbeat, "open_tickets": row.open_tickets,
+            "health": latest,
+            "history": history.iter().map(|h| json!({"as_of": h.as_of, "score": h.score, "status": h.status})).collect::<Vec<_>>(),
+            "profile": profile,
+        })))
+    })
+    .await?;
+    detail.map(axum::Json).ok_or_else(not_found)
+}
+
+pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
+    let body = read(body)?;
+    let tenant = s.tenant(&headers)?;
+    if let Err(wait) = s.heartbeat_allowed(&tenant) {
+        let secs = wait.as_secs().max(1).to_string();
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many heartbeat posts for this tenant; slow down");
+        return Ok(([(header::RETRY_AFTER, secs)], error).into_response());
+    }
+    let value: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
+    let items = match value {
+        Value::Array(items) => items,
+        one @ Value::Object(_) => vec![one],
+        _ => return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: a heartbeat object or a list of them")),
+    };
+    if items.is_empty() || items.len() > 1_000 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: 1 to 1,000 heartbeats per post"));
+    }
+    let mut records = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Object(mut record) = item else {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: every heartbeat is an object"));
+        };
+        // The token decides the tenant; a body cannot speak for another.
+        record.insert("record".into(), json!("heartbeat"));
+        record.insert("tenant_id".into(), json!(tenant));
+        record.entry("at").or_insert_with(|| json!(Timestamp::now()));
+        records.push(Value::Object(record));
+    }
+    let report = blocking(&s, move |s| {
+        let mut store = s.store()?;
+        let mut importer = Importer::new(&mut store, s.config.import_options(Timestamp::now()));
+        importer.push("heartbeats", records).map_err(ApiError::internal)?;
+        importer.finish().map_err(ApiError::internal)
+    })
+    .await?;
+    let rejected: Vec<String> =
+        report.rejected.iter().map(|r| r.to_string().replacen("heartbeats:", "heartbeat ", 1)).collect();
+    if report.heartbeats == 0 {
+        // Every error answers {"error"}; the per-heartbeat reasons come inside it.
+        let error = format!("no heartbeat was accepted: {}", rejected.first().map_or("", String::as_str));
+        let body = json!({"error": error, "accepted": 0, "rejected": rejected});
+        return Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
+}
+
+/// Runs `task` for `tenant` with this home's channels (blocking).
+pub(super) fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
+    let mut channels = HomeChannels::with(&s.home, &s.config, &s.clients).map_err(ApiError::internal)?;
+    let mut store = s.store()?;
+    channels.run_task(&mut store, &s.config, tenant, task).map_err(|e| match e {
+        TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        other => ApiError::internal(other),
+    })
+}
+
+pub(super) async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
+    let body = read(body)?;
+    let tenant = s.tenant(&headers)?;
+    let mut task: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
+    let Some(object) = task.as_object_mut() else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a task is a JSON object with a \"type\""));
+    };
+    match object.get("tenant_id").and_then(Value::as_str) {
+        Some(t) if t != tenant.as_str() => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no tenant {t:?}")));
+        }
+        _ => object.insert("tenant_id".into(), json!(tenant)),
+    };
+    let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
+    Ok(axum::Json(result))
+}
