@@ -1,0 +1,326 @@
+//! `TAM_HOME/tam.toml` plus `TAM_*` environment overrides, typed.
+//!
+//! The file is optional: every option has a default, so a fresh home works with no config.
+//! `TAM_SECTION__OPTION=value` overrides `[section] option` (`__` separates levels; keys are
+//! lower-cased), e.g. `TAM_SCORING__AGED_P1_P2_POINTS=25` or
+//! `TAM_TENANTS__ACME__ESCALATION__COOL_DOWN_DAYS=3`.
+//! Per-tenant `[tenants.<id>.scoring]` / `[tenants.<id>.escalation]` sections override the
+//! global ones option by option.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use tam_agent::import::ImportOptions;
+use tam_agent::scan::ScanConfig;
+use tam_core::escalation::EscalationConfig;
+use tam_core::outbox::RetryPolicy;
+use tam_core::scoring::ScoringConfig;
+use tam_core::{Priority, PriorityNames, SignedDuration, TenantId, Timestamp};
+use toml::{Table, Value};
+
+mod default_file;
+mod sections;
+#[cfg(test)]
+mod tests;
+
+pub use default_file::default_file;
+pub use sections::*;
+
+/// The whole configuration, resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    raw: Table,
+    /// `[import]`.
+    pub import: ImportConfig,
+    /// `[priorities]` over the built-in source names.
+    pub priorities: PriorityNames,
+    /// `[outbox]`: how deliveries are retried.
+    pub retry: RetryPolicy,
+    /// `[writer]`: templates or models.
+    pub writer: WriterConfig,
+    /// `[event_bus]`: local or Redis.
+    pub event_bus: EventBusConfig,
+    /// `[chat]`: local log or Google Chat webhooks.
+    pub chat: ChatConfig,
+    /// `[mail]`: local mailbox or Gmail.
+    pub mail: MailConfig,
+    /// `[notion]`: Notion as a CRM.
+    pub notion: NotionSection,
+    /// `[jira]`: Jira Cloud as a ticket source.
+    pub jira: JiraSection,
+    /// `[kayako]`: Kayako as a ticket source.
+    pub kayako: KayakoSection,
+    /// `[api]`: the HTTP API of `tam serve`.
+    pub api: ApiSection,
+}
+
+const SECTIONS: &[&str] = &[
+    "scoring",
+    "escalation",
+    "import",
+    "outbox",
+    "priorities",
+    "tenants",
+    "writer",
+    "event_bus",
+    "chat",
+    "mail",
+    "notion",
+    "jira",
+    "kayako",
+    "api",
+];
+const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
+
+/// Checks that an option meant to name an environment variable does (`A-Z`, `0-9`, `_`). A
+/// value that does not is often the secret itself pasted in the wrong place, so the error names
+/// the option and never repeats the value.
+fn env_var_name(origin: &str, place: &str, value: &str) -> Result<()> {
+    if !value.is_empty() && value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+        return Ok(());
+    }
+    bail!(
+        "config {origin}: {place} must name an environment variable (A-Z, 0-9, _) that holds the secret; \
+         the value given is not one and is not shown, since it may be the secret itself"
+    )
+}
+
+/// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
+/// anything else that is not Unicode is none of tam's business.
+pub fn tam_env() -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        let Some(key) = key.to_str().filter(|k| k.starts_with("TAM_")) else { continue };
+        let value =
+            value.into_string().map_err(|_| anyhow::anyhow!("environment variable {key} is not valid Unicode"))?;
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
+
+impl Config {
+    /// Reads `path` if it exists, applies `TAM_*` overrides from `env`, and validates everything.
+    pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let mut raw: Table = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("config {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Table::new(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
+        };
+        for (key, value) in env {
+            let Some(rest) = key.strip_prefix("TAM_") else { continue };
+            if !rest.contains("__") {
+                continue; // TAM_HOME and friends are not config options
+            }
+            // Option names are lower case; tenant ids keep their case.
+            let tenant_key = rest.to_ascii_lowercase().starts_with("tenants__");
+            let path: Vec<String> = rest
+                .split("__")
+                .enumerate()
+                .map(|(i, part)| if i == 1 && tenant_key { part.to_owned() } else { part.to_ascii_lowercase() })
+                .collect();
+            if !SECTIONS.contains(&path[0].as_str()) {
+                bail!("environment variable {key}: unknown section {:?} (known: {})", path[0], SECTIONS.join(", "));
+            }
+            set(&mut raw, &path, parse_env_value(&value)).with_context(|| format!("environment variable {key}"))?;
+        }
+        Config::from_table(raw, path)
+    }
+
+    fn from_table(raw: Table, path: &Path) -> Result<Config> {
+        let origin = path.display();
+        for key in raw.keys() {
+            if !SECTIONS.contains(&key.as_str()) {
+                bail!("config {origin}: unknown section [{key}] (known: {})", SECTIONS.join(", "));
+            }
+        }
+        let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}: [import]"))?;
+        let retry: RetryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}: [outbox]"))?;
+        if retry.max_attempts == 0 {
+            bail!("config {origin}: [outbox] max_attempts must be at least 1");
+        }
+        let mut priorities = PriorityNames::default();
+        if let Some(Value::Table(map)) = raw.get("priorities") {
+            let mut pairs = Vec::new();
+            for (name, value) in map {
+                let p = value
+                    .as_str()
+                    .and_then(|v| Priority::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(v)))
+                    .with_context(|| {
+                        format!("config {origin}: [priorities] {name:?}: expected \"P1\"..\"P4\", got {value:?}")
+                    })?;
+                pairs.push((name.as_str(), p));
+            }
+            priorities.extend(pairs);
+        }
+        let writer: WriterConfig = section(&raw, "writer").with_context(|| format!("config {origin}: [writer]"))?;
+        for m in &writer.models {
+            let label = m.label();
+            if m.timeout_ms == 0 || m.max_tokens == 0 {
+                bail!("config {origin}: [[writer.models]] {label}: timeout_ms and max_tokens must be at least 1");
+            }
+            match &m.api_key_env {
+                // The name of a variable, never a key pasted in by mistake (it would be echoed).
+                Some(var)
+                    if !var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                        || var.is_empty() =>
+                {
+                    bail!(
+                        "config {origin}: [[writer.models]] {label}: api_key_env must name an environment variable (A-Z, 0-9, _), not hold a key"
+                    )
+                }
+                None if m.provider != tam_writer::llm::ProviderKind::OpenaiCompatible => {
+                    bail!(
+                        "config {origin}: [[writer.models]] {label}: api_key_env is required (the variable holding its API key)"
+                    )
+                }
+                _ => {}
+            }
+        }
+        if writer.mode == WriterMode::Llm && writer.models.is_empty() {
+            bail!("config {origin}: [writer] mode = \"llm\" needs at least one [[writer.models]] entry")
+        }
+        let event_bus: EventBusConfig =
+            section(&raw, "event_bus").with_context(|| format!("config {origin}: [event_bus]"))?;
+        let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}: [chat]"))?;
+        let origin_text = origin.to_string();
+        let env_name = |place: &str, value: &str| env_var_name(&origin_text, place, value);
+        for (space, var) in &chat.webhooks {
+            env_name(&format!("[chat.webhooks] {space:?}"), var)?;
+        }
+        if let Some(var) = &chat.default_webhook_env {
+            env_name("[chat] default_webhook_env", var)?;
+        }
+        if let Some(space) = chat.default_space.as_deref().filter(|s| !s.starts_with("spaces/")) {
+            bail!("config {origin}: [chat] default_space {space:?} is not a space name (spaces/...)");
+        }
+        env_name("[chat] service_account_file_env", &chat.service_account_file_env)?;
+        let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
+        match mail.kind {
+            MailKind::Local => {}
+            MailKind::Gmail => {
+                let from = mail.alerts_from.as_deref().with_context(|| {
+                    format!("config {origin}: [mail] kind = \"gmail\" needs alerts_from, the mailbox alerts come from")
+                })?;
+                tam_core::Email::parse("[mail] alerts_from", from).with_context(|| format!("config {origin}"))?;
+                env_name("[mail] service_account_file_env", &mail.service_account_file_env)?;
+            }
+        }
+        mail.bcc().with_context(|| format!("config {origin}"))?;
+        let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
+        env_name("[notion] token_env", &notion.token_env)?;
+        if notion.requests_per_second.is_nan() || notion.requests_per_second <= 0.0 {
+            bail!("config {origin}: [notion] requests_per_second must be above 0");
+        }
+        let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}: [jira]"))?;
+        env_name("[jira] token_env", &jira.token_env)?;
+        env_name("[jira] webhook_secret_env", &jira.webhook_secret_env)?;
+        jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
+        let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}: [kayako]"))?;
+        env_name("[kayako] api_key_env", &kayako.api_key_env)?;
+        env_name("[kayako] secret_env", &kayako.secret_env)?;
+        env_name("[kayako] password_env", &kayako.password_env)?;
+        let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
+        for (section, entries) in [("[api.tokens]", &api.tokens), ("[api.release_secrets]", &api.release_secrets)] {
+            for (tenant, var) in entries {
+                TenantId::parse(section, tenant).with_context(|| format!("config {origin}"))?;
+                env_name(&format!("{section} {tenant}"), var)?;
+            }
+        }
+        if let Some(var) = &api.metrics_token_env {
+            env_name("[api] metrics_token_env", var)?;
+        }
+        let config =
+            Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako, api };
+        config.scan_config(None).with_context(|| format!("config {origin}"))?;
+        if let Some(tenants) = config.raw.get("tenants") {
+            let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
+            for (id, sections) in tenants {
+                let sections = sections
+                    .as_table()
+                    .with_context(|| format!("config {origin}: [tenants.{id}] must be a section"))?;
+                if let Some(unknown) = sections.keys().find(|k| !TENANT_SECTIONS.contains(&k.as_str())) {
+                    bail!(
+                        "config {origin}: [tenants.{id}]: unknown section {unknown:?} (known: {})",
+                        TENANT_SECTIONS.join(", ")
+                    );
+                }
+                let tenant = TenantId::parse("tenants", id)
+                    .map_err(|e| anyhow::anyhow!("config {origin}: [tenants.{id}]: {e}"))?;
+                config.scan_config(Some(&tenant)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
+                config.tenant_zone(&tenant).with_context(|| format!("config {origin}: [tenants.{id}] time_zone"))?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The tenant's IANA time zone (`[tenants.<id>] time_zone`; UTC by default): its
+    /// schedules run on its clock.
+    pub fn tenant_zone(&self, tenant: &TenantId) -> Result<jiff::tz::TimeZone> {
+        let name = self
+            .raw
+            .get("tenants")
+            .and_then(|t| t.get(tenant.as_str()))
+            .and_then(|t| t.get("time_zone"))
+            .map(|z| z.as_str().context("time_zone must be a string like \"Europe/Berlin\""))
+            .transpose()?
+            .unwrap_or("UTC");
+        jiff::tz::TimeZone::get(name).with_context(|| format!("{name:?} is not an IANA time zone"))
+    }
+
+    /// The scoring and escalation rules for a tenant (or the global ones).
+    pub fn scan_config(&self, tenant: Option<&TenantId>) -> Result<ScanConfig> {
+        let overrides = tenant
+            .and_then(|t| self.raw.get("tenants")?.as_table()?.get(t.as_str())?.as_table())
+            .cloned()
+            .unwrap_or_default();
+        let layered = |name: &str| -> Table {
+            let mut table = self.raw.get(name).and_then(Value::as_table).cloned().unwrap_or_default();
+            if let Some(Value::Table(over)) = overrides.get(name) {
+                table.extend(over.clone());
+            }
+            table
+        };
+        let scoring: ScoringConfig = Value::Table(layered("scoring")).try_into().context("[scoring]")?;
+        scoring.validate().map_err(|e| anyhow::anyhow!("[scoring] {e}"))?;
+        let escalation: EscalationConfig = Value::Table(layered("escalation")).try_into().context("[escalation]")?;
+        escalation.validate(&scoring).map_err(|e| anyhow::anyhow!("[escalation] {e}"))?;
+        Ok(ScanConfig { scoring, escalation })
+    }
+
+    /// Parser settings for an import that read the clock at `now`.
+    pub fn import_options(&self, now: Timestamp) -> ImportOptions {
+        ImportOptions {
+            priority_names: self.priorities.clone(),
+            now,
+            future_tolerance: SignedDuration::from_mins(i64::from(self.import.future_tolerance_minutes)),
+            default_check_in_interval_days: self.import.default_check_in_interval_days,
+        }
+    }
+}
+
+fn section<T: for<'de> Deserialize<'de> + Default>(raw: &Table, name: &str) -> Result<T> {
+    match raw.get(name) {
+        None => Ok(T::default()),
+        Some(v) => Ok(v.clone().try_into()?),
+    }
+}
+
+/// `25` is an integer, `true` a boolean, `"x"` or `x` a string.
+fn parse_env_value(raw: &str) -> Value {
+    toml::from_str::<Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| Value::String(raw.to_owned()))
+}
+
+fn set(table: &mut Table, path: &[String], value: Value) -> Result<()> {
+    let (last, parents) = path.split_last().context("empty option name")?;
+    let mut here = table;
+    for key in parents {
+        let entry = here.entry(key.clone()).or_insert_with(|| Value::Table(Table::new()));
+        here = entry.as_table_mut().with_context(|| format!("{key} is not a section"))?;
+    }
+    here.insert(last.clone(), value);
+    Ok(())
+}
