@@ -145,16 +145,10 @@ pub enum Payload<T> {
 }
 
 /// Plans the effects of a scan: a CRM update for every changed account, and the rest for every
-/// account that alerts (new, worsened, reminder). Reads nothing but, for a cool-down reminder,
-/// the key of the episode's latest draft; writes nothing. A rep's digest lists their worst
+/// account that alerts (new, worsened, reminder). Pure: what a cool-down reminder links (the
+/// episode's latest draft) came with the scan's read. A rep's digest lists their worst
 /// `digest_top` accounts and counts the others.
-pub fn plan(
-    store: &Store,
-    tenant: &TenantId,
-    as_of: Timestamp,
-    accounts: &[AccountResult],
-    digest_top: usize,
-) -> Result<Vec<NewEffect>, StoreError> {
+pub fn plan(tenant: &TenantId, as_of: Timestamp, accounts: &[AccountResult], digest_top: usize) -> Vec<NewEffect> {
     let keys = KeysAt::new(as_of);
     let mut effects = Vec::new();
     let mut digests: BTreeMap<String, (AlertPayload, Vec<Option<tam_core::scoring::Rule>>)> = BTreeMap::new();
@@ -174,8 +168,7 @@ pub fn plan(
         let reminder = cause == AlertCause::CoolDown;
         let reason = a.decision.reason().map_or("escalated", |r| r.as_str()).to_owned();
         let rep = Email::parse("rep_email", &a.rep_email.to_lowercase()).ok();
-        let draft_key =
-            if reminder { store.latest_draft_key(tenant, &a.account)? } else { Some(key(EffectKind::Draft)) };
+        let draft_key = if reminder { a.episode_draft.clone() } else { Some(key(EffectKind::Draft)) };
 
         if !reminder {
             // The Sales Agent hears of news (a new or worse escalation), not of reminders.
@@ -244,7 +237,7 @@ pub fn plan(
             effects.push(NewEffect { key, kind, account: None, payload: payload.clone() });
         }
     }
-    Ok(effects)
+    effects
 }
 
 /// Why a scan's effect cannot be built: its snapshot or its account is gone (a re-run of the

@@ -10,7 +10,7 @@ use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
 use tam_core::scoring::{self, Health, ScoringConfig};
 use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
-use tam_store::{AccountError, ScanInput, ScanSummary, SnapshotRecord, Store, StoreError};
+use tam_store::{AccountError, ScanInput, ScanSummary, ScanWindow, SnapshotRecord, Store, StoreError};
 
 pub use crate::scanned::AccountResult;
 
@@ -93,7 +93,7 @@ fn scan_some(
     {
         return scan_pipelined(store, reader, tenant, as_of, cfg, progress);
     }
-    let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
+    let window = scan_window(as_of, cfg);
     let mut accounts = Vec::new();
     let mut failed = Vec::new();
     let mut done = 0u64;
@@ -108,15 +108,15 @@ fn scan_some(
         }
     };
     match only {
-        Some(account) => store.scan_input_of(tenant, account, as_of, (lo, hi), &mut each)?,
-        None => store.for_each_scan_input(tenant, as_of, (lo, hi), &mut each)?,
+        Some(account) => store.scan_input_of(tenant, account, as_of, window, &mut each)?,
+        None => store.for_each_scan_input(tenant, as_of, window, &mut each)?,
     }
     progress(done);
 
     let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
 
     if !dry_run {
-        let effects = crate::effects::plan(store, tenant, as_of, &accounts, digest_top(cfg))?;
+        let effects = crate::effects::plan(tenant, as_of, &accounts, digest_top(cfg));
         summary.effects = effects.len() as u64;
         let records = accounts.iter().map(record);
         store.save_scan(tenant, as_of, records, &effects, only.is_none().then_some(&summary))?;
@@ -140,16 +140,16 @@ fn scan_pipelined(
     cfg: &ScanConfig,
     mut progress: impl FnMut(u64),
 ) -> Result<ScanReport, StoreError> {
-    let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
+    let window = scan_window(as_of, cfg);
     let mut accounts = Vec::new();
     let mut failed = Vec::new();
     let mut writer = store.scan_writer(tenant, as_of)?;
-    let reader = std::thread::scope(|scope| -> Result<Store, StoreError> {
+    std::thread::scope(|scope| -> Result<(), StoreError> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<Result<AccountResult, AccountError>>>(4);
-        let reading = scope.spawn(move || -> Result<Store, StoreError> {
+        let reading = scope.spawn(move || -> Result<(), StoreError> {
             let mut chunk = Vec::with_capacity(CHUNK);
             let mut open = true;
-            reader.for_each_scan_input(tenant, as_of, (lo, hi), |input| {
+            reader.for_each_scan_input(tenant, as_of, window, |input| {
                 if !open {
                     return;
                 }
@@ -162,7 +162,9 @@ fn scan_pipelined(
             if open && !chunk.is_empty() {
                 let _ = send.send(chunk);
             }
-            Ok(reader)
+            // The second connection closes here, on its own thread.
+            drop(reader);
+            Ok(())
         });
         let mut done = 0u64;
         for chunk in receive {
@@ -182,22 +184,20 @@ fn scan_pipelined(
 
     let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
     // The snapshots learn how their rep is told while the effects are planned beside them.
-    let (effects, reader) = std::thread::scope(|scope| -> Result<_, StoreError> {
+    let effects = std::thread::scope(|scope| -> Result<_, StoreError> {
         let scanned = &accounts;
-        let planning = scope.spawn(move || {
-            crate::effects::plan(&reader, tenant, as_of, scanned, digest_top(cfg)).map(|effects| (effects, reader))
-        });
+        let planning = scope.spawn(move || crate::effects::plan(tenant, as_of, scanned, digest_top(cfg)));
         for a in scanned {
             if let Some(delivery) = a.delivery {
                 writer.set_delivery(&a.account, delivery)?;
             }
         }
-        planning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        Ok(planning.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     })?;
     summary.effects = effects.len() as u64;
     writer.effects(&effects)?;
-    // A book's effects and the second connection take a while to free; nothing waits for that.
-    std::thread::spawn(move || drop((effects, reader)));
+    // A book's effects take a while to free; nothing waits for that.
+    std::thread::spawn(move || drop(effects));
     writer.commit(Some(&summary))?;
     Ok(ScanReport { tenant: tenant.clone(), as_of, accounts, digests, failed, summary, stored: true })
 }
@@ -215,6 +215,14 @@ fn conclude(
     accounts.sort_by_cached_key(|a| a.health.score);
     let summary = summarise(accounts, &digests, failed.len());
     (digests, summary)
+}
+
+/// What a scan at `as_of` reads besides each account's rows: the trend's baselines, and the
+/// drafts of episodes old enough for a cool-down reminder (so planning reads nothing).
+fn scan_window(as_of: Timestamp, cfg: &ScanConfig) -> ScanWindow {
+    let (lo, _, hi) = scoring::trend_window(as_of, &cfg.scoring);
+    let cool_down = tam_core::SignedDuration::from_hours(i64::from(cfg.escalation.cool_down_days) * 24);
+    ScanWindow { trend: (lo, hi), reminders_from: as_of.checked_sub(cool_down).unwrap_or(as_of) }
 }
 
 fn digest_top(cfg: &ScanConfig) -> usize {
@@ -238,6 +246,7 @@ fn account_result(input: ScanInput, as_of: Timestamp, cfg: &ScanConfig) -> Accou
         decision,
         delivery: None,
         crm_changed,
+        episode_draft: input.episode_draft,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use tam_core::alerts::Delivery;
 use tam_core::escalation::Decision;
+use tam_core::outbox::IdemKey;
 use tam_core::scoring::Health;
 use tam_core::{AccountId, Trend};
 
@@ -30,4 +31,7 @@ pub struct AccountResult {
     /// Whether the score, status or escalation flag differs from the previous scan's: the
     /// CRM is written only then.
     pub crm_changed: bool,
+    /// The latest outreach draft of its open episode, read when a cool-down reminder may be
+    /// due (the reminder links it).
+    pub episode_draft: Option<IdemKey>,
 }

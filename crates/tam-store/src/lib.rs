@@ -29,7 +29,7 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
-pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, ScanWriter, SnapshotRecord};
+pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, ScanWindow, ScanWriter, SnapshotRecord};
 pub use write::Writer;
 
 /// What went wrong in the store.

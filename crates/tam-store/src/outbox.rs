@@ -405,23 +405,6 @@ impl Store {
         rows.next()?.map(read_row).transpose()
     }
 
-    /// The key of the latest escalation outreach a scan planned for an account, delivered or
-    /// not. (Drafts from tasks, such as release notes, are keyed differently and never match.)
-    pub fn latest_draft_key(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<IdemKey>, StoreError> {
-        let prefix = format!("draft:{}:", account.as_str());
-        Ok(self
-            .conn
-            .cached_row(
-                "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
-                   AND substr(idem_key, 1, length(?3)) = ?3
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
-                params![tenant.as_str(), account.as_str(), prefix],
-                |r| r.get(0),
-            )
-            .optional()?
-            .map(IdemKey::from_stored))
-    }
-
     /// The drafts saved for `account`, oldest first: the communication history of its profile.
     /// The subject is known when the embedded mailbox kept the draft.
     pub fn communications(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Communication>, StoreError> {

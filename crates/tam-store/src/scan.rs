@@ -5,6 +5,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use tam_core::alerts::Delivery;
 use tam_core::escalation::{AlertCause, Decision, Episode, Reason};
+use tam_core::outbox::IdemKey;
 use tam_core::scoring::{AccountSignals, Health, TicketSignal};
 use tam_core::{AccountId, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
 
@@ -29,6 +30,19 @@ pub struct ScanInput {
     pub previous: Option<PreviousSnapshot>,
     /// Earlier `(as_of, score)` snapshots inside the trend window.
     pub trend_candidates: Vec<(Timestamp, u8)>,
+    /// The latest outreach draft of the account's open episode, when that episode was last
+    /// alerted long enough ago for a cool-down reminder (which links it).
+    pub episode_draft: Option<IdemKey>,
+}
+
+/// What a scan at one instant reads besides each account's own rows.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanWindow {
+    /// The inclusive range of earlier instants whose snapshots may serve as the trend baseline.
+    pub trend: (Timestamp, Timestamp),
+    /// An open episode last alerted at or before this instant may be due a cool-down reminder:
+    /// its latest draft is read with the account.
+    pub reminders_from: Timestamp,
 }
 
 /// The parts of the previous snapshot the next scan needs.
@@ -149,17 +163,16 @@ fn lossy_text(value: ValueRef<'_>) -> String {
 
 impl Store {
     /// Reads every account of the tenant with its scan inputs at `as_of`, in account id order,
-    /// calling `f` once per account. An account whose stored rows are unreadable is passed as
-    /// an error and the walk goes on. `trend_window` is the inclusive range of earlier instants
-    /// whose snapshots may serve as the trend baseline.
+    /// calling `f` once per account, in one read transaction. An account whose stored rows are
+    /// unreadable is passed as an error and the walk goes on.
     pub fn for_each_scan_input(
         &self,
         tenant: &TenantId,
         as_of: Timestamp,
-        trend_window: (Timestamp, Timestamp),
+        window: ScanWindow,
         f: impl FnMut(Result<ScanInput, AccountError>),
     ) -> Result<(), StoreError> {
-        self.scan_inputs(tenant, None, as_of, trend_window, f)
+        self.scan_inputs(tenant, None, as_of, window, f)
     }
 
     /// [`Store::for_each_scan_input`] for one account: a webhook re-scores only the account
@@ -169,10 +182,10 @@ impl Store {
         tenant: &TenantId,
         account: &AccountId,
         as_of: Timestamp,
-        trend_window: (Timestamp, Timestamp),
+        window: ScanWindow,
         f: impl FnMut(Result<ScanInput, AccountError>),
     ) -> Result<(), StoreError> {
-        self.scan_inputs(tenant, Some(account), as_of, trend_window, f)
+        self.scan_inputs(tenant, Some(account), as_of, window, f)
     }
 
     fn scan_inputs(
@@ -180,9 +193,10 @@ impl Store {
         tenant: &TenantId,
         only: Option<&AccountId>,
         as_of: Timestamp,
-        trend_window: (Timestamp, Timestamp),
+        window: ScanWindow,
         mut f: impl FnMut(Result<ScanInput, AccountError>),
     ) -> Result<(), StoreError> {
+        let trend_window = window.trend;
         let t = tenant.as_str();
         // `?3` is the one account, or an empty string that no query below reads.
         let one = only.map_or("", AccountId::as_str);
@@ -212,6 +226,13 @@ impl Store {
             "SELECT {PREVIOUS_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of < ?3
              ORDER BY as_of DESC LIMIT 1"
         ))?;
+        // A scan's outreach drafts are keyed `draft:<account>:<as_of>`; tasks' drafts are keyed
+        // differently and never match.
+        let mut episode_draft = self.conn.prepare(
+            "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
+               AND substr(idem_key, 1, length(?3)) = ?3
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )?;
         let mut baselines = self.conn.prepare(
             "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of BETWEEN ?3 AND ?4",
         )?;
@@ -261,6 +282,17 @@ impl Store {
                 } else {
                     (None, Vec::new())
                 };
+                let reminder_due =
+                    previous.and_then(|p| p.episode).is_some_and(|e| e.last_alert_at <= window.reminders_from);
+                let episode_draft = if reminder_due {
+                    let prefix = format!("draft:{id}:");
+                    episode_draft
+                        .query_row(params![t, id, prefix], |r| r.get::<_, String>(0))
+                        .optional()?
+                        .map(IdemKey::from_stored)
+                } else {
+                    None
+                };
                 Ok(ScanInput {
                     account,
                     name: row.get(1)?,
@@ -270,6 +302,7 @@ impl Store {
                     signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
                     previous,
                     trend_candidates,
+                    episode_draft,
                 })
             })();
             f(input.map_err(|error| AccountError { account: id.clone(), error }));

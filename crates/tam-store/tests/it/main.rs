@@ -82,7 +82,10 @@ fn corrupted(corruption: &str) -> (tempfile::TempDir, Store) {
 /// Walks the scan inputs of `tenant`: one line per account.
 fn walk(store: &Store, tenant: &TenantId) -> Vec<String> {
     let mut seen = Vec::new();
-    let window = (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z"));
+    let window = tam_store::ScanWindow {
+        trend: (at("2026-03-01T00:00:00Z"), at("2026-03-02T00:00:00Z")),
+        reminders_from: at("2026-03-22T00:00:00Z"),
+    };
     store
         .for_each_scan_input(tenant, at("2026-03-29T00:00:00Z"), window, |input| {
             seen.push(match input {
