@@ -161,13 +161,8 @@ impl Config {
             }
             match &m.api_key_env {
                 // The name of a variable, never a key pasted in by mistake (it would be echoed).
-                Some(var)
-                    if !var.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-                        || var.is_empty() =>
-                {
-                    bail!(
-                        "config {origin}: [[writer.models]] {label}: api_key_env must name an environment variable (A-Z, 0-9, _), not hold a key"
-                    )
+                Some(var) => {
+                    env_var_name(&origin.to_string(), &format!("[[writer.models]] {label}: api_key_env"), var)?
                 }
                 None if m.provider != tam_writer::llm::ProviderKind::OpenaiCompatible => {
                     bail!(

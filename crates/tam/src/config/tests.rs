@@ -123,6 +123,10 @@ fn a_secret_pasted_where_a_variable_name_belongs_is_named_by_its_option_and_neve
         ("[api.tokens]\nacme = \"{s}\"\n", "[api.tokens] acme"),
         ("[api.release_secrets]\nacme = \"{s}\"\n", "[api.release_secrets] acme"),
         ("[api]\nmetrics_token_env = \"{s}\"\n", "[api] metrics_token_env"),
+        (
+            "[[writer.models]]\nprovider = \"anthropic\"\nmodel = \"m\"\napi_key_env = \"{s}\"\n",
+            "[[writer.models]] anthropic/m: api_key_env",
+        ),
     ];
     for (text, option) in cases {
         let error = format!("{:#}", load(&text.replace("{s}", secret), &[]).unwrap_err());
