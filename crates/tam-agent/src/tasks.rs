@@ -281,16 +281,27 @@ fn release_notes(
 ) -> Result<Value, Partial> {
     let release: ReleaseInfo = payload(task, "release_info")?
         .ok_or_else(|| fail("field release_info: missing ({version, date, changes[]})"))?;
+    let mut skipped = Vec::new();
     let accounts: Vec<AccountId> = match only {
         Some(a) => vec![a.clone()],
-        None => {
-            ctx.store.account_ids(tenant)?.into_iter().filter_map(|a| AccountId::parse("account_id", &a).ok()).collect()
-        }
+        // A stored id that is not one is named among the skipped, never dropped unseen.
+        None => ctx
+            .store
+            .account_ids(tenant)?
+            .into_iter()
+            .filter_map(|raw| match AccountId::parse("id", &raw) {
+                Ok(id) => Some(id),
+                Err(e) => {
+                    let error = format!("stored accounts row {raw}: field id: {}", e.reason);
+                    skipped.push(json!({"account_id": raw, "error": error}));
+                    None
+                }
+            })
+            .collect(),
     };
     let mentioned: Vec<String> = release.changes.iter().flat_map(|c| c.tickets.iter().cloned()).collect();
     let label = label(task, ctx.now)?;
     let mut drafts = Vec::new();
-    let mut skipped = Vec::new();
     for account in &accounts {
         let mut b = match brief(ctx.store, tenant, account, CommKind::ReleaseNotes, ctx.now) {
             Ok(b) => b,

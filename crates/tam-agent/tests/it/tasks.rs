@@ -180,3 +180,24 @@ fn a_profile_its_crm_refused_is_a_partial_result_with_the_facts_kept() {
     );
     assert_eq!(r["merged"]["added"], 1, "the facts are kept: {r}");
 }
+
+#[test]
+fn release_notes_name_a_stored_account_id_that_is_not_one_instead_of_skipping_it_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tam.db");
+    let mut store = Store::open(&path).unwrap();
+    book(&mut store);
+    // As a hand edit could leave it: an id with a line break in it.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE accounts SET id = 'be' || char(10) || 'ta' WHERE id = 'beta'", [])
+        .unwrap();
+    let mut fake = Fake::default();
+    let release = json!({"version": "4.3", "date": "2026-03-30", "changes": [{"title": "Faster exports"}]});
+    let r = task(&mut store, &mut fake, json!({"type": "release_notes", "tenant_id": "t", "release_info": release}))
+        .unwrap();
+    assert_eq!(r["drafts"].as_array().unwrap().len(), 1, "acme's: {r}");
+    let skipped = r["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{r}");
+    assert!(skipped[0]["error"].as_str().unwrap().starts_with("stored accounts row be\nta: field id:"), "{r}");
+}
