@@ -21,20 +21,61 @@ pub(super) async fn account(
         let store = s.store()?;
         let Some(row) = store.account(&tenant, &account)? else { return Ok(None) };
         let history = store.snapshots(&tenant, &account, 60)?;
-        let latest = history.first().map(|h| {
-            json!({"as_of": h.as_of, "score": h.score, "status": h.status, "trend": h.trend, "deductions": h.deductions})
-        });
         let profile = tam_agent::profile::document(&store, &tenant, &account)?;
-        Ok(Some(json!({
-            "account_id": account, "name": row.name, "rep_name": row.rep_name, "rep_email": row.rep_email,
-            "last_heartbeat": row.last_heartbeat, "open_tickets": row.open_tickets,
-            "health": latest,
-            "history": history.iter().map(|h| json!({"as_of": h.as_of, "score": h.score, "status": h.status})).collect::<Vec<_>>(),
-            "profile": profile,
-        })))
+        Ok(Some(AccountDetail {
+            health: history.first().map(|h| Health {
+                as_of: h.as_of,
+                score: h.score,
+                status: h.status,
+                trend: h.trend,
+                deductions: h.deductions.clone(),
+            }),
+            history: history.iter().map(|h| Point { as_of: h.as_of, score: h.score, status: h.status }).collect(),
+            account_id: account,
+            name: row.name,
+            rep_name: row.rep_name,
+            rep_email: row.rep_email,
+            last_heartbeat: row.last_heartbeat,
+            open_tickets: row.open_tickets,
+            profile,
+        }))
     })
     .await?;
-    detail.map(axum::Json).ok_or_else(not_found)
+    let detail = detail.ok_or_else(not_found)?;
+    Ok(axum::Json(serde_json::to_value(detail).map_err(ApiError::internal)?))
+}
+
+/// `GET /v1/accounts/{id}`: the account, its health now with the breakdown, its score history
+/// (newest first, 60 scans at most) and its relationship profile.
+#[derive(serde::Serialize)]
+struct AccountDetail {
+    account_id: AccountId,
+    name: String,
+    rep_name: String,
+    rep_email: tam_core::Email,
+    last_heartbeat: Option<Timestamp>,
+    open_tickets: u64,
+    health: Option<Health>,
+    history: Vec<Point>,
+    profile: Option<tam_core::comms::ProfileDocument>,
+}
+
+/// The latest scan's health of an account.
+#[derive(serde::Serialize)]
+struct Health {
+    as_of: Timestamp,
+    score: u8,
+    status: tam_core::HealthStatus,
+    trend: tam_core::Trend,
+    deductions: Vec<tam_core::scoring::Deduction>,
+}
+
+/// One scan in an account's history.
+#[derive(serde::Serialize)]
+struct Point {
+    as_of: Timestamp,
+    score: u8,
+    status: tam_core::HealthStatus,
 }
 
 pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
