@@ -207,7 +207,10 @@ fn deliver_group(
 
     if !briefs.is_empty() {
         let mut written = ch.writer.write_all(&briefs.iter().map(|(_, b)| &**b).collect::<Vec<_>>(), stop).into_iter();
-        let mut drafts = Vec::with_capacity(briefs.len());
+        // Drafts a model wrote were paid for: they are saved even once asked to stop (the
+        // mailbox is quick next to the model; writing them again would pay twice). Drafts
+        // from templates cost nothing to write again.
+        let (mut paid, mut free) = (Vec::new(), Vec::with_capacity(briefs.len()));
         for (i, brief) in briefs {
             let row = &group[i];
             match written.next() {
@@ -215,7 +218,8 @@ fn deliver_group(
                 None => settle(i, Outcome::NotTried),
                 Some(Ok(written)) => {
                     // Tokens are spent whether or not the mailbox takes the draft: record them now.
-                    if !written.calls.is_empty() {
+                    let cost = !written.calls.is_empty();
+                    if cost {
                         store.record_model_calls(&row.tenant, row.key.as_str(), &written.calls, now)?;
                     }
                     let mut draft = CustomerDraft::new(&brief, written, row.key.clone());
@@ -224,12 +228,13 @@ fn deliver_group(
                     {
                         draft = draft.replying_to(&earlier);
                     }
-                    drafts.push((i, draft));
+                    if cost { paid.push((i, draft)) } else { free.push((i, draft)) }
                 }
                 Some(Err(e)) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
             }
         }
-        in_batch(drafts, |d| ch.mailbox.create_drafts(d, stop), &mut settle);
+        in_batch(paid, |d| ch.mailbox.create_drafts(d, &tam_core::concurrent::never), &mut settle);
+        in_batch(free, |d| ch.mailbox.create_drafts(d, stop), &mut settle);
     }
     in_batch(crm, |u| ch.crm.update_all(u, stop), &mut settle);
     for (i, event) in events {

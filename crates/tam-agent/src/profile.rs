@@ -261,13 +261,17 @@ pub fn profile_after_draft(tenant: &TenantId, account: &AccountId, draft: &IdemK
     }
 }
 
-/// The effect that publishes `account`'s profile after a change to its facts at `at` (the
-/// task's instant, to the nanosecond): a scan's profile effect of the same second must not
-/// absorb it.
-pub fn profile_effect(tenant: &TenantId, account: &AccountId, at: Timestamp) -> NewEffect {
+/// The effect that publishes `account`'s profile after `change` (what the task merged) at
+/// `at`. Its key names both: two different updates in one second publish twice, and neither
+/// is absorbed by a scan's profile effect of that second; the same update repeated is not.
+pub fn profile_effect(tenant: &TenantId, account: &AccountId, at: Timestamp, change: &str) -> NewEffect {
     let payload = ProfilePayload { tenant: tenant.clone(), account: account.clone(), after_draft: None };
     NewEffect {
-        key: IdemKey::from_stored(format!("profile:{account}/update:{}", at.as_nanosecond())),
+        key: IdemKey::from_stored(format!(
+            "profile:{account}/update:{}:{}",
+            at.as_nanosecond(),
+            IdemKey::from_stored(change.to_owned()).digest()
+        )),
         kind: EffectKind::Profile,
         account: Some(account.clone()),
         payload: serde_json::to_string(&payload).expect("a profile payload is plain data"),

@@ -432,7 +432,7 @@ fn update_profile(
         ctx.store.set_opportunity_status(tenant, account, title, o.status.as_deref().unwrap_or("surfaced"), now)?;
     }
     // The published profile follows the stored one.
-    let publish = crate::profile::profile_effect(tenant, account, ctx.now);
+    let publish = crate::profile::profile_effect(tenant, account, ctx.now, &task.to_string());
     let key = publish.key.clone();
     ctx.store.enqueue(tenant, now, &[publish])?;
     let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;

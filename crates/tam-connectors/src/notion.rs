@@ -159,6 +159,18 @@ impl Notion {
         std::mem::take(&mut *written).into_values().collect()
     }
 
+    /// Gives back pages taken with [`Notion::take_written_pages`] that could not be imported
+    /// (the store was busy): the next import takes them again. A page written again since
+    /// keeps its newer answer.
+    pub fn keep_written_pages(&self, pages: Vec<Value>) {
+        let mut written = self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for page in pages {
+            if let Some(id) = page["id"].as_str().map(str::to_owned) {
+                written.entry(id).or_insert(page);
+            }
+        }
+    }
+
     /// The id of the integration's own bot user (`GET /v1/users/me`): the author Notion
     /// records for every edit this client makes.
     pub fn bot_user_id(&self) -> Result<String, NotionError> {

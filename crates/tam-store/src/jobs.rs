@@ -125,7 +125,9 @@ impl Store {
 
     /// Lets go of every run still `running` whose worker has not renewed it for `lease` (it
     /// was killed, or its machine went away), whichever replica it ran on, so its slot runs
-    /// again within the grace. Returns the runs taken back, as `(tenant, job, worker)`.
+    /// again within the grace. A run with no renewal at all was claimed by a `tam` that does
+    /// not renew (during an upgrade): only the stale limit ends it, or it would run twice.
+    /// Returns the runs taken back, as `(tenant, job, worker)`.
     pub fn release_stalled_runs(
         &mut self,
         now: Timestamp,
@@ -133,7 +135,7 @@ impl Store {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let before = nanos(now.checked_sub(lease).unwrap_or(now));
         let mut stmt = self.conn.prepare_cached(
-            "DELETE FROM job_runs WHERE outcome = 'running' AND COALESCE(renewed_at, started_at, 0) < ?1
+            "DELETE FROM job_runs WHERE outcome = 'running' AND renewed_at < ?1
              RETURNING tenant_id, job, COALESCE(worker, '')",
         )?;
         let runs = stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

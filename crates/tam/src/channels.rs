@@ -281,7 +281,14 @@ impl HomeChannels {
             return Ok(());
         }
         let import = tam_agent::import::ImportOptions { now: Timestamp::now(), ..own.import.clone() };
-        let report = crate::sync::import_written(store, &own.section, import, &pages)?;
+        let report = match crate::sync::import_written(store, &own.section, import, &pages) {
+            Ok(report) => report,
+            Err(e) => {
+                // The pull leaves these pages out; kept, the next import takes them again.
+                own.notion.keep_written_pages(pages);
+                return Err(e);
+            }
+        };
         for r in &report.rejected {
             crate::warn(format_args!("notion: not imported from tam's own write (the next sync reads it): {r}"));
         }

@@ -547,3 +547,51 @@ fn a_stored_contact_that_is_no_address_fails_that_accounts_draft_by_name_and_the
     assert_eq!(fake.drafts.len(), 1, "red01's draft is delivered");
     assert_eq!(fake.drafts[0].account().as_str(), "red01");
 }
+
+#[test]
+fn asked_to_stop_while_a_model_writes_it_still_saves_the_drafts_already_paid_for() {
+    /// A model that is asked to stop once it has written its first draft.
+    struct Paid(&'static std::sync::atomic::AtomicBool);
+    impl tam_core::ports::Writer for Paid {
+        fn write(
+            &self,
+            brief: &tam_core::comms::Brief,
+        ) -> Result<tam_core::comms::Written, tam_core::ports::WriteError> {
+            let mut written = TemplateWriter::new().write(brief)?;
+            written.generator = "model/test".to_owned();
+            written.calls.push(tam_core::comms::ModelCall {
+                provider: "openai_compatible".into(),
+                model: "test".into(),
+                latency_ms: 900,
+                input_tokens: Some(1_000),
+                output_tokens: Some(400),
+                outcome: "ok".into(),
+            });
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(written)
+        }
+    }
+    let mut store = Store::open_in_memory().unwrap();
+    red_accounts(&mut store, 3);
+    scan_at(&mut store, now());
+    // The channels are lent to the closure for any lifetime: the model and its flag live on.
+    static FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let model: &'static Paid = Box::leak(Box::new(Paid(&FLAG)));
+    let stop = || FLAG.load(std::sync::atomic::Ordering::SeqCst);
+    let mut fake = Fake::default();
+    let report = with_channels(&mut fake, |channels| {
+        channels.writer = model;
+        tam_agent::dispatch::dispatch_until(&mut store, &tenant(), channels, now(), &RetryPolicy::default(), "w", &stop)
+            .unwrap()
+    });
+    assert!(report.stopped);
+    assert_eq!(fake.drafts.len(), 1, "the draft the model wrote is saved, not thrown away: {report:?}");
+    let pending_drafts = store
+        .outbox(&tenant(), Some(OutboxState::Pending))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == EffectKind::Draft)
+        .collect::<Vec<_>>();
+    assert_eq!(pending_drafts.len(), 2, "the drafts not yet written wait, unattempted");
+    assert!(pending_drafts.iter().all(|r| r.attempts == 0));
+}

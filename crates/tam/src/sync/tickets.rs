@@ -62,7 +62,13 @@ fn deliver_tickets(
         // from the answers to their writes instead, also when a later write failed (the next
         // sync finds them unchanged in Notion and writes them no more).
         let written = notion.take_written_pages();
-        super::import_written(store, &config.notion, config.import_options(now), &written)?;
+        if let Err(e) = super::import_written(store, &config.notion, config.import_options(now), &written) {
+            // This client ends with the sync: the next pull must read tam's own edits instead.
+            for source in ["notion:accounts", "notion:tickets"] {
+                let _ = store.set_sync_watermark(tenant, &super::missed_own_write(source), now);
+            }
+            return Err(e);
+        }
         let pushed = pushed?;
         return Ok((pushed.inserted, pushed.updated, pushed.rejected, notion.calls()));
     }
