@@ -373,6 +373,7 @@ pub fn brief_of(
     kind: CommKind,
     tickets_at: Timestamp,
 ) -> Result<Brief, StoreError> {
+    row.readable_contacts()?;
     Ok(Brief {
         kind,
         open_tickets: store.open_ticket_facts(&row.tenant, &row.id, tickets_at)?,

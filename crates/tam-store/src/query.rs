@@ -42,8 +42,26 @@ pub struct AccountRow {
     pub contacts: Vec<Email>,
     /// Customer contacts copied on drafts.
     pub cc_contacts: Vec<Email>,
+    /// Stored contact lists that did not read as addresses, as `(field, reason)`. Left out of
+    /// `contacts` and `cc_contacts`, so whatever writes to the customers must refuse while this
+    /// is not empty (see [`AccountRow::readable_contacts`]); the rest of the account reads as
+    /// usual.
+    pub unreadable: Vec<(&'static str, String)>,
     /// The rep's chat space.
     pub rep_chat_space: Option<String>,
+}
+
+impl AccountRow {
+    /// Fails, naming the row and the field, when a contact list did not read: a message to the
+    /// customers would otherwise go to fewer people than the account lists.
+    pub fn readable_contacts(&self) -> Result<(), StoreError> {
+        match self.unreadable.first() {
+            Some((field, reason)) => {
+                Err(StoreError::Corrupt { table: "accounts", key: self.id.to_string(), field, reason: reason.clone() })
+            }
+            None => Ok(()),
+        }
+    }
 }
 
 /// One escalation episode of an account.
@@ -150,8 +168,9 @@ impl Store {
         Ok(out)
     }
 
-    /// One account of a tenant. A stored address that is not one is an error naming the row
-    /// and the field, never an address quietly left out.
+    /// One account of a tenant. A rep address that is not one is an error naming the row and
+    /// the field; a contact list that does not read is named in `unreadable`, never left out
+    /// quietly.
     pub fn account(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
         let raw = self
             .conn
@@ -181,11 +200,17 @@ impl Store {
             field,
             reason,
         };
-        let addresses = |field: &'static str, text: &str| -> Result<Vec<Email>, StoreError> {
-            let list: Vec<String> =
-                serde_json::from_str(text).map_err(|e| corrupt(field, format!("not a JSON list of addresses: {e}")))?;
-            list.iter().map(|a| Email::parse(field, a).map_err(|e| corrupt(field, e.reason))).collect()
+        let mut unreadable = Vec::new();
+        let mut addresses = |field: &'static str, text: &str| -> Vec<Email> {
+            let read = serde_json::from_str::<Vec<String>>(text)
+                .map_err(|e| format!("not a JSON list of addresses: {e}"))
+                .and_then(|list| list.iter().map(|a| Email::parse(field, a).map_err(|e| e.reason)).collect());
+            read.unwrap_or_else(|reason| {
+                unreadable.push((field, reason));
+                Vec::new()
+            })
         };
+        let (contacts, cc_contacts) = (addresses("contacts", &contacts), addresses("cc_contacts", &cc));
         Ok(Some(AccountRow {
             tenant: tenant.clone(),
             id: account.clone(),
@@ -194,9 +219,10 @@ impl Store {
             rep_email: Email::parse("rep_email", &rep_email).map_err(|e| corrupt("rep_email", e.reason))?,
             last_heartbeat: beat.map(from_nanos),
             open_tickets: open.unsigned_abs(),
-            contacts: addresses("contacts", &contacts)?,
+            contacts,
             rep_chat_space,
-            cc_contacts: addresses("cc_contacts", &cc)?,
+            cc_contacts,
+            unreadable,
         }))
     }
 

@@ -541,11 +541,16 @@ fn a_stored_contact_that_is_no_address_fails_that_accounts_draft_by_name_and_the
     let report = run_dispatch(&mut store, &mut fake, now());
     assert!(report.failed >= 1, "{report:?}");
     let failed = store.outbox(&tenant(), Some(OutboxState::Failed)).unwrap();
-    let draft = failed.iter().find(|r| r.kind == EffectKind::Draft).unwrap();
-    let error = draft.last_error.as_deref().unwrap();
+    assert_eq!(failed.len(), 1, "only the draft, which goes to the contacts: {failed:?}");
+    let error = failed[0].last_error.as_deref().unwrap();
     assert!(error.contains("stored accounts row red00: field contacts:"), "{error}");
     assert_eq!(fake.drafts.len(), 1, "red01's draft is delivered");
     assert_eq!(fake.drafts[0].account().as_str(), "red01");
+    assert_eq!(fake.count("crm:red00:"), 1, "red00's other effects deliver: {:?}", fake.delivered);
+    // The account still reads everywhere else, with the bad list named.
+    let row = store.account(&tenant(), &tam_core::AccountId::parse("a", "red00").unwrap()).unwrap().unwrap();
+    assert_eq!(row.unreadable.len(), 1);
+    assert!(row.contacts.is_empty(), "no part of a list that did not read");
 }
 
 #[test]
