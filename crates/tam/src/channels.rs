@@ -82,6 +82,12 @@ pub struct Clients {
 }
 
 impl Clients {
+    /// The Notion client, when `[notion]` names a tenant and its databases: syncs share it
+    /// with the CRM and profile writers, so one rate limit holds for all of them.
+    pub fn notion(&self) -> Option<&Notion> {
+        self.notion.as_deref()
+    }
+
     /// The clients `config` asks for.
     pub fn open(config: &Config) -> Result<Clients> {
         let notion = match (&config.notion.tenant, &config.notion.accounts_database) {

@@ -57,7 +57,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let notion = crate::sync::notion_tenant(&config).map(str::to_owned);
     let pulled = match &notion {
         Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
-            let pulled = crate::sync::pull(&mut store, &config, false)?;
+            let pulled = crate::sync::pull(&mut store, &config, false, None)?;
             crate::sync::warn_pulled(&pulled);
             Some(pulled)
         }

@@ -152,6 +152,7 @@ struct Tick<'a> {
     config: &'a Config,
     store: &'a mut Store,
     channels: &'a mut HomeChannels,
+    clients: &'a crate::channels::Clients,
     worker: &'a str,
     stop: &'a AtomicBool,
 }
@@ -253,7 +254,7 @@ impl Tick<'_> {
         match kind {
             Kind::Scan => {
                 if crate::sync::notion_tenant(self.config) == Some(tenant.as_str()) {
-                    let pulled = crate::sync::pull(self.store, self.config, false)?;
+                    let pulled = crate::sync::pull(self.store, self.config, false, self.clients.notion())?;
                     crate::sync::warn_pulled(&pulled);
                 }
                 let report = crate::scan::scan_tenant(self.store, self.config, tenant, slot, false)?;
@@ -269,8 +270,12 @@ impl Tick<'_> {
                 let all = self.store.account_ids(tenant)?;
                 self.drafts(tenant, "customer_success_review", &all, slot, &format!("quarter-{slot}"))
             }
-            Kind::SyncJira => Ok(crate::sync::pull_jira(self.store, self.config, None)?.summary()),
-            Kind::SyncKayako => Ok(crate::sync::pull_kayako(self.store, self.config, None)?.summary()),
+            Kind::SyncJira => {
+                Ok(crate::sync::pull_jira(self.store, self.config, None, self.clients.notion())?.summary())
+            }
+            Kind::SyncKayako => {
+                Ok(crate::sync::pull_kayako(self.store, self.config, None, self.clients.notion())?.summary())
+            }
         }
     }
 
@@ -366,7 +371,14 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
         None => None,
     };
-    let mut tick = Tick { config: &config, store: &mut store, channels: &mut channels, worker: &worker, stop: &stop };
+    let mut tick = Tick {
+        config: &config,
+        store: &mut store,
+        channels: &mut channels,
+        clients: &clients,
+        worker: &worker,
+        stop: &stop,
+    };
     crate::log::event(
         "info",
         "serving",

@@ -161,15 +161,24 @@ fn missed_own_write(source: &str) -> String {
 /// Pulls the `[notion]` tenant's accounts and tickets into `store`: everything, or (by
 /// default) the pages edited since the last successful pull, except those whose last edit was
 /// tam's own (health, profile links, tickets from Jira or Kayako): what tam wrote, it imported
-/// from the write's answer already ([`import_written`]).
-pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
+/// from the write's answer already ([`import_written`]). `shared` is the process's Notion
+/// client, if it has one (else the pull opens its own).
+pub fn pull(store: &mut Store, config: &Config, full: bool, shared: Option<&Notion>) -> Result<Pulled> {
     let section = &config.notion;
     let tenant = section.tenant.as_deref().context("[notion] tenant is not set: which tenant are these accounts?")?;
     let tenant_id = TenantId::parse("[notion] tenant", tenant)?;
     let (Some(accounts_db), Some(tickets_db)) = (&section.accounts_database, &section.tickets_database) else {
         bail!("[notion] needs accounts_database and tickets_database (`tam notion init` prints them)");
     };
-    let notion = client(section)?;
+    let own;
+    let notion = match shared {
+        Some(notion) => notion,
+        None => {
+            own = client(section)?;
+            &own
+        }
+    };
+    let calls_before = notion.calls();
     let started = Timestamp::now();
 
     // What to ask of one database: pages edited since its watermark (none: every page), and
@@ -194,7 +203,7 @@ pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
     };
     let mut notes = Vec::new();
     let mut read = |name: &str, db: &str, filter: Option<Value>, skip: Option<String>| -> Result<Vec<Value>> {
-        read_changes(&notion, name, db, filter, skip.zip(bot.as_deref()), &mut notes)
+        read_changes(notion, name, db, filter, skip.zip(bot.as_deref()), &mut notes)
     };
     let accounts = read("accounts", accounts_db, account_filter.clone(), account_skip)?;
     let tickets = read("tickets", tickets_db, ticket_filter, ticket_skip)?;
@@ -212,7 +221,7 @@ pub fn pull(store: &mut Store, config: &Config, full: bool) -> Result<Pulled> {
         account_pages: accounts.len(),
         ticket_pages: tickets.len(),
         report,
-        calls: notion.calls(),
+        calls: notion.calls() - calls_before,
         notes,
     })
 }
@@ -289,16 +298,16 @@ pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
     let (full, json) = match command {
         SyncCommand::Jira { since, json } => {
             let (mut store, config) = home.open()?;
-            return tickets::report(&pull_jira(&mut store, &config, since)?, json);
+            return tickets::report(&pull_jira(&mut store, &config, since, None)?, json);
         }
         SyncCommand::Kayako { since, json } => {
             let (mut store, config) = home.open()?;
-            return tickets::report(&pull_kayako(&mut store, &config, since)?, json);
+            return tickets::report(&pull_kayako(&mut store, &config, since, None)?, json);
         }
         SyncCommand::Notion { full, json } => (full, json),
     };
     let (mut store, config) = home.open()?;
-    let pulled = pull(&mut store, &config, full)?;
+    let pulled = pull(&mut store, &config, full, None)?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", pulled.json())?;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tam_agent::import::Importer;
+use tam_connectors::notion::Notion;
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 
@@ -47,9 +48,18 @@ fn deliver_tickets(
     source: &'static str,
     records: &[Value],
     now: Timestamp,
+    shared: Option<&Notion>,
 ) -> Result<(u64, u64, Vec<String>, u64)> {
     if notion_tenant(config) == Some(tenant.as_str()) {
-        let notion = client(&config.notion)?;
+        let own;
+        let notion = match shared {
+            Some(notion) => notion,
+            None => {
+                own = client(&config.notion)?;
+                &own
+            }
+        };
+        let calls_before = notion.calls();
         let section = &config.notion;
         let to = tam_connectors::notion::tickets::TicketsDatabase {
             tenant: section.tenant.as_deref().unwrap_or_default(),
@@ -57,7 +67,7 @@ fn deliver_tickets(
             properties: &section.tickets,
             priorities: &config.priorities,
         };
-        let pushed = tam_connectors::notion::tickets::push(&notion, &to, source, records);
+        let pushed = tam_connectors::notion::tickets::push(notion, &to, source, records);
         // The pull leaves out pages whose last edit was tam's: these tickets reach the store
         // from the answers to their writes instead, also when a later write failed (the next
         // sync finds them unchanged in Notion and writes them no more).
@@ -70,7 +80,7 @@ fn deliver_tickets(
             return Err(e);
         }
         let pushed = pushed?;
-        return Ok((pushed.inserted, pushed.updated, pushed.rejected, notion.calls()));
+        return Ok((pushed.inserted, pushed.updated, pushed.rejected, notion.calls() - calls_before));
     }
     let (inserted, updated, rejected) = store_tickets(store, config, tenant, source, records, now)?;
     Ok((inserted, updated, rejected, 0))
@@ -121,7 +131,12 @@ pub fn jira_client(config: &Config) -> Result<tam_connectors::jira::Jira> {
 
 /// Pulls the `[jira]` project's issues updated since `since` (default: the last successful
 /// sync, less a minute: JQL compares to the minute) into the tenant's tickets.
-pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+pub fn pull_jira(
+    store: &mut Store,
+    config: &Config,
+    since: Option<Timestamp>,
+    shared: Option<&Notion>,
+) -> Result<TicketSync> {
     use tam_connectors::jira::ticket_record;
     let s = &config.jira;
     let tenant = s.tenant.as_deref().context("[jira] tenant is not set: whose tickets are these?")?;
@@ -166,7 +181,7 @@ pub fn pull_jira(store: &mut Store, config: &Config, since: Option<Timestamp>) -
         .search(&jql, &mapping.fields(), |page| records.extend(page.iter().map(|i| ticket_record(tenant, i, &mapping))))
         .with_context(|| format!("[jira] search {jql:?}"))?;
     let (inserted, updated, rejected, notion_calls) =
-        deliver_tickets(store, config, &tenant_id, "jira", &records, started)?;
+        deliver_tickets(store, config, &tenant_id, "jira", &records, started, shared)?;
     store.set_sync_watermark(&tenant_id, "jira", started)?;
     Ok(TicketSync {
         tenant: tenant.to_owned(),
@@ -188,7 +203,12 @@ fn secret(section: &str, var: &str, what: &str) -> Result<String> {
 
 /// Pulls the `[kayako]` helpdesk's tickets with activity since `since` (default: the last
 /// successful sync) into the tenant's tickets.
-pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>) -> Result<TicketSync> {
+pub fn pull_kayako(
+    store: &mut Store,
+    config: &Config,
+    since: Option<Timestamp>,
+    shared: Option<&Notion>,
+) -> Result<TicketSync> {
     use tam_connectors::kayako::{case_record, classic_record};
     let s = &config.kayako;
     let tenant = s.tenant.as_deref().context("[kayako] tenant is not set: whose tickets are these?")?;
@@ -234,7 +254,7 @@ pub fn pull_kayako(store: &mut Store, config: &Config, since: Option<Timestamp>)
         (fetched, classic.calls(), format!("/Tickets/Ticket/ListAll/{}", s.departments))
     };
     let (inserted, updated, rejected, notion_calls) =
-        deliver_tickets(store, config, &tenant_id, "kayako", &records, started)?;
+        deliver_tickets(store, config, &tenant_id, "kayako", &records, started, shared)?;
     skipped.extend(rejected);
     let rejected = skipped;
     store.set_sync_watermark(&tenant_id, "kayako", started)?;
