@@ -160,13 +160,54 @@ fn classify(status: u16, body: &str) -> Outcome {
     }
 }
 
-impl ChatNotifier for ChatWebhooks {
+/// How a chat channel posts one alert, paced per space: what both kinds share, and what a
+/// [`Shared`] one calls through its `Arc`.
+trait Post: Sync {
+    fn post(&self, alert: &RepAlert) -> Outcome;
+    /// The space an alert is paced and grouped as.
+    fn space_of(&self, alert: &RepAlert) -> String;
+    /// Spaces posted to at once.
+    fn workers(&self) -> usize;
+
+    fn post_all(&self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        by_space(alerts, self.workers(), stop, |a| self.space_of(a), |a| self.post(a))
+    }
+}
+
+/// A chat channel shared by every set of channels of a process (the scheduler's, each API
+/// task's): one pacing per space, and for the Chat API one token, for all of them.
+pub struct Shared<T>(std::sync::Arc<T>);
+
+impl<T> Shared<T> {
+    /// Shares `chat`.
+    pub fn new(chat: T) -> Shared<T> {
+        Shared(std::sync::Arc::new(chat))
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Shared<T> {
+        Shared(std::sync::Arc::clone(&self.0))
+    }
+}
+
+impl<T: Post> ChatNotifier for Shared<T> {
     fn notify(&mut self, alert: &RepAlert) -> Outcome {
-        self.post(alert)
+        self.0.post(alert)
     }
 
     fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
-        by_space(alerts, self.config.concurrency, stop, |a| paced_as(a).to_owned(), |a| self.post(a))
+        self.0.post_all(alerts, stop)
+    }
+}
+
+impl ChatNotifier for ChatWebhooks {
+    fn notify(&mut self, alert: &RepAlert) -> Outcome {
+        Post::post(self, alert)
+    }
+
+    fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
+        self.post_all(alerts, stop)
     }
 }
 
@@ -261,11 +302,39 @@ fn valid_space(space: &str) -> bool {
 
 impl ChatNotifier for ChatApi {
     fn notify(&mut self, alert: &RepAlert) -> Outcome {
-        self.post(alert)
+        Post::post(self, alert)
     }
 
     fn notify_all(&mut self, alerts: &[RepAlert], stop: Stop<'_>) -> Vec<Outcome> {
-        by_space(alerts, self.concurrency, stop, |a| self.space_for(a).unwrap_or_default(), |a| self.post(a))
+        self.post_all(alerts, stop)
+    }
+}
+
+impl Post for ChatApi {
+    fn post(&self, alert: &RepAlert) -> Outcome {
+        ChatApi::post(self, alert)
+    }
+
+    fn space_of(&self, alert: &RepAlert) -> String {
+        self.space_for(alert).unwrap_or_default()
+    }
+
+    fn workers(&self) -> usize {
+        self.concurrency
+    }
+}
+
+impl Post for ChatWebhooks {
+    fn post(&self, alert: &RepAlert) -> Outcome {
+        ChatWebhooks::post(self, alert)
+    }
+
+    fn space_of(&self, alert: &RepAlert) -> String {
+        paced_as(alert).to_owned()
+    }
+
+    fn workers(&self) -> usize {
+        self.config.concurrency
     }
 }
 

@@ -9,7 +9,7 @@ use tam_agent::dispatch::{self, Channels, DispatchReport};
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
 use tam_connectors::google_auth::ServiceAccount;
-use tam_connectors::google_chat::{ChatApi, ChatWebhooks, WebhookConfig};
+use tam_connectors::google_chat::{ChatApi, ChatWebhooks, Shared, WebhookConfig};
 use tam_connectors::notion::Notion;
 use tam_connectors::notion::crm::NotionCrm;
 use tam_connectors::notion::profile::NotionProfiles;
@@ -79,6 +79,14 @@ pub struct Clients {
     gmail: Option<Arc<Gmail>>,
     /// With `[notion]` databases for a tenant.
     notion: Option<Arc<Notion>>,
+    /// With `[chat] kind = "webhook"` or `"api"`: one pacing per space (and one token).
+    chat: Option<SharedChat>,
+}
+
+/// The chat channel of a process, shared by every set of channels.
+enum SharedChat {
+    Webhooks(Shared<ChatWebhooks>),
+    Api(Shared<ChatApi>),
 }
 
 impl Clients {
@@ -98,7 +106,18 @@ impl Clients {
             MailKind::Gmail => Some(gmail_client(&config.mail)?),
             MailKind::Local => None,
         };
-        Ok(Clients { writer: writer(&config.writer), gmail, notion })
+        let chat = match config.chat.kind {
+            ChatKind::Webhook => Some(SharedChat::Webhooks(Shared::new(ChatWebhooks::new(WebhookConfig {
+                spaces: config.chat.webhooks.clone(),
+                default_env: config.chat.default_webhook_env.clone(),
+                min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
+                timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
+                concurrency: config.chat.concurrency,
+            })))),
+            ChatKind::Api => Some(SharedChat::Api(Shared::new(chat_api(&config.chat)?))),
+            ChatKind::Local => None,
+        };
+        Ok(Clients { writer: writer(&config.writer), gmail, notion, chat })
     }
 }
 
@@ -206,16 +225,10 @@ impl HomeChannels {
         Ok(HomeChannels {
             mailbox,
             email,
-            chat: match config.chat.kind {
-                ChatKind::Webhook => Box::new(ChatWebhooks::new(WebhookConfig {
-                    spaces: config.chat.webhooks.clone(),
-                    default_env: config.chat.default_webhook_env.clone(),
-                    min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
-                    timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
-                    concurrency: config.chat.concurrency,
-                })),
-                ChatKind::Api => Box::new(chat_api(&config.chat)?),
-                ChatKind::Local => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
+            chat: match &clients.chat {
+                Some(SharedChat::Webhooks(chat)) => Box::new(chat.clone()),
+                Some(SharedChat::Api(chat)) => Box::new(chat.clone()),
+                None => Box::new(NotificationLog::open(&db, &home.dir, "chat")?),
             },
             events: match config.event_bus.kind {
                 EventBusKind::Redis => Events::Redis {

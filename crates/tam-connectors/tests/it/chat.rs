@@ -167,3 +167,27 @@ mod secrets {
         assert!(!grant.contains(&pem_line));
     }
 }
+
+#[test]
+fn channels_sharing_one_webhook_client_keep_one_pace_per_space() {
+    // The scheduler and an API task each hold a set of channels; the space's pace is one.
+    let ok = || Answer::json(200, r#"{"name": "spaces/AAA/messages/m"}"#);
+    let fake = Fake::start(vec![ok(), ok()]);
+    let config = WebhookConfig {
+        spaces: HashMap::from([("spaces/AAA".to_owned(), "TAM_CHAT_AAA".to_owned())]),
+        default_env: None,
+        min_interval: Duration::from_millis(400),
+        timeout: Duration::from_secs(5),
+        concurrency: 1,
+    };
+    let url = format!("{}/v1/spaces/AAA/messages?key=k&token=t", fake.url);
+    let shared = tam_connectors::google_chat::Shared::new(ChatWebhooks::with_lookup(
+        config,
+        Box::new(move |var| (var == "TAM_CHAT_AAA").then(|| url.clone())),
+    ));
+    let (mut scheduler, mut api) = (shared.clone(), shared);
+    let started = Instant::now();
+    assert!(matches!(scheduler.notify(&alert("email_alert:a1:x")), Outcome::Delivered { .. }));
+    assert!(matches!(api.notify(&alert("email_alert:a2:x")), Outcome::Delivered { .. }));
+    assert!(started.elapsed() >= Duration::from_millis(400), "the second post waited for the first's pace");
+}
