@@ -395,10 +395,9 @@ fn kind_of(e: &ureq::Error) -> &'static str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_batch_posts_spaces_at_once_and_each_space_in_order() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let alert = |space: &str, n: usize| RepAlert {
+    /// The `n`-th alert of a batch, to `space`.
+    fn alert(space: &str, n: usize) -> RepAlert {
+        RepAlert {
             tenant: tam_core::TenantId::parse("t", "t").unwrap(),
             rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
             chat_space: Some(space.to_owned()),
@@ -406,7 +405,12 @@ mod tests {
             subject: tam_core::comms::Subject::new("s"),
             text: String::new(),
             key: tam_core::outbox::IdemKey::from_stored(format!("{space}#{n}")),
-        };
+        }
+    }
+
+    #[test]
+    fn a_batch_posts_spaces_at_once_and_each_space_in_order() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let alerts: Vec<RepAlert> = (0..12).map(|n| alert(["spaces/A", "spaces/B", "spaces/C"][n % 3], n)).collect();
         let posted = Mutex::new(Vec::new());
         let (in_flight, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -448,15 +452,6 @@ mod tests {
     #[test]
     fn asked_to_stop_no_space_posts_another_and_the_rest_are_not_tried() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        let alert = |space: &str, n: usize| RepAlert {
-            tenant: tam_core::TenantId::parse("t", "t").unwrap(),
-            rep: tam_core::Email::parse("e", "ana@v.example").unwrap(),
-            chat_space: Some(space.to_owned()),
-            kind: tam_core::comms::AlertKind::Individual,
-            subject: tam_core::comms::Subject::new("s"),
-            text: String::new(),
-            key: tam_core::outbox::IdemKey::from_stored(format!("{space}#{n}")),
-        };
         let alerts: Vec<RepAlert> = (0..30).map(|n| alert(["spaces/A", "spaces/B"][n % 2], n)).collect();
         let posted = AtomicUsize::new(0);
         let stop = || posted.load(Ordering::SeqCst) >= 4;

@@ -3,7 +3,24 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+
+/// Listens on a free local port and answers each connection on a thread of its own with
+/// `serve`, over the fake's shared `state`, as a real server does. Answers the base URL.
+pub(crate) fn listen<S: Send + Sync + 'static>(state: &Arc<S>, serve: fn(TcpStream, &S)) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free local port");
+    let url = format!("http://{}", listener.local_addr().expect("a bound listener has an address"));
+    let shared = Arc::clone(state);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let state = Arc::clone(&shared);
+            std::thread::spawn(move || serve(stream, &state));
+        }
+    });
+    url
+}
 
 /// One request as it came.
 pub(crate) struct Raw {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::io::{BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -167,16 +167,7 @@ impl FakeNotion {
             at: Instant::now(),
         });
         let state = Arc::new(Mutex::new(State { token: token.to_owned(), bucket, ..State::default() }));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let shared = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let state = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &state));
-            }
-        });
+        let url = crate::http::listen(&state, serve);
         FakeNotion { url, state }
     }
 
