@@ -9,7 +9,6 @@ use serde_json::json;
 use tam_core::{AccountId, TenantId};
 
 use crate::Outcome;
-use crate::channels::HomeChannels;
 use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
@@ -55,12 +54,12 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
     let task: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let (mut store, config) = home.open()?;
-    let mut channels = HomeChannels::open(home, &config)?;
+    let mut channels = crate::channels::open(home, &config)?;
     // The task's tenant picks its event bus; a task without one fails before it publishes.
     let tenant =
         task.get("tenant_id").and_then(serde_json::Value::as_str).and_then(|t| TenantId::parse("tenant_id", t).ok());
     let tenant = tenant.unwrap_or_else(|| TenantId::parse("tenant_id", "-").expect("a constant id"));
-    let result = channels.run_task(&mut store, &config, &tenant, &task)?;
+    let result = channels.run_task(&mut store, &config.rules, &tenant, &task)?;
     writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(if result.get("partial").and_then(serde_json::Value::as_bool) == Some(true) {
         Outcome::Partial

@@ -283,9 +283,9 @@ fn deliver_phase(
     config: &crate::config::Config,
     tenant: &TenantId,
 ) -> Result<(u64, Duration)> {
-    let mut channels = crate::channels::HomeChannels::open(home, config)?;
+    let mut channels = crate::channels::open(home, config)?;
     let started = Instant::now();
-    let report = channels.dispatch(store, tenant, &config.retry)?;
+    let report = channels.dispatch(store, tenant, &config.rules)?;
     let took = started.elapsed();
     anyhow::ensure!(report.failed == 0 && report.retried == 0, "delivery to the embedded channels failed: {report:?}");
     Ok((report.delivered, took))
@@ -341,6 +341,14 @@ fn webhook_phase(
 ) -> Result<(f64, f64, f64)> {
     const SECRET: &str = "bench-webhook-secret";
     let no_fetch = |key: &str| -> Result<serde_json::Value> { anyhow::bail!("{key}: the bench sends whole issues") };
+    let tenant = crate::webhook::jira_tenant(config)?;
+    let mapping = config.jira.mapping();
+    let hook = tam_app::webhook::JiraHook {
+        secret: SECRET,
+        secret_env: &config.jira.webhook_secret_env,
+        tenant: tenant.as_ref(),
+        mapping: &mapping,
+    };
     let mut rng = Rng::new(0x5EB_400C);
     let mut millis = Vec::with_capacity(n as usize);
     let created = Timestamp::now().checked_sub(SignedDuration::from_hours(72)).expect("in range");
@@ -360,15 +368,15 @@ fn webhook_phase(
         let signature = tam_connectors::jira::sign(SECRET, body.as_bytes());
         let received = Instant::now();
         let delivery = format!("bench-{i}");
-        let delivery = crate::webhook::Delivery {
+        let delivery = tam_app::webhook::Delivery {
             body: body.as_bytes(),
             signature: Some(&signature),
             id: Some(&delivery),
             received,
         };
-        let handled = crate::webhook::handle_jira(store, config, SECRET, delivery, &no_fetch)
+        let handled = tam_app::webhook::handle_jira(store, &config.rules, hook, delivery, &no_fetch)
             .map_err(|e| anyhow::anyhow!("webhook {i}: {e}"))?;
-        anyhow::ensure!(matches!(handled, crate::webhook::Handled::Processed { .. }), "webhook {i}: {handled:?}");
+        anyhow::ensure!(matches!(handled, tam_app::webhook::Handled::Processed { .. }), "webhook {i}: {handled:?}");
         millis.push(received.elapsed().as_secs_f64() * 1000.0);
     }
     millis.sort_by(f64::total_cmp);
@@ -413,9 +421,9 @@ fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duratio
         })
         .collect();
     store.enqueue(&tenant, now, &effects)?;
-    let mut channels = crate::channels::HomeChannels::open(&home, &config)?;
+    let mut channels = crate::channels::open(&home, &config)?;
     let started = Instant::now();
-    let report = channels.dispatch(&mut store, &tenant, &config.retry)?;
+    let report = channels.dispatch(&mut store, &tenant, &config.rules)?;
     let took = started.elapsed();
     anyhow::ensure!(
         report.delivered == n,

@@ -13,7 +13,6 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::Outcome;
-use crate::channels::HomeChannels;
 use crate::config::Config;
 use crate::home::Home;
 use crate::rng::Rng;
@@ -375,14 +374,14 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     import(&mut store, &config, now, "demo accounts", accounts(&book, anchor))?;
     import(&mut store, &config, now, "demo heartbeats", heartbeats(&book, anchor))?;
     let mut history = Vec::new();
-    let mut channels = HomeChannels::open(home, &config)?;
+    let mut channels = crate::channels::open(home, &config)?;
     for week in (0..=WEEKS).rev() {
         let hours_before = week * 7 * 24;
         import(&mut store, &config, now, "demo tickets", tickets(&book, anchor, hours_before))?;
         let as_of = anchor.checked_sub(SignedDuration::from_hours(hours_before)).expect("recent");
         history.push(scan_tenant(&mut store, &config, &tenant, as_of, false)?);
         tam_agent::profile::surface_opportunities(&mut store, &tenant, None, as_of)?;
-        channels.dispatch(&mut store, &tenant, &config.retry)?;
+        channels.dispatch(&mut store, &tenant, &config.rules)?;
     }
     let latest = history.last().expect("at least one scan ran");
     let mut out = std::io::stdout().lock();

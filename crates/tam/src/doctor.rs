@@ -121,7 +121,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 /// Each configured Notion database, read once: proves the token, the sharing and the id. Then
 /// its schema (one read per data source): whether a sync can leave out tam's own edits.
 fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
-    let notion = match crate::sync::client(section) {
+    let notion = match crate::sync::notion_client(section) {
         Ok(n) => n,
         Err(e) => return vec![check("notion", Err(format!("{e:#}")))],
     };

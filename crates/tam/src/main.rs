@@ -18,7 +18,6 @@ mod explain;
 mod home;
 mod http;
 mod import;
-mod log;
 mod outbox;
 mod progress;
 mod rng;
@@ -31,6 +30,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tam_app::log;
 
 /// A Technical Account Manager agent: account health, explained, and escalations seen coming.
 #[derive(Debug, Parser)]

@@ -9,7 +9,6 @@ use tam_core::TenantId;
 use tam_store::OutboxState;
 
 use crate::Outcome;
-use crate::channels::HomeChannels;
 use crate::home::Home;
 use crate::scan::select_tenants;
 
@@ -82,11 +81,11 @@ pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         OutboxCommand::Retry { tenant } => {
-            let mut channels = HomeChannels::open(home, &config)?;
+            let mut channels = crate::channels::open(home, &config)?;
             let mut failed = 0;
             for t in select_tenants(&store, tenant.as_deref())? {
                 let revived = store.revive_failed(&t, tam_core::Timestamp::now())?;
-                let report = channels.dispatch(&mut store, &t, &config.retry)?;
+                let report = channels.dispatch(&mut store, &t, &config.rules)?;
                 failed += report.failed;
                 writeln!(
                     out,

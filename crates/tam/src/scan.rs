@@ -10,7 +10,6 @@ use tam_core::{TenantId, Timestamp};
 use tam_store::{ScanSummary, Store};
 
 use crate::Outcome;
-use crate::channels::HomeChannels;
 use crate::config::Config;
 use crate::home::Home;
 use crate::progress::Progress;
@@ -57,8 +56,8 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let notion = crate::sync::notion_tenant(&config).map(str::to_owned);
     let pulled = match &notion {
         Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
-            let pulled = crate::sync::pull(&mut store, &config, false, None)?;
-            crate::sync::warn_pulled(&pulled);
+            let pulled = crate::sync::pull(&mut store, &config, false)?;
+            pulled.warn();
             Some(pulled)
         }
         _ => None,
@@ -70,7 +69,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     // Channels are opened once the first scan is stored: scoring and storing never depend on a
     // channel's credentials. If they cannot be opened, the effects wait in the outbox, each
     // saying why, and the scan is a partial success.
-    let mut channels: Option<Result<HomeChannels, String>> = None;
+    let mut channels: Option<Result<tam_app::channels::AppChannels, String>> = None;
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
         if !args.dry_run {
@@ -79,8 +78,8 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let dispatched = if args.dry_run || args.no_dispatch {
             None
         } else {
-            match channels.get_or_insert_with(|| HomeChannels::open(home, &config).map_err(|e| format!("{e:#}"))) {
-                Ok(channels) => Some(channels.dispatch(&mut store, tenant, &config.retry)?),
+            match channels.get_or_insert_with(|| crate::channels::open(home, &config).map_err(|e| format!("{e:#}"))) {
+                Ok(channels) => Some(channels.dispatch(&mut store, tenant, &config.rules)?),
                 Err(why) => {
                     let why = format!("not delivered: the channels could not be opened: {why}");
                     crate::warn(format_args!("tenant {tenant}: {why}; the effects wait in the outbox"));
@@ -96,7 +95,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
         if args.json {
             let mut json = ScanJson::new(&report);
-            json.notion = pulled.as_ref().filter(|p| p.tenant == *tenant).map(crate::sync::Pulled::json);
+            json.notion = pulled.as_ref().filter(|p| p.tenant == *tenant).map(tam_app::sync::notion::Pulled::json);
             json.dispatch = dispatched.as_ref().map(|d| DispatchJson {
                 delivered: d.delivered,
                 retried: d.retried,
@@ -154,10 +153,10 @@ pub fn scan_tenant(
     as_of: Timestamp,
     dry_run: bool,
 ) -> Result<ScanReport> {
-    let cfg = config.scan_config(Some(tenant))?;
+    let cfg = config.scan_config(Some(tenant));
     let total = if Progress::shown() { store.account_count(tenant)? } else { 0 };
     let progress = Progress::new(format!("scanning {tenant}"), total);
-    let report = scan::scan(store, tenant, as_of, &cfg, dry_run, |done| progress.update(done))
+    let report = scan::scan(store, tenant, as_of, cfg, dry_run, |done| progress.update(done))
         .with_context(|| format!("scan of tenant {tenant}"))?;
     progress.finish();
     Ok(report)

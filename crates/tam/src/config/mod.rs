@@ -13,6 +13,8 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use tam_agent::import::ImportOptions;
 use tam_agent::scan::ScanConfig;
+use tam_app::Rules;
+use tam_app::rules::TenantRules;
 use tam_core::escalation::EscalationConfig;
 use tam_core::outbox::RetryPolicy;
 use tam_core::scoring::ScoringConfig;
@@ -30,13 +32,9 @@ pub use sections::*;
 /// The whole configuration, resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
-    raw: Table,
-    /// `[import]`.
-    pub import: ImportConfig,
-    /// `[priorities]` over the built-in source names.
-    pub priorities: PriorityNames,
-    /// `[outbox]`: how deliveries are retried.
-    pub retry: RetryPolicy,
+    /// Each tenant's scoring, escalation and zone, the import's settings (`[import]`,
+    /// `[priorities]`) and the delivery retries (`[outbox]`), read once.
+    pub rules: Rules,
     /// `[writer]`: templates or models.
     pub writer: WriterConfig,
     /// `[event_bus]`: local or Redis.
@@ -225,10 +223,18 @@ impl Config {
         if let Some(var) = &api.metrics_token_env {
             env_name("[api] metrics_token_env", var)?;
         }
-        let config =
-            Config { raw, import, priorities, retry, writer, event_bus, chat, mail, notion, jira, kayako, api };
-        config.scan_config(None).with_context(|| format!("config {origin}"))?;
-        if let Some(tenants) = config.raw.get("tenants") {
+        let import_options = ImportOptions {
+            priority_names: priorities,
+            now: Timestamp::UNIX_EPOCH,
+            future_tolerance: SignedDuration::from_mins(i64::from(import.future_tolerance_minutes)),
+            default_check_in_interval_days: import.default_check_in_interval_days,
+        };
+        let global = TenantRules {
+            scan: scan_config(&raw, None).with_context(|| format!("config {origin}"))?,
+            zone: jiff::tz::TimeZone::UTC,
+        };
+        let mut rules = Rules::new(global, import_options, retry);
+        if let Some(tenants) = raw.get("tenants") {
             let tenants = tenants.as_table().with_context(|| format!("config {origin}: tenants must be a section"))?;
             for (id, sections) in tenants {
                 let sections = sections
@@ -242,56 +248,52 @@ impl Config {
                 }
                 let tenant = TenantId::parse("tenants", id)
                     .map_err(|e| anyhow::anyhow!("config {origin}: [tenants.{id}]: {e}"))?;
-                config.scan_config(Some(&tenant)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
-                config.tenant_zone(&tenant).with_context(|| format!("config {origin}: [tenants.{id}] time_zone"))?;
+                let scan =
+                    scan_config(&raw, Some(sections)).with_context(|| format!("config {origin}: [tenants.{id}]"))?;
+                let zone =
+                    tenant_zone(sections).with_context(|| format!("config {origin}: [tenants.{id}] time_zone"))?;
+                rules = rules.with_tenant(tenant, TenantRules { scan, zone });
             }
         }
-        Ok(config)
-    }
-
-    /// The tenant's IANA time zone (`[tenants.<id>] time_zone`; UTC by default): its
-    /// schedules run on its clock.
-    pub fn tenant_zone(&self, tenant: &TenantId) -> Result<jiff::tz::TimeZone> {
-        let name = self
-            .raw
-            .get("tenants")
-            .and_then(|t| t.get(tenant.as_str()))
-            .and_then(|t| t.get("time_zone"))
-            .map(|z| z.as_str().context("time_zone must be a string like \"Europe/Berlin\""))
-            .transpose()?
-            .unwrap_or("UTC");
-        jiff::tz::TimeZone::get(name).with_context(|| format!("{name:?} is not an IANA time zone"))
+        Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api })
     }
 
     /// The scoring and escalation rules for a tenant (or the global ones).
-    pub fn scan_config(&self, tenant: Option<&TenantId>) -> Result<ScanConfig> {
-        let overrides = tenant
-            .and_then(|t| self.raw.get("tenants")?.as_table()?.get(t.as_str())?.as_table())
-            .cloned()
-            .unwrap_or_default();
-        let layered = |name: &str| -> Table {
-            let mut table = self.raw.get(name).and_then(Value::as_table).cloned().unwrap_or_default();
-            if let Some(Value::Table(over)) = overrides.get(name) {
-                table.extend(over.clone());
-            }
-            table
-        };
-        let scoring: ScoringConfig = Value::Table(layered("scoring")).try_into().context("[scoring]")?;
-        scoring.validate().map_err(|e| anyhow::anyhow!("[scoring] {e}"))?;
-        let escalation: EscalationConfig = Value::Table(layered("escalation")).try_into().context("[escalation]")?;
-        escalation.validate(&scoring).map_err(|e| anyhow::anyhow!("[escalation] {e}"))?;
-        Ok(ScanConfig { scoring, escalation })
+    pub fn scan_config(&self, tenant: Option<&TenantId>) -> &ScanConfig {
+        self.rules.scan(tenant)
     }
 
     /// Parser settings for an import that read the clock at `now`.
     pub fn import_options(&self, now: Timestamp) -> ImportOptions {
-        ImportOptions {
-            priority_names: self.priorities.clone(),
-            now,
-            future_tolerance: SignedDuration::from_mins(i64::from(self.import.future_tolerance_minutes)),
-            default_check_in_interval_days: self.import.default_check_in_interval_days,
-        }
+        self.rules.import_options(now)
     }
+}
+
+/// A tenant's IANA time zone (`[tenants.<id>] time_zone`; UTC by default).
+fn tenant_zone(sections: &Table) -> Result<jiff::tz::TimeZone> {
+    let name = sections
+        .get("time_zone")
+        .map(|z| z.as_str().context("time_zone must be a string like \"Europe/Berlin\""))
+        .transpose()?
+        .unwrap_or("UTC");
+    jiff::tz::TimeZone::get(name).with_context(|| format!("{name:?} is not an IANA time zone"))
+}
+
+/// The scoring and escalation rules of `[scoring]` and `[escalation]`, with a tenant's
+/// `overrides` laid over them option by option.
+fn scan_config(raw: &Table, overrides: Option<&Table>) -> Result<ScanConfig> {
+    let layered = |name: &str| -> Table {
+        let mut table = raw.get(name).and_then(Value::as_table).cloned().unwrap_or_default();
+        if let Some(Value::Table(over)) = overrides.and_then(|o| o.get(name)) {
+            table.extend(over.clone());
+        }
+        table
+    };
+    let scoring: ScoringConfig = Value::Table(layered("scoring")).try_into().context("[scoring]")?;
+    scoring.validate().map_err(|e| anyhow::anyhow!("[scoring] {e}"))?;
+    let escalation: EscalationConfig = Value::Table(layered("escalation")).try_into().context("[escalation]")?;
+    escalation.validate(&scoring).map_err(|e| anyhow::anyhow!("[escalation] {e}"))?;
+    Ok(ScanConfig { scoring, escalation })
 }
 
 fn section<T: for<'de> Deserialize<'de> + Default>(raw: &Table, name: &str) -> Result<T> {

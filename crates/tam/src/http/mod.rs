@@ -24,7 +24,7 @@ use tam_agent::tasks::TaskError;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
-use crate::channels::{Clients, HomeChannels};
+use crate::channels::Clients;
 use crate::config::Config;
 use crate::home::Home;
 

@@ -1,6 +1,7 @@
 //! Signed webhooks: Jira issues (re-score one account) and releases (release notes drafted once per version).
 
 use super::*;
+use tam_app::webhook::{Delivery, JiraHook, WebhookError, handle_jira};
 
 pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
     let body = read(body)?;
@@ -10,21 +11,25 @@ pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: Header
     let handled = blocking(&s, move |s| {
         let secret = crate::webhook::jira_secret(&s.config)
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
+        let mapping = s.config.jira.mapping();
         let fetch = |key: &str| -> Result<Value> {
             let jira = crate::sync::jira_client(&s.config)?;
-            Ok(jira.issue(key, &s.config.jira.mapping().fields())?)
+            Ok(jira.issue(key, &mapping.fields())?)
+        };
+        let tenant = crate::webhook::jira_tenant(&s.config)
+            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
+        let hook = JiraHook {
+            secret: &secret,
+            secret_env: &s.config.jira.webhook_secret_env,
+            tenant: tenant.as_ref(),
+            mapping: &mapping,
         };
         let mut store = s.store()?;
-        let delivery = crate::webhook::Delivery {
-            body: &body,
-            signature: signature.as_deref(),
-            id: delivery.as_deref(),
-            received,
-        };
-        crate::webhook::handle_jira(&mut store, &s.config, &secret, delivery, &fetch).map_err(|e| match e {
-            crate::webhook::WebhookError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
-            crate::webhook::WebhookError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
-            crate::webhook::WebhookError::Failed(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
+        let delivery = Delivery { body: &body, signature: signature.as_deref(), id: delivery.as_deref(), received };
+        handle_jira(&mut store, &s.config.rules, hook, delivery, &fetch).map_err(|e| match e {
+            WebhookError::Unauthorized(m) => ApiError::new(StatusCode::UNAUTHORIZED, m),
+            WebhookError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+            WebhookError::Failed(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")),
         })
     })
     .await?;

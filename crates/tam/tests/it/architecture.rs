@@ -67,8 +67,9 @@ fn each_crate_depends_only_on_the_layers_below_it() {
         ("tam-writer", &["tam-core"]),
         ("tam-connectors", &["tam-core", "tam-store"]),
         ("tam-agent", &["tam-core", "tam-store"]),
+        ("tam-app", &["tam-core", "tam-store", "tam-agent", "tam-connectors"]),
         ("tam-testkit", &[]),
-        ("tam", &["tam-core", "tam-store", "tam-writer", "tam-connectors", "tam-agent"]),
+        ("tam", &["tam-core", "tam-store", "tam-writer", "tam-connectors", "tam-agent", "tam-app"]),
     ];
     let deps = dependencies();
     assert_eq!(deps.len(), allowed.len(), "a new crate needs its place in this table: {:?}", deps.keys());
@@ -88,6 +89,12 @@ fn only_the_connectors_the_writer_and_the_binary_speak_http() {
         for network in ["ureq", "axum", "tokio", "reqwest", "hyper"] {
             assert!(!deps[krate].iter().any(|d| d == network), "{krate} depends on {network}");
         }
+    }
+    for network in ["ureq", "axum", "tokio", "reqwest", "hyper"] {
+        assert!(
+            !deps["tam-app"].iter().any(|d| d == network),
+            "tam-app speaks through connectors, yet depends on {network}"
+        );
     }
     for network in ["axum", "tokio"] {
         for krate in ["tam-connectors", "tam-writer"] {
@@ -113,10 +120,10 @@ fn the_scan_path_runs_one_way() {
 }
 
 #[test]
-fn the_binary_names_no_saas_endpoint() {
-    // A SaaS API's paths and methods are a connector's: the binary asks for databases, pages
-    // and tickets by what they are, not by `PATCH /v1/pages/{id}`.
-    for entry in walk(&repo().join("crates/tam/src")) {
+fn the_application_and_the_binary_name_no_saas_endpoint() {
+    // A SaaS API's paths and methods are a connector's: the application asks for databases,
+    // pages and tickets by what they are, not by `PATCH /v1/pages/{id}`.
+    for entry in walk(&repo().join("crates/tam/src")).into_iter().chain(walk(&repo().join("crates/tam-app/src"))) {
         let text = std::fs::read_to_string(&entry).unwrap();
         for raw in [".request(\"", ".request_as(\""] {
             assert!(!text.contains(raw), "{} calls an API by path ({raw}...)", entry.display());

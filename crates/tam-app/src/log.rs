@@ -1,4 +1,4 @@
-//! What `tam` says on stderr: plain lines for a person at a terminal, JSON lines under
+//! What tam says on stderr: plain lines for a person at a terminal, JSON lines under
 //! `tam serve` (a daemon's log is read by machines).
 
 use std::io::Write;
