@@ -45,45 +45,205 @@ pub enum TaskError {
     Store(#[from] StoreError),
 }
 
+/// One task, parsed: whom it is for and what to do. [`Task::parse`] reads the JSON a caller
+/// sends; the scheduler builds its tasks directly.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The account, for a task about one.
+    pub account: Option<AccountId>,
+    /// The caller's `task_id`: a retried task drafts nothing twice.
+    pub task_id: Field<String>,
+    /// What to do, with its payload.
+    pub work: Work,
+    /// The task as it came: what a published profile is keyed by.
+    text: String,
+}
+
+/// What a task does, by its `type`. Each payload field is a [`Field`]: one that does not
+/// read makes the task a partial result naming the field, not a refused request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Work {
+    /// Score every account of the tenant now, or at `as_of`.
+    HealthScan {
+        /// The instant to score at.
+        #[serde(default)]
+        as_of: Field<Timestamp>,
+        /// Score without storing.
+        #[serde(default)]
+        dry_run: Field<bool>,
+    },
+    /// Draft outreach for one account.
+    EscalationOutreach,
+    /// Draft release notes, for one account or every account.
+    ReleaseNotes {
+        /// `{version, date, changes[]}`.
+        #[serde(default)]
+        release_info: Field<ReleaseInfo>,
+    },
+    /// Draft a roadmap preview for one account.
+    RoadmapPreview {
+        /// `[{title, description, area, quarter}]`.
+        #[serde(default)]
+        roadmap_items: Field<Vec<RoadmapItem>>,
+        /// The same, under its older name.
+        #[serde(default)]
+        roadmap: Field<Vec<RoadmapItem>>,
+    },
+    /// Draft a health check-in for one account.
+    HealthCheckin {
+        /// The days it looks back over (30).
+        #[serde(default)]
+        period_days: Field<i64>,
+    },
+    /// Draft a Customer Success Review for one account.
+    CustomerSuccessReview {
+        /// The days it looks back over (90).
+        #[serde(default)]
+        period_days: Field<i64>,
+    },
+    /// Merge facts into an account's relationship profile.
+    UpdateRelationshipProfile(Box<ProfileUpdate>),
+}
+
+/// The facts an `update_relationship_profile` task merges.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProfileUpdate {
+    #[serde(default)]
+    stakeholders: Field<Vec<StakeholderIn>>,
+    #[serde(default)]
+    integrations: Field<Vec<Value>>,
+    #[serde(default)]
+    features: Field<Vec<Value>>,
+    #[serde(default)]
+    environment: Field<Vec<Value>>,
+    #[serde(default)]
+    opportunities: Field<Vec<OpportunityIn>>,
+    #[serde(default)]
+    derive_adoption: Field<bool>,
+}
+
+impl Work {
+    /// Its `type`.
+    pub fn kind(&self) -> TaskType {
+        match self {
+            Work::HealthScan { .. } => TaskType::HealthScan,
+            Work::EscalationOutreach => TaskType::EscalationOutreach,
+            Work::ReleaseNotes { .. } => TaskType::ReleaseNotes,
+            Work::RoadmapPreview { .. } => TaskType::RoadmapPreview,
+            Work::HealthCheckin { .. } => TaskType::HealthCheckin,
+            Work::CustomerSuccessReview { .. } => TaskType::CustomerSuccessReview,
+            Work::UpdateRelationshipProfile(_) => TaskType::UpdateRelationshipProfile,
+        }
+    }
+}
+
+/// A payload field: absent, a value of its type, or why what was sent is not one.
+#[derive(Debug, Clone)]
+pub struct Field<T>(Result<Option<T>, String>);
+
+impl<T> Default for Field<T> {
+    fn default() -> Field<T> {
+        Field(Ok(None))
+    }
+}
+
+impl<T> Field<T> {
+    /// A field given `value`.
+    pub fn given(value: T) -> Field<T> {
+        Field(Ok(Some(value)))
+    }
+
+    /// Its value, or the partial result that names field `name`.
+    fn get(self, name: &str) -> Result<Option<T>, Partial> {
+        self.0.map_err(|e| fail(format!("field {name}: {e}")))
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field<T>, D::Error> {
+        Ok(Field(match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            v => serde_json::from_value(v).map(Some).map_err(|e| e.to_string()),
+        }))
+    }
+}
+
 #[derive(Deserialize)]
 struct Common {
     #[serde(rename = "type")]
     kind: String,
     tenant_id: Option<String>,
     account_id: Option<String>,
+    #[serde(default)]
+    task_id: Field<String>,
+}
+
+impl Task {
+    /// A task of `tenant` built in code (the scheduler's).
+    pub fn new(tenant: TenantId, account: Option<AccountId>, work: Work) -> Task {
+        let text = format!("{}/{}/{}", work.kind().as_str(), tenant, account.as_ref().map_or("", AccountId::as_str));
+        Task { tenant, account, task_id: Field::default(), work, text }
+    }
+
+    /// This task, with `task_id` as the caller's id.
+    pub fn with_task_id(mut self, task_id: impl Into<String>) -> Task {
+        self.task_id = Field::given(task_id.into());
+        self
+    }
+
+    /// Reads a task sent as JSON: `{"type", "tenant_id", "account_id"?, "task_id"?, ...payload}`.
+    /// A task that is not one (not an object, an unknown type, no tenant) is refused; a payload
+    /// field that does not read is left for the task to report.
+    pub fn parse(task: &Value) -> Result<Task, TaskError> {
+        if !task.is_object() {
+            return Err(TaskError::Invalid("a task is a JSON object with a \"type\"".to_owned()));
+        }
+        let common: Common = serde_json::from_value(task.clone())
+            .map_err(|e| TaskError::Invalid(format!("task: {e} (a task needs \"type\" and \"tenant_id\")")))?;
+        TaskType::parse(&common.kind).map_err(TaskError::Invalid)?;
+        let raw_tenant = common
+            .tenant_id
+            .ok_or_else(|| TaskError::Invalid("task: field tenant_id: missing (required)".to_owned()))?;
+        let tenant = TenantId::parse("tenant_id", &raw_tenant).map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+        let account = common
+            .account_id
+            .map(|a| AccountId::parse("account_id", &a))
+            .transpose()
+            .map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+        let work: Work = serde_json::from_value(task.clone()).map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+        Ok(Task { tenant, account, task_id: common.task_id, work, text: task.to_string() })
+    }
+}
+
+/// Runs one task sent as JSON.
+pub fn run(ctx: &mut TaskContext<'_, '_>, task: &Value) -> Result<Value, TaskError> {
+    run_task(ctx, Task::parse(task)?)
 }
 
 /// Runs one task.
-pub fn run(ctx: &mut TaskContext<'_, '_>, task: &Value) -> Result<Value, TaskError> {
-    if !task.is_object() {
-        return Err(TaskError::Invalid("a task is a JSON object with a \"type\"".to_owned()));
-    }
-    let common: Common = serde_json::from_value(task.clone())
-        .map_err(|e| TaskError::Invalid(format!("task: {e} (a task needs \"type\" and \"tenant_id\")")))?;
-    let kind = TaskType::parse(&common.kind).map_err(TaskError::Invalid)?;
-    let raw_tenant =
-        common.tenant_id.ok_or_else(|| TaskError::Invalid("task: field tenant_id: missing (required)".to_owned()))?;
-    let tenant = TenantId::parse("tenant_id", &raw_tenant).map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
+pub fn run_task(ctx: &mut TaskContext<'_, '_>, task: Task) -> Result<Value, TaskError> {
+    let Task { tenant, account, task_id, work, text } = task;
     if !ctx.store.tenants()?.iter().any(|t| t.id == tenant) {
         return Err(TaskError::Invalid(format!("task: no tenant {:?}", tenant.as_str())));
     }
-    let account = common
-        .account_id
-        .map(|a| AccountId::parse("account_id", &a))
-        .transpose()
-        .map_err(|e| TaskError::Invalid(format!("task: {e}")))?;
-
-    let outcome = match kind {
-        TaskType::HealthScan => health_scan(ctx, &tenant, task),
-        TaskType::UpdateRelationshipProfile => {
-            with_account(account.as_ref()).and_then(|a| update_profile(ctx, &tenant, a, task))
+    let kind = work.kind();
+    let for_account = |extra| (kind, extra);
+    let outcome = match work {
+        Work::HealthScan { as_of, dry_run } => health_scan(ctx, &tenant, as_of, dry_run),
+        Work::UpdateRelationshipProfile(update) => {
+            with_account(account.as_ref()).and_then(|a| update_profile(ctx, &tenant, a, *update, &text))
         }
-        TaskType::ReleaseNotes => release_notes(ctx, &tenant, account.as_ref(), task),
-        TaskType::EscalationOutreach
-        | TaskType::RoadmapPreview
-        | TaskType::HealthCheckin
-        | TaskType::CustomerSuccessReview => {
-            with_account(account.as_ref()).and_then(|a| communication(ctx, kind, &tenant, a, task))
+        Work::ReleaseNotes { release_info } => release_notes(ctx, &tenant, account.as_ref(), release_info, task_id),
+        Work::EscalationOutreach => communication(ctx, &tenant, account.as_ref(), for_account(Extra::None), task_id),
+        Work::RoadmapPreview { roadmap_items, roadmap } => {
+            let extra = Extra::Roadmap { roadmap_items, roadmap };
+            communication(ctx, &tenant, account.as_ref(), for_account(extra), task_id)
+        }
+        Work::HealthCheckin { period_days } | Work::CustomerSuccessReview { period_days } => {
+            communication(ctx, &tenant, account.as_ref(), for_account(Extra::Period(period_days)), task_id)
         }
     };
     let mut result = match outcome {
@@ -126,19 +286,17 @@ fn with_account(account: Option<&AccountId>) -> Result<&AccountId, Partial> {
     account.ok_or_else(|| fail("field account_id: missing (this task is about one account)"))
 }
 
-fn payload<T: DeserializeOwned>(task: &Value, field: &str) -> Result<Option<T>, Partial> {
-    match task.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| fail(format!("field {field}: {e}"))),
-    }
-}
-
-fn health_scan(ctx: &mut TaskContext<'_, '_>, tenant: &TenantId, task: &Value) -> Result<Value, Partial> {
-    let as_of: Option<Timestamp> = payload(task, "as_of")?;
+fn health_scan(
+    ctx: &mut TaskContext<'_, '_>,
+    tenant: &TenantId,
+    as_of: Field<Timestamp>,
+    dry_run: Field<bool>,
+) -> Result<Value, Partial> {
+    let as_of = as_of.get("as_of")?;
     if let Some(t) = as_of.filter(|t| !tam_store::in_range(*t)) {
         return Err(fail(format!("field as_of: {t} is outside the years 1678..2261")));
     }
-    let dry_run: bool = payload(task, "dry_run")?.unwrap_or(false);
+    let dry_run = dry_run.get("dry_run")?.unwrap_or(false);
     let as_of = as_of.unwrap_or(ctx.now);
     let report = scan(ctx.store, tenant, as_of, &(ctx.scan_config)(tenant), dry_run, |_| {})?;
     let mut done = json!({
@@ -227,8 +385,8 @@ fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief, label: &str) -> Result<Va
 }
 
 /// The caller's `task_id`, or the task's instant.
-fn label(task: &Value, now: Timestamp) -> Result<String, Partial> {
-    match payload::<String>(task, "task_id")? {
+fn label(task_id: Field<String>, now: Timestamp) -> Result<String, Partial> {
+    match task_id.get("task_id")? {
         Some(id) if !id.trim().is_empty() && id.len() <= 128 && !id.chars().any(char::is_control) => {
             Ok(format!("task/{}", id.trim()))
         }
@@ -237,13 +395,21 @@ fn label(task: &Value, now: Timestamp) -> Result<String, Partial> {
     }
 }
 
+/// What a communication needs beyond its account's brief.
+enum Extra {
+    None,
+    Roadmap { roadmap_items: Field<Vec<RoadmapItem>>, roadmap: Field<Vec<RoadmapItem>> },
+    Period(Field<i64>),
+}
+
 fn communication(
     ctx: &mut TaskContext<'_, '_>,
-    kind: TaskType,
     tenant: &TenantId,
-    account: &AccountId,
-    task: &Value,
+    account: Option<&AccountId>,
+    (kind, extra): (TaskType, Extra),
+    task_id: Field<String>,
 ) -> Result<Value, Partial> {
+    let account = with_account(account)?;
     let comm = match kind {
         TaskType::EscalationOutreach => CommKind::EscalationOutreach,
         TaskType::RoadmapPreview => CommKind::RoadmapPreview,
@@ -251,25 +417,25 @@ fn communication(
         _ => CommKind::CustomerSuccessReview,
     };
     let mut b = brief(ctx.store, tenant, account, comm, ctx.now)?;
-    match comm {
-        CommKind::RoadmapPreview => {
-            let items: Option<Vec<RoadmapItem>> = payload(task, "roadmap_items")?.or(payload(task, "roadmap")?);
+    match extra {
+        Extra::None => {}
+        Extra::Roadmap { roadmap_items, roadmap } => {
+            let items = roadmap_items.get("roadmap_items")?.or(roadmap.get("roadmap")?);
             b.roadmap = items
                 .filter(|i| !i.is_empty())
                 .ok_or_else(|| fail("field roadmap_items: missing (a list of {title, description, area, quarter})"))?;
         }
-        CommKind::HealthCheckin | CommKind::CustomerSuccessReview => {
+        Extra::Period(period_days) => {
             let default_days = if comm == CommKind::HealthCheckin { 30 } else { 90 };
-            let days: i64 = payload(task, "period_days")?.unwrap_or(default_days);
+            let days = period_days.get("period_days")?.unwrap_or(default_days);
             if !(1..=3660).contains(&days) {
                 return Err(fail(format!("field period_days: {days} is not 1..=3660")));
             }
             let from = ctx.now.checked_sub(SignedDuration::from_hours(24 * days)).unwrap_or(Timestamp::MIN);
             b.period = Some(ctx.store.period_stats(tenant, account, from, ctx.now)?);
         }
-        _ => {}
     }
-    let label = label(task, ctx.now)?;
+    let label = label(task_id, ctx.now)?;
     draft(ctx, &b, &label)
 }
 
@@ -277,9 +443,11 @@ fn release_notes(
     ctx: &mut TaskContext<'_, '_>,
     tenant: &TenantId,
     only: Option<&AccountId>,
-    task: &Value,
+    release_info: Field<ReleaseInfo>,
+    task_id: Field<String>,
 ) -> Result<Value, Partial> {
-    let release: ReleaseInfo = payload(task, "release_info")?
+    let release = release_info
+        .get("release_info")?
         .ok_or_else(|| fail("field release_info: missing ({version, date, changes[]})"))?;
     let mut skipped = Vec::new();
     let accounts: Vec<AccountId> = match only {
@@ -300,7 +468,7 @@ fn release_notes(
             .collect(),
     };
     let mentioned: Vec<String> = release.changes.iter().flat_map(|c| c.tickets.iter().cloned()).collect();
-    let label = label(task, ctx.now)?;
+    let label = label(task_id, ctx.now)?;
     let mut drafts = Vec::new();
     for account in &accounts {
         let mut b = match brief(ctx.store, tenant, account, CommKind::ReleaseNotes, ctx.now) {
@@ -337,7 +505,7 @@ fn release_notes(
     Ok(done)
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct StakeholderIn {
     name: String,
     #[serde(default)]
@@ -348,7 +516,7 @@ struct StakeholderIn {
     notes: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct OpportunityIn {
     title: String,
     #[serde(default)]
@@ -361,14 +529,17 @@ fn update_profile(
     ctx: &mut TaskContext<'_, '_>,
     tenant: &TenantId,
     account: &AccountId,
-    task: &Value,
+    update: ProfileUpdate,
+    text: &str,
 ) -> Result<Value, Partial> {
     if ctx.store.account(tenant, account)?.is_none() {
         return Err(fail(format!("no account {:?} in tenant {:?}", account.as_str(), tenant.as_str())));
     }
     let now = ctx.now;
     // Everything is checked before anything is written: a bad item changes nothing.
-    let stakeholders: Vec<StakeholderIn> = payload(task, "stakeholders")?.unwrap_or_default();
+    let ProfileUpdate { stakeholders, integrations, features, environment, opportunities, derive_adoption: derive } =
+        update;
+    let stakeholders = stakeholders.get("stakeholders")?.unwrap_or_default();
     for s in &stakeholders {
         if s.name.trim().is_empty() {
             return Err(fail(format!("field stakeholders: a stakeholder with role {:?} has no name", s.role)));
@@ -382,14 +553,19 @@ fn update_profile(
         }
     }
     let mut lists = Vec::new();
-    for (section, name_field) in [("integrations", "name"), ("features", "feature"), ("environment", "system")] {
-        let items: Vec<Value> = payload(task, section)?.unwrap_or_default();
+    let sections = [
+        ("integrations", "name", integrations),
+        ("features", "feature", features),
+        ("environment", "system", environment),
+    ];
+    for (section, name_field, items) in sections {
+        let items = items.get(section)?.unwrap_or_default();
         if items.iter().any(|i| i.get(name_field).and_then(Value::as_str).is_none_or(|n| n.trim().is_empty())) {
             return Err(fail(format!("field {section}: every item needs a \"{name_field}\"")));
         }
         lists.push((section, name_field, items));
     }
-    let given: Vec<OpportunityIn> = payload(task, "opportunities")?.unwrap_or_default();
+    let given = opportunities.get("opportunities")?.unwrap_or_default();
     for o in &given {
         let status = o.status.as_deref().unwrap_or("surfaced");
         if o.title.trim().is_empty() {
@@ -417,7 +593,7 @@ fn update_profile(
             counts.count(ctx.store.merge_fact(tenant, account, &fact, now)?);
         }
     }
-    let derive: bool = payload(task, "derive_adoption")?.unwrap_or(true);
+    let derive = derive.get("derive_adoption")?.unwrap_or(true);
     let derived = if derive { derive_adoption(ctx.store, tenant, account, now)? } else { MergeCounts::default() };
 
     let mut surfaced: Vec<String> =
@@ -432,7 +608,7 @@ fn update_profile(
         ctx.store.set_opportunity_status(tenant, account, title, o.status.as_deref().unwrap_or("surfaced"), now)?;
     }
     // The published profile follows the stored one.
-    let publish = crate::profile::profile_effect(tenant, account, ctx.now, &task.to_string());
+    let publish = crate::profile::profile_effect(tenant, account, ctx.now, text);
     let key = publish.key.clone();
     ctx.store.enqueue(tenant, now, &[publish])?;
     let report = dispatch(ctx.store, tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use tam_agent::tasks::{self, TaskContext};
+use tam_agent::tasks::{self, Field, Task, TaskContext, Work};
 use tam_core::schedule::{Due, Every, Schedule};
 use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
@@ -224,26 +224,29 @@ impl Tick<'_> {
             }
             Kind::Checkins => {
                 let due = self.store.checkins_due(tenant, slot)?;
-                self.drafts(tenant, "health_checkin", &due, slot, &format!("scheduled-{slot}"))
+                let checkin = Work::HealthCheckin { period_days: Field::default() };
+                self.drafts(tenant, &checkin, &due, slot, &format!("scheduled-{slot}"))
             }
             Kind::Reviews => {
                 let all = self.store.account_ids(tenant)?;
-                self.drafts(tenant, "customer_success_review", &all, slot, &format!("quarter-{slot}"))
+                let review = Work::CustomerSuccessReview { period_days: Field::default() };
+                self.drafts(tenant, &review, &all, slot, &format!("quarter-{slot}"))
             }
             Kind::Sync(name) => Ok(self.sources.pull(self.store, name, None, self.rules)?.summary()),
         }
     }
 
-    /// A `kind` task for each of `accounts`, idempotent by `label`; one failure does not stop
+    /// A `work` task for each of `accounts`, idempotent by `label`; one failure does not stop
     /// the others.
     fn drafts(
         &mut self,
         tenant: &TenantId,
-        kind: &str,
+        work: &Work,
         accounts: &[String],
         slot: Timestamp,
         label: &str,
     ) -> Result<String> {
+        let kind = work.kind().as_str();
         let scan_config = |t: &TenantId| self.rules.scan(Some(t)).clone();
         let mut ports = self.channels.ports(tenant);
         let mut ctx = TaskContext {
@@ -262,8 +265,8 @@ impl Tick<'_> {
                 break;
             }
             let Ok(id) = AccountId::parse("account_id", account) else { continue };
-            let task = json!({"type": kind, "tenant_id": tenant, "account_id": id, "task_id": label});
-            match tasks::run(&mut ctx, &task) {
+            let task = Task::new(tenant.clone(), Some(id), work.clone()).with_task_id(label);
+            match tasks::run_task(&mut ctx, task) {
                 Ok(r) if r.get("partial") != Some(&Value::Bool(true)) => drafted += 1,
                 Ok(r) => failed.push(format!("{account}: {}", r["error"].as_str().unwrap_or("partial"))),
                 Err(e) => failed.push(format!("{account}: {e}")),

@@ -201,3 +201,49 @@ fn release_notes_name_a_stored_account_id_that_is_not_one_instead_of_skipping_it
     assert_eq!(skipped.len(), 1, "{r}");
     assert!(skipped[0]["error"].as_str().unwrap().starts_with("stored accounts row be\nta: field id:"), "{r}");
 }
+
+#[test]
+fn every_type_reads_into_its_typed_task_and_a_field_that_does_not_read_is_named() {
+    use tam_agent::tasks::{Field, Task, Work};
+    use tam_core::agent::TaskType;
+    for kind in TaskType::ALL {
+        let parsed = Task::parse(&json!({"type": kind.as_str(), "tenant_id": "t", "account_id": "acme"})).unwrap();
+        assert_eq!(parsed.work.kind(), kind);
+        assert_eq!(parsed.account.as_ref().map(AccountId::as_str), Some("acme"));
+    }
+    let mut store = Store::open_in_memory().unwrap();
+    book(&mut store);
+    let mut fake = Fake::default();
+    // A payload field of the wrong shape is a partial result naming it, not a refused task.
+    for (field, value) in [("period_days", json!("thirty")), ("task_id", json!(7))] {
+        let mut sent = json!({"type": "health_checkin", "tenant_id": "t", "account_id": "acme"});
+        sent[field] = value;
+        let r = task(&mut store, &mut fake, sent).unwrap();
+        assert_eq!(r["partial"].as_bool(), Some(true), "{r}");
+        assert!(r["error"].as_str().unwrap().starts_with(&format!("field {field}: ")), "{r}");
+    }
+    // The scheduler's task, built in code, drafts what the same task sent as JSON drafts.
+    let built = Task::new(TenantId::parse("t", "t").unwrap(), Some(AccountId::parse("a", "beta").unwrap()), {
+        Work::CustomerSuccessReview { period_days: Field::given(30) }
+    })
+    .with_task_id("q1");
+    let from_code = with_channels(&mut fake, |channels| {
+        let scan_config = |_: &TenantId| ScanConfig::default();
+        let retry = RetryPolicy::default();
+        let mut ctx = TaskContext {
+            store: &mut store,
+            channels,
+            scan_config: &scan_config,
+            retry: &retry,
+            now: now(),
+            worker: "test",
+        };
+        tam_agent::tasks::run_task(&mut ctx, built).unwrap()
+    });
+    let sent = json!({"type": "customer_success_review", "tenant_id": "t", "account_id": "beta",
+                      "period_days": 30, "task_id": "q1"});
+    let from_json = task(&mut store, &mut fake, sent).unwrap();
+    assert_eq!(from_code["draft"]["idem_key"], from_json["draft"]["idem_key"], "{from_code}");
+    assert_eq!(from_code["type"], "customer_success_review");
+    assert!(from_code.get("partial").is_none(), "{from_code}");
+}
