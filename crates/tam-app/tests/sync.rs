@@ -1,6 +1,8 @@
 //! The generic ticket pull, over a source and a sink that are not Jira, Kayako or Notion: what
 //! it asks for, where the records go, and when its watermark moves.
 
+#![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
+
 use std::cell::{Cell, RefCell};
 
 use anyhow::Result;
