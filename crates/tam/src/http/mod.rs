@@ -57,9 +57,15 @@ impl ApiError {
     }
 }
 
+/// Every error's body.
+#[derive(serde::Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+        (self.status, axum::Json(ErrorBody { error: self.message })).into_response()
     }
 }
 

@@ -4,8 +4,14 @@ use super::*;
 
 pub(super) async fn accounts(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer {
     let tenant = s.tenant(&headers)?;
-    let list = blocking(&s, move |s| Ok(s.store()?.account_health(&tenant)?)).await?;
-    Ok(axum::Json(json!({"accounts": list})))
+    let accounts = blocking(&s, move |s| Ok(s.store()?.account_health(&tenant)?)).await?;
+    Ok(axum::Json(serde_json::to_value(AccountList { accounts }).map_err(ApiError::internal)?))
+}
+
+/// `GET /v1/accounts`: the tenant's accounts, worst first.
+#[derive(serde::Serialize)]
+pub(super) struct AccountList {
+    pub(super) accounts: Vec<tam_store::AccountHealth>,
 }
 
 pub(super) async fn account(
@@ -48,34 +54,44 @@ pub(super) async fn account(
 /// `GET /v1/accounts/{id}`: the account, its health now with the breakdown, its score history
 /// (newest first, 60 scans at most) and its relationship profile.
 #[derive(serde::Serialize)]
-struct AccountDetail {
-    account_id: AccountId,
-    name: String,
-    rep_name: String,
-    rep_email: tam_core::Email,
-    last_heartbeat: Option<Timestamp>,
-    open_tickets: u64,
-    health: Option<Health>,
-    history: Vec<Point>,
-    profile: Option<tam_core::comms::ProfileDocument>,
+pub(super) struct AccountDetail {
+    pub(super) account_id: AccountId,
+    pub(super) name: String,
+    pub(super) rep_name: String,
+    pub(super) rep_email: tam_core::Email,
+    pub(super) last_heartbeat: Option<Timestamp>,
+    pub(super) open_tickets: u64,
+    pub(super) health: Option<Health>,
+    pub(super) history: Vec<Point>,
+    pub(super) profile: Option<tam_core::comms::ProfileDocument>,
 }
 
 /// The latest scan's health of an account.
 #[derive(serde::Serialize)]
-struct Health {
-    as_of: Timestamp,
-    score: u8,
-    status: tam_core::HealthStatus,
-    trend: tam_core::Trend,
-    deductions: Vec<tam_core::scoring::Deduction>,
+pub(super) struct Health {
+    pub(super) as_of: Timestamp,
+    pub(super) score: u8,
+    pub(super) status: tam_core::HealthStatus,
+    pub(super) trend: tam_core::Trend,
+    pub(super) deductions: Vec<tam_core::scoring::Deduction>,
 }
 
 /// One scan in an account's history.
 #[derive(serde::Serialize)]
-struct Point {
-    as_of: Timestamp,
-    score: u8,
-    status: tam_core::HealthStatus,
+pub(super) struct Point {
+    pub(super) as_of: Timestamp,
+    pub(super) score: u8,
+    pub(super) status: tam_core::HealthStatus,
+}
+
+/// `POST /v1/heartbeats`: how many were stored, and each one refused, named. A post none of
+/// whose heartbeats was stored answers 400 with `error` beside these.
+#[derive(serde::Serialize)]
+pub(super) struct HeartbeatsTaken {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) error: Option<String>,
+    pub(super) accepted: u64,
+    pub(super) rejected: Vec<String>,
 }
 
 pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
@@ -119,10 +135,11 @@ pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMa
     if report.heartbeats == 0 {
         // Every error answers {"error"}; the per-heartbeat reasons come inside it.
         let error = format!("no heartbeat was accepted: {}", rejected.first().map_or("", String::as_str));
-        let body = json!({"error": error, "accepted": 0, "rejected": rejected});
+        let body = HeartbeatsTaken { error: Some(error), accepted: 0, rejected };
         return Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(json!({"accepted": report.heartbeats, "rejected": rejected}))).into_response())
+    let body = HeartbeatsTaken { error: None, accepted: report.heartbeats, rejected };
+    Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
 /// Runs `task` for `tenant` with this home's channels (blocking).
