@@ -345,7 +345,7 @@ fn webhook_phase(
     let mapping = config.jira.mapping();
     let hook = tam_app::webhook::JiraHook {
         secret: SECRET,
-        secret_env: &config.jira.webhook_secret_env,
+        secret_env: config.jira.webhook_secret_env.as_str(),
         tenant: tenant.as_ref(),
         mapping: &mapping,
     };

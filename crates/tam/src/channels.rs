@@ -63,8 +63,8 @@ impl Clients {
         };
         let chat = match config.chat.kind {
             ChatKind::Webhook => Some(SharedChat::Webhooks(Shared::new(ChatWebhooks::new(WebhookConfig {
-                spaces: config.chat.webhooks.clone(),
-                default_env: config.chat.default_webhook_env.clone(),
+                spaces: config.chat.webhooks.iter().map(|(space, var)| (space.clone(), var.to_string())).collect(),
+                default_env: config.chat.default_webhook_env.as_ref().map(ToString::to_string),
                 min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
                 timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
                 concurrency: config.chat.concurrency,
@@ -114,8 +114,12 @@ fn notion(config: &Config, clients: &Clients) -> Result<Option<NotionChannels>> 
 
 /// The Chat API as `[chat]` describes it.
 pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
-    let account =
-        service_account("chat", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
+    let account = service_account(
+        "chat",
+        config.service_account_file_env.as_str(),
+        config.token_uri.as_deref(),
+        config.timeout_ms,
+    )?;
     Ok(ChatApi::new(
         account,
         &config.base_url,
@@ -130,8 +134,12 @@ pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
 /// mailbox's quota.
 fn gmail_client(config: &MailConfig) -> Result<Arc<Gmail>> {
     let timeout = std::time::Duration::from_millis(config.timeout_ms);
-    let account =
-        service_account("mail", &config.service_account_file_env, config.token_uri.as_deref(), config.timeout_ms)?;
+    let account = service_account(
+        "mail",
+        config.service_account_file_env.as_str(),
+        config.token_uri.as_deref(),
+        config.timeout_ms,
+    )?;
     Ok(Gmail::with_limits(
         account,
         &config.base_url,

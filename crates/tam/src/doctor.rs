@@ -69,7 +69,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             Ok(format!("signed in as {}", me["displayName"].as_str().or(me["emailAddress"].as_str()).unwrap_or("?")))
         });
         checks.push(check("jira", me));
-        let secret = std::env::var(&config.jira.webhook_secret_env).is_ok_and(|v| !v.is_empty());
+        let secret = config.jira.webhook_secret_env.value().is_some();
         checks.push(json!({
             "check": "jira webhook secret", "ok": true,
             "detail": if secret { format!("{} is set", config.jira.webhook_secret_env) }

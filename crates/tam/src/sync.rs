@@ -93,10 +93,7 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
 /// The client `[notion]` describes, with its token from the environment.
 pub fn notion_client(config: &NotionSection) -> Result<Notion> {
     let var = &config.token_env;
-    let token = std::env::var(var)
-        .ok()
-        .filter(|t| !t.is_empty())
-        .with_context(|| format!("[notion]: set {var} to the integration's token"))?;
+    let token = var.value().with_context(|| format!("[notion]: set {var} to the integration's token"))?;
     Ok(Notion::new(
         token,
         NotionConfig {

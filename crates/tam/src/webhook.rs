@@ -39,10 +39,7 @@ pub enum WebhookCommand {
 /// The webhook secret `[jira] webhook_secret_env` names.
 pub fn jira_secret(config: &Config) -> Result<String> {
     let var = &config.jira.webhook_secret_env;
-    std::env::var(var)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .with_context(|| format!("[jira]: set {var} to the webhook's secret; unsigned deliveries are refused"))
+    var.value().with_context(|| format!("[jira]: set {var} to the webhook's secret; unsigned deliveries are refused"))
 }
 
 /// The `[jira]` tenant, when it names one.
@@ -72,7 +69,7 @@ pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
     let mapping = config.jira.mapping();
     let hook = JiraHook {
         secret: &secret,
-        secret_env: &config.jira.webhook_secret_env,
+        secret_env: config.jira.webhook_secret_env.as_str(),
         tenant: tenant.as_ref(),
         mapping: &mapping,
     };

@@ -71,19 +71,6 @@ const SECTIONS: &[&str] = &[
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
-/// Checks that an option meant to name an environment variable does (`A-Z`, `0-9`, `_`). A
-/// value that does not is often the secret itself pasted in the wrong place, so the error names
-/// the option and never repeats the value.
-fn env_var_name(origin: &str, place: &str, value: &str) -> Result<()> {
-    if !value.is_empty() && value.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
-        return Ok(());
-    }
-    bail!(
-        "config {origin}: {place} must name an environment variable (A-Z, 0-9, _) that holds the secret; \
-         the value given is not one and is not shown, since it may be the secret itself"
-    )
-}
-
 /// The `TAM_*` environment variables. A non-Unicode `TAM_*` value is an error naming it;
 /// anything else that is not Unicode is none of tam's business.
 pub fn tam_env() -> Result<Vec<(String, String)>> {
@@ -132,8 +119,8 @@ impl Config {
                 bail!("config {origin}: unknown section [{key}] (known: {})", SECTIONS.join(", "));
             }
         }
-        let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}: [import]"))?;
-        let retry: RetryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}: [outbox]"))?;
+        let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}"))?;
+        let retry: RetryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}"))?;
         if retry.max_attempts == 0 {
             bail!("config {origin}: [outbox] max_attempts must be at least 1");
         }
@@ -151,7 +138,7 @@ impl Config {
             }
             priorities.extend(pairs);
         }
-        let writer: WriterConfig = section(&raw, "writer").with_context(|| format!("config {origin}: [writer]"))?;
+        let writer: WriterConfig = section(&raw, "writer").with_context(|| format!("config {origin}"))?;
         for m in &writer.models {
             let label = m.label();
             if m.timeout_ms == 0 || m.max_tokens == 0 {
@@ -160,7 +147,9 @@ impl Config {
             match &m.api_key_env {
                 // The name of a variable, never a key pasted in by mistake (it would be echoed).
                 Some(var) => {
-                    env_var_name(&origin.to_string(), &format!("[[writer.models]] {label}: api_key_env"), var)?
+                    EnvVarName::try_from(var.clone()).map_err(|why| {
+                        anyhow::anyhow!("config {origin}: [[writer.models]] {label}: api_key_env {why}")
+                    })?;
                 }
                 None if m.provider != tam_writer::llm::ProviderKind::OpenaiCompatible => {
                     bail!(
@@ -173,22 +162,12 @@ impl Config {
         if writer.mode == WriterMode::Llm && writer.models.is_empty() {
             bail!("config {origin}: [writer] mode = \"llm\" needs at least one [[writer.models]] entry")
         }
-        let event_bus: EventBusConfig =
-            section(&raw, "event_bus").with_context(|| format!("config {origin}: [event_bus]"))?;
-        let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}: [chat]"))?;
-        let origin_text = origin.to_string();
-        let env_name = |place: &str, value: &str| env_var_name(&origin_text, place, value);
-        for (space, var) in &chat.webhooks {
-            env_name(&format!("[chat.webhooks] {space:?}"), var)?;
-        }
-        if let Some(var) = &chat.default_webhook_env {
-            env_name("[chat] default_webhook_env", var)?;
-        }
+        let event_bus: EventBusConfig = section(&raw, "event_bus").with_context(|| format!("config {origin}"))?;
+        let chat: ChatConfig = section(&raw, "chat").with_context(|| format!("config {origin}"))?;
         if let Some(space) = chat.default_space.as_deref().filter(|s| !s.starts_with("spaces/")) {
             bail!("config {origin}: [chat] default_space {space:?} is not a space name (spaces/...)");
         }
-        env_name("[chat] service_account_file_env", &chat.service_account_file_env)?;
-        let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}: [mail]"))?;
+        let mail: MailConfig = section(&raw, "mail").with_context(|| format!("config {origin}"))?;
         match mail.kind {
             MailKind::Local => {}
             MailKind::Gmail => {
@@ -196,32 +175,21 @@ impl Config {
                     format!("config {origin}: [mail] kind = \"gmail\" needs alerts_from, the mailbox alerts come from")
                 })?;
                 tam_core::Email::parse("[mail] alerts_from", from).with_context(|| format!("config {origin}"))?;
-                env_name("[mail] service_account_file_env", &mail.service_account_file_env)?;
             }
         }
         mail.bcc().with_context(|| format!("config {origin}"))?;
-        let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}: [notion]"))?;
-        env_name("[notion] token_env", &notion.token_env)?;
+        let notion: NotionSection = section(&raw, "notion").with_context(|| format!("config {origin}"))?;
         if notion.requests_per_second.is_nan() || notion.requests_per_second <= 0.0 {
             bail!("config {origin}: [notion] requests_per_second must be above 0");
         }
-        let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}: [jira]"))?;
-        env_name("[jira] token_env", &jira.token_env)?;
-        env_name("[jira] webhook_secret_env", &jira.webhook_secret_env)?;
+        let jira: JiraSection = section(&raw, "jira").with_context(|| format!("config {origin}"))?;
         jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
-        let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}: [kayako]"))?;
-        env_name("[kayako] api_key_env", &kayako.api_key_env)?;
-        env_name("[kayako] secret_env", &kayako.secret_env)?;
-        env_name("[kayako] password_env", &kayako.password_env)?;
-        let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}: [api]"))?;
+        let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}"))?;
+        let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}"))?;
         for (section, entries) in [("[api.tokens]", &api.tokens), ("[api.release_secrets]", &api.release_secrets)] {
-            for (tenant, var) in entries {
+            for tenant in entries.keys() {
                 TenantId::parse(section, tenant).with_context(|| format!("config {origin}"))?;
-                env_name(&format!("{section} {tenant}"), var)?;
             }
-        }
-        if let Some(var) = &api.metrics_token_env {
-            env_name("[api] metrics_token_env", var)?;
         }
         let import_options = ImportOptions {
             priority_names: priorities,
@@ -296,11 +264,26 @@ fn scan_config(raw: &Table, overrides: Option<&Table>) -> Result<ScanConfig> {
     Ok(ScanConfig { scoring, escalation })
 }
 
+/// Section `name` of `raw`, typed. An option that refuses its value is named the way the file
+/// writes it: `[chat] default_webhook_env`, or `[chat.webhooks] "spaces/AAA"` for a table's entry.
 fn section<T: for<'de> Deserialize<'de> + Default>(raw: &Table, name: &str) -> Result<T> {
-    match raw.get(name) {
-        None => Ok(T::default()),
-        Some(v) => Ok(v.clone().try_into()?),
-    }
+    let Some(v) = raw.get(name) else { return Ok(T::default()) };
+    v.clone().try_into().map_err(|e: toml::de::Error| {
+        let text = e.to_string();
+        let Some((message, path)) = text.trim_end().rsplit_once("\nin `") else {
+            return anyhow::anyhow!("[{name}]: {text}");
+        };
+        let path = path.trim_end_matches('`');
+        let key = |k: &str| {
+            let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bare { k.to_owned() } else { format!("{k:?}") }
+        };
+        let option = match path.split_once('.') {
+            Some((table, entry)) => format!("[{name}.{table}] {}", key(entry)),
+            None => format!("[{name}] {path}"),
+        };
+        anyhow::anyhow!("{option}: {}", message.trim())
+    })
 }
 
 /// `25` is an integer, `true` a boolean, `"x"` or `x` a string.

@@ -18,6 +18,60 @@ impl Default for ImportConfig {
     }
 }
 
+/// The name of an environment variable that holds a secret (`A-Z`, `0-9`, `_`). It checks
+/// itself as it is read: a value that is not a name is often the secret itself, pasted in the
+/// wrong place, so the refusal never repeats it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EnvVarName(String);
+
+impl From<EnvVarName> for String {
+    fn from(name: EnvVarName) -> String {
+        name.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for EnvVarName {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_ref()
+    }
+}
+
+/// What [`EnvVarName`] says of a value that is not a name; `section` puts the option in front.
+const NOT_A_NAME: &str = "must name an environment variable (A-Z, 0-9, _) that holds the secret; \
+     the value given is not one and is not shown, since it may be the secret itself";
+
+impl EnvVarName {
+    /// A name known to be one (the defaults).
+    pub(super) fn known(name: &'static str) -> EnvVarName {
+        EnvVarName::try_from(name.to_owned()).expect("a default variable name is a name")
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The variable's value, when it is set and not empty.
+    pub fn value(&self) -> Option<String> {
+        std::env::var(&self.0).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl TryFrom<String> for EnvVarName {
+    type Error = &'static str;
+    fn try_from(name: String) -> std::result::Result<EnvVarName, &'static str> {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        if valid { Ok(EnvVarName(name)) } else { Err(NOT_A_NAME) }
+    }
+}
+
+impl std::fmt::Display for EnvVarName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A setting that names one of a few ways of doing something: read from its config word, an
 /// unknown word refused with the option and the words it takes (the value is shown: a kind is
 /// never a secret). The first way listed is the default.
@@ -112,13 +166,13 @@ pub struct ChatConfig {
     /// or `api` (the Chat API as a Chat app).
     pub kind: ChatKind,
     /// Space name (`spaces/AAA`) → the environment variable holding that space's webhook URL.
-    pub webhooks: std::collections::HashMap<String, String>,
+    pub webhooks: std::collections::HashMap<String, EnvVarName>,
     /// The variable holding the webhook URL for reps without a space of their own.
-    pub default_webhook_env: Option<String>,
+    pub default_webhook_env: Option<EnvVarName>,
     /// With `api`: the space of reps without a space of their own.
     pub default_space: Option<String>,
     /// With `api`: the variable holding the path of the Chat app's service-account key file.
-    pub service_account_file_env: String,
+    pub service_account_file_env: EnvVarName,
     /// With `api`: the Chat API's endpoint.
     pub base_url: String,
     /// With `api`: overrides the key file's `token_uri`.
@@ -138,7 +192,7 @@ impl Default for ChatConfig {
             webhooks: Default::default(),
             default_webhook_env: None,
             default_space: None,
-            service_account_file_env: "TAM_GOOGLE_SERVICE_ACCOUNT_FILE".to_owned(),
+            service_account_file_env: EnvVarName::known("TAM_GOOGLE_SERVICE_ACCOUNT_FILE"),
             base_url: "https://chat.googleapis.com".to_owned(),
             token_uri: None,
             min_interval_ms: 1_000,
@@ -155,7 +209,7 @@ pub struct MailConfig {
     /// `local` (the home's mailbox and notification log, the default) or `gmail`.
     pub kind: MailKind,
     /// The variable holding the path of the service-account key file (domain-wide delegation).
-    pub service_account_file_env: String,
+    pub service_account_file_env: EnvVarName,
     /// The mailbox alerts are sent from; the service account impersonates it.
     pub alerts_from: Option<String>,
     /// Gmail's API endpoint.
@@ -182,7 +236,7 @@ impl Default for MailConfig {
     fn default() -> MailConfig {
         MailConfig {
             kind: Default::default(),
-            service_account_file_env: "TAM_GOOGLE_SERVICE_ACCOUNT_FILE".to_owned(),
+            service_account_file_env: EnvVarName::known("TAM_GOOGLE_SERVICE_ACCOUNT_FILE"),
             alerts_from: None,
             base_url: "https://gmail.googleapis.com".to_owned(),
             token_uri: None,
@@ -204,12 +258,12 @@ pub struct JiraSection {
     /// The Atlassian account the API token belongs to.
     pub email: String,
     /// The variable holding the API token.
-    pub token_env: String,
+    pub token_env: EnvVarName,
     /// The project key (`SUP`), or several separated by commas (`SUP, OPS`); the search is
     /// bounded by them.
     pub project: String,
     /// The variable holding the webhook's shared secret (`X-Hub-Signature`).
-    pub webhook_secret_env: String,
+    pub webhook_secret_env: EnvVarName,
     /// More JQL, and-ed to the project and the watermark (`issuetype != Epic`).
     pub jql: Option<String>,
     /// The Jira user's time zone: JQL reads dates in it.
@@ -233,9 +287,9 @@ impl Default for JiraSection {
             tenant: None,
             base_url: String::new(),
             email: String::new(),
-            token_env: "JIRA_API_TOKEN".to_owned(),
+            token_env: EnvVarName::known("JIRA_API_TOKEN"),
             project: String::new(),
-            webhook_secret_env: "JIRA_WEBHOOK_SECRET".to_owned(),
+            webhook_secret_env: EnvVarName::known("JIRA_WEBHOOK_SECRET"),
             jql: None,
             time_zone: "UTC".to_owned(),
             page_size: 100,
@@ -271,7 +325,7 @@ pub struct ApiSection {
     /// `host:port` to listen on; none: no HTTP API.
     pub listen: Option<String>,
     /// Tenant id → the variable holding its bearer token. A token sees only its tenant.
-    pub tokens: std::collections::BTreeMap<String, String>,
+    pub tokens: std::collections::BTreeMap<String, EnvVarName>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// Heartbeat posts a tenant may make per second on average.
@@ -279,9 +333,9 @@ pub struct ApiSection {
     /// How many above the average a tenant may post at once.
     pub heartbeat_burst: u32,
     /// Tenant id → the variable holding the secret its release webhook is signed with.
-    pub release_secrets: std::collections::BTreeMap<String, String>,
+    pub release_secrets: std::collections::BTreeMap<String, EnvVarName>,
     /// The variable holding a token that sees every tenant's `/metrics` (a scraper's).
-    pub metrics_token_env: Option<String>,
+    pub metrics_token_env: Option<EnvVarName>,
 }
 
 impl Default for ApiSection {
@@ -309,15 +363,15 @@ pub struct KayakoSection {
     /// Classic: `https://<helpdesk>/api/index.php`; JSON: `https://<subdomain>.kayako.com`.
     pub base_url: String,
     /// Classic: the variable holding the API key.
-    pub api_key_env: String,
+    pub api_key_env: EnvVarName,
     /// Classic: the variable holding the secret key.
-    pub secret_env: String,
+    pub secret_env: EnvVarName,
     /// Classic: the department ids to list, comma-separated.
     pub departments: String,
     /// JSON: the agent's email.
     pub email: String,
     /// JSON: the variable holding the agent's password.
-    pub password_env: String,
+    pub password_env: EnvVarName,
     /// Tickets per page.
     pub page_size: u32,
     /// Limit on one call.
@@ -341,11 +395,11 @@ impl Default for KayakoSection {
             tenant: None,
             api: KayakoApi::Classic,
             base_url: String::new(),
-            api_key_env: "KAYAKO_API_KEY".to_owned(),
-            secret_env: "KAYAKO_SECRET_KEY".to_owned(),
+            api_key_env: EnvVarName::known("KAYAKO_API_KEY"),
+            secret_env: EnvVarName::known("KAYAKO_SECRET_KEY"),
             departments: String::new(),
             email: String::new(),
-            password_env: "KAYAKO_PASSWORD".to_owned(),
+            password_env: EnvVarName::known("KAYAKO_PASSWORD"),
             page_size: 100,
             timeout_ms: 30_000,
             account_field: m.account_field,
@@ -377,7 +431,7 @@ pub struct NotionSection {
     /// The tenant whose accounts live in these databases.
     pub tenant: Option<String>,
     /// The variable holding the integration's token.
-    pub token_env: String,
+    pub token_env: EnvVarName,
     /// The accounts database id.
     pub accounts_database: Option<String>,
     /// The "Support Tickets" database id.
@@ -402,7 +456,7 @@ impl Default for NotionSection {
     fn default() -> NotionSection {
         NotionSection {
             tenant: None,
-            token_env: "NOTION_TOKEN".to_owned(),
+            token_env: EnvVarName::known("NOTION_TOKEN"),
             accounts_database: None,
             tickets_database: None,
             base_url: "https://api.notion.com".to_owned(),

@@ -25,7 +25,7 @@ use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::channels::Clients;
-use crate::config::Config;
+use crate::config::{Config, EnvVarName};
 use crate::home::Home;
 
 mod metrics;
@@ -165,7 +165,7 @@ fn tokens(config: &Config) -> Vec<(String, TenantId)> {
     let mut out = Vec::new();
     for (tenant, var) in &config.api.tokens {
         let Ok(tenant) = TenantId::parse("[api.tokens]", tenant) else { continue };
-        match std::env::var(var).ok().filter(|t| t.len() >= 16) {
+        match var.value().filter(|t| t.len() >= 16) {
             Some(token) => out.push((token, tenant)),
             None => crate::log::event(
                 "warn",
@@ -215,12 +215,7 @@ pub fn spawn(
         home: home.clone(),
         config: config.clone(),
         tokens: tokens(config),
-        metrics_token: config
-            .api
-            .metrics_token_env
-            .as_deref()
-            .and_then(|var| std::env::var(var).ok())
-            .filter(|t| t.len() >= 16),
+        metrics_token: config.api.metrics_token_env.as_ref().and_then(EnvVarName::value).filter(|t| t.len() >= 16),
         heartbeats: Mutex::new(HashMap::new()),
         started: Instant::now(),
         clients,

@@ -1,6 +1,7 @@
 //! Signed webhooks: Jira issues (re-score one account) and releases (release notes drafted once per version).
 
 use super::*;
+use crate::config::EnvVarName;
 use tam_app::webhook::{Delivery, JiraHook, WebhookError, handle_jira};
 
 pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
@@ -20,7 +21,7 @@ pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: Header
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
         let hook = JiraHook {
             secret: &secret,
-            secret_env: &s.config.jira.webhook_secret_env,
+            secret_env: s.config.jira.webhook_secret_env.as_str(),
             tenant: tenant.as_ref(),
             mapping: &mapping,
         };
@@ -49,8 +50,7 @@ pub(super) async fn release_webhook(State(s): State<Arc<ApiState>>, headers: Hea
     let refused = || {
         ApiError::new(StatusCode::UNAUTHORIZED, "the X-Hub-Signature does not match a release secret of this tenant")
     };
-    let secret =
-        s.config.api.release_secrets.get(&tenant).and_then(|var| std::env::var(var).ok()).filter(|v| !v.is_empty());
+    let secret = s.config.api.release_secrets.get(&tenant).and_then(EnvVarName::value);
     match (secret, signature) {
         (Some(secret), Some(signature)) if tam_connectors::jira::signature_matches(&secret, &body, &signature) => {}
         _ => return Err(refused()),

@@ -12,7 +12,7 @@ use tam_app::sync::kayako::{KayakoApi, KayakoSource};
 use tam_core::TenantId;
 
 use crate::Outcome;
-use crate::config::{Config, JiraSection, KayakoSection};
+use crate::config::{Config, EnvVarName, JiraSection, KayakoSection};
 
 /// The Jira client `[jira]` describes, with its token from the environment.
 pub fn jira_client(config: &Config) -> Result<tam_connectors::jira::Jira> {
@@ -85,8 +85,8 @@ pub fn feeds(config: &Config) -> Result<Vec<TicketFeed>> {
 }
 
 /// A secret from the variable `var`, for the `[section]` option `what`.
-fn secret(section: &str, var: &str, what: &str) -> Result<String> {
-    std::env::var(var).ok().filter(|v| !v.is_empty()).with_context(|| format!("[{section}]: set {var} to the {what}"))
+fn secret(section: &str, var: &EnvVarName, what: &str) -> Result<String> {
+    var.value().with_context(|| format!("[{section}]: set {var} to the {what}"))
 }
 
 /// The client `[kayako]` describes: the JSON API signed in as its agent, or the Classic API
