@@ -167,7 +167,7 @@ pub fn plan(tenant: &TenantId, as_of: Timestamp, accounts: &[AccountResult], dig
         let Some(cause) = a.decision.alert else { continue };
         let reminder = cause == AlertCause::CoolDown;
         let reason = a.decision.reason().map_or("escalated", |r| r.as_str()).to_owned();
-        let rep = Email::parse("rep_email", &a.rep_email.to_lowercase()).ok();
+        let rep = a.rep.as_ref().ok().cloned();
         let draft_key = if reminder { a.episode_draft.clone() } else { Some(key(EffectKind::Draft)) };
 
         if !reminder {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
 use tam_core::scoring::{self, Health, ScoringConfig};
-use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
+use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
 use tam_store::{AccountError, ScanInput, ScanSummary, ScanWindow, SnapshotRecord, Store, StoreError};
 
 pub use crate::scanned::AccountResult;
@@ -240,6 +240,7 @@ fn account_result(input: ScanInput, as_of: Timestamp, cfg: &ScanConfig) -> Accou
         name: input.name,
         rep_name: input.rep_name,
         rep_email: input.rep_email,
+        rep: input.rep,
         rep_chat_space: input.rep_chat_space,
         health,
         trend,
@@ -270,8 +271,10 @@ fn plan_alerts(
     let mut requests = Vec::new();
     for a in accounts.iter().filter(|a| a.decision.alert.is_some()) {
         // One budget per person, however the CRM capitalised the address.
-        match Email::parse("rep_email", &a.rep_email.to_lowercase()) {
-            Ok(rep) => requests.push(AlertRequest { account: a.account.clone(), rep, score: a.health.score }),
+        match &a.rep {
+            Ok(rep) => {
+                requests.push(AlertRequest { account: a.account.clone(), rep: rep.clone(), score: a.health.score })
+            }
             // The account keeps its snapshot; without a usable rep address it cannot be
             // alerted, and that is reported rather than guessed around.
             Err(e) => failed.push(AccountError {
@@ -280,7 +283,7 @@ fn plan_alerts(
                     table: "accounts",
                     key: a.account.to_string(),
                     field: "rep_email",
-                    reason: e.reason,
+                    reason: e.reason.clone(),
                 },
             }),
         }

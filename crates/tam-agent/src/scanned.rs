@@ -5,7 +5,7 @@ use tam_core::alerts::Delivery;
 use tam_core::escalation::Decision;
 use tam_core::outbox::IdemKey;
 use tam_core::scoring::Health;
-use tam_core::{AccountId, Trend};
+use tam_core::{AccountId, Email, FieldError, Trend};
 
 /// One account's result.
 #[derive(Debug, Clone)]
@@ -16,8 +16,10 @@ pub struct AccountResult {
     pub name: String,
     /// Its rep's name.
     pub rep_name: String,
-    /// Its rep's email.
+    /// Its rep's email, as stored.
     pub rep_email: String,
+    /// That address read, lower-cased, or why it is not one.
+    pub rep: Result<Email, FieldError>,
     /// Its rep's chat space.
     pub rep_chat_space: Option<String>,
     /// Score, status, breakdown.

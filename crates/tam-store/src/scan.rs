@@ -7,7 +7,9 @@ use tam_core::alerts::Delivery;
 use tam_core::escalation::{AlertCause, Decision, Episode, Reason};
 use tam_core::outbox::IdemKey;
 use tam_core::scoring::{AccountSignals, Health, TicketSignal};
-use tam_core::{AccountId, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend};
+use tam_core::{
+    AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
+};
 
 use crate::{Store, StoreError, from_nanos, nanos};
 
@@ -20,8 +22,11 @@ pub struct ScanInput {
     pub name: String,
     /// Its rep's name.
     pub rep_name: String,
-    /// Its rep's email, the key of the alert budget.
+    /// Its rep's email, as stored.
     pub rep_email: String,
+    /// That address read, in lower case (one person, one alert budget, however a CRM
+    /// capitalised them), or why it is not one: the account is still scored, but not alerted.
+    pub rep: Result<Email, FieldError>,
     /// Its rep's chat space, where chat alerts go.
     pub rep_chat_space: Option<String>,
     /// Open tickets created at or before `as_of`, and the last heartbeat at or before `as_of`.
@@ -293,11 +298,13 @@ impl Store {
                 } else {
                     None
                 };
+                let rep_email: String = row.get(3)?;
                 Ok(ScanInput {
                     account,
                     name: row.get(1)?,
                     rep_name: row.get(2)?,
-                    rep_email: row.get(3)?,
+                    rep: Email::parse("rep_email", &rep_email).map(|e| e.lowercased()),
+                    rep_email,
                     rep_chat_space: row.get(5)?,
                     signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
                     previous,
