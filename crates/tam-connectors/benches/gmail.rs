@@ -38,27 +38,19 @@ fn gmail(fake: &FakeGmail, concurrency: usize) -> Arc<Gmail> {
 fn draft(run: &str, i: usize) -> CustomerDraft {
     let account = format!("acct-{i:04}");
     let brief = Brief {
-        kind: CommKind::EscalationOutreach,
-        tenant: TenantId::parse("tenant", "bench").unwrap(),
-        account: AccountId::parse("account", &account).unwrap(),
         account_name: format!("Account {i}"),
         contacts: vec![Email::parse("contact", &format!("ops@{account}.example")).unwrap()],
-        cc: vec![],
         rep_name: format!("Rep {}", i % REPS),
-        rep_email: Email::parse("rep", &format!("rep{}@vendor.example", i % REPS)).unwrap(),
-        as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
         score: 10,
         status: HealthStatus::Red,
         trend: Trend::Declining,
-        deductions: vec![],
-        open_tickets: vec![],
-        escalation_reason: None,
-        alert_cause: None,
-        release: None,
-        reported: vec![],
-        roadmap: vec![],
-        period: None,
-        profile: Default::default(),
+        ..Brief::new(
+            CommKind::EscalationOutreach,
+            TenantId::parse("tenant", "bench").unwrap(),
+            AccountId::parse("account", &account).unwrap(),
+            Email::parse("rep", &format!("rep{}@vendor.example", i % REPS)).unwrap(),
+            "2026-03-29T07:00:00Z".parse().unwrap(),
+        )
     };
     let written = Written {
         subject: format!("Account {i}: our plan"),

@@ -199,6 +199,37 @@ pub struct Brief {
     pub profile: ProfileFacts,
 }
 
+impl Brief {
+    /// A brief of `kind` for `account`, from `rep_email`, describing `as_of`, before any fact
+    /// is known: named by its id, addressed to nobody, a green 100 with nothing against it.
+    /// Whoever builds one sets what it knows.
+    pub fn new(kind: CommKind, tenant: TenantId, account: AccountId, rep_email: Email, as_of: Timestamp) -> Brief {
+        Brief {
+            kind,
+            tenant,
+            account_name: account.as_str().to_owned(),
+            account,
+            contacts: Vec::new(),
+            cc: Vec::new(),
+            rep_name: String::new(),
+            rep_email,
+            as_of,
+            score: 100,
+            status: HealthStatus::Green,
+            trend: Trend::Unknown,
+            deductions: Vec::new(),
+            open_tickets: Vec::new(),
+            escalation_reason: None,
+            alert_cause: None,
+            release: None,
+            reported: Vec::new(),
+            roadmap: Vec::new(),
+            period: None,
+            profile: ProfileFacts::default(),
+        }
+    }
+}
+
 /// A writer's answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Written {

@@ -158,27 +158,19 @@ mod tests {
 
     fn draft(images: Vec<InlineImage>) -> CustomerDraft {
         let brief = Brief {
-            kind: CommKind::CustomerSuccessReview,
-            tenant: TenantId::parse("tenant", "acme").unwrap(),
-            account: AccountId::parse("id", "nw").unwrap(),
             account_name: "Northwind".into(),
             contacts: vec![Email::parse("email", "ops@nw.example").unwrap()],
-            cc: vec![],
             rep_name: "Ana".into(),
-            rep_email: Email::parse("email", "ana@v.example").unwrap(),
-            as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
             score: 50,
             status: HealthStatus::Amber,
             trend: Trend::Declining,
-            deductions: vec![],
-            open_tickets: vec![],
-            escalation_reason: None,
-            alert_cause: None,
-            release: None,
-            reported: vec![],
-            roadmap: vec![],
-            period: None,
-            profile: Default::default(),
+            ..Brief::new(
+                CommKind::CustomerSuccessReview,
+                TenantId::parse("tenant", "acme").unwrap(),
+                AccountId::parse("id", "nw").unwrap(),
+                Email::parse("email", "ana@v.example").unwrap(),
+                "2026-03-29T07:00:00Z".parse().unwrap(),
+            )
         };
         let written = Written {
             subject: "Review".into(),

@@ -22,15 +22,9 @@ pub(crate) fn brief(subject: &str) -> Brief {
     };
     let health = scoring::score(&signals, as_of, &ScoringConfig::default());
     Brief {
-        kind: CommKind::EscalationOutreach,
-        tenant: TenantId::parse("t", "acme").unwrap(),
-        account: AccountId::parse("a", "northwind").unwrap(),
         account_name: "Northwind".into(),
         contacts: vec![Email::parse("c", "ops@northwind.example").unwrap()],
-        cc: Vec::new(),
         rep_name: "Ana Ruiz".into(),
-        rep_email: Email::parse("r", "ana@vendor.example").unwrap(),
-        as_of,
         score: health.score,
         status: health.status,
         trend: Trend::Declining,
@@ -43,12 +37,13 @@ pub(crate) fn brief(subject: &str) -> Brief {
             age_hours: 216.0,
         }],
         escalation_reason: Some(Reason::BelowThreshold),
-        alert_cause: None,
-        release: None,
-        reported: vec![],
-        roadmap: vec![],
-        period: None,
-        profile: Default::default(),
+        ..Brief::new(
+            CommKind::EscalationOutreach,
+            TenantId::parse("t", "acme").unwrap(),
+            AccountId::parse("a", "northwind").unwrap(),
+            Email::parse("r", "ana@vendor.example").unwrap(),
+            as_of,
+        )
     }
 }
 

@@ -55,27 +55,20 @@ fn review() -> CustomerDraft {
 
 fn brief_of(account: &str, name: &str, rep: &str, cc: &[&str]) -> Brief {
     Brief {
-        kind: CommKind::EscalationOutreach,
-        tenant: crate::tenant("acme"),
-        account: AccountId::parse("a", account).unwrap(),
         account_name: name.into(),
         contacts: vec![Email::parse("c", "ops@nw.example").unwrap()],
         cc: cc.iter().map(|c| Email::parse("c", c).unwrap()).collect(),
         rep_name: "Ana".into(),
-        rep_email: Email::parse("r", rep).unwrap(),
-        as_of: "2026-03-29T07:00:00Z".parse().unwrap(),
         score: 10,
         status: HealthStatus::Red,
         trend: Trend::Declining,
-        deductions: vec![],
-        open_tickets: vec![],
-        escalation_reason: None,
-        alert_cause: None,
-        release: None,
-        reported: vec![],
-        roadmap: vec![],
-        period: None,
-        profile: Default::default(),
+        ..Brief::new(
+            CommKind::EscalationOutreach,
+            crate::tenant("acme"),
+            AccountId::parse("a", account).unwrap(),
+            Email::parse("r", rep).unwrap(),
+            "2026-03-29T07:00:00Z".parse().unwrap(),
+        )
     }
 }
 
