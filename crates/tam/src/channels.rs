@@ -19,7 +19,7 @@ use tam_writer::llm::{LlmWriter, Router};
 
 use crate::config::{ChatConfig, ChatKind, Config, EventBusKind, MailConfig, MailKind, WriterConfig};
 
-use crate::home::Home;
+use crate::cli::home::Home;
 
 /// The network clients of a process, built once and shared by every set of channels it
 /// hands out (the scheduler's, each API request's): a model provider's concurrency cap and
@@ -44,17 +44,17 @@ enum SharedChat {
 impl Clients {
     /// The ticket sources of `config`, the `[notion]` book on the shared Notion client.
     pub fn sources(&self, config: &Config) -> Result<Sources> {
-        let notion = match (crate::sync::notion_book(config)?, &self.notion) {
+        let notion = match (crate::cli::sync::notion_book(config)?, &self.notion) {
             (Some(book), Some(notion)) => Some((book, Arc::clone(notion))),
             _ => None,
         };
-        Ok(Sources { notion, tickets: crate::sync::feeds(config)? })
+        Ok(Sources { notion, tickets: crate::cli::sync::feeds(config)? })
     }
 
     /// The clients `config` asks for.
     pub fn open(config: &Config) -> Result<Clients> {
         let notion = match (&config.notion.tenant, &config.notion.accounts_database) {
-            (Some(_), Some(_)) => Some(Arc::new(crate::sync::notion_client(&config.notion)?)),
+            (Some(_), Some(_)) => Some(Arc::new(crate::cli::sync::notion_client(&config.notion)?)),
             _ => None,
         };
         let gmail = match config.mail.kind {
@@ -102,7 +102,7 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
 /// Health and profiles written to Notion for the `[notion]` tenant, when its databases are
 /// configured, and what is needed to import what those writes answered.
 fn notion(config: &Config, clients: &Clients) -> Result<Option<NotionChannels>> {
-    let (Some(book), Some(notion)) = (crate::sync::notion_book(config)?, &clients.notion) else { return Ok(None) };
+    let (Some(book), Some(notion)) = (crate::cli::sync::notion_book(config)?, &clients.notion) else { return Ok(None) };
     let health = &config.notion.health;
     Ok(Some(NotionChannels {
         book,

@@ -1,35 +1,22 @@
-//! tam: the command line. Parses arguments, resolves the home directory and the config,
-//! wires the store into the agent, and renders results for people (tables) or machines
-//! (`--json`).
+//! tam: the binary, a thin shell around `tam-app`. `cli/` parses each command's arguments and
+//! prints its results for people (tables) or machines (`--json`); `config/` reads `tam.toml`;
+//! `http/` serves the API and the dashboard; `channels.rs` builds every network client once
+//! per process and hands out the channels and sources made on them.
 //!
-//! **Invariant:** the clock is read here, once per command, and passed down.
+//! **Invariant:** the clock is read once per command or job, and passed down.
 //! Exit codes: 0 success; 1 failure (one line on stderr); 2 usage error; 3 partial success (some records
 //! rejected or some accounts not scanned; the rest was done and stored).
 
-mod agent;
-mod bench;
 mod channels;
-mod clock;
+mod cli;
 mod config;
-mod dashboard;
-mod demo;
-mod doctor;
-mod explain;
-mod home;
 mod http;
-mod import;
-mod outbox;
-mod progress;
-mod rng;
-mod scan;
-mod serve;
-mod sync;
-mod webhook;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use cli::{agent, bench, demo, doctor, explain, home, import, outbox, scan, serve, sync, webhook};
 use tam_app::log;
 
 /// A Technical Account Manager agent: account health, explained, and escalations seen coming.

@@ -25,9 +25,10 @@ use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::channels::Clients;
+use crate::cli::home::Home;
 use crate::config::{Config, EnvVarName};
-use crate::home::Home;
 
+pub mod dashboard;
 mod metrics;
 mod openapi;
 mod pages;

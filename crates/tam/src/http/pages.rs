@@ -47,12 +47,13 @@ pub(super) async fn dashboard_home(
 ) -> Response {
     let (tenant, cookie) = match viewer(&s, &headers, &q) {
         Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
     };
     // `?rep=` narrows the lists to one rep's accounts: the link a digest gives its reader.
     let rep = q.get("rep").map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
-    let home =
-        move |s: &ApiState| crate::dashboard::home(&s.store()?, &tenant, rep.as_deref()).map_err(ApiError::internal);
+    let home = move |s: &ApiState| {
+        crate::http::dashboard::home(&s.store()?, &tenant, rep.as_deref()).map_err(ApiError::internal)
+    };
     match blocking(&s, home).await {
         Ok(html) => page(StatusCode::OK, cookie, html),
         Err(e) => e.into_response(),
@@ -74,14 +75,14 @@ pub(super) async fn sign_in(
     form: Result<axum::Form<SignIn>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(axum::Form(SignIn { token })) = form else {
-        return page(StatusCode::BAD_REQUEST, None, crate::dashboard::sign_in("Unreadable form."));
+        return page(StatusCode::BAD_REQUEST, None, crate::http::dashboard::sign_in("Unreadable form."));
     };
     let known = s.tokens.iter().any(|(t, _)| same(t.as_bytes(), token.as_bytes()));
     if !known {
         return page(
             StatusCode::UNAUTHORIZED,
             None,
-            crate::dashboard::sign_in("That token is not one of this server's."),
+            crate::http::dashboard::sign_in("That token is not one of this server's."),
         );
     }
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
@@ -99,19 +100,19 @@ pub(super) async fn dashboard_account(
 ) -> Response {
     let (tenant, cookie) = match viewer(&s, &headers, &q) {
         Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::dashboard::sign_in(&why)),
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
     };
     let missing = format!("No account {id:?}.");
     let Ok(account) = AccountId::parse("account", &id) else {
-        return page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing));
+        return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
     };
     let html = blocking(&s, move |s| {
-        crate::dashboard::account(&s.store()?, &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
+        crate::http::dashboard::account(&s.store()?, &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
     })
     .await;
     match html {
         Ok(Some(html)) => page(StatusCode::OK, cookie, html),
-        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::dashboard::sign_in(&missing)),
+        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing)),
         Err(e) => e.into_response(),
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use tam_core::{AccountId, TenantId};
 
 use crate::Outcome;
-use crate::home::Home;
+use crate::cli::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
@@ -87,7 +87,7 @@ pub fn profile(home: &Home, command: ProfileCommand) -> Result<Outcome> {
     let ProfileCommand::Show { account, tenant, json } = command;
     let (store, _) = home.open()?;
     let account = AccountId::parse("account", &account).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let tenant = crate::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
+    let tenant = crate::cli::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
     let Some(row) = store.account(&tenant, &account)? else { bail!("no account \"{account}\" in tenant \"{tenant}\"") };
     let facts = store.facts(&tenant, &account)?;
     let changes = store.fact_changes(&tenant, &account)?;

@@ -9,8 +9,8 @@ use tam_core::TenantId;
 use tam_store::OutboxState;
 
 use crate::Outcome;
-use crate::home::Home;
-use crate::scan::select_tenants;
+use crate::cli::home::Home;
+use crate::cli::scan::select_tenants;
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {

@@ -10,9 +10,9 @@ use tam_core::{TenantId, Timestamp};
 use tam_store::{ScanSummary, Store};
 
 use crate::Outcome;
+use crate::cli::home::Home;
+use crate::cli::progress::Progress;
 use crate::config::Config;
-use crate::home::Home;
-use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +21,7 @@ pub struct Args {
     tenant: Option<String>,
 
     /// The instant to score at (RFC 3339). Default: now.
-    #[arg(long, value_name = "RFC3339", value_parser = crate::clock::parse_instant)]
+    #[arg(long, value_name = "RFC3339", value_parser = crate::cli::clock::parse_instant)]
     as_of: Option<Timestamp>,
 
     /// One JSON object per tenant instead of a table.
@@ -53,10 +53,10 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     // Notion mode: the tenant's accounts and tickets live in Notion, so the scan reads what
     // changed there first (before choosing tenants: the first pull creates the tenant).
-    let notion = crate::sync::notion_tenant(&config).map(str::to_owned);
+    let notion = crate::cli::sync::notion_tenant(&config).map(str::to_owned);
     let pulled = match &notion {
         Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
-            let pulled = crate::sync::pull(&mut store, &config, false)?;
+            let pulled = crate::cli::sync::pull(&mut store, &config, false)?;
             pulled.warn();
             Some(pulled)
         }
@@ -64,7 +64,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     };
     let mut partial = pulled.as_ref().is_some_and(|p| !p.report.rejected.is_empty());
     let tenants = select_tenants(&store, args.tenant.as_deref())?;
-    let as_of = args.as_of.unwrap_or_else(crate::clock::now);
+    let as_of = args.as_of.unwrap_or_else(crate::cli::clock::now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Channels are opened once the first scan is stored: scoring and storing never depend on a
     // channel's credentials. If they cannot be opened, the effects wait in the outbox, each

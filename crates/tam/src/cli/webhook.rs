@@ -12,8 +12,8 @@ use tam_connectors::jira::sign;
 use tam_core::TenantId;
 
 use crate::Outcome;
+use crate::cli::home::Home;
 use crate::config::Config;
-use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WebhookCommand {
@@ -59,7 +59,7 @@ pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
         let client = match jira.get() {
             Some(c) => c,
             None => {
-                let c = crate::sync::jira_client(&config)?;
+                let c = crate::cli::sync::jira_client(&config)?;
                 jira.get_or_init(|| c)
             }
         };

@@ -9,8 +9,8 @@ use tam_agent::import::{Format, ImportReport, Importer, RecordKind};
 use tam_core::Timestamp;
 
 use crate::Outcome;
-use crate::home::Home;
-use crate::progress::Progress;
+use crate::cli::home::Home;
+use crate::cli::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

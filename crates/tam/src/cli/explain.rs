@@ -9,7 +9,7 @@ use tam_core::{AccountId, TenantId};
 use tam_store::StoredSnapshot;
 
 use crate::Outcome;
-use crate::home::Home;
+use crate::cli::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -13,10 +13,10 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::Outcome;
+use crate::cli::home::Home;
+use crate::cli::rng::Rng;
+use crate::cli::scan::{scan_tenant, write_table};
 use crate::config::Config;
-use crate::home::Home;
-use crate::rng::Rng;
-use crate::scan::{scan_tenant, write_table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,7 +26,7 @@ pub struct Args {
 
     /// The latest scan instant. Default: today at 07:00 UTC (yesterday's before 07:00), so runs
     /// on the same day replace each other.
-    #[arg(long, value_name = "RFC3339", value_parser = crate::clock::parse_instant)]
+    #[arg(long, value_name = "RFC3339", value_parser = crate::cli::clock::parse_instant)]
     as_of: Option<Timestamp>,
 }
 

@@ -17,8 +17,8 @@ use tam_connectors::notion::{Notion, NotionConfig};
 use tam_core::{TenantId, Timestamp};
 
 use crate::Outcome;
+use crate::cli::home::Home;
 use crate::config::{Config, NotionSection};
-use crate::home::Home;
 
 mod tickets;
 
@@ -29,7 +29,7 @@ pub enum SyncCommand {
     /// Tickets from the Kayako helpdesk named in `[kayako]`, with activity since the last sync.
     Kayako {
         /// Ask for tickets with activity since this instant (RFC 3339) instead of the last sync.
-        #[arg(long, value_parser = crate::clock::parse_instant)]
+        #[arg(long, value_parser = crate::cli::clock::parse_instant)]
         since: Option<Timestamp>,
         /// Print the report as JSON.
         #[arg(long)]
@@ -38,7 +38,7 @@ pub enum SyncCommand {
     /// Tickets from the Jira project named in `[jira]`, updated since the last sync.
     Jira {
         /// Ask for issues updated since this instant (RFC 3339) instead of the last sync.
-        #[arg(long, value_parser = crate::clock::parse_instant)]
+        #[arg(long, value_parser = crate::cli::clock::parse_instant)]
         since: Option<Timestamp>,
         /// Print the report as JSON.
         #[arg(long)]

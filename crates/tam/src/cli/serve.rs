@@ -16,7 +16,7 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 
 use crate::Outcome;
 use crate::channels::worker;
-use crate::home::Home;
+use crate::cli::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long)]
     once: bool,
     /// With --once: the instant the tick takes as now (RFC 3339).
-    #[arg(long, value_parser = crate::clock::parse_instant, requires = "once")]
+    #[arg(long, value_parser = crate::cli::clock::parse_instant, requires = "once")]
     at: Option<Timestamp>,
     /// How late a missed slot may still run; older ones are recorded as missed.
     #[arg(long, default_value_t = 60, value_name = "MINUTES")]
@@ -92,7 +92,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}),
     );
     loop {
-        let now = args.at.unwrap_or_else(crate::clock::now);
+        let now = args.at.unwrap_or_else(crate::cli::clock::now);
         // A failing tick (the store busy, a tenant's zone misnamed) is logged and the next one
         // tries again: the daemon outlives it. A single run reports it as its exit status.
         let (ran, delivered) = match tick.run(now, grace).and_then(|ran| Ok((ran, tick.dispatch()?))) {

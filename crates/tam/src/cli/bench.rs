@@ -15,9 +15,9 @@ use tam_agent::import::{Format, Importer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 
 use crate::Outcome;
-use crate::home::Home;
-use crate::rng::Rng;
-use crate::scan::scan_tenant;
+use crate::cli::home::Home;
+use crate::cli::rng::Rng;
+use crate::cli::scan::scan_tenant;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -341,7 +341,7 @@ fn webhook_phase(
 ) -> Result<(f64, f64, f64)> {
     const SECRET: &str = "bench-webhook-secret";
     let no_fetch = |key: &str| -> Result<serde_json::Value> { anyhow::bail!("{key}: the bench sends whole issues") };
-    let tenant = crate::webhook::jira_tenant(config)?;
+    let tenant = crate::cli::webhook::jira_tenant(config)?;
     let mapping = config.jira.mapping();
     let hook = tam_app::webhook::JiraHook {
         secret: SECRET,
