@@ -30,8 +30,8 @@ pub enum Kind {
     Checkins,
     /// Customer Success Reviews for every account.
     Reviews,
-    /// Tickets from a helpdesk (`jira`, `kayako`).
-    Sync(&'static str),
+    /// Tickets from a helpdesk: its feed's name and its job's name.
+    Sync(&'static str, &'static str),
 }
 
 impl Kind {
@@ -41,9 +41,7 @@ impl Kind {
             Kind::Scan => "scan",
             Kind::Checkins => "checkins",
             Kind::Reviews => "reviews",
-            Kind::Sync("jira") => "sync:jira",
-            Kind::Sync("kayako") => "sync:kayako",
-            Kind::Sync(_) => "sync",
+            Kind::Sync(_, job) => job,
         }
     }
 }
@@ -55,7 +53,9 @@ pub fn jobs(sources: &Sources, tenant: &TenantId) -> Vec<(Kind, Every)> {
         (Kind::Checkins, Every::Day(10, 0)),
         (Kind::Reviews, Every::Quarter(9, 0)),
     ];
-    jobs.extend(sources.tickets.iter().filter(|f| f.tenant == *tenant).map(|f| (Kind::Sync(f.name), Every::Hour)));
+    jobs.extend(
+        sources.tickets.iter().filter(|f| f.tenant == *tenant).map(|f| (Kind::Sync(f.name, f.job), Every::Hour)),
+    );
     jobs
 }
 
@@ -232,7 +232,7 @@ impl Tick<'_> {
                 let review = Work::CustomerSuccessReview { period_days: Field::default() };
                 self.drafts(tenant, &review, &all, slot, &format!("quarter-{slot}"))
             }
-            Kind::Sync(name) => Ok(self.sources.pull(self.store, name, None, self.rules)?.summary()),
+            Kind::Sync(name, _) => Ok(self.sources.pull(self.store, name, None, self.rules)?.summary()),
         }
     }
 

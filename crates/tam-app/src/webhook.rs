@@ -95,8 +95,9 @@ pub struct JiraHook<'a> {
     pub secret: &'a str,
     /// The variable holding it, named when a signature does not match.
     pub secret_env: &'a str,
-    /// The tenant whose tickets these are (`[jira] tenant`).
-    pub tenant: Option<&'a TenantId>,
+    /// The tenant whose tickets these are (`[jira] tenant`), as configured: it is read once
+    /// the signature is checked, so an unsigned caller learns nothing of the configuration.
+    pub tenant: Option<&'a str>,
     /// How issues become tickets.
     pub mapping: &'a JiraMapping,
 }
@@ -121,6 +122,7 @@ pub fn handle_jira(
         )));
     }
     let tenant = hook.tenant.context("[jira] tenant is not set: whose tickets are these?")?;
+    let tenant = &TenantId::parse("[jira] tenant", tenant).map_err(|e| WebhookError::Failed(e.into()))?;
     let Some(event) = issue_event(body).map_err(WebhookError::Invalid)? else {
         return Ok(Handled::Ignored { reason: "not an issue created or updated event".into() });
     };

@@ -227,6 +227,45 @@ pub struct Deduction {
     pub evidence: Evidence,
 }
 
+impl Deduction {
+    /// One deduction in words a rep can repeat to a customer.
+    pub fn explain(&self) -> String {
+        let d = self;
+        match &d.evidence {
+            Evidence::AgedTickets { tickets, after_hours, uncapped_points } => {
+                let list: Vec<String> =
+                    tickets.iter().map(|t| format!("{} ({}, open {} h)", t.id, t.priority, t.age_hours)).collect();
+                let capped = if *uncapped_points > d.points {
+                    format!(", capped from {uncapped_points}")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "aged_p1_p2: {} open P1/P2 ticket(s) older than {after_hours} h{capped}: {}",
+                    tickets.len(),
+                    list.join(", ")
+                )
+            }
+            Evidence::OpenVolume { open_tickets, free_tickets, ticket_ids, uncapped_points } => {
+                let capped = if *uncapped_points > d.points {
+                    format!(", capped from {uncapped_points}")
+                } else {
+                    String::new()
+                };
+                let ids: Vec<&str> = ticket_ids.iter().map(|t| t.as_str()).collect();
+                format!(
+                    "open_volume: {open_tickets} open tickets, {} more than the {free_tickets} free{capped}: {}",
+                    open_tickets.saturating_sub(*free_tickets),
+                    ids.join(", ")
+                )
+            }
+            Evidence::Silence { last_heartbeat, hours_silent, after_hours } => format!(
+                "heartbeat_silence: no heartbeat for {hours_silent} h (more than {after_hours} h); last one at {last_heartbeat}"
+            ),
+        }
+    }
+}
+
 /// The score of one account at one instant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {

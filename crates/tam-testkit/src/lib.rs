@@ -137,6 +137,9 @@ fn answer_connection(
         body: String::from_utf8(raw.body).unwrap(),
     });
     std::thread::sleep(answer.delay);
+    // Out of flight before the answer goes out: a client that waits for it to send its next
+    // request must never find this one still counted.
+    in_flight.fetch_sub(1, SeqCst);
     let body = answer.body.replace(ECHO, &echoed);
     let mut stream = reader.into_inner();
     let mut response = format!(
@@ -150,7 +153,6 @@ fn answer_connection(
     response.push_str("\r\n");
     response.push_str(&body);
     let _ = stream.write_all(response.as_bytes());
-    in_flight.fetch_sub(1, SeqCst);
 }
 
 /// A throw-away `redis-server` on a free port, killed when dropped. Tests that need Redis use

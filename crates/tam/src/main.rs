@@ -1,22 +1,23 @@
 //! tam: the binary, a thin shell around `tam-app`. `cli/` parses each command's arguments and
 //! prints its results for people (tables) or machines (`--json`); `config/` reads `tam.toml`;
-//! `http/` serves the API and the dashboard; `channels.rs` builds every network client once
+//! `http/` serves the API and the dashboard; `clients.rs` builds every network client once
 //! per process and hands out the channels and sources made on them.
 //!
 //! **Invariant:** the clock is read once per command or job, and passed down.
 //! Exit codes: 0 success; 1 failure (one line on stderr); 2 usage error; 3 partial success (some records
 //! rejected or some accounts not scanned; the rest was done and stored).
 
-mod channels;
 mod cli;
+mod clients;
 mod config;
+mod home;
 mod http;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cli::{agent, bench, demo, doctor, explain, home, import, outbox, scan, serve, sync, webhook};
+use cli::{agent, bench, demo, doctor, explain, import, outbox, scan, serve, sync, webhook};
 use tam_app::log;
 
 /// A Technical Account Manager agent: account health, explained, and escalations seen coming.

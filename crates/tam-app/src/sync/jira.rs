@@ -30,12 +30,7 @@ impl JiraSource {
         zone: TimeZone,
         mapping: JiraMapping,
     ) -> Result<JiraSource> {
-        let projects: Vec<&str> = projects.split(',').map(str::trim).collect();
-        if let Some(bad) =
-            projects.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        {
-            bail!("[jira] project {bad:?} is not a project key (one key, or several separated by commas)");
-        }
+        let projects = JiraSource::check_projects(projects)?;
         let mut base = match projects.as_slice() {
             [one] => format!("project = \"{one}\""),
             several => {
@@ -46,6 +41,17 @@ impl JiraSource {
             base.push_str(&format!(" AND ({extra})"));
         }
         Ok(JiraSource { jira, tenant, base, zone, mapping })
+    }
+
+    /// The keys of `projects` (one, or several separated by commas), each checked.
+    pub fn check_projects(projects: &str) -> Result<Vec<&str>> {
+        let projects: Vec<&str> = projects.split(',').map(str::trim).collect();
+        if let Some(bad) =
+            projects.iter().find(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            bail!("[jira] project {bad:?} is not a project key (one key, or several separated by commas)");
+        }
+        Ok(projects)
     }
 
     /// The JQL a sync from `since` sends.

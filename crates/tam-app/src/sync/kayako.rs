@@ -8,7 +8,7 @@ use tam_core::{TenantId, Timestamp};
 use super::{Fetched, TicketSource};
 
 /// Which API a helpdesk is read through.
-pub enum KayakoApi {
+pub enum KayakoClient {
     /// kayako.com's JSON API, signed in as an agent.
     Json(Cases),
     /// The Classic XML API, by departments (ids like `"1,2"`).
@@ -23,7 +23,7 @@ pub enum KayakoApi {
 /// A Kayako helpdesk, as one tenant's tickets.
 pub struct KayakoSource {
     /// The client.
-    pub api: KayakoApi,
+    pub client: KayakoClient,
     /// Whose tickets these are.
     pub tenant: TenantId,
     /// How cases become tickets.
@@ -48,8 +48,8 @@ impl TicketSource for KayakoSource {
             Err(why) => out.skipped.push(format!("kayako: {why}")),
         };
         let mut renames = Vec::new();
-        let (fetched, query) = match &self.api {
-            KayakoApi::Json(cases) => {
+        let (fetched, query) = match &self.client {
+            KayakoClient::Json(cases) => {
                 let priorities = cases.priorities()?;
                 let statuses = cases.statuses()?;
                 let include = mapping.includes();
@@ -57,7 +57,7 @@ impl TicketSource for KayakoSource {
                     cases.cases(since, &include, |c| keep(case_record(tenant, c, &priorities, &statuses, mapping)))?;
                 (fetched, format!("/api/v1/cases.json?include={include}"))
             }
-            KayakoApi::Classic { client, departments } => {
+            KayakoClient::Classic { client, departments } => {
                 let priorities = client.priorities()?;
                 let statuses = client.statuses()?;
                 let fetched = client.tickets(departments, since, |t| {
@@ -75,19 +75,19 @@ impl TicketSource for KayakoSource {
     }
 
     fn calls(&self) -> u64 {
-        match &self.api {
-            KayakoApi::Json(cases) => cases.calls(),
-            KayakoApi::Classic { client, .. } => client.calls(),
+        match &self.client {
+            KayakoClient::Json(cases) => cases.calls(),
+            KayakoClient::Classic { client, .. } => client.calls(),
         }
     }
 }
 
-impl KayakoApi {
+impl KayakoClient {
     /// `tam doctor`'s check: the statuses, read once (proves the URL and the credentials).
     pub fn check(&self) -> Result<String, String> {
         let statuses = match self {
-            KayakoApi::Json(cases) => cases.statuses().map_err(|e| e.to_string())?.len(),
-            KayakoApi::Classic { client, .. } => client.statuses().map_err(|e| e.to_string())?.len(),
+            KayakoClient::Json(cases) => cases.statuses().map_err(|e| e.to_string())?.len(),
+            KayakoClient::Classic { client, .. } => client.statuses().map_err(|e| e.to_string())?.len(),
         };
         Ok(format!("{statuses} ticket statuses read"))
     }

@@ -158,7 +158,8 @@ pub fn pull_tickets(
 /// The ticket sources of a process, and the Notion book its `[notion]` tenant keeps.
 #[derive(Default)]
 pub struct Sources {
-    /// The `[notion]` tenant's databases and the process's Notion client.
+    /// The `[notion]` tenant, when both its databases are known (its scans pull from them and
+    /// its helpdesks' tickets go to the second), and the process's Notion client.
     pub notion: Option<(notion::NotionBook, Arc<Notion>)>,
     /// The helpdesks, each with the tenant it feeds.
     pub tickets: Vec<TicketFeed>,
@@ -167,8 +168,10 @@ pub struct Sources {
 /// A helpdesk feeding one tenant. Its client is built when a sync runs, so a missing token
 /// fails that sync, not the process.
 pub struct TicketFeed {
-    /// `jira`, `kayako`.
+    /// `jira`, `kayako`: its source's name.
     pub name: &'static str,
+    /// Its scheduled job's name in `job_runs` (`sync:jira`).
+    pub job: &'static str,
     /// The tenant it feeds.
     pub tenant: TenantId,
     /// Builds the source.
@@ -190,13 +193,26 @@ impl Sources {
     pub fn pull(&self, store: &mut Store, name: &str, since: Option<Timestamp>, rules: &Rules) -> Result<TicketSync> {
         let feed = self.feed(name).with_context(|| format!("[{name}] is not configured"))?;
         let source = (feed.open)()?;
+        debug_assert_eq!(source.name(), feed.name, "a feed is named as its source");
+        self.pull_from(store, source.as_ref(), since, rules)
+    }
+
+    /// Pulls `source` into where its tenant's tickets live: Notion's Support Tickets database
+    /// for the tenant of [`Sources::notion`], else the store.
+    pub fn pull_from(
+        &self,
+        store: &mut Store,
+        source: &dyn TicketSource,
+        since: Option<Timestamp>,
+        rules: &Rules,
+    ) -> Result<TicketSync> {
         let import = rules.import_options(Timestamp::now());
-        match self.notion_of(&feed.tenant) {
+        match self.notion_of(source.tenant()) {
             Some((book, notion)) => {
                 let sink = notion::IntoNotion { notion, book, priorities: rules.priorities() };
-                pull_tickets(store, source.as_ref(), &sink, since, import)
+                pull_tickets(store, source, &sink, since, import)
             }
-            None => pull_tickets(store, source.as_ref(), &IntoStore, since, import),
+            None => pull_tickets(store, source, &IntoStore, since, import),
         }
     }
 }

@@ -34,8 +34,8 @@ pub struct NotionBook {
 }
 
 impl NotionBook {
-    /// Both databases, which a pull reads.
-    fn databases(&self) -> Result<(&str, &str)> {
+    /// Both databases, which a pull reads, or why not.
+    pub fn databases(&self) -> Result<(&str, &str)> {
         match (&self.accounts_database, &self.tickets_database) {
             (Some(accounts), Some(tickets)) => Ok((accounts, tickets)),
             _ => anyhow::bail!("[notion] needs accounts_database and tickets_database (`tam notion init` prints them)"),

@@ -9,7 +9,7 @@ use serde_json::json;
 use tam_core::{AccountId, TenantId};
 
 use crate::Outcome;
-use crate::cli::home::Home;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
@@ -54,7 +54,7 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
     let task: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let (mut store, config) = home.open()?;
-    let mut channels = crate::channels::open(home, &config)?;
+    let mut channels = crate::clients::open(home, &config)?;
     // The task's tenant picks its event bus; a task without one fails before it publishes.
     let tenant =
         task.get("tenant_id").and_then(serde_json::Value::as_str).and_then(|t| TenantId::parse("tenant_id", t).ok());

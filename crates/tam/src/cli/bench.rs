@@ -15,9 +15,9 @@ use tam_agent::import::{Format, Importer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 
 use crate::Outcome;
-use crate::cli::home::Home;
 use crate::cli::rng::Rng;
 use crate::cli::scan::scan_tenant;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -283,7 +283,7 @@ fn deliver_phase(
     config: &crate::config::Config,
     tenant: &TenantId,
 ) -> Result<(u64, Duration)> {
-    let mut channels = crate::channels::open(home, config)?;
+    let mut channels = crate::clients::open(home, config)?;
     let started = Instant::now();
     let report = channels.dispatch(store, tenant, &config.rules)?;
     let took = started.elapsed();
@@ -341,12 +341,11 @@ fn webhook_phase(
 ) -> Result<(f64, f64, f64)> {
     const SECRET: &str = "bench-webhook-secret";
     let no_fetch = |key: &str| -> Result<serde_json::Value> { anyhow::bail!("{key}: the bench sends whole issues") };
-    let tenant = crate::cli::webhook::jira_tenant(config)?;
     let mapping = config.jira.mapping();
     let hook = tam_app::webhook::JiraHook {
         secret: SECRET,
         secret_env: config.jira.webhook_secret_env.as_str(),
-        tenant: tenant.as_ref(),
+        tenant: config.jira.tenant.as_deref(),
         mapping: &mapping,
     };
     let mut rng = Rng::new(0x5EB_400C);
@@ -421,7 +420,7 @@ fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duratio
         })
         .collect();
     store.enqueue(&tenant, now, &effects)?;
-    let mut channels = crate::channels::open(&home, &config)?;
+    let mut channels = crate::clients::open(&home, &config)?;
     let started = Instant::now();
     let report = channels.dispatch(&mut store, &tenant, &config.rules)?;
     let took = started.elapsed();

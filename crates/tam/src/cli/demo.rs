@@ -13,10 +13,10 @@ use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 
 use crate::Outcome;
-use crate::cli::home::Home;
 use crate::cli::rng::Rng;
 use crate::cli::scan::{scan_tenant, write_table};
 use crate::config::Config;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -374,7 +374,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     import(&mut store, &config, now, "demo accounts", accounts(&book, anchor))?;
     import(&mut store, &config, now, "demo heartbeats", heartbeats(&book, anchor))?;
     let mut history = Vec::new();
-    let mut channels = crate::channels::open(home, &config)?;
+    let mut channels = crate::clients::open(home, &config)?;
     for week in (0..=WEEKS).rev() {
         let hours_before = week * 7 * 24;
         import(&mut store, &config, now, "demo tickets", tickets(&book, anchor, hours_before))?;

@@ -9,7 +9,7 @@ use tam_writer::llm::call;
 use tam_writer::prompt::Prompt;
 
 use crate::Outcome;
-use crate::cli::home::Home;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,19 +52,19 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     if config.chat.kind == crate::config::ChatKind::Api {
-        let api = crate::channels::chat_api(&config.chat).map_err(|e| format!("{e:#}"));
+        let api = crate::clients::chat_api(&config.chat).map_err(|e| format!("{e:#}"));
         checks.push(check("chat (api)", api.and_then(|mut api| api.check())));
     }
     if config.mail.kind == crate::config::MailKind::Gmail {
         // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
-        let gmail = crate::channels::gmail(&config.mail).map_err(|e| format!("{e:#}"));
+        let gmail = crate::clients::gmail(&config.mail).map_err(|e| format!("{e:#}"));
         checks.push(check("mail (gmail)", gmail.and_then(|(_, alerts)| alerts.check())));
     }
     if config.notion.tenant.is_some() {
         checks.extend(notion_checks(&config.notion));
     }
     if config.jira.tenant.is_some() {
-        let me = crate::cli::sync::jira_client(&config).map_err(|e| format!("{e:#}")).and_then(|jira| {
+        let me = crate::clients::sources::jira_client(&config).map_err(|e| format!("{e:#}")).and_then(|jira| {
             let me = jira.myself().map_err(|e| e.to_string())?;
             Ok(format!("signed in as {}", me["displayName"].as_str().or(me["emailAddress"].as_str()).unwrap_or("?")))
         });
@@ -77,7 +77,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }));
     }
     if config.kayako.tenant.is_some() {
-        checks.push(check(format!("kayako ({})", config.kayako.api), crate::cli::sync::kayako_check(&config)));
+        checks.push(check(format!("kayako ({})", config.kayako.api), crate::clients::sources::kayako_check(&config)));
     }
     if config.writer.mode != crate::config::WriterMode::Llm {
         checks.push(json!({"check": "writer", "ok": true, "detail": "templates (offline); no model configured"}));
@@ -121,7 +121,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 /// Each configured Notion database, read once: proves the token, the sharing and the id. Then
 /// its schema (one read per data source): whether a sync can leave out tam's own edits.
 fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
-    let notion = match crate::cli::sync::notion_client(section) {
+    let notion = match crate::clients::sources::notion_client(section) {
         Ok(n) => n,
         Err(e) => return vec![check("notion", Err(format!("{e:#}")))],
     };

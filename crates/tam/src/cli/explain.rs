@@ -4,12 +4,12 @@ use std::io::Write;
 
 use anyhow::{Result, bail};
 use serde_json::json;
-use tam_core::scoring::{Deduction, Evidence};
+use tam_core::scoring::Deduction;
 use tam_core::{AccountId, TenantId};
 use tam_store::StoredSnapshot;
 
 use crate::Outcome;
-use crate::cli::home::Home;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,7 +40,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let Some(latest) = history.first() else {
         bail!("account \"{account}\" has not been scanned yet; run `tam scan --tenant {tenant}`");
     };
-    let lines: Vec<String> = latest.deductions.iter().map(explain).collect();
+    let lines: Vec<String> = latest.deductions.iter().map(Deduction::explain).collect();
     let episodes = store.episodes(&tenant, &account)?;
     let mut out = std::io::stdout().lock();
 
@@ -129,36 +129,6 @@ fn escalation_line(s: &StoredSnapshot) -> String {
             format!("Escalated since {opened} ({}){alert}.", reason.as_str())
         }
         _ => "Not escalated.".to_owned(),
-    }
-}
-
-/// One deduction in words a rep can repeat to a customer.
-pub fn explain(d: &Deduction) -> String {
-    match &d.evidence {
-        Evidence::AgedTickets { tickets, after_hours, uncapped_points } => {
-            let list: Vec<String> =
-                tickets.iter().map(|t| format!("{} ({}, open {} h)", t.id, t.priority, t.age_hours)).collect();
-            let capped =
-                if *uncapped_points > d.points { format!(", capped from {uncapped_points}") } else { String::new() };
-            format!(
-                "aged_p1_p2: {} open P1/P2 ticket(s) older than {after_hours} h{capped}: {}",
-                tickets.len(),
-                list.join(", ")
-            )
-        }
-        Evidence::OpenVolume { open_tickets, free_tickets, ticket_ids, uncapped_points } => {
-            let capped =
-                if *uncapped_points > d.points { format!(", capped from {uncapped_points}") } else { String::new() };
-            let ids: Vec<&str> = ticket_ids.iter().map(|t| t.as_str()).collect();
-            format!(
-                "open_volume: {open_tickets} open tickets, {} more than the {free_tickets} free{capped}: {}",
-                open_tickets.saturating_sub(*free_tickets),
-                ids.join(", ")
-            )
-        }
-        Evidence::Silence { last_heartbeat, hours_silent, after_hours } => format!(
-            "heartbeat_silence: no heartbeat for {hours_silent} h (more than {after_hours} h); last one at {last_heartbeat}"
-        ),
     }
 }
 

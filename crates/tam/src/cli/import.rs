@@ -9,8 +9,8 @@ use tam_agent::import::{Format, ImportReport, Importer, RecordKind};
 use tam_core::Timestamp;
 
 use crate::Outcome;
-use crate::cli::home::Home;
 use crate::cli::progress::Progress;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,7 +1,6 @@
 //! The commands: each parses its arguments, calls the application (`tam-app` and the crates
-//! below it) and prints the result for people (tables) or machines (`--json`). `home` resolves
-//! the data directory and opens the store and the config; `clock`, `progress` and `rng` are
-//! what the commands share.
+//! below it) and prints the result for people (tables) or machines (`--json`). `clock`,
+//! `progress` and `rng` are what the commands share.
 
 pub mod agent;
 pub mod bench;
@@ -9,7 +8,6 @@ pub mod clock;
 pub mod demo;
 pub mod doctor;
 pub mod explain;
-pub mod home;
 pub mod import;
 pub mod outbox;
 pub mod progress;

@@ -9,8 +9,8 @@ use tam_core::TenantId;
 use tam_store::OutboxState;
 
 use crate::Outcome;
-use crate::cli::home::Home;
 use crate::cli::scan::select_tenants;
+use crate::home::Home;
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
@@ -81,7 +81,7 @@ pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
             Ok(Outcome::Done)
         }
         OutboxCommand::Retry { tenant } => {
-            let mut channels = crate::channels::open(home, &config)?;
+            let mut channels = crate::clients::open(home, &config)?;
             let mut failed = 0;
             for t in select_tenants(&store, tenant.as_deref())? {
                 let revived = store.revive_failed(&t, tam_core::Timestamp::now())?;

@@ -10,9 +10,9 @@ use tam_core::{TenantId, Timestamp};
 use tam_store::{ScanSummary, Store};
 
 use crate::Outcome;
-use crate::cli::home::Home;
 use crate::cli::progress::Progress;
 use crate::config::Config;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,7 +53,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
     // Notion mode: the tenant's accounts and tickets live in Notion, so the scan reads what
     // changed there first (before choosing tenants: the first pull creates the tenant).
-    let notion = crate::cli::sync::notion_tenant(&config).map(str::to_owned);
+    let notion = crate::clients::sources::notion_tenant(&config).map(str::to_owned);
     let pulled = match &notion {
         Some(t) if !args.dry_run && !args.no_sync && args.tenant.as_deref().is_none_or(|a| a == t) => {
             let pulled = crate::cli::sync::pull(&mut store, &config, false)?;
@@ -78,7 +78,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         let dispatched = if args.dry_run || args.no_dispatch {
             None
         } else {
-            match channels.get_or_insert_with(|| crate::channels::open(home, &config).map_err(|e| format!("{e:#}"))) {
+            match channels.get_or_insert_with(|| crate::clients::open(home, &config).map_err(|e| format!("{e:#}"))) {
                 Ok(channels) => Some(channels.dispatch(&mut store, tenant, &config.rules)?),
                 Err(why) => {
                     let why = format!("not delivered: the channels could not be opened: {why}");

@@ -15,8 +15,8 @@ use tam_app::jobs::Tick;
 use tam_core::{SignedDuration, TenantId, Timestamp};
 
 use crate::Outcome;
-use crate::channels::worker;
-use crate::cli::home::Home;
+use crate::clients::worker;
+use crate::home::Home;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,13 +54,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     crate::log::JSON_LOGS.store(true, Ordering::Relaxed);
     let (mut store, config) = home.open()?;
     // One set of network clients for the scheduler and every API request.
-    let clients = Arc::new(crate::channels::Clients::open(&config)?);
-    let mut channels = crate::channels::with(home, &config, &clients)?;
+    let clients = Arc::new(crate::clients::Clients::open(&config)?);
+    let mut channels = crate::clients::with(home, &config, &clients)?;
     let sources = clients.sources(&config)?;
     let worker = worker();
     // Runs an earlier incarnation of this replica left `running` (it was killed) are let go, so
     // their slots run again within the grace rather than staying taken until they go stale.
-    let released = store.release_dead_runs(|w| crate::channels::dead_on_this_host(w, &worker))?;
+    let released = store.release_dead_runs(|w| crate::clients::dead_on_this_host(w, &worker))?;
     if released > 0 {
         crate::log::event("warn", "released runs of a dead worker", json!({"runs": released}));
     }

@@ -1,28 +1,22 @@
 //! `tam sync notion|jira|kayako`: the syncs of [`tam_app::sync`], run once and reported.
 //! `tam notion init`: creates the two databases a Notion pull reads.
 //!
-//! The clients of the sources are built here, from `tam.toml` and the secrets its options
-//! name; [`tickets`] builds the helpdesks'.
+//! Their clients are built in `crate::clients::sources`.
 
 use std::io::Write;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use serde_json::json;
-use tam_app::sync::Sources;
-use tam_app::sync::notion::NotionBook;
+use tam_app::sync::notion::Pulled;
+use tam_app::sync::{Sources, TicketFeed, TicketSync};
 use tam_connectors::notion::records as schema;
-use tam_connectors::notion::{Notion, NotionConfig};
-use tam_core::{TenantId, Timestamp};
+use tam_core::Timestamp;
 
 use crate::Outcome;
-use crate::cli::home::Home;
-use crate::config::{Config, NotionSection};
-
-mod tickets;
-
-pub use tickets::{feeds, jira_client, kayako_check};
+use crate::clients::sources::{jira_feed, kayako_feed, notion_book, notion_client, notion_tenant};
+use crate::config::Config;
+use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum SyncCommand {
@@ -90,51 +84,23 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-/// The client `[notion]` describes, with its token from the environment.
-pub fn notion_client(config: &NotionSection) -> Result<Notion> {
-    let var = &config.token_env;
-    let token = var.value().with_context(|| format!("[notion]: set {var} to the integration's token"))?;
-    Ok(Notion::new(
-        token,
-        NotionConfig {
-            base_url: config.base_url.clone(),
-            version: config.version.clone(),
-            requests_per_second: config.requests_per_second,
-            timeout: Duration::from_millis(config.timeout_ms),
-            ..NotionConfig::default()
-        },
-    ))
-}
-
-/// The `[notion]` tenant and its databases, when it names a tenant.
-pub fn notion_book(config: &Config) -> Result<Option<NotionBook>> {
-    let s = &config.notion;
-    let Some(tenant) = &s.tenant else { return Ok(None) };
-    Ok(Some(NotionBook {
-        tenant: TenantId::parse("[notion] tenant", tenant)?,
-        accounts_database: s.accounts_database.clone(),
-        tickets_database: s.tickets_database.clone(),
-        accounts: s.accounts.clone(),
-        tickets: s.tickets.clone(),
-    }))
-}
-
-/// The `[notion]` tenant, when its two databases are configured: the tenant whose scan reads
-/// from Notion first, and whose helpdesks' tickets go to its Support Tickets database.
-pub fn notion_tenant(config: &Config) -> Option<&str> {
-    let s = &config.notion;
-    s.accounts_database.as_ref().and(s.tickets_database.as_ref()).and(s.tenant.as_deref())
-}
-
 /// Pulls the `[notion]` tenant's accounts and tickets into `store` on a client of its own.
-pub fn pull(store: &mut tam_store::Store, config: &Config, full: bool) -> Result<tam_app::sync::notion::Pulled> {
+pub fn pull(store: &mut tam_store::Store, config: &Config, full: bool) -> Result<Pulled> {
     let book = notion_book(config)?.context("[notion] tenant is not set: which tenant are these accounts?")?;
+    book.databases()?;
     let notion = notion_client(&config.notion)?;
-    tam_app::sync::notion::pull(store, &notion, &book, full, config.import_options(Timestamp::now()))
+    tam_app::sync::notion::pull(store, &notion, &book, full, config.rules.import_options(Timestamp::now()))
 }
 
-/// The sources a one-off sync of `config` pulls with: its clients are its own.
-fn sources(config: &Config, feed: tam_app::sync::TicketFeed) -> Result<Sources> {
+/// Pulls `feed` once, on clients of its own: into Notion for the `[notion]` tenant (whose
+/// client is built once the source's is), else into the store.
+fn pull_feed(
+    store: &mut tam_store::Store,
+    config: &Config,
+    feed: TicketFeed,
+    since: Option<Timestamp>,
+) -> Result<TicketSync> {
+    let source = (feed.open)()?;
     let notion = match notion_tenant(config) {
         Some(tenant) if tenant == feed.tenant.as_str() => {
             let book = notion_book(config)?.context("[notion] tenant is not set")?;
@@ -142,20 +108,18 @@ fn sources(config: &Config, feed: tam_app::sync::TicketFeed) -> Result<Sources> 
         }
         _ => None,
     };
-    Ok(Sources { notion, tickets: vec![feed] })
+    Sources { notion, tickets: Vec::new() }.pull_from(store, source.as_ref(), since, &config.rules)
 }
 
 pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
     let (full, json) = match command {
         SyncCommand::Jira { since, json } => {
             let (mut store, config) = home.open()?;
-            let sources = sources(&config, tickets::jira_feed(&config)?)?;
-            return tickets::report(&sources.pull(&mut store, "jira", since, &config.rules)?, json);
+            return report(&pull_feed(&mut store, &config, jira_feed(&config)?, since)?, json);
         }
         SyncCommand::Kayako { since, json } => {
             let (mut store, config) = home.open()?;
-            let sources = sources(&config, tickets::kayako_feed(&config)?)?;
-            return tickets::report(&sources.pull(&mut store, "kayako", since, &config.rules)?, json);
+            return report(&pull_feed(&mut store, &config, kayako_feed(&config)?, since)?, json);
         }
         SyncCommand::Notion { full, json } => (full, json),
     };
@@ -180,4 +144,18 @@ pub fn run(home: &Home, command: SyncCommand) -> Result<Outcome> {
         )?;
     }
     Ok(if pulled.report.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
+}
+
+/// Prints a ticket sync's report; a rejected ticket makes the outcome partial.
+fn report(sync: &TicketSync, json: bool) -> Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(sync)?)?;
+    } else {
+        for r in &sync.rejected {
+            crate::warn(format_args!("{}: rejected: {r}", sync.source));
+        }
+        writeln!(out, "{} → {}: {}; {} calls", sync.source, sync.tenant, sync.summary(), sync.calls)?;
+    }
+    Ok(if sync.rejected.is_empty() { Outcome::Done } else { Outcome::Partial })
 }

@@ -12,8 +12,7 @@ use tam_connectors::jira::sign;
 use tam_core::TenantId;
 
 use crate::Outcome;
-use crate::cli::home::Home;
-use crate::config::Config;
+use crate::home::Home;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WebhookCommand {
@@ -36,41 +35,21 @@ pub enum WebhookCommand {
     },
 }
 
-/// The webhook secret `[jira] webhook_secret_env` names.
-pub fn jira_secret(config: &Config) -> Result<String> {
-    let var = &config.jira.webhook_secret_env;
-    var.value().with_context(|| format!("[jira]: set {var} to the webhook's secret; unsigned deliveries are refused"))
-}
-
-/// The `[jira]` tenant, when it names one.
-pub fn jira_tenant(config: &Config) -> Result<Option<TenantId>> {
-    Ok(config.jira.tenant.as_deref().map(|t| TenantId::parse("[jira] tenant", t)).transpose()?)
-}
-
 pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
     let WebhookCommand::Replay { file, signature, sign: sign_it, delivery, json } = command;
     let received = Instant::now();
     let body = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let (mut store, config) = home.open()?;
-    let secret = jira_secret(&config)?;
+    let secret = crate::clients::sources::jira_secret(&config)?;
     let signature = if sign_it { Some(sign(&secret, &body)) } else { signature };
-    let jira = std::cell::OnceCell::new();
-    let fetch = |key: &str| -> Result<Value> {
-        let client = match jira.get() {
-            Some(c) => c,
-            None => {
-                let c = crate::cli::sync::jira_client(&config)?;
-                jira.get_or_init(|| c)
-            }
-        };
-        Ok(client.issue(key, &config.jira.mapping().fields())?)
-    };
-    let tenant = jira_tenant(&config)?;
     let mapping = config.jira.mapping();
+    let fetch = |key: &str| -> Result<Value> {
+        Ok(crate::clients::sources::jira_client(&config)?.issue(key, &mapping.fields())?)
+    };
     let hook = JiraHook {
         secret: &secret,
         secret_env: config.jira.webhook_secret_env.as_str(),
-        tenant: tenant.as_ref(),
+        tenant: config.jira.tenant.as_deref(),
         mapping: &mapping,
     };
     let handled = handle_jira(
@@ -82,8 +61,9 @@ pub fn run(home: &Home, command: WebhookCommand) -> Result<Outcome> {
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     // The server's dispatcher would deliver these; a replay delivers them itself.
-    if let (Handled::Processed { .. }, Some(tenant)) = (&handled, &tenant) {
-        crate::channels::open(home, &config)?.dispatch(&mut store, tenant, &config.rules)?;
+    if let (Handled::Processed { .. }, Some(tenant)) = (&handled, config.jira.tenant.as_deref()) {
+        let tenant = TenantId::parse("[jira] tenant", tenant)?;
+        crate::clients::open(home, &config)?.dispatch(&mut store, &tenant, &config.rules)?;
     }
     let mut out = std::io::stdout().lock();
     if json {

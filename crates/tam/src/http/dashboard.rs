@@ -153,7 +153,7 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
     let why: Vec<String> =
         // With its points, as `tam explain` shows it.
         latest
-            .map(|s| s.deductions.iter().map(|d| format!("-{} {}", d.points, crate::cli::explain::explain(d))).collect())
+            .map(|s| s.deductions.iter().map(|d| format!("-{} {}", d.points, d.explain())).collect())
             .unwrap_or_default();
     let tickets: Vec<minijinja::Value> = store
         .open_ticket_facts(tenant, id, now)

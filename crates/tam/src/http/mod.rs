@@ -24,9 +24,9 @@ use tam_agent::tasks::TaskError;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
-use crate::channels::Clients;
-use crate::cli::home::Home;
+use crate::clients::Clients;
 use crate::config::{Config, EnvVarName};
+use crate::home::Home;
 
 pub mod dashboard;
 mod metrics;

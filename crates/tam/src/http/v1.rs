@@ -144,7 +144,7 @@ pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMa
 
 /// Runs `task` for `tenant` with this home's channels (blocking).
 pub(super) fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
-    let mut channels = crate::channels::with(&s.home, &s.config, &s.clients).map_err(ApiError::internal)?;
+    let mut channels = crate::clients::with(&s.home, &s.config, &s.clients).map_err(ApiError::internal)?;
     let mut store = s.store()?;
     channels.run_task(&mut store, &s.config.rules, tenant, task).map_err(|e| match e {
         TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),

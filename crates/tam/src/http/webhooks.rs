@@ -10,19 +10,17 @@ pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: Header
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (signature, delivery) = (header("x-hub-signature"), header("x-atlassian-webhook-identifier"));
     let handled = blocking(&s, move |s| {
-        let secret = crate::cli::webhook::jira_secret(&s.config)
+        let secret = crate::clients::sources::jira_secret(&s.config)
             .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
         let mapping = s.config.jira.mapping();
         let fetch = |key: &str| -> Result<Value> {
-            let jira = crate::cli::sync::jira_client(&s.config)?;
+            let jira = s.clients.jira(&s.config)?;
             Ok(jira.issue(key, &mapping.fields())?)
         };
-        let tenant = crate::cli::webhook::jira_tenant(&s.config)
-            .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}")))?;
         let hook = JiraHook {
             secret: &secret,
             secret_env: s.config.jira.webhook_secret_env.as_str(),
-            tenant: tenant.as_ref(),
+            tenant: s.config.jira.tenant.as_deref(),
             mapping: &mapping,
         };
         let mut store = s.store()?;

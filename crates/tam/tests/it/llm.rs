@@ -92,7 +92,9 @@ fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_f
         a.delay = std::time::Duration::from_millis(700);
         a
     };
-    let fake = Fake::start_parallel(vec![slow(), slow()]);
+    // Three drafts: the scan's escalation outreach (queued, then delivered by whichever task
+    // dispatches first) and one for each task.
+    let fake = Fake::start_parallel(vec![slow(), slow(), slow()]);
     let home = llm_home(&fake);
     let book = home.file("book.ndjson", BOOK);
     home.ok(&["import", book.to_str().unwrap()]);
@@ -105,7 +107,7 @@ fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_f
     let started = std::time::Instant::now();
     let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
         let post = |label: &str| {
-            let task = format!(r#"{{"type": "escalation_outreach", "account_id": "a1", "label": "{label}"}}"#);
+            let task = format!(r#"{{"type": "escalation_outreach", "account_id": "a1", "task_id": "{label}"}}"#);
             let server = &server;
             scope.spawn(move || server.call("POST", "/v1/tasks", Some(token), Some(&task)))
         };
@@ -113,9 +115,12 @@ fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_f
         vec![a.join().unwrap(), b.join().unwrap()]
     });
     for (status, result) in &results {
+        // Two tasks, two drafts (their task ids tell them apart), each written by the model.
         assert_eq!(*status, 200, "{result}");
+        assert_eq!(result["draft"]["generator"], "openai_compatible/test-model", "{result}");
     }
-    assert_eq!(fake.seen.lock().unwrap().len(), 2, "one model call each");
+    assert_eq!(fake.seen.lock().unwrap().len(), 3, "one model call a draft");
     assert_eq!(fake.most_at_once(), 1, "one call in flight at a time: the second waited for the first");
-    assert!(started.elapsed() >= std::time::Duration::from_millis(1_400));
+    let elapsed = started.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(2_100), "{elapsed:?}: {results:?}");
 }

@@ -17,9 +17,11 @@ use tam_core::ports::{DraftMailbox, RepAlerts, Writer};
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
+pub mod sources;
+
 use crate::config::{ChatConfig, ChatKind, Config, EventBusKind, MailConfig, MailKind, WriterConfig};
 
-use crate::cli::home::Home;
+use crate::home::Home;
 
 /// The network clients of a process, built once and shared by every set of channels it
 /// hands out (the scheduler's, each API request's): a model provider's concurrency cap and
@@ -33,6 +35,8 @@ pub struct Clients {
     notion: Option<Arc<Notion>>,
     /// With `[chat] kind = "webhook"` or `"api"`: one pacing per space (and one token).
     chat: Option<SharedChat>,
+    /// With `[jira]`: for the webhook's fetches, built at the first.
+    jira: std::sync::OnceLock<tam_connectors::jira::Jira>,
 }
 
 /// The chat channel of a process, shared by every set of channels.
@@ -44,17 +48,27 @@ enum SharedChat {
 impl Clients {
     /// The ticket sources of `config`, the `[notion]` book on the shared Notion client.
     pub fn sources(&self, config: &Config) -> Result<Sources> {
-        let notion = match (crate::cli::sync::notion_book(config)?, &self.notion) {
-            (Some(book), Some(notion)) => Some((book, Arc::clone(notion))),
+        let notion = match (sources::notion_tenant(config), sources::notion_book(config)?, &self.notion) {
+            (Some(_), Some(book), Some(notion)) => Some((book, Arc::clone(notion))),
             _ => None,
         };
-        Ok(Sources { notion, tickets: crate::cli::sync::feeds(config)? })
+        Ok(Sources { notion, tickets: sources::feeds(config) })
+    }
+
+    /// The Jira client `[jira]` describes, built at the first call (a missing token fails
+    /// that call, not the process).
+    pub fn jira(&self, config: &Config) -> Result<&tam_connectors::jira::Jira> {
+        if let Some(jira) = self.jira.get() {
+            return Ok(jira);
+        }
+        let jira = sources::jira_client(config)?;
+        Ok(self.jira.get_or_init(|| jira))
     }
 
     /// The clients `config` asks for.
     pub fn open(config: &Config) -> Result<Clients> {
         let notion = match (&config.notion.tenant, &config.notion.accounts_database) {
-            (Some(_), Some(_)) => Some(Arc::new(crate::cli::sync::notion_client(&config.notion)?)),
+            (Some(_), Some(_)) => Some(Arc::new(sources::notion_client(&config.notion)?)),
             _ => None,
         };
         let gmail = match config.mail.kind {
@@ -72,7 +86,7 @@ impl Clients {
             ChatKind::Api => Some(SharedChat::Api(Shared::new(chat_api(&config.chat)?))),
             ChatKind::Local => None,
         };
-        Ok(Clients { writer: writer(&config.writer), gmail, notion, chat })
+        Ok(Clients { writer: writer(&config.writer), gmail, notion, chat, jira: std::sync::OnceLock::new() })
     }
 }
 
@@ -102,7 +116,7 @@ fn service_account(section: &str, var: &str, token_uri: Option<&str>, timeout_ms
 /// Health and profiles written to Notion for the `[notion]` tenant, when its databases are
 /// configured, and what is needed to import what those writes answered.
 fn notion(config: &Config, clients: &Clients) -> Result<Option<NotionChannels>> {
-    let (Some(book), Some(notion)) = (crate::cli::sync::notion_book(config)?, &clients.notion) else { return Ok(None) };
+    let (Some(book), Some(notion)) = (sources::notion_book(config)?, &clients.notion) else { return Ok(None) };
     let health = &config.notion.health;
     Ok(Some(NotionChannels {
         book,
