@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use tam_agent::dispatch::{self, Channels, DispatchReport};
+use tam_agent::tasks::Task;
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalProfiles};
 use tam_connectors::notion::Notion;
 use tam_connectors::notion::crm::NotionCrm;
@@ -102,17 +103,17 @@ impl AppChannels {
         }
     }
 
-    /// Runs one task for `tenant` now, through these channels, by `rules`.
+    /// Runs one task now, through these channels (its tenant's event bus and CRM), by `rules`.
     pub fn run_task(
         &mut self,
         store: &mut Store,
         rules: &Rules,
-        tenant: &TenantId,
-        task: &serde_json::Value,
+        task: Task,
     ) -> Result<serde_json::Value, tam_agent::tasks::TaskError> {
         let scan_config = |t: &TenantId| rules.scan(Some(t)).clone();
         let worker = worker();
-        let mut ports = self.ports(tenant);
+        let tenant = task.tenant.clone();
+        let mut ports = self.ports(&tenant);
         let mut ctx = tam_agent::tasks::TaskContext {
             store,
             channels: &mut ports,
@@ -121,7 +122,7 @@ impl AppChannels {
             now: crate::now(),
             worker: &worker,
         };
-        let ran = tam_agent::tasks::run(&mut ctx, task);
+        let ran = tam_agent::tasks::run_task(&mut ctx, task);
         if let Err(e) = self.import_own_writes(store, rules) {
             crate::log::warn(format_args!("notion: {e:#}"));
         }
@@ -142,7 +143,7 @@ impl AppChannels {
         self.dispatch_until(store, tenant, rules, &|| false)
     }
 
-    /// [`HomeChannels::dispatch`] that stops between batches once `stop` says so, leaving the
+    /// [`AppChannels::dispatch`] that stops between batches once `stop` says so, leaving the
     /// rest pending (`tam serve` on SIGTERM).
     pub fn dispatch_until(
         &mut self,

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 use tam_agent::tasks::{self, Field, Task, TaskContext, Work};
 use tam_core::schedule::{Due, Every, Schedule};
@@ -215,10 +215,7 @@ impl Tick<'_> {
                     let import = self.rules.import_options(Timestamp::now());
                     notion::pull(self.store, notion, book, false, import)?.warn();
                 }
-                let rules = self.rules.scan(Some(tenant));
-                let report = tam_agent::scan::scan(self.store, tenant, slot, rules, false, |_| {})
-                    .with_context(|| format!("scan of tenant {tenant}"))?;
-                tam_agent::profile::surface_opportunities(self.store, tenant, None, slot)?;
+                let report = crate::scan::scan_tenant(self.store, self.rules, tenant, slot, false, |_| {})?;
                 let s = &report.summary;
                 Ok(format!("{} red, {} amber, {} green; {} effect(s)", s.red, s.amber, s.green, s.effects))
             }

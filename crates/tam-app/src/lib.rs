@@ -10,14 +10,18 @@
 //! * [`sync`]: ticket syncs over the [`sync::TicketSource`] and [`sync::TicketSink`] ports,
 //!   and Notion's accounts and tickets pull.
 //! * [`webhook`]: one Jira delivery, checked, stored and re-scored.
+//! * [`heartbeats`]: a tenant's posted heartbeats, stored as its own.
 //! * [`channels`]: the channels effects go out through, and the dispatch over them.
+//! * [`scan`]: a tenant's scan, as every caller runs it.
 //! * [`jobs`]: the scheduler's tick.
 //! * [`log`]: what the application says on stderr.
 
 pub mod channels;
+pub mod heartbeats;
 pub mod jobs;
 pub mod log;
 pub mod rules;
+pub mod scan;
 pub mod sync;
 pub mod webhook;
 

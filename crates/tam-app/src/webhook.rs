@@ -127,7 +127,7 @@ pub fn handle_jira(
         return Ok(Handled::Ignored { reason: "not an issue created or updated event".into() });
     };
     let delivery = id.map_or_else(|| format!("sha256:{}", &sign("", body)[7..]), str::to_owned);
-    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap_or_else(|_| Timestamp::now());
+    let now = crate::now();
     if store.delivery_seen(tenant, "jira", &delivery).context("looking up the delivery")? {
         return Ok(Handled::Duplicate { delivery });
     }
@@ -186,4 +186,42 @@ fn process(
         fetched,
         micros,
     })
+}
+
+/// Why a release delivery was refused; each maps to an HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseRefused {
+    /// 400: the body is not JSON, or not a release.
+    #[error("{0}")]
+    Invalid(String),
+    /// 401: the same answer for an unknown tenant, a tenant without a release secret and a bad
+    /// signature, so an unsigned caller learns nothing about which tenants exist.
+    #[error("the X-Hub-Signature does not match a release secret of this tenant")]
+    Unauthorized,
+}
+
+/// A release to announce, `{"tenant_id", "release_info": {version, date, changes[]},
+/// "account_id"?}`, signed (`X-Hub-Signature: sha256=…`) with its tenant's release secret,
+/// which `secret_of` gives by tenant id: the release-notes task it asks for, which drafts
+/// once per version.
+pub fn release_task(
+    body: &[u8],
+    signature: Option<&str>,
+    secret_of: impl Fn(&str) -> Option<String>,
+) -> Result<tam_agent::tasks::Task, ReleaseRefused> {
+    let release: Value =
+        serde_json::from_slice(body).map_err(|e| ReleaseRefused::Invalid(format!("body: not JSON ({e})")))?;
+    let tenant = release["tenant_id"].as_str().unwrap_or_default();
+    match (secret_of(tenant), signature) {
+        (Some(secret), Some(signature)) if signature_matches(&secret, body, signature) => {}
+        _ => return Err(ReleaseRefused::Unauthorized),
+    }
+    TenantId::parse("tenant_id", tenant).map_err(|_| ReleaseRefused::Unauthorized)?;
+    let version = release.pointer("/release_info/version").and_then(Value::as_str).unwrap_or_default();
+    let mut task = serde_json::json!({"type": "release_notes", "tenant_id": tenant,
+                                      "release_info": release["release_info"], "task_id": format!("release-{version}")});
+    if let Some(account) = release.get("account_id") {
+        task["account_id"] = account.clone();
+    }
+    tam_agent::tasks::Task::parse(&task).map_err(|e| ReleaseRefused::Invalid(e.to_string()))
 }

@@ -338,6 +338,11 @@ impl Classic {
             .collect())
     }
 
+    /// What [`Classic::tickets`] asks for, for a sync's report.
+    pub fn tickets_query(departments: &str) -> String {
+        format!("/Tickets/Ticket/ListAll/{departments}")
+    }
+
     /// Tickets of `departments` (comma-separated ids), latest activity first, handed to
     /// `each`; stops at the first ticket whose last activity is before `since`. Returns how
     /// many were handed over.
@@ -716,6 +721,11 @@ impl Cases {
                 Some((s["id"].as_i64()?, (s["label"].as_str()?.to_owned(), s["type"].as_str()?.to_owned())))
             })
             .collect())
+    }
+
+    /// What [`Cases::cases`] asks for, for a sync's report.
+    pub fn cases_query(include: &str) -> String {
+        format!("/api/v1/cases.json?include={include}")
     }
 
     /// Every case, `limit` at a time by `offset`, with the resources `include` names

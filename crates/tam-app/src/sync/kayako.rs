@@ -55,7 +55,7 @@ impl TicketSource for KayakoSource {
                 let include = mapping.includes();
                 let fetched =
                     cases.cases(since, &include, |c| keep(case_record(tenant, c, &priorities, &statuses, mapping)))?;
-                (fetched, format!("/api/v1/cases.json?include={include}"))
+                (fetched, Cases::cases_query(&include))
             }
             KayakoClient::Classic { client, departments } => {
                 let priorities = client.priorities()?;
@@ -68,7 +68,7 @@ impl TicketSource for KayakoSource {
                     }
                     keep(classic_record(tenant, t, &priorities, &statuses, mapping));
                 })?;
-                (fetched, format!("/Tickets/Ticket/ListAll/{departments}"))
+                (fetched, Classic::tickets_query(departments))
             }
         };
         Ok(Fetched { fetched, query, renames, ..out })

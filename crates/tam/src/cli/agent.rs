@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 
-use tam_core::{AccountId, TenantId};
+use tam_core::AccountId;
 
 use crate::Outcome;
 use crate::home::Home;
@@ -55,11 +55,8 @@ pub fn task(home: &Home, command: TaskCommand) -> Result<Outcome> {
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", file.display()))?;
     let (mut store, config) = home.open()?;
     let mut channels = crate::clients::open(home, &config)?;
-    // The task's tenant picks its event bus; a task without one fails before it publishes.
-    let tenant =
-        task.get("tenant_id").and_then(serde_json::Value::as_str).and_then(|t| TenantId::parse("tenant_id", t).ok());
-    let tenant = tenant.unwrap_or_else(|| TenantId::parse("tenant_id", "-").expect("a constant id"));
-    let result = channels.run_task(&mut store, &config.rules, &tenant, &task)?;
+    let task = tam_agent::tasks::Task::parse(&task)?;
+    let result = channels.run_task(&mut store, &config.rules, task)?;
     writeln!(std::io::stdout().lock(), "{result}")?;
     Ok(if result.get("partial").and_then(serde_json::Value::as_bool) == Some(true) {
         Outcome::Partial

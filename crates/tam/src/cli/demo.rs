@@ -356,7 +356,7 @@ fn import(
     name: &str,
     records: Vec<serde_json::Value>,
 ) -> Result<()> {
-    let mut importer = Importer::new(store, config.import_options(now));
+    let mut importer = Importer::new(store, config.rules.import_options(now));
     importer.push(name, records)?;
     let report = importer.finish()?;
     ensure!(report.rejected.is_empty(), "demo data was rejected: {}", report.rejected[0]);
@@ -380,7 +380,6 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         import(&mut store, &config, now, "demo tickets", tickets(&book, anchor, hours_before))?;
         let as_of = anchor.checked_sub(SignedDuration::from_hours(hours_before)).expect("recent");
         history.push(scan_tenant(&mut store, &config, &tenant, as_of, false)?);
-        tam_agent::profile::surface_opportunities(&mut store, &tenant, None, as_of)?;
         channels.dispatch(&mut store, &tenant, &config.rules)?;
     }
     let latest = history.last().expect("at least one scan ran");

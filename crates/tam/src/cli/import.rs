@@ -49,7 +49,7 @@ const SHOW_REJECTED: usize = 50;
 
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (mut store, config) = home.open()?;
-    let opts = config.import_options(Timestamp::now());
+    let opts = config.rules.import_options(Timestamp::now());
     let progress = Progress::new("importing, records stored:", 0);
     let mut importer = Importer::new(&mut store, opts).with_progress(|done| progress.update(done));
     for path in &args.files {

@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
-use tam_agent::scan::{self, AccountResult, ScanReport};
+use tam_agent::scan::{AccountResult, ScanReport};
 use tam_core::scoring::Deduction;
 use tam_core::{TenantId, Timestamp};
 use tam_store::{ScanSummary, Store};
@@ -72,9 +72,6 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let mut channels: Option<Result<tam_app::channels::AppChannels, String>> = None;
     for (i, tenant) in tenants.iter().enumerate() {
         let report = scan_tenant(&mut store, &config, tenant, as_of, args.dry_run)?;
-        if !args.dry_run {
-            tam_agent::profile::surface_opportunities(&mut store, tenant, None, as_of)?;
-        }
         let dispatched = if args.dry_run || args.no_dispatch {
             None
         } else {
@@ -146,6 +143,7 @@ fn names(tenants: &[TenantId]) -> String {
     tenants.iter().map(TenantId::as_str).collect::<Vec<_>>().join(", ")
 }
 
+/// [`tam_app::scan::scan_tenant`], with a progress bar on a terminal.
 pub fn scan_tenant(
     store: &mut Store,
     config: &Config,
@@ -153,11 +151,10 @@ pub fn scan_tenant(
     as_of: Timestamp,
     dry_run: bool,
 ) -> Result<ScanReport> {
-    let cfg = config.scan_config(Some(tenant));
     let total = if Progress::shown() { store.account_count(tenant)? } else { 0 };
     let progress = Progress::new(format!("scanning {tenant}"), total);
-    let report = scan::scan(store, tenant, as_of, cfg, dry_run, |done| progress.update(done))
-        .with_context(|| format!("scan of tenant {tenant}"))?;
+    let report =
+        tam_app::scan::scan_tenant(store, &config.rules, tenant, as_of, dry_run, |done| progress.update(done))?;
     progress.finish();
     Ok(report)
 }

@@ -225,16 +225,6 @@ impl Config {
         }
         Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api })
     }
-
-    /// The scoring and escalation rules for a tenant (or the global ones).
-    pub fn scan_config(&self, tenant: Option<&TenantId>) -> &ScanConfig {
-        self.rules.scan(tenant)
-    }
-
-    /// Parser settings for an import that read the clock at `now`.
-    pub fn import_options(&self, now: Timestamp) -> ImportOptions {
-        self.rules.import_options(now)
-    }
 }
 
 /// A tenant's IANA time zone (`[tenants.<id>] time_zone`; UTC by default).

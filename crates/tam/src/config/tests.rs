@@ -25,7 +25,7 @@ fn the_default_file_uncommented_is_the_defaults() {
         .collect::<Vec<_>>()
         .join("\n");
     let config = load(&uncommented, &[]).unwrap();
-    let scan = config.scan_config(None);
+    let scan = config.rules.scan(None);
     assert_eq!(scan.scoring, ScoringConfig::default());
     assert_eq!(scan.escalation, EscalationConfig::default());
     assert_eq!(config.rules.retry, RetryPolicy::default());
@@ -43,7 +43,8 @@ fn the_default_file_uncommented_is_the_defaults() {
             }
         )+};
     }
-    let (shown, default) = (config.import_options(Timestamp::UNIX_EPOCH), d.import_options(Timestamp::UNIX_EPOCH));
+    let (shown, default) =
+        (config.rules.import_options(Timestamp::UNIX_EPOCH), d.rules.import_options(Timestamp::UNIX_EPOCH));
     if (shown.future_tolerance, shown.default_check_in_interval_days)
         != (default.future_tolerance, default.default_check_in_interval_days)
     {
@@ -104,13 +105,13 @@ fn tenants_override_option_by_option_and_env_wins() {
         ],
     )
     .unwrap();
-    let acme = config.scan_config(Some(&TenantId::parse("t", "acme").unwrap()));
+    let acme = config.rules.scan(Some(&TenantId::parse("t", "acme").unwrap()));
     assert_eq!((acme.scoring.aged_p1_p2_points, acme.scoring.aged_p1_p2_cap), (25, 40));
-    let other = config.scan_config(Some(&TenantId::parse("t", "other").unwrap()));
+    let other = config.rules.scan(Some(&TenantId::parse("t", "other").unwrap()));
     assert_eq!((other.scoring.aged_p1_p2_points, other.scoring.aged_p1_p2_cap), (25, 60));
     assert_eq!(other.escalation.cool_down_days, 3);
     assert_eq!(config.rules.priorities().get("sev 1"), Some(Priority::P1));
-    let upper = config.scan_config(Some(&TenantId::parse("t", "Acme").unwrap()));
+    let upper = config.rules.scan(Some(&TenantId::parse("t", "Acme").unwrap()));
     assert_eq!(upper.escalation.worsen_points, 4, "tenant ids keep their case");
 }
 

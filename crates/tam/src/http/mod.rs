@@ -19,8 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use tam_agent::import::Importer;
-use tam_agent::tasks::TaskError;
+use tam_agent::tasks::{Task, TaskError};
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 

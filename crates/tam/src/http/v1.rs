@@ -112,22 +112,17 @@ pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMa
     if items.is_empty() || items.len() > 1_000 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: 1 to 1,000 heartbeats per post"));
     }
-    let mut records = Vec::with_capacity(items.len());
+    let mut heartbeats = Vec::with_capacity(items.len());
     for item in items {
-        let Value::Object(mut record) = item else {
+        let Value::Object(heartbeat) = item else {
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "body: every heartbeat is an object"));
         };
-        // The token decides the tenant; a body cannot speak for another.
-        record.insert("record".into(), json!("heartbeat"));
-        record.insert("tenant_id".into(), json!(tenant));
-        record.entry("at").or_insert_with(|| json!(Timestamp::now()));
-        records.push(Value::Object(record));
+        heartbeats.push(heartbeat);
     }
     let report = blocking(&s, move |s| {
         let mut store = s.store()?;
-        let mut importer = Importer::new(&mut store, s.config.import_options(Timestamp::now()));
-        importer.push("heartbeats", records).map_err(ApiError::internal)?;
-        importer.finish().map_err(ApiError::internal)
+        tam_app::heartbeats::take(&mut store, &s.config.rules, &tenant, heartbeats, Timestamp::now())
+            .map_err(ApiError::internal)
     })
     .await?;
     let rejected: Vec<String> =
@@ -142,14 +137,19 @@ pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMa
     Ok((StatusCode::ACCEPTED, axum::Json(body)).into_response())
 }
 
-/// Runs `task` for `tenant` with this home's channels (blocking).
-pub(super) fn task_for(s: &ApiState, tenant: &TenantId, task: &Value) -> Result<Value, ApiError> {
+/// Runs `task` with this home's channels (blocking).
+pub(super) fn run(s: &ApiState, task: Task) -> Result<Value, ApiError> {
     let mut channels = crate::clients::with(&s.home, &s.config, &s.clients).map_err(ApiError::internal)?;
     let mut store = s.store()?;
-    channels.run_task(&mut store, &s.config.rules, tenant, task).map_err(|e| match e {
+    channels.run_task(&mut store, &s.config.rules, task).map_err(refused)
+}
+
+/// A task that cannot start is the caller's to fix (400); a store that fails is ours.
+fn refused(e: TaskError) -> ApiError {
+    match e {
         TaskError::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
         other => ApiError::internal(other),
-    })
+    }
 }
 
 pub(super) async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
@@ -166,6 +166,7 @@ pub(super) async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap,
         }
         _ => object.insert("tenant_id".into(), json!(tenant)),
     };
-    let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
+    let task = Task::parse(&task).map_err(refused)?;
+    let result = blocking(&s, move |s| run(s, task)).await?;
     Ok(axum::Json(result))
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::EnvVarName;
-use tam_app::webhook::{Delivery, JiraHook, WebhookError, handle_jira};
+use tam_app::webhook::{Delivery, JiraHook, ReleaseRefused, WebhookError, handle_jira, release_task};
 
 pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
     let body = read(body)?;
@@ -35,31 +35,15 @@ pub(super) async fn jira_webhook(State(s): State<Arc<ApiState>>, headers: Header
     Ok(axum::Json(serde_json::to_value(handled).map_err(ApiError::internal)?))
 }
 
-/// A release to announce: `{"tenant_id", "release_info": {version, date, changes[]},
-/// "account_id"?}`, signed with the tenant's release secret. Each version drafts once.
+/// A release to announce ([`tam_app::webhook::release_task`]). Each version drafts once.
 pub(super) async fn release_webhook(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer {
     let body = read(body)?;
-    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let release: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: not JSON ({e})")))?;
-    let tenant = release["tenant_id"].as_str().unwrap_or_default().to_owned();
-    // One answer for an unknown tenant, a tenant without a release secret and a bad signature:
-    // an unsigned caller learns nothing about which tenants exist.
-    let refused = || {
-        ApiError::new(StatusCode::UNAUTHORIZED, "the X-Hub-Signature does not match a release secret of this tenant")
-    };
-    let secret = s.config.api.release_secrets.get(&tenant).and_then(EnvVarName::value);
-    match (secret, signature) {
-        (Some(secret), Some(signature)) if tam_connectors::jira::signature_matches(&secret, &body, &signature) => {}
-        _ => return Err(refused()),
-    }
-    let version = release.pointer("/release_info/version").and_then(Value::as_str).unwrap_or_default();
-    let mut task = json!({"type": "release_notes", "tenant_id": tenant, "release_info": release["release_info"],
-                          "task_id": format!("release-{version}")});
-    if let Some(account) = release.get("account_id") {
-        task["account_id"] = account.clone();
-    }
-    let tenant = TenantId::parse("tenant_id", &tenant).map_err(|_| refused())?;
-    let result = blocking(&s, move |s| task_for(s, &tenant, &task)).await?;
+    let signature = headers.get("x-hub-signature").and_then(|v| v.to_str().ok());
+    let secret_of = |tenant: &str| s.config.api.release_secrets.get(tenant).and_then(EnvVarName::value);
+    let task = release_task(&body, signature, secret_of).map_err(|e| match e {
+        ReleaseRefused::Invalid(m) => ApiError::new(StatusCode::BAD_REQUEST, m),
+        refused @ ReleaseRefused::Unauthorized => ApiError::new(StatusCode::UNAUTHORIZED, refused.to_string()),
+    })?;
+    let result = blocking(&s, move |s| run(s, task)).await?;
     Ok(axum::Json(result))
 }

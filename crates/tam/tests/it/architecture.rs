@@ -128,6 +128,12 @@ fn the_application_and_the_binary_name_no_saas_endpoint() {
         for raw in [".request(\"", ".request_as(\""] {
             assert!(!text.contains(raw), "{} calls an API by path ({raw}...)", entry.display());
         }
+        // Nor does it spell one out: a string that starts with an API's path is a connector's.
+        for path in
+            ["\"/v1/pages", "\"/v1/databases", "\"/api/v1/", "\"/Tickets/", "\"/rest/api/", "\"/gmail/", "\"/v1/spaces"]
+        {
+            assert!(!text.contains(path), "{} names an API path ({path}...)", entry.display());
+        }
     }
 }
 
