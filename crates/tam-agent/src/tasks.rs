@@ -230,20 +230,26 @@ pub fn run_task(ctx: &mut TaskContext<'_, '_>, task: Task) -> Result<Value, Task
         return Err(TaskError::Invalid(format!("task: no tenant {:?}", tenant.as_str())));
     }
     let kind = work.kind();
-    let for_account = |extra| (kind, extra);
     let outcome = match work {
         Work::HealthScan { as_of, dry_run } => health_scan(ctx, &tenant, as_of, dry_run),
         Work::UpdateRelationshipProfile(update) => {
             with_account(account.as_ref()).and_then(|a| update_profile(ctx, &tenant, a, *update, &text))
         }
         Work::ReleaseNotes { release_info } => release_notes(ctx, &tenant, account.as_ref(), release_info, task_id),
-        Work::EscalationOutreach => communication(ctx, &tenant, account.as_ref(), for_account(Extra::None), task_id),
+        Work::EscalationOutreach => {
+            communication(ctx, &tenant, account.as_ref(), (CommKind::EscalationOutreach, Extra::None), task_id)
+        }
         Work::RoadmapPreview { roadmap_items, roadmap } => {
             let extra = Extra::Roadmap { roadmap_items, roadmap };
-            communication(ctx, &tenant, account.as_ref(), for_account(extra), task_id)
+            communication(ctx, &tenant, account.as_ref(), (CommKind::RoadmapPreview, extra), task_id)
         }
-        Work::HealthCheckin { period_days } | Work::CustomerSuccessReview { period_days } => {
-            communication(ctx, &tenant, account.as_ref(), for_account(Extra::Period(period_days)), task_id)
+        Work::HealthCheckin { period_days } => {
+            let extra = Extra::Period(period_days);
+            communication(ctx, &tenant, account.as_ref(), (CommKind::HealthCheckin, extra), task_id)
+        }
+        Work::CustomerSuccessReview { period_days } => {
+            let extra = Extra::Period(period_days);
+            communication(ctx, &tenant, account.as_ref(), (CommKind::CustomerSuccessReview, extra), task_id)
         }
     };
     let mut result = match outcome {
@@ -406,16 +412,10 @@ fn communication(
     ctx: &mut TaskContext<'_, '_>,
     tenant: &TenantId,
     account: Option<&AccountId>,
-    (kind, extra): (TaskType, Extra),
+    (comm, extra): (CommKind, Extra),
     task_id: Field<String>,
 ) -> Result<Value, Partial> {
     let account = with_account(account)?;
-    let comm = match kind {
-        TaskType::EscalationOutreach => CommKind::EscalationOutreach,
-        TaskType::RoadmapPreview => CommKind::RoadmapPreview,
-        TaskType::HealthCheckin => CommKind::HealthCheckin,
-        _ => CommKind::CustomerSuccessReview,
-    };
     let mut b = brief(ctx.store, tenant, account, comm, ctx.now)?;
     match extra {
         Extra::None => {}

@@ -147,8 +147,15 @@ async fn blocking<T: Send + 'static>(
 }
 
 async fn healthz(State(s): State<Arc<ApiState>>) -> Answer {
-    let version = blocking(&s, |s| Ok(s.store()?.schema_version()?)).await?;
-    Ok(axum::Json(json!({"status": "ok", "schema_version": version})))
+    let schema_version = blocking(&s, |s| Ok(s.store()?.schema_version()?)).await?;
+    Ok(axum::Json(serde_json::to_value(Healthz { status: "ok", schema_version }).map_err(ApiError::internal)?))
+}
+
+/// `GET /healthz`: the store answers, at this schema version.
+#[derive(serde::Serialize)]
+struct Healthz {
+    status: &'static str,
+    schema_version: i64,
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -22,6 +22,8 @@ pub fn openapi_document() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Healthz": {"type": "object", "required": ["status", "schema_version"], "properties": {
+                    "status": {"enum": ["ok"]}, "schema_version": {"type": "integer", "minimum": 1}}},
                 "AccountList": {"type": "object", "required": ["accounts"], "properties": {
                     "accounts": {"type": "array", "items": {"$ref": "#/components/schemas/AccountHealth"}}}},
                 "AccountHealth": {"type": "object",
@@ -78,7 +80,7 @@ pub fn openapi_document() -> Value {
         },
         "security": [{"bearer": []}],
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness and store check", "security": [], "responses": {"200": ok("Healthy")}}},
+            "/healthz": {"get": {"summary": "Liveness and store check", "security": [], "responses": {"200": body("Healthy", "Healthz"), "503": error}}},
             "/metrics": {"get": {"summary": "Prometheus text metrics: the token's tenant, or every tenant for the scraper's token ([api] metrics_token_env)", "responses": {"200": {"description": "Metrics", "content": {"text/plain": {}}}, "401": error}}},
             "/v1/accounts": {"get": {"summary": "The tenant's accounts with their latest health, worst first",
                                       "responses": {"200": body("Accounts", "AccountList"), "401": error}}},
@@ -105,8 +107,8 @@ pub fn openapi_document() -> Value {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use super::super::ErrorBody;
     use super::super::v1::{AccountDetail, AccountList, Health, HeartbeatsTaken, Point};
+    use super::super::{ErrorBody, Healthz};
     use super::*;
     use tam_app::webhook::Handled;
 
@@ -261,6 +263,7 @@ mod tests {
             ),
             ("HeartbeatsTaken", to(&HeartbeatsTaken { error: Some("none".into()), accepted: 0, rejected: vec![] })),
             ("Error", to(&ErrorBody { error: "no account \"x\"".into() })),
+            ("Healthz", to(&Healthz { status: "ok", schema_version: 10 })),
             ("JiraDelivery", to(&processed)),
             ("JiraDelivery", to(&Handled::Duplicate { delivery: "d-1".into() })),
             ("JiraDelivery", to(&Handled::Stale { ticket: "SUP-1".into() })),
