@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
-use tam_core::scoring::{self, Health, ScoringConfig};
+use tam_core::scoring::{self, Health, Rule, ScoringConfig};
 use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
 use tam_store::{AccountError, ScanInput, ScanSummary, ScanWindow, SnapshotRecord, Store, StoreError};
 
@@ -308,11 +308,16 @@ fn plan_alerts(
 
 fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountId>>, failed: usize) -> ScanSummary {
     let mut s = ScanSummary { accounts: accounts.len() as u64, failed: failed as u64, ..ScanSummary::default() };
+    // Counted by the rule's place among the rules: no string per account of the book.
+    let mut by_rule = [0u64; Rule::ALL.len()];
     for a in accounts {
         match a.health.status {
             HealthStatus::Green => s.green += 1,
             HealthStatus::Amber => s.amber += 1,
             HealthStatus::Red => s.red += 1,
+        }
+        for d in &a.health.deductions {
+            by_rule[d.rule as usize] += 1;
         }
         s.escalated += u64::from(a.decision.escalated());
         s.new_escalations += u64::from(a.decision.alert == Some(escalation::AlertCause::New));
@@ -322,7 +327,16 @@ fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountI
             Some(Delivery::Digest) => s.digest_accounts += 1,
             None => {}
         }
+        if let (Some(delivery), Ok(rep)) = (a.delivery, &a.rep) {
+            let count = s.alerts_by_rep.entry(rep.as_str().to_owned()).or_default();
+            match delivery {
+                Delivery::Individual => count.individual += 1,
+                Delivery::Digest => count.digest += 1,
+            }
+        }
     }
     s.digests = digests.len() as u64;
+    s.reasons =
+        Rule::ALL.iter().zip(by_rule).filter(|(_, n)| *n > 0).map(|(r, n)| (r.as_str().to_owned(), n)).collect();
     s
 }

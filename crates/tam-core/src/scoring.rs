@@ -146,6 +146,9 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule, in the order of their discriminants.
+    pub const ALL: [Rule; 3] = [Rule::AgedP1P2, Rule::OpenVolume, Rule::HeartbeatSilence];
+
     /// `"aged_p1_p2"`, `"open_volume"` or `"heartbeat_silence"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -157,7 +160,7 @@ impl Rule {
 
     /// The inverse of [`Rule::as_str`].
     pub fn parse(raw: &str) -> Option<Rule> {
-        [Rule::AgedP1P2, Rule::OpenVolume, Rule::HeartbeatSilence].into_iter().find(|r| r.as_str() == raw)
+        Rule::ALL.into_iter().find(|r| r.as_str() == raw)
     }
 
     /// The rule in a few words, for people.
@@ -228,6 +231,32 @@ pub struct Deduction {
 }
 
 impl Deduction {
+    /// The deduction in a few words with its points, for a list: "3 P1/P2 tickets older than
+    /// 3 days, -60".
+    pub fn headline(&self) -> String {
+        let span = |hours: f64| {
+            if hours >= 48.0 { format!("{} days", (hours / 24.0).floor()) } else { format!("{} h", hours.floor()) }
+        };
+        let what = match &self.evidence {
+            Evidence::AgedTickets { tickets, after_hours, .. } => {
+                let n = tickets.len();
+                format!(
+                    "{n} P1/P2 ticket{} older than {}",
+                    if n == 1 { "" } else { "s" },
+                    span(f64::from(*after_hours))
+                )
+            }
+            Evidence::OpenVolume { open_tickets, free_tickets, .. } => {
+                format!(
+                    "{open_tickets} open tickets, {} over {free_tickets}",
+                    open_tickets.saturating_sub(*free_tickets)
+                )
+            }
+            Evidence::Silence { hours_silent, .. } => format!("no heartbeat for {}", span(*hours_silent)),
+        };
+        format!("{what}, -{}", self.points)
+    }
+
     /// One deduction in words a rep can repeat to a customer.
     pub fn explain(&self) -> String {
         let d = self;

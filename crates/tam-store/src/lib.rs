@@ -16,6 +16,7 @@ mod query;
 mod scan;
 #[cfg(feature = "sql-trace")]
 pub mod trace;
+mod worklist;
 mod write;
 
 use std::path::Path;
@@ -29,7 +30,10 @@ pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
-pub use scan::{AccountError, PreviousSnapshot, ScanInput, ScanSummary, ScanWindow, ScanWriter, SnapshotRecord};
+pub use scan::{
+    AccountError, PreviousSnapshot, RepAlertCount, ScanInput, ScanSummary, ScanWindow, ScanWriter, SnapshotRecord,
+};
+pub use worklist::{ScanRow, WaitingDraft, WorkFilter, WorkRow};
 pub use write::Writer;
 
 /// What went wrong in the store.

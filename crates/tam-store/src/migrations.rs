@@ -299,6 +299,18 @@ const MIGRATIONS: &[&str] = &[
     -- Each tick looks for stalled runs: the few running ones, not a year of history.
     CREATE INDEX job_runs_running ON job_runs (tenant_id) WHERE outcome = 'running';
     "#,
+    // 11: the dashboard's worklist: of one scan's snapshots, only those a TAM acts on (escalated
+    // now, in an episode, or amber and declining), in the worklist's order (escalated by this
+    // scan, then in an episode, then the rest; by score), so a page reads its rows and stops.
+    // The worklist's queries repeat the condition and the order word for word.
+    r#"
+    CREATE INDEX snapshots_worklist ON snapshots (tenant_id, as_of,
+            (CASE WHEN trigger IS NOT NULL THEN 0 WHEN episode_opened_at IS NOT NULL THEN 1 ELSE 2 END),
+            score, account_id, status, episode_opened_at, trigger, trend)
+        WHERE trigger IS NOT NULL OR episode_opened_at IS NOT NULL OR (status = 'amber' AND trend = 'declining');
+    -- Its search: accounts whose name (in any case) or id starts with what is typed.
+    CREATE INDEX accounts_by_name ON accounts (tenant_id, lower(name));
+    "#,
 ];
 
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {

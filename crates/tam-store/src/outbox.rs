@@ -354,6 +354,36 @@ impl Store {
         Ok(out)
     }
 
+    /// The effects planned for one account, newest first, at most `limit`. Every key of an
+    /// account's effect starts with its kind and the account id (`draft:acme/…`, `crm:acme:…`),
+    /// so each kind is one range of the tenant's keys, read by the key index, not a walk of the
+    /// tenant's outbox.
+    pub fn account_effects(
+        &self,
+        tenant: &TenantId,
+        account: &str,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox
+             WHERE tenant_id = ?1 AND idem_key >= ?2 AND idem_key < ?3 AND account_id = ?4
+             ORDER BY idem_key DESC LIMIT ?5"
+        ))?;
+        let cap = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut out = Vec::new();
+        for kind in tam_core::outbox::EffectKind::ALL {
+            // After the id comes `/` or `:`; `;` is the next byte after both.
+            let (from, to) = (format!("{}:{account}/", kind.as_str()), format!("{}:{account};", kind.as_str()));
+            let mut rows = stmt.query(params![tenant.as_str(), from, to, account, cap])?;
+            while let Some(r) = rows.next()? {
+                out.push(read_row(r)?);
+            }
+        }
+        out.sort_by_key(|r| std::cmp::Reverse(r.id));
+        out.truncate(limit);
+        Ok(out)
+    }
+
     /// Every recorded attempt of one outbox row, first first.
     pub fn attempts(&self, row_id: i64) -> Result<Vec<Attempt>, StoreError> {
         let mut stmt = self.conn.prepare_cached(

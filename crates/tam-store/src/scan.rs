@@ -116,6 +116,23 @@ pub struct ScanSummary {
     /// Outbox rows planned (drafts, CRM updates, events, alerts, digests); a re-run's rows
     /// that already exist are not added again.
     pub effects: u64,
+    /// For each rule (`aged_p1_p2`, ...), the accounts it took points from: what most of the
+    /// book suffers from. Absent from scans stored before it was counted.
+    #[serde(default)]
+    pub reasons: std::collections::BTreeMap<String, u64>,
+    /// For each rep (lower-cased address) the scan alerted: accounts alerted one by one, and
+    /// accounts put in the rep's digest. Absent from scans stored before it was counted.
+    #[serde(default)]
+    pub alerts_by_rep: std::collections::BTreeMap<String, RepAlertCount>,
+}
+
+/// One rep's alerts from a scan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RepAlertCount {
+    /// Accounts alerted one by one.
+    pub individual: u64,
+    /// Accounts in the rep's digest.
+    pub digest: u64,
 }
 
 fn corrupt(table: &'static str, key: &str, field: &'static str, reason: impl Into<String>) -> StoreError {

@@ -134,3 +134,94 @@ fn the_guard_sees_a_walk_of_a_table() {
     assert!(walks("SELECT created_at FROM tickets WHERE tenant_id = ?1 AND account_id = ?2").is_empty());
     assert!(walks("SELECT id FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2").is_empty());
 }
+
+/// What the dashboard's "Today" page reads: the worklist a page at a time, and per shown row
+/// its scores and waiting draft. Each is served by an index (the page costs the same on any
+/// book), and the worklist keeps its order and its filters.
+#[test]
+fn the_dashboards_worklist_reads_by_index_in_its_order_and_by_its_filters() {
+    use tam_store::WorkFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tam.db");
+    let mut store = Store::open(&db).unwrap();
+    book(&mut store);
+    let tenant = TenantId::parse("tenant", "acme").unwrap();
+    for day in [0, 1, 8] {
+        scan(&mut store, &tenant, at(day), &ScanConfig::default(), false, |_| {}).unwrap();
+    }
+    let latest = store.latest_scan(&tenant).unwrap().unwrap();
+    assert_eq!(latest.as_of, at(8));
+    let summary = &latest.summary;
+    assert!(summary.reasons.get("aged_p1_p2").is_some_and(|n| *n > 0), "{summary:?}");
+    let by_rep = |f: fn(&tam_store::RepAlertCount) -> u64| summary.alerts_by_rep.values().map(f).sum::<u64>();
+    assert_eq!((by_rep(|n| n.individual), by_rep(|n| n.digest)), (summary.individual_alerts, summary.digest_accounts));
+
+    tam_store::trace::start();
+    let (all, total) = store.worklist(&tenant, latest.as_of, &WorkFilter::default(), 0, 1000).unwrap();
+    let (page, _) = store.worklist(&tenant, latest.as_of, &WorkFilter::default(), 5, 5).unwrap();
+    let filters = [
+        WorkFilter { rep: Some("ANA@vendor.example".into()), ..WorkFilter::default() },
+        WorkFilter { status: Some("red".into()), ..WorkFilter::default() },
+        WorkFilter { rule: Some("heartbeat_silence".into()), ..WorkFilter::default() },
+        WorkFilter { escalated: Some(true), ..WorkFilter::default() },
+        WorkFilter { search: Some("ACCT-01".into()), ..WorkFilter::default() },
+        WorkFilter { search: Some("acct-012 i".into()), ..WorkFilter::default() },
+    ];
+    let filtered: Vec<Vec<tam_store::WorkRow>> =
+        filters.iter().map(|f| store.worklist(&tenant, latest.as_of, f, 0, 1000).unwrap().0).collect();
+    for row in &all {
+        store.recent_scores(&tenant, &row.account_id, latest.as_of, 10).unwrap();
+        store.account_effects(&tenant, &row.account_id, 40).unwrap();
+        if let Some(opened) = row.episode_opened_at {
+            store.waiting_draft(&tenant, &row.account_id, opened).unwrap();
+        }
+    }
+    let statements = tam_store::trace::stop();
+
+    assert!(total > 5 && total as usize == all.len(), "{total} rows");
+    let key = |r: &tam_store::WorkRow| (r.bucket, r.score, r.account_id.clone());
+    assert!(all.windows(2).all(|w| key(&w[0]) <= key(&w[1])), "escalations, then episodes, then amber declining");
+    assert_eq!(page, all[5..10], "a page is a slice of the whole");
+    assert!(all.iter().all(|r| r.trigger.is_some()
+        || r.episode_opened_at.is_some()
+        || (r.status == "amber" && r.trend == "declining")));
+    let [by_rep, red, silent, escalated, search, by_name] = &filtered[..] else { unreachable!() };
+    assert!(!by_rep.is_empty() && by_rep.iter().all(|r| r.rep_email == "ana@vendor.example"), "any case");
+    assert!(!red.is_empty() && red.iter().all(|r| r.status == "red"));
+    assert!(
+        !silent.is_empty()
+            && silent.iter().all(|r| r.deductions.iter().any(|d| d.rule.as_str() == "heartbeat_silence"))
+    );
+    assert!(!escalated.is_empty() && escalated.iter().all(|r| r.episode_opened_at.is_some()));
+    assert!(!search.is_empty() && search.iter().all(|r| r.account_id.starts_with("acct-01")), "{search:?}");
+    let on_list: Vec<&str> = all.iter().map(|r| r.account_id.as_str()).filter(|id| id.starts_with("acct-01")).collect();
+    assert_eq!(
+        search.iter().map(|r| r.account_id.as_str()).collect::<Vec<_>>(),
+        on_list,
+        "the worklist's, in its order"
+    );
+    assert!(by_name.iter().all(|r| r.name == "acct-012 Inc"), "a name's start, any case: {by_name:?}");
+    // A search reads its few accounts, then their snapshots: its order is sorted, not read.
+    let searched = |s: &&String| s.contains("WITH found");
+    assert!(all.iter().all(|r| r.deductions.windows(2).all(|w| w[0].points >= w[1].points)), "largest reason first");
+
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let mut problems = Vec::new();
+    for sql in statements.iter().filter(|s| s.trim_start().to_ascii_uppercase().starts_with("SELECT")) {
+        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
+            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    assert!(statements.len() >= 5, "{statements:#?}");
+    assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
+    // A page of the worklist is read in the index's order and stops: nothing sorts the book.
+    let pages: Vec<&String> = statements.iter().filter(|s| s.contains("ORDER BY (CASE") && !searched(s)).collect();
+    assert!(pages.len() >= 5, "{pages:#?}");
+    for sql in pages {
+        let mut stmt = check.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let plan: Vec<String> =
+            stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}\n    in: {sql}");
+    }
+}

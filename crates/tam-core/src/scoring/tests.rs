@@ -313,3 +313,34 @@ fn a_rule_is_read_back_from_its_stable_name_and_serde_agrees() {
     }
     assert_eq!(Rule::parse("none"), None);
 }
+
+#[test]
+fn each_rule_sits_at_its_discriminant_so_counts_can_index_by_it() {
+    for (i, rule) in Rule::ALL.into_iter().enumerate() {
+        assert_eq!(rule as usize, i, "{rule:?}");
+        assert_eq!(Rule::parse(rule.as_str()), Some(rule));
+    }
+}
+
+#[test]
+fn a_headline_says_each_deduction_in_a_few_words_with_its_points() {
+    let health = score(
+        &signals(
+            "heartbeat 100h
+             A P1 open 4d
+             B P2 open 5d
+             C P3 open 1h
+             D P3 open 1h
+             E P3 open 1h
+             F P3 open 1h",
+        ),
+        as_of(),
+        &ScoringConfig::default(),
+    );
+    let lines: Vec<String> = health.deductions.iter().map(Deduction::headline).collect();
+    assert_eq!(
+        lines,
+        ["2 P1/P2 tickets older than 3 days, -40", "6 open tickets, 1 over 5, -5", "no heartbeat for 4 days, -15"],
+        "{health:?}"
+    );
+}

@@ -114,6 +114,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     reset_peak_rss();
     let delivery = deliver_phase(&home, &mut store, &config, &tenant)?;
     let delivery_rss = peak_rss_mib();
+    let pages = dashboard_phase(&store, &config, &tenant)?;
     // The same on a small book, so the cost of one effect can be compared across book sizes.
     let small = if args.accounts > SMALL_BOOK {
         let tickets = args.tickets * SMALL_BOOK / args.accounts.max(1);
@@ -148,6 +149,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "small_book_delivery_effects_per_second": small.map(per_second),
                 "seed_python_store_seconds": seed[0].1.as_ref().ok().map(|d| secs(*d)),
                 "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
+                "dashboard_pages": pages.2, "dashboard_p50_ms": pages.0, "dashboard_max_ms": pages.1,
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
             })
         )?;
@@ -205,6 +207,11 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             hooks.1,
             hooks.2,
             args.webhooks.min(args.accounts)
+        )?;
+        writeln!(
+            out,
+            "dashboard p50 {:.1} ms, max {:.1} ms server time for {} pages (Today unfiltered, filtered, searched and paged; account pages; target <= 100 ms); slowest Today: {}",
+            pages.0, pages.1, pages.2, pages.3
         )?;
         writeln!(
             out,
@@ -514,4 +521,57 @@ fn score(
 ) -> Result<tam_agent::scan::ScanReport> {
     let rules = config.rules.scan(Some(tenant));
     Ok(tam_agent::scan::scan(store, tenant, as_of, rules, false, |_| {})?)
+}
+
+/// Renders the dashboard's pages on the bench's book, as its server would: Today as a TAM
+/// opens it, filtered every way, searched and paged, and the account pages it links to.
+/// Returns the median and the slowest render, in milliseconds, how many were timed, and the
+/// slowest page.
+fn dashboard_phase(
+    store: &tam_store::Store,
+    config: &crate::config::Config,
+    tenant: &TenantId,
+) -> Result<(f64, f64, usize, String)> {
+    use crate::http::dashboard::{TodayQuery, account, today};
+    let budget = config.rules.scan(Some(tenant)).escalation.alert_budget_per_rep;
+    let views: Vec<TodayQuery> = [
+        vec![],
+        vec![("status", "red")],
+        vec![("status", "amber"), ("escalated", "no")],
+        vec![("reason", "heartbeat_silence")],
+        vec![("escalated", "yes"), ("page", "40")],
+        vec![("rep", "rep3@vendor.example")],
+        vec![("q", "acct-00042")],
+    ]
+    .into_iter()
+    .map(|params| TodayQuery::from_params(&params.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()))
+    .collect();
+    let mut millis = Vec::new();
+    let mut accounts = Vec::new();
+    let mut slowest = (0.0, String::new());
+    for _ in 0..5 {
+        for view in &views {
+            let started = Instant::now();
+            let html = today(store, tenant, budget, view).map_err(anyhow::Error::msg)?;
+            let took = started.elapsed().as_secs_f64() * 1000.0;
+            if took > slowest.0 {
+                slowest = (took, format!("{view:?}"));
+            }
+            millis.push(took);
+            if accounts.len() < 10 {
+                accounts.extend(
+                    html.split("href=\"/accounts/").skip(1).filter_map(|s| s.split('"').next()).map(str::to_owned),
+                );
+            }
+        }
+    }
+    anyhow::ensure!(!accounts.is_empty(), "the bench's Today lists no account");
+    for id in accounts.iter().take(10) {
+        let id = tam_core::AccountId::parse("account", id)?;
+        let started = Instant::now();
+        account(store, tenant, &id, Timestamp::now()).map_err(anyhow::Error::msg)?;
+        millis.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    millis.sort_by(f64::total_cmp);
+    Ok((millis[millis.len() / 2], millis.last().copied().unwrap_or(0.0), millis.len(), slowest.1))
 }

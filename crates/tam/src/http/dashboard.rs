@@ -1,7 +1,12 @@
-//! The dashboard: server-rendered HTML (minijinja, auto-escaped), no scripts. `/` lists the
-//! tenant's accounts grouped by status with score and trend, and the scheduler's recent runs;
+//! The dashboard: server-rendered HTML (minijinja, auto-escaped), no scripts, readable on a
+//! phone. `/` is "Today": the tenant's worklist as of its latest scan (escalated by it, then in
+//! an episode, then amber and declining), filtered by rep, status, reason, escalation or an
+//! account's name or id, a page at a time, all in the URL; the book's counts by status and
+//! reason, each rep's alerts against the budget, and the scheduler's recent runs.
 //! `/accounts/{id}` shows the score history chart, why the score is what it is, the open
-//! tickets, and the drafts and other effects with their delivery state.
+//! tickets, and the drafts and other effects with their delivery state. Every page says the
+//! instant it shows and offers sign-out; each reads only indexed rows, so it costs the same on
+//! any book.
 //!
 //! A browser signs in with the tenant's API token through the sign-in form (posted, so the
 //! token stays out of URLs) or `?token=` once (for a bookmark or a headless browser); either
@@ -11,8 +16,9 @@
 use minijinja::{Environment, context};
 use serde::Serialize;
 use tam_core::comms::ScorePoint;
+use tam_core::scoring::Rule;
 use tam_core::{AccountId, TenantId, Timestamp};
-use tam_store::Store;
+use tam_store::{Store, WorkFilter};
 
 const LAYOUT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,28 +32,63 @@ table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-botto
 .red{color:#cf222e}.amber{color:#9a6700}.green{color:#1a7f37}.muted{color:#656d76}
 .badge{display:inline-block;min-width:2.2rem;text-align:center;border-radius:1rem;padding:0 .5rem;color:#fff;font-weight:600}
 .badge.red{background:#cf222e;color:#fff}.badge.amber{background:#bf8700;color:#fff}.badge.green{background:#1a7f37;color:#fff}.badge.none{background:#8c959f}
-.trend{white-space:nowrap}
-.columns{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:1rem}
-.columns>section{min-width:0}
-.columns table{table-layout:fixed}
-.columns td:first-child{width:3.2rem}.columns td.trend{width:6.8rem}
-.columns td a,.columns td .muted{display:block;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+header{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center}header .grow{flex:1}
+header form{margin:0}header button{background:none;border:1px solid #8c959f;color:#fff;border-radius:.3rem;padding:.1rem .6rem;cursor:pointer}
+header .muted,header .asof{color:#c9d1d9}
+.counts{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;margin:.4rem 0}.counts a{text-decoration:none}
+form.filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end;margin:1rem 0;padding:.6rem;background:#f6f8fa;border-radius:.4rem}
+form.filters label{display:flex;flex-direction:column;font-size:.85rem}
+form.filters input,form.filters select,form.filters button{font:inherit;padding:.2rem .4rem}
+.work td{white-space:nowrap}.work td.reason,.work td.account{white-space:normal}
+.work .account a{font-weight:600}.why-listed{font-size:.8rem}
+.spark{vertical-align:middle}.scroll{overflow-x:auto}
+a:focus,button:focus,input:focus,select:focus{outline:3px solid #0969da;outline-offset:1px}
+.pager{display:flex;gap:1rem;margin:.6rem 0}
+.show-narrow{display:none}
+@media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}}
 </style></head>
-<body><header><a href="/">tam</a> <span class="muted">· {{ tenant }}</span></header><main>{% block body %}{% endblock %}</main></body></html>"#;
+<body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span><span class="grow"></span>
+{% if as_of %}<span class="asof">as of {{ as_of }}</span>{% endif %}
+{% if tenant %}<form method="post" action="/sign-out"><button>Sign out</button></form>{% endif %}</header>
+<main>{% block body %}{% endblock %}</main></body></html>"#;
 
-const HOME: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }}{% endblock %}{% block body %}
-<h1>Accounts{% if rep %} of {{ rep }}{% endif %}</h1>
-{% if rep %}<p><a href="/">All accounts</a></p>{% endif %}
-<div class="columns">
-{% for group in groups %}<section id="{{ group.status }}">
-<h2 class="{{ group.status }}">{{ group.title }} ({{ group.accounts|length }})</h2>
-{% if group.accounts %}<table>{% for a in group.accounts %}
-<tr><td><span class="badge {{ a.status or "none" }}">{{ a.score if a.score is not none else "–" }}</span></td>
-<td><a href="/accounts/{{ a.account_id|path }}">{{ a.name }}</a><span class="muted" title="{{ a.rep_email }}">{{ a.rep_email }}</span></td>
-<td class="trend">{{ trend_word(a.trend) }}</td></tr>{% endfor %}</table>{% else %}<p class="muted">None.</p>{% endif %}
-</section>{% endfor %}
-</div>
-<h2>Scheduled jobs</h2>
+const HOME: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }} · today{% endblock %}{% block body %}
+<h1>Today{% if filter.rep %} · {{ filter.rep }}{% endif %}</h1>
+{% if not as_of %}<p class="muted">No scan yet: <code>tam scan</code> or <code>tam serve</code> runs one.</p>{% else %}
+<section aria-label="The book">
+<div class="counts">{% for c in by_status %}{% if c.link %}<a href="{{ c.link }}">{% else %}<span>{% endif %}<span class="badge {{ c.status }}">{{ c.count }}</span> {{ c.status }}{% if c.link %}</a>{% else %}</span>{% endif %}{% endfor %}
+<span class="muted">of {{ accounts }} accounts</span></div>
+{% if by_reason %}<div class="counts"><span class="muted">Points taken for:</span>{% for r in by_reason %}<a href="{{ r.link }}">{{ r.words }} ({{ r.count }})</a>{% endfor %}</div>{% endif %}
+</section>
+<form class="filters" method="get" action="/" role="search">
+<label>Rep <input name="rep" value="{{ filter.rep or "" }}" placeholder="rep@company.example" size="22"></label>
+<label>Status <select name="status"><option value="">any</option>{% for s in ["red", "amber"] %}<option{% if filter.status == s %} selected{% endif %}>{{ s }}</option>{% endfor %}</select></label>
+<label>Reason <select name="reason"><option value="">any</option>{% for r in rules %}<option value="{{ r.rule }}"{% if filter.reason == r.rule %} selected{% endif %}>{{ r.words }}</option>{% endfor %}</select></label>
+<label>Escalated <select name="escalated"><option value="">any</option><option value="yes"{% if filter.escalated == "yes" %} selected{% endif %}>yes</option><option value="no"{% if filter.escalated == "no" %} selected{% endif %}>no</option></select></label>
+<label>Account <input name="q" value="{{ filter.q or "" }}" placeholder="start of a name or id" size="18"></label>
+<button>Filter</button> <a href="/">Clear</a>
+</form>
+<h2 id="worklist">Worklist ({{ total }})</h2>
+<p class="muted">New and worsened escalations first, then open episodes by score, then amber accounts declining.</p>
+{% if rows %}<div class="scroll"><table class="work">
+<tr><th>Score</th><th>Account</th><th>Trend, 7 days</th><th class="hide-narrow">Recent scans</th><th class="hide-narrow">Top reason</th><th class="hide-narrow">In episode</th><th class="hide-narrow">Draft</th></tr>
+{% for r in rows %}<tr>
+<td><span class="badge {{ r.status }}" aria-label="score {{ r.score }}, {{ r.status }}">{{ r.score }}</span></td>
+<td class="account"><a href="/accounts/{{ r.account_id|path }}">{{ r.name }}</a> <span class="why-listed {{ "red" if r.bucket == 0 else "muted" }}">{{ r.listed }}</span><br><span class="muted">{{ r.rep_name }}<span class="rep-email"> · {{ r.rep_email }}</span></span><span class="show-narrow"><br>{{ r.reason }}</span></td>
+<td>{{ r.trend }}</td>
+<td class="hide-narrow">{{ r.spark|safe }}</td>
+<td class="reason hide-narrow">{{ r.reason }}</td>
+<td class="hide-narrow">{{ r.episode_days }}</td>
+<td class="hide-narrow">{% if r.draft %}<a href="/accounts/{{ r.account_id|path }}#drafts">{{ r.draft }}</a>{% else %}<span class="muted">–</span>{% endif %}</td>
+</tr>{% endfor %}</table></div>
+<nav class="pager" aria-label="Pages">{% if prev %}<a href="{{ prev }}">← Previous</a>{% endif %}<span class="muted">{{ first }}–{{ last }} of {{ total }}</span>{% if next %}<a href="{{ next }}">Next →</a>{% endif %}</nav>
+{% else %}<p class="muted">Nothing to act on{% if filtered %} with these filters{% endif %}.</p>{% endif %}
+<h2>Alerts by rep</h2>
+{% if reps %}<table><tr><th>Rep</th><th>Alerts</th><th>In the digest</th><th>Budget a day</th></tr>
+{% for r in reps %}<tr><td><a href="/?rep={{ r.rep_email|path }}">{{ r.rep_email }}</a></td><td class="{{ "red" if r.individual > budget else "" }}">{{ r.individual }}</td><td>{{ r.digest }}</td><td>{{ budget }}</td></tr>{% endfor %}</table>
+{% else %}<p class="muted">No rep was alerted by this scan.</p>{% endif %}
+{% endif %}
+<h2 id="jobs">Scheduled jobs</h2>
 {% if jobs %}<table><tr><th>Slot</th><th>Job</th><th>Outcome</th><th>What happened</th></tr>
 {% for j in jobs %}<tr><td>{{ j.slot }}</td><td>{{ j.job }}</td><td class="{{ "red" if j.outcome in ["failed", "missed"] else "" }}">{{ j.outcome }}</td><td>{{ j.detail or "" }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">No job has run yet: <code>tam serve</code> runs them.</p>{% endif %}
@@ -81,22 +122,7 @@ fn environment() -> Environment<'static> {
     env.add_template("home.html", HOME).expect("the home template parses");
     env.add_template("account.html", ACCOUNT).expect("the account template parses");
     env.add_template("sign_in.html", SIGN_IN).expect("the sign-in template parses");
-    env.add_filter("path", |s: String| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    });
-    env.add_function("trend_word", |t: Option<String>| -> String {
-        match t.as_deref() {
-            Some("improving") => "▲ improving".into(),
-            Some("declining") => "▼ declining".into(),
-            Some("stable") => "● stable".into(),
-            _ => "–".into(),
-        }
-    });
+    env.add_filter("path", |s: String| -> String { encode(&s) });
     env
 }
 
@@ -104,44 +130,202 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<String, String> {
     environment().get_template(name).and_then(|t| t.render(ctx)).map_err(|e| format!("rendering {name}: {e}"))
 }
 
-#[derive(Serialize)]
-struct Group {
-    status: &'static str,
-    title: &'static str,
-    accounts: Vec<tam_store::AccountHealth>,
+/// What the "Today" page is asked for, as its URL carries it: a link to a filtered view is
+/// a view anyone with the tenant's token can open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TodayQuery {
+    /// Accounts of this rep (their address).
+    pub rep: Option<String>,
+    /// `red` or `amber`.
+    pub status: Option<String>,
+    /// A rule's name.
+    pub reason: Option<String>,
+    /// `yes` (in an episode) or `no`.
+    pub escalated: Option<String>,
+    /// Part of an account's name or id.
+    pub q: Option<String>,
+    /// The page, from 1.
+    pub page: u64,
 }
 
-/// The tenant's overview.
-pub fn home(store: &Store, tenant: &TenantId, rep: Option<&str>) -> Result<String, String> {
-    let mut all = store.account_health(tenant).map_err(|e| e.to_string())?;
-    if let Some(rep) = rep {
-        all.retain(|a| a.rep_email.eq_ignore_ascii_case(rep));
+impl TodayQuery {
+    /// The query from the URL's parameters; an unknown value of a fixed choice is ignored.
+    pub fn from_params(params: &std::collections::HashMap<String, String>) -> TodayQuery {
+        let text = |k: &str| params.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let one_of = |k: &str, allowed: &[&str]| text(k).filter(|v| allowed.contains(&v.as_str()));
+        let rules: Vec<&str> = Rule::ALL.iter().map(|r| r.as_str()).collect();
+        TodayQuery {
+            rep: text("rep").map(|r| r.to_lowercase()),
+            status: one_of("status", &["red", "amber", "green"]),
+            reason: one_of("reason", &rules),
+            escalated: one_of("escalated", &["yes", "no"]),
+            q: text("q"),
+            page: text("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1),
+        }
     }
-    let mut groups: Vec<Group> = [("red", "Red"), ("amber", "Amber"), ("green", "Green"), ("none", "Not scanned")]
-        .into_iter()
-        .map(|(status, title)| Group { status, title, accounts: Vec::new() })
+
+    fn filter(&self) -> WorkFilter {
+        WorkFilter {
+            rep: self.rep.clone(),
+            status: self.status.clone(),
+            rule: self.reason.clone(),
+            escalated: self.escalated.as_deref().map(|e| e == "yes"),
+            search: self.q.clone(),
+        }
+    }
+
+    /// The URL of this view at `page`.
+    fn link(&self, page: u64) -> String {
+        let mut parts = Vec::new();
+        for (key, value) in [
+            ("rep", &self.rep),
+            ("status", &self.status),
+            ("reason", &self.reason),
+            ("escalated", &self.escalated),
+            ("q", &self.q),
+        ] {
+            if let Some(v) = value {
+                parts.push(format!("{key}={}", encode(v)));
+            }
+        }
+        if page > 1 {
+            parts.push(format!("page={page}"));
+        }
+        if parts.is_empty() { "/".to_owned() } else { format!("/?{}", parts.join("&")) }
+    }
+}
+
+/// `text` as a URL's query or path component.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Rows of the worklist a page shows.
+const PAGE: u64 = 25;
+
+/// A row of scores as a small line, oldest to newest, 0 at the bottom and 100 at the top.
+fn sparkline(scores: &[(Timestamp, u8)]) -> String {
+    if scores.len() < 2 {
+        return String::new();
+    }
+    let step = 80.0 / (scores.len() - 1) as f64;
+    let points: Vec<String> = scores
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, (_, score))| format!("{:.1},{:.1}", i as f64 * step, 20.0 - f64::from(*score) / 5.0))
         .collect();
-    for a in all {
-        let at = match a.status.as_deref() {
-            Some("red") => 0,
-            Some("amber") => 1,
-            Some("green") => 2,
-            _ => 3,
-        };
-        groups[at].accounts.push(a);
+    let words: Vec<String> = scores.iter().rev().map(|(_, s)| s.to_string()).collect();
+    format!(
+        r##"<svg class="spark" width="80" height="20" viewBox="0 -1 80 22" role="img" aria-label="scores {}"><polyline fill="none" stroke="#57606a" stroke-width="1.5" points="{}"/></svg>"##,
+        words.join(", "),
+        points.join(" ")
+    )
+}
+
+/// The trend's arrow, with the change over the week when an older scan is known.
+fn trend_cell(trend: &str, scores: &[(Timestamp, u8)], as_of: Timestamp) -> String {
+    let arrow = match trend {
+        "improving" => "▲",
+        "declining" => "▼",
+        "stable" => "●",
+        _ => "–",
+    };
+    let week_ago = as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * 7)).unwrap_or(as_of);
+    let now = scores.first().map(|(_, s)| i32::from(*s));
+    let then = scores.iter().find(|(at, _)| *at <= week_ago).map(|(_, s)| i32::from(*s));
+    match (now, then) {
+        (Some(now), Some(then)) => format!("{arrow} {:+}", now - then),
+        _ => format!("{arrow} {trend}"),
     }
-    let jobs = store.job_runs(Some(tenant), 12).map_err(|e| e.to_string())?;
-    let (groups, jobs) = (
-        minijinja::Value::from(minijinja::value::Serde(&groups)),
-        minijinja::Value::from(minijinja::value::Serde(&jobs)),
-    );
-    render("home.html", context! { tenant => tenant.as_str(), groups, jobs, rep })
+}
+
+/// The tenant's "Today": its worklist as of its latest scan, filtered as `query` asks, with the
+/// book's counts and each rep's alerts against the budget of `alert_budget` a day.
+pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQuery) -> Result<String, String> {
+    let fail = |e: tam_store::StoreError| e.to_string();
+    let jobs = store.job_runs(Some(tenant), 12).map_err(fail)?;
+    let jobs = minijinja::Value::from(minijinja::value::Serde(&jobs));
+    let rules: Vec<minijinja::Value> =
+        Rule::ALL.iter().map(|r| context! { rule => r.as_str(), words => r.words() }).collect();
+    let filter = minijinja::Value::from(minijinja::value::Serde(query));
+    let Some(scan) = store.latest_scan(tenant).map_err(fail)? else {
+        return render("home.html", context! { tenant => tenant.as_str(), filter, rules, jobs });
+    };
+    let as_of = scan.as_of;
+    let (found, total) = store.worklist(tenant, as_of, &query.filter(), (query.page - 1) * PAGE, PAGE).map_err(fail)?;
+    let mut rows = Vec::with_capacity(found.len());
+    for r in found {
+        let scores = store.recent_scores(tenant, &r.account_id, as_of, 10).map_err(fail)?;
+        let draft = match r.episode_opened_at {
+            Some(opened) => store.waiting_draft(tenant, &r.account_id, opened).map_err(fail)?,
+            None => None,
+        };
+        let listed = match (r.bucket, r.trigger.as_deref()) {
+            (0, Some(trigger)) => format!("escalated: {}", trigger.replace('_', " ")),
+            (1, _) => "in episode".to_owned(),
+            _ => "amber, declining".to_owned(),
+        };
+        let episode_days = r.episode_opened_at.map_or_else(
+            || "–".to_owned(),
+            |opened| format!("{} d", as_of.duration_since(opened).as_hours().max(0) / 24),
+        );
+        rows.push(context! {
+            bucket => r.bucket, listed, account_id => r.account_id, name => r.name, rep_name => r.rep_name,
+            rep_email => r.rep_email, score => r.score, status => r.status,
+            trend => trend_cell(&r.trend, &scores, as_of), spark => sparkline(&scores),
+            reason => r.deductions.first().map_or_else(|| "–".to_owned(), |d| d.headline()),
+            episode_days,
+            draft => draft.map(|d| match d.state.as_str() { "delivered" => "saved".to_owned(), other => other.to_owned() }),
+        });
+    }
+    let s = &scan.summary;
+    let by_status: Vec<minijinja::Value> = [("red", s.red), ("amber", s.amber), ("green", s.green)]
+        .into_iter()
+        .map(|(status, count)| {
+            let link = (status != "green")
+                .then(|| TodayQuery { status: Some(status.to_owned()), page: 1, ..TodayQuery::default() }.link(1));
+            context! { status, count, link }
+        })
+        .collect();
+    let by_reason: Vec<minijinja::Value> = Rule::ALL
+        .iter()
+        .filter_map(|r| {
+            let count = *s.reasons.get(r.as_str())?;
+            let link = TodayQuery { reason: Some(r.as_str().to_owned()), page: 1, ..TodayQuery::default() }.link(1);
+            Some(context! { words => r.words(), count, link })
+        })
+        .collect();
+    let reps: Vec<minijinja::Value> = s
+        .alerts_by_rep
+        .iter()
+        .map(|(rep, n)| context! { rep_email => rep, individual => n.individual, digest => n.digest })
+        .collect();
+    let shown = rows.len() as u64;
+    let first = if shown == 0 { 0 } else { (query.page - 1) * PAGE + 1 };
+    let last = (query.page - 1) * PAGE + shown;
+    let filtered = query.filter() != WorkFilter::default();
+    render(
+        "home.html",
+        context! {
+            tenant => tenant.as_str(), as_of => as_of.strftime("%Y-%m-%d %H:%M UTC").to_string(), filter, rules, jobs, rows, total,
+            first, last, filtered, by_status, by_reason, reps, budget => alert_budget, accounts => s.accounts,
+            prev => (query.page > 1).then(|| query.link(query.page - 1)),
+            next => (last < total).then(|| query.link(query.page + 1)),
+        },
+    )
 }
 
 /// One account, or `None` when the tenant has no such account.
 pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp) -> Result<Option<String>, String> {
     let fail = |e: tam_store::StoreError| e.to_string();
     let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
+    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
     let mut history = store.snapshots(tenant, id, 90).map_err(fail)?;
     history.reverse();
     let points: Vec<ScorePoint> = history.iter().map(|h| ScorePoint { as_of: h.as_of, score: h.score }).collect();
@@ -166,12 +350,9 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
         })
         .collect();
     let effects: Vec<minijinja::Value> = store
-        .outbox(tenant, None)
+        .account_effects(tenant, id.as_str(), 40)
         .map_err(fail)?
         .into_iter()
-        .filter(|r| r.account.as_deref() == Some(id.as_str()))
-        .rev()
-        .take(40)
         .map(|r| {
             let detail =
                 r.receipt.clone().or(r.last_error.clone()).unwrap_or_else(|| format!("due {}", r.next_attempt_at));
@@ -181,7 +362,7 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
     render(
         "account.html",
         context! {
-            tenant => tenant.as_str(), account_id => id.as_str(), name => row.name, rep_name => row.rep_name, rep_email => row.rep_email.as_str(),
+            tenant => tenant.as_str(), as_of, account_id => id.as_str(), name => row.name, rep_name => row.rep_name, rep_email => row.rep_email.as_str(),
             last_heartbeat => row.last_heartbeat.map(|t| t.to_string()), open_count => row.open_tickets,
             score => latest.map(|s| s.score), status => latest.map(|s| s.status.as_str()),
             chart, history => points.len(), why, tickets, effects,

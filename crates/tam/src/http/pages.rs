@@ -49,15 +49,25 @@ pub(super) async fn dashboard_home(
         Ok(v) => v,
         Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
     };
-    // `?rep=` narrows the lists to one rep's accounts: the link a digest gives its reader.
-    let rep = q.get("rep").map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
+    // `?rep=` narrows the worklist to one rep's accounts: the link a digest gives its reader.
+    let query = crate::http::dashboard::TodayQuery::from_params(&q);
     let home = move |s: &ApiState| {
-        crate::http::dashboard::home(&s.store()?, &tenant, rep.as_deref()).map_err(ApiError::internal)
+        let budget = s.config.rules.scan(Some(&tenant)).escalation.alert_budget_per_rep;
+        crate::http::dashboard::today(&s.store()?, &tenant, budget, &query).map_err(ApiError::internal)
     };
     match blocking(&s, home).await {
         Ok(html) => page(StatusCode::OK, cookie, html),
         Err(e) => e.into_response(),
     }
+}
+
+/// `POST /sign-out`: forgets the browser's token and shows the sign-in form.
+pub(super) async fn sign_out() -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    if let Ok(cookie) = "tam_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0".parse() {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// The dashboard's sign-in form.

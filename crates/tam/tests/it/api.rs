@@ -268,7 +268,14 @@ fn the_dashboard_sign_in_form_keeps_the_token_out_of_urls() {
     let page =
         agent.get(&format!("{}/", server.url)).header("cookie", cookie.split(';').next().unwrap()).call().unwrap();
     let html = page.into_body().read_to_string().unwrap();
-    assert!(html.contains("Northwind") && !html.contains("Globex"), "acme's dashboard only");
+    assert!(html.contains("<span class=\"muted\">acme</span>") && !html.contains("globex"), "acme's dashboard only");
+    // Signing out forgets the token: the cookie is emptied, and the page asks for a token again.
+    let out = agent.post(&format!("{}/sign-out", server.url)).send(&[][..]).unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    let cleared = out.headers().get("set-cookie").unwrap().to_str().unwrap();
+    assert!(cleared.starts_with("tam_token=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    let after = agent.get(&format!("{}/", server.url)).header("cookie", "tam_token=").call().unwrap();
+    assert_eq!(after.status().as_u16(), 401);
     assert_eq!(form("wrong-token-0123456789").status().as_u16(), 401);
     let post = |content_type: &str, body: &str| {
         let sent = agent.post(&format!("{}/sign-in", server.url)).header("content-type", content_type);

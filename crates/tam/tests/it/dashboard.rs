@@ -1,6 +1,7 @@
 //! The dashboard in a real browser: headless Chromium (installed by `scripts/test`) loads the
-//! demo tenant's dashboard, which must show its red accounts, and an account page, which must
-//! show the score chart. A screenshot is left in `target/tmp/dashboard.png`.
+//! demo tenant's "Today", whose worklist must list its red accounts and follow its filters, and
+//! an account page, which must show the score chart. Screenshots are left in `target/tmp/`
+//! (Today at 1280 and 390 px wide).
 
 use std::process::Command;
 
@@ -12,8 +13,19 @@ use crate::api::Server;
 const TOKEN: &str = "demo-dashboard-token-0123";
 
 fn chromium(args: &[&str]) -> String {
+    chromium_at(1280, args)
+}
+
+/// Chromium with a window `width` px wide (390 is a phone's).
+fn chromium_at(width: u32, args: &[&str]) -> String {
     let out = Command::new("chromium")
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,900"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            &format!("--window-size={width},900"),
+        ])
         .args(args)
         .output()
         .expect("chromium must be installed (scripts/test installs it)");
@@ -31,16 +43,26 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let red: Vec<&Value> = list["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "red").collect();
     assert!(!red.is_empty(), "the demo has red accounts: {list}");
 
+    // Today: the worklist, red accounts among the escalations; each one is listed when the
+    // worklist is filtered to red.
     let page = chromium(&["--dump-dom", &format!("{}/?token={TOKEN}", server.url)]);
-    let red_section = &page[page.find(r#"<section id="red">"#).expect("a red group")..];
-    let red_section = &red_section[..red_section.find("</section>").unwrap()];
+    assert!(page.contains("<h1>Today</h1>") && page.contains("as of "), "the landing page says when");
+    let reds = chromium(&["--dump-dom", &format!("{}/?status=red&token={TOKEN}", server.url)]);
+    let worklist = &reds[reds.find(r#"<table class="work">"#).expect("a worklist")..];
+    let worklist = &worklist[..worklist.find("</table>").unwrap()];
     for account in &red {
         let name = account["name"].as_str().unwrap().replace('&', "&amp;");
-        assert!(red_section.contains(&name), "{name} is listed as red");
+        assert!(worklist.contains(&name), "{name} is on the red worklist");
     }
-    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    chromium(&[&format!("--screenshot={}", shot.display()), &format!("{}/?token={TOKEN}", server.url)]);
-    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot of the dashboard");
+    assert_eq!(worklist.matches("badge amber").count(), 0, "the filter keeps red rows only");
+    // A filter is in the URL: the same link shows the same rows.
+    let silent = chromium(&["--dump-dom", &format!("{}/?reason=heartbeat_silence&token={TOKEN}", server.url)]);
+    assert!(silent.contains("<option value=\"heartbeat_silence\" selected"), "the form shows the filter");
+    for (width, name) in [(1280, "today-1280.png"), (390, "today-390.png")] {
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        chromium_at(width, &[&format!("--screenshot={}", shot.display()), &format!("{}/?token={TOKEN}", server.url)]);
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot of Today at {width} px");
+    }
 
     let first = red[0]["account_id"].as_str().unwrap();
     let account = chromium(&["--dump-dom", &format!("{}/accounts/{first}?token={TOKEN}", server.url)]);
@@ -55,5 +77,5 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     );
 
     let unsigned = chromium(&["--dump-dom", &format!("{}/", server.url)]);
-    assert!(unsigned.contains("Sign in") && !unsigned.contains("section id=\"red\""), "no token, no data");
+    assert!(unsigned.contains("Sign in") && !unsigned.contains("class=\"work\""), "no token, no data");
 }
