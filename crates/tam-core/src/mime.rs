@@ -125,6 +125,21 @@ fn text_part(m: &mut String, kind: &str, body: &str) {
     m.push_str(&base64_body(body));
 }
 
+/// The plain-text part of a message [`render`] wrote, read back (for a reader of the draft
+/// that is not a mail client), with `\n` line ends; `None` when it has none.
+pub fn text_of(message: &str) -> Option<String> {
+    let at = message.find("Content-Type: text/plain")?;
+    let part = &message[at..];
+    let body_start = part.find("\r\n\r\n")? + 4;
+    let body: String = part[body_start..]
+        .lines()
+        .take_while(|l| !l.starts_with("--") && !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, body).ok()?;
+    Some(String::from_utf8_lossy(&bytes).replace("\r\n", "\n"))
+}
+
 /// The Message-ID of a rep alert: derived from its effect, so a retry can find the first send.
 pub fn alert_message_id(alert: &crate::comms::RepAlert) -> String {
     let digest = crate::outbox::IdemKey::from_stored(format!("{}/{}", alert.tenant, alert.key)).digest();
@@ -278,5 +293,15 @@ mod tests {
         assert!(h.lines().all(|l| l.len() <= 78), "{h}");
         assert_eq!(header_text("Subject", "Plain"), "Subject: Plain\r\n");
         assert_eq!(mailbox("Ana \"A\" Ruiz", "ana@v.example"), "\"Ana \\\"A\\\" Ruiz\" <ana@v.example>");
+    }
+
+    #[test]
+    fn the_text_part_reads_back_with_and_without_images() {
+        let at = "2026-03-29T07:00:00Z".parse().unwrap();
+        for images in [vec![], vec![InlineImage::png("health-chart", PNG.to_vec()).unwrap()]] {
+            let message = render(&draft(images), at);
+            assert_eq!(text_of(&message).as_deref(), Some("Scores: 90, 50\n"), "{message}");
+        }
+        assert_eq!(text_of("Subject: no parts\r\n\r\nhello"), None);
     }
 }

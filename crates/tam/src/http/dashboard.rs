@@ -45,6 +45,7 @@ form.filters input,form.filters select,form.filters button{font:inherit;padding:
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #0969da;outline-offset:1px}
 .pager{display:flex;gap:1rem;margin:.6rem 0}
 .show-narrow{display:none}
+pre.draft{white-space:pre-wrap;font:inherit;background:#f6f8fa;padding:1rem;border-radius:.4rem;max-width:46rem}
 @media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}}
 </style></head>
 <body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span><span class="grow"></span>
@@ -101,14 +102,33 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 {% if chart %}<figure>{{ chart|safe }}<figcaption class="muted">{{ history }} scan(s); dashed lines at 70 and 40.</figcaption></figure>{% else %}<p class="muted">Not scanned yet.</p>{% endif %}
 <h2>Why</h2>
 {% if why %}<ul>{% for w in why %}<li>{{ w }}</li>{% endfor %}</ul>{% else %}<p class="muted">Nothing takes points off.</p>{% endif %}
+<h2>Escalation</h2>
+{% if episode %}<p><strong class="red">Open since {{ episode.opened }}</strong> ({{ episode.days }} d): {{ episode.reason }}. Last alert {{ episode.last_alert }}; {{ episode.alerts }} alert(s) sent in this episode; the next reminder, if it stays escalated, from {{ episode.next_reminder }}.</p>
+{% elif closed %}<p class="muted">The last episode ({{ closed.reason }}) opened {{ closed.opened }} and closed {{ closed.closed }}.</p>
+{% else %}<p class="muted">Never escalated.</p>{% endif %}
+<h2 id="drafts">Drafts</h2>
+{% if drafts %}<table><tr><th>Saved</th><th>Kind</th><th>Subject</th><th>Written by</th></tr>
+{% for d in drafts %}<tr><td>{{ d.date }}</td><td>{{ d.kind }}</td><td>{% if d.link %}<a href="{{ d.link }}">{{ d.subject }}</a>{% else %}{{ d.subject }}{% endif %}</td><td>{{ d.generator }}</td></tr>{% endfor %}</table>
+{% else %}<p class="muted">No draft for this account yet.</p>{% endif %}
 <h2>Open tickets</h2>
 {% if tickets %}<table><tr><th>Ticket</th><th>Priority</th><th>Status</th><th>Subject</th><th>Age</th></tr>
 {% for t in tickets %}<tr><td>{{ t.id }}</td><td>{{ t.priority }}</td><td>{{ t.status }}</td><td>{{ t.subject }}</td><td>{{ t.age }}</td></tr>{% endfor %}</table>
 {% else %}<p class="muted">None open.</p>{% endif %}
-<h2>Drafts and effects</h2>
-{% if effects %}<table><tr><th>Effect</th><th>State</th><th>Attempts</th><th>Where, or why not</th></tr>
-{% for e in effects %}<tr><td>{{ e.kind }}</td><td class="{{ "red" if e.state == "failed" else "" }}">{{ e.state }}</td><td>{{ e.attempts }}</td><td>{{ e.detail }}</td></tr>{% endfor %}</table>
+<h2>What each scan did</h2>
+{% if scans %}{% for g in scans %}<h3>{{ g.at }}</h3><table><tr><th>Effect</th><th>State</th><th>Attempts</th><th>Why not, if not</th></tr>
+{% for e in g.effects %}<tr><td>{{ e.kind }}</td><td class="{{ "red" if e.state == "failed" else "" }}">{{ e.state }}</td><td>{{ e.attempts }}</td><td>{{ e.detail }}</td></tr>{% endfor %}</table>{% endfor %}
 {% else %}<p class="muted">Nothing planned for this account yet.</p>{% endif %}
+<h2>Relationship profile</h2>
+{% if profile %}{% for section in profile %}<h3>{{ section.title }}</h3><ul>{% for line in section.lines %}<li>{{ line }}</li>{% endfor %}</ul>{% endfor %}{% else %}<p class="muted">No facts recorded yet.</p>{% endif %}
+{% if opportunities %}<h3>Opportunities</h3><ul>{% for o in opportunities %}<li>{{ o.title }} <span class="muted">({{ o.status }}, {{ o.source }})</span></li>{% endfor %}</ul>{% endif %}
+{% endblock %}"#;
+
+const DRAFT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ subject }}{% endblock %}{% block body %}
+<p><a href="/accounts/{{ account_id|path }}#drafts">← {{ name }}</a></p>
+<h1>{{ subject }}</h1>
+<p class="muted">{{ kind }} · saved {{ date }} for {{ rep_email }} · to {{ recipients }} · written by {{ generator }} ({{ confidence }} confidence){% if note %} · {{ note }}{% endif %}</p>
+<p class="muted">A draft: nothing is sent until the rep sends it from their mailbox.</p>
+{% if text %}<pre class="draft">{{ text }}</pre>{% else %}<p class="muted">This draft is in the rep's mailbox only.</p>{% endif %}
 {% endblock %}"#;
 
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
@@ -122,6 +142,7 @@ fn environment() -> Environment<'static> {
     env.add_template("home.html", HOME).expect("the home template parses");
     env.add_template("account.html", ACCOUNT).expect("the account template parses");
     env.add_template("sign_in.html", SIGN_IN).expect("the sign-in template parses");
+    env.add_template("draft.html", DRAFT).expect("the draft template parses");
     env.add_filter("path", |s: String| -> String { encode(&s) });
     env
 }
@@ -322,7 +343,13 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
 }
 
 /// One account, or `None` when the tenant has no such account.
-pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp) -> Result<Option<String>, String> {
+pub fn account(
+    store: &Store,
+    tenant: &TenantId,
+    id: &AccountId,
+    cool_down_days: u32,
+    now: Timestamp,
+) -> Result<Option<String>, String> {
     let fail = |e: tam_store::StoreError| e.to_string();
     let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
     let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
@@ -349,15 +376,71 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
             context! { id => t.id.as_str(), priority => t.priority.as_str(), status => t.status.as_str(), subject => t.subject, age }
         })
         .collect();
-    let effects: Vec<minijinja::Value> = store
-        .account_effects(tenant, id.as_str(), 40)
+    let effects = store.account_effects(tenant, id.as_str(), 60).map_err(fail)?;
+    let day = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M").to_string();
+    // Grouped by the scan (or task) that planned them, newest first.
+    let mut scans: Vec<(Timestamp, Vec<minijinja::Value>)> = Vec::new();
+    for r in &effects {
+        let detail = match r.state.as_str() {
+            "failed" | "pending" => r.last_error.clone().unwrap_or_else(|| format!("due {}", day(r.next_attempt_at))),
+            _ => String::new(),
+        };
+        let row = context! { kind => r.kind.as_str(), state => r.state.as_str(), attempts => r.attempts, detail };
+        match scans.last_mut() {
+            Some((at, rows)) if *at == r.created_at => rows.push(row),
+            _ => scans.push((r.created_at, vec![row])),
+        }
+    }
+    let scans: Vec<minijinja::Value> =
+        scans.into_iter().map(|(at, effects)| context! { at => day(at), effects }).collect();
+    let mut drafts = Vec::new();
+    for r in effects.iter().filter(|r| r.kind == tam_core::outbox::EffectKind::Draft) {
+        let saved = store.draft(tenant, r.key.as_str()).map_err(fail)?;
+        let link =
+            saved.as_ref().map(|_| format!("/accounts/{}/draft?key={}", encode(id.as_str()), encode(r.key.as_str())));
+        drafts.push(context! {
+            date => day(saved.as_ref().map_or(r.created_at, |d| d.created_at)),
+            kind => saved.as_ref().map_or_else(|| "draft".to_owned(), |d| d.kind.replace('_', " ")),
+            subject => saved.as_ref().map_or_else(|| format!("({})", r.state.as_str()), |d| d.subject.clone()),
+            generator => saved.as_ref().map_or("", |d| d.generator.as_str()),
+            link,
+        });
+    }
+    let episodes = store.episodes(tenant, id).map_err(fail)?;
+    let cool_down = i64::from(cool_down_days);
+    let alerts = |since: Timestamp| {
+        effects.iter().filter(|r| r.kind == tam_core::outbox::EffectKind::EmailAlert && r.created_at >= since).count()
+    };
+    let episode = episodes.iter().find(|e| e.closed_at.is_none()).map(|e| {
+        let next = e
+            .last_alert_at
+            .checked_add(tam_core::SignedDuration::from_hours(24 * cool_down))
+            .unwrap_or(e.last_alert_at);
+        context! {
+            opened => day(e.opened_at), reason => e.reason.replace('_', " "), last_alert => day(e.last_alert_at),
+            days => now.duration_since(e.opened_at).as_hours().max(0) / 24, alerts => alerts(e.opened_at),
+            next_reminder => day(next),
+        }
+    });
+    let closed = episodes.first().filter(|e| e.closed_at.is_some()).map(|e| {
+        context! { opened => day(e.opened_at), reason => e.reason.replace('_', " "), closed => e.closed_at.map(day) }
+    });
+    let profile: Vec<minijinja::Value> = tam_agent::profile::document(store, tenant, id)
+        .map_err(fail)?
+        .map(|doc| {
+            // The page shows the drafts and the health itself; a draft's line would name where the
+            // server keeps it.
+            let shown = |s: &tam_core::comms::ProfileSection| {
+                !s.lines.is_empty() && !["Communication History", "Health Dashboard"].contains(&s.title.as_str())
+            };
+            doc.sections.into_iter().filter(shown).map(|s| context! { title => s.title, lines => s.lines }).collect()
+        })
+        .unwrap_or_default();
+    let opportunities: Vec<minijinja::Value> = store
+        .opportunities(tenant, id)
         .map_err(fail)?
         .into_iter()
-        .map(|r| {
-            let detail =
-                r.receipt.clone().or(r.last_error.clone()).unwrap_or_else(|| format!("due {}", r.next_attempt_at));
-            context! { kind => r.kind.as_str(), state => r.state.as_str(), attempts => r.attempts, detail }
-        })
+        .map(|o| context! { title => o.title, status => o.status, source => o.source })
         .collect();
     render(
         "account.html",
@@ -365,7 +448,30 @@ pub fn account(store: &Store, tenant: &TenantId, id: &AccountId, now: Timestamp)
             tenant => tenant.as_str(), as_of, account_id => id.as_str(), name => row.name, rep_name => row.rep_name, rep_email => row.rep_email.as_str(),
             last_heartbeat => row.last_heartbeat.map(|t| t.to_string()), open_count => row.open_tickets,
             score => latest.map(|s| s.score), status => latest.map(|s| s.status.as_str()),
-            chart, history => points.len(), why, tickets, effects,
+            chart, history => points.len(), why, tickets, scans, drafts, episode, closed, profile, opportunities,
+        },
+    )
+    .map(Some)
+}
+
+/// One draft of the account, readable: its text as the customer would read it (never where
+/// it is kept), or `None` when the account has no such draft.
+pub fn draft(store: &Store, tenant: &TenantId, id: &AccountId, key: &str) -> Result<Option<String>, String> {
+    let fail = |e: tam_store::StoreError| e.to_string();
+    let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
+    let Some(d) = store.draft(tenant, key).map_err(fail)?.filter(|d| d.account_id == id.as_str()) else {
+        return Ok(None);
+    };
+    // The embedded mailbox keeps the message in the home; another keeps it in the rep's mailbox.
+    let text = std::fs::read_to_string(&d.path).ok().and_then(|m| tam_core::mime::text_of(&m));
+    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    render(
+        "draft.html",
+        context! {
+            tenant => tenant.as_str(), as_of, account_id => id.as_str(), name => row.name, subject => d.subject,
+            kind => d.kind.replace('_', " "), date => d.created_at.strftime("%Y-%m-%d %H:%M").to_string(),
+            rep_email => d.rep_email, recipients => d.recipients.join(", "), generator => d.generator,
+            confidence => d.confidence, note => d.note, text,
         },
     )
     .map(Some)

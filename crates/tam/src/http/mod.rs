@@ -189,6 +189,7 @@ fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/", get(dashboard_home))
         .route("/accounts/{id}", get(dashboard_account))
+        .route("/accounts/{id}/draft", get(dashboard_draft))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/healthz", get(healthz))

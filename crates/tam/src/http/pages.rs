@@ -117,7 +117,35 @@ pub(super) async fn dashboard_account(
         return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
     };
     let html = blocking(&s, move |s| {
-        crate::http::dashboard::account(&s.store()?, &tenant, &account, Timestamp::now()).map_err(ApiError::internal)
+        let cool_down = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
+        crate::http::dashboard::account(&s.store()?, &tenant, &account, cool_down, Timestamp::now())
+            .map_err(ApiError::internal)
+    })
+    .await;
+    match html {
+        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
+        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /accounts/{id}/draft?key=…`: one of the account's drafts, readable.
+pub(super) async fn dashboard_draft(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
+    };
+    let missing = "No such draft of this account.".to_owned();
+    let (Ok(account), Some(key)) = (AccountId::parse("account", &id), q.get("key").cloned()) else {
+        return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
+    };
+    let html = blocking(&s, move |s| {
+        crate::http::dashboard::draft(&s.store()?, &tenant, &account, &key).map_err(ApiError::internal)
     })
     .await;
     match html {

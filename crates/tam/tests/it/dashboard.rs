@@ -68,13 +68,28 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let account = chromium(&["--dump-dom", &format!("{}/accounts/{first}?token={TOKEN}", server.url)]);
     assert!(account.contains("<svg") && account.contains("<polyline"), "the score chart is drawn");
     assert!(account.contains("<h2>Why</h2>") && account.contains("Open tickets"), "{account}");
-    let why = &account[account.find("<h2>Why</h2>").unwrap()..account.find("<h2>Open tickets").unwrap()];
+    let why = &account[account.find("<h2>Why</h2>").unwrap()..account.find("<h2>Escalation").unwrap()];
     let items: Vec<&str> = why.split("<li>").skip(1).collect();
     assert!(
         !items.is_empty()
             && items.iter().all(|i| i.starts_with('-') && i[1..].starts_with(|c: char| c.is_ascii_digit())),
         "each reason keeps its points, as tam explain shows them: {why}"
     );
+
+    // The story: the open episode, and the drafts waiting, each readable on its own page.
+    assert!(account.contains("Open since") && account.contains("alert(s) sent"), "the episode: {account}");
+    let link = format!("href=\"/accounts/{first}/draft?key=");
+    let start = account.find(&link).expect("a draft link") + "href=\"".len();
+    let href = account[start..].split('"').next().unwrap().replace("&amp;", "&");
+    let draft = chromium(&["--dump-dom", &format!("{}{href}&token={TOKEN}", server.url)]);
+    assert!(draft.contains(r#"<pre class="draft">Hello"#), "the draft's text: {draft}");
+    assert!(!draft.contains(".eml") && !account.contains(".eml"), "never where the server keeps a draft");
+    for (width, name) in [(1280, "account-1280.png"), (390, "account-390.png")] {
+        let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        let url = format!("{}/accounts/{first}?token={TOKEN}", server.url);
+        chromium_at(width, &[&format!("--screenshot={}", shot.display()), &url]);
+        assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot of an account at {width} px");
+    }
 
     let unsigned = chromium(&["--dump-dom", &format!("{}/", server.url)]);
     assert!(unsigned.contains("Sign in") && !unsigned.contains("class=\"work\""), "no token, no data");
