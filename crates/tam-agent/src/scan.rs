@@ -310,6 +310,7 @@ fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountI
     let mut s = ScanSummary { accounts: accounts.len() as u64, failed: failed as u64, ..ScanSummary::default() };
     // Counted by the rule's place among the rules: no string per account of the book.
     let mut by_rule = [0u64; Rule::ALL.len()];
+    let mut alerts_by_rep: BTreeMap<String, tam_store::RepAlertCount> = BTreeMap::new();
     for a in accounts {
         match a.health.status {
             HealthStatus::Green => s.green += 1,
@@ -328,7 +329,7 @@ fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountI
             None => {}
         }
         if let (Some(delivery), Ok(rep)) = (a.delivery, &a.rep) {
-            let count = s.alerts_by_rep.entry(rep.as_str().to_owned()).or_default();
+            let count = alerts_by_rep.entry(rep.as_str().to_owned()).or_default();
             match delivery {
                 Delivery::Individual => count.individual += 1,
                 Delivery::Digest => count.digest += 1,
@@ -337,6 +338,7 @@ fn summarise(accounts: &[AccountResult], digests: &BTreeMap<String, Vec<AccountI
     }
     s.digests = digests.len() as u64;
     s.reasons =
-        Rule::ALL.iter().zip(by_rule).filter(|(_, n)| *n > 0).map(|(r, n)| (r.as_str().to_owned(), n)).collect();
+        Some(Rule::ALL.iter().zip(by_rule).filter(|(_, n)| *n > 0).map(|(r, n)| (r.as_str().to_owned(), n)).collect());
+    s.alerts_by_rep = Some(alerts_by_rep);
     s
 }

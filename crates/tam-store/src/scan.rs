@@ -117,13 +117,13 @@ pub struct ScanSummary {
     /// that already exist are not added again.
     pub effects: u64,
     /// For each rule (`aged_p1_p2`, ...), the accounts it took points from: what most of the
-    /// book suffers from. Absent from scans stored before it was counted.
-    #[serde(default)]
-    pub reasons: std::collections::BTreeMap<String, u64>,
+    /// book suffers from. `None` for a scan stored before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasons: Option<std::collections::BTreeMap<String, u64>>,
     /// For each rep (lower-cased address) the scan alerted: accounts alerted one by one, and
-    /// accounts put in the rep's digest. Absent from scans stored before it was counted.
-    #[serde(default)]
-    pub alerts_by_rep: std::collections::BTreeMap<String, RepAlertCount>,
+    /// accounts put in the rep's digest. `None` for a scan stored before it was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts_by_rep: Option<std::collections::BTreeMap<String, RepAlertCount>>,
 }
 
 /// One rep's alerts from a scan.

@@ -86,23 +86,29 @@ pub struct WaitingDraft {
 impl Store {
     /// The tenant's latest full scan.
     pub fn latest_scan(&self, tenant: &TenantId) -> Result<Option<ScanRow>, StoreError> {
-        let row = self
+        Ok(self.recent_scans(tenant, 1)?.pop())
+    }
+
+    /// The tenant's latest `limit` full scans, newest first.
+    pub fn recent_scans(&self, tenant: &TenantId, limit: usize) -> Result<Vec<ScanRow>, StoreError> {
+        let mut stmt = self
             .conn
-            .cached_row(
-                "SELECT as_of, summary FROM scans WHERE tenant_id = ?1 ORDER BY as_of DESC LIMIT 1",
-                [tenant.as_str()],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()?;
-        let Some((at, summary)) = row else { return Ok(None) };
-        let key = format!("{tenant}@{at}");
-        let summary = serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt {
-            table: "scans",
-            key,
-            field: "summary",
-            reason: e.to_string(),
-        })?;
-        Ok(Some(ScanRow { as_of: from_nanos(at), summary }))
+            .prepare_cached("SELECT as_of, summary FROM scans WHERE tenant_id = ?1 ORDER BY as_of DESC LIMIT ?2")?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut rows = stmt.query(params![tenant.as_str(), limit])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let (at, summary): (i64, String) = (r.get(0)?, r.get(1)?);
+            let key = format!("{tenant}@{at}");
+            let summary = serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt {
+                table: "scans",
+                key,
+                field: "summary",
+                reason: e.to_string(),
+            })?;
+            out.push(ScanRow { as_of: from_nanos(at), summary });
+        }
+        Ok(out)
     }
 
     /// A page of the worklist of the scan at `as_of` (`offset` rows in, `limit` long), most

@@ -17,7 +17,7 @@ use minijinja::{Environment, Value};
 use tam_core::comms::{Brief, CommKind, InlineImage, Written};
 use tam_core::ports::{WriteError, Writer};
 
-pub use chart::score_chart;
+pub use chart::{score_chart, score_chart_noted};
 
 /// The offline writer: templates compiled into the binary.
 pub struct TemplateWriter {

@@ -157,6 +157,12 @@ fn raster(history: &[ScorePoint], from: Timestamp, to: Timestamp) -> Canvas {
 
 /// The same chart as inline SVG, for a browser: the dashboard.
 pub fn score_chart(history: &[ScorePoint], from: Timestamp, to: Timestamp) -> String {
+    score_chart_noted(history, &[], from, to)
+}
+
+/// [`score_chart`] whose points each carry a note (`notes[i]` for `history[i]`): a page shows it
+/// when the point is hovered or reached with the keyboard.
+pub fn score_chart_noted(history: &[ScorePoint], notes: &[String], from: Timestamp, to: Timestamp) -> String {
     let frame = Frame::new(from, to);
     let (w, h) = (WIDTH, HEIGHT);
     let text = |x: f64, y: f64, anchor: &str, fill: &str, label: &str| {
@@ -202,13 +208,17 @@ pub fn score_chart(history: &[ScorePoint], from: Timestamp, to: Timestamp) -> St
         hex(SCORE),
         points.join(" ")
     ));
-    for p in history {
-        s.push_str(&format!(
-            r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"/>"#,
-            frame.x(p.as_of),
-            Frame::y(p.score),
-            hex(SCORE)
-        ));
+    for (i, p) in history.iter().enumerate() {
+        let (x, y, fill) = (frame.x(p.as_of), Frame::y(p.score), hex(SCORE));
+        match notes.get(i) {
+            Some(note) => {
+                let note = note.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+                s.push_str(&format!(
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="4" fill="{fill}" tabindex="0" aria-label="{note}"><title>{note}</title></circle>"#
+                ));
+            }
+            None => s.push_str(&format!(r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{fill}"/>"#)),
+        }
     }
     s.push_str("</svg>");
     s

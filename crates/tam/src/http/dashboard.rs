@@ -45,6 +45,7 @@ form.filters input,form.filters select,form.filters button{font:inherit;padding:
 a:focus,button:focus,input:focus,select:focus{outline:3px solid #0969da;outline-offset:1px}
 .pager{display:flex;gap:1rem;margin:.6rem 0}
 .show-narrow{display:none}
+tr.failed{background:#ffebe9}
 pre.draft{white-space:pre-wrap;font:inherit;background:#f6f8fa;padding:1rem;border-radius:.4rem;max-width:46rem}
 @media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}}
 </style></head>
@@ -84,12 +85,15 @@ const HOME: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tena
 </tr>{% endfor %}</table></div>
 <nav class="pager" aria-label="Pages">{% if prev %}<a href="{{ prev }}">← Previous</a>{% endif %}<span class="muted">{{ first }}–{{ last }} of {{ total }}</span>{% if next %}<a href="{{ next }}">Next →</a>{% endif %}</nav>
 {% else %}<p class="muted">Nothing to act on{% if filtered %} with these filters{% endif %}.</p>{% endif %}
+{% if rep_history %}<h2>Alerts to {{ filter.rep }} over the last scans</h2>
+<table><tr><th>Scan</th><th>Alerts</th><th>In the digest</th></tr>
+{% for h in rep_history %}<tr><td>{{ h.at }}</td>{% if h.counted %}<td class="{{ "red" if h.individual > budget else "" }}">{{ h.individual }}</td><td>{{ h.digest }}</td>{% else %}<td colspan="2" class="muted">not counted by the tam that ran this scan</td>{% endif %}</tr>{% endfor %}</table>{% endif %}
 <h2>Alerts by rep</h2>
 {% if reps %}<table><tr><th>Rep</th><th>Alerts</th><th>In the digest</th><th>Budget a day</th></tr>
 {% for r in reps %}<tr><td><a href="/?rep={{ r.rep_email|path }}">{{ r.rep_email }}</a></td><td class="{{ "red" if r.individual > budget else "" }}">{{ r.individual }}</td><td>{{ r.digest }}</td><td>{{ budget }}</td></tr>{% endfor %}</table>
-{% else %}<p class="muted">No rep was alerted by this scan.</p>{% endif %}
+{% elif counted %}<p class="muted">No rep was alerted by this scan.</p>{% else %}<p class="muted">The tam that ran this scan did not count alerts per rep; the next scan will.</p>{% endif %}
 {% endif %}
-<h2 id="jobs">Scheduled jobs</h2>
+<h2 id="jobs">Scheduled jobs <a class="muted" href="/jobs">all runs</a></h2>
 {% if jobs %}<table><tr><th>Slot</th><th>Job</th><th>Outcome</th><th>What happened</th></tr>
 {% for j in jobs %}<tr><td>{{ j.slot }}</td><td>{{ j.job }}</td><td class="{{ "red" if j.outcome in ["failed", "missed"] else "" }}">{{ j.outcome }}</td><td>{{ j.detail or "" }}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">No job has run yet: <code>tam serve</code> runs them.</p>{% endif %}
@@ -99,7 +103,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 <h1>{{ name }} {% if score is not none %}<span class="badge {{ status }}">{{ score }}</span>{% endif %}</h1>
 <p class="muted">{{ account_id }} · rep {{ rep_name }} &lt;{{ rep_email }}&gt; · {{ open_count }} open ticket(s) · last heartbeat {{ last_heartbeat or "never" }}</p>
 <h2>Score history</h2>
-{% if chart %}<figure>{{ chart|safe }}<figcaption class="muted">{{ history }} scan(s); dashed lines at 70 and 40.</figcaption></figure>{% else %}<p class="muted">Not scanned yet.</p>{% endif %}
+{% if chart %}<figure>{{ chart|safe }}<figcaption class="muted">{{ history }} scan(s); dashed lines at 70 and 40; hover or tab to a point for its reasons.</figcaption></figure>{% else %}<p class="muted">Not scanned yet.</p>{% endif %}
 <h2>Why</h2>
 {% if why %}<ul>{% for w in why %}<li>{{ w }}</li>{% endfor %}</ul>{% else %}<p class="muted">Nothing takes points off.</p>{% endif %}
 <h2>Escalation</h2>
@@ -131,6 +135,14 @@ const DRAFT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ sub
 {% if text %}<pre class="draft">{{ text }}</pre>{% else %}<p class="muted">This draft is in the rep's mailbox only.</p>{% endif %}
 {% endblock %}"#;
 
+const JOBS: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }} · jobs{% endblock %}{% block body %}
+<h1>Scheduled jobs</h1>
+<p class="muted">The last {{ jobs|length }} runs of <code>tam serve</code>'s jobs for this tenant, newest slot first; {{ failed }} failed or missed.</p>
+{% if jobs %}<div class="scroll"><table><tr><th>Slot</th><th>Job</th><th>Outcome</th><th>Worker</th><th>What happened</th></tr>
+{% for j in jobs %}<tr{% if j.outcome in ["failed", "missed"] %} class="failed"{% endif %}><td>{{ j.slot }}</td><td>{{ j.job }}</td><td class="{{ "red" if j.outcome in ["failed", "missed"] else "" }}"><strong>{{ j.outcome }}</strong></td><td class="muted">{{ j.worker or "" }}</td><td>{{ j.detail or "" }}</td></tr>{% endfor %}
+</table></div>{% else %}<p class="muted">No job has run yet: <code>tam serve</code> runs them.</p>{% endif %}
+{% endblock %}"#;
+
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
 <h1>Sign in</h1><p>{{ why }}</p>
 <form method="post" action="/sign-in"><label>Your tenant's API token <input name="token" type="password" size="40"></label> <button>Open</button></form>
@@ -143,6 +155,7 @@ fn environment() -> Environment<'static> {
     env.add_template("account.html", ACCOUNT).expect("the account template parses");
     env.add_template("sign_in.html", SIGN_IN).expect("the sign-in template parses");
     env.add_template("draft.html", DRAFT).expect("the draft template parses");
+    env.add_template("jobs.html", JOBS).expect("the jobs template parses");
     env.add_filter("path", |s: String| -> String { encode(&s) });
     env
 }
@@ -317,16 +330,32 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
     let by_reason: Vec<minijinja::Value> = Rule::ALL
         .iter()
         .filter_map(|r| {
-            let count = *s.reasons.get(r.as_str())?;
+            let count = *s.reasons.as_ref()?.get(r.as_str())?;
             let link = TodayQuery { reason: Some(r.as_str().to_owned()), page: 1, ..TodayQuery::default() }.link(1);
             Some(context! { words => r.words(), count, link })
         })
         .collect();
+    let counted = s.alerts_by_rep.is_some();
     let reps: Vec<minijinja::Value> = s
         .alerts_by_rep
         .iter()
+        .flatten()
         .map(|(rep, n)| context! { rep_email => rep, individual => n.individual, digest => n.digest })
         .collect();
+    // A rep's page: their accounts (the worklist above) and what each recent scan sent them.
+    let rep_history: Vec<minijinja::Value> = match &query.rep {
+        Some(rep) => store
+            .recent_scans(tenant, 14)
+            .map_err(fail)?
+            .into_iter()
+            .map(|scan| {
+                let n = scan.summary.alerts_by_rep.as_ref().map(|by_rep| by_rep.get(rep).copied().unwrap_or_default());
+                let at = scan.as_of.strftime("%Y-%m-%d %H:%M").to_string();
+                context! { at, counted => n.is_some(), individual => n.map(|n| n.individual), digest => n.map(|n| n.digest) }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let shown = rows.len() as u64;
     let first = if shown == 0 { 0 } else { (query.page - 1) * PAGE + 1 };
     let last = (query.page - 1) * PAGE + shown;
@@ -335,7 +364,7 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
         "home.html",
         context! {
             tenant => tenant.as_str(), as_of => as_of.strftime("%Y-%m-%d %H:%M UTC").to_string(), filter, rules, jobs, rows, total,
-            first, last, filtered, by_status, by_reason, reps, budget => alert_budget, accounts => s.accounts,
+            first, last, filtered, by_status, by_reason, reps, counted, rep_history, budget => alert_budget, accounts => s.accounts,
             prev => (query.page > 1).then(|| query.link(query.page - 1)),
             next => (last < total).then(|| query.link(query.page + 1)),
         },
@@ -356,8 +385,17 @@ pub fn account(
     let mut history = store.snapshots(tenant, id, 90).map_err(fail)?;
     history.reverse();
     let points: Vec<ScorePoint> = history.iter().map(|h| ScorePoint { as_of: h.as_of, score: h.score }).collect();
+    // Each point says, on hover or focus, when it was scored and why.
+    let notes: Vec<String> = history
+        .iter()
+        .map(|h| {
+            let why: Vec<String> = h.deductions.iter().map(|d| d.headline()).collect();
+            let why = if why.is_empty() { "nothing takes points off".to_owned() } else { why.join("; ") };
+            format!("{}: {} ({}); {why}", h.as_of.strftime("%Y-%m-%d"), h.score, h.status.as_str())
+        })
+        .collect();
     let chart = match (points.first(), points.last()) {
-        (Some(first), Some(last)) => Some(tam_writer::score_chart(&points, first.as_of, last.as_of)),
+        (Some(first), Some(last)) => Some(tam_writer::score_chart_noted(&points, &notes, first.as_of, last.as_of)),
         _ => None,
     };
     let latest = history.last();
@@ -475,6 +513,16 @@ pub fn draft(store: &Store, tenant: &TenantId, id: &AccountId, key: &str) -> Res
         },
     )
     .map(Some)
+}
+
+/// The scheduler's job history of the tenant, failures marked.
+pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
+    let fail = |e: tam_store::StoreError| e.to_string();
+    let runs = store.job_runs(Some(tenant), 200).map_err(fail)?;
+    let failed = runs.iter().filter(|r| r.outcome == "failed" || r.outcome == "missed").count();
+    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let jobs = minijinja::Value::from(minijinja::value::Serde(&runs));
+    render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
 }
 
 /// The sign-in page, saying why it is shown.

@@ -190,6 +190,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/", get(dashboard_home))
         .route("/accounts/{id}", get(dashboard_account))
         .route("/accounts/{id}/draft", get(dashboard_draft))
+        .route("/jobs", get(dashboard_jobs))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/healthz", get(healthz))

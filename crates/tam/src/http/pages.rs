@@ -154,3 +154,19 @@ pub(super) async fn dashboard_draft(
         Err(e) => e.into_response(),
     }
 }
+
+/// `GET /jobs`: the scheduler's job history.
+pub(super) async fn dashboard_jobs(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (tenant, cookie) = match viewer(&s, &headers, &q) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
+    };
+    match blocking(&s, move |s| crate::http::dashboard::jobs(&s.store()?, &tenant).map_err(ApiError::internal)).await {
+        Ok(html) => page(StatusCode::OK, cookie, html),
+        Err(e) => e.into_response(),
+    }
+}

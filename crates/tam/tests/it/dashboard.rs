@@ -76,6 +76,16 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
         "each reason keeps its points, as tam explain shows them: {why}"
     );
 
+    // A rep's page: their accounts, and what the recent scans sent them; the job history.
+    let rep = red[0]["rep_email"].as_str().unwrap();
+    let reps = chromium(&["--dump-dom", &format!("{}/?rep={}&token={TOKEN}", server.url, rep.replace('@', "%40"))]);
+    assert!(reps.contains(&format!("Alerts to {rep} over the last scans")), "{reps}");
+    let rows = &reps[reps.find(r#"<table class="work">"#).unwrap()..];
+    let rows = &rows[..rows.find("</table>").unwrap()];
+    assert!(rows.matches("<tr>").count() > 1 && rows.contains(rep), "the rep's own accounts");
+    let jobs = chromium(&["--dump-dom", &format!("{}/jobs?token={TOKEN}", server.url)]);
+    assert!(jobs.contains("<h1>Scheduled jobs</h1>"), "{jobs}");
+
     // The story: the open episode, and the drafts waiting, each readable on its own page.
     assert!(account.contains("Open since") && account.contains("alert(s) sent"), "the episode: {account}");
     let link = format!("href=\"/accounts/{first}/draft?key=");
