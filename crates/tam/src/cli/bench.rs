@@ -569,8 +569,9 @@ fn dashboard_phase(
     for id in accounts.iter().take(10) {
         let id = tam_core::AccountId::parse("account", id)?;
         let started = Instant::now();
-        let cool_down = config.rules.scan(Some(tenant)).escalation.cool_down_days;
-        account(store, tenant, &id, cool_down, Timestamp::now()).map_err(anyhow::Error::msg)?;
+        let cool_down_days = config.rules.scan(Some(tenant)).escalation.cool_down_days;
+        let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &config.tickets };
+        account(store, tenant, &id, &pages, Timestamp::now()).map_err(anyhow::Error::msg)?;
         millis.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     millis.sort_by(f64::total_cmp);

@@ -200,6 +200,10 @@ pub fn default_file() -> String {
 # [api.release_secrets]        POST /v1/webhooks/release, signed X-Hub-Signature: sha256=...
 #   acme = "TAM_RELEASE_SECRET_ACME"
 
+[tickets]
+# A ticket's page, with {{id}} where its id goes: the dashboard links ticket ids to it.
+# url = "https://support.example.com/tickets/{{id}}"
+
 # Per-tenant overrides, option by option:
 # [tenants.acme]
 # time_zone = "Europe/Berlin"   # `tam serve` runs the tenant's jobs on its clock (UTC by default)

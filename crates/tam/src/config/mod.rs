@@ -51,6 +51,8 @@ pub struct Config {
     pub kayako: KayakoSection,
     /// `[api]`: the HTTP API of `tam serve`.
     pub api: ApiSection,
+    /// `[tickets]`: where a ticket's page is.
+    pub tickets: TicketsSection,
 }
 
 const SECTIONS: &[&str] = &[
@@ -68,6 +70,7 @@ const SECTIONS: &[&str] = &[
     "jira",
     "kayako",
     "api",
+    "tickets",
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
@@ -223,7 +226,13 @@ impl Config {
                 rules = rules.with_tenant(tenant, TenantRules { scan, zone });
             }
         }
-        Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api })
+        let tickets: TicketsSection = section(&raw, "tickets").with_context(|| format!("config {origin}"))?;
+        if let Some(url) = &tickets.url
+            && (!url.contains("{id}") || !(url.starts_with("https://") || url.starts_with("http://")))
+        {
+            bail!("config {origin}: [tickets] url must be an http(s) address with {{id}} where the ticket's id goes");
+        }
+        Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets })
     }
 }
 

@@ -318,6 +318,29 @@ impl JiraSection {
     }
 }
 
+/// Options of the `[tickets]` section: where people open a ticket.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TicketsSection {
+    /// A ticket's page, with `{id}` where its id goes (`https://support.example.com/t/{id}`):
+    /// the dashboard links ticket ids to it.
+    pub url: Option<String>,
+}
+
+impl TicketsSection {
+    /// The page of ticket `id`, when a pattern is set.
+    pub fn link(&self, id: &str) -> Option<String> {
+        let id: String = id
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.url.as_ref().map(|url| url.replace("{id}", &id))
+    }
+}
+
 /// Options of the `[api]` section: the HTTP API `tam serve` listens with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -178,6 +178,6 @@ fn mistakes_name_the_option() {
     let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
     assert_eq!(
         env,
-        "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako, api)"
+        "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets)"
     );
 }

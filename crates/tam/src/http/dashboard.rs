@@ -16,7 +16,7 @@
 use minijinja::{Environment, context};
 use serde::Serialize;
 use tam_core::comms::ScorePoint;
-use tam_core::scoring::Rule;
+use tam_core::scoring::{Evidence, Rule};
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::{Store, WorkFilter};
 
@@ -105,7 +105,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 <h2>Score history</h2>
 {% if chart %}<figure>{{ chart|safe }}<figcaption class="muted">{{ history }} scan(s); dashed lines at 70 and 40; hover or tab to a point for its reasons.</figcaption></figure>{% else %}<p class="muted">Not scanned yet.</p>{% endif %}
 <h2>Why</h2>
-{% if why %}<ul>{% for w in why %}<li>{{ w }}</li>{% endfor %}</ul>{% else %}<p class="muted">Nothing takes points off.</p>{% endif %}
+{% if why %}<ul>{% for w in why %}<li>-{{ w.points }} {{ w.what }} <span class="muted">({{ w.rule }})</span><br><span class="muted">{% if w.silence %}{{ w.silence }}{% endif %}{% for t in w.evidence %}{% if t.link %}<a href="{{ t.link }}">{{ t.id }}</a>{% else %}{{ t.id }}{% endif %}{% if t.note %} ({{ t.note }}){% endif %}{% if not loop.last %}, {% endif %}{% endfor %}</span></li>{% endfor %}</ul>{% else %}<p class="muted">Nothing takes points off.</p>{% endif %}
 <h2>Escalation</h2>
 {% if episode %}<p><strong class="red">Open since {{ episode.opened }}</strong> ({{ episode.days }} d): {{ episode.reason }}. Last alert {{ episode.last_alert }}; {{ episode.alerts }} alert(s) sent in this episode; the next reminder, if it stays escalated, from {{ episode.next_reminder }}.</p>
 {% elif closed %}<p class="muted">The last episode ({{ closed.reason }}) opened {{ closed.opened }} and closed {{ closed.closed }}.</p>
@@ -116,7 +116,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 {% else %}<p class="muted">No draft for this account yet.</p>{% endif %}
 <h2>Open tickets</h2>
 {% if tickets %}<table><tr><th>Ticket</th><th>Priority</th><th>Status</th><th>Subject</th><th>Age</th></tr>
-{% for t in tickets %}<tr><td>{{ t.id }}</td><td>{{ t.priority }}</td><td>{{ t.status }}</td><td>{{ t.subject }}</td><td>{{ t.age }}</td></tr>{% endfor %}</table>
+{% for t in tickets %}<tr><td>{% if t.link %}<a href="{{ t.link }}">{{ t.id }}</a>{% else %}{{ t.id }}{% endif %}</td><td>{{ t.priority }}</td><td>{{ t.status }}</td><td>{{ t.subject }}</td><td>{{ t.age }}</td></tr>{% endfor %}</table>
 {% else %}<p class="muted">None open.</p>{% endif %}
 <h2>What each scan did</h2>
 {% if scans %}{% for g in scans %}<h3>{{ g.at }}</h3><table><tr><th>Effect</th><th>State</th><th>Attempts</th><th>Why not, if not</th></tr>
@@ -371,14 +371,24 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
     )
 }
 
+/// What an account's page takes from `tam.toml`.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountPages<'a> {
+    /// The tenant's cool-down, for the next reminder.
+    pub cool_down_days: u32,
+    /// Where a ticket's page is.
+    pub tickets: &'a crate::config::TicketsSection,
+}
+
 /// One account, or `None` when the tenant has no such account.
 pub fn account(
     store: &Store,
     tenant: &TenantId,
     id: &AccountId,
-    cool_down_days: u32,
+    pages: &AccountPages<'_>,
     now: Timestamp,
 ) -> Result<Option<String>, String> {
+    let AccountPages { cool_down_days, tickets: tickets_at } = *pages;
     let fail = |e: tam_store::StoreError| e.to_string();
     let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
     let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
@@ -399,11 +409,36 @@ pub fn account(
         _ => None,
     };
     let latest = history.last();
-    let why: Vec<String> =
-        // With its points, as `tam explain` shows it.
-        latest
-            .map(|s| s.deductions.iter().map(|d| format!("-{} {}", d.points, d.explain())).collect())
-            .unwrap_or_default();
+    // Each reason with its points first (as `tam explain` shows them), then its evidence: the
+    // tickets, each linked to its page when `[tickets] url` is set, or the silence.
+    let ticket = |id: &str, note: String| context! { id, note, link => tickets_at.link(id) };
+    let why: Vec<minijinja::Value> = latest
+        .map(|s| {
+            s.deductions
+                .iter()
+                .map(|d| {
+                    let headline = d.headline();
+                    let what = headline.rsplit_once(", -").map_or(headline.as_str(), |(what, _)| what).to_owned();
+                    let (evidence, silence) = match &d.evidence {
+                        Evidence::AgedTickets { tickets, .. } => (
+                            tickets
+                                .iter()
+                                .map(|t| ticket(t.id.as_str(), format!("{}, open {} h", t.priority, t.age_hours)))
+                                .collect(),
+                            None,
+                        ),
+                        Evidence::OpenVolume { ticket_ids, .. } => {
+                            (ticket_ids.iter().map(|t| ticket(t.as_str(), String::new())).collect(), None)
+                        }
+                        Evidence::Silence { last_heartbeat, .. } => {
+                            (Vec::new(), Some(format!("last heartbeat {}", last_heartbeat.strftime("%Y-%m-%d %H:%M"))))
+                        }
+                    };
+                    context! { points => d.points, rule => d.rule.as_str(), what, evidence, silence }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let tickets: Vec<minijinja::Value> = store
         .open_ticket_facts(tenant, id, now)
         .map_err(fail)?
@@ -411,7 +446,7 @@ pub fn account(
         .map(|t| {
             let days = t.age_hours / 24.0;
             let age = if days >= 1.0 { format!("{days:.0} d") } else { format!("{:.0} h", t.age_hours) };
-            context! { id => t.id.as_str(), priority => t.priority.as_str(), status => t.status.as_str(), subject => t.subject, age }
+            context! { id => t.id.as_str(), link => tickets_at.link(t.id.as_str()), priority => t.priority.as_str(), status => t.status.as_str(), subject => t.subject, age }
         })
         .collect();
     let effects = store.account_effects(tenant, id.as_str(), 60).map_err(fail)?;

@@ -117,8 +117,9 @@ pub(super) async fn dashboard_account(
         return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
     };
     let html = blocking(&s, move |s| {
-        let cool_down = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
-        crate::http::dashboard::account(&s.store()?, &tenant, &account, cool_down, Timestamp::now())
+        let cool_down_days = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
+        let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &s.config.tickets };
+        crate::http::dashboard::account(&s.store()?, &tenant, &account, &pages, Timestamp::now())
             .map_err(ApiError::internal)
     })
     .await;

@@ -37,7 +37,9 @@ fn chromium_at(width: u32, args: &[&str]) -> String {
 fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let home = TestHome::new();
     home.ok(&["demo"]);
-    std::fs::write(home.path().join("home/tam.toml"), "[api.tokens]\ndemo = \"TAM_API_TOKEN_DEMO\"\n").unwrap();
+    let config =
+        "[api.tokens]\ndemo = \"TAM_API_TOKEN_DEMO\"\n[tickets]\nurl = \"https://support.example.com/t/{id}\"\n";
+    std::fs::write(home.path().join("home/tam.toml"), config).unwrap();
     let server = Server::start_with(&home, &[("TAM_API_TOKEN_DEMO", TOKEN)]);
     let (_, list) = server.call("GET", "/v1/accounts", Some(TOKEN), None);
     let red: Vec<&Value> = list["accounts"].as_array().unwrap().iter().filter(|a| a["status"] == "red").collect();
@@ -85,6 +87,9 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     assert!(rows.matches("<tr>").count() > 1 && rows.contains(rep), "the rep's own accounts");
     let jobs = chromium(&["--dump-dom", &format!("{}/jobs?token={TOKEN}", server.url)]);
     assert!(jobs.contains("<h1>Scheduled jobs</h1>"), "{jobs}");
+
+    // Each reason's tickets link to their pages, as `[tickets] url` says.
+    assert!(why.contains(r#"<a href="https://support.example.com/t/NP-"#), "{why}");
 
     // The story: the open episode, and the drafts waiting, each readable on its own page.
     assert!(account.contains("Open since") && account.contains("alert(s) sent"), "the episode: {account}");
