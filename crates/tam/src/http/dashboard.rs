@@ -31,7 +31,7 @@ h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:1.6rem}
 table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}
 .red{color:#cf222e}.amber{color:#9a6700}.green{color:#1a7f37}.muted{color:#656d76}
 .badge{display:inline-block;min-width:2.2rem;text-align:center;border-radius:1rem;padding:0 .5rem;color:#fff;font-weight:600}
-.badge.red{background:#cf222e;color:#fff}.badge.amber{background:#bf8700;color:#fff}.badge.green{background:#1a7f37;color:#fff}.badge.none{background:#8c959f}
+.badge.red{background:#cf222e;color:#fff}.badge.amber{background:#9a6700;color:#fff}.badge.green{background:#1a7f37;color:#fff}.badge.none{background:#6e7781}
 header{display:flex;flex-wrap:wrap;gap:.4rem 1rem;align-items:center}header .grow{flex:1}
 header form{margin:0}header button{background:none;border:1px solid #8c959f;color:#fff;border-radius:.3rem;padding:.1rem .6rem;cursor:pointer}
 header .muted,header .asof{color:#c9d1d9}
@@ -563,4 +563,43 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
 /// The sign-in page, saying why it is shown.
 pub fn sign_in(why: &str) -> String {
     render("sign_in.html", context! { tenant => "", why }).unwrap_or_else(|e| e)
+}
+
+#[cfg(test)]
+mod tests {
+    /// WCAG's contrast ratio of two `#rrggbb` colours.
+    fn contrast(a: &str, b: &str) -> f64 {
+        let luminance = |hex: &str| {
+            let channel = |i: usize| {
+                let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        };
+        let (x, y) = (luminance(a), luminance(b));
+        (x.max(y) + 0.05) / (x.min(y) + 0.05)
+    }
+
+    #[test]
+    fn every_text_colour_of_the_layout_reads_on_its_background() {
+        // The layout's colour pairs: text on white, white on each badge, the header's text.
+        let pairs = [
+            ("#1f2328", "#ffffff"),
+            ("#656d76", "#ffffff"),
+            ("#cf222e", "#ffffff"),
+            ("#9a6700", "#ffffff"),
+            ("#1a7f37", "#ffffff"),
+            ("#0969da", "#ffffff"),
+            ("#ffffff", "#6e7781"),
+            ("#c9d1d9", "#24292f"),
+        ];
+        let layout = super::LAYOUT;
+        for (fg, bg) in pairs {
+            assert!(layout.contains(fg) || fg == "#ffffff" || fg == "#0969da", "{fg} is the layout's");
+            assert!(contrast(fg, bg) >= 4.5, "{fg} on {bg}: {:.2}", contrast(fg, bg));
+        }
+        for badge in ["#cf222e", "#9a6700", "#1a7f37", "#6e7781"] {
+            assert!(layout.contains(&format!("background:{badge}")), "badge {badge}");
+        }
+    }
 }
