@@ -109,3 +109,38 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let unsigned = chromium(&["--dump-dom", &format!("{}/", server.url)]);
     assert!(unsigned.contains("Sign in") && !unsigned.contains("class=\"work\""), "no token, no data");
 }
+
+#[test]
+fn a_tam_signs_in_filters_opens_an_account_and_a_draft_and_signs_out_in_one_browser_session() {
+    // One Chromium session, driven over the DevTools protocol by `browser.py` (python3, which
+    // `scripts/test` installs): the form signs in, the filter form filters, links are clicked.
+    let home = TestHome::new();
+    home.ok(&["demo"]);
+    std::fs::write(home.path().join("home/tam.toml"), "[api.tokens]\ndemo = \"TAM_API_TOKEN_DEMO\"\n").unwrap();
+    let server = Server::start_with(&home, &[("TAM_API_TOKEN_DEMO", TOKEN)]);
+    let driver = crate::repo().join("crates/tam/tests/it/browser.py");
+    let out = Command::new("python3")
+        .arg(&driver)
+        .args([&server.url, TOKEN, env!("CARGO_TARGET_TMPDIR")])
+        .output()
+        .expect("python3 must be installed (scripts/test installs it)");
+    assert!(out.status.success(), "the browser flow failed: {}", String::from_utf8_lossy(&out.stderr));
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(seen["before_sign_in"], "Sign in", "{seen}");
+    assert_eq!(seen["after_sign_in"]["h1"], "Today", "{seen}");
+    assert!(!seen["after_sign_in"]["url"].as_str().unwrap().contains(TOKEN), "the token stays out of URLs");
+    let filtered = &seen["filtered"];
+    assert!(filtered["url"].as_str().unwrap().contains("status=red"), "the filter is in the URL: {seen}");
+    let badges = filtered["badges"].as_array().unwrap();
+    assert!(!badges.is_empty() && badges.iter().all(|b| b == "badge red"), "{seen}");
+    assert!(seen["account"]["chart"] == true && seen["account"]["episode"] == true, "{seen}");
+    assert!(seen["draft"]["text"].as_str().unwrap().starts_with("Hello"), "{seen}");
+    assert_eq!(seen["draft"]["path_shown"], false, "{seen}");
+    assert_eq!((&seen["after_sign_out"], &seen["reopened"]), (&Value::from("Sign in"), &Value::from("Sign in")));
+    for page in ["today", "account", "draft"] {
+        for width in [1280, 390] {
+            let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flow-{page}-{width}.png"));
+            assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "{}", shot.display());
+        }
+    }
+}
