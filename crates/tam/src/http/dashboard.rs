@@ -47,7 +47,9 @@ a:focus,button:focus,input:focus,select:focus{outline:3px solid #0969da;outline-
 .show-narrow{display:none}
 tr.failed{background:#ffebe9}
 pre.draft{white-space:pre-wrap;font:inherit;background:#f6f8fa;padding:1rem;border-radius:.4rem;max-width:46rem}
-@media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}}
+figure{margin:0}figure svg{max-width:100%;height:auto}
+@media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}
+main>table{display:block;overflow-x:auto}}
 </style></head>
 <body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span><span class="grow"></span>
 {% if as_of %}<span class="asof">as of {{ as_of }}</span>{% endif %}

@@ -108,10 +108,16 @@ def click(selector):
     load(lambda: evaluate(f"document.querySelector({json.dumps(selector)}).click()"))
 
 
+widths = {}
+
+
 def shoot(name):
+    """Screenshots of the page at 1280 and 390 px, and how wide it lays out at each: a page
+    wider than the window scrolls sideways."""
     for width in (1280, 390):
         call("Emulation.setDeviceMetricsOverride",
              {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": width < 500}, session)
+        widths[f"{name}-{width}"] = evaluate("document.documentElement.scrollWidth")
         shot = call("Page.captureScreenshot", {"format": "png"}, session)["data"]
         with open(os.path.join(out_dir, f"{name}-{width}.png"), "wb") as f:
             f.write(base64.b64decode(shot))
@@ -156,6 +162,7 @@ try:
     seen["after_sign_out"] = evaluate("document.querySelector('h1').textContent")
     goto(url + "/")
     seen["reopened"] = evaluate("document.querySelector('h1').textContent")
+    seen["widths"] = widths
     print(json.dumps(seen))
 finally:
     chrome.kill()

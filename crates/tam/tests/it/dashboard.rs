@@ -139,6 +139,8 @@ fn a_tam_signs_in_filters_opens_an_account_and_a_draft_and_signs_out_in_one_brow
     assert_eq!((&seen["after_sign_out"], &seen["reopened"]), (&Value::from("Sign in"), &Value::from("Sign in")));
     for page in ["today", "account", "draft"] {
         for width in [1280, 390] {
+            let laid_out = seen["widths"][format!("flow-{page}-{width}")].as_u64().unwrap();
+            assert!(laid_out <= width, "{page} is {laid_out} px wide in a {width} px window");
             let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("flow-{page}-{width}.png"));
             assert!(std::fs::metadata(&shot).unwrap().len() > 5_000, "{}", shot.display());
         }
