@@ -40,25 +40,40 @@ pub(super) fn page(status: StatusCode, cookie: Option<String>, html: String) -> 
     response
 }
 
+/// A page of the signed-in tenant: `render` runs on a blocking task and answers the page, or
+/// `None` for something the tenant does not have (`missing` says what). A browser without a
+/// known token gets the sign-in form.
+async fn tenant_page(
+    s: &Arc<ApiState>,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    missing: String,
+    render: impl FnOnce(&ApiState, TenantId) -> Result<Option<String>, ApiError> + Send + 'static,
+) -> Response {
+    let (tenant, cookie) = match viewer(s, headers, query) {
+        Ok(v) => v,
+        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
+    };
+    match blocking(s, move |s| render(s, tenant)).await {
+        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
+        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing)),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /`: Today. `?rep=` narrows the worklist to one rep's accounts: the link a digest gives
+/// its reader.
 pub(super) async fn dashboard_home(
     State(s): State<Arc<ApiState>>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (tenant, cookie) = match viewer(&s, &headers, &q) {
-        Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
-    };
-    // `?rep=` narrows the worklist to one rep's accounts: the link a digest gives its reader.
     let query = crate::http::dashboard::TodayQuery::from_params(&q);
-    let home = move |s: &ApiState| {
+    tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
         let budget = s.config.rules.scan(Some(&tenant)).escalation.alert_budget_per_rep;
-        crate::http::dashboard::today(&s.store()?, &tenant, budget, &query).map_err(ApiError::internal)
-    };
-    match blocking(&s, home).await {
-        Ok(html) => page(StatusCode::OK, cookie, html),
-        Err(e) => e.into_response(),
-    }
+        crate::http::dashboard::today(&s.store()?, &tenant, budget, &query).map(Some).map_err(ApiError::internal)
+    })
+    .await
 }
 
 /// `POST /sign-out`: forgets the browser's token and shows the sign-in form.
@@ -102,32 +117,22 @@ pub(super) async fn sign_in(
     response
 }
 
+/// `GET /accounts/{id}`: the account's story.
 pub(super) async fn dashboard_account(
     State(s): State<Arc<ApiState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (tenant, cookie) = match viewer(&s, &headers, &q) {
-        Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
-    };
     let missing = format!("No account {id:?}.");
-    let Ok(account) = AccountId::parse("account", &id) else {
-        return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
-    };
-    let html = blocking(&s, move |s| {
+    tenant_page(&s, &headers, &q, missing, move |s, tenant| {
+        let Ok(account) = AccountId::parse("account", &id) else { return Ok(None) };
         let cool_down_days = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
         let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &s.config.tickets };
         crate::http::dashboard::account(&s.store()?, &tenant, &account, &pages, Timestamp::now())
             .map_err(ApiError::internal)
     })
-    .await;
-    match html {
-        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
-        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing)),
-        Err(e) => e.into_response(),
-    }
+    .await
 }
 
 /// `GET /accounts/{id}/draft?key=…`: one of the account's drafts, readable.
@@ -137,23 +142,12 @@ pub(super) async fn dashboard_draft(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (tenant, cookie) = match viewer(&s, &headers, &q) {
-        Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
-    };
-    let missing = "No such draft of this account.".to_owned();
-    let (Ok(account), Some(key)) = (AccountId::parse("account", &id), q.get("key").cloned()) else {
-        return page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing));
-    };
-    let html = blocking(&s, move |s| {
+    let key = q.get("key").cloned();
+    tenant_page(&s, &headers, &q, "No such draft of this account.".to_owned(), move |s, tenant| {
+        let (Ok(account), Some(key)) = (AccountId::parse("account", &id), key) else { return Ok(None) };
         crate::http::dashboard::draft(&s.store()?, &tenant, &account, &key).map_err(ApiError::internal)
     })
-    .await;
-    match html {
-        Ok(Some(html)) => page(StatusCode::OK, cookie, html),
-        Ok(None) => page(StatusCode::NOT_FOUND, cookie, crate::http::dashboard::sign_in(&missing)),
-        Err(e) => e.into_response(),
-    }
+    .await
 }
 
 /// `GET /jobs`: the scheduler's job history.
@@ -162,12 +156,8 @@ pub(super) async fn dashboard_jobs(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (tenant, cookie) = match viewer(&s, &headers, &q) {
-        Ok(v) => v,
-        Err(why) => return page(StatusCode::UNAUTHORIZED, None, crate::http::dashboard::sign_in(&why)),
-    };
-    match blocking(&s, move |s| crate::http::dashboard::jobs(&s.store()?, &tenant).map_err(ApiError::internal)).await {
-        Ok(html) => page(StatusCode::OK, cookie, html),
-        Err(e) => e.into_response(),
-    }
+    tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
+        crate::http::dashboard::jobs(&s.store()?, &tenant).map(Some).map_err(ApiError::internal)
+    })
+    .await
 }
