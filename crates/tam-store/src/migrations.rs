@@ -309,7 +309,7 @@ const MIGRATIONS: &[&str] = &[
             score, account_id, status, episode_opened_at, trigger, trend)
         WHERE trigger IS NOT NULL OR episode_opened_at IS NOT NULL OR (status = 'amber' AND trend = 'declining');
     -- Its search: accounts whose name (in any case) or id starts with what is typed.
-    CREATE INDEX accounts_by_name ON accounts (tenant_id, lower(name));
+    CREATE INDEX accounts_by_name ON accounts (tenant_id, name COLLATE NOCASE);
     "#,
 ];
 

@@ -144,31 +144,33 @@ impl Store {
         if let Some(rep) = &rep {
             add(" AND lower(a.rep_email) = $", Box::new(rep.clone()));
         }
-        // A search starts from the few accounts whose name (in any case: SQLite's `lower`, ASCII
+        // A search starts from the few accounts whose name (in any case: SQLite's NOCASE, ASCII
         // only) or id begins with what was typed, read from two indexes, then takes each one's
-        // snapshot; the worklist is not walked.
+        // snapshot; the worklist is not walked. (A rep's page walks the worklist: an index of
+        // accounts by rep would cost every import more than it saves the page.)
         let search = filter.search.as_ref().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
-        let (with, snapshots, join) = match search {
+        let found = search.map(|search| {
+            values.push(Box::new(search));
+            let n = values.len();
+            format!(
+                "WITH found (id) AS (
+                    SELECT id FROM accounts WHERE tenant_id = ?1 AND id >= ?{n} AND id < ?{n} || char(1114111)
+                    UNION
+                    SELECT id FROM accounts WHERE tenant_id = ?1
+                        AND name >= ?{n} COLLATE NOCASE AND name < ?{n} || char(1114111) COLLATE NOCASE)"
+            )
+        });
+        let (with, snapshots, join) = match found {
             None => (
                 String::new(),
                 "snapshots s INDEXED BY snapshots_worklist",
                 "JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id",
             ),
-            Some(search) => {
-                values.push(Box::new(search));
-                let n = values.len();
-                let with = format!(
-                    "WITH found (id) AS (
-                        SELECT id FROM accounts WHERE tenant_id = ?1 AND id >= ?{n} AND id < ?{n} || char(1114111)
-                        UNION
-                        SELECT id FROM accounts WHERE tenant_id = ?1 AND lower(name) >= ?{n} AND lower(name) < ?{n} || char(1114111))"
-                );
-                (
-                    with,
-                    "found f CROSS JOIN accounts a ON a.tenant_id = ?1 AND a.id = f.id",
-                    "CROSS JOIN snapshots s ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = ?2",
-                )
-            }
+            Some(with) => (
+                with,
+                "found f CROSS JOIN accounts a ON a.tenant_id = ?1 AND a.id = f.id",
+                "CROSS JOIN snapshots s ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = ?2",
+            ),
         };
         let searching = !with.is_empty();
         let counted_join = if rep.is_some() || searching { join } else { "" };
