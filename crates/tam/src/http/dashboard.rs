@@ -210,8 +210,8 @@ impl TodayQuery {
         }
     }
 
-    /// The URL of this view at `page`.
-    fn link(&self, page: u64) -> String {
+    /// The URL of this view at `page`: only the filters set, so a shared link reads plainly.
+    pub fn link(&self, page: u64) -> String {
         let mut parts = Vec::new();
         for (key, value) in [
             ("rep", &self.rep),

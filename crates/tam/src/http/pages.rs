@@ -69,6 +69,11 @@ pub(super) async fn dashboard_home(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let query = crate::http::dashboard::TodayQuery::from_params(&q);
+    // The filter form sends every field, set or not: the view's own URL names only those set.
+    // (Not while `?token=` signs a browser in: the redirect would drop it.)
+    if !q.contains_key("token") && q.values().any(|v| v.trim().is_empty()) {
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, query.link(query.page))]).into_response();
+    }
     tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
         let budget = s.config.rules.scan(Some(&tenant)).escalation.alert_budget_per_rep;
         crate::http::dashboard::today(&s.store()?, &tenant, budget, &query).map(Some).map_err(ApiError::internal)
