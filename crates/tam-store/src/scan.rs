@@ -135,7 +135,7 @@ pub struct RepAlertCount {
     pub digest: u64,
 }
 
-fn corrupt(table: &'static str, key: &str, field: &'static str, reason: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(table: &'static str, key: &str, field: &'static str, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt { table, key: key.to_owned(), field, reason: reason.into() }
 }
 

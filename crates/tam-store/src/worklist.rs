@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use tam_core::scoring::Deduction;
 use tam_core::{TenantId, Timestamp};
 
-use crate::scan::ScanSummary;
+use crate::scan::{ScanSummary, corrupt};
 use crate::{CachedStatements, Store, StoreError, from_nanos, nanos};
 
 /// The worklist's rows among one scan's snapshots. Written exactly as the partial index
@@ -99,13 +99,8 @@ impl Store {
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
             let (at, summary): (i64, String) = (r.get(0)?, r.get(1)?);
-            let key = format!("{tenant}@{at}");
-            let summary = serde_json::from_str(&summary).map_err(|e| StoreError::Corrupt {
-                table: "scans",
-                key,
-                field: "summary",
-                reason: e.to_string(),
-            })?;
+            let summary = serde_json::from_str(&summary)
+                .map_err(|e| corrupt("scans", &format!("{tenant}@{at}"), "summary", e.to_string()))?;
             out.push(ScanRow { as_of: from_nanos(at), summary });
         }
         Ok(out)
@@ -194,13 +189,8 @@ impl Store {
         while let Some(r) = rows.next()? {
             let account_id: String = r.get(1)?;
             let deductions: String = r.get(8)?;
-            let mut deductions: Vec<Deduction> =
-                serde_json::from_str(&deductions).map_err(|e| StoreError::Corrupt {
-                    table: "snapshots",
-                    key: format!("{account_id}@{as_of}"),
-                    field: "deductions",
-                    reason: e.to_string(),
-                })?;
+            let mut deductions: Vec<Deduction> = serde_json::from_str(&deductions)
+                .map_err(|e| corrupt("snapshots", &format!("{account_id}@{as_of}"), "deductions", e.to_string()))?;
             deductions.sort_by(|a, b| b.points.cmp(&a.points).then(a.rule.cmp(&b.rule)));
             out.push(WorkRow {
                 bucket: r.get(0)?,

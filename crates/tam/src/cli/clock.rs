@@ -1,4 +1,4 @@
-//! The command line's clock: instants given on the command line, and "now" to the second.
+//! The command line's clock: instants given on the command line ("now" is `tam_app::now`).
 
 use tam_core::Timestamp;
 
@@ -12,10 +12,4 @@ pub fn parse_instant(raw: &str) -> Result<Timestamp, String> {
         return Err(format!("{t} is outside the years 1678..2261"));
     }
     Ok(t)
-}
-
-/// "Now" for a scan or a task, to the second: one clock read, and a readable instant in every
-/// output.
-pub fn now() -> Timestamp {
-    tam_app::now()
 }

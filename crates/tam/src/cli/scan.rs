@@ -64,7 +64,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     };
     let mut partial = pulled.as_ref().is_some_and(|p| !p.report.rejected.is_empty());
     let tenants = select_tenants(&store, args.tenant.as_deref())?;
-    let as_of = args.as_of.unwrap_or_else(crate::cli::clock::now);
+    let as_of = args.as_of.unwrap_or_else(tam_app::now);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     // Channels are opened once the first scan is stored: scoring and storing never depend on a
     // channel's credentials. If they cannot be opened, the effects wait in the outbox, each

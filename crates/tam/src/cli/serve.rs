@@ -92,7 +92,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         json!({"worker": worker, "once": args.once, "grace_minutes": args.grace_minutes}),
     );
     loop {
-        let now = args.at.unwrap_or_else(crate::cli::clock::now);
+        let now = args.at.unwrap_or_else(tam_app::now);
         // A failing tick (the store busy, a tenant's zone misnamed) is logged and the next one
         // tries again: the daemon outlives it. A single run reports it as its exit status.
         let (ran, delivered) = match tick.run(now, grace).and_then(|ran| Ok((ran, tick.dispatch()?))) {

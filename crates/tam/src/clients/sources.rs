@@ -16,8 +16,7 @@ use crate::config::{Config, EnvVarName, JiraSection, KayakoApi, KayakoSection, N
 
 /// The client `[notion]` describes, with its token from the environment.
 pub fn notion_client(config: &NotionSection) -> Result<Notion> {
-    let var = &config.token_env;
-    let token = var.value().with_context(|| format!("[notion]: set {var} to the integration's token"))?;
+    let token = secret("notion", &config.token_env, "integration's token")?;
     Ok(Notion::new(
         token,
         NotionConfig {
@@ -177,6 +176,5 @@ pub fn kayako_check(config: &Config) -> std::result::Result<String, String> {
 
 /// The webhook secret `[jira] webhook_secret_env` names.
 pub fn jira_secret(config: &Config) -> Result<String> {
-    let var = &config.jira.webhook_secret_env;
-    var.value().with_context(|| format!("[jira]: set {var} to the webhook's secret; unsigned deliveries are refused"))
+    secret("jira", &config.jira.webhook_secret_env, "webhook's secret; unsigned deliveries are refused")
 }

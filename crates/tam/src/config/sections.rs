@@ -327,20 +327,6 @@ pub struct TicketsSection {
     pub url: Option<String>,
 }
 
-impl TicketsSection {
-    /// The page of ticket `id`, when a pattern is set.
-    pub fn link(&self, id: &str) -> Option<String> {
-        let id: String = id
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
-        self.url.as_ref().map(|url| url.replace("{id}", &id))
-    }
-}
-
 /// Options of the `[api]` section: the HTTP API `tam serve` listens with.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

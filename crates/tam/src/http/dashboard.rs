@@ -244,6 +244,21 @@ fn encode(text: &str) -> String {
 /// Rows of the worklist a page shows.
 const PAGE: u64 = 25;
 
+/// An instant in a page's lists, to the minute.
+fn minute(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A scan's instant as every page's header shows it.
+fn scan_time(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The instant of the tenant's latest scan, for a page's header.
+fn latest_scan_time(store: &Store, tenant: &TenantId) -> Result<Option<String>, String> {
+    Ok(store.latest_scan(tenant).map_err(|e| e.to_string())?.map(|s| scan_time(s.as_of)))
+}
+
 /// A row of scores as a small line, oldest to newest, 0 at the bottom and 100 at the top.
 fn sparkline(scores: &[(Timestamp, u8)]) -> String {
     if scores.len() < 2 {
@@ -352,7 +367,7 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
             .into_iter()
             .map(|scan| {
                 let n = scan.summary.alerts_by_rep.as_ref().map(|by_rep| by_rep.get(rep).copied().unwrap_or_default());
-                let at = scan.as_of.strftime("%Y-%m-%d %H:%M").to_string();
+                let at = minute(scan.as_of);
                 context! { at, counted => n.is_some(), individual => n.map(|n| n.individual), digest => n.map(|n| n.digest) }
             })
             .collect(),
@@ -365,7 +380,7 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
     render(
         "home.html",
         context! {
-            tenant => tenant.as_str(), as_of => as_of.strftime("%Y-%m-%d %H:%M UTC").to_string(), filter, rules, jobs, rows, total,
+            tenant => tenant.as_str(), as_of => scan_time(as_of), filter, rules, jobs, rows, total,
             first, last, filtered, by_status, by_reason, reps, counted, rep_history, budget => alert_budget, accounts => s.accounts,
             prev => (query.page > 1).then(|| query.link(query.page - 1)),
             next => (last < total).then(|| query.link(query.page + 1)),
@@ -393,7 +408,7 @@ pub fn account(
     let AccountPages { cool_down_days, tickets: tickets_at } = *pages;
     let fail = |e: tam_store::StoreError| e.to_string();
     let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
-    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let as_of = latest_scan_time(store, tenant)?;
     let mut history = store.snapshots(tenant, id, 90).map_err(fail)?;
     history.reverse();
     let points: Vec<ScorePoint> = history.iter().map(|h| ScorePoint { as_of: h.as_of, score: h.score }).collect();
@@ -413,7 +428,8 @@ pub fn account(
     let latest = history.last();
     // Each reason with its points first (as `tam explain` shows them), then its evidence: the
     // tickets, each linked to its page when `[tickets] url` is set, or the silence.
-    let ticket = |id: &str, note: String| context! { id, note, link => tickets_at.link(id) };
+    let link = |id: &str| tickets_at.url.as_ref().map(|url| url.replace("{id}", &encode(id)));
+    let ticket = |id: &str, note: String| context! { id, note, link => link(id) };
     let why: Vec<minijinja::Value> = latest
         .map(|s| {
             s.deductions
@@ -433,7 +449,7 @@ pub fn account(
                             (ticket_ids.iter().map(|t| ticket(t.as_str(), String::new())).collect(), None)
                         }
                         Evidence::Silence { last_heartbeat, .. } => {
-                            (Vec::new(), Some(format!("last heartbeat {}", last_heartbeat.strftime("%Y-%m-%d %H:%M"))))
+                            (Vec::new(), Some(format!("last heartbeat {}", minute(*last_heartbeat))))
                         }
                     };
                     context! { points => d.points, rule => d.rule.as_str(), what, evidence, silence }
@@ -448,16 +464,17 @@ pub fn account(
         .map(|t| {
             let days = t.age_hours / 24.0;
             let age = if days >= 1.0 { format!("{days:.0} d") } else { format!("{:.0} h", t.age_hours) };
-            context! { id => t.id.as_str(), link => tickets_at.link(t.id.as_str()), priority => t.priority.as_str(), status => t.status.as_str(), subject => t.subject, age }
+            context! { id => t.id.as_str(), link => link(t.id.as_str()), priority => t.priority.as_str(), status => t.status.as_str(), subject => t.subject, age }
         })
         .collect();
     let effects = store.account_effects(tenant, id.as_str(), 60).map_err(fail)?;
-    let day = |t: Timestamp| t.strftime("%Y-%m-%d %H:%M").to_string();
     // Grouped by the scan (or task) that planned them, newest first.
     let mut scans: Vec<(Timestamp, Vec<minijinja::Value>)> = Vec::new();
     for r in &effects {
         let detail = match r.state.as_str() {
-            "failed" | "pending" => r.last_error.clone().unwrap_or_else(|| format!("due {}", day(r.next_attempt_at))),
+            "failed" | "pending" => {
+                r.last_error.clone().unwrap_or_else(|| format!("due {}", minute(r.next_attempt_at)))
+            }
             _ => String::new(),
         };
         let row = context! { kind => r.kind.as_str(), state => r.state.as_str(), attempts => r.attempts, detail };
@@ -467,14 +484,14 @@ pub fn account(
         }
     }
     let scans: Vec<minijinja::Value> =
-        scans.into_iter().map(|(at, effects)| context! { at => day(at), effects }).collect();
+        scans.into_iter().map(|(at, effects)| context! { at => minute(at), effects }).collect();
     let mut drafts = Vec::new();
     for r in effects.iter().filter(|r| r.kind == tam_core::outbox::EffectKind::Draft) {
         let saved = store.draft(tenant, r.key.as_str()).map_err(fail)?;
         let link =
             saved.as_ref().map(|_| format!("/accounts/{}/draft?key={}", encode(id.as_str()), encode(r.key.as_str())));
         drafts.push(context! {
-            date => day(saved.as_ref().map_or(r.created_at, |d| d.created_at)),
+            date => minute(saved.as_ref().map_or(r.created_at, |d| d.created_at)),
             kind => saved.as_ref().map_or_else(|| "draft".to_owned(), |d| d.kind.replace('_', " ")),
             subject => saved.as_ref().map_or_else(|| format!("({})", r.state.as_str()), |d| d.subject.clone()),
             generator => saved.as_ref().map_or("", |d| d.generator.as_str()),
@@ -492,13 +509,13 @@ pub fn account(
             .checked_add(tam_core::SignedDuration::from_hours(24 * cool_down))
             .unwrap_or(e.last_alert_at);
         context! {
-            opened => day(e.opened_at), reason => e.reason.replace('_', " "), last_alert => day(e.last_alert_at),
+            opened => minute(e.opened_at), reason => e.reason.replace('_', " "), last_alert => minute(e.last_alert_at),
             days => now.duration_since(e.opened_at).as_hours().max(0) / 24, alerts => alerts(e.opened_at),
-            next_reminder => day(next),
+            next_reminder => minute(next),
         }
     });
     let closed = episodes.first().filter(|e| e.closed_at.is_some()).map(|e| {
-        context! { opened => day(e.opened_at), reason => e.reason.replace('_', " "), closed => e.closed_at.map(day) }
+        context! { opened => minute(e.opened_at), reason => e.reason.replace('_', " "), closed => e.closed_at.map(minute) }
     });
     let profile: Vec<minijinja::Value> = tam_agent::profile::document(store, tenant, id)
         .map_err(fail)?
@@ -539,12 +556,12 @@ pub fn draft(store: &Store, tenant: &TenantId, id: &AccountId, key: &str) -> Res
     };
     // The embedded mailbox keeps the message in the home; another keeps it in the rep's mailbox.
     let text = std::fs::read_to_string(&d.path).ok().and_then(|m| tam_core::mime::text_of(&m));
-    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let as_of = latest_scan_time(store, tenant)?;
     render(
         "draft.html",
         context! {
             tenant => tenant.as_str(), as_of, account_id => id.as_str(), name => row.name, subject => d.subject,
-            kind => d.kind.replace('_', " "), date => d.created_at.strftime("%Y-%m-%d %H:%M").to_string(),
+            kind => d.kind.replace('_', " "), date => minute(d.created_at),
             rep_email => d.rep_email, recipients => d.recipients.join(", "), generator => d.generator,
             confidence => d.confidence, note => d.note, text,
         },
@@ -557,7 +574,7 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
     let fail = |e: tam_store::StoreError| e.to_string();
     let runs = store.job_runs(Some(tenant), 200).map_err(fail)?;
     let failed = runs.iter().filter(|r| r.outcome == "failed" || r.outcome == "missed").count();
-    let as_of = store.latest_scan(tenant).map_err(fail)?.map(|s| s.as_of.strftime("%Y-%m-%d %H:%M UTC").to_string());
+    let as_of = latest_scan_time(store, tenant)?;
     let jobs = minijinja::Value::from(minijinja::value::Serde(&runs));
     render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
 }
