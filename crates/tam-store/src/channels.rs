@@ -2,11 +2,10 @@
 //! Every insert is keyed by the effect's key (or the event id), so a repeated delivery is a
 //! no-op that reports the first one.
 
-use rusqlite::{OptionalExtension, params};
 use tam_core::comms::{CrmUpdate, Event, ModelCall};
 use tam_core::{TenantId, Timestamp};
 
-use crate::CachedStatements;
+use crate::db::{Arg, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft as the embedded mailbox keeps it.
@@ -73,23 +72,23 @@ pub struct NotificationRow {
 impl Store {
     /// Saves a draft row; returns the path of the existing draft if the key was seen before.
     pub fn insert_draft(&mut self, d: &DraftRow) -> Result<Option<String>, StoreError> {
-        let existing: Option<String> = self
-            .conn
-            .cached_row(
+        let existing = |store: &Store| -> Result<Option<String>, StoreError> {
+            store.conn.row(
                 "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
-                params![d.tenant_id, d.idem_key],
+                &args![d.tenant_id, d.idem_key],
                 |r| r.get(0),
             )
-            .optional()?;
-        if existing.is_some() {
-            return Ok(existing);
+        };
+        if let Some(path) = existing(self)? {
+            return Ok(Some(path));
         }
         let recipients = serde_json::to_string(&d.recipients).expect("a list of strings always serialises");
-        self.conn.cached_execute(
+        let added = self.conn.execute(
             "INSERT INTO drafts (tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id,
                                  generator, created_at, confidence, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (tenant_id, idem_key) DO NOTHING",
+            &args![
                 d.tenant_id,
                 d.idem_key,
                 d.account_id,
@@ -105,30 +104,32 @@ impl Store {
                 d.note
             ],
         )?;
-        Ok(None)
+        // Another replica saved it between the read and the insert: report its draft.
+        if added == 0 { existing(self) } else { Ok(None) }
     }
 
     /// The tenant's drafts (or every tenant's), newest first.
     pub fn drafts(&self, tenant: Option<&TenantId>) -> Result<Vec<DraftRow>, StoreError> {
-        self.draft_rows("WHERE ?1 IS NULL OR tenant_id = ?1", params![tenant.map(TenantId::as_str)])
+        match tenant {
+            Some(tenant) => self.draft_rows("WHERE tenant_id = ?1", &args![tenant.as_str()]),
+            None => self.draft_rows("", &[]),
+        }
     }
 
-    fn draft_rows(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<DraftRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+    fn draft_rows(&self, filter: &str, args: &[Arg<'_>]) -> Result<Vec<DraftRow>, StoreError> {
+        let sql = format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
                     created_at, confidence, note,
                     (SELECT COUNT(*) FROM model_calls m WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
-                    (SELECT COALESCE(SUM(input_tokens), 0) FROM model_calls m
+                    (SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT) FROM model_calls m
                         WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
-                    (SELECT COALESCE(SUM(output_tokens), 0) FROM model_calls m
+                    (SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) FROM model_calls m
                         WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key)
              FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key"
-        ))?;
-        let mut rows = stmt.query(args)?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
+        );
+        self.conn.rows(&sql, args, |r| {
             let recipients: String = r.get(5)?;
-            out.push(DraftRow {
+            Ok(DraftRow {
                 tenant_id: r.get(0)?,
                 idem_key: r.get(1)?,
                 account_id: r.get(2)?,
@@ -136,7 +137,7 @@ impl Store {
                 subject: r.get(4)?,
                 recipients: serde_json::from_str(&recipients).map_err(|e| StoreError::Corrupt {
                     table: "drafts",
-                    key: r.get::<_, String>(1).unwrap_or_default(),
+                    key: r.get::<String>(1).unwrap_or_default(),
                     field: "recipients",
                     reason: e.to_string(),
                 })?,
@@ -148,30 +149,26 @@ impl Store {
                 confidence: r.get(11)?,
                 note: r.get(12)?,
                 usage: DraftUsage {
-                    model_calls: r.get::<_, i64>(13)?.unsigned_abs(),
-                    input_tokens: r.get::<_, i64>(14)?.unsigned_abs(),
-                    output_tokens: r.get::<_, i64>(15)?.unsigned_abs(),
+                    model_calls: r.get::<i64>(13)?.unsigned_abs(),
+                    input_tokens: r.get::<i64>(14)?.unsigned_abs(),
+                    output_tokens: r.get::<i64>(15)?.unsigned_abs(),
                 },
-            });
-        }
-        Ok(out)
+            })
+        })
     }
 
     /// The draft saved for an effect key, if any.
     pub fn draft(&self, tenant: &TenantId, key: &str) -> Result<Option<DraftRow>, StoreError> {
-        Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", params![tenant.as_str(), key])?.pop())
+        Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", &args![tenant.as_str(), key])?.pop())
     }
 
     /// Where the draft saved for an effect key is, if any: one primary-key read, no usage sums.
     pub fn draft_path(&self, tenant: &TenantId, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .cached_row(
-                "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
-                params![tenant.as_str(), key],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.conn.row(
+            "SELECT path FROM drafts WHERE tenant_id = ?1 AND idem_key = ?2",
+            &args![tenant.as_str(), key],
+            |r| r.get(0),
+        )
     }
 
     /// Records the model calls made for a draft effect.
@@ -182,15 +179,13 @@ impl Store {
         calls: &[ModelCall],
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare(
+        let tx = self.conn.begin()?;
+        let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        for c in calls {
+            tx.execute(
                 "INSERT INTO model_calls (tenant_id, idem_key, at, provider, model, latency_ms, input_tokens, output_tokens, outcome)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
-            let count = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
-            for c in calls {
-                insert.execute(params![
+                &args![
                     tenant.as_str(),
                     key,
                     nanos(at),
@@ -200,8 +195,8 @@ impl Store {
                     count(c.input_tokens),
                     count(c.output_tokens),
                     c.outcome
-                ])?;
-            }
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -209,34 +204,27 @@ impl Store {
 
     /// The model calls made for a draft effect, in order.
     pub fn model_calls(&self, tenant: &TenantId, key: &str) -> Result<Vec<ModelCall>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT provider, model, latency_ms, input_tokens, output_tokens, outcome FROM model_calls
              WHERE tenant_id = ?1 AND idem_key = ?2 ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), key], |r| {
-            Ok(ModelCall {
-                provider: r.get(0)?,
-                model: r.get(1)?,
-                latency_ms: r.get::<_, i64>(2)?.unsigned_abs(),
-                input_tokens: r.get::<_, Option<i64>>(3)?.map(i64::unsigned_abs),
-                output_tokens: r.get::<_, Option<i64>>(4)?.map(i64::unsigned_abs),
-                outcome: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), key],
+            |r| {
+                Ok(ModelCall {
+                    provider: r.get(0)?,
+                    model: r.get(1)?,
+                    latency_ms: r.get::<i64>(2)?.unsigned_abs(),
+                    input_tokens: r.get::<Option<i64>>(3)?.map(i64::unsigned_abs),
+                    output_tokens: r.get::<Option<i64>>(4)?.map(i64::unsigned_abs),
+                    outcome: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Whether a notification with this key was logged.
     pub fn has_notification(&self, tenant: &TenantId, key: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .cached_row(
-                "SELECT 1 FROM notifications WHERE tenant_id = ?1 AND idem_key = ?2",
-                params![tenant.as_str(), key],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
+        self.conn
+            .exists("SELECT 1 FROM notifications WHERE tenant_id = ?1 AND idem_key = ?2", &args![tenant.as_str(), key])
     }
 
     /// Logs a notification; false if the key was logged before.
@@ -246,54 +234,64 @@ impl Store {
         n: &NotificationRow,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.cached_execute(
+        let added = self.conn.execute(
             "INSERT INTO notifications (tenant_id, idem_key, channel, rep_email, kind, subject, body, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (tenant_id, idem_key) DO NOTHING",
-            params![tenant.as_str(), n.idem_key, n.channel, n.rep_email, n.kind, n.subject, n.body, nanos(at)],
+            &args![tenant.as_str(), n.idem_key, n.channel, n.rep_email, n.kind, n.subject, n.body, nanos(at)],
         )?;
         Ok(added == 1)
     }
 
     /// The tenant's notifications, oldest first.
     pub fn notifications(&self, tenant: &TenantId) -> Result<Vec<NotificationRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT idem_key, channel, rep_email, kind, subject, body FROM notifications WHERE tenant_id = ?1
              ORDER BY created_at, idem_key",
-        )?;
-        let rows = stmt.query_map([tenant.as_str()], |r| {
-            Ok(NotificationRow {
-                idem_key: r.get(0)?,
-                channel: r.get(1)?,
-                rep_email: r.get(2)?,
-                kind: r.get(3)?,
-                subject: r.get(4)?,
-                body: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str()],
+            |r| {
+                Ok(NotificationRow {
+                    idem_key: r.get(0)?,
+                    channel: r.get(1)?,
+                    rep_email: r.get(2)?,
+                    kind: r.get(3)?,
+                    subject: r.get(4)?,
+                    body: r.get(5)?,
+                })
+            },
+        )
     }
 
     /// Appends an event to its tenant's stream; returns its position, or the position it
     /// already had when its `event_id` was appended before.
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
         let tenant = event.tenant_id.as_str();
-        let existing: Option<i64> = self
-            .conn
-            .cached_row(
+        let existing = |store: &Store| {
+            store.conn.row(
                 "SELECT id FROM events WHERE tenant_id = ?1 AND event_id = ?2",
-                params![tenant, event.event_id],
-                |r| r.get(0),
+                &args![tenant, event.event_id],
+                |r| r.get::<i64>(0),
             )
-            .optional()?;
-        if let Some(id) = existing {
+        };
+        if let Some(id) = existing(self)? {
             return Ok(id);
         }
         let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
-        self.conn.cached_execute(
-            "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)",
-            params![tenant, event.stream(), event.event_id, json],
+        let added = self.conn.row(
+            "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
+            &args![tenant, event.stream(), event.event_id, json],
+            |r| r.get::<i64>(0),
         )?;
-        Ok(self.conn.last_insert_rowid())
+        match added {
+            Some(id) => Ok(id),
+            // Another replica appended it between the read and the insert.
+            None => existing(self)?.ok_or_else(|| StoreError::Corrupt {
+                table: "events",
+                key: event.event_id.clone(),
+                field: "event_id",
+                reason: "neither appended nor found".to_owned(),
+            }),
+        }
     }
 
     /// Events of a tenant's stream after position `after`, oldest first: all of them, or the
@@ -305,23 +303,22 @@ impl Store {
         after: i64,
         last: Option<usize>,
     ) -> Result<Vec<(i64, Event)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let limit = last.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let mut out = self.conn.rows(
             "SELECT id, event FROM events WHERE tenant_id = ?1 AND stream = ?2 AND id > ?3 ORDER BY id DESC LIMIT ?4",
+            &args![tenant.as_str(), stream, after, limit],
+            |r| {
+                let id: i64 = r.get(0)?;
+                let json: String = r.get(1)?;
+                let event = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    table: "events",
+                    key: id.to_string(),
+                    field: "event",
+                    reason: e.to_string(),
+                })?;
+                Ok((id, event))
+            },
         )?;
-        let limit = last.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let mut rows = stmt.query(params![tenant.as_str(), stream, after, limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            let json: String = r.get(1)?;
-            let event = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
-                table: "events",
-                key: id.to_string(),
-                field: "event",
-                reason: e.to_string(),
-            })?;
-            out.push((id, event));
-        }
         out.reverse();
         Ok(out)
     }
@@ -333,26 +330,24 @@ impl Store {
 
     /// [`Store::update_crm`] for several accounts in one transaction: returns how many changed.
     pub fn update_crm_all(&mut self, updates: &[CrmUpdate]) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let mut changed = 0;
-        {
+        for u in updates {
             // The embedded CRM's properties of the account: Health Score, Health Status, Last
             // Health Scan and the escalation flag, as a scan's CRM update delivers them.
-            let mut update = tx.prepare_cached(
+            changed += tx.execute(
                 "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4, last_scan = ?4, health_score = ?5,
                         health_status = ?6
                  WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
-            )?;
-            for u in updates {
-                changed += update.execute(params![
+                &args![
                     u.tenant.as_str(),
                     u.account.as_str(),
                     u.escalated,
                     nanos(u.scanned_at),
                     u.score,
                     u.status.as_str()
-                ])? as u64;
-            }
+                ],
+            )?;
         }
         tx.commit()?;
         Ok(changed)
@@ -364,21 +359,20 @@ impl Store {
     pub fn sync_watermark(&self, tenant: &TenantId, source: &str) -> Result<Option<Timestamp>, StoreError> {
         Ok(self
             .conn
-            .cached_row(
+            .row(
                 "SELECT watermark FROM sync_state WHERE tenant_id = ?1 AND source = ?2",
-                params![tenant.as_str(), source],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
+                &args![tenant.as_str(), source],
+                |r| r.get::<i64>(0),
+            )?
             .map(crate::from_nanos))
     }
 
     /// Records a successful sync of `source` that started at `at`.
     pub fn set_sync_watermark(&mut self, tenant: &TenantId, source: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.conn.cached_execute(
+        self.conn.execute(
             "INSERT INTO sync_state (tenant_id, source, watermark) VALUES (?1, ?2, ?3)
              ON CONFLICT (tenant_id, source) DO UPDATE SET watermark = excluded.watermark",
-            params![tenant.as_str(), source, crate::nanos(at)],
+            &args![tenant.as_str(), source, crate::nanos(at)],
         )?;
         Ok(())
     }
@@ -391,20 +385,20 @@ impl Store {
         delivery_id: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.cached_execute(
+        let added = self.conn.execute(
             "INSERT INTO webhook_deliveries (tenant_id, source, delivery_id, received_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT DO NOTHING",
-            params![tenant.as_str(), source, delivery_id, crate::nanos(at)],
+            &args![tenant.as_str(), source, delivery_id, crate::nanos(at)],
         )?;
         Ok(added == 1)
     }
 
     /// Whether a webhook delivery was processed before.
     pub fn delivery_seen(&self, tenant: &TenantId, source: &str, delivery_id: &str) -> Result<bool, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.exists(
             "SELECT 1 FROM webhook_deliveries WHERE tenant_id = ?1 AND source = ?2 AND delivery_id = ?3",
-        )?;
-        Ok(stmt.exists(params![tenant.as_str(), source, delivery_id])?)
+            &args![tenant.as_str(), source, delivery_id],
+        )
     }
 
     /// Gives tickets stored under an old id their new one (`(old, new)` pairs of a `source`);
@@ -416,19 +410,18 @@ impl Store {
         source: &str,
         pairs: &[(String, String)],
     ) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let mut changed = 0;
-        {
-            let mut drop_old = tx.prepare_cached(
+        let t = tenant.as_str();
+        for (old, new) in pairs.iter().filter(|(old, new)| old != new) {
+            let args = args![t, old, new, source];
+            changed += tx.execute(
                 "DELETE FROM tickets WHERE tenant_id = ?1 AND id = ?2 AND source = ?4
                    AND EXISTS (SELECT 1 FROM tickets WHERE tenant_id = ?1 AND id = ?3)",
+                &args,
             )?;
-            let mut rename =
-                tx.prepare_cached("UPDATE tickets SET id = ?3 WHERE tenant_id = ?1 AND id = ?2 AND source = ?4")?;
-            for (old, new) in pairs.iter().filter(|(old, new)| old != new) {
-                let args = params![tenant.as_str(), old, new, source];
-                changed += (drop_old.execute(args)? + rename.execute(args)?) as u64;
-            }
+            changed +=
+                tx.execute("UPDATE tickets SET id = ?3 WHERE tenant_id = ?1 AND id = ?2 AND source = ?4", &args)?;
         }
         tx.commit()?;
         Ok(changed)
@@ -436,8 +429,11 @@ impl Store {
 
     /// When a stored ticket was last updated in its source, if it is stored.
     pub fn ticket_updated_at(&self, tenant: &TenantId, id: &str) -> Result<Option<Timestamp>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT updated_at FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;
-        let at: Option<Option<i64>> = stmt.query_row(params![tenant.as_str(), id], |r| r.get(0)).optional()?;
+        let at: Option<Option<i64>> = self.conn.row(
+            "SELECT updated_at FROM tickets WHERE tenant_id = ?1 AND id = ?2",
+            &args![tenant.as_str(), id],
+            |r| r.get(0),
+        )?;
         Ok(at.flatten().map(crate::from_nanos))
     }
 }
@@ -451,7 +447,7 @@ mod tests {
         let mut store = Store::open_in_memory().unwrap();
         store
             .conn
-            .execute_batch(
+            .batch(
                 "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', 0);
                  INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, contacts, check_in_interval_days)
                  VALUES ('t', 'a1', 'A', 'Rep', 'rep@v.example', '[]', 30);",
@@ -468,11 +464,12 @@ mod tests {
         let read = |store: &Store| -> (i64, String, i64, bool) {
             store
                 .conn
-                .query_row(
+                .row(
                     "SELECT health_score, health_status, last_scan, escalated FROM accounts WHERE id = 'a1'",
-                    [],
+                    &[],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
+                .unwrap()
                 .unwrap()
         };
         assert_eq!(store.update_crm_all(&[update(20, tam_core::HealthStatus::Red, 200, true)]).unwrap(), 1);

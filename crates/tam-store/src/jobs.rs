@@ -1,10 +1,9 @@
 //! Scheduled job runs: a claim per (tenant, job, slot), its outcome, and missed slots, so
 //! `tam jobs` shows what ran, what failed and what was missed.
 
-use rusqlite::{OptionalExtension, params};
 use tam_core::{TenantId, Timestamp};
 
-use crate::CachedStatements;
+use crate::db::{Dialect, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One row of the job history.
@@ -31,20 +30,19 @@ pub struct JobRun {
 impl Store {
     /// Heartbeats stored, every tenant.
     pub fn heartbeat_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.cached_row("SELECT COUNT(*) FROM heartbeats", [], |r| r.get(0))?;
-        Ok(n.unsigned_abs())
+        let n: Option<i64> = self.conn.row("SELECT COUNT(*) FROM heartbeats", &[], |r| r.get(0))?;
+        Ok(n.unwrap_or_default().unsigned_abs())
     }
 
     /// The latest slot of `job` that was run, is running, or was recorded missed.
     pub fn last_job_slot(&self, tenant: &TenantId, job: &str) -> Result<Option<Timestamp>, StoreError> {
         let slot: Option<i64> = self
             .conn
-            .cached_row(
+            .row(
                 "SELECT MAX(slot) FROM job_runs WHERE tenant_id = ?1 AND job = ?2",
-                params![tenant.as_str(), job],
+                &args![tenant.as_str(), job],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .flatten();
         Ok(slot.map(from_nanos))
     }
@@ -58,11 +56,11 @@ impl Store {
         worker: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let added = self.conn.cached_execute(
+        let added = self.conn.execute(
             "INSERT INTO job_runs (tenant_id, job, slot, outcome, worker, started_at, renewed_at)
              VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?5)
              ON CONFLICT DO NOTHING",
-            params![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
+            &args![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
         )?;
         Ok(added == 1)
     }
@@ -81,10 +79,10 @@ impl Store {
         detail: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = self.conn.cached_execute(
+        let n = self.conn.execute(
             "UPDATE job_runs SET outcome = ?5, finished_at = ?6, detail = ?7
              WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
-            params![tenant.as_str(), job, nanos(slot), worker, if ok { "ok" } else { "failed" }, nanos(now), detail],
+            &args![tenant.as_str(), job, nanos(slot), worker, if ok { "ok" } else { "failed" }, nanos(now), detail],
         )?;
         Ok(n == 1)
     }
@@ -98,9 +96,9 @@ impl Store {
         slot: Timestamp,
         worker: &str,
     ) -> Result<(), StoreError> {
-        self.conn.cached_execute(
+        self.conn.execute(
             "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
-            params![tenant.as_str(), job, nanos(slot), worker],
+            &args![tenant.as_str(), job, nanos(slot), worker],
         )?;
         Ok(())
     }
@@ -115,10 +113,10 @@ impl Store {
         worker: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = self.conn.cached_execute(
+        let n = self.conn.execute(
             "UPDATE job_runs SET renewed_at = ?5
              WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND worker = ?4 AND outcome = 'running'",
-            params![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
+            &args![tenant.as_str(), job, nanos(slot), worker, nanos(now)],
         )?;
         Ok(n == 1)
     }
@@ -134,33 +132,30 @@ impl Store {
         lease: tam_core::SignedDuration,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let before = nanos(now.checked_sub(lease).unwrap_or(now));
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "DELETE FROM job_runs WHERE outcome = 'running' AND renewed_at < ?1
              RETURNING tenant_id, job, COALESCE(worker, '')",
-        )?;
-        let runs = stmt.query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(runs.collect::<Result<_, _>>()?)
+            &args![before],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Lets go of every run still `running` whose worker `dead` says is gone (a replica that
     /// restarts recognises its own earlier incarnation), so its slot runs again within the
     /// grace instead of staying taken until it goes stale. Returns how many.
     pub fn release_dead_runs(&mut self, dead: impl Fn(&str) -> bool) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let mut released = 0;
-        {
-            let mut running = tx.prepare_cached(
-                "SELECT tenant_id, job, slot, COALESCE(worker, '') FROM job_runs WHERE outcome = 'running'",
-            )?;
-            let runs: Vec<(String, String, i64, String)> = running
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut release = tx.prepare_cached(
+        let runs: Vec<(String, String, i64, String)> = tx.rows(
+            "SELECT tenant_id, job, slot, COALESCE(worker, '') FROM job_runs WHERE outcome = 'running'",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
+        for (tenant, job, slot, _) in runs.iter().filter(|r| dead(&r.3)) {
+            released += tx.execute(
                 "DELETE FROM job_runs WHERE tenant_id = ?1 AND job = ?2 AND slot = ?3 AND outcome = 'running'",
+                &args![tenant, job, slot],
             )?;
-            for (tenant, job, slot, _) in runs.iter().filter(|r| dead(&r.3)) {
-                released += release.execute(params![tenant, job, slot])? as u64;
-            }
         }
         tx.commit()?;
         Ok(released)
@@ -170,13 +165,13 @@ impl Store {
     /// of memory) without recording a result. Returns how many.
     pub fn fail_stale_jobs(&mut self, now: Timestamp, older_than: tam_core::SignedDuration) -> Result<u64, StoreError> {
         let before = now.checked_sub(older_than).unwrap_or(now);
-        let n = self.conn.cached_execute(
+        let n = self.conn.execute(
             "UPDATE job_runs SET outcome = 'failed', finished_at = ?1,
                     detail = 'no result: its worker stopped without recording one'
              WHERE outcome = 'running' AND started_at < ?2",
-            params![nanos(now), nanos(before)],
+            &args![nanos(now), nanos(before)],
         )?;
-        Ok(n as u64)
+        Ok(n)
     }
 
     /// Records `slots` of `job` as missed (passed by more than the grace while nothing ran).
@@ -187,21 +182,14 @@ impl Store {
         slots: &[Timestamp],
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare(
+        let tx = self.conn.begin()?;
+        let detail = format!("not run within the grace; noticed at {now}");
+        for slot in slots {
+            tx.execute(
                 "INSERT INTO job_runs (tenant_id, job, slot, outcome, finished_at, detail) VALUES (?1, ?2, ?3, 'missed', ?4, ?5)
                  ON CONFLICT DO NOTHING",
+                &args![tenant.as_str(), job, nanos(*slot), nanos(now), detail],
             )?;
-            for slot in slots {
-                insert.execute(params![
-                    tenant.as_str(),
-                    job,
-                    nanos(*slot),
-                    nanos(now),
-                    format!("not run within the grace; noticed at {now}")
-                ])?;
-            }
         }
         tx.commit()?;
         Ok(())
@@ -210,37 +198,53 @@ impl Store {
     /// Accounts whose check-in is due at `now`: no check-in drafted (or queued) within their
     /// check-in interval, less half a day (a DST change makes some days 23 hours long).
     pub fn checkins_due(&self, tenant: &TenantId, now: Timestamp) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT a.id FROM accounts a WHERE a.tenant_id = ?1 AND NOT EXISTS (
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => {
+                "SELECT a.id FROM accounts a WHERE a.tenant_id = ?1 AND NOT EXISTS (
                 SELECT 1 FROM outbox o WHERE o.tenant_id = a.tenant_id AND o.account_id = a.id AND o.effect = 'draft'
                    AND json_extract(o.payload, '$.kind') = 'health_checkin' AND o.state <> 'failed'
                    AND o.created_at > ?2 - a.check_in_interval_days * 86400000000000 + 43200000000000)
-             ORDER BY a.id",
-        )?;
-        let ids = stmt.query_map(params![tenant.as_str(), nanos(now)], |r| r.get(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+             ORDER BY a.id"
+            }
+            Dialect::Postgres => {
+                "SELECT a.id FROM accounts a WHERE a.tenant_id = ?1 AND NOT EXISTS (
+                SELECT 1 FROM outbox o WHERE o.tenant_id = a.tenant_id AND o.account_id = a.id AND o.effect = 'draft'
+                   AND o.payload::jsonb ->> 'kind' = 'health_checkin' AND o.state <> 'failed'
+                   AND o.created_at > ?2 - a.check_in_interval_days * 86400000000000 + 43200000000000)
+             ORDER BY a.id"
+            }
+        };
+        self.conn.rows(sql, &args![tenant.as_str(), nanos(now)], |r| r.get(0))
     }
 
     /// The latest `limit` job runs, newest slot first; one tenant's or all.
     pub fn job_runs(&self, tenant: Option<&TenantId>, limit: usize) -> Result<Vec<JobRun>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT tenant_id, job, slot, outcome, worker, started_at, finished_at, detail FROM job_runs
-             WHERE ?1 IS NULL OR tenant_id = ?1 ORDER BY slot DESC, job LIMIT ?2",
-        )?;
-        let rows =
-            stmt.query_map(params![tenant.map(TenantId::as_str), i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok(JobRun {
-                    tenant: r.get(0)?,
-                    job: r.get(1)?,
-                    slot: from_nanos(r.get(2)?),
-                    outcome: r.get(3)?,
-                    worker: r.get(4)?,
-                    started_at: r.get::<_, Option<i64>>(5)?.map(from_nanos),
-                    finished_at: r.get::<_, Option<i64>>(6)?.map(from_nanos),
-                    detail: r.get(7)?,
-                })
-            })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let read = |r: &crate::db::Row<'_>| {
+            Ok(JobRun {
+                tenant: r.get(0)?,
+                job: r.get(1)?,
+                slot: from_nanos(r.get(2)?),
+                outcome: r.get(3)?,
+                worker: r.get(4)?,
+                started_at: r.get::<Option<i64>>(5)?.map(from_nanos),
+                finished_at: r.get::<Option<i64>>(6)?.map(from_nanos),
+                detail: r.get(7)?,
+            })
+        };
+        const COLUMNS: &str = "tenant_id, job, slot, outcome, worker, started_at, finished_at, detail";
+        match tenant {
+            Some(tenant) => self.conn.rows(
+                &format!("SELECT {COLUMNS} FROM job_runs WHERE tenant_id = ?1 ORDER BY slot DESC, job LIMIT ?2"),
+                &args![tenant.as_str(), limit],
+                read,
+            ),
+            None => self.conn.rows(
+                &format!("SELECT {COLUMNS} FROM job_runs ORDER BY slot DESC, job LIMIT ?1"),
+                &args![limit],
+                read,
+            ),
+        }
     }
 }
 
@@ -272,23 +276,25 @@ const WITH_LATEST_SNAPSHOT: &str = "FROM accounts a LEFT JOIN snapshots s
 impl Store {
     /// Every account of `tenant` with its latest health, worst first (unscanned last).
     pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of {WITH_LATEST_SNAPSHOT}
-              WHERE a.tenant_id = ?1
-              ORDER BY s.score IS NULL, s.score, a.id"
-        ))?;
-        let rows = stmt.query_map(params![tenant.as_str()], |r| {
-            Ok(AccountHealth {
-                account_id: r.get(0)?,
-                name: r.get(1)?,
-                rep_email: r.get(2)?,
-                score: r.get::<_, Option<i64>>(3)?.and_then(|s| u8::try_from(s).ok()),
-                status: r.get(4)?,
-                trend: r.get(5)?,
-                last_scan: r.get::<_, Option<i64>>(6)?.map(from_nanos),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.conn.rows(
+            &format!(
+                "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of {WITH_LATEST_SNAPSHOT}
+                  WHERE a.tenant_id = ?1
+                  ORDER BY s.score IS NULL, s.score, a.id"
+            ),
+            &args![tenant.as_str()],
+            |r| {
+                Ok(AccountHealth {
+                    account_id: r.get(0)?,
+                    name: r.get(1)?,
+                    rep_email: r.get(2)?,
+                    score: r.get::<Option<i64>>(3)?.and_then(|s| u8::try_from(s).ok()),
+                    status: r.get(4)?,
+                    trend: r.get(5)?,
+                    last_scan: r.get::<Option<i64>>(6)?.map(from_nanos),
+                })
+            },
+        )
     }
 }
 
@@ -312,32 +318,42 @@ impl Store {
     pub fn tenant_metrics(&self, tenant: &TenantId) -> Result<TenantMetrics, StoreError> {
         let t = tenant.as_str();
         let count = |n: i64| n.unsigned_abs();
-        let mut m = TenantMetrics::default();
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT COALESCE(s.status, 'unscanned'), COUNT(*) {WITH_LATEST_SNAPSHOT}
-              WHERE a.tenant_id = ?1 GROUP BY 1 ORDER BY 1"
-        ))?;
-        m.accounts = stmt.query_map([t], |r| Ok((r.get(0)?, count(r.get(1)?))))?.collect::<Result<_, _>>()?;
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+        let accounts = self.conn.rows(
+            &format!(
+                "SELECT COALESCE(s.status, 'unscanned'), COUNT(*) {WITH_LATEST_SNAPSHOT}
+                  WHERE a.tenant_id = ?1 GROUP BY 1 ORDER BY 1"
+            ),
+            &args![t],
+            |r| Ok((r.get(0)?, count(r.get(1)?))),
         )?;
-        m.outbox = stmt.query_map([t], |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))))?.collect::<Result<_, _>>()?;
-        m.scans = count(self.conn.cached_row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", [t], |r| r.get(0))?);
-        m.last_scan_seconds = self
+        let outbox = self.conn.rows(
+            "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+            &args![t],
+            |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))),
+        )?;
+        let scans = count(
+            self.conn
+                .row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", &args![t], |r| r.get(0))?
+                .unwrap_or_default(),
+        );
+        let last_scan_seconds = self
             .conn
-            .cached_row(
+            .row(
                 "SELECT finished_at - started_at FROM job_runs WHERE tenant_id = ?1 AND job = 'scan' AND outcome = 'ok'
                  ORDER BY slot DESC LIMIT 1",
-                [t],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?
+                &args![t],
+                |r| r.get::<i64>(0),
+            )?
             .map(|nanos| nanos as f64 / 1e9);
-        m.tokens = self.conn.cached_row(
-            "SELECT COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0) FROM model_calls WHERE tenant_id = ?1",
-            [t],
-            |r| Ok((count(r.get(0)?), count(r.get(1)?))),
-        )?;
-        Ok(m)
+        let tokens = self
+            .conn
+            .row(
+                "SELECT CAST(COALESCE(SUM(input_tokens), 0) AS BIGINT), CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT)
+                 FROM model_calls WHERE tenant_id = ?1",
+                &args![t],
+                |r| Ok((count(r.get(0)?), count(r.get(1)?))),
+            )?
+            .unwrap_or_default();
+        Ok(TenantMetrics { accounts, outbox, scans, last_scan_seconds, tokens })
     }
 }

@@ -1,14 +1,20 @@
-//! tam-store: the SQLite store. Owns the schema and its migrations, and every query.
+//! tam-store: the store, on SQLite (embedded, the default) or PostgreSQL (shared by replicas).
+//! Owns the schema and its migrations, and every query.
 //!
 //! **Invariant:** every query of tenant data takes a [`TenantId`] and returns rows of that
 //! tenant only. The two exceptions name no data: the tenant list, and which tenants have an
 //! account id (so `tam explain` can ask for `--tenant` when it is ambiguous).
-//! **Invariant:** it keeps what the scan decided; it does not score, decide or touch the network.
+//! **Invariant:** it keeps what the scan decided; it does not score, decide or touch the network
+//! beyond its own database.
+//! **Invariant:** both back ends answer every query alike: the same rows in the same order
+//! (PostgreSQL's text columns compare bytes, as SQLite's do).
 //! Instants are stored as integer nanoseconds since the Unix epoch (UTC), so ordering and
 //! boundary comparisons in SQL are exact.
 
 mod channels;
+mod db;
 mod jobs;
+mod location;
 mod migrations;
 mod outbox;
 mod profile;
@@ -21,11 +27,13 @@ mod write;
 
 use std::path::Path;
 
-use rusqlite::Connection;
 use tam_core::{TenantId, Timestamp};
+
+use crate::db::{Conn, args};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use jobs::{AccountHealth, JobRun, TenantMetrics};
+pub use location::Location;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
@@ -42,6 +50,9 @@ pub enum StoreError {
     /// SQLite refused an operation.
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused an operation, or the connection to it was lost.
+    #[error("database: {0}")]
+    Postgres(#[from] postgres::Error),
     /// The database file could not be opened.
     #[error("cannot open database {path}: {source}")]
     Open {
@@ -50,18 +61,26 @@ pub enum StoreError {
         /// Why.
         source: rusqlite::Error,
     },
+    /// The PostgreSQL server could not be reached or refused the connection.
+    #[error("cannot connect to the store at {url}: {reason}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        reason: String,
+    },
     /// A migration failed; the database is left at the previous version.
-    #[error("migration to schema version {version} failed: {source}")]
+    #[error("migration to schema version {version} failed: {reason}")]
     Migration {
         /// The version that could not be reached.
         version: usize,
         /// Why.
-        source: rusqlite::Error,
+        reason: String,
     },
     /// The database was written by a newer `tam`.
     #[error("database schema version {found} is newer than this tam understands ({supported}); upgrade tam")]
     TooNew {
-        /// Version in the file.
+        /// Version in the database.
         found: i64,
         /// Newest version this build knows.
         supported: usize,
@@ -78,56 +97,93 @@ pub enum StoreError {
         /// What is wrong with the value.
         reason: String,
     },
+    /// A column of a result did not read as the type asked for.
+    #[error("column {column}: {reason}")]
+    Column {
+        /// Its name.
+        column: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
-/// The SQLite store. One connection; `tam` runs one writer at a time per home.
+/// The store: one connection to its database. `tam` runs one writer at a time per home on
+/// SQLite; on PostgreSQL, several replicas share it.
 pub struct Store {
-    conn: Connection,
+    conn: Conn,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens the store wherever `location` says, bringing its schema up to date.
+    pub fn open_at(location: &Location) -> Result<Store, StoreError> {
+        match location {
+            Location::File(path) => Store::open(path),
+            Location::Postgres(url) => Store::connect(url),
+        }
+    }
+
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let open_error = |source| StoreError::Open { path: path.display().to_string(), source };
-        let conn = Connection::open(path).map_err(open_error)?;
+        let conn = rusqlite::Connection::open(path).map_err(open_error)?;
         // A file that is not a database fails on the first statement: say which file.
-        Store::init(conn).map_err(|e| match e {
+        Store::init_sqlite(conn).map_err(|e| match e {
             StoreError::Sqlite(source) => open_error(source),
             other => other,
         })
     }
 
-    /// A private in-memory database, for tests and dry runs.
+    /// A private in-memory SQLite database, for tests and dry runs.
     pub fn open_in_memory() -> Result<Store, StoreError> {
-        Store::init(Connection::open_in_memory()?)
+        Store::init_sqlite(rusqlite::Connection::open_in_memory()?)
     }
 
-    fn init(mut conn: Connection) -> Result<Store, StoreError> {
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host:port/db`)
+    /// and brings its schema up to date; replicas starting together migrate once.
+    pub fn connect(url: &str) -> Result<Store, StoreError> {
+        let failed = |reason: String| StoreError::Connect { url: location::redact(url), reason };
+        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| failed(e.to_string()))?;
+        let client = config.connect(postgres::NoTls).map_err(|e| failed(location::cause(&e)))?;
+        let conn = Conn::Pg(Box::new(db::PgConn::new(client, url)));
+        migrations::apply(&conn)?;
+        Ok(Store { conn })
+    }
+
+    fn init_sqlite(conn: rusqlite::Connection) -> Result<Store, StoreError> {
         // WAL lets `tam explain` read while a scan writes; NORMAL sync is durable across
         // process crashes, which is the failure the outbox design cares about.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
-        // Write transactions take the write lock when they begin: one that read first and
-        // then tried to write while another connection (the API beside the scheduler, a
-        // second `tam serve`) had written would fail at once instead of waiting its turn.
-        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         // 64 MiB of page cache: imports and scans walk indexes far larger than the 2 MiB default.
         conn.pragma_update(None, "cache_size", -65_536)?;
         // Every statement a dispatcher runs per effect stays prepared.
         conn.set_prepared_statement_cache_capacity(128);
         #[cfg(feature = "sql-trace")]
-        trace::attach(&mut conn)?;
-        migrations::apply(&mut conn)?;
+        let conn = {
+            let mut conn = conn;
+            trace::attach(&mut conn)?;
+            conn
+        };
+        let conn = Conn::Lite(conn);
+        migrations::apply(&conn)?;
         Ok(Store { conn })
+    }
+
+    /// Where this store's database is, for another connection to it; `None` for an in-memory
+    /// store, which no other connection can open.
+    pub fn location(&self) -> Option<Location> {
+        match &self.conn {
+            Conn::Lite(c) => c.path().filter(|p| !p.is_empty()).map(|p| Location::File(p.into())),
+            Conn::Pg(c) => Some(Location::Postgres(c.url.clone())),
+        }
     }
 
     /// The ids of every account of a tenant.
     pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM accounts WHERE tenant_id = ?1")?;
-        let ids = stmt.query_map([tenant.as_str()], |r| r.get(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        self.conn
+            .rows("SELECT id FROM accounts WHERE tenant_id = ?1 ORDER BY id", &args![tenant.as_str()], |r| r.get(0))
     }
 
     /// Which of `ids` are stored tickets of the tenant: a sync tells new tickets from updates.
@@ -136,10 +192,12 @@ impl Store {
         tenant: &TenantId,
         ids: impl IntoIterator<Item = &'a str>,
     ) -> Result<std::collections::HashSet<String>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT 1 FROM tickets WHERE tenant_id = ?1 AND id = ?2")?;
         let mut known = std::collections::HashSet::new();
         for id in ids {
-            if stmt.exists(rusqlite::params![tenant.as_str(), id])? {
+            if self
+                .conn
+                .exists("SELECT 1 FROM tickets WHERE tenant_id = ?1 AND id = ?2", &args![tenant.as_str(), id])?
+            {
                 known.insert(id.to_owned());
             }
         }
@@ -148,44 +206,15 @@ impl Store {
 
     /// How many accounts a tenant has.
     pub fn account_count(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        let n: i64 =
+        let n: Option<i64> =
             self.conn
-                .cached_row("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?1", [tenant.as_str()], |r| r.get(0))?;
-        Ok(n.unsigned_abs())
+                .row("SELECT COUNT(*) FROM accounts WHERE tenant_id = ?1", &args![tenant.as_str()], |r| r.get(0))?;
+        Ok(n.unwrap_or_default().unsigned_abs())
     }
 
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
-    }
-}
-
-/// Queries through the connection's statement cache: per-effect reads and writes run
-/// thousands of times per dispatch, and parsing their SQL each time cost more than running it.
-pub(crate) trait CachedStatements {
-    /// [`Connection::query_row`], prepared once.
-    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T>;
-    /// [`Connection::execute`], prepared once.
-    fn cached_execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-}
-
-impl CachedStatements for Connection {
-    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
-
-    fn cached_execute<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
+        migrations::version(&self.conn)
     }
 }
 

@@ -1,10 +1,11 @@
-//! Versioned schema migrations, tracked in SQLite's `user_version`.
+//! Versioned schema migrations: SQLite's tracked in its `user_version`, PostgreSQL's in the
+//! `tam_schema` table.
 //!
-//! Append only: a released migration is never edited; a change is a new entry.
-
-use rusqlite::Connection;
+//! Append only: a released migration is never edited; a change is a new entry in both lists
+//! (PostgreSQL's first entry creates at once the schema SQLite reached in eleven).
 
 use crate::StoreError;
+use crate::db::{Conn, Dialect};
 
 const MIGRATIONS: &[&str] = &[
     // 1: tenants, accounts, tickets, heartbeats, snapshots, episodes, scans.
@@ -313,18 +314,323 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let current = usize::try_from(current).unwrap_or(usize::MAX);
-    if current > MIGRATIONS.len() {
-        return Err(StoreError::TooNew { found: current as i64, supported: MIGRATIONS.len() });
+/// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
+/// byte (`COLLATE "C"`), as SQLite compares it, so ids sort alike on both back ends whatever
+/// the database's locale; integers are 64-bit, as SQLite's are.
+const PG_MIGRATIONS: &[(usize, &str)] = &[(
+    11,
+    r#"
+    CREATE TABLE tenants (
+        id          TEXT COLLATE "C" PRIMARY KEY,
+        name        TEXT COLLATE "C" NOT NULL,
+        time_zone   TEXT COLLATE "C" NOT NULL DEFAULT 'UTC',
+        created_at  BIGINT NOT NULL
+    );
+
+    CREATE TABLE accounts (
+        tenant_id               TEXT COLLATE "C" NOT NULL REFERENCES tenants (id) DEFERRABLE,
+        id                      TEXT COLLATE "C" NOT NULL,
+        name                    TEXT COLLATE "C" NOT NULL,
+        rep_name                TEXT COLLATE "C" NOT NULL,
+        rep_email               TEXT COLLATE "C" NOT NULL,
+        rep_chat_space          TEXT COLLATE "C",
+        contacts                TEXT COLLATE "C" NOT NULL,
+        last_heartbeat          BIGINT,
+        api_call_count          BIGINT,
+        check_in_interval_days  BIGINT NOT NULL,
+        health_score            BIGINT,
+        health_status           TEXT COLLATE "C",
+        last_scan               BIGINT,
+        escalated               BIGINT NOT NULL DEFAULT 0,
+        crm_updated_at          BIGINT,
+        cc_contacts             TEXT COLLATE "C" NOT NULL DEFAULT '[]',
+        PRIMARY KEY (tenant_id, id)
+    );
+    -- The worklist's search: names from what is typed, in ASCII case as SQLite's NOCASE.
+    CREATE INDEX accounts_by_name ON accounts (tenant_id, lower(name));
+
+    CREATE TABLE tickets (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        id          TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL,
+        priority    BIGINT NOT NULL,
+        status      TEXT COLLATE "C" NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT,
+        subject     TEXT COLLATE "C" NOT NULL,
+        kind        TEXT COLLATE "C",
+        PRIMARY KEY (tenant_id, id),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) DEFERRABLE
+    );
+    CREATE INDEX tickets_open_by_account ON tickets (tenant_id, account_id, created_at, priority, status)
+        WHERE status IN ('open', 'pending');
+    CREATE INDEX tickets_by_account ON tickets (tenant_id, account_id, created_at);
+    CREATE INDEX tickets_feature_requests ON tickets (tenant_id, account_id, created_at)
+        WHERE kind = 'feature_request';
+
+    CREATE TABLE heartbeats (
+        tenant_id       TEXT COLLATE "C" NOT NULL,
+        account_id      TEXT COLLATE "C" NOT NULL,
+        at              BIGINT NOT NULL,
+        api_call_count  BIGINT,
+        PRIMARY KEY (tenant_id, account_id, at),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) DEFERRABLE
+    );
+
+    CREATE TABLE snapshots (
+        tenant_id               TEXT COLLATE "C" NOT NULL,
+        account_id              TEXT COLLATE "C" NOT NULL,
+        as_of                   BIGINT NOT NULL,
+        score                   BIGINT NOT NULL,
+        status                  TEXT COLLATE "C" NOT NULL,
+        trend                   TEXT COLLATE "C" NOT NULL,
+        deductions              TEXT COLLATE "C" NOT NULL,
+        trigger                 TEXT COLLATE "C",
+        alert_cause             TEXT COLLATE "C",
+        delivery                TEXT COLLATE "C",
+        episode_opened_at       BIGINT,
+        episode_reason          TEXT COLLATE "C",
+        episode_last_alert_at   BIGINT,
+        episode_last_alert_score BIGINT,
+        episode_last_alert_status TEXT COLLATE "C",
+        PRIMARY KEY (tenant_id, account_id, as_of)
+    );
+    CREATE INDEX snapshots_worklist ON snapshots (tenant_id, as_of,
+            (CASE WHEN trigger IS NOT NULL THEN 0 WHEN episode_opened_at IS NOT NULL THEN 1 ELSE 2 END),
+            score, account_id, status, episode_opened_at, trigger, trend)
+        WHERE trigger IS NOT NULL OR episode_opened_at IS NOT NULL OR (status = 'amber' AND trend = 'declining');
+
+    CREATE TABLE episodes (
+        tenant_id           TEXT COLLATE "C" NOT NULL,
+        account_id          TEXT COLLATE "C" NOT NULL,
+        opened_at           BIGINT NOT NULL,
+        reason              TEXT COLLATE "C" NOT NULL,
+        last_alert_at       BIGINT NOT NULL,
+        last_alert_score    BIGINT NOT NULL,
+        last_alert_status   TEXT COLLATE "C" NOT NULL,
+        closed_at           BIGINT,
+        PRIMARY KEY (tenant_id, account_id, opened_at)
+    );
+
+    CREATE TABLE scans (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        as_of       BIGINT NOT NULL,
+        summary     TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (tenant_id, as_of)
+    );
+
+    CREATE TABLE outbox (
+        id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id       TEXT COLLATE "C" NOT NULL,
+        idem_key        TEXT COLLATE "C" NOT NULL,
+        effect          TEXT COLLATE "C" NOT NULL,
+        account_id      TEXT COLLATE "C",
+        payload         TEXT COLLATE "C" NOT NULL,
+        state           TEXT COLLATE "C" NOT NULL DEFAULT 'pending',
+        attempts        BIGINT NOT NULL DEFAULT 0,
+        next_attempt_at BIGINT NOT NULL,
+        lease_owner     TEXT COLLATE "C",
+        lease_until     BIGINT,
+        last_error      TEXT COLLATE "C",
+        receipt         TEXT COLLATE "C",
+        created_at      BIGINT NOT NULL,
+        delivered_at    BIGINT,
+        UNIQUE (tenant_id, idem_key)
+    );
+    CREATE INDEX outbox_due ON outbox (tenant_id, (effect != 'draft'), next_attempt_at, id)
+        WHERE state IN ('pending', 'in_flight');
+    CREATE INDEX outbox_failed ON outbox (tenant_id, id) WHERE state = 'failed';
+    CREATE INDEX outbox_drafts_by_account ON outbox (tenant_id, account_id, id) WHERE effect = 'draft';
+
+    CREATE TABLE outbox_attempts (
+        id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        outbox_id   BIGINT NOT NULL REFERENCES outbox (id),
+        attempt     BIGINT NOT NULL,
+        at          BIGINT NOT NULL,
+        outcome     TEXT COLLATE "C" NOT NULL,
+        detail      TEXT COLLATE "C"
+    );
+    CREATE INDEX outbox_attempts_by_row ON outbox_attempts (outbox_id, id);
+
+    CREATE TABLE drafts (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        idem_key    TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        kind        TEXT COLLATE "C" NOT NULL,
+        subject     TEXT COLLATE "C" NOT NULL,
+        recipients  TEXT COLLATE "C" NOT NULL,
+        rep_email   TEXT COLLATE "C" NOT NULL,
+        path        TEXT COLLATE "C" NOT NULL,
+        message_id  TEXT COLLATE "C" NOT NULL,
+        generator   TEXT COLLATE "C" NOT NULL,
+        created_at  BIGINT NOT NULL,
+        confidence  TEXT COLLATE "C" NOT NULL DEFAULT 'medium',
+        note        TEXT COLLATE "C",
+        PRIMARY KEY (tenant_id, idem_key)
+    );
+
+    CREATE TABLE notifications (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        idem_key    TEXT COLLATE "C" NOT NULL,
+        channel     TEXT COLLATE "C" NOT NULL,
+        rep_email   TEXT COLLATE "C" NOT NULL,
+        kind        TEXT COLLATE "C" NOT NULL,
+        subject     TEXT COLLATE "C" NOT NULL,
+        body        TEXT COLLATE "C" NOT NULL,
+        created_at  BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, idem_key)
+    );
+
+    CREATE TABLE events (
+        id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        stream      TEXT COLLATE "C" NOT NULL,
+        event_id    TEXT COLLATE "C" NOT NULL,
+        event       TEXT COLLATE "C" NOT NULL,
+        UNIQUE (tenant_id, event_id)
+    );
+    CREATE INDEX events_by_stream ON events (tenant_id, stream, id);
+
+    CREATE TABLE profile_facts (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        section     TEXT COLLATE "C" NOT NULL,
+        fact_key    TEXT COLLATE "C" NOT NULL,
+        value       TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL,
+        first_seen  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, account_id, section, fact_key)
+    );
+
+    CREATE TABLE profile_changes (
+        id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        at          BIGINT NOT NULL,
+        section     TEXT COLLATE "C" NOT NULL,
+        fact_key    TEXT COLLATE "C" NOT NULL,
+        old_value   TEXT COLLATE "C",
+        new_value   TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX profile_changes_by_account ON profile_changes (tenant_id, account_id, id);
+
+    CREATE TABLE opportunities (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        opp_key     TEXT COLLATE "C" NOT NULL,
+        title       TEXT COLLATE "C" NOT NULL,
+        description TEXT COLLATE "C" NOT NULL,
+        status      TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL,
+        created_at  BIGINT NOT NULL,
+        updated_at  BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, account_id, opp_key)
+    );
+
+    CREATE TABLE model_calls (
+        id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+        tenant_id       TEXT COLLATE "C" NOT NULL,
+        idem_key        TEXT COLLATE "C" NOT NULL,
+        at              BIGINT NOT NULL,
+        provider        TEXT COLLATE "C" NOT NULL,
+        model           TEXT COLLATE "C" NOT NULL,
+        latency_ms      BIGINT NOT NULL,
+        input_tokens    BIGINT,
+        output_tokens   BIGINT,
+        outcome         TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX model_calls_by_key ON model_calls (tenant_id, idem_key, id);
+
+    CREATE TABLE sync_state (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL,
+        watermark   BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, source)
+    );
+
+    CREATE TABLE webhook_deliveries (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        source      TEXT COLLATE "C" NOT NULL,
+        delivery_id TEXT COLLATE "C" NOT NULL,
+        received_at BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, source, delivery_id)
+    );
+
+    CREATE TABLE job_runs (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        job         TEXT COLLATE "C" NOT NULL,
+        slot        BIGINT NOT NULL,
+        outcome     TEXT COLLATE "C" NOT NULL,
+        worker      TEXT COLLATE "C",
+        started_at  BIGINT,
+        finished_at BIGINT,
+        detail      TEXT COLLATE "C",
+        renewed_at  BIGINT,
+        PRIMARY KEY (tenant_id, job, slot)
+    );
+    CREATE INDEX job_runs_running ON job_runs (tenant_id) WHERE outcome = 'running';
+    "#,
+)];
+
+/// Brings the schema up to date; on PostgreSQL under a lock, so replicas starting at once
+/// migrate once and each sees the finished schema.
+pub(crate) fn apply(conn: &Conn) -> Result<(), StoreError> {
+    match conn.dialect() {
+        Dialect::Sqlite => apply_sqlite(conn),
+        Dialect::Postgres => {
+            // Any fixed key: every tam process contends for the same one.
+            conn.batch("SELECT pg_advisory_lock(7215406)")?;
+            let applied = apply_postgres(conn);
+            let unlocked = conn.batch("SELECT pg_advisory_unlock(7215406)");
+            applied.and(unlocked)
+        }
     }
+}
+
+/// The schema version the database is at.
+pub(crate) fn version(conn: &Conn) -> Result<i64, StoreError> {
+    match conn.dialect() {
+        Dialect::Sqlite => Ok(conn.row("PRAGMA user_version", &[], |r| r.get(0))?.unwrap_or_default()),
+        Dialect::Postgres => {
+            Ok(conn.row("SELECT COALESCE(MAX(version), 0) FROM tam_schema", &[], |r| r.get(0))?.unwrap_or_default())
+        }
+    }
+}
+
+fn too_new(found: i64) -> Result<usize, StoreError> {
+    let current = usize::try_from(found).unwrap_or(usize::MAX);
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew { found, supported: SCHEMA_VERSION });
+    }
+    Ok(current)
+}
+
+fn apply_sqlite(conn: &Conn) -> Result<(), StoreError> {
+    let current = too_new(version(conn)?)?;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let version = index + 1;
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|source| StoreError::Migration { version, source })?;
-        tx.pragma_update(None, "user_version", version as i64)
-            .map_err(|source| StoreError::Migration { version, source })?;
+        let failed = |e: StoreError| StoreError::Migration { version, reason: e.to_string() };
+        let tx = conn.begin()?;
+        tx.batch(sql).map_err(failed)?;
+        tx.batch(&format!("PRAGMA user_version = {version}")).map_err(failed)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn apply_postgres(conn: &Conn) -> Result<(), StoreError> {
+    conn.batch("CREATE TABLE IF NOT EXISTS tam_schema (version BIGINT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")?;
+    let current = too_new(version(conn)?)?;
+    for (version, sql) in PG_MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let version = *version;
+        let failed = |e: StoreError| StoreError::Migration { version, reason: e.to_string() };
+        let tx = conn.begin()?;
+        tx.batch(sql).map_err(failed)?;
+        tx.execute("INSERT INTO tam_schema (version) VALUES (?1)", &crate::db::args![version as i64])
+            .map_err(failed)?;
         tx.commit()?;
     }
     Ok(())
@@ -332,3 +638,14 @@ pub(crate) fn apply(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The schema version this build creates and understands.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_back_ends_reach_the_same_version() {
+        assert_eq!(PG_MIGRATIONS.last().map(|m| m.0), Some(SCHEMA_VERSION));
+        assert!(PG_MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0), "PostgreSQL's versions ascend");
+    }
+}

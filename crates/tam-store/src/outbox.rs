@@ -5,11 +5,10 @@
 //! **Invariant:** a worker finishes a row only while it still holds the lease; a stale
 //! worker's late result is refused, so an expired lease never causes a double finish.
 
-use rusqlite::{OptionalExtension, Row, params};
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 
-use crate::CachedStatements;
+use crate::db::{Conn, Dialect, Row, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft saved for an account, as its profile's communication history lists it.
@@ -124,7 +123,9 @@ pub struct Claim {
 }
 
 /// The claim: unfinished rows of one rank (drafts, or the rest) that are due and not leased,
-/// oldest first, read in the order of `outbox_due` so the walk stops at the limit.
+/// oldest first, read in the order of `outbox_due` so the walk stops at the limit. The attempt
+/// count it raises is the lease's fencing token: a finish names it, and a worker whose lease
+/// ran out (and whose row another worker claimed again) finishes nothing.
 const CLAIM_SQL: &str =
     "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
     WHERE id IN (
@@ -132,6 +133,19 @@ const CLAIM_SQL: &str =
         WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND (effect != 'draft') = ?5
           AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until <= ?4)
         ORDER BY next_attempt_at, id LIMIT ?6)
+    RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
+        last_error, receipt, created_at, delivered_at";
+
+/// [`CLAIM_SQL`] for replicas sharing one PostgreSQL: rows another replica is claiming are
+/// skipped rather than waited for, and none is claimed twice.
+const CLAIM_SQL_SHARED: &str =
+    "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
+    WHERE id IN (
+        SELECT id FROM outbox
+        WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND (effect != 'draft') = ?5
+          AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until <= ?4)
+        ORDER BY next_attempt_at, id LIMIT ?6
+        FOR UPDATE SKIP LOCKED)
     RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
         last_error, receipt, created_at, delivered_at";
 
@@ -190,31 +204,31 @@ fn read_row(r: &Row<'_>) -> Result<OutboxRow, StoreError> {
         last_error: r.get(9)?,
         receipt: r.get(10)?,
         created_at: from_nanos(r.get(11)?),
-        delivered_at: r.get::<_, Option<i64>>(12)?.map(from_nanos),
+        delivered_at: r.get::<Option<i64>>(12)?.map(from_nanos),
     })
 }
 
 pub(crate) fn insert_effects<'e>(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Conn,
     tenant: &TenantId,
     as_of: Timestamp,
     effects: impl IntoIterator<Item = &'e NewEffect>,
 ) -> Result<u64, StoreError> {
-    let mut insert = tx.prepare_cached(
-        "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
-         ON CONFLICT (tenant_id, idem_key) DO NOTHING",
-    )?;
     let mut added = 0;
     for e in effects {
-        added += insert.execute(params![
-            tenant.as_str(),
-            e.key.as_str(),
-            e.kind.as_str(),
-            e.account.as_ref().map(AccountId::as_str),
-            e.payload,
-            nanos(as_of)
-        ])? as u64;
+        added += tx.execute(
+            "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
+             ON CONFLICT (tenant_id, idem_key) DO NOTHING",
+            &args![
+                tenant.as_str(),
+                e.key.as_str(),
+                e.kind.as_str(),
+                e.account.as_ref().map(AccountId::as_str),
+                e.payload,
+                nanos(as_of)
+            ],
+        )?;
     }
     Ok(added)
 }
@@ -223,7 +237,7 @@ impl Store {
     /// Adds effects outside a scan (tasks, opportunities), recorded as created at `at` and due
     /// at once. A key seen before adds nothing. Returns how many were added.
     pub fn enqueue(&mut self, tenant: &TenantId, at: Timestamp, effects: &[NewEffect]) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let added = insert_effects(&tx, tenant, at, effects)?;
         tx.commit()?;
         Ok(added)
@@ -243,23 +257,22 @@ impl Store {
         claim: Claim,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
-        let tx = self.conn.transaction()?;
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => CLAIM_SQL,
+            Dialect::Postgres => CLAIM_SQL_SHARED,
+        };
+        let tx = self.conn.begin()?;
         let mut rows = Vec::new();
-        {
-            let mut stmt = tx.prepare_cached(CLAIM_SQL)?;
-            let mut take = |others: bool, limit: usize, rows: &mut Vec<OutboxRow>| -> Result<(), StoreError> {
-                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                let mut found =
-                    stmt.query(params![tenant.as_str(), worker, nanos(until), nanos(now), others, limit])?;
-                while let Some(r) = found.next()? {
-                    rows.push(read_row(r)?);
-                }
+        let take = |others: bool, limit: usize, rows: &mut Vec<OutboxRow>| -> Result<(), StoreError> {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            tx.each(sql, &args![tenant.as_str(), worker, nanos(until), nanos(now), others, limit], |r| {
+                rows.push(read_row(r)?);
                 Ok(())
-            };
-            take(false, claim.drafts, &mut rows)?;
-            if rows.len() < claim.drafts {
-                take(true, claim.others, &mut rows)?;
-            }
+            })
+        };
+        take(false, claim.drafts, &mut rows)?;
+        if rows.len() < claim.drafts {
+            take(true, claim.others, &mut rows)?;
         }
         tx.commit()?;
         rows.sort_by_key(|r| (r.kind != EffectKind::Draft, r.id));
@@ -286,27 +299,18 @@ impl Store {
         at: Timestamp,
         finished: impl IntoIterator<Item = (&'r OutboxRow, &'r Finish)>,
     ) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let mut lost = 0;
         {
-            let mut defer = tx.prepare_cached(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, attempts = attempts - 1,
-                        lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-            )?;
-            let mut end = tx.prepare_cached(
-                "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
-                        receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
-                        lease_owner = NULL, lease_until = NULL
-                 WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-            )?;
-            let mut attempt = tx.prepare_cached(
-                "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for (row, finish) in finished {
                 let (state, next, error, receipt, delivered_at, outcome) = match finish {
                     Finish::Defer { next_attempt_at } => {
-                        let updated = defer.execute(params![row.id, worker, row.attempts, nanos(*next_attempt_at)])?;
+                        let updated = tx.execute(
+                            "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, attempts = attempts - 1,
+                                    lease_owner = NULL, lease_until = NULL
+                             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+                            &args![row.id, worker, row.attempts, nanos(*next_attempt_at)],
+                        )?;
                         lost += u64::from(updated == 0);
                         continue;
                     }
@@ -320,21 +324,21 @@ impl Store {
                         ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed")
                     }
                 };
-                let updated = end.execute(params![
-                    row.id,
-                    worker,
-                    row.attempts,
-                    state,
-                    nanos(next),
-                    error,
-                    receipt,
-                    delivered_at
-                ])?;
+                let updated = tx.execute(
+                    "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
+                            receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
+                            lease_owner = NULL, lease_until = NULL
+                     WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+                    &args![row.id, worker, row.attempts, state, nanos(next), error, receipt, delivered_at],
+                )?;
                 if updated == 0 {
                     lost += 1;
                     continue;
                 }
-                attempt.execute(params![row.id, row.attempts, nanos(at), outcome, error.or(receipt)])?;
+                tx.execute(
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    &args![row.id, row.attempts, nanos(at), outcome, error.or(receipt)],
+                )?;
             }
         }
         tx.commit()?;
@@ -343,15 +347,18 @@ impl Store {
 
     /// The tenant's outbox, oldest first, optionally in one state.
     pub fn outbox(&self, tenant: &TenantId, state: Option<OutboxState>) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id"
-        ))?;
-        let mut rows = stmt.query(params![tenant.as_str(), state.map(OutboxState::as_str)])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(read_row(r)?);
+        match state {
+            None => self.conn.rows(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 ORDER BY id"),
+                &args![tenant.as_str()],
+                read_row,
+            ),
+            Some(state) => self.conn.rows(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND state = ?2 ORDER BY id"),
+                &args![tenant.as_str(), state.as_str()],
+                read_row,
+            ),
         }
-        Ok(out)
     }
 
     /// The effects planned for one account, newest first, at most `limit`. Every key of an
@@ -364,20 +371,17 @@ impl Store {
         account: &str,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM outbox
              WHERE tenant_id = ?1 AND idem_key >= ?2 AND idem_key < ?3 AND account_id = ?4
              ORDER BY idem_key DESC LIMIT ?5"
-        ))?;
+        );
         let cap = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut out = Vec::new();
         for kind in tam_core::outbox::EffectKind::ALL {
             // After the id comes `/` or `:`; `;` is the next byte after both.
             let (from, to) = (format!("{}:{account}/", kind.as_str()), format!("{}:{account};", kind.as_str()));
-            let mut rows = stmt.query(params![tenant.as_str(), from, to, account, cap])?;
-            while let Some(r) = rows.next()? {
-                out.push(read_row(r)?);
-            }
+            out.extend(self.conn.rows(&sql, &args![tenant.as_str(), from, to, account, cap], read_row)?);
         }
         out.sort_by_key(|r| std::cmp::Reverse(r.id));
         out.truncate(limit);
@@ -386,77 +390,86 @@ impl Store {
 
     /// Every recorded attempt of one outbox row, first first.
     pub fn attempts(&self, row_id: i64) -> Result<Vec<Attempt>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([row_id], |r| {
-            Ok(Attempt { attempt: r.get(0)?, at: from_nanos(r.get(1)?), outcome: r.get(2)?, detail: r.get(3)? })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![row_id],
+            |r| Ok(Attempt { attempt: r.get(0)?, at: from_nanos(r.get(1)?), outcome: r.get(2)?, detail: r.get(3)? }),
+        )
     }
 
     /// Makes failed effects pending again with a fresh attempt budget (their attempt history
     /// stays), and every pending effect due at `now` rather than after its backoff. Returns how
     /// many failed effects were revived.
     pub fn revive_failed(&mut self, tenant: &TenantId, now: Timestamp) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let n = tx.execute(
             "UPDATE outbox SET state = 'pending', attempts = 0 WHERE tenant_id = ?1 AND state = 'failed'",
-            params![tenant.as_str()],
+            &args![tenant.as_str()],
         )?;
         tx.execute(
             // The first state term lets the claim's partial index serve this.
-            "UPDATE outbox SET next_attempt_at = MIN(next_attempt_at, ?2)
-             WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending'",
-            params![tenant.as_str(), nanos(now)],
+            "UPDATE outbox SET next_attempt_at = ?2
+             WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending' AND next_attempt_at > ?2",
+            &args![tenant.as_str(), nanos(now)],
         )?;
         tx.commit()?;
-        Ok(n as u64)
+        Ok(n)
     }
 
     /// Records why the tenant's pending effects were not delivered (their channels could not be
     /// opened), so `tam outbox list` says it; they stay pending.
     pub fn note_waiting(&mut self, tenant: &TenantId, why: &str) -> Result<u64, StoreError> {
-        let n = self.conn.cached_execute(
+        self.conn.execute(
             // As in `revive_failed`: the first state term lets the claim's partial index serve this.
             "UPDATE outbox SET last_error = ?2
              WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND state = 'pending'",
-            params![tenant.as_str(), why],
-        )?;
-        Ok(n as u64)
+            &args![tenant.as_str(), why],
+        )
     }
 
     /// One outbox row by key.
     pub fn outbox_row(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<OutboxRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2"))?;
-        let mut rows = stmt.query(params![tenant.as_str(), key.as_str()])?;
-        rows.next()?.map(read_row).transpose()
+        self.conn.row(
+            &format!("SELECT {COLUMNS} FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2"),
+            &args![tenant.as_str(), key.as_str()],
+            read_row,
+        )
     }
 
     /// The drafts saved for `account`, oldest first: the communication history of its profile.
     /// The subject is known when the embedded mailbox kept the draft.
     pub fn communications(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Communication>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            // A scan's draft carries only a reference to its snapshot: it is an escalation outreach.
-            "SELECT o.delivered_at,
+        // A scan's draft carries only a reference to its snapshot: it is an escalation outreach.
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => {
+                "SELECT o.delivered_at,
                     COALESCE(d.kind, json_extract(o.payload, '$.kind'),
-                             IIF(json_extract(o.payload, '$.scan') IS NOT NULL, 'escalation_outreach', NULL), 'draft'),
+                             CASE WHEN json_extract(o.payload, '$.scan') IS NOT NULL THEN 'escalation_outreach' END,
+                             'draft'),
                     d.subject, o.receipt
                FROM outbox o LEFT JOIN drafts d ON d.tenant_id = o.tenant_id AND d.idem_key = o.idem_key
               WHERE o.tenant_id = ?1 AND o.account_id = ?2 AND o.effect = 'draft' AND o.state = 'delivered'
-              ORDER BY o.delivered_at, o.id",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| {
+              ORDER BY o.delivered_at, o.id"
+            }
+            Dialect::Postgres => {
+                "SELECT o.delivered_at,
+                    COALESCE(d.kind, o.payload::jsonb ->> 'kind',
+                             CASE WHEN o.payload::jsonb -> 'scan' IS NOT NULL THEN 'escalation_outreach' END,
+                             'draft'),
+                    d.subject, o.receipt
+               FROM outbox o LEFT JOIN drafts d ON d.tenant_id = o.tenant_id AND d.idem_key = o.idem_key
+              WHERE o.tenant_id = ?1 AND o.account_id = ?2 AND o.effect = 'draft' AND o.state = 'delivered'
+              ORDER BY o.delivered_at, o.id"
+            }
+        };
+        self.conn.rows(sql, &args![tenant.as_str(), account.as_str()], |r| {
             Ok(Communication {
-                at: from_nanos(r.get::<_, Option<i64>>(0)?.unwrap_or_default()),
+                at: from_nanos(r.get::<Option<i64>>(0)?.unwrap_or_default()),
                 kind: r.get(1)?,
                 subject: r.get(2)?,
-                receipt: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                receipt: r.get::<Option<String>>(3)?.unwrap_or_default(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The latest escalation outreach to `account` delivered before the row `before`: a
@@ -467,17 +480,17 @@ impl Store {
         account: &str,
         before: i64,
     ) -> Result<Option<IdemKey>, StoreError> {
-        let prefix = format!("draft:{account}:");
+        // The scan's outreach keys, `draft:<account>:<as_of>`: `;` is the byte after `:`.
+        let (from, to) = (format!("draft:{account}:"), format!("draft:{account};"));
         Ok(self
             .conn
-            .cached_row(
+            .row(
                 "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
-                   AND substr(idem_key, 1, length(?3)) = ?3 AND state = 'delivered' AND id < ?4
+                   AND idem_key >= ?3 AND idem_key < ?5 AND state = 'delivered' AND id < ?4
                  ORDER BY id DESC LIMIT 1",
-                params![tenant.as_str(), account, prefix, before],
+                &args![tenant.as_str(), account, from, before, to],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .map(IdemKey::from_stored))
     }
 
@@ -485,12 +498,11 @@ impl Store {
     pub fn receipt(&self, tenant: &TenantId, key: &IdemKey) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn
-            .cached_row(
+            .row(
                 "SELECT receipt FROM outbox WHERE tenant_id = ?1 AND idem_key = ?2 AND state = 'delivered'",
-                params![tenant.as_str(), key.as_str()],
+                &args![tenant.as_str(), key.as_str()],
                 |r| r.get(0),
-            )
-            .optional()?
+            )?
             .flatten())
     }
 }

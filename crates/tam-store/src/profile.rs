@@ -1,11 +1,10 @@
 //! Relationship profiles (SPEC 7): facts merged by natural key with a change log, and
 //! co-development opportunities. Also the period figures check-ins and reviews quote.
 
-use rusqlite::{OptionalExtension, params};
 use tam_core::comms::{PeriodStats, ProfileFacts, ScorePoint, TicketFacts};
 use tam_core::{AccountId, Priority, TenantId, TicketId, TicketStatus, Timestamp};
 
-use crate::CachedStatements;
+use crate::db::args;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// The four fact sections of a profile.
@@ -117,14 +116,12 @@ impl Store {
         let NewFact { section, key, value, source } = *fact;
         let key = key.trim().to_lowercase();
         let new = serde_json::to_string(value).expect("a JSON value always serialises");
-        let tx = self.conn.transaction()?;
-        let old: Option<String> = tx
-            .query_row(
-                "SELECT value FROM profile_facts WHERE tenant_id = ?1 AND account_id = ?2 AND section = ?3 AND fact_key = ?4",
-                params![tenant.as_str(), account.as_str(), section, key],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let tx = self.conn.begin()?;
+        let old: Option<String> = tx.row(
+            "SELECT value FROM profile_facts WHERE tenant_id = ?1 AND account_id = ?2 AND section = ?3 AND fact_key = ?4",
+            &args![tenant.as_str(), account.as_str(), section, key],
+            |r| r.get(0),
+        )?;
         let merged = match &old {
             Some(old) if *old == new => Merged::Unchanged,
             Some(_) => Merged::Changed,
@@ -136,12 +133,12 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
                  ON CONFLICT (tenant_id, account_id, section, fact_key) DO UPDATE SET
                     value = excluded.value, source = excluded.source, updated_at = excluded.updated_at",
-                params![tenant.as_str(), account.as_str(), section, key, new, source, nanos(at)],
+                &args![tenant.as_str(), account.as_str(), section, key, new, source, nanos(at)],
             )?;
             tx.execute(
                 "INSERT INTO profile_changes (tenant_id, account_id, at, section, fact_key, old_value, new_value, source)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![tenant.as_str(), account.as_str(), nanos(at), section, key, old, new, source],
+                &args![tenant.as_str(), account.as_str(), nanos(at), section, key, old, new, source],
             )?;
         }
         tx.commit()?;
@@ -150,46 +147,42 @@ impl Store {
 
     /// Every fact of an account's profile, by section and key.
     pub fn facts(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Fact>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT section, fact_key, value, source, first_seen, updated_at FROM profile_facts
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY section, fact_key",
-        )?;
-        let mut rows = stmt.query(params![tenant.as_str(), account.as_str()])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(1)?;
-            out.push(Fact {
-                section: r.get(0)?,
-                value: json_value(&r.get::<_, String>(2)?, &key)?,
-                key,
-                source: r.get(3)?,
-                first_seen: from_nanos(r.get(4)?),
-                updated_at: from_nanos(r.get(5)?),
-            });
-        }
-        Ok(out)
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                let key: String = r.get(1)?;
+                Ok(Fact {
+                    section: r.get(0)?,
+                    value: json_value(&r.get::<String>(2)?, &key)?,
+                    key,
+                    source: r.get(3)?,
+                    first_seen: from_nanos(r.get(4)?),
+                    updated_at: from_nanos(r.get(5)?),
+                })
+            },
+        )
     }
 
     /// The change log of an account's profile, oldest first.
     pub fn fact_changes(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<FactChange>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT at, section, fact_key, old_value, new_value, source FROM profile_changes
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY id",
-        )?;
-        let mut rows = stmt.query(params![tenant.as_str(), account.as_str()])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let key: String = r.get(2)?;
-            out.push(FactChange {
-                at: from_nanos(r.get(0)?),
-                section: r.get(1)?,
-                old: r.get::<_, Option<String>>(3)?.map(|v| json_value(&v, &key)).transpose()?,
-                new: json_value(&r.get::<_, String>(4)?, &key)?,
-                source: r.get(5)?,
-                key,
-            });
-        }
-        Ok(out)
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                let key: String = r.get(2)?;
+                Ok(FactChange {
+                    at: from_nanos(r.get(0)?),
+                    section: r.get(1)?,
+                    old: r.get::<Option<String>>(3)?.map(|v| json_value(&v, &key)).transpose()?,
+                    new: json_value(&r.get::<String>(4)?, &key)?,
+                    source: r.get(5)?,
+                    key,
+                })
+            },
+        )
     }
 
     /// Records an opportunity unless one with the same title exists, and in the same
@@ -203,12 +196,12 @@ impl Store {
         at: Timestamp,
         announce: &crate::NewEffect,
     ) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let n = tx.execute(
             "INSERT INTO opportunities (tenant_id, account_id, opp_key, title, description, status, source, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, 'surfaced', ?6, ?7, ?7)
              ON CONFLICT (tenant_id, account_id, opp_key) DO NOTHING",
-            params![
+            &args![
                 tenant.as_str(),
                 account.as_str(),
                 opportunity.title.trim().to_lowercase(),
@@ -234,29 +227,29 @@ impl Store {
         status: &str,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = self.conn.cached_execute(
+        let n = self.conn.execute(
             "UPDATE opportunities SET status = ?4, updated_at = ?5 WHERE tenant_id = ?1 AND account_id = ?2 AND opp_key = ?3",
-            params![tenant.as_str(), account.as_str(), title.trim().to_lowercase(), status, nanos(at)],
+            &args![tenant.as_str(), account.as_str(), title.trim().to_lowercase(), status, nanos(at)],
         )?;
         Ok(n == 1)
     }
 
     /// An account's opportunities, oldest first.
     pub fn opportunities(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<Opportunity>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT title, description, status, source, created_at FROM opportunities
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY created_at, opp_key",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| {
-            Ok(Opportunity {
-                title: r.get(0)?,
-                description: r.get(1)?,
-                status: r.get(2)?,
-                source: r.get(3)?,
-                created_at: from_nanos(r.get(4)?),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                Ok(Opportunity {
+                    title: r.get(0)?,
+                    description: r.get(1)?,
+                    status: r.get(2)?,
+                    source: r.get(3)?,
+                    created_at: from_nanos(r.get(4)?),
+                })
+            },
+        )
     }
 
     /// Open feature-request tickets of a tenant created at or before `as_of`: `(account, ticket,
@@ -266,13 +259,13 @@ impl Store {
         tenant: &TenantId,
         as_of: Timestamp,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT account_id, id, subject FROM tickets
              WHERE tenant_id = ?1 AND kind = 'feature_request' AND created_at <= ?2 AND status IN ('open', 'pending')
              ORDER BY account_id, created_at, id",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), nanos(as_of)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), nanos(as_of)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// What a communication quotes from the profile.
@@ -293,25 +286,28 @@ impl Store {
         account: &AccountId,
         as_of: Timestamp,
     ) -> Result<(u64, u64), StoreError> {
-        let (n, calls): (i64, Option<i64>) = self.conn.cached_row(
-            "SELECT COUNT(*), MAX(api_call_count) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3",
-            params![tenant.as_str(), account.as_str(), nanos(as_of)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (n, calls): (i64, Option<i64>) = self
+            .conn
+            .row(
+                "SELECT COUNT(*), MAX(api_call_count) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3",
+                &args![tenant.as_str(), account.as_str(), nanos(as_of)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?
+            .unwrap_or_default();
         Ok((n.unsigned_abs(), calls.unwrap_or(0).unsigned_abs()))
     }
 
     /// Tickets of an account about what it uses (feature requests are about what it does not):
     /// `(id, subject)`, for deriving adoption.
     pub fn ticket_subjects(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<(String, String)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             // Without statistics SQLite would walk the tenant's tickets by primary key to
             // avoid a sort; one account's tickets are few, so their index and a sort it is.
             "SELECT id, subject FROM tickets INDEXED BY tickets_by_account WHERE tenant_id = ?1 AND account_id = ?2
                AND COALESCE(kind, '') != 'feature_request' ORDER BY id",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), account.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Tickets of an account by id, with their facts at `as_of` (for release notes).
@@ -323,21 +319,12 @@ impl Store {
         as_of: Timestamp,
     ) -> Result<Vec<TicketFacts>, StoreError> {
         let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, priority, status, subject, created_at FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 AND id = ?3",
-        )?;
         for id in ids {
-            let row = stmt
-                .query_row(params![tenant.as_str(), account.as_str(), id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, i64>(4)?,
-                    ))
-                })
-                .optional()?;
+            let row = self.conn.row(
+                "SELECT id, priority, status, subject, created_at FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 AND id = ?3",
+                &args![tenant.as_str(), account.as_str(), id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
             if let Some(row) = row {
                 out.push(ticket_facts(row, as_of)?);
             }
@@ -356,37 +343,41 @@ impl Store {
     ) -> Result<PeriodStats, StoreError> {
         let t = tenant.as_str();
         let a = account.as_str();
-        let opened: i64 = self.conn.cached_row(
-            "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 AND created_at > ?3 AND created_at <= ?4",
-            params![t, a, nanos(from), nanos(to)],
-            |r| r.get(0),
-        )?;
-        let mut stmt = self.conn.prepare_cached(
+        let (from_at, to_at) = (nanos(from), nanos(to));
+        let window = args![t, a, from_at, to_at];
+        let opened: i64 = self
+            .conn
+            .row(
+                "SELECT COUNT(*) FROM tickets WHERE tenant_id = ?1 AND account_id = ?2 AND created_at > ?3 AND created_at <= ?4",
+                &window,
+                |r| r.get(0),
+            )?
+            .unwrap_or_default();
+        let mut resolved = Vec::new();
+        let mut hours = Vec::new();
+        self.conn.each(
             "SELECT id, priority, status, subject, created_at, updated_at FROM tickets INDEXED BY tickets_by_account
              WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('resolved', 'closed')
                AND updated_at > ?3 AND updated_at <= ?4
              ORDER BY updated_at, id",
+            &window,
+            |r| {
+                let created: i64 = r.get(4)?;
+                let updated: i64 = r.get(5)?;
+                hours.push((updated - created) as f64 / 3.6e12);
+                let mut facts =
+                    ticket_facts((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, created), from_nanos(updated))?;
+                facts.age_hours = (hours[hours.len() - 1] * 10.0).round() / 10.0;
+                resolved.push(facts);
+                Ok(())
+            },
         )?;
-        let mut rows = stmt.query(params![t, a, nanos(from), nanos(to)])?;
-        let mut resolved = Vec::new();
-        let mut hours = Vec::new();
-        while let Some(r) = rows.next()? {
-            let created: i64 = r.get(4)?;
-            let updated: i64 = r.get(5)?;
-            hours.push((updated - created) as f64 / 3.6e12);
-            let mut facts = ticket_facts((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, created), from_nanos(updated))?;
-            facts.age_hours = (hours[hours.len() - 1] * 10.0).round() / 10.0;
-            resolved.push(facts);
-        }
         let mean = (!hours.is_empty()).then(|| (hours.iter().sum::<f64>() / hours.len() as f64 * 10.0).round() / 10.0);
-        let mut stmt = self.conn.prepare_cached(
+        let history = self.conn.rows(
             "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of > ?3 AND as_of <= ?4 ORDER BY as_of",
+            &window,
+            |r| Ok(ScorePoint { as_of: from_nanos(r.get(0)?), score: u8::try_from(r.get::<i64>(1)?).unwrap_or(0) }),
         )?;
-        let history = stmt
-            .query_map(params![t, a, nanos(from), nanos(to)], |r| {
-                Ok(ScorePoint { as_of: from_nanos(r.get(0)?), score: u8::try_from(r.get::<_, i64>(1)?).unwrap_or(0) })
-            })?
-            .collect::<Result<_, _>>()?;
         Ok(PeriodStats {
             from,
             to,

@@ -1,13 +1,12 @@
 //! Reads for people: tenants, one account, its snapshot history.
 
-use rusqlite::{OptionalExtension, params};
 use tam_core::alerts::Delivery;
 use tam_core::comms::TicketFacts;
 use tam_core::escalation::{AlertCause, Reason};
 use tam_core::scoring::Deduction;
 use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
 
-use crate::CachedStatements;
+use crate::db::{Row, args};
 use crate::{Store, StoreError, from_nanos};
 
 /// A tenant and how many accounts it has.
@@ -118,46 +117,48 @@ fn parse_opt<T>(
 impl Store {
     /// Every tenant, by id.
     pub fn tenants(&self) -> Result<Vec<TenantRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.conn.rows(
             "SELECT t.id, t.name, (SELECT COUNT(*) FROM accounts a WHERE a.tenant_id = t.id) FROM tenants t ORDER BY t.id",
+            &[],
+            |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, r.get::<i64>(2)?)),
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
-        rows.map(|row| {
-            let (id, name, accounts) = row?;
-            let id = TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
-                table: "tenants",
-                key: id.clone(),
-                field: "id",
-                reason: e.reason,
-            })?;
-            Ok(TenantRow { id, name, accounts: accounts.unsigned_abs() })
-        })
-        .collect()
+        rows.into_iter()
+            .map(|(id, name, accounts)| {
+                let id = TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                    table: "tenants",
+                    key: id.clone(),
+                    field: "id",
+                    reason: e.reason,
+                })?;
+                Ok(TenantRow { id, name, accounts: accounts.unsigned_abs() })
+            })
+            .collect()
     }
 
     /// Every tenant's id, in order: [`Store::tenants`] without counting a book's accounts.
     pub fn tenant_ids(&self) -> Result<Vec<TenantId>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM tenants ORDER BY id")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        ids.map(|id| {
-            let id = id?;
-            TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
-                table: "tenants",
-                key: id.clone(),
-                field: "id",
-                reason: e.reason,
+        let ids = self.conn.rows("SELECT id FROM tenants ORDER BY id", &[], |r| r.get::<String>(0))?;
+        ids.into_iter()
+            .map(|id| {
+                TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
+                    table: "tenants",
+                    key: id.clone(),
+                    field: "id",
+                    reason: e.reason,
+                })
             })
-        })
-        .collect()
+            .collect()
     }
 
     /// The tenants that have an account with this id.
     pub fn tenants_with_account(&self, account: &AccountId) -> Result<Vec<TenantId>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id")?;
-        let ids = stmt.query_map([account.as_str()], |r| r.get::<_, String>(0))?;
+        let ids = self.conn.rows(
+            "SELECT tenant_id FROM accounts WHERE id = ?1 ORDER BY tenant_id",
+            &args![account.as_str()],
+            |r| r.get::<String>(0),
+        )?;
         let mut out = Vec::new();
         for id in ids {
-            let id = id?;
             out.push(TenantId::parse("tenant_id", &id).map_err(|e| StoreError::Corrupt {
                 table: "accounts",
                 key: id.clone(),
@@ -172,24 +173,21 @@ impl Store {
     /// the field; a contact list that does not read is named in `unreadable`, never left out
     /// quietly.
     pub fn account(&self, tenant: &TenantId, account: &AccountId) -> Result<Option<AccountRow>, StoreError> {
-        let raw = self
-            .conn
-            .cached_row(
-                "SELECT name, rep_name, rep_email, last_heartbeat,
+        let raw = self.conn.row(
+            "SELECT name, rep_name, rep_email, last_heartbeat,
                         (SELECT COUNT(*) FROM tickets k WHERE k.tenant_id = a.tenant_id AND k.account_id = a.id
                             AND k.status IN ('open', 'pending')),
                         contacts, rep_chat_space, cc_contacts
                  FROM accounts a WHERE tenant_id = ?1 AND id = ?2",
-                params![tenant.as_str(), account.as_str()],
-                |r| {
-                    Ok((
-                        (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
-                        (r.get::<_, Option<i64>>(3)?, r.get::<_, i64>(4)?),
-                        (r.get::<_, String>(5)?, r.get::<_, Option<String>>(6)?, r.get::<_, String>(7)?),
-                    ))
-                },
-            )
-            .optional()?;
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                Ok((
+                    (r.get::<String>(0)?, r.get::<String>(1)?, r.get::<String>(2)?),
+                    (r.get::<Option<i64>>(3)?, r.get::<i64>(4)?),
+                    (r.get::<String>(5)?, r.get::<Option<String>>(6)?, r.get::<String>(7)?),
+                ))
+            },
+        )?;
         let Some(((name, rep_name, rep_email), (beat, open), (contacts, rep_chat_space, cc))) = raw else {
             return Ok(None);
         };
@@ -237,34 +235,31 @@ impl Store {
         // Sorted here, not by ORDER BY: SQLite marks a statement with ORDER BY to be prepared
         // again whenever its bindings are cleared, which the statement cache does on each use,
         // and a scan runs this once per drafted account.
-        let mut stmt = self.conn.prepare_cached(
+        let mut found: Vec<(String, i64, String, String, i64)> = self.conn.rows(
             "SELECT id, priority, status, subject, created_at FROM tickets
              WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('open', 'pending') AND created_at <= ?3",
+            &args![tenant.as_str(), account.as_str(), crate::nanos(as_of)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
-        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
-        let mut found: Vec<(String, i64, String, String, i64)> = Vec::new();
-        while let Some(r) = rows.next()? {
-            found.push((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?));
-        }
         found.sort_by(|a, b| (a.1, a.4, &a.0).cmp(&(b.1, b.4, &b.0)));
         found.into_iter().map(|row| crate::profile::ticket_facts(row, as_of)).collect()
     }
 
     /// The account's escalation episodes, newest first.
     pub fn episodes(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<EpisodeRow>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        self.conn.rows(
             "SELECT opened_at, reason, last_alert_at, closed_at FROM episodes
              WHERE tenant_id = ?1 AND account_id = ?2 ORDER BY opened_at DESC",
-        )?;
-        let rows = stmt.query_map(params![tenant.as_str(), account.as_str()], |r| {
-            Ok(EpisodeRow {
-                opened_at: from_nanos(r.get(0)?),
-                reason: r.get(1)?,
-                last_alert_at: from_nanos(r.get(2)?),
-                closed_at: r.get::<_, Option<i64>>(3)?.map(from_nanos),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                Ok(EpisodeRow {
+                    opened_at: from_nanos(r.get(0)?),
+                    reason: r.get(1)?,
+                    last_alert_at: from_nanos(r.get(2)?),
+                    closed_at: r.get::<Option<i64>>(3)?.map(from_nanos),
+                })
+            },
+        )
     }
 
     /// The account's snapshots, newest first, at most `limit`.
@@ -274,17 +269,15 @@ impl Store {
         account: &AccountId,
         limit: usize,
     ) -> Result<Vec<StoredSnapshot>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2
-             ORDER BY as_of DESC LIMIT ?3"
-        ))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(read_snapshot(r, account.as_str())?);
-        }
-        Ok(out)
+        self.conn.rows(
+            &format!(
+                "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2
+                 ORDER BY as_of DESC LIMIT ?3"
+            ),
+            &args![tenant.as_str(), account.as_str(), limit],
+            |r| read_snapshot(r, account.as_str()),
+        )
     }
 
     /// The account's snapshot of the scan at `as_of`: what that scan decided, from which its
@@ -295,11 +288,13 @@ impl Store {
         account: &AccountId,
         as_of: Timestamp,
     ) -> Result<Option<StoredSnapshot>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3"
-        ))?;
-        let mut rows = stmt.query(params![tenant.as_str(), account.as_str(), crate::nanos(as_of)])?;
-        rows.next()?.map(|r| read_snapshot(r, account.as_str())).transpose()
+        self.conn.row(
+            &format!(
+                "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3"
+            ),
+            &args![tenant.as_str(), account.as_str(), crate::nanos(as_of)],
+            |r| read_snapshot(r, account.as_str()),
+        )
     }
 }
 
@@ -307,7 +302,7 @@ impl Store {
 const SNAPSHOT_COLUMNS: &str =
     "as_of, score, status, trend, deductions, trigger, alert_cause, delivery, episode_opened_at, episode_reason";
 
-fn read_snapshot(r: &rusqlite::Row<'_>, key: &str) -> Result<StoredSnapshot, StoreError> {
+fn read_snapshot(r: &Row<'_>, key: &str) -> Result<StoredSnapshot, StoreError> {
     let score: i64 = r.get(1)?;
     let status: String = r.get(2)?;
     let trend: String = r.get(3)?;
@@ -326,7 +321,7 @@ fn read_snapshot(r: &rusqlite::Row<'_>, key: &str) -> Result<StoredSnapshot, Sto
         trigger: parse_opt(r.get(5)?, key, "trigger", Reason::parse)?,
         alert_cause: parse_opt(r.get(6)?, key, "alert_cause", AlertCause::parse)?,
         delivery: parse_opt(r.get(7)?, key, "delivery", Delivery::parse)?,
-        episode_opened_at: r.get::<_, Option<i64>>(8)?.map(from_nanos),
+        episode_opened_at: r.get::<Option<i64>>(8)?.map(from_nanos),
         episode_reason: parse_opt(r.get(9)?, key, "episode_reason", Reason::parse)?,
     })
 }

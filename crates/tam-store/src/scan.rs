@@ -1,8 +1,6 @@
 //! What the scan reads (signals, the previous snapshot, trend baselines) and what it writes
 //! (snapshots, episode changes, the scan summary), the writes in one transaction.
 
-use rusqlite::types::ValueRef;
-use rusqlite::{OptionalExtension, Row, Transaction, TransactionBehavior, params};
 use tam_core::alerts::Delivery;
 use tam_core::escalation::{AlertCause, Decision, Episode, Reason};
 use tam_core::outbox::IdemKey;
@@ -11,6 +9,7 @@ use tam_core::{
     AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
 };
 
+use crate::db::{Conn, Row, Tx, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One account's inputs to a scan.
@@ -154,35 +153,6 @@ fn score(table: &'static str, key: &str, field: &'static str, raw: i64) -> Resul
         .ok_or_else(|| corrupt(table, key, field, format!("{raw} is not 0..=100")))
 }
 
-/// One open-ticket row of the merge. The account id is read whatever its stored type, so a
-/// malformed row is charged to its account instead of stopping the walk.
-struct OpenTicketRow {
-    account: String,
-    signal: Result<TicketSignal, StoreError>,
-}
-
-fn ticket_signal(id: &str, priority: i64, status: &str, created_at: i64) -> Result<TicketSignal, StoreError> {
-    Ok(TicketSignal {
-        id: TicketId::parse("id", id).map_err(|e| corrupt("tickets", id, "id", e.reason))?,
-        priority: u8::try_from(priority)
-            .ok()
-            .and_then(Priority::from_level)
-            .ok_or_else(|| corrupt("tickets", id, "priority", format!("{priority} is not 1..=4")))?,
-        status: TicketStatus::parse(status).map_err(|e| corrupt("tickets", id, "status", e.reason))?,
-        created_at: from_nanos(created_at),
-    })
-}
-
-/// Any stored value as text, for ids that must be compared and reported even when malformed.
-fn lossy_text(value: ValueRef<'_>) -> String {
-    match value {
-        ValueRef::Null => String::new(),
-        ValueRef::Integer(i) => i.to_string(),
-        ValueRef::Real(f) => f.to_string(),
-        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-    }
-}
-
 impl Store {
     /// Reads every account of the tenant with its scan inputs at `as_of`, in account id order,
     /// calling `f` once per account, in one read transaction. An account whose stored rows are
@@ -218,127 +188,147 @@ impl Store {
         window: ScanWindow,
         mut f: impl FnMut(Result<ScanInput, AccountError>),
     ) -> Result<(), StoreError> {
-        let trend_window = window.trend;
         let t = tenant.as_str();
-        // `?3` is the one account, or an empty string that no query below reads.
-        let one = only.map_or("", AccountId::as_str);
-        let (account_filter, ticket_filter) =
-            if only.is_some() { ("AND id = ?3", "AND account_id = ?3") } else { ("AND ?3 = ?3", "AND ?3 = ?3") };
         let at = nanos(as_of);
         // One read transaction: every account sees the same state of the store, even while an
         // import commits beside the scan.
-        let read = Transaction::new_unchecked(&self.conn, TransactionBehavior::Deferred)?;
+        let read = self.conn.begin_read()?;
         let has_heartbeats =
-            self.exists("SELECT 1 FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 LIMIT 1", t, at)?;
-        let has_history = self.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", t, at)?;
-
-        let mut accounts = self.conn.prepare(&format!(
-            "SELECT id, name, rep_name, rep_email, last_heartbeat, rep_chat_space FROM accounts
-             WHERE tenant_id = ?1 AND ?2 = ?2 {account_filter} ORDER BY id"
-        ))?;
-        let mut tickets = self.conn.prepare(&format!(
-            "SELECT account_id, id, priority, status, created_at FROM tickets
-             WHERE tenant_id = ?1 AND status IN ('open', 'pending') AND created_at <= ?2 {ticket_filter}
-             ORDER BY account_id"
-        ))?;
-        let mut last_beat = self
-            .conn
-            .prepare("SELECT MAX(at) FROM heartbeats WHERE tenant_id = ?1 AND account_id = ?2 AND at <= ?3")?;
-        let mut previous = self.conn.prepare(&format!(
-            "SELECT {PREVIOUS_COLUMNS} FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of < ?3
-             ORDER BY as_of DESC LIMIT 1"
-        ))?;
-        // A scan's outreach drafts are keyed `draft:<account>:<as_of>`; tasks' drafts are keyed
-        // differently and never match.
-        let mut episode_draft = self.conn.prepare(
-            "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
-               AND substr(idem_key, 1, length(?3)) = ?3
-             ORDER BY created_at DESC, id DESC LIMIT 1",
-        )?;
-        let mut baselines = self.conn.prepare(
-            "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of BETWEEN ?3 AND ?4",
-        )?;
-
-        let mut ticket_rows = tickets.query(params![t, at, one])?;
-        let mut pending: Option<OpenTicketRow> = next_ticket(&mut ticket_rows)?;
-        let mut account_rows = accounts.query(params![t, at, one])?;
-        while let Some(row) = account_rows.next()? {
-            let id = lossy_text(row.get_ref(0)?);
-            let mut ticket_result: Result<Vec<TicketSignal>, StoreError> = Ok(Vec::new());
-            // Tickets come in account order too: take this account's, skip any stray ones before it.
-            while let Some(ticket) = pending.take() {
-                if ticket.account.as_str() < id.as_str() {
-                    pending = next_ticket(&mut ticket_rows)?;
-                    continue;
-                }
-                if ticket.account != id {
-                    pending = Some(ticket);
-                    break;
-                }
-                if let Ok(list) = &mut ticket_result {
-                    match ticket.signal {
-                        Ok(signal) => list.push(signal),
-                        Err(e) => ticket_result = Err(e),
-                    }
-                }
-                pending = next_ticket(&mut ticket_rows)?;
-            }
-
-            let input = (|| -> Result<ScanInput, StoreError> {
-                let account = account_id("accounts", &id)?;
-                let crm_beat: Option<i64> = row.get::<_, Option<i64>>(4)?.filter(|b| *b <= at);
-                let stored_beat: Option<i64> =
-                    if has_heartbeats { last_beat.query_row(params![t, id, at], |r| r.get(0))? } else { None };
-                let last_heartbeat = crm_beat.max(stored_beat).map(from_nanos);
-                let (previous, trend_candidates) = if has_history {
-                    let prev = previous
-                        .query_row(params![t, id, at], |r| Ok(read_previous(r, &id)))
-                        .optional()?
-                        .transpose()?;
-                    let mut candidates = Vec::new();
-                    let mut rows = baselines.query(params![t, id, nanos(trend_window.0), nanos(trend_window.1)])?;
-                    while let Some(r) = rows.next()? {
-                        candidates.push((from_nanos(r.get(0)?), score("snapshots", &id, "score", r.get(1)?)?));
-                    }
-                    (prev, candidates)
-                } else {
-                    (None, Vec::new())
-                };
-                let reminder_due =
-                    previous.and_then(|p| p.episode).is_some_and(|e| e.last_alert_at <= window.reminders_from);
-                let episode_draft = if reminder_due {
-                    let prefix = format!("draft:{id}:");
-                    episode_draft
-                        .query_row(params![t, id, prefix], |r| r.get::<_, String>(0))
-                        .optional()?
+            read.exists("SELECT 1 FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 LIMIT 1", &args![t, at])?;
+        let has_history =
+            read.exists("SELECT 1 FROM snapshots WHERE tenant_id = ?1 AND as_of < ?2 LIMIT 1", &args![t, at])?;
+        // The book is read a chunk of accounts at a time, in id order, each of the account's
+        // other rows by one query per chunk over the chunk's id range: a few queries per
+        // thousand accounts, each served by an index in id order.
+        let mut after: Option<String> = None;
+        loop {
+            let chunk = match (only, &after) {
+                (Some(_), Some(_)) => break,
+                (Some(one), None) => read.rows(
+                    &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = ?1 AND id = ?2"),
+                    &args![t, one.as_str()],
+                    AccountRowRaw::read,
+                )?,
+                (None, None) => read.rows(
+                    &format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = ?1 ORDER BY id LIMIT ?2"),
+                    &args![t, CHUNK],
+                    AccountRowRaw::read,
+                )?,
+                (None, Some(last)) => read.rows(
+                    &format!(
+                        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+                    ),
+                    &args![t, last, CHUNK],
+                    AccountRowRaw::read,
+                )?,
+            };
+            let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else { break };
+            let range = args![t, at, first.id, last.id];
+            let mut tickets = Runs::new(read.rows(
+                "SELECT account_id, id, priority, status, created_at FROM tickets
+                 WHERE tenant_id = ?1 AND status IN ('open', 'pending') AND created_at <= ?2
+                   AND account_id >= ?3 AND account_id <= ?4
+                 ORDER BY account_id",
+                &range,
+                open_ticket,
+            )?);
+            let mut beats = Runs::new(if has_heartbeats {
+                read.rows(
+                    "SELECT a.id, (SELECT MAX(h.at) FROM heartbeats h
+                                    WHERE h.tenant_id = a.tenant_id AND h.account_id = a.id AND h.at <= ?2)
+                     FROM accounts a WHERE a.tenant_id = ?1 AND a.id >= ?3 AND a.id <= ?4 ORDER BY a.id",
+                    &range,
+                    |r| Ok((r.lossy_text(0)?, r.get::<Option<i64>>(1))),
+                )?
+            } else {
+                Vec::new()
+            });
+            let (mut previous, mut baselines) = if has_history {
+                let previous = read.rows(
+                    &format!(
+                        "SELECT {PREVIOUS_COLUMNS}, a.id FROM accounts a JOIN snapshots p
+                           ON p.tenant_id = a.tenant_id AND p.account_id = a.id AND p.as_of = (
+                              SELECT MAX(l.as_of) FROM snapshots l
+                               WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.as_of < ?2)
+                         WHERE a.tenant_id = ?1 AND a.id >= ?3 AND a.id <= ?4 ORDER BY a.id"
+                    ),
+                    &range,
+                    |r| {
+                        // The snapshot's columns come first, as `read_previous` reads them.
+                        let id = r.lossy_text(8)?;
+                        let previous = read_previous(r, &id);
+                        Ok((id, previous))
+                    },
+                )?;
+                let baselines = read.rows(
+                    "SELECT a.id, s.as_of, s.score FROM accounts a JOIN snapshots s
+                       ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of BETWEEN ?4 AND ?5
+                     WHERE a.tenant_id = ?1 AND a.id >= ?2 AND a.id <= ?3 ORDER BY a.id",
+                    &args![t, first.id, last.id, nanos(window.trend.0), nanos(window.trend.1)],
+                    |r| {
+                        let id = r.lossy_text(0)?;
+                        let point: Result<_, StoreError> =
+                            (|| Ok((from_nanos(r.get(1)?), score("snapshots", &id, "score", r.get(2)?)?)))();
+                        Ok((id, point))
+                    },
+                )?;
+                (Runs::new(previous), Runs::new(baselines))
+            } else {
+                (Runs::new(Vec::new()), Runs::new(Vec::new()))
+            };
+            let (full, last_id) = (chunk.len() == CHUNK as usize, last.id.clone());
+            for account in chunk {
+                let id = account.id.as_str();
+                let ticket_result: Result<Vec<TicketSignal>, StoreError> = tickets.take(id).into_iter().collect();
+                let stored_beat = beats.take(id).into_iter().next();
+                let prev = previous.take(id).into_iter().next();
+                let candidates = baselines.take(id);
+                let input = (|| -> Result<ScanInput, StoreError> {
+                    let account_id = account_id("accounts", id)?;
+                    let fields = account.fields?;
+                    let crm_beat = fields.last_heartbeat.filter(|b| *b <= at);
+                    let stored_beat = stored_beat.transpose()?.flatten();
+                    let last_heartbeat = crm_beat.max(stored_beat).map(from_nanos);
+                    let previous = prev.transpose()?;
+                    let trend_candidates = candidates.into_iter().collect::<Result<Vec<_>, _>>()?;
+                    let reminder_due =
+                        previous.and_then(|p| p.episode).is_some_and(|e| e.last_alert_at <= window.reminders_from);
+                    let episode_draft = if reminder_due {
+                        // A scan's outreach drafts are keyed `draft:<account>:<as_of>`; tasks'
+                        // drafts are keyed differently and never match. `;` follows `:`.
+                        let (from, to) = (format!("draft:{id}:"), format!("draft:{id};"));
+                        read.row(
+                            "SELECT idem_key FROM outbox WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
+                               AND idem_key >= ?3 AND idem_key < ?4
+                             ORDER BY created_at DESC, id DESC LIMIT 1",
+                            &args![t, id, from, to],
+                            |r| r.get::<String>(0),
+                        )?
                         .map(IdemKey::from_stored)
-                } else {
-                    None
-                };
-                let rep_email: String = row.get(3)?;
-                Ok(ScanInput {
-                    account,
-                    name: row.get(1)?,
-                    rep_name: row.get(2)?,
-                    rep: Email::parse("rep_email", &rep_email).map(|e| e.lowercased()),
-                    rep_email,
-                    rep_chat_space: row.get(5)?,
-                    signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
-                    previous,
-                    trend_candidates,
-                    episode_draft,
-                })
-            })();
-            f(input.map_err(|error| AccountError { account: id.clone(), error }));
+                    } else {
+                        None
+                    };
+                    Ok(ScanInput {
+                        account: account_id,
+                        name: fields.name,
+                        rep_name: fields.rep_name,
+                        rep: Email::parse("rep_email", &fields.rep_email).map(|e| e.lowercased()),
+                        rep_email: fields.rep_email,
+                        rep_chat_space: fields.rep_chat_space,
+                        signals: AccountSignals { tickets: ticket_result?, last_heartbeat },
+                        previous,
+                        trend_candidates,
+                        episode_draft,
+                    })
+                })();
+                f(input.map_err(|error| AccountError { account: account.id, error }));
+            }
+            if !full {
+                break;
+            }
+            after = Some(last_id);
         }
-        drop(account_rows);
-        drop(ticket_rows);
-        read.commit()?;
-        Ok(())
-    }
-
-    fn exists(&self, sql: &str, tenant: &str, at: i64) -> Result<bool, StoreError> {
-        Ok(self.conn.query_row(sql, params![tenant, at], |_| Ok(())).optional()?.is_some())
+        read.commit()
     }
 
     /// Stores one scan: a snapshot per account (replacing any for the same `as_of`), episode
@@ -364,30 +354,28 @@ impl Store {
     /// and scoring the rest of the book (on another connection), then its effects.
     pub fn scan_writer(&mut self, tenant: &TenantId, as_of: Timestamp) -> Result<ScanWriter<'_>, StoreError> {
         let at = nanos(as_of);
-        let tx = self.conn.transaction()?;
-        let rerun = tx
-            .query_row("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", params![tenant.as_str(), at], |_| {
-                Ok(())
-            })
-            .optional()?
-            .is_some();
+        let tx = self.conn.begin()?;
+        let rerun =
+            tx.exists("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", &args![tenant.as_str(), at])?;
         Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun })
     }
 
-    /// Another connection to the same database file, for reading beside a write transaction of
+    /// Another connection to the same database, for reading beside a write transaction of
     /// this one; `None` for an in-memory store, which no other connection can open.
     pub fn reader(&self) -> Result<Option<Store>, StoreError> {
-        let Some(path) = self.conn.path().filter(|p| !p.is_empty()) else { return Ok(None) };
-        let reader = Store::open(std::path::Path::new(path))?;
-        // It walks the book once, in order: a small cache serves, and the writer keeps the memory.
-        reader.conn.pragma_update(None, "cache_size", -8_192)?;
+        let Some(location) = self.location() else { return Ok(None) };
+        let reader = Store::open_at(&location)?;
+        if let Conn::Lite(c) = &reader.conn {
+            // It walks the book once, in order: a small cache serves, and the writer keeps the memory.
+            c.pragma_update(None, "cache_size", -8_192)?;
+        }
         Ok(Some(reader))
     }
 }
 
 /// A scan being written: one transaction, rolled back unless committed.
 pub struct ScanWriter<'a> {
-    tx: Transaction<'a>,
+    tx: Tx<'a>,
     tenant: TenantId,
     as_of: Timestamp,
     rerun: bool,
@@ -398,67 +386,74 @@ impl ScanWriter<'_> {
     /// or closed. An account's current health is its latest snapshot.
     pub fn snapshots<'r>(&mut self, records: impl IntoIterator<Item = SnapshotRecord<'r>>) -> Result<(), StoreError> {
         let (t, at) = (self.tenant.as_str(), nanos(self.as_of));
-        let mut snapshot = self.tx.prepare_cached(
-            "INSERT OR REPLACE INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
-                trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
-                episode_last_alert_score, episode_last_alert_status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-        )?;
-        // A re-run that no longer opens an episode at this instant must not leave the first
-        // run's episode behind.
-        let mut drop_episode = self
-            .tx
-            .prepare_cached("DELETE FROM episodes WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3")?;
-        let mut open_episode = self.tx.prepare_cached(
-            "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
-                                   last_alert_status, closed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
-             ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
-                last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
-                last_alert_status = excluded.last_alert_status, closed_at = NULL",
-        )?;
-        let mut close_episode = self.tx.prepare_cached(
-            "UPDATE episodes SET closed_at = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
-        )?;
         for r in records {
             let a = r.account.as_str();
             let d = &r.decision;
             let ep = d.episode.as_ref();
             let deductions =
                 serde_json::to_string(&r.health.deductions).expect("deductions are plain data and always serialise");
-            snapshot.execute(params![
-                t,
-                a,
-                at,
-                r.health.score,
-                r.health.status.as_str(),
-                r.trend.as_str(),
-                deductions,
-                d.trigger.map(Reason::as_str),
-                d.alert.map(AlertCause::as_str),
-                r.delivery.map(Delivery::as_str),
-                ep.map(|e| nanos(e.opened_at)),
-                ep.map(|e| e.reason.as_str()),
-                ep.map(|e| nanos(e.last_alert_at)),
-                ep.map(|e| e.last_alert_score),
-                ep.map(|e| e.last_alert_status.as_str()),
-            ])?;
-            if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
-                drop_episode.execute(params![t, a, at])?;
-            }
-            if let Some(e) = ep {
-                open_episode.execute(params![
+            self.tx.execute(
+                "INSERT INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
+                    trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
+                    episode_last_alert_score, episode_last_alert_status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                 ON CONFLICT (tenant_id, account_id, as_of) DO UPDATE SET
+                    score = excluded.score, status = excluded.status, trend = excluded.trend,
+                    deductions = excluded.deductions, trigger = excluded.trigger, alert_cause = excluded.alert_cause,
+                    delivery = excluded.delivery, episode_opened_at = excluded.episode_opened_at,
+                    episode_reason = excluded.episode_reason, episode_last_alert_at = excluded.episode_last_alert_at,
+                    episode_last_alert_score = excluded.episode_last_alert_score,
+                    episode_last_alert_status = excluded.episode_last_alert_status",
+                &args![
                     t,
                     a,
-                    nanos(e.opened_at),
-                    e.reason.as_str(),
-                    nanos(e.last_alert_at),
-                    e.last_alert_score,
-                    e.last_alert_status.as_str()
-                ])?;
+                    at,
+                    r.health.score,
+                    r.health.status.as_str(),
+                    r.trend.as_str(),
+                    deductions,
+                    d.trigger.map(Reason::as_str),
+                    d.alert.map(AlertCause::as_str),
+                    r.delivery.map(Delivery::as_str),
+                    ep.map(|e| nanos(e.opened_at)),
+                    ep.map(|e| e.reason.as_str()),
+                    ep.map(|e| nanos(e.last_alert_at)),
+                    ep.map(|e| e.last_alert_score),
+                    ep.map(|e| e.last_alert_status.as_str()),
+                ],
+            )?;
+            if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
+                // A re-run that no longer opens an episode at this instant must not leave the
+                // first run's episode behind.
+                self.tx.execute(
+                    "DELETE FROM episodes WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
+                    &args![t, a, at],
+                )?;
+            }
+            if let Some(e) = ep {
+                self.tx.execute(
+                    "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
+                                           last_alert_status, closed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+                     ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
+                        last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
+                        last_alert_status = excluded.last_alert_status, closed_at = NULL",
+                    &args![
+                        t,
+                        a,
+                        nanos(e.opened_at),
+                        e.reason.as_str(),
+                        nanos(e.last_alert_at),
+                        e.last_alert_score,
+                        e.last_alert_status.as_str()
+                    ],
+                )?;
             }
             if let Some(e) = &d.closed {
-                close_episode.execute(params![t, a, nanos(e.opened_at), at])?;
+                self.tx.execute(
+                    "UPDATE episodes SET closed_at = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND opened_at = ?3",
+                    &args![t, a, nanos(e.opened_at), at],
+                )?;
             }
         }
         Ok(())
@@ -467,11 +462,10 @@ impl ScanWriter<'_> {
     /// How the rep hears of an account written earlier by [`ScanWriter::snapshots`]: the alert
     /// budget is planned over the whole book, so it may be known only after its snapshot.
     pub fn set_delivery(&mut self, account: &AccountId, delivery: Delivery) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached(
-                "UPDATE snapshots SET delivery = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3",
-            )?
-            .execute(params![self.tenant.as_str(), account.as_str(), nanos(self.as_of), delivery.as_str()])?;
+        self.tx.execute(
+            "UPDATE snapshots SET delivery = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3",
+            &args![self.tenant.as_str(), account.as_str(), nanos(self.as_of), delivery.as_str()],
+        )?;
         Ok(())
     }
 
@@ -486,37 +480,113 @@ impl ScanWriter<'_> {
         if let Some(summary) = summary {
             let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
             self.tx.execute(
-                "INSERT OR REPLACE INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)",
-                params![self.tenant.as_str(), nanos(self.as_of), summary],
+                "INSERT INTO scans (tenant_id, as_of, summary) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant_id, as_of) DO UPDATE SET summary = excluded.summary",
+                &args![self.tenant.as_str(), nanos(self.as_of), summary],
             )?;
         }
-        self.tx.commit()?;
-        Ok(())
+        self.tx.commit()
     }
 }
 
-fn next_ticket(rows: &mut rusqlite::Rows<'_>) -> Result<Option<OpenTicketRow>, StoreError> {
-    let Some(r) = rows.next()? else { return Ok(None) };
-    let account = lossy_text(r.get_ref(0)?);
-    let id = lossy_text(r.get_ref(1)?);
+fn ticket_signal(id: &str, priority: i64, status: &str, created_at: i64) -> Result<TicketSignal, StoreError> {
+    Ok(TicketSignal {
+        id: TicketId::parse("id", id).map_err(|e| corrupt("tickets", id, "id", e.reason))?,
+        priority: u8::try_from(priority)
+            .ok()
+            .and_then(Priority::from_level)
+            .ok_or_else(|| corrupt("tickets", id, "priority", format!("{priority} is not 1..=4")))?,
+        status: TicketStatus::parse(status).map_err(|e| corrupt("tickets", id, "status", e.reason))?,
+        created_at: from_nanos(created_at),
+    })
+}
+
+/// One open-ticket row: its account, and the ticket or why it does not read (charged to that
+/// account, not the scan).
+fn open_ticket(r: &Row<'_>) -> Result<(String, Result<TicketSignal, StoreError>), StoreError> {
+    let account = r.lossy_text(0)?;
+    let id = r.lossy_text(1)?;
     let signal = (|| {
         let key = id.as_str();
-        let column = |field: &'static str, e: rusqlite::Error| corrupt("tickets", key, field, e.to_string());
+        let column = |field: &'static str, e: StoreError| corrupt("tickets", key, field, e.to_string());
         let priority: i64 = r.get(2).map_err(|e| column("priority", e))?;
         let status: String = r.get(3).map_err(|e| column("status", e))?;
         let created_at: i64 = r.get(4).map_err(|e| column("created_at", e))?;
         ticket_signal(key, priority, &status, created_at)
     })();
-    Ok(Some(OpenTicketRow { account, signal }))
+    Ok((account, signal))
 }
 
-const PREVIOUS_COLUMNS: &str = "as_of, score, status, episode_opened_at, episode_reason, episode_last_alert_at,
-    episode_last_alert_score, episode_last_alert_status";
+/// How many accounts a scan reads at a time.
+const CHUNK: i64 = 1000;
+
+/// The columns [`AccountRowRaw::read`] reads, in its order.
+const ACCOUNT_COLUMNS: &str = "id, name, rep_name, rep_email, last_heartbeat, rep_chat_space";
+
+/// An account row of a scan: its id whatever its stored type, and the rest, or why it does not
+/// read (charged to that account, not the scan).
+struct AccountRowRaw {
+    id: String,
+    fields: Result<AccountFields, StoreError>,
+}
+
+struct AccountFields {
+    name: String,
+    rep_name: String,
+    rep_email: String,
+    last_heartbeat: Option<i64>,
+    rep_chat_space: Option<String>,
+}
+
+impl AccountRowRaw {
+    fn read(r: &Row<'_>) -> Result<AccountRowRaw, StoreError> {
+        let fields = (|| {
+            Ok(AccountFields {
+                name: r.get(1)?,
+                rep_name: r.get(2)?,
+                rep_email: r.get(3)?,
+                last_heartbeat: r.get(4)?,
+                rep_chat_space: r.get(5)?,
+            })
+        })();
+        Ok(AccountRowRaw { id: r.lossy_text(0)?, fields })
+    }
+}
+
+/// Rows keyed by account id, in id order, taken account by account as the scan walks the
+/// same order.
+struct Runs<T> {
+    rows: std::iter::Peekable<std::vec::IntoIter<(String, T)>>,
+}
+
+impl<T> Runs<T> {
+    fn new(rows: Vec<(String, T)>) -> Runs<T> {
+        Runs { rows: rows.into_iter().peekable() }
+    }
+
+    /// The rows of `account`; rows of ids before it (no such account) are skipped.
+    fn take(&mut self, account: &str) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some((id, _)) = self.rows.peek() {
+            match id.as_str().cmp(account) {
+                std::cmp::Ordering::Less => {
+                    self.rows.next();
+                }
+                std::cmp::Ordering::Equal => out.extend(self.rows.next().map(|(_, row)| row)),
+                std::cmp::Ordering::Greater => break,
+            }
+        }
+        out
+    }
+}
+
+const PREVIOUS_COLUMNS: &str = "p.as_of, p.score, p.status, p.episode_opened_at, p.episode_reason,
+    p.episode_last_alert_at, p.episode_last_alert_score, p.episode_last_alert_status";
 
 fn read_previous(r: &Row<'_>, key: &str) -> Result<PreviousSnapshot, StoreError> {
     const T: &str = "snapshots";
     let status_raw: String = r.get(2)?;
-    let episode = match r.get::<_, Option<i64>>(3)? {
+    let episode = match r.get::<Option<i64>>(3)? {
         None => None,
         Some(opened_at) => {
             let reason: String = r.get(4)?;

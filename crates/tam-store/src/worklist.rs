@@ -3,12 +3,12 @@
 //! page at a time, and for each shown row its recent scores and waiting draft. Every read is
 //! served by an index, so a page costs the same on a book of 200 accounts or 100,000.
 
-use rusqlite::{OptionalExtension, params};
 use tam_core::scoring::Deduction;
 use tam_core::{TenantId, Timestamp};
 
+use crate::db::{Arg, Dialect, ToArg, args};
 use crate::scan::{ScanSummary, corrupt};
-use crate::{CachedStatements, Store, StoreError, from_nanos, nanos};
+use crate::{Store, StoreError, from_nanos, nanos};
 
 /// The worklist's rows among one scan's snapshots. Written exactly as the partial index
 /// `snapshots_worklist` is, so that SQLite uses it.
@@ -91,19 +91,17 @@ impl Store {
 
     /// The tenant's latest `limit` full scans, newest first.
     pub fn recent_scans(&self, tenant: &TenantId, limit: usize) -> Result<Vec<ScanRow>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT as_of, summary FROM scans WHERE tenant_id = ?1 ORDER BY as_of DESC LIMIT ?2")?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let mut rows = stmt.query(params![tenant.as_str(), limit])?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let (at, summary): (i64, String) = (r.get(0)?, r.get(1)?);
-            let summary = serde_json::from_str(&summary)
-                .map_err(|e| corrupt("scans", &format!("{tenant}@{at}"), "summary", e.to_string()))?;
-            out.push(ScanRow { as_of: from_nanos(at), summary });
-        }
-        Ok(out)
+        self.conn.rows(
+            "SELECT as_of, summary FROM scans WHERE tenant_id = ?1 ORDER BY as_of DESC LIMIT ?2",
+            &args![tenant.as_str(), limit],
+            |r| {
+                let (at, summary): (i64, String) = (r.get(0)?, r.get(1)?);
+                let summary = serde_json::from_str(&summary)
+                    .map_err(|e| corrupt("scans", &format!("{tenant}@{at}"), "summary", e.to_string()))?;
+                Ok(ScanRow { as_of: from_nanos(at), summary })
+            },
+        )
     }
 
     /// A page of the worklist of the scan at `as_of` (`offset` rows in, `limit` long), most
@@ -118,26 +116,30 @@ impl Store {
     ) -> Result<(Vec<WorkRow>, u64), StoreError> {
         // Only the filters given are written into the statement, and the accounts are joined
         // only when a filter reads them: counting the unfiltered worklist reads its index alone.
+        let dialect = self.conn.dialect();
         let mut conditions = format!("s.tenant_id = ?1 AND s.as_of = ?2 AND {WORKLIST}");
-        let mut values: Vec<Box<dyn rusqlite::ToSql>> =
-            vec![Box::new(tenant.as_str().to_owned()), Box::new(nanos(as_of))];
-        let mut add = |condition: &str, value: Box<dyn rusqlite::ToSql>| {
+        let mut values: Vec<Value> = vec![Value::Text(tenant.as_str().to_owned()), Value::Int(nanos(as_of))];
+        let mut add = |condition: &str, value: Value| {
             values.push(value);
             // `$` stands for this value's parameter.
             conditions.push_str(&condition.replace('$', &format!("?{}", values.len())));
         };
         if let Some(status) = &filter.status {
-            add(" AND s.status = $", Box::new(status.clone()));
+            add(" AND s.status = $", Value::Text(status.clone()));
         }
         if let Some(rule) = &filter.rule {
-            add(" AND instr(s.deductions, $) > 0", Box::new(format!("\"rule\":\"{rule}\"")));
+            let contains = match dialect {
+                Dialect::Sqlite => " AND instr(s.deductions, $) > 0",
+                Dialect::Postgres => " AND strpos(s.deductions, $) > 0",
+            };
+            add(contains, Value::Text(format!("\"rule\":\"{rule}\"")));
         }
         if let Some(escalated) = filter.escalated {
-            add(" AND (s.episode_opened_at IS NOT NULL) = $", Box::new(escalated));
+            add(" AND (s.episode_opened_at IS NOT NULL) = $", Value::Int(i64::from(escalated)));
         }
         let rep = filter.rep.as_ref().map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
         if let Some(rep) = &rep {
-            add(" AND lower(a.rep_email) = $", Box::new(rep.clone()));
+            add(" AND lower(a.rep_email) = $", Value::Text(rep.clone()));
         }
         // A search starts from the few accounts whose name (in any case: SQLite's NOCASE, ASCII
         // only) or id begins with what was typed, read from two indexes, then takes each one's
@@ -145,15 +147,26 @@ impl Store {
         // accounts by rep would cost every import more than it saves the page.)
         let search = filter.search.as_ref().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty());
         let found = search.map(|search| {
-            values.push(Box::new(search));
+            values.push(Value::Text(search));
             let n = values.len();
-            format!(
-                "WITH found (id) AS (
-                    SELECT id FROM accounts WHERE tenant_id = ?1 AND id >= ?{n} AND id < ?{n} || char(1114111)
-                    UNION
-                    SELECT id FROM accounts WHERE tenant_id = ?1
-                        AND name >= ?{n} COLLATE NOCASE AND name < ?{n} || char(1114111) COLLATE NOCASE)"
-            )
+            match dialect {
+                Dialect::Sqlite => format!(
+                    "WITH found (id) AS (
+                        SELECT id FROM accounts WHERE tenant_id = ?1 AND id >= ?{n} AND id < ?{n} || char(1114111)
+                        UNION
+                        SELECT id FROM accounts WHERE tenant_id = ?1
+                            AND name >= ?{n} COLLATE NOCASE AND name < ?{n} || char(1114111) COLLATE NOCASE)"
+                ),
+                // `accounts_by_name` holds `lower(name)`: ASCII only under the "C" collation,
+                // as SQLite's NOCASE.
+                Dialect::Postgres => format!(
+                    "WITH found (id) AS (
+                        SELECT id FROM accounts WHERE tenant_id = ?1 AND id >= ?{n} AND id < ?{n} || chr(1114111)
+                        UNION
+                        SELECT id FROM accounts WHERE tenant_id = ?1
+                            AND lower(name) >= ?{n} AND lower(name) < ?{n} || chr(1114111))"
+                ),
+            }
         });
         let (with, snapshots, join) = match found {
             None => (
@@ -169,30 +182,30 @@ impl Store {
         };
         let searching = !with.is_empty();
         let counted_join = if rep.is_some() || searching { join } else { "" };
-        let params = rusqlite::params_from_iter(values.iter().map(|v| v.as_ref()));
-        let total: i64 = self.conn.cached_row(
-            &format!("{with} SELECT COUNT(*) FROM {snapshots} {counted_join} WHERE {conditions}"),
-            params,
-            |r| r.get(0),
-        )?;
+        let params: Vec<Arg<'_>> = values.iter().map(ToArg::arg).collect();
+        let total: i64 = self
+            .conn
+            .row(&format!("{with} SELECT COUNT(*) FROM {snapshots} {counted_join} WHERE {conditions}"), &params, |r| {
+                r.get(0)
+            })?
+            .unwrap_or_default();
         let (limit_at, offset_at) = (values.len() + 1, values.len() + 2);
-        values.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
-        values.push(Box::new(i64::try_from(offset).unwrap_or(i64::MAX)));
-        let mut stmt = self.conn.prepare_cached(&format!(
+        values.push(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+        values.push(Value::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
+        let params: Vec<Arg<'_>> = values.iter().map(ToArg::arg).collect();
+        let sql = format!(
             "{with} SELECT {BUCKET}, s.account_id, a.name, a.rep_name, a.rep_email, s.score, s.status, s.trend, s.deductions,
                     s.trigger, s.episode_opened_at, s.delivery
              FROM {snapshots} {join} WHERE {conditions}
              ORDER BY {BUCKET}, s.score, s.account_id LIMIT ?{limit_at} OFFSET ?{offset_at}"
-        ))?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(values.iter().map(|v| v.as_ref())))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
+        );
+        let out = self.conn.rows(&sql, &params, |r| {
             let account_id: String = r.get(1)?;
             let deductions: String = r.get(8)?;
             let mut deductions: Vec<Deduction> = serde_json::from_str(&deductions)
                 .map_err(|e| corrupt("snapshots", &format!("{account_id}@{as_of}"), "deductions", e.to_string()))?;
             deductions.sort_by(|a, b| b.points.cmp(&a.points).then(a.rule.cmp(&b.rule)));
-            out.push(WorkRow {
+            Ok(WorkRow {
                 bucket: r.get(0)?,
                 name: r.get(2)?,
                 rep_name: r.get(3)?,
@@ -202,11 +215,11 @@ impl Store {
                 trend: r.get(7)?,
                 deductions,
                 trigger: r.get(9)?,
-                episode_opened_at: r.get::<_, Option<i64>>(10)?.map(from_nanos),
+                episode_opened_at: r.get::<Option<i64>>(10)?.map(from_nanos),
                 delivery: r.get(11)?,
                 account_id,
-            });
-        }
+            })
+        })?;
         Ok((out, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -218,15 +231,13 @@ impl Store {
         as_of: Timestamp,
         limit: u64,
     ) -> Result<Vec<(Timestamp, u8)>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.conn.rows(
             "SELECT as_of, score FROM snapshots WHERE tenant_id = ?1 AND account_id = ?2 AND as_of <= ?3
              ORDER BY as_of DESC LIMIT ?4",
-        )?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = stmt.query_map(params![tenant.as_str(), account, nanos(as_of), limit], |r| {
-            Ok((from_nanos(r.get(0)?), r.get(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            &args![tenant.as_str(), account, nanos(as_of), limit],
+            |r| Ok((from_nanos(r.get(0)?), r.get(1)?)),
+        )
     }
 
     /// The account's latest draft, when it was planned at or after `since` (the episode's start).
@@ -238,14 +249,28 @@ impl Store {
     ) -> Result<Option<WaitingDraft>, StoreError> {
         Ok(self
             .conn
-            .cached_row(
+            .row(
                 "SELECT idem_key, state, created_at FROM outbox
                  WHERE tenant_id = ?1 AND account_id = ?2 AND effect = 'draft'
                  ORDER BY id DESC LIMIT 1",
-                params![tenant.as_str(), account],
+                &args![tenant.as_str(), account],
                 |r| Ok(WaitingDraft { idem_key: r.get(0)?, state: r.get(1)?, created_at: from_nanos(r.get(2)?) }),
-            )
-            .optional()?
+            )?
             .filter(|d| d.created_at >= since))
+    }
+}
+
+/// A parameter of a statement built from the filters given.
+enum Value {
+    Text(String),
+    Int(i64),
+}
+
+impl ToArg for Value {
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            Value::Text(s) => Arg::Text(s),
+            Value::Int(v) => Arg::Int(*v),
+        }
     }
 }

@@ -1,15 +1,15 @@
 //! Upserts of imported records, batched in one transaction.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use tam_core::records::{Account, Heartbeat, Ticket};
 use tam_core::{AccountId, TenantId, Timestamp};
 
+use crate::db::{Conn, args};
 use crate::{Store, StoreError, nanos};
 
 /// A write transaction for imported records. Nothing is visible to readers until
 /// [`Writer::commit`]; dropping it rolls back.
 pub struct Writer<'a> {
-    tx: &'a Connection,
+    tx: &'a Conn,
     open: bool,
 }
 
@@ -19,11 +19,16 @@ impl Store {
     /// account is unknown waits for it or is rejected), and checking again cost a sixth of an
     /// import. They are checked again once the writer ends.
     pub fn writer(&mut self) -> Result<Writer<'_>, StoreError> {
-        // Only outside a transaction does SQLite take this pragma.
-        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
-        if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
-            let _ = self.conn.pragma_update(None, "foreign_keys", "ON");
-            return Err(e.into());
+        let begin = match &self.conn {
+            // Only outside a transaction does SQLite take this pragma.
+            Conn::Lite(_) => "PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE",
+            // PostgreSQL checks them once, at the commit.
+            Conn::Pg(_) => "BEGIN; SET CONSTRAINTS ALL DEFERRED",
+        };
+        if let Err(e) = self.conn.batch(begin) {
+            let _ = self.conn.batch("ROLLBACK");
+            self.conn.foreign_keys_on();
+            return Err(e);
         }
         Ok(Writer { tx: &self.conn, open: true })
     }
@@ -32,8 +37,8 @@ impl Store {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.tx.execute_batch("ROLLBACK");
-            let _ = self.tx.pragma_update(None, "foreign_keys", "ON");
+            let _ = self.tx.batch("ROLLBACK");
+            self.tx.foreign_keys_on();
         }
     }
 }
@@ -41,40 +46,29 @@ impl Drop for Writer<'_> {
 impl Writer<'_> {
     /// Creates the tenant if it is new. Returns whether it was created.
     pub fn ensure_tenant(&self, tenant: &TenantId, now: Timestamp) -> Result<bool, StoreError> {
-        let created = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![tenant.as_str(), nanos(now)])?;
+        let created = self.tx.execute(
+            "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?1, ?2) ON CONFLICT (id) DO NOTHING",
+            &args![tenant.as_str(), nanos(now)],
+        )?;
         Ok(created == 1)
     }
 
     /// The ids of every account of a tenant, as this transaction sees them.
     pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.tx.prepare_cached("SELECT id FROM accounts WHERE tenant_id = ?1")?;
-        let ids = stmt.query_map([tenant.as_str()], |r| r.get(0))?;
-        Ok(ids.collect::<Result<_, _>>()?)
+        self.tx.rows("SELECT id FROM accounts WHERE tenant_id = ?1", &args![tenant.as_str()], |r| r.get(0))
     }
 
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT 1 FROM tenants WHERE id = ?1")?
-            .query_row([tenant.as_str()], |_| Ok(()))
-            .optional()?
-            .is_some())
+        self.tx.exists("SELECT 1 FROM tenants WHERE id = ?1", &args![tenant.as_str()])
     }
 
     /// Whether the account exists in the tenant.
     pub fn account_exists(&self, tenant: &TenantId, account: &AccountId) -> Result<bool, StoreError> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT 1 FROM accounts WHERE tenant_id = ?1 AND id = ?2")?
-            .query_row(params![tenant.as_str(), account.as_str()], |_| Ok(()))
-            .optional()?
-            .is_some())
+        self.tx.exists(
+            "SELECT 1 FROM accounts WHERE tenant_id = ?1 AND id = ?2",
+            &args![tenant.as_str(), account.as_str()],
+        )
     }
 
     /// Inserts or updates an account's CRM fields; its health fields are kept. Optional fields
@@ -83,8 +77,7 @@ impl Writer<'_> {
     pub fn upsert_account(&self, a: &Account) -> Result<(), StoreError> {
         let contacts = serde_json::to_string(&a.contacts).expect("a list of strings always serialises");
         let cc = serde_json::to_string(&a.cc).expect("a list of strings always serialises");
-        self.tx
-            .prepare_cached(
+        self.tx.execute(
                 "INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, rep_chat_space, contacts,
                                        last_heartbeat, api_call_count, check_in_interval_days, cc_contacts)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -96,11 +89,11 @@ impl Writer<'_> {
                     last_heartbeat = CASE
                         WHEN excluded.last_heartbeat IS NULL THEN accounts.last_heartbeat
                         WHEN accounts.last_heartbeat IS NULL THEN excluded.last_heartbeat
-                        ELSE MAX(excluded.last_heartbeat, accounts.last_heartbeat) END,
+                        WHEN excluded.last_heartbeat > accounts.last_heartbeat THEN excluded.last_heartbeat
+                        ELSE accounts.last_heartbeat END,
                     api_call_count = COALESCE(excluded.api_call_count, accounts.api_call_count),
                     check_in_interval_days = excluded.check_in_interval_days",
-            )?
-            .execute(params![
+            &args![
                 a.tenant.as_str(),
                 a.id.as_str(),
                 a.name,
@@ -112,23 +105,22 @@ impl Writer<'_> {
                 a.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
                 a.check_in_interval_days,
                 cc,
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
     /// Inserts or replaces a ticket.
     pub fn upsert_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at,
+        self.tx.execute(
+            "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at,
                                       updated_at, subject, kind)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (tenant_id, id) DO UPDATE SET
                     account_id = excluded.account_id, source = excluded.source, priority = excluded.priority,
                     status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
                     subject = excluded.subject, kind = excluded.kind",
-            )?
-            .execute(params![
+            &args![
                 t.tenant.as_str(),
                 t.id.as_str(),
                 t.account.as_str(),
@@ -139,7 +131,8 @@ impl Writer<'_> {
                 t.updated_at.map(nanos),
                 t.subject,
                 t.kind,
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
@@ -147,33 +140,33 @@ impl Writer<'_> {
     /// forward if this one is newer.
     pub fn insert_heartbeat(&self, h: &Heartbeat) -> Result<(), StoreError> {
         let count = h.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
-        self.tx
-            .prepare_cached(
-                "INSERT INTO heartbeats (tenant_id, account_id, at, api_call_count) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (tenant_id, account_id, at) DO UPDATE SET api_call_count = excluded.api_call_count",
-            )?
-            .execute(params![h.tenant.as_str(), h.account.as_str(), nanos(h.at), count])?;
-        self.tx
-            .prepare_cached(
-                "UPDATE accounts SET
-                    api_call_count = CASE WHEN ?4 IS NOT NULL AND ?3 >= COALESCE(last_heartbeat, ?3)
-                                          THEN ?4 ELSE api_call_count END,
-                    last_heartbeat = MAX(COALESCE(last_heartbeat, ?3), ?3)
-                 WHERE tenant_id = ?1 AND id = ?2",
-            )?
-            .execute(params![h.tenant.as_str(), h.account.as_str(), nanos(h.at), count])?;
+        let (tenant, account, at) = (h.tenant.as_str(), h.account.as_str(), nanos(h.at));
+        let args = args![tenant, account, at, count];
+        self.tx.execute(
+            "INSERT INTO heartbeats (tenant_id, account_id, at, api_call_count) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, account_id, at) DO UPDATE SET api_call_count = excluded.api_call_count",
+            &args,
+        )?;
+        self.tx.execute(
+            "UPDATE accounts SET
+                api_call_count = CASE WHEN ?4 IS NOT NULL AND ?3 >= COALESCE(last_heartbeat, ?3)
+                                      THEN ?4 ELSE api_call_count END,
+                last_heartbeat = CASE WHEN last_heartbeat > ?3 THEN last_heartbeat ELSE ?3 END
+             WHERE tenant_id = ?1 AND id = ?2",
+            &args,
+        )?;
         Ok(())
     }
 
     /// Makes everything written visible.
     pub fn commit(mut self) -> Result<(), StoreError> {
         self.open = false;
-        let committed = self.tx.execute_batch("COMMIT");
+        let committed = self.tx.batch("COMMIT");
         if committed.is_err() {
-            let _ = self.tx.execute_batch("ROLLBACK");
+            let _ = self.tx.batch("ROLLBACK");
         }
-        let _ = self.tx.pragma_update(None, "foreign_keys", "ON");
-        Ok(committed?)
+        self.tx.foreign_keys_on();
+        committed
     }
 }
 
@@ -181,24 +174,24 @@ impl Writer<'_> {
 mod tests {
     use super::*;
 
-    fn foreign_keys(store: &Store) -> i64 {
-        store.conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap()
+    fn foreign_keys(conn: &Conn) -> i64 {
+        conn.row("PRAGMA foreign_keys", &[], |r| r.get(0)).unwrap().unwrap()
     }
 
     #[test]
     fn foreign_keys_are_checked_again_once_a_writer_ends() {
         let mut store = Store::open_in_memory().unwrap();
-        assert_eq!(foreign_keys(&store), 1);
+        assert_eq!(foreign_keys(&store.conn), 1);
         let writer = store.writer().unwrap();
-        assert_eq!(writer.tx.pragma_query_value(None, "foreign_keys", |r| r.get::<_, i64>(0)).unwrap(), 0);
+        assert_eq!(foreign_keys(writer.tx), 0);
         writer.commit().unwrap();
-        assert_eq!(foreign_keys(&store), 1, "after a commit");
+        assert_eq!(foreign_keys(&store.conn), 1, "after a commit");
         drop(store.writer().unwrap());
-        assert_eq!(foreign_keys(&store), 1, "after a rollback");
+        assert_eq!(foreign_keys(&store.conn), 1, "after a rollback");
         let orphan = store.conn.execute(
             "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at, subject)
              VALUES ('t', 'T-1', 'nobody', 'import', 1, 'open', 0, 's')",
-            [],
+            &[],
         );
         assert!(orphan.is_err(), "the schema refuses an orphan ticket outside the importer");
     }

@@ -1,0 +1,471 @@
+//! One connection to either back end: SQLite (embedded, the default) or PostgreSQL (shared by
+//! replicas). The store's queries are written once, in the SQL both understand, with SQLite's
+//! numbered parameters (`?1`); this module runs them on whichever database the store opened.
+//!
+//! Where the two dialects differ, a query asks [`Conn::dialect`] and says both; nothing here
+//! rewrites SQL beyond the parameter markers and SQLite's index hints (`INDEXED BY`), which
+//! PostgreSQL's planner, with its statistics, does without.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use postgres::types::{IsNull, ToSql, Type};
+
+use crate::StoreError;
+
+/// Which SQL a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection to the store's database.
+pub(crate) enum Conn {
+    Lite(rusqlite::Connection),
+    Pg(Box<PgConn>),
+}
+
+/// A PostgreSQL client and the statements it prepared, keyed by their SQLite-form text.
+pub(crate) struct PgConn {
+    client: RefCell<postgres::Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+    /// The URL it was opened with, for a second connection; never shown (it may hold a password).
+    pub(crate) url: String,
+}
+
+impl PgConn {
+    pub(crate) fn new(client: postgres::Client, url: &str) -> PgConn {
+        PgConn { client: RefCell::new(client), statements: RefCell::new(HashMap::new()), url: url.to_owned() }
+    }
+
+    fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(stmt) = self.statements.borrow().get(sql) {
+            return Ok(stmt.clone());
+        }
+        let stmt = self.client.borrow_mut().prepare(&numbered_to_dollar(&without_index_hints(sql)))?;
+        self.statements.borrow_mut().insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<postgres::Row>, StoreError> {
+        let stmt = self.statement(sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        Ok(self.client.borrow_mut().query(&stmt, &params)?)
+    }
+}
+
+/// `?1` → `$1`, outside quoted text: the one difference of syntax every query has.
+fn numbered_to_dollar(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => out.push('$'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// The query without its `INDEXED BY name` clauses.
+fn without_index_hints(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains("INDEXED BY") {
+        return sql.into();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find("INDEXED BY") {
+        out.push_str(rest[..at].trim_end());
+        let after = rest[at + "INDEXED BY".len()..].trim_start();
+        let name_end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+        rest = &after[name_end..];
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+/// A value bound to a query parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+}
+
+/// What can be bound as a parameter.
+pub(crate) trait ToArg {
+    fn arg(&self) -> Arg<'_>;
+}
+
+macro_rules! int_arg {
+    ($($t:ty),*) => {$(
+        impl ToArg for $t {
+            fn arg(&self) -> Arg<'_> {
+                Arg::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_arg!(i64, i32, u32, u16, u8, bool);
+
+impl ToArg for f64 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Real(*self)
+    }
+}
+
+impl ToArg for str {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+
+impl ToArg for String {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self)
+    }
+}
+
+impl<T: ToArg + ?Sized> ToArg for &T {
+    fn arg(&self) -> Arg<'_> {
+        (**self).arg()
+    }
+}
+
+impl<T: ToArg> ToArg for Option<T> {
+    fn arg(&self) -> Arg<'_> {
+        self.as_ref().map_or(Arg::Null, ToArg::arg)
+    }
+}
+
+impl ToArg for Arg<'_> {
+    fn arg(&self) -> Arg<'_> {
+        *self
+    }
+}
+
+/// The parameters of a query: `args![tenant.as_str(), nanos(at)]`.
+macro_rules! args {
+    ($($x:expr),* $(,)?) => {
+        [$($crate::db::ToArg::arg(&$x)),*]
+    };
+}
+pub(crate) use args;
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Arg::Null => ValueRef::Null,
+            Arg::Int(v) => ValueRef::Integer(v),
+            Arg::Real(v) => ValueRef::Real(v),
+            Arg::Text(s) => ValueRef::Text(s.as_bytes()),
+        }))
+    }
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // PostgreSQL infers each parameter's type from where it stands; an integer fits any of
+        // the integer types (or a flag) it lands in, as it would in SQLite.
+        match *self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) => match *ty {
+                Type::INT8 => v.to_sql(ty, out),
+                Type::INT4 => i32::try_from(v)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(v)?.to_sql(ty, out),
+                Type::BOOL => (v != 0).to_sql(ty, out),
+                Type::FLOAT8 => (v as f64).to_sql(ty, out),
+                _ => Err(format!("an integer parameter cannot be a {ty}").into()),
+            },
+            Arg::Real(v) => match *ty {
+                Type::FLOAT8 => v.to_sql(ty, out),
+                Type::FLOAT4 => (v as f32).to_sql(ty, out),
+                _ => Err(format!("a real parameter cannot be a {ty}").into()),
+            },
+            Arg::Text(s) => s.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+/// One result row.
+pub(crate) enum Row<'r> {
+    Lite(&'r rusqlite::Row<'r>),
+    Pg(&'r postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `i` as a `T`.
+    pub(crate) fn get<T: Col>(&self, i: usize) -> Result<T, StoreError> {
+        match self {
+            Row::Lite(r) => Ok(r.get(i)?),
+            Row::Pg(r) => T::pg(r, i),
+        }
+    }
+
+    /// Column `i` as text whatever its stored type: ids that must be compared and reported
+    /// even when a hand edit stored them as something else.
+    pub(crate) fn lossy_text(&self, i: usize) -> Result<String, StoreError> {
+        use rusqlite::types::ValueRef;
+        match self {
+            Row::Lite(r) => Ok(match r.get_ref(i)? {
+                ValueRef::Null => String::new(),
+                ValueRef::Integer(i) => i.to_string(),
+                ValueRef::Real(f) => f.to_string(),
+                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            }),
+            // PostgreSQL keeps every value in its column's type.
+            Row::Pg(_) => Ok(self.get::<Option<String>>(i)?.unwrap_or_default()),
+        }
+    }
+}
+
+/// What a column can be read as, from either back end.
+pub(crate) trait Col: rusqlite::types::FromSql + Sized {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError>;
+}
+
+fn pg_int(row: &postgres::Row, i: usize) -> Result<Option<i64>, StoreError> {
+    Ok(match *row.columns()[i].type_() {
+        Type::INT4 => row.try_get::<_, Option<i32>>(i)?.map(i64::from),
+        Type::INT2 => row.try_get::<_, Option<i16>>(i)?.map(i64::from),
+        Type::BOOL => row.try_get::<_, Option<bool>>(i)?.map(i64::from),
+        _ => row.try_get::<_, Option<i64>>(i)?,
+    })
+}
+
+fn present<T>(row: &postgres::Row, i: usize, v: Option<T>) -> Result<T, StoreError> {
+    v.ok_or_else(|| StoreError::Column { column: row.columns()[i].name().to_owned(), reason: "is NULL".to_owned() })
+}
+
+fn narrow<T: TryFrom<i64>>(row: &postgres::Row, i: usize, v: i64) -> Result<T, StoreError> {
+    T::try_from(v).map_err(|_| StoreError::Column {
+        column: row.columns()[i].name().to_owned(),
+        reason: format!("{v} is out of range"),
+    })
+}
+
+macro_rules! int_col {
+    ($($t:ty),*) => {$(
+        impl Col for $t {
+            fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+                let v = present(row, i, pg_int(row, i)?)?;
+                narrow(row, i, v)
+            }
+        }
+        impl Col for Option<$t> {
+            fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+                pg_int(row, i)?.map(|v| narrow(row, i, v)).transpose()
+            }
+        }
+    )*};
+}
+int_col!(i64, u32, u8);
+
+impl Col for bool {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        Ok(present(row, i, pg_int(row, i)?)? != 0)
+    }
+}
+
+impl Col for f64 {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        let v = match *row.columns()[i].type_() {
+            Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?,
+            _ => pg_int(row, i)?.map(|v| v as f64),
+        };
+        present(row, i, v)
+    }
+}
+
+impl Col for String {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        let v = row.try_get::<_, Option<String>>(i)?;
+        present(row, i, v)
+    }
+}
+
+impl Col for Option<String> {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        Ok(row.try_get::<_, Option<String>>(i)?)
+    }
+}
+
+impl Conn {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Conn::Lite(_) => Dialect::Sqlite,
+            Conn::Pg(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a statement; returns how many rows it changed.
+    pub(crate) fn execute(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        match self {
+            Conn::Lite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args))? as u64),
+            Conn::Pg(c) => {
+                let stmt = c.statement(sql)?;
+                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                Ok(c.client.borrow_mut().execute(&stmt, &params)?)
+            }
+        }
+    }
+
+    /// Every row of a query, each read by `f`.
+    pub(crate) fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.each(sql, args, |r| {
+            out.push(f(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f` with each row of a query, in order.
+    pub(crate) fn each(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Conn::Lite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                while let Some(r) = rows.next()? {
+                    f(&Row::Lite(r))?;
+                }
+                Ok(())
+            }
+            // Read whole before `f` runs, so `f` may query the same connection.
+            Conn::Pg(c) => c.query(sql, args)?.iter().try_for_each(|r| f(&Row::Pg(r))),
+        }
+    }
+
+    /// The first row of a query, read by `f`; `None` when there is none.
+    pub(crate) fn row<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self {
+            Conn::Lite(c) => {
+                let mut stmt = c.prepare_cached(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                rows.next()?.map(|r| f(&Row::Lite(r))).transpose()
+            }
+            Conn::Pg(c) => c.query(sql, args)?.first().map(|r| f(&Row::Pg(r))).transpose(),
+        }
+    }
+
+    /// Whether a query returns a row.
+    pub(crate) fn exists(&self, sql: &str, args: &[Arg<'_>]) -> Result<bool, StoreError> {
+        Ok(self.row(sql, args, |_| Ok(()))?.is_some())
+    }
+
+    /// Runs statements separated by `;`, with no parameters (schema changes).
+    pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            Conn::Lite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Pg(c) => Ok(c.client.borrow_mut().batch_execute(sql)?),
+        }
+    }
+
+    /// Checks foreign keys again after a bulk write that turned SQLite's checks off; PostgreSQL
+    /// defers them to the commit instead, and needs nothing.
+    pub(crate) fn foreign_keys_on(&self) {
+        if let Conn::Lite(c) = self {
+            let _ = c.pragma_update(None, "foreign_keys", "ON");
+        }
+    }
+
+    /// Starts a write transaction; it rolls back unless committed.
+    pub(crate) fn begin(&self) -> Result<Tx<'_>, StoreError> {
+        // SQLite: take the write lock at once, so a transaction that reads before it writes
+        // waits its turn behind another writer instead of failing when it comes to write.
+        self.batch(match self {
+            Conn::Lite(_) => "BEGIN IMMEDIATE",
+            Conn::Pg(_) => "BEGIN",
+        })?;
+        Ok(Tx { conn: self, open: true })
+    }
+
+    /// Starts a read transaction: every query in it sees the same state of the store.
+    pub(crate) fn begin_read(&self) -> Result<Tx<'_>, StoreError> {
+        self.batch(match self {
+            Conn::Lite(_) => "BEGIN DEFERRED",
+            Conn::Pg(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        })?;
+        Ok(Tx { conn: self, open: true })
+    }
+}
+
+/// An open transaction; dropping it rolls back.
+pub(crate) struct Tx<'c> {
+    conn: &'c Conn,
+    open: bool,
+}
+
+impl Tx<'_> {
+    pub(crate) fn commit(mut self) -> Result<(), StoreError> {
+        self.open = false;
+        let committed = self.conn.batch("COMMIT");
+        if committed.is_err() {
+            let _ = self.conn.batch("ROLLBACK");
+        }
+        committed
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        self.conn
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.batch("ROLLBACK");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameter_markers_become_dollars_outside_quoted_text() {
+        assert_eq!(numbered_to_dollar("a = ?1 AND b = '?x' AND c = ?12"), "a = $1 AND b = '?x' AND c = $12");
+    }
+
+    #[test]
+    fn index_hints_are_dropped_for_postgres() {
+        assert_eq!(
+            without_index_hints("SELECT id FROM tickets INDEXED BY tickets_by_account WHERE x = 1"),
+            "SELECT id FROM tickets WHERE x = 1"
+        );
+        assert_eq!(without_index_hints("SELECT 1"), "SELECT 1");
+    }
+}

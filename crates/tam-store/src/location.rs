@@ -1,0 +1,113 @@
+//! Where a store lives: a SQLite file, or a PostgreSQL database named by URL.
+
+use std::path::PathBuf;
+
+/// Where a store's database is.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (created on first open).
+    File(PathBuf),
+    /// A PostgreSQL database, `postgres://user:password@host:port/db`.
+    Postgres(String),
+}
+
+impl Location {
+    /// Reads a `[store] url` or `TAM_DATABASE_URL`: a `postgres://` (or `postgresql://`) URL.
+    /// Anything else is refused with what was expected, never with the value (it may hold a
+    /// password pasted in the wrong place).
+    pub fn from_url(url: &str) -> Result<Location, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let config: Result<postgres::Config, _> = url.parse();
+            return match config {
+                Ok(_) => Ok(Location::Postgres(url.to_owned())),
+                Err(e) => Err(format!("{} does not read as a PostgreSQL URL: {e}", redact(url))),
+            };
+        }
+        Err("expected a PostgreSQL URL, postgres://user@host:port/database".to_owned())
+    }
+
+    /// Whether several processes on several machines can share it.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Location::Postgres(_))
+    }
+}
+
+/// Shown without the password.
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(path) => write!(f, "{}", path.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Location({self})")
+    }
+}
+
+/// A URL with its password (and any `password=` parameter) left out.
+pub(crate) fn redact(url: &str) -> String {
+    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
+    let head = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            // The user info ends at the last `@` before the path.
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            let (authority, path) = rest.split_at(authority_end);
+            match authority.rsplit_once('@') {
+                Some((user_info, host)) => {
+                    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+                    format!("{scheme}://{user}@{host}{path}")
+                }
+                None => head.to_owned(),
+            }
+        }
+        None => head.to_owned(),
+    };
+    match query {
+        None => head,
+        Some(query) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .map(|pair| if pair.to_ascii_lowercase().starts_with("password=") { "password=…" } else { pair })
+                .collect();
+            format!("{head}?{}", kept.join("&"))
+        }
+    }
+}
+
+/// Why a connection failed, in a line: the driver's error and its first cause.
+pub(crate) fn cause(e: &postgres::Error) -> String {
+    use std::error::Error;
+    match e.source() {
+        Some(source) => format!("{e}: {source}"),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        assert_eq!(redact("postgres://tam:s3cret@db.internal:5432/tam"), "postgres://tam@db.internal:5432/tam");
+        assert_eq!(redact("postgres://tam:p@ss@db/tam"), "postgres://tam@db/tam");
+        assert_eq!(redact("postgres://db/tam?user=tam&password=s3cret"), "postgres://db/tam?user=tam&password=…");
+        assert_eq!(redact("postgres://tam@db/tam"), "postgres://tam@db/tam");
+        let shown = Location::Postgres("postgresql://u:hunter2@h/d".into()).to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn only_a_postgres_url_is_a_location() {
+        assert!(Location::from_url("postgres://tam@localhost:5432/tam").is_ok());
+        let refused = Location::from_url("mysql://root:hunter2@h/d").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+        let refused = Location::from_url("postgres://u:hunter2@h:notaport/d").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+}
