@@ -10,7 +10,7 @@ use tam_core::comms::{
     AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
 };
 use tam_core::concurrent::Stop;
-use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
+use tam_core::outbox::{DeliveryPolicy, EffectKind, Outcome};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
@@ -61,11 +61,6 @@ enum Step {
     Defer(Timestamp),
 }
 
-/// How long a claimed row stays ours: longer than a whole claimed batch can take, model calls
-/// with their retries and fallbacks included (a stale lease would let a second worker write
-/// the same draft and spend its tokens twice). The writer keeps its batches of drafts small
-/// enough for that ([`Writer::drafts_per_claim`]).
-const LEASE: SignedDuration = SignedDuration::from_secs(30 * 60);
 /// Effects of the other kinds claimed at once: one transaction claims them and one finishes
 /// them, so the store's cost per effect stays small.
 const OTHERS_PER_CLAIM: usize = 256;
@@ -81,7 +76,7 @@ pub fn dispatch(
     tenant: &TenantId,
     channels: &mut Channels<'_>,
     now: Timestamp,
-    policy: &RetryPolicy,
+    policy: &DeliveryPolicy,
     worker: &str,
 ) -> Result<DispatchReport, StoreError> {
     dispatch_until(store, tenant, channels, now, policy, worker, &tam_core::concurrent::never)
@@ -97,7 +92,7 @@ pub fn dispatch_until(
     tenant: &TenantId,
     channels: &mut Channels<'_>,
     now: Timestamp,
-    policy: &RetryPolicy,
+    policy: &DeliveryPolicy,
     worker: &str,
     stop: Stop<'_>,
 ) -> Result<DispatchReport, StoreError> {
@@ -108,7 +103,9 @@ pub fn dispatch_until(
             report.stopped = true;
             return Ok(report);
         }
-        let rows = store.claim_due(tenant, now, worker, LEASE, claim)?;
+        // The writer keeps its batches of drafts small enough to end inside the lease
+        // ([`Writer::drafts_per_claim`]).
+        let rows = store.claim_due(tenant, now, worker, policy.lease(), claim)?;
         if rows.is_empty() {
             return Ok(report);
         }
@@ -258,7 +255,7 @@ fn deliver_group(
 fn finish(
     outcome: Outcome,
     row: &OutboxRow,
-    policy: &RetryPolicy,
+    policy: &DeliveryPolicy,
     now: Timestamp,
     report: &mut DispatchReport,
 ) -> Finish {

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tam_core::agent::TaskType;
 use tam_core::comms::{Brief, CommKind, ReleaseInfo, RoadmapItem};
-use tam_core::outbox::{EffectKind, IdemKey, RetryPolicy};
+use tam_core::outbox::{DeliveryPolicy, EffectKind, IdemKey};
 use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 use tam_store::{NewEffect, Store, StoreError};
 
@@ -27,7 +27,7 @@ pub struct TaskContext<'a, 'c> {
     /// The scoring and escalation rules of a tenant.
     pub scan_config: &'a dyn Fn(&TenantId) -> ScanConfig,
     /// Delivery retries.
-    pub retry: &'a RetryPolicy,
+    pub retry: &'a DeliveryPolicy,
     /// The task's one clock reading.
     pub now: Timestamp,
     /// Dispatcher identity.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use jiff::tz::TimeZone;
 use tam_agent::import::ImportOptions;
 use tam_agent::scan::ScanConfig;
-use tam_core::outbox::RetryPolicy;
+use tam_core::outbox::DeliveryPolicy;
 use tam_core::{PriorityNames, TenantId, Timestamp};
 
 /// The rules of one tenant.
@@ -33,12 +33,12 @@ pub struct Rules {
     /// The parser's settings; each import sets its own `now`.
     import: ImportOptions,
     /// How deliveries are retried.
-    pub retry: RetryPolicy,
+    pub retry: DeliveryPolicy,
 }
 
 impl Rules {
     /// Rules with `global` for every tenant.
-    pub fn new(global: TenantRules, import: ImportOptions, retry: RetryPolicy) -> Rules {
+    pub fn new(global: TenantRules, import: ImportOptions, retry: DeliveryPolicy) -> Rules {
         Rules { global, tenants: HashMap::new(), import, retry }
     }
 

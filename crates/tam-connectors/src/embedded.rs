@@ -14,7 +14,7 @@ use tam_core::Timestamp;
 use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert};
 use tam_core::outbox::Outcome;
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts};
-use tam_store::{DraftRow, NotificationRow, Store, StoreError};
+use tam_store::{DraftRow, Location, NotificationRow, Store, StoreError};
 
 /// A path component from any id: letters, digits and `._@+-` kept, anything else `_`, never
 /// `.` or `..`, so no id can climb out of the home.
@@ -67,8 +67,8 @@ pub struct LocalMailbox {
 
 impl LocalMailbox {
     /// A mailbox on the home's database, with drafts under `home/drafts`.
-    pub fn open(db: &Path, home: &Path) -> Result<LocalMailbox, StoreError> {
-        Ok(LocalMailbox { store: Store::open(db)?, root: home.join("drafts"), bcc: Vec::new() })
+    pub fn open(db: &Location, home: &Path) -> Result<LocalMailbox, StoreError> {
+        Ok(LocalMailbox { store: Store::open_at(db)?, root: home.join("drafts"), bcc: Vec::new() })
     }
 
     /// Every draft also blind-copies `bcc` (`[mail] bcc`: the deployment's own addresses).
@@ -136,8 +136,8 @@ pub struct NotificationLog {
 
 impl NotificationLog {
     /// The log of `channel` (`email` or `chat`).
-    pub fn open(db: &Path, home: &Path, channel: &'static str) -> Result<NotificationLog, StoreError> {
-        Ok(NotificationLog { store: Store::open(db)?, root: home.join("notifications"), channel })
+    pub fn open(db: &Location, home: &Path, channel: &'static str) -> Result<NotificationLog, StoreError> {
+        Ok(NotificationLog { store: Store::open_at(db)?, root: home.join("notifications"), channel })
     }
 
     fn log(&mut self, alert: &RepAlert) -> Outcome {
@@ -205,8 +205,8 @@ pub struct LocalEventBus {
 
 impl LocalEventBus {
     /// The bus on the home's database.
-    pub fn open(db: &Path) -> Result<LocalEventBus, StoreError> {
-        Ok(LocalEventBus { store: Store::open(db)? })
+    pub fn open(db: &Location) -> Result<LocalEventBus, StoreError> {
+        Ok(LocalEventBus { store: Store::open_at(db)? })
     }
 }
 
@@ -226,8 +226,8 @@ pub struct LocalCrm {
 
 impl LocalCrm {
     /// The CRM on the home's database.
-    pub fn open(db: &Path) -> Result<LocalCrm, StoreError> {
-        Ok(LocalCrm { store: Store::open(db)? })
+    pub fn open(db: &Location) -> Result<LocalCrm, StoreError> {
+        Ok(LocalCrm { store: Store::open_at(db)? })
     }
 }
 

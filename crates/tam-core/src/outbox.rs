@@ -156,25 +156,36 @@ pub enum Outcome {
     NotTried,
 }
 
-/// Bounded retries with exponential backoff.
+/// How effects are delivered (`[outbox]`): bounded retries with exponential backoff, and how
+/// long a worker holds the rows it claimed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct RetryPolicy {
+pub struct DeliveryPolicy {
     /// Attempts before an effect is left dead (visible, retried only by `tam outbox retry`).
     pub max_attempts: u32,
     /// Wait after the first failure; doubled after each further one.
     pub base_delay_ms: u64,
     /// The longest wait between attempts.
     pub max_delay_ms: u64,
+    /// How long a claimed row stays its worker's: longer than a whole claimed batch can take,
+    /// model calls with their retries and fallbacks included. When it runs out (the worker
+    /// died, or stalled), another worker claims the row again, and the first one's late result
+    /// is refused. Too short, and a slow batch is written twice (and its tokens spent twice).
+    pub lease_seconds: u64,
 }
 
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy { max_attempts: 6, base_delay_ms: 30_000, max_delay_ms: 3_600_000 }
+impl Default for DeliveryPolicy {
+    fn default() -> DeliveryPolicy {
+        DeliveryPolicy { max_attempts: 6, base_delay_ms: 30_000, max_delay_ms: 3_600_000, lease_seconds: 30 * 60 }
     }
 }
 
-impl RetryPolicy {
+impl DeliveryPolicy {
+    /// [`DeliveryPolicy::lease_seconds`] as a duration.
+    pub fn lease(&self) -> SignedDuration {
+        SignedDuration::from_secs(i64::try_from(self.lease_seconds).unwrap_or(i64::MAX))
+    }
+
     /// When to try again after `attempts` failed attempts, or `None` to give up. A channel's
     /// own wait is honoured when it is longer than the backoff.
     pub fn next_attempt(&self, attempts: u32, now: Timestamp, after: Option<SignedDuration>) -> Option<Timestamp> {
@@ -208,7 +219,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_is_capped_honours_retry_after_and_gives_up() {
-        let policy = RetryPolicy { max_attempts: 4, base_delay_ms: 1_000, max_delay_ms: 3_000 };
+        let policy =
+            DeliveryPolicy { max_attempts: 4, base_delay_ms: 1_000, max_delay_ms: 3_000, ..DeliveryPolicy::default() };
         let now = at("2026-03-29T07:00:00Z");
         let waits: Vec<Option<i64>> =
             (1..=4).map(|n| policy.next_attempt(n, now, None).map(|t| t.as_second() - now.as_second())).collect();

@@ -39,6 +39,10 @@ impl PgConn {
         PgConn { client: RefCell::new(client), statements: RefCell::new(HashMap::new()), url: url.to_owned() }
     }
 
+    pub(crate) fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+
     fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
         if let Some(stmt) = self.statements.borrow().get(sql) {
             return Ok(stmt.clone());

@@ -17,6 +17,7 @@ mod jobs;
 mod location;
 mod migrations;
 mod outbox;
+mod pool;
 mod profile;
 mod query;
 mod scan;
@@ -36,6 +37,7 @@ pub use jobs::{AccountHealth, JobRun, TenantMetrics};
 pub use location::Location;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
+pub use pool::{Pool, Pooled};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
 pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
 pub use scan::{
@@ -51,7 +53,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL refused an operation, or the connection to it was lost.
-    #[error("database: {0}")]
+    #[error("database: {}", location::cause(.0))]
     Postgres(#[from] postgres::Error),
     /// The database file could not be opened.
     #[error("cannot open database {path}: {source}")]
@@ -177,6 +179,14 @@ impl Store {
         match &self.conn {
             Conn::Lite(c) => c.path().filter(|p| !p.is_empty()).map(|p| Location::File(p.into())),
             Conn::Pg(c) => Some(Location::Postgres(c.url.clone())),
+        }
+    }
+
+    /// Whether the connection still works: false once the server closed it.
+    pub fn is_open(&self) -> bool {
+        match &self.conn {
+            Conn::Lite(_) => true,
+            Conn::Pg(c) => !c.is_closed(),
         }
     }
 

@@ -79,9 +79,18 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// Why a connection failed, in a line: the driver's error and its first cause.
+/// A driver error in a line: the server's message (the driver alone says only "db error"),
+/// or the driver's error and its first cause.
 pub(crate) fn cause(e: &postgres::Error) -> String {
     use std::error::Error;
+    if let Some(db) = e.as_db_error() {
+        let mut line = format!("{} ({})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            line.push_str(": ");
+            line.push_str(detail);
+        }
+        return line;
+    }
     match e.source() {
         Some(source) => format!("{e}: {source}"),
         None => e.to_string(),

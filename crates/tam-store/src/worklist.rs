@@ -174,10 +174,17 @@ impl Store {
                 "snapshots s INDEXED BY snapshots_worklist",
                 "JOIN accounts a ON a.tenant_id = s.tenant_id AND a.id = s.account_id",
             ),
-            Some(with) => (
+            // SQLite's CROSS JOIN keeps this order (the few found accounts first); PostgreSQL's
+            // planner finds it from its statistics, and knows only the plain join.
+            Some(with) if dialect == Dialect::Sqlite => (
                 with,
                 "found f CROSS JOIN accounts a ON a.tenant_id = ?1 AND a.id = f.id",
                 "CROSS JOIN snapshots s ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = ?2",
+            ),
+            Some(with) => (
+                with,
+                "found f JOIN accounts a ON a.tenant_id = ?1 AND a.id = f.id",
+                "JOIN snapshots s ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of = ?2",
             ),
         };
         let searching = !with.is_empty();

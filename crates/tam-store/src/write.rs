@@ -149,7 +149,7 @@ impl Writer<'_> {
         )?;
         self.tx.execute(
             "UPDATE accounts SET
-                api_call_count = CASE WHEN ?4 IS NOT NULL AND ?3 >= COALESCE(last_heartbeat, ?3)
+                api_call_count = CASE WHEN CAST(?4 AS BIGINT) IS NOT NULL AND ?3 >= COALESCE(last_heartbeat, ?3)
                                       THEN ?4 ELSE api_call_count END,
                 last_heartbeat = CASE WHEN last_heartbeat > ?3 THEN last_heartbeat ELSE ?3 END
              WHERE tenant_id = ?1 AND id = ?2",

@@ -11,6 +11,7 @@ pub mod gmail;
 mod http;
 pub mod kayako;
 pub mod notion;
+pub mod postgres;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

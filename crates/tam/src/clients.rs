@@ -182,7 +182,7 @@ pub fn open(home: &Home, config: &Config) -> Result<AppChannels> {
 
 /// The home's channels on the process's shared `clients`.
 pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<AppChannels> {
-    let db = home.db_path();
+    let db = home.store_location(config);
     let (mailbox, email): (Box<dyn DraftMailbox>, Box<dyn RepAlerts>) = match (&config.mail.kind, &clients.gmail) {
         (MailKind::Gmail, Some(gmail)) => {
             let (drafts, alerts) = gmail_channels(&config.mail, gmail)?;

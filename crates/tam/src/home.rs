@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use tam_store::Store;
+use tam_store::{Location, Store};
 
 use crate::Outcome;
 use crate::config::{self, Config};
@@ -31,15 +31,21 @@ impl Home {
         self.dir.join("tam.toml")
     }
 
+    /// The home's SQLite file, the store unless the config names another.
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("tam.db")
+    }
+
+    /// Where the store is: the config's PostgreSQL database, else the home's SQLite file.
+    pub fn store_location(&self, config: &Config) -> Location {
+        config.store.clone().unwrap_or_else(|| Location::File(self.db_path()))
     }
 
     /// Creates the directory if needed and opens the store; every command works on a fresh home.
     pub fn open(&self) -> Result<(Store, Config)> {
         std::fs::create_dir_all(&self.dir).with_context(|| format!("cannot create home {}", self.dir.display()))?;
         let config = Config::load(&self.config_path(), config::tam_env()?)?;
-        let store = Store::open(&self.db_path())?;
+        let store = Store::open_at(&self.store_location(&config))?;
         Ok((store, config))
     }
 }
@@ -56,7 +62,7 @@ fn platform_data_dir() -> Option<PathBuf> {
 }
 
 pub fn init(home: &Home) -> Result<Outcome> {
-    let (store, _) = home.open()?;
+    let (store, config) = home.open()?;
     let path = home.config_path();
     let wrote = write_if_absent(&path, &config::default_file())?;
     let mut out = std::io::stdout().lock();
@@ -67,7 +73,7 @@ pub fn init(home: &Home) -> Result<Outcome> {
         path.display(),
         if wrote { "written with commented defaults" } else { "kept as it was" }
     )?;
-    writeln!(out, "database  {} (schema version {})", home.db_path().display(), store.schema_version()?)?;
+    writeln!(out, "database  {} (schema version {})", home.store_location(&config), store.schema_version()?)?;
     Ok(Outcome::Done)
 }
 

@@ -6,7 +6,7 @@ use tam_agent::dispatch::{Channels, DispatchReport, dispatch};
 use tam_agent::import::Format;
 use tam_agent::scan::{ScanConfig, ScanReport, scan};
 use tam_core::comms::{AlertKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert};
-use tam_core::outbox::{EffectKind, Outcome, RetryPolicy};
+use tam_core::outbox::{DeliveryPolicy, EffectKind, Outcome};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{OutboxState, Store};
@@ -89,7 +89,7 @@ impl ProfilePublisher for Fake {
 /// One fake behind all six ports (each trait object borrows the same fake in turn).
 fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchReport {
     with_channels(fake, |channels| {
-        dispatch(store, &tenant(), channels, at, &RetryPolicy::default(), "test-worker").unwrap()
+        dispatch(store, &tenant(), channels, at, &DeliveryPolicy::default(), "test-worker").unwrap()
     })
 }
 
@@ -171,7 +171,7 @@ fn red_accounts(store: &mut Store, n: usize) {
 
 #[test]
 fn twelve_red_accounts_give_five_alerts_one_digest_and_crm_and_events_for_all() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 12);
     scan_at(&mut store, now());
     let mut fake = Fake::default();
@@ -195,7 +195,7 @@ fn twelve_red_accounts_give_five_alerts_one_digest_and_crm_and_events_for_all() 
 
 #[test]
 fn a_rerun_and_a_second_dispatch_deliver_nothing_twice() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 2);
     scan_at(&mut store, now());
     let planned = store.outbox(&tenant(), None).unwrap().len();
@@ -209,7 +209,7 @@ fn a_rerun_and_a_second_dispatch_deliver_nothing_twice() {
 
 #[test]
 fn a_worker_that_died_mid_delivery_is_taken_over_and_its_late_result_refused() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let claimed = store
@@ -233,7 +233,7 @@ fn a_worker_that_died_mid_delivery_is_taken_over_and_its_late_result_refused() {
 
 #[test]
 fn a_channel_that_fails_three_times_then_recovers_ends_delivered_with_four_attempts() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let mut fake = Fake { fail: HashMap::from([("email", 3)]), ..Fake::default() };
@@ -257,12 +257,12 @@ fn a_channel_that_fails_three_times_then_recovers_ends_delivered_with_four_attem
 
 #[test]
 fn a_channel_that_never_recovers_is_left_failed_after_the_last_attempt() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let mut fake = Fake { fail: HashMap::from([("event", u32::MAX)]), ..Fake::default() };
     let mut at = now();
-    for _ in 0..RetryPolicy::default().max_attempts {
+    for _ in 0..DeliveryPolicy::default().max_attempts {
         run_dispatch(&mut store, &mut fake, at);
         at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
     }
@@ -274,7 +274,7 @@ fn a_channel_that_never_recovers_is_left_failed_after_the_last_attempt() {
 
 #[test]
 fn ten_red_days_make_one_escalation_and_worsening_makes_another() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     // Two aged P1s and a silence: 100 - 40 - 30 = 30, red from day 0.
     let lines = [
         account("t", "acme", "ana@v.example", Some("2026-03-20T00:00:00Z")),
@@ -309,7 +309,7 @@ fn ten_red_days_make_one_escalation_and_worsening_makes_another() {
 
 #[test]
 fn a_broken_mailbox_delays_alerts_but_never_loses_them() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let mut fake = Fake { fail: HashMap::from([("draft", u32::MAX)]), ..Fake::default() };
@@ -320,7 +320,7 @@ fn a_broken_mailbox_delays_alerts_but_never_loses_them() {
         (2, 3),
         "CRM and event delivered; the alerts and the profile wait for the draft"
     );
-    for _ in 0..RetryPolicy::default().max_attempts + 2 {
+    for _ in 0..DeliveryPolicy::default().max_attempts + 2 {
         at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
         run_dispatch(&mut store, &mut fake, at);
     }
@@ -338,12 +338,12 @@ fn a_broken_mailbox_delays_alerts_but_never_loses_them() {
 
 #[test]
 fn retry_gives_a_fresh_budget_and_keeps_the_attempt_history() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
-    let mut fake = Fake { fail: HashMap::from([("event", RetryPolicy::default().max_attempts)]), ..Fake::default() };
+    let mut fake = Fake { fail: HashMap::from([("event", DeliveryPolicy::default().max_attempts)]), ..Fake::default() };
     let mut at = now();
-    for _ in 0..RetryPolicy::default().max_attempts {
+    for _ in 0..DeliveryPolicy::default().max_attempts {
         run_dispatch(&mut store, &mut fake, at);
         at = at.checked_add(SignedDuration::from_hours(2)).unwrap();
     }
@@ -357,7 +357,7 @@ fn retry_gives_a_fresh_budget_and_keeps_the_attempt_history() {
 
 #[test]
 fn a_recovered_account_clears_its_crm_escalation_flag() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     let fixed: Vec<String> =
@@ -382,7 +382,7 @@ fn a_recovered_account_clears_its_crm_escalation_flag() {
 
 #[test]
 fn the_crm_is_written_only_when_score_status_or_flag_changed() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     let calm = r#"{"record":"account","tenant_id":"t","id":"calm","name":"Calm","rep_name":"Rep","rep_email":"rep@v.example"}"#;
     import(&mut store, &[("calm", Format::Ndjson, calm)]);
@@ -402,7 +402,7 @@ fn the_crm_is_written_only_when_score_status_or_flag_changed() {
 
 #[test]
 fn a_long_digest_lists_the_worst_accounts_and_counts_the_rest() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 40);
     scan_at(&mut store, now());
     let mut fake = Fake::default();
@@ -421,7 +421,7 @@ fn a_long_digest_lists_the_worst_accounts_and_counts_the_rest() {
 
 #[test]
 fn a_scans_effects_are_built_from_its_snapshot_and_whole_payloads_still_deliver() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     // A scan's draft, event and CRM update carry a reference to the snapshot, not the content.
@@ -466,7 +466,7 @@ fn a_scans_effects_are_built_from_its_snapshot_and_whole_payloads_still_deliver(
 
 #[test]
 fn an_effect_whose_snapshot_is_gone_fails_for_good_and_says_why() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 1);
     scan_at(&mut store, now());
     // A reference to a scan instant no snapshot exists for (as if re-run away).
@@ -489,7 +489,7 @@ fn an_effect_whose_snapshot_is_gone_fails_for_good_and_says_why() {
 /// SIGTERM came; checks that nothing is left leased or charged an attempt, and that a restart
 /// delivers the rest at once, nothing twice. Returns how many the first run delivered.
 fn stopped_after(after: usize) -> u64 {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 60);
     scan_at(&mut store, now());
     let planned = store.outbox(&tenant(), None).unwrap().len();
@@ -497,8 +497,16 @@ fn stopped_after(after: usize) -> u64 {
     let mut fake = Fake { stop_after: Some((after, flag.clone())), ..Fake::default() };
     let stop = || flag.load(std::sync::atomic::Ordering::SeqCst);
     let report = with_channels(&mut fake, |channels| {
-        tam_agent::dispatch::dispatch_until(&mut store, &tenant(), channels, now(), &RetryPolicy::default(), "w", &stop)
-            .unwrap()
+        tam_agent::dispatch::dispatch_until(
+            &mut store,
+            &tenant(),
+            channels,
+            now(),
+            &DeliveryPolicy::default(),
+            "w",
+            &stop,
+        )
+        .unwrap()
     });
     assert!(report.stopped);
     let rows = store.outbox(&tenant(), None).unwrap();
@@ -576,7 +584,7 @@ fn asked_to_stop_while_a_model_writes_it_still_saves_the_drafts_already_paid_for
             Ok(written)
         }
     }
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_accounts(&mut store, 3);
     scan_at(&mut store, now());
     // The channels are lent to the closure for any lifetime: the model and its flag live on.
@@ -586,8 +594,16 @@ fn asked_to_stop_while_a_model_writes_it_still_saves_the_drafts_already_paid_for
     let mut fake = Fake::default();
     let report = with_channels(&mut fake, |channels| {
         channels.writer = model;
-        tam_agent::dispatch::dispatch_until(&mut store, &tenant(), channels, now(), &RetryPolicy::default(), "w", &stop)
-            .unwrap()
+        tam_agent::dispatch::dispatch_until(
+            &mut store,
+            &tenant(),
+            channels,
+            now(),
+            &DeliveryPolicy::default(),
+            "w",
+            &stop,
+        )
+        .unwrap()
     });
     assert!(report.stopped);
     assert_eq!(fake.drafts.len(), 1, "the draft the model wrote is saved, not thrown away: {report:?}");

@@ -1,6 +1,5 @@
 use tam_agent::import::{Format, RecordKind};
 use tam_core::{AccountId, TenantId};
-use tam_store::Store;
 
 use crate::{account, import, ticket};
 
@@ -10,7 +9,7 @@ fn messages(report: &tam_agent::import::ImportReport) -> Vec<String> {
 
 #[test]
 fn bad_records_are_reported_with_file_line_and_field_and_good_ones_kept() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = [
         account("t", "a1", "rep@v.example", None),
         ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
@@ -38,7 +37,7 @@ fn bad_records_are_reported_with_file_line_and_field_and_good_ones_kept() {
 
 #[test]
 fn reimporting_is_idempotent_and_tenants_are_created_once() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text =
         [account("t", "a1", "rep@v.example", None), ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z")]
             .join("\n");
@@ -56,7 +55,7 @@ fn reimporting_is_idempotent_and_tenants_are_created_once() {
 
 #[test]
 fn tickets_may_come_before_their_accounts_in_an_earlier_file() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let tickets = ticket("t", "T1", "a1", "High", "pending", "2026-03-20T00:00:00Z");
     let accounts = account("t", "a1", "rep@v.example", None);
     let report = import(
@@ -68,7 +67,7 @@ fn tickets_may_come_before_their_accounts_in_an_earlier_file() {
 
 #[test]
 fn a_ticket_of_another_tenants_account_is_rejected() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = [
         account("acme", "a1", "rep@v.example", None),
         ticket("globex", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
@@ -80,7 +79,7 @@ fn a_ticket_of_another_tenants_account_is_rejected() {
 
 #[test]
 fn csv_files_with_a_header_row() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let accounts = "tenant_id,id,name,rep_name,rep_email,contacts,last_heartbeat,api_call_count\n\
                     t,a1,Acme,Ana,ana@v.example,ops@acme.example;cto@acme.example,2026-03-28T00:00:00Z,120\n\
                     t,a2,Globex,Ana,ana@v.example,,,\n\
@@ -108,7 +107,7 @@ fn csv_files_with_a_header_row() {
 
 #[test]
 fn heartbeats_move_the_last_heartbeat_forward_only() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = [
         account("t", "a1", "rep@v.example", Some("2026-03-20T00:00:00Z")),
         r#"{"record":"heartbeat","tenant_id":"t","account_id":"a1","at":"2026-03-25T00:00:00Z","api_call_count":7}"#
@@ -125,7 +124,7 @@ fn heartbeats_move_the_last_heartbeat_forward_only() {
 
 #[test]
 fn a_byte_order_mark_and_windows_line_ends_are_tolerated() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = format!(
         "\u{feff}{}\r\n{}\r\n",
         account("t", "a1", "rep@v.example", None),
@@ -138,7 +137,7 @@ fn a_byte_order_mark_and_windows_line_ends_are_tolerated() {
 
 #[test]
 fn invalid_utf8_and_overlong_lines_are_rejected_one_line_at_a_time() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let mut bytes = account("t", "a1", "rep@v.example", None).into_bytes();
     bytes.extend_from_slice(b"\n{\"record\":\"account\",\"name\":\"Chlo\xe9\"}\n");
     bytes.extend_from_slice(format!("{{\"record\":\"ticket\",\"subject\":\"{}\"}}\n", "x".repeat(2 << 20)).as_bytes());
@@ -154,7 +153,7 @@ fn invalid_utf8_and_overlong_lines_are_rejected_one_line_at_a_time() {
 
 #[test]
 fn a_later_version_of_a_waiting_ticket_wins() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = [
         ticket("t", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z"),
         account("t", "a1", "rep@v.example", None),
@@ -170,7 +169,7 @@ fn a_later_version_of_a_waiting_ticket_wins() {
 
 #[test]
 fn records_of_an_unknown_tenant_create_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = ticket("typo", "T1", "a1", "P1", "open", "2026-03-20T00:00:00Z");
     let report = import(&mut store, &[("f", Format::Ndjson, &text)]);
     assert!(report.tenants_created.is_empty());
@@ -180,7 +179,7 @@ fn records_of_an_unknown_tenant_create_nothing() {
 
 #[test]
 fn reimporting_an_account_without_optional_fields_keeps_what_was_stored() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let full = account("t", "a1", "rep@v.example", Some("2026-03-25T00:00:00Z"));
     let bare =
         r#"{"record":"account","tenant_id":"t","id":"a1","name":"A","rep_name":"R","rep_email":"rep@v.example"}"#;
@@ -193,7 +192,7 @@ fn reimporting_an_account_without_optional_fields_keeps_what_was_stored() {
 
 #[test]
 fn csv_null_means_none_and_unknown_kinds_keep_the_id() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let csv = "tenant_id,id,name,rep_name,rep_email,last_heartbeat\nt,a1,A,R,r@v.example,null\n";
     let bad = r#"{"record":"invoice","tenant_id":"t","id":"INV-1"}"#;
     let report = import(&mut store, &[("a.csv", Format::Csv(None), csv), ("b.ndjson", Format::Ndjson, bad)]);
@@ -210,9 +209,9 @@ fn records_a_program_built_are_checked_and_stored_as_the_same_lines_of_a_file_wo
         r#"{"record":"ticket","tenant_id":"t","id":"T3","account_id":"a1","priority":1}"#.to_owned(),
         ticket("t", "T4", "ghost", "P2", "open", "2026-03-20T00:00:00Z"),
     ];
-    let mut from_file = Store::open_in_memory().unwrap();
+    let mut from_file = crate::store();
     let read = import(&mut from_file, &[("source", Format::Ndjson, &lines.join("\n"))]);
-    let mut pushed = Store::open_in_memory().unwrap();
+    let mut pushed = crate::store();
     let values: Vec<serde_json::Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut importer = tam_agent::import::Importer::new(&mut pushed, crate::opts());
     importer.push("source", values).unwrap();

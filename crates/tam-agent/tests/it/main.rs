@@ -1,4 +1,5 @@
-//! Integration tests of tam-agent against a real SQLite store.
+//! Integration tests of tam-agent against a real store: SQLite, or PostgreSQL when
+//! `scripts/test` names a cluster in `TAM_TEST_POSTGRES` (each test in a database of its own).
 
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
 
@@ -19,6 +20,14 @@ pub const NOW: &str = "2026-03-29T07:00:00Z";
 /// [`NOW`] as a timestamp.
 pub fn now() -> Timestamp {
     NOW.parse().unwrap()
+}
+
+/// A new, empty store: in memory, or a fresh PostgreSQL database when the run has a cluster.
+pub fn store() -> Store {
+    match tam_testkit::postgres::test_database() {
+        Some(url) => Store::connect(&url).unwrap(),
+        None => Store::open_in_memory().unwrap(),
+    }
 }
 
 /// Import options with the default priority names, reading the clock at [`NOW`].

@@ -34,7 +34,7 @@ fn red_book(store: &mut Store, n: usize) {
 
 #[test]
 fn rerunning_a_scan_for_the_same_instant_replaces_it() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 2);
     let first = run(&mut store, "t", now());
     let second = run(&mut store, "t", now());
@@ -49,7 +49,7 @@ fn rerunning_a_scan_for_the_same_instant_replaces_it() {
 
 #[test]
 fn a_dry_run_stores_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 1);
     let report = scan(&mut store, &tenant("t"), now(), &ScanConfig::default(), true, |_| {}).unwrap();
     assert!(!report.stored);
@@ -58,7 +58,7 @@ fn a_dry_run_stores_nothing() {
 
 #[test]
 fn episodes_do_not_realert_daily_and_the_budget_caps_individual_alerts() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 7);
     let day0 = run(&mut store, "t", now());
     let individual: Vec<_> = day0.accounts.iter().filter(|a| a.delivery == Some(Delivery::Individual)).collect();
@@ -80,7 +80,7 @@ fn episodes_do_not_realert_daily_and_the_budget_caps_individual_alerts() {
 
 #[test]
 fn tenants_never_see_each_other() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     let text = [
         account("acme", "shared-id", "a@v.example", None),
         account("globex", "shared-id", "g@v.example", None),
@@ -96,7 +96,7 @@ fn tenants_never_see_each_other() {
 
 #[test]
 fn trend_compares_with_the_scan_a_week_earlier() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 1);
     let week_ago = now().checked_sub(SignedDuration::from_hours(24 * 7)).unwrap();
     run(&mut store, "t", week_ago);
@@ -109,7 +109,7 @@ fn trend_compares_with_the_scan_a_week_earlier() {
 
 #[test]
 fn historical_scans_only_see_what_existed_then() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 1);
     let before = run(&mut store, "t", "2026-03-19T00:00:00Z".parse().unwrap());
     assert!(
@@ -120,7 +120,7 @@ fn historical_scans_only_see_what_existed_then() {
 
 #[test]
 fn a_rerun_that_no_longer_escalates_leaves_no_episode_behind() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     red_book(&mut store, 1);
     run(&mut store, "t", now());
     let red0 = AccountId::parse("a", "red0").unwrap();
@@ -182,7 +182,7 @@ fn a_scan_of_a_file_store_reading_beside_its_writes_stores_what_a_sequential_one
     // writes); an in-memory one cannot be opened twice and is scanned in sequence.
     let dir = tempfile::tempdir().unwrap();
     let mut file = Store::open(&dir.path().join("tam.db")).unwrap();
-    let mut memory = Store::open_in_memory().unwrap();
+    let mut memory = crate::store();
     let mut cfg = ScanConfig::default();
     cfg.escalation.alert_budget_per_rep = 2;
     for store in [&mut file, &mut memory] {

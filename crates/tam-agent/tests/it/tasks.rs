@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use tam_agent::import::Format;
 use tam_agent::scan::{ScanConfig, scan};
 use tam_agent::tasks::{TaskContext, run};
-use tam_core::outbox::RetryPolicy;
+use tam_core::outbox::DeliveryPolicy;
 use tam_core::{AccountId, TenantId};
 use tam_store::Store;
 
@@ -31,7 +31,7 @@ fn task(store: &mut Store, fake: &mut Fake, task: Value) -> Result<Value, String
             store,
             channels,
             scan_config: &scan_config,
-            retry: &RetryPolicy::default(),
+            retry: &DeliveryPolicy::default(),
             now: now(),
             worker: "test",
         };
@@ -41,7 +41,7 @@ fn task(store: &mut Store, fake: &mut Fake, task: Value) -> Result<Value, String
 
 #[test]
 fn unknown_types_and_missing_tenants_are_errors_naming_what_is_wrong() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     let err = task(&mut store, &mut fake, json!({"type": "make_coffee", "tenant_id": "t"})).unwrap_err();
@@ -54,7 +54,7 @@ fn unknown_types_and_missing_tenants_are_errors_naming_what_is_wrong() {
 
 #[test]
 fn a_handler_that_cannot_finish_returns_the_partial_shape() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     let r = task(&mut store, &mut fake, json!({"type": "roadmap_preview", "tenant_id": "t", "account_id": "acme"}))
@@ -73,7 +73,7 @@ fn a_handler_that_cannot_finish_returns_the_partial_shape() {
 
 #[test]
 fn communications_become_drafts_for_the_accounts_contacts() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     for kind in ["escalation_outreach", "health_checkin", "customer_success_review"] {
@@ -101,7 +101,7 @@ fn communications_become_drafts_for_the_accounts_contacts() {
 
 #[test]
 fn profiles_merge_without_duplicates_and_keep_history() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     let update = |role: &str| {
@@ -136,7 +136,7 @@ fn profiles_merge_without_duplicates_and_keep_history() {
 
 #[test]
 fn a_task_id_makes_a_retried_task_draft_once_and_bad_items_change_nothing() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     let checkin =
@@ -161,7 +161,7 @@ fn a_task_id_makes_a_retried_task_draft_once_and_bad_items_change_nothing() {
 
 #[test]
 fn a_profile_its_crm_refused_is_a_partial_result_with_the_facts_kept() {
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     fake.fail.insert("profile", 10);
@@ -211,7 +211,7 @@ fn every_type_reads_into_its_typed_task_and_a_field_that_does_not_read_is_named(
         assert_eq!(parsed.work.kind(), kind);
         assert_eq!(parsed.account.as_ref().map(AccountId::as_str), Some("acme"));
     }
-    let mut store = Store::open_in_memory().unwrap();
+    let mut store = crate::store();
     book(&mut store);
     let mut fake = Fake::default();
     // A payload field of the wrong shape is a partial result naming it, not a refused task.
@@ -229,7 +229,7 @@ fn every_type_reads_into_its_typed_task_and_a_field_that_does_not_read_is_named(
     .with_task_id("q1");
     let from_code = with_channels(&mut fake, |channels| {
         let scan_config = |_: &TenantId| ScanConfig::default();
-        let retry = RetryPolicy::default();
+        let retry = DeliveryPolicy::default();
         let mut ctx = TaskContext {
             store: &mut store,
             channels,

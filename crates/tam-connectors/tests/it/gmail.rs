@@ -100,7 +100,7 @@ fn a_review_lands_in_gmail_and_in_an_eml_with_its_chart_inline() {
     assert_eq!(fake.drafts("ana@vendor.example").len(), 1, "a retry finds it by its Message-ID");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut mailbox = LocalMailbox::open(&dir.path().join("tam.db"), dir.path()).unwrap();
+    let mut mailbox = LocalMailbox::open(&tam_store::Location::File(dir.path().join("tam.db")), dir.path()).unwrap();
     let Outcome::Delivered { receipt } = mailbox.create_draft(&review) else { panic!("not saved") };
     assert_carries_its_chart(&std::fs::read_to_string(receipt).unwrap(), &review);
 }

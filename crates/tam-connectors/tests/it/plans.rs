@@ -9,7 +9,7 @@ use tam_agent::dispatch::{Channels, dispatch};
 use tam_agent::import::{Format, ImportOptions, Importer};
 use tam_agent::scan::{ScanConfig, scan};
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
-use tam_core::outbox::RetryPolicy;
+use tam_core::outbox::DeliveryPolicy;
 use tam_core::{PriorityNames, SignedDuration, TenantId, Timestamp};
 use tam_store::Store;
 use tam_writer::TemplateWriter;
@@ -68,11 +68,12 @@ fn every_statement_of_a_delivery_is_served_by_an_index() {
     let mut store = Store::open(&db).unwrap();
     book(&mut store);
     let tenant = TenantId::parse("tenant", "acme").unwrap();
-    let mut mailbox = LocalMailbox::open(&db, dir.path()).unwrap();
-    let mut email = NotificationLog::open(&db, dir.path(), "email").unwrap();
-    let mut chat = NotificationLog::open(&db, dir.path(), "chat").unwrap();
-    let mut events = LocalEventBus::open(&db).unwrap();
-    let mut crm = LocalCrm::open(&db).unwrap();
+    let file = tam_store::Location::File(db.clone());
+    let mut mailbox = LocalMailbox::open(&file, dir.path()).unwrap();
+    let mut email = NotificationLog::open(&file, dir.path(), "email").unwrap();
+    let mut chat = NotificationLog::open(&file, dir.path(), "chat").unwrap();
+    let mut events = LocalEventBus::open(&file).unwrap();
+    let mut crm = LocalCrm::open(&file).unwrap();
     let mut profiles = LocalProfiles::new(dir.path());
     let writer = TemplateWriter::new();
     // A small alert budget, so digests are planned too; scans a week apart, so episodes worsen
@@ -97,7 +98,7 @@ fn every_statement_of_a_delivery_is_served_by_an_index() {
             writer: &writer,
         };
         tam_store::trace::start();
-        let d = dispatch(&mut store, &tenant, &mut channels, at(day), &RetryPolicy::default(), "w").unwrap();
+        let d = dispatch(&mut store, &tenant, &mut channels, at(day), &DeliveryPolicy::default(), "w").unwrap();
         statements.extend(tam_store::trace::stop());
         assert_eq!((d.failed, d.retried), (0, 0), "{d:?}");
         delivered += d.delivered;

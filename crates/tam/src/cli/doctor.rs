@@ -22,7 +22,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (store, config) = home.open()?;
     let mut checks = vec![json!({
         "check": "store", "ok": true,
-        "detail": format!("{} (schema version {})", home.db_path().display(), store.schema_version()?),
+        "detail": format!("{} (schema version {})", home.store_location(&config), store.schema_version()?),
     })];
     if config.event_bus.kind == crate::config::EventBusKind::Redis {
         let mut bus = tam_connectors::redis_bus::RedisBus::new(

@@ -7,7 +7,7 @@ pub fn default_file() -> String {
     let s = ScoringConfig::default();
     let e = EscalationConfig::default();
     let i = ImportConfig::default();
-    let r = RetryPolicy::default();
+    let r = DeliveryPolicy::default();
     format!(
         r#"# tam configuration. Every option is shown at its default, commented out.
 # Environment variables override the file: TAM_SCORING__AGED_P1_P2_POINTS=25 sets
@@ -54,6 +54,9 @@ pub fn default_file() -> String {
 # max_attempts = {}
 # base_delay_ms = {}
 # max_delay_ms = {}
+# How long a claimed delivery stays its replica's; then another may claim it again (a replica
+# that died or stalled). Longer than a batch of drafts takes, model retries included.
+# lease_seconds = {}
 
 [writer]
 # Who writes drafts: "template" (offline, no network) or "llm" (the models below, in order,
@@ -200,6 +203,11 @@ pub fn default_file() -> String {
 # [api.release_secrets]        POST /v1/webhooks/release, signed X-Hub-Signature: sha256=...
 #   acme = "TAM_RELEASE_SECRET_ACME"
 
+[store]
+# The home's SQLite file by default. Several `tam serve` replicas share one PostgreSQL (14 or
+# later) instead; TAM_DATABASE_URL wins over this, and is the place for a password.
+# url = "postgres://tam@db.internal:5432/tam"
+
 [tickets]
 # A ticket's page, with {{id}} where its id goes: the dashboard links ticket ids to it.
 # url = "https://support.example.com/tickets/{{id}}"
@@ -236,5 +244,6 @@ pub fn default_file() -> String {
         r.max_attempts,
         r.base_delay_ms,
         r.max_delay_ms,
+        r.lease_seconds,
     )
 }

@@ -16,7 +16,7 @@ use tam_agent::scan::ScanConfig;
 use tam_app::Rules;
 use tam_app::rules::TenantRules;
 use tam_core::escalation::EscalationConfig;
-use tam_core::outbox::RetryPolicy;
+use tam_core::outbox::DeliveryPolicy;
 use tam_core::scoring::ScoringConfig;
 use tam_core::{Priority, PriorityNames, SignedDuration, TenantId, Timestamp};
 use toml::{Table, Value};
@@ -53,6 +53,8 @@ pub struct Config {
     pub api: ApiSection,
     /// `[tickets]`: where a ticket's page is.
     pub tickets: TicketsSection,
+    /// Where the store is, when not the home's SQLite file: `TAM_DATABASE_URL`, else `[store] url`.
+    pub store: Option<tam_store::Location>,
 }
 
 const SECTIONS: &[&str] = &[
@@ -71,6 +73,7 @@ const SECTIONS: &[&str] = &[
     "kayako",
     "api",
     "tickets",
+    "store",
 ];
 const TENANT_SECTIONS: &[&str] = &["scoring", "escalation", "time_zone"];
 
@@ -90,12 +93,17 @@ pub fn tam_env() -> Result<Vec<(String, String)>> {
 impl Config {
     /// Reads `path` if it exists, applies `TAM_*` overrides from `env`, and validates everything.
     pub fn load(path: &Path, env: impl IntoIterator<Item = (String, String)>) -> Result<Config> {
+        let mut database_url = None;
         let mut raw: Table = match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).with_context(|| format!("config {}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Table::new(),
             Err(e) => return Err(e).with_context(|| format!("cannot read config {}", path.display())),
         };
         for (key, value) in env {
+            if key == "TAM_DATABASE_URL" {
+                database_url = Some(value);
+                continue;
+            }
             let Some(rest) = key.strip_prefix("TAM_") else { continue };
             if !rest.contains("__") {
                 continue; // TAM_HOME and friends are not config options
@@ -112,7 +120,13 @@ impl Config {
             }
             set(&mut raw, &path, parse_env_value(&value)).with_context(|| format!("environment variable {key}"))?;
         }
-        Config::from_table(raw, path)
+        let mut config = Config::from_table(raw, path)?;
+        if let Some(url) = database_url.filter(|u| !u.trim().is_empty()) {
+            let location = tam_store::Location::from_url(&url)
+                .map_err(|why| anyhow::anyhow!("environment variable TAM_DATABASE_URL: {why}"))?;
+            config.store = Some(location);
+        }
+        Ok(config)
     }
 
     fn from_table(raw: Table, path: &Path) -> Result<Config> {
@@ -123,9 +137,12 @@ impl Config {
             }
         }
         let import: ImportConfig = section(&raw, "import").with_context(|| format!("config {origin}"))?;
-        let retry: RetryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}"))?;
+        let retry: DeliveryPolicy = section(&raw, "outbox").with_context(|| format!("config {origin}"))?;
         if retry.max_attempts == 0 {
             bail!("config {origin}: [outbox] max_attempts must be at least 1");
+        }
+        if retry.lease_seconds == 0 {
+            bail!("config {origin}: [outbox] lease_seconds must be at least 1");
         }
         let mut priorities = PriorityNames::default();
         if let Some(Value::Table(map)) = raw.get("priorities") {
@@ -232,7 +249,13 @@ impl Config {
         {
             bail!("config {origin}: [tickets] url must be an http(s) address with {{id}} where the ticket's id goes");
         }
-        Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets })
+        let store: StoreSection = section(&raw, "store").with_context(|| format!("config {origin}"))?;
+        let store = store
+            .url
+            .map(|url| tam_store::Location::from_url(&url))
+            .transpose()
+            .map_err(|why| anyhow::anyhow!("config {origin}: [store] url: {why}"))?;
+        Ok(Config { rules, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets, store })
     }
 }
 

@@ -318,6 +318,15 @@ impl JiraSection {
     }
 }
 
+/// Options of the `[store]` section: where the store is.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// A PostgreSQL database shared by `tam serve` replicas, `postgres://user@host:port/db`;
+    /// none: the home's SQLite file. `TAM_DATABASE_URL` wins over it.
+    pub url: Option<String>,
+}
+
 /// Options of the `[tickets]` section: where people open a ticket.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -28,7 +28,7 @@ fn the_default_file_uncommented_is_the_defaults() {
     let scan = config.rules.scan(None);
     assert_eq!(scan.scoring, ScoringConfig::default());
     assert_eq!(scan.escalation, EscalationConfig::default());
-    assert_eq!(config.rules.retry, RetryPolicy::default());
+    assert_eq!(config.rules.retry, DeliveryPolicy::default());
     assert!(uncommented.contains("aged_p1_p2_cap = 60"));
     // The sections written as literals: each option that has a default shows it. (The
     // others, such as a tenant or a database id, show an example.)
@@ -178,6 +178,6 @@ fn mistakes_name_the_option() {
     let env = load("", &[("TAM_SCORNG__X", "1")]).unwrap_err().to_string();
     assert_eq!(
         env,
-        "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets)"
+        "environment variable TAM_SCORNG__X: unknown section \"scorng\" (known: scoring, escalation, import, outbox, priorities, tenants, writer, event_bus, chat, mail, notion, jira, kayako, api, tickets, store)"
     );
 }

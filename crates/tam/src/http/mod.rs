@@ -21,7 +21,7 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tam_agent::tasks::{Task, TaskError};
 use tam_core::{AccountId, TenantId, Timestamp};
-use tam_store::Store;
+use tam_store::{Pool, Pooled};
 
 use crate::clients::Clients;
 use crate::config::{Config, EnvVarName};
@@ -95,13 +95,15 @@ struct ApiState {
     started: Instant,
     /// The process's network clients, which every task's channels share.
     clients: Arc<Clients>,
+    /// Connections to the store, kept open between requests.
+    stores: Pool,
 }
 
 impl ApiState {
     /// A connection of this request's own: a slow request (a task writing drafts, a webhook
     /// fetching its issue from Jira) never holds up another; SQLite serialises the writes.
-    fn store(&self) -> Result<Store, ApiError> {
-        Store::open(&self.home.db_path()).map_err(ApiError::internal)
+    fn store(&self) -> Result<Pooled, ApiError> {
+        self.stores.get().map_err(ApiError::internal)
     }
 
     /// The tenant whose token the request carries.
@@ -229,6 +231,8 @@ pub fn spawn(
         heartbeats: Mutex::new(HashMap::new()),
         started: Instant::now(),
         clients,
+        // As many as requests run at once: the runtime's blocking work, a handful at a time.
+        stores: Pool::new(home.store_location(config), 8),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

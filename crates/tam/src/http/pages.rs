@@ -76,7 +76,7 @@ pub(super) async fn dashboard_home(
     }
     tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
         let budget = s.config.rules.scan(Some(&tenant)).escalation.alert_budget_per_rep;
-        crate::http::dashboard::today(&s.store()?, &tenant, budget, &query).map(Some).map_err(ApiError::internal)
+        crate::http::dashboard::today(&*s.store()?, &tenant, budget, &query).map(Some).map_err(ApiError::internal)
     })
     .await
 }
@@ -134,7 +134,7 @@ pub(super) async fn dashboard_account(
         let Ok(account) = AccountId::parse("account", &id) else { return Ok(None) };
         let cool_down_days = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
         let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &s.config.tickets };
-        crate::http::dashboard::account(&s.store()?, &tenant, &account, &pages, Timestamp::now())
+        crate::http::dashboard::account(&*s.store()?, &tenant, &account, &pages, Timestamp::now())
             .map_err(ApiError::internal)
     })
     .await
@@ -150,7 +150,7 @@ pub(super) async fn dashboard_draft(
     let key = q.get("key").cloned();
     tenant_page(&s, &headers, &q, "No such draft of this account.".to_owned(), move |s, tenant| {
         let (Ok(account), Some(key)) = (AccountId::parse("account", &id), key) else { return Ok(None) };
-        crate::http::dashboard::draft(&s.store()?, &tenant, &account, &key).map_err(ApiError::internal)
+        crate::http::dashboard::draft(&*s.store()?, &tenant, &account, &key).map_err(ApiError::internal)
     })
     .await
 }
@@ -162,7 +162,7 @@ pub(super) async fn dashboard_jobs(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
-        crate::http::dashboard::jobs(&s.store()?, &tenant).map(Some).map_err(ApiError::internal)
+        crate::http::dashboard::jobs(&*s.store()?, &tenant).map(Some).map_err(ApiError::internal)
     })
     .await
 }

@@ -32,8 +32,8 @@ impl Server {
 
     /// `tam serve` on a free port with `env`, once it listens.
     pub(crate) fn start_with(home: &TestHome, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tam"))
-            .env("TAM_HOME", home.path().join("home"))
+        let mut child = home
+            .command()
             .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--tick-seconds", "3600"])
             .stderr(Stdio::piped())

@@ -183,7 +183,7 @@ fn syncing_one_helpdesk_through_both_apis_stores_each_ticket_once() {
         (Some(1), Some(0), Some(1)),
         "the same ticket, not a copy: {second}"
     );
-    let store = tam_store::Store::open(&home.path().join("home/tam.db")).unwrap();
+    let store = home.store();
     let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
     let account = tam_core::AccountId::parse("a", "acme").unwrap();
     let tickets = store.ticket_subjects(&tenant, &account).unwrap();
@@ -243,7 +243,7 @@ fn a_classic_ticket_stored_under_its_display_id_by_an_older_tam_takes_the_shared
     let run = home.tam_env(&["sync", "kayako", "--json"], &env);
     let synced: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stderr));
     assert_eq!((synced["inserted"].as_u64(), synced["updated"].as_u64()), (Some(0), Some(1)), "{synced}");
-    let store = tam_store::Store::open(&home.path().join("home/tam.db")).unwrap();
+    let store = home.store();
     let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
     let account = tam_core::AccountId::parse("a", "acme").unwrap();
     let tickets = store.ticket_subjects(&tenant, &account).unwrap();

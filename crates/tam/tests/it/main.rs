@@ -18,9 +18,11 @@ mod serve;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A fresh `TAM_HOME` and a way to run `tam` in it.
+/// A fresh `TAM_HOME` and a way to run `tam` in it. Its store is the home's SQLite file, or a
+/// fresh PostgreSQL database when `scripts/test` names a cluster in `TAM_TEST_POSTGRES`.
 pub(crate) struct TestHome {
     dir: tempfile::TempDir,
+    database: Option<String>,
 }
 
 /// What a `tam` run printed and how it exited.
@@ -32,7 +34,28 @@ pub(crate) struct Run {
 
 impl TestHome {
     pub(crate) fn new() -> TestHome {
-        TestHome { dir: tempfile::tempdir().unwrap() }
+        TestHome { dir: tempfile::tempdir().unwrap(), database: tam_testkit::postgres::test_database() }
+    }
+
+    /// `tam` in this home, with no `TAM_*` variable of the test's own environment.
+    pub(crate) fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tam"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TAM_")) {
+            cmd.env_remove(key);
+        }
+        cmd.env("TAM_HOME", self.dir.path().join("home"));
+        if let Some(url) = &self.database {
+            cmd.env("TAM_DATABASE_URL", url);
+        }
+        cmd
+    }
+
+    /// The home's store, as `tam` opens it.
+    pub(crate) fn store(&self) -> tam_store::Store {
+        match &self.database {
+            Some(url) => tam_store::Store::connect(url).unwrap(),
+            None => tam_store::Store::open(&self.dir.path().join("home/tam.db")).unwrap(),
+        }
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -46,11 +69,8 @@ impl TestHome {
     }
 
     pub(crate) fn tam_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tam"));
-        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TAM_")) {
-            cmd.env_remove(key);
-        }
-        cmd.env("TAM_HOME", self.dir.path().join("home")).args(args).envs(env.iter().copied());
+        let mut cmd = self.command();
+        cmd.args(args).envs(env.iter().copied());
         let Output { status, stdout, stderr } = cmd.output().unwrap();
         Run {
             code: status.code().unwrap_or(-1),

@@ -342,7 +342,7 @@ fn scan(n: &Notion, args: &[&str]) {
 
 /// The rep of `account` as the store holds it.
 fn stored_rep(n: &Notion, account: &str) -> String {
-    let store = tam_store::Store::open(&n.home.path().join("home/tam.db")).unwrap();
+    let store = n.home.store();
     let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
     let account = tam_core::AccountId::parse("a", account).unwrap();
     store.account(&tenant, &account).unwrap().unwrap().rep_name
@@ -448,7 +448,7 @@ fn tickets_a_jira_sync_writes_to_notion_reach_the_store_from_the_writes_answers(
     let env = [("NOTION_TOKEN", TOKEN), ("JIRA_API_TOKEN", "api-token-123")];
     let run = n.home.tam_env(&["sync", "jira", "--json"], &env);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let store = tam_store::Store::open(&n.home.path().join("home/tam.db")).unwrap();
+    let store = n.home.store();
     let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
     let account = tam_core::AccountId::parse("a", &northwind).unwrap();
     assert_eq!(store.account(&tenant, &account).unwrap().unwrap().open_tickets, 2, "stored as they were written");

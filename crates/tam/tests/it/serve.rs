@@ -59,8 +59,7 @@ fn the_daily_scan_fires_once_a_day_across_dst_runs_late_within_the_grace_and_rec
 fn two_processes_on_one_store_run_the_daily_scan_once() {
     let home = berlin_home();
     let spawn = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
-            .env("TAM_HOME", home.path().join("home"))
+        home.command()
             .args(["serve", "--once", "--at", "2026-03-28T06:10:00Z"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -81,12 +80,8 @@ fn two_processes_on_one_store_run_the_daily_scan_once() {
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let home = berlin_home();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
-        .env("TAM_HOME", home.path().join("home"))
-        .args(["serve", "--tick-seconds", "1"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        home.command().args(["serve", "--tick-seconds", "1"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -147,7 +142,7 @@ fn a_replica_restarted_after_a_kill_runs_the_slot_its_dead_predecessor_held() {
     let worker = worker.expect("serve logs its worker");
     let host = worker.strip_prefix("tam-").unwrap().rsplitn(3, '-').nth(2).unwrap().to_owned();
     // A replica of this host was killed while running the 07:00 scan.
-    let mut store = tam_store::Store::open(&home.path().join("home/tam.db")).unwrap();
+    let mut store = home.store();
     let tenant = tam_core::TenantId::parse("t", "acme").unwrap();
     let slot: tam_core::Timestamp = "2026-03-28T06:00:00Z".parse().unwrap();
     let dead = format!("tam-{host}-4000000000-0badc0de");
@@ -192,8 +187,8 @@ fn sigterm_during_a_slow_mailboxs_batch_stops_within_a_draft_and_leaves_the_rest
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tam"))
-        .env("TAM_HOME", home.path().join("home"))
+    let mut child = home
+        .command()
         .env("TAM_TEST_GMAIL_KEY", key)
         .args(["serve", "--once", "--at", "2026-03-28T06:10:00Z"])
         .stderr(std::process::Stdio::piped())
