@@ -10,7 +10,7 @@ use tam_core::comms::{
     AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
 };
 use tam_core::concurrent::Stop;
-use tam_core::outbox::{DeliveryPolicy, EffectKind, Outcome};
+use tam_core::outbox::{DeliveryPolicy, EffectKind, IdemKey, Outcome};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
@@ -109,31 +109,67 @@ pub fn dispatch_until(
         if rows.is_empty() {
             return Ok(report);
         }
-        let split = rows.partition_point(|r| r.kind == EffectKind::Draft);
-        for (i, group) in [&rows[..split], &rows[split..]].into_iter().enumerate() {
-            // The drafts go right after the claim; a stop asked for while they were written
-            // gives the batch's other effects back.
-            if i > 0 && stop() {
-                let release = Finish::Defer { next_attempt_at: now };
-                report.lost_leases += store.finish_batch(worker, now, group.iter().map(|r| (r, &release)))?;
-                report.stopped = true;
-                continue;
-            }
-            let steps = deliver_group(store, group, channels, now, stop)?;
-            let mut finished = Vec::with_capacity(group.len());
-            for (row, step) in group.iter().zip(steps) {
-                let finish = match step {
-                    Step::Defer(next_attempt_at) => {
-                        report.deferred += 1;
-                        Finish::Defer { next_attempt_at }
-                    }
-                    Step::Attempted(outcome) => finish(outcome, row, policy, now, &mut report),
-                };
-                finished.push((row, finish));
-            }
-            report.lost_leases += store.finish_batch(worker, now, finished.iter().map(|(r, f)| (*r, f)))?;
-        }
+        deliver_claimed(store, &rows, channels, now, policy, worker, stop, &mut report)?;
     }
+}
+
+/// Delivers the effects of `keys` that are due and not another worker's, at once: what a task
+/// queued is written before the task answers, whichever replica (or concurrent task) would
+/// otherwise have claimed it first. Rows leased to another worker are left to it.
+pub fn dispatch_keys(
+    store: &mut Store,
+    tenant: &TenantId,
+    keys: &[&IdemKey],
+    channels: &mut Channels<'_>,
+    now: Timestamp,
+    policy: &DeliveryPolicy,
+    worker: &str,
+) -> Result<DispatchReport, StoreError> {
+    let mut report = DispatchReport::default();
+    let mut rows = store.claim_keys(tenant, keys, now, worker, policy.lease())?;
+    rows.sort_by_key(|r| (r.kind != EffectKind::Draft, r.id));
+    deliver_claimed(store, &rows, channels, now, policy, worker, &tam_core::concurrent::never, &mut report)?;
+    Ok(report)
+}
+
+/// Delivers one claim's rows, drafts first, and finishes them: a batch's drafts are delivered
+/// and finished (one transaction) before its other effects, which read what the drafts left.
+#[allow(clippy::too_many_arguments)]
+fn deliver_claimed(
+    store: &mut Store,
+    rows: &[OutboxRow],
+    channels: &mut Channels<'_>,
+    now: Timestamp,
+    policy: &DeliveryPolicy,
+    worker: &str,
+    stop: Stop<'_>,
+    report: &mut DispatchReport,
+) -> Result<(), StoreError> {
+    let split = rows.partition_point(|r| r.kind == EffectKind::Draft);
+    for (i, group) in [&rows[..split], &rows[split..]].into_iter().enumerate() {
+        // The drafts go right after the claim; a stop asked for while they were written
+        // gives the batch's other effects back.
+        if i > 0 && stop() {
+            let release = Finish::Defer { next_attempt_at: now };
+            report.lost_leases += store.finish_batch(worker, now, group.iter().map(|r| (r, &release)))?;
+            report.stopped = true;
+            continue;
+        }
+        let steps = deliver_group(store, group, channels, now, stop)?;
+        let mut finished = Vec::with_capacity(group.len());
+        for (row, step) in group.iter().zip(steps) {
+            let finish = match step {
+                Step::Defer(next_attempt_at) => {
+                    report.deferred += 1;
+                    Finish::Defer { next_attempt_at }
+                }
+                Step::Attempted(outcome) => finish(outcome, row, policy, now, report),
+            };
+            finished.push((row, finish));
+        }
+        report.lost_leases += store.finish_batch(worker, now, finished.iter().map(|(r, f)| (*r, f)))?;
+    }
+    Ok(())
 }
 
 /// What one claimed row needs from its channel, once its content is built.

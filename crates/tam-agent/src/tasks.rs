@@ -357,7 +357,11 @@ fn draft(ctx: &mut TaskContext<'_, '_>, brief: &Brief, label: &str) -> Result<Va
     let payload = serde_json::to_string(brief).expect("a brief is plain data and always serialises");
     let effect = NewEffect { key: key.clone(), kind: EffectKind::Draft, account: Some(brief.account.clone()), payload };
     let profile = crate::profile::profile_after_draft(&brief.tenant, &brief.account, &key);
+    let profile_key = profile.key.clone();
     ctx.store.enqueue(&brief.tenant, ctx.now, &[effect, profile])?;
+    // This task's draft first, by this task, then whatever else is due.
+    let own = [&key, &profile_key];
+    crate::dispatch::dispatch_keys(ctx.store, &brief.tenant, &own, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
     dispatch(ctx.store, &brief.tenant, ctx.channels, ctx.now, ctx.retry, ctx.worker)?;
     let row = ctx.store.outbox_row(&brief.tenant, &key)?;
     let Some(location) = row.as_ref().and_then(|r| r.receipt.clone()) else {

@@ -32,7 +32,7 @@ const UNITS_PER_DRAFT: u32 = 15;
 fn gmail(fake: &FakeGmail, concurrency: usize) -> Arc<Gmail> {
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test_service_account.json");
     let auth = ServiceAccount::from_file(&key, Some(&fake.token_uri()), Duration::from_secs(10)).unwrap();
-    Gmail::with_limits(auth, &fake.base_url(), Duration::from_secs(10), concurrency, USER_UNITS_PER_SECOND)
+    Gmail::with_limits(auth, &fake.base_url(), Duration::from_secs(10), concurrency, USER_UNITS_PER_SECOND, None)
 }
 
 fn draft(run: &str, i: usize) -> CustomerDraft {

@@ -15,6 +15,7 @@ use tam_core::comms::{CustomerDraft, RepAlert, Subject};
 use tam_core::concurrent::Stop;
 use tam_core::outbox::Outcome;
 use tam_core::ports::{DraftMailbox, RepAlerts, padded};
+use tam_core::rate::{Limits, Rate};
 use tam_core::{Email, Timestamp};
 
 use crate::google_auth::{AuthError, ServiceAccount, base64url};
@@ -43,12 +44,14 @@ fn units(method: &str, path: &str) -> u32 {
 
 /// What the Gmail channels share: the service account (and its token cache), the endpoint,
 /// and what each mailbox spent of its quota in the last second (every channel and worker of
-/// the process draws on the same quota).
+/// the process draws on the same quota; with `shared`, every replica too).
 pub struct Gmail {
     auth: ServiceAccount,
     base_url: String,
     agent: ureq::Agent,
     spent: Mutex<HashMap<String, VecDeque<(Instant, u32)>>>,
+    /// The store's buckets, when several replicas spend the same mailboxes' quota.
+    shared: Option<Arc<dyn Limits>>,
     units_per_second: u32,
     concurrency: usize,
 }
@@ -56,17 +59,18 @@ pub struct Gmail {
 impl Gmail {
     /// Gmail at `base_url` (`https://gmail.googleapis.com`), authorised by `auth`.
     pub fn new(auth: ServiceAccount, base_url: &str, timeout: Duration) -> Arc<Gmail> {
-        Gmail::with_limits(auth, base_url, timeout, 1, USER_UNITS_PER_SECOND)
+        Gmail::with_limits(auth, base_url, timeout, 1, USER_UNITS_PER_SECOND, None)
     }
 
     /// Gmail with up to `concurrency` calls at once, each mailbox kept under `units_per_second`
-    /// of quota.
+    /// of quota; by every replica together when given the store's `shared` buckets.
     pub fn with_limits(
         auth: ServiceAccount,
         base_url: &str,
         timeout: Duration,
         concurrency: usize,
         units_per_second: u32,
+        shared: Option<Arc<dyn Limits>>,
     ) -> Arc<Gmail> {
         let agent =
             ureq::Agent::config_builder().timeout_global(Some(timeout)).http_status_as_error(false).build().into();
@@ -75,6 +79,7 @@ impl Gmail {
             base_url: base_url.trim_end_matches('/').to_owned(),
             agent,
             spent: Mutex::new(HashMap::new()),
+            shared,
             units_per_second: units_per_second.max(100),
             concurrency: concurrency.max(1),
         })
@@ -82,6 +87,16 @@ impl Gmail {
 
     /// Waits until `sub` may spend `cost` units without going over its quota, and spends them.
     fn pace(&self, sub: &str, cost: u32) {
+        if let Some(shared) = &self.shared {
+            // Replicas share a token bucket, which cannot count a sliding second: holding 40%
+            // of a second's quota, refilled at 60% a second, no second can exceed it.
+            let units = f64::from(self.units_per_second);
+            let rate = Rate::new(units * 0.6, (units * 0.4) as u32);
+            let wait = shared.take(&format!("gmail:{sub}"), cost, rate);
+            if !wait.is_zero() {
+                std::thread::sleep(wait);
+            }
+        }
         loop {
             let wait = {
                 let mut spent = self.spent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

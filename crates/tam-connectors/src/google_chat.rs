@@ -7,14 +7,15 @@
 //! `requestId` so a repeated delivery can be recognised.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tam_core::comms::RepAlert;
 use tam_core::concurrent::Stop;
 use tam_core::outbox::Outcome;
 use tam_core::ports::ChatNotifier;
+use tam_core::rate::{Limits, Rate};
 
 use crate::google_auth::ServiceAccount;
 
@@ -42,7 +43,7 @@ pub struct WebhookConfig {
 pub struct ChatWebhooks {
     config: WebhookConfig,
     agent: ureq::Agent,
-    last_sent: Mutex<HashMap<String, Instant>>,
+    pacing: Arc<dyn Limits>,
     lookup: Lookup,
 }
 
@@ -57,7 +58,15 @@ impl ChatWebhooks {
 
     /// Webhooks whose URLs come from `lookup` (tests pass their fakes' URLs).
     pub fn with_lookup(config: WebhookConfig, lookup: Lookup) -> ChatWebhooks {
-        ChatWebhooks { agent: agent(config.timeout), config, last_sent: Mutex::default(), lookup }
+        let pacing = Arc::new(crate::limits::LocalLimits::default());
+        ChatWebhooks { agent: agent(config.timeout), config, pacing, lookup }
+    }
+
+    /// The same webhooks, each space's messages counted in `pacing`'s buckets: the store's,
+    /// when several replicas post to the same spaces.
+    pub fn with_pacing(mut self, pacing: Arc<dyn Limits>) -> ChatWebhooks {
+        self.pacing = pacing;
+        self
     }
 
     fn url_for(&self, space: Option<&str>) -> Result<String, String> {
@@ -83,17 +92,16 @@ fn message_text(alert: &RepAlert) -> String {
     text
 }
 
-/// Waits until a message to `space` keeps to the per-space write quota, and records it. One
-/// worker posts to a space at a time (see [`by_space`]), so the wait needs no lock.
-fn pace(last_sent: &Mutex<HashMap<String, Instant>>, space: &str, min_interval: Duration) {
-    let last = last_sent.lock().unwrap_or_else(PoisonError::into_inner).get(space).copied();
-    if let Some(last) = last {
-        let wait = min_interval.saturating_sub(last.elapsed());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
+/// Waits until a message to `space` keeps to the per-space write quota: one message per
+/// `min_interval`.
+fn pace(pacing: &dyn Limits, space: &str, min_interval: Duration) {
+    if min_interval.is_zero() {
+        return;
     }
-    last_sent.lock().unwrap_or_else(PoisonError::into_inner).insert(space.to_owned(), Instant::now());
+    let wait = pacing.take(&format!("chat:{space}"), 1, Rate::new(1.0 / min_interval.as_secs_f64(), 1));
+    if !wait.is_zero() {
+        std::thread::sleep(wait);
+    }
 }
 
 /// Posts `alerts` with `post`, the spaces at once on up to `workers` threads and each space's
@@ -223,7 +231,7 @@ impl ChatWebhooks {
             Ok(url) => url,
             Err(reason) => return Outcome::Rejected { reason },
         };
-        pace(&self.last_sent, paced_as(alert), self.config.min_interval);
+        pace(&*self.pacing, paced_as(alert), self.config.min_interval);
         let separator = if url.contains('?') { '&' } else { '?' };
         let full = format!("{url}{separator}{}", message_query(alert));
         // The URL's key and token are the secret: Google may echo them in an error.
@@ -252,7 +260,7 @@ pub struct ChatApi {
     default_space: Option<String>,
     min_interval: Duration,
     agent: ureq::Agent,
-    last_sent: Mutex<HashMap<String, Instant>>,
+    pacing: Arc<dyn Limits>,
     concurrency: usize,
 }
 
@@ -273,9 +281,16 @@ impl ChatApi {
             default_space,
             min_interval,
             agent: agent(timeout),
-            last_sent: Mutex::default(),
+            pacing: Arc::new(crate::limits::LocalLimits::default()),
             concurrency: 1,
         }
+    }
+
+    /// The same client, each space's messages counted in `pacing`'s buckets: the store's, when
+    /// several replicas post to the same spaces.
+    pub fn with_pacing(mut self, pacing: Arc<dyn Limits>) -> ChatApi {
+        self.pacing = pacing;
+        self
     }
 
     /// Posts to up to `spaces` spaces at once.
@@ -358,7 +373,7 @@ impl ChatApi {
         }
         let url = format!("{}/v1/{space}/messages?{}", self.base_url, message_query(alert));
         let body = message_body(alert);
-        pace(&self.last_sent, &space, self.min_interval);
+        pace(&*self.pacing, &space, self.min_interval);
         for attempt in 0..2 {
             let token = match self.auth.token("", CHAT_BOT) {
                 Ok(t) => t,
@@ -412,7 +427,7 @@ mod tests {
     fn a_batch_posts_spaces_at_once_and_each_space_in_order() {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let alerts: Vec<RepAlert> = (0..12).map(|n| alert(["spaces/A", "spaces/B", "spaces/C"][n % 3], n)).collect();
-        let posted = Mutex::new(Vec::new());
+        let posted = std::sync::Mutex::new(Vec::new());
         let (in_flight, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let outcomes = by_space(
             &alerts,

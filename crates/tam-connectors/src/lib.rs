@@ -6,6 +6,7 @@
 //! [`gmail`] with [`google_auth`]: drafts in the reps' Gmail and alert emails to reps.
 //! [`notion`]: Notion as the CRM (accounts, tickets, health, relationship profiles).
 //! [`jira`] and [`kayako`]: ticket sources, and the Jira webhook's signature.
+//! [`limits`]: the token buckets the clients pace their calls by, one process's or the store's.
 //! **Invariant:** every adapter classifies its own failures into an `Outcome` and none sends
 //! customer-facing mail. The dispatcher owns retries across time; within one call, only what
 //! an API itself asks for is repeated (a 429 or 529 with `Retry-After`, a 5xx on a call that is
@@ -116,6 +117,7 @@ pub mod google_auth;
 pub mod google_chat;
 pub mod jira;
 pub mod kayako;
+pub mod limits;
 pub mod notion;
 pub mod redis_bus;
 mod resp;

@@ -7,12 +7,12 @@
 //! knows nothing of them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use tam_core::rate::TokenBucket;
+use tam_core::rate::{Limits, Rate};
 
 /// The API version used unless a database needs the data-source API.
 pub const VERSION: &str = "2022-06-28";
@@ -109,9 +109,8 @@ impl Default for NotionConfig {
 pub struct Notion {
     token: String,
     config: NotionConfig,
-    bucket: Mutex<TokenBucket>,
-    /// The bucket's time is measured from here.
-    origin: Instant,
+    /// Where its turns come from: this process's bucket, or the store's that replicas share.
+    pacing: Arc<dyn Limits>,
     calls: AtomicU64,
     agent: ureq::Agent,
     /// The data sources of each database read through the data-source API.
@@ -129,10 +128,6 @@ impl std::fmt::Debug for Notion {
 impl Notion {
     /// A client authorised by `token` (an internal integration secret).
     pub fn new(token: String, config: NotionConfig) -> Notion {
-        // The limit is the integration's, shared with any process that ran just before: a new
-        // client starts at the average rate and earns its burst by waiting.
-        let origin = Instant::now();
-        let bucket = TokenBucket::new(1.0, config.burst, config.requests_per_second, origin.elapsed());
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
@@ -141,8 +136,7 @@ impl Notion {
         Notion {
             token,
             config,
-            bucket: Mutex::new(bucket),
-            origin,
+            pacing: Arc::new(crate::limits::LocalLimits::default()),
             calls: AtomicU64::new(0),
             agent,
             sources: Mutex::new(HashMap::new()),
@@ -194,8 +188,18 @@ impl Notion {
         self.calls.load(Ordering::Relaxed)
     }
 
+    /// The same client, taking its turns from `pacing`: the store's buckets, when several
+    /// replicas call Notion as one integration.
+    pub fn with_pacing(mut self, pacing: Arc<dyn Limits>) -> Notion {
+        self.pacing = pacing;
+        self
+    }
+
     fn wait_for_turn(&self) {
-        let wait = self.bucket.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(self.origin.elapsed());
+        // The limit is the integration's, shared with any process that ran just before: a new
+        // bucket starts at the average rate and earns its burst by waiting.
+        let rate = Rate::new(self.config.requests_per_second, self.config.burst).starting_at(1.0);
+        let wait = self.pacing.take("notion", 1, rate);
         if !wait.is_zero() {
             std::thread::sleep(wait);
         }

@@ -1,6 +1,9 @@
 //! A token bucket: `capacity` calls at once, refilled at `per_second`. Pure: the caller passes
-//! the time, as the time elapsed since an origin of its choosing. Notion's client paces its
-//! calls with it; the API limits each tenant's heartbeats with it.
+//! the time, as the time elapsed since an origin of its choosing. Notion's, Gmail's and Chat's
+//! clients pace their calls with it; the API limits each tenant's heartbeats with it.
+//!
+//! [`Limits`] is the port those users share buckets through, by name: one process's buckets,
+//! or buckets kept in the store, which every replica of a deployment takes from.
 
 use std::time::Duration;
 
@@ -28,9 +31,20 @@ impl TokenBucket {
 
     /// Takes a token, going into debt if none is left: how long to wait before using it.
     pub fn take(&mut self, now: Duration) -> Duration {
+        self.take_n(1, now)
+    }
+
+    /// Takes `cost` tokens, going into debt if too few are left: how long to wait before
+    /// spending them.
+    pub fn take_n(&mut self, cost: u32, now: Duration) -> Duration {
         self.refill(now);
-        self.tokens -= 1.0;
+        self.tokens -= f64::from(cost);
         if self.tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-self.tokens / self.per_second) }
+    }
+
+    /// The tokens left (below zero: the debt), as of the last take.
+    pub fn tokens(&self) -> f64 {
+        self.tokens
     }
 
     /// Takes a token if one is left; otherwise how long until one is.
@@ -42,6 +56,39 @@ impl TokenBucket {
         self.tokens -= 1.0;
         Ok(())
     }
+}
+
+/// How fast a bucket lets calls through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Calls (or quota units) per second on average.
+    pub per_second: f64,
+    /// How many at once.
+    pub burst: u32,
+    /// The tokens of a bucket never used before.
+    pub fresh: f64,
+}
+
+impl Rate {
+    /// `per_second` on average, `burst` at once; a new bucket starts full.
+    pub fn new(per_second: f64, burst: u32) -> Rate {
+        Rate { per_second, burst, fresh: f64::from(burst) }
+    }
+
+    /// The same rate, a new bucket starting with `tokens` instead.
+    pub fn starting_at(self, tokens: f64) -> Rate {
+        Rate { fresh: tokens, ..self }
+    }
+}
+
+/// Token buckets by name, shared by everyone who must keep to one limit.
+pub trait Limits: Send + Sync {
+    /// Takes `cost` tokens from the bucket `name`, going into debt if too few are left: how
+    /// long to wait before the call.
+    fn take(&self, name: &str, cost: u32, rate: Rate) -> Duration;
+
+    /// Takes one token from the bucket `name` if one is left; otherwise how long until one is.
+    fn try_take(&self, name: &str, rate: Rate) -> Result<(), Duration>;
 }
 
 #[cfg(test)]

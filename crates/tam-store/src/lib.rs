@@ -12,6 +12,7 @@
 //! boundary comparisons in SQL are exact.
 
 mod channels;
+mod copy;
 mod db;
 mod jobs;
 mod location;
@@ -20,6 +21,7 @@ mod outbox;
 mod pool;
 mod profile;
 mod query;
+mod rate;
 mod scan;
 #[cfg(feature = "sql-trace")]
 pub mod trace;
@@ -33,6 +35,7 @@ use tam_core::{TenantId, Timestamp};
 use crate::db::{Conn, args};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
+pub use copy::{CopyError, TableCopy};
 pub use jobs::{AccountHealth, JobRun, TenantMetrics};
 pub use location::Location;
 pub use migrations::SCHEMA_VERSION;

@@ -312,14 +312,25 @@ const MIGRATIONS: &[&str] = &[
     -- Its search: accounts whose name (in any case) or id starts with what is typed.
     CREATE INDEX accounts_by_name ON accounts (tenant_id, name COLLATE NOCASE);
     "#,
+    // 12: token buckets kept in the store, so that replicas sharing it keep to one limit
+    // together: a tenant's heartbeats, the Notion integration's calls, a Gmail user's quota, a
+    // Chat space's messages.
+    r#"
+    CREATE TABLE rate_buckets (
+        name    TEXT PRIMARY KEY,                -- heartbeats:<tenant>, notion, gmail:<user>, chat:<space>
+        tokens  REAL NOT NULL,                   -- below zero: calls already promised a later turn
+        at      INTEGER NOT NULL                 -- when they were counted
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
 /// byte (`COLLATE "C"`), as SQLite compares it, so ids sort alike on both back ends whatever
 /// the database's locale; integers are 64-bit, as SQLite's are.
-const PG_MIGRATIONS: &[(usize, &str)] = &[(
-    11,
-    r#"
+const PG_MIGRATIONS: &[(usize, &str)] = &[
+    (
+        11,
+        r#"
     CREATE TABLE tenants (
         id          TEXT COLLATE "C" PRIMARY KEY,
         name        TEXT COLLATE "C" NOT NULL,
@@ -573,7 +584,18 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[(
     );
     CREATE INDEX job_runs_running ON job_runs (tenant_id) WHERE outcome = 'running';
     "#,
-)];
+    ),
+    (
+        12,
+        r#"
+    CREATE TABLE rate_buckets (
+        name    TEXT COLLATE "C" PRIMARY KEY,
+        tokens  DOUBLE PRECISION NOT NULL,
+        at      BIGINT NOT NULL
+    );
+    "#,
+    ),
+];
 
 /// Brings the schema up to date; on PostgreSQL under a lock, so replicas starting at once
 /// migrate once and each sees the finished schema.

@@ -279,6 +279,36 @@ impl Store {
         Ok(rows)
     }
 
+    /// Claims the rows of `keys` that are due and not leased to another worker: what a task
+    /// queued, delivered by that task. Rows another worker holds are left out.
+    pub fn claim_keys(
+        &mut self,
+        tenant: &TenantId,
+        keys: &[&IdemKey],
+        now: Timestamp,
+        worker: &str,
+        lease: SignedDuration,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let until = now.checked_add(lease).unwrap_or(Timestamp::MAX);
+        let tx = self.conn.begin()?;
+        let mut rows = Vec::new();
+        for key in keys {
+            // On PostgreSQL the row's lock makes a concurrent claim wait, then see it leased.
+            let claimed = tx.row(
+                "UPDATE outbox SET state = 'in_flight', lease_owner = ?3, lease_until = ?4, attempts = attempts + 1
+                 WHERE tenant_id = ?1 AND idem_key = ?2 AND state IN ('pending', 'in_flight')
+                   AND next_attempt_at <= ?5 AND (lease_until IS NULL OR lease_until <= ?5)
+                 RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
+                     last_error, receipt, created_at, delivered_at",
+                &args![tenant.as_str(), key.as_str(), worker, nanos(until), nanos(now)],
+                read_row,
+            )?;
+            rows.extend(claimed);
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+
     /// Records one attempt and finishes the row, if `worker` still holds its lease. Returns
     /// false (and records nothing) when the lease was lost.
     pub fn finish(

@@ -14,6 +14,7 @@ use tam_connectors::notion::Notion;
 use tam_connectors::notion::crm::NotionCrm;
 use tam_connectors::notion::profile::NotionProfiles;
 use tam_core::ports::{DraftMailbox, RepAlerts, Writer};
+use tam_core::rate::Limits;
 use tam_writer::TemplateWriter;
 use tam_writer::llm::{LlmWriter, Router};
 
@@ -68,22 +69,25 @@ impl Clients {
     /// The clients `config` asks for.
     pub fn open(config: &Config) -> Result<Clients> {
         let notion = match (&config.notion.tenant, &config.notion.accounts_database) {
-            (Some(_), Some(_)) => Some(Arc::new(sources::notion_client(&config.notion)?)),
+            (Some(_), Some(_)) => Some(Arc::new(sources::notion_client(&config.notion, pacing(config))?)),
             _ => None,
         };
         let gmail = match config.mail.kind {
-            MailKind::Gmail => Some(gmail_client(&config.mail)?),
+            MailKind::Gmail => Some(gmail_client(&config.mail, shared_pacing(config))?),
             MailKind::Local => None,
         };
         let chat = match config.chat.kind {
-            ChatKind::Webhook => Some(SharedChat::Webhooks(Shared::new(ChatWebhooks::new(WebhookConfig {
-                spaces: config.chat.webhooks.iter().map(|(space, var)| (space.clone(), var.to_string())).collect(),
-                default_env: config.chat.default_webhook_env.as_ref().map(ToString::to_string),
-                min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
-                timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
-                concurrency: config.chat.concurrency,
-            })))),
-            ChatKind::Api => Some(SharedChat::Api(Shared::new(chat_api(&config.chat)?))),
+            ChatKind::Webhook => Some(SharedChat::Webhooks(Shared::new(
+                ChatWebhooks::new(WebhookConfig {
+                    spaces: config.chat.webhooks.iter().map(|(space, var)| (space.clone(), var.to_string())).collect(),
+                    default_env: config.chat.default_webhook_env.as_ref().map(ToString::to_string),
+                    min_interval: std::time::Duration::from_millis(config.chat.min_interval_ms),
+                    timeout: std::time::Duration::from_millis(config.chat.timeout_ms),
+                    concurrency: config.chat.concurrency,
+                })
+                .with_pacing(pacing(config)),
+            ))),
+            ChatKind::Api => Some(SharedChat::Api(Shared::new(chat_api(&config.chat, pacing(config))?))),
             ChatKind::Local => None,
         };
         Ok(Clients { writer: writer(&config.writer), gmail, notion, chat, jira: std::sync::OnceLock::new() })
@@ -127,7 +131,20 @@ fn notion(config: &Config, clients: &Clients) -> Result<Option<NotionChannels>> 
 }
 
 /// The Chat API as `[chat]` describes it.
-pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
+/// The buckets the clients pace their calls by: the store's when replicas share it, so that a
+/// deployment keeps to each API's limit together, not each replica to all of it; this
+/// process's otherwise.
+pub fn pacing(config: &Config) -> Arc<dyn Limits> {
+    shared_pacing(config).unwrap_or_else(|| Arc::new(tam_connectors::limits::LocalLimits::default()))
+}
+
+/// The store's buckets, when replicas share the store.
+fn shared_pacing(config: &Config) -> Option<Arc<dyn Limits>> {
+    let shared = config.store.as_ref().filter(|l| l.is_shared())?;
+    Some(Arc::new(tam_connectors::limits::StoreLimits::new(shared.clone())))
+}
+
+pub fn chat_api(config: &ChatConfig, pacing: Arc<dyn Limits>) -> Result<ChatApi> {
     let account = service_account(
         "chat",
         config.service_account_file_env.as_str(),
@@ -141,12 +158,13 @@ pub fn chat_api(config: &ChatConfig) -> Result<ChatApi> {
         std::time::Duration::from_millis(config.min_interval_ms),
         std::time::Duration::from_millis(config.timeout_ms),
     )
-    .with_concurrency(config.concurrency))
+    .with_concurrency(config.concurrency)
+    .with_pacing(pacing))
 }
 
 /// The Gmail client `[mail]` describes: one service account, its token cache and each
 /// mailbox's quota.
-fn gmail_client(config: &MailConfig) -> Result<Arc<Gmail>> {
+fn gmail_client(config: &MailConfig, shared: Option<Arc<dyn Limits>>) -> Result<Arc<Gmail>> {
     let timeout = std::time::Duration::from_millis(config.timeout_ms);
     let account = service_account(
         "mail",
@@ -160,6 +178,7 @@ fn gmail_client(config: &MailConfig) -> Result<Arc<Gmail>> {
         timeout,
         config.concurrency,
         tam_connectors::gmail::USER_UNITS_PER_SECOND,
+        shared,
     ))
 }
 
@@ -172,7 +191,7 @@ fn gmail_channels(config: &MailConfig, gmail: &Arc<Gmail>) -> Result<(GmailDraft
 
 /// Gmail drafts and alerts as `[mail]` describes them, on a client of their own.
 pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
-    gmail_channels(config, &gmail_client(config)?)
+    gmail_channels(config, &gmail_client(config, None)?)
 }
 
 /// Channels on clients of their own: for a command that opens them once.

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cli::{agent, bench, demo, doctor, explain, import, outbox, scan, serve, sync, webhook};
+use cli::{agent, bench, demo, doctor, explain, import, migrate, outbox, scan, serve, sync, webhook};
 use tam_app::log;
 
 /// A Technical Account Manager agent: account health, explained, and escalations seen coming.
@@ -78,6 +78,8 @@ enum Command {
     Notion(sync::NotionCommand),
     /// Check the home and every configured connection (one tiny call per model).
     Doctor(doctor::Args),
+    /// Copy the home's store into an empty PostgreSQL database, for replicas to share.
+    Migrate(migrate::Args),
 }
 
 /// What a command achieved, for the exit code.
@@ -131,5 +133,6 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Serve(args) => serve::run(&home, args),
         Command::Jobs(args) => serve::jobs_command(&home, args),
         Command::Doctor(args) => doctor::run(&home, args),
+        Command::Migrate(args) => migrate::run(&home, args),
     }
 }

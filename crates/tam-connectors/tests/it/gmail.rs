@@ -193,7 +193,7 @@ fn a_batch_of_drafts_is_saved_at_once_within_each_mailboxs_quota() {
     let key = format!("{}/tests/fixtures/test_service_account.json", env!("CARGO_MANIFEST_DIR"));
     let auth =
         ServiceAccount::from_file(std::path::Path::new(&key), Some(&fake.token_uri()), Duration::from_secs(5)).unwrap();
-    let gmail = Gmail::with_limits(auth, &fake.base_url(), Duration::from_secs(5), 8, 250);
+    let gmail = Gmail::with_limits(auth, &fake.base_url(), Duration::from_secs(5), 8, 250, None);
     let mut mailbox = GmailDrafts::new(gmail);
     // 40 drafts to one rep cost 600 units: more than one second of that mailbox's quota.
     let mut batch = drafts_to(40, 1);

@@ -52,7 +52,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         }
     }
     if config.chat.kind == crate::config::ChatKind::Api {
-        let api = crate::clients::chat_api(&config.chat).map_err(|e| format!("{e:#}"));
+        let api = crate::clients::chat_api(&config.chat, crate::clients::pacing(&config)).map_err(|e| format!("{e:#}"));
         checks.push(check("chat (api)", api.and_then(|mut api| api.check())));
     }
     if config.mail.kind == crate::config::MailKind::Gmail {
@@ -61,7 +61,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         checks.push(check("mail (gmail)", gmail.and_then(|(_, alerts)| alerts.check())));
     }
     if config.notion.tenant.is_some() {
-        checks.extend(notion_checks(&config.notion));
+        checks.extend(notion_checks(&config.notion, crate::clients::pacing(&config)));
     }
     if config.jira.tenant.is_some() {
         let me = crate::clients::sources::jira_client(&config).map_err(|e| format!("{e:#}")).and_then(|jira| {
@@ -120,8 +120,11 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 
 /// Each configured Notion database, read once: proves the token, the sharing and the id. Then
 /// its schema (one read per data source): whether a sync can leave out tam's own edits.
-fn notion_checks(section: &crate::config::NotionSection) -> Vec<serde_json::Value> {
-    let notion = match crate::clients::sources::notion_client(section) {
+fn notion_checks(
+    section: &crate::config::NotionSection,
+    pacing: std::sync::Arc<dyn tam_core::rate::Limits>,
+) -> Vec<serde_json::Value> {
+    let notion = match crate::clients::sources::notion_client(section, pacing) {
         Ok(n) => n,
         Err(e) => return vec![check("notion", Err(format!("{e:#}")))],
     };

@@ -9,6 +9,7 @@ pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod import;
+pub mod migrate;
 pub mod outbox;
 pub mod progress;
 pub mod rng;

@@ -69,7 +69,7 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
     let NotionCommand::Init { parent, json } = command;
     let (_, config) = home.open()?;
     let section = &config.notion;
-    let notion = notion_client(section)?;
+    let notion = notion_client(section, crate::clients::pacing(&config))?;
     let accounts =
         notion.create_database(&parent, "Accounts", schema::accounts_schema(&section.accounts, &section.health))?;
     let tickets =
@@ -88,7 +88,7 @@ pub fn notion(home: &Home, command: NotionCommand) -> Result<Outcome> {
 pub fn pull(store: &mut tam_store::Store, config: &Config, full: bool) -> Result<Pulled> {
     let book = notion_book(config)?.context("[notion] tenant is not set: which tenant are these accounts?")?;
     book.databases()?;
-    let notion = notion_client(&config.notion)?;
+    let notion = notion_client(&config.notion, crate::clients::pacing(config))?;
     tam_app::sync::notion::pull(store, &notion, &book, full, config.rules.import_options(Timestamp::now()))
 }
 
@@ -104,7 +104,7 @@ fn pull_feed(
     let notion = match notion_tenant(config) {
         Some(tenant) if tenant == feed.tenant.as_str() => {
             let book = notion_book(config)?.context("[notion] tenant is not set")?;
-            Some((book, Arc::new(notion_client(&config.notion)?)))
+            Some((book, Arc::new(notion_client(&config.notion, crate::clients::pacing(config))?)))
         }
         _ => None,
     };

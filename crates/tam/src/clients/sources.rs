@@ -2,6 +2,7 @@
 //! secrets from the variables it names. A helpdesk's client is built when its sync runs (a
 //! feed), so a missing token fails that sync, not the process.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +16,7 @@ use tam_core::TenantId;
 use crate::config::{Config, EnvVarName, JiraSection, KayakoApi, KayakoSection, NotionSection};
 
 /// The client `[notion]` describes, with its token from the environment.
-pub fn notion_client(config: &NotionSection) -> Result<Notion> {
+pub fn notion_client(config: &NotionSection, pacing: Arc<dyn tam_core::rate::Limits>) -> Result<Notion> {
     let token = secret("notion", &config.token_env, "integration's token")?;
     Ok(Notion::new(
         token,
@@ -26,7 +27,8 @@ pub fn notion_client(config: &NotionSection) -> Result<Notion> {
             timeout: Duration::from_millis(config.timeout_ms),
             ..NotionConfig::default()
         },
-    ))
+    )
+    .with_pacing(pacing))
 }
 
 /// The `[notion]` tenant and its databases, when it names a tenant (its CRM and profile

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -90,9 +90,9 @@ struct ApiState {
     tokens: Vec<(String, TenantId)>,
     /// Sees every tenant's `/metrics` (a scraper's token); tenants' tokens see their own.
     metrics_token: Option<String>,
-    heartbeats: Mutex<HashMap<TenantId, tam_core::rate::TokenBucket>>,
-    /// The heartbeat buckets' time is measured from here.
-    started: Instant,
+    /// Each tenant's heartbeat budget: in the store when replicas share it, so the limit is
+    /// the deployment's, not each replica's.
+    heartbeats: Arc<dyn tam_core::rate::Limits>,
     /// The process's network clients, which every task's channels share.
     clients: Arc<Clients>,
     /// Connections to the store, kept open between requests.
@@ -124,13 +124,8 @@ impl ApiState {
 
     /// Takes one heartbeat post from `tenant`'s budget; the wait until the next when empty.
     fn heartbeat_allowed(&self, tenant: &TenantId) -> Result<(), Duration> {
-        let (rate, burst) = (self.config.api.heartbeats_per_second, self.config.api.heartbeat_burst);
-        let mut buckets = self.heartbeats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = self.started.elapsed();
-        let bucket = buckets
-            .entry(tenant.clone())
-            .or_insert_with(|| tam_core::rate::TokenBucket::new(f64::from(burst), burst, rate, now));
-        bucket.try_take(now)
+        let rate = tam_core::rate::Rate::new(self.config.api.heartbeats_per_second, self.config.api.heartbeat_burst);
+        self.heartbeats.try_take(&format!("heartbeats:{tenant}"), rate)
     }
 }
 
@@ -228,8 +223,7 @@ pub fn spawn(
         config: config.clone(),
         tokens: tokens(config),
         metrics_token: config.api.metrics_token_env.as_ref().and_then(EnvVarName::value).filter(|t| t.len() >= 16),
-        heartbeats: Mutex::new(HashMap::new()),
-        started: Instant::now(),
+        heartbeats: tam_connectors::limits::for_store(&home.store_location(config)),
         clients,
         // As many as requests run at once: the runtime's blocking work, a handful at a time.
         stores: Pool::new(home.store_location(config), 8),

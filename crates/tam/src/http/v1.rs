@@ -97,7 +97,10 @@ pub(super) struct HeartbeatsTaken {
 pub(super) async fn heartbeats(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
     let body = read(body)?;
     let tenant = s.tenant(&headers)?;
-    if let Err(wait) = s.heartbeat_allowed(&tenant) {
+    // The budget may be the store's (replicas share it): a database call, off the event loop.
+    let asking = tenant.clone();
+    let allowed = blocking(&s, move |s| Ok(s.heartbeat_allowed(&asking))).await?;
+    if let Err(wait) = allowed {
         let secs = wait.as_secs().max(1).to_string();
         let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too many heartbeat posts for this tenant; slow down");
         return Ok(([(header::RETRY_AFTER, secs)], error).into_response());
