@@ -12,6 +12,7 @@ mod jira;
 mod kayako;
 mod llm;
 mod notion;
+mod postgres;
 mod redis;
 mod serve;
 
@@ -35,6 +36,16 @@ pub(crate) struct Run {
 impl TestHome {
     pub(crate) fn new() -> TestHome {
         TestHome { dir: tempfile::tempdir().unwrap(), database: tam_testkit::postgres::test_database() }
+    }
+
+    /// A home whose store is its SQLite file, whatever the run's back end.
+    pub(crate) fn sqlite() -> TestHome {
+        TestHome { dir: tempfile::tempdir().unwrap(), database: None }
+    }
+
+    /// A home whose store is the PostgreSQL database at `url`.
+    pub(crate) fn on(url: &str) -> TestHome {
+        TestHome { dir: tempfile::tempdir().unwrap(), database: Some(url.to_owned()) }
     }
 
     /// `tam` in this home, with no `TAM_*` variable of the test's own environment.
