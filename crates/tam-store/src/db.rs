@@ -27,27 +27,49 @@ pub(crate) enum Conn {
 }
 
 /// A PostgreSQL client and the statements it prepared, keyed by their SQLite-form text.
+///
+/// A connection the server closed (a restart, a failover) is opened again before the next
+/// statement, so a long-running process outlives the outage: the work that saw the loss fails,
+/// and the next tries again. Never inside a transaction: its statements would then commit one
+/// by one on the new connection, so there the loss is an error until the transaction ends.
 pub(crate) struct PgConn {
     client: RefCell<postgres::Client>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
+    in_transaction: std::cell::Cell<bool>,
     /// The URL it was opened with, for a second connection; never shown (it may hold a password).
     pub(crate) url: String,
 }
 
 impl PgConn {
     pub(crate) fn new(client: postgres::Client, url: &str) -> PgConn {
-        PgConn { client: RefCell::new(client), statements: RefCell::new(HashMap::new()), url: url.to_owned() }
+        PgConn {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+            in_transaction: std::cell::Cell::new(false),
+            url: url.to_owned(),
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.client.borrow().is_closed()
     }
 
+    /// The client, connected again first if the server had closed it.
+    fn client(&self) -> Result<std::cell::RefMut<'_, postgres::Client>, StoreError> {
+        let mut client = self.client.borrow_mut();
+        if client.is_closed() && !self.in_transaction.get() {
+            *client = crate::location::connect(&self.url)?;
+            self.statements.borrow_mut().clear();
+        }
+        Ok(client)
+    }
+
     fn statement(&self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        let mut client = self.client()?;
         if let Some(stmt) = self.statements.borrow().get(sql) {
             return Ok(stmt.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&numbered_to_dollar(&without_index_hints(sql)))?;
+        let stmt = client.prepare(&numbered_to_dollar(&without_index_hints(sql)))?;
         self.statements.borrow_mut().insert(sql.to_owned(), stmt.clone());
         Ok(stmt)
     }
@@ -55,7 +77,7 @@ impl PgConn {
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<postgres::Row>, StoreError> {
         let stmt = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().query(&stmt, &params)?)
+        Ok(self.client()?.query(&stmt, &params)?)
     }
 }
 
@@ -322,7 +344,7 @@ impl Conn {
             Conn::Pg(c) => {
                 let stmt = c.statement(sql)?;
                 let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-                Ok(c.client.borrow_mut().execute(&stmt, &params)?)
+                Ok(c.client()?.execute(&stmt, &params)?)
             }
         }
     }
@@ -389,7 +411,7 @@ impl Conn {
     pub(crate) fn batch(&self, sql: &str) -> Result<(), StoreError> {
         match self {
             Conn::Lite(c) => Ok(c.execute_batch(sql)?),
-            Conn::Pg(c) => Ok(c.client.borrow_mut().batch_execute(sql)?),
+            Conn::Pg(c) => Ok(c.client()?.batch_execute(sql)?),
         }
     }
 
@@ -405,7 +427,7 @@ impl Conn {
     pub(crate) fn begin(&self) -> Result<Tx<'_>, StoreError> {
         // SQLite: take the write lock at once, so a transaction that reads before it writes
         // waits its turn behind another writer instead of failing when it comes to write.
-        self.batch(match self {
+        self.open_transaction(match self {
             Conn::Lite(_) => "BEGIN IMMEDIATE",
             Conn::Pg(_) => "BEGIN",
         })?;
@@ -414,11 +436,30 @@ impl Conn {
 
     /// Starts a read transaction: every query in it sees the same state of the store.
     pub(crate) fn begin_read(&self) -> Result<Tx<'_>, StoreError> {
-        self.batch(match self {
+        self.open_transaction(match self {
             Conn::Lite(_) => "BEGIN DEFERRED",
             Conn::Pg(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         })?;
         Ok(Tx { conn: self, open: true })
+    }
+
+    /// Runs `begin` (statements that open a transaction); until [`Conn::close_transaction`],
+    /// a lost connection is not opened again behind the transaction's back.
+    pub(crate) fn open_transaction(&self, begin: &str) -> Result<(), StoreError> {
+        self.batch(begin)?;
+        if let Conn::Pg(c) = self {
+            c.in_transaction.set(true);
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction with `end` (`COMMIT` or `ROLLBACK`).
+    pub(crate) fn close_transaction(&self, end: &str) -> Result<(), StoreError> {
+        let ended = self.batch(end);
+        if let Conn::Pg(c) = self {
+            c.in_transaction.set(false);
+        }
+        ended
     }
 }
 
@@ -431,9 +472,9 @@ pub(crate) struct Tx<'c> {
 impl Tx<'_> {
     pub(crate) fn commit(mut self) -> Result<(), StoreError> {
         self.open = false;
-        let committed = self.conn.batch("COMMIT");
+        let committed = self.conn.close_transaction("COMMIT");
         if committed.is_err() {
-            let _ = self.conn.batch("ROLLBACK");
+            let _ = self.conn.close_transaction("ROLLBACK");
         }
         committed
     }
@@ -450,7 +491,7 @@ impl std::ops::Deref for Tx<'_> {
 impl Drop for Tx<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.conn.batch("ROLLBACK");
+            let _ = self.conn.close_transaction("ROLLBACK");
         }
     }
 }
@@ -462,6 +503,30 @@ mod tests {
     #[test]
     fn parameter_markers_become_dollars_outside_quoted_text() {
         assert_eq!(numbered_to_dollar("a = ?1 AND b = '?x' AND c = ?12"), "a = $1 AND b = '?x' AND c = $12");
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_opened_again_but_never_inside_a_transaction() {
+        let (_server, cluster) = tam_testkit::postgres::cluster();
+        let url = tam_testkit::postgres::create_database(&cluster);
+        let (store, admin) = (crate::Store::connect(&url).unwrap(), crate::Store::connect(&url).unwrap());
+        let kill = |victim: &Conn| {
+            let pid: i64 = victim.row("SELECT pg_backend_pid()", &[], |r| r.get(0)).unwrap().unwrap();
+            admin.conn.row("SELECT pg_terminate_backend(?1)", &args![pid], |_| Ok(())).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        kill(&store.conn);
+        // The statement that meets the loss may fail; the next one runs on a new connection.
+        let _ = store.tenant_ids();
+        assert!(store.tenant_ids().is_ok());
+
+        let tx = store.conn.begin().unwrap();
+        tx.execute("INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', 0)", &[]).unwrap();
+        kill(&store.conn);
+        let after = tx.execute("INSERT INTO tenants (id, name, created_at) VALUES ('u', 'u', 0)", &[]);
+        assert!(after.is_err(), "no statement of a transaction runs on a connection the transaction is not on");
+        drop(tx);
+        assert_eq!(store.tenant_ids().unwrap(), Vec::<tam_core::TenantId>::new(), "the transaction left nothing");
     }
 
     #[test]

@@ -146,9 +146,7 @@ impl Store {
     /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host:port/db`)
     /// and brings its schema up to date; replicas starting together migrate once.
     pub fn connect(url: &str) -> Result<Store, StoreError> {
-        let failed = |reason: String| StoreError::Connect { url: location::redact(url), reason };
-        let config: postgres::Config = url.parse().map_err(|e: postgres::Error| failed(e.to_string()))?;
-        let client = config.connect(postgres::NoTls).map_err(|e| failed(location::cause(&e)))?;
+        let client = location::connect(url)?;
         let conn = Conn::Pg(Box::new(db::PgConn::new(client, url)));
         migrations::apply(&conn)?;
         Ok(Store { conn })

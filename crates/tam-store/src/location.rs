@@ -79,6 +79,13 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
+/// A client connected to `url`; a failure names the URL without its password.
+pub(crate) fn connect(url: &str) -> Result<postgres::Client, crate::StoreError> {
+    let failed = |reason: String| crate::StoreError::Connect { url: redact(url), reason };
+    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| failed(e.to_string()))?;
+    config.connect(postgres::NoTls).map_err(|e| failed(cause(&e)))
+}
+
 /// A driver error in a line: the server's message (the driver alone says only "db error"),
 /// or the driver's error and its first cause.
 pub(crate) fn cause(e: &postgres::Error) -> String {

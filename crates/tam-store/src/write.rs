@@ -25,8 +25,8 @@ impl Store {
             // PostgreSQL checks them once, at the commit.
             Conn::Pg(_) => "BEGIN; SET CONSTRAINTS ALL DEFERRED",
         };
-        if let Err(e) = self.conn.batch(begin) {
-            let _ = self.conn.batch("ROLLBACK");
+        if let Err(e) = self.conn.open_transaction(begin) {
+            let _ = self.conn.close_transaction("ROLLBACK");
             self.conn.foreign_keys_on();
             return Err(e);
         }
@@ -37,7 +37,7 @@ impl Store {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.tx.batch("ROLLBACK");
+            let _ = self.tx.close_transaction("ROLLBACK");
             self.tx.foreign_keys_on();
         }
     }
@@ -161,9 +161,9 @@ impl Writer<'_> {
     /// Makes everything written visible.
     pub fn commit(mut self) -> Result<(), StoreError> {
         self.open = false;
-        let committed = self.tx.batch("COMMIT");
+        let committed = self.tx.close_transaction("COMMIT");
         if committed.is_err() {
-            let _ = self.tx.batch("ROLLBACK");
+            let _ = self.tx.close_transaction("ROLLBACK");
         }
         self.tx.foreign_keys_on();
         committed
