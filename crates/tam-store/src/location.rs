@@ -27,6 +27,20 @@ impl Location {
         Err("expected a PostgreSQL URL, postgres://user@host:port/database".to_owned())
     }
 
+    /// A schema of the PostgreSQL database at `url` for the caller alone, dropped and created
+    /// afresh: `tam bench` runs in schemas of its own and leaves the rest of the database alone.
+    pub fn fresh_schema(url: &str, schema: &str) -> Result<Location, crate::StoreError> {
+        if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(crate::StoreError::Connect {
+                url: redact(url),
+                reason: format!("{schema:?} is not a plain schema name"),
+            });
+        }
+        connect(url)?.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))?;
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Ok(Location::Postgres(format!("{url}{separator}options=-csearch_path%3D{schema}")))
+    }
+
     /// Whether several processes on several machines can share it.
     pub fn is_shared(&self) -> bool {
         matches!(self, Location::Postgres(_))

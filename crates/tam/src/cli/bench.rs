@@ -47,6 +47,31 @@ pub struct Args {
     /// Signed Jira webhook deliveries to process after the scans, each re-scoring one account.
     #[arg(long, default_value_t = 1_000)]
     webhooks: u64,
+
+    /// Run on this PostgreSQL database instead of a SQLite file, in schemas of the bench's own
+    /// (`tam_bench*`, dropped and created afresh); then also time replicas delivering together.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+
+    /// With --database: how many `tam outbox deliver` processes share the replicas' effects.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(2..=16))]
+    replicas: u64,
+
+    /// With --database: the effects the replicas deliver.
+    #[arg(long, default_value_t = 10_000)]
+    replica_effects: u64,
+}
+
+/// The bench's store for one of its homes: the home's SQLite file, or a schema of its own in
+/// the `--database`.
+fn open_home(home: &Home, database: Option<&str>, schema: &str) -> Result<(tam_store::Store, crate::config::Config)> {
+    std::fs::create_dir_all(&home.dir)?;
+    let mut config = crate::config::Config::load(&home.config_path(), crate::config::tam_env()?)?;
+    if let Some(url) = database {
+        config.store = Some(tam_store::Location::fresh_schema(url, schema)?);
+    }
+    let store = tam_store::Store::open_at(&home.store_location(&config))?;
+    Ok((store, config))
 }
 
 const TENANT: &str = "bench";
@@ -79,7 +104,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     std::fs::create_dir_all(&home.dir)?;
     // Webhooks name their account by an `account:` label; the secret is the bench's own.
     std::fs::write(home.config_path(), format!("[jira]\ntenant = \"{TENANT}\"\n"))?;
-    let (mut store, config) = home.open()?;
+    let database = args.database.as_deref();
+    let (mut store, config) = open_home(&home, database, "tam_bench")?;
     reset_peak_rss();
     let started = Instant::now();
     let report = import_book(&mut store, &config, &data, as_of)?;
@@ -104,7 +130,11 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     // The seed's scorer on the same book: from the store, before anything else changes it, and
     // from the import file.
     let seed = [("store", home.db_path()), ("book", data.clone())].map(|(mode, source)| {
-        let took = seed_scorer(&home, mode, &source, as_of);
+        let took = match database {
+            // It reads SQLite only.
+            Some(_) if mode == "store" => Err("the store is PostgreSQL".to_owned()),
+            _ => seed_scorer(&home, mode, &source, as_of),
+        };
         (mode, took)
     });
 
@@ -118,13 +148,22 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     // The same on a small book, so the cost of one effect can be compared across book sizes.
     let small = if args.accounts > SMALL_BOOK {
         let tickets = args.tickets * SMALL_BOOK / args.accounts.max(1);
-        Some(small_book_delivery(&dir.join("small"), SMALL_BOOK, tickets, as_of)?)
+        Some(small_book_delivery(&dir.join("small"), database, SMALL_BOOK, tickets, as_of)?)
     } else {
         None
     };
 
     let events = match &args.redis_url {
         Some(url) => Some(redis_phase(&dir, url, args.events)?),
+        None => None,
+    };
+    // One delivering process, then several, on the same number of effects.
+    let replicas = match database {
+        Some(url) => {
+            let one = replica_phase(&dir, url, 1, args.replica_effects)?;
+            let many = replica_phase(&dir, url, args.replicas, args.replica_effects)?;
+            Some((one, many))
+        }
         None => None,
     };
     let mut out = std::io::stdout().lock();
@@ -151,16 +190,21 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
                 "dashboard_pages": pages.2, "dashboard_p50_ms": pages.0, "dashboard_max_ms": pages.1,
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
+                "store": if database.is_some() { "postgres" } else { "sqlite" },
+                "replicas": replicas.map(|_| args.replicas), "replica_effects": replicas.map(|_| args.replica_effects),
+                "one_replica_effects_per_second": replicas.map(|(one, _)| per_second(one)),
+                "replicas_effects_per_second": replicas.map(|(_, many)| per_second(many)),
             })
         )?;
     } else {
         let mib = |m: Option<u64>| m.map_or("n/a".to_owned(), |m| format!("{m} MiB"));
         writeln!(
             out,
-            "book      {} accounts, {} tickets ({} records)",
+            "book      {} accounts, {} tickets ({} records), store {}",
             args.accounts,
             args.tickets,
-            report.imported()
+            report.imported(),
+            if database.is_some() { "PostgreSQL" } else { "SQLite" }
         )?;
         writeln!(
             out,
@@ -229,6 +273,19 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 per_second(small),
                 small.0,
                 per_second(small) / per_second(delivery).max(f64::MIN_POSITIVE)
+            )?;
+        }
+        if let Some((one, many)) = replicas {
+            writeln!(
+                out,
+                "replicas  {:>7.2} s  {:>9.0} effects/s  {} processes delivering {} effects together, each once; one alone: {:.2} s, {:.0}/s; {:.2}x",
+                many.1.as_secs_f64(),
+                per_second(many),
+                args.replicas,
+                many.0,
+                one.1.as_secs_f64(),
+                per_second(one),
+                per_second(many) / per_second(one).max(f64::MIN_POSITIVE)
             )?;
         }
         if let Some((n, t)) = events {
@@ -319,6 +376,7 @@ fn import_book(
 /// A book of `accounts` in its own home under `dir`: generated, imported, scanned, delivered.
 fn small_book_delivery(
     dir: &std::path::Path,
+    database: Option<&str>,
     accounts: u64,
     tickets: u64,
     as_of: Timestamp,
@@ -328,7 +386,7 @@ fn small_book_delivery(
     std::fs::create_dir_all(&home.dir)?;
     let data = dir.join("book.ndjson");
     generate(&data, accounts, tickets, as_of)?;
-    let (mut store, config) = home.open()?;
+    let (mut store, config) = open_home(&home, database, "tam_bench_small")?;
     import_book(&mut store, &config, &data, as_of)?;
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     score(&mut store, &config, &tenant, as_of)?;
@@ -392,8 +450,6 @@ fn webhook_phase(
 /// Queues `n` events in a fresh home whose bus is Redis at `url`, then times one dispatcher
 /// run delivering them: outbox claim, publish, and the recorded attempt for each.
 fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duration)> {
-    use tam_core::comms::{AGENT_ID, Event};
-    use tam_core::outbox::{EffectKind, IdemKey};
     let home = Home { dir: dir.join("home-events") };
     let _ = std::fs::remove_dir_all(&home.dir);
     std::fs::create_dir_all(&home.dir)?;
@@ -404,7 +460,68 @@ fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duratio
     let (mut store, config) = home.open()?;
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     let now = Timestamp::now();
-    let effects: Vec<tam_store::NewEffect> = (0..n)
+    let effects = bench_events(&tenant, n, now);
+    store.enqueue(&tenant, now, &effects)?;
+    let mut channels = crate::clients::open(&home, &config)?;
+    let started = Instant::now();
+    let report = channels.dispatch(&mut store, &tenant, &config.rules)?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        report.delivered == n,
+        "only {} of {n} events were delivered ({} failed)",
+        report.delivered,
+        report.failed
+    );
+    Ok((n, took))
+}
+
+/// Queues `n` events in a schema of their own of the `database`, then times `processes`
+/// `tam outbox deliver` processes delivering them together to the store's event streams: from
+/// the first start to the last exit. Each effect must be delivered once: by the processes'
+/// own counts, and by the streams, which keep one entry per event.
+fn replica_phase(dir: &std::path::Path, database: &str, processes: u64, n: u64) -> Result<(u64, Duration)> {
+    let home = Home { dir: dir.join(format!("home-replicas-{processes}")) };
+    let _ = std::fs::remove_dir_all(&home.dir);
+    let (mut store, _) = open_home(&home, Some(database), &format!("tam_bench_replicas_{processes}"))?;
+    let Some(tam_store::Location::Postgres(url)) = store.location() else { anyhow::bail!("not on PostgreSQL") };
+    let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
+    let now = Timestamp::now();
+    let writer = store.writer()?;
+    writer.ensure_tenant(&tenant, now)?;
+    writer.commit()?;
+    store.enqueue(&tenant, now, &bench_events(&tenant, n, now))?;
+    let started = Instant::now();
+    let children: Vec<std::process::Child> = (0..processes)
+        .map(|_| {
+            std::process::Command::new(std::env::current_exe()?)
+                .args(["outbox", "deliver", "--json", "--tenant", TENANT])
+                .env("TAM_HOME", &home.dir)
+                .env("TAM_DATABASE_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    let mut delivered = 0;
+    for child in children {
+        let output = child.wait_with_output()?;
+        anyhow::ensure!(output.status.success(), "a delivering process failed");
+        let reports: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+        delivered += reports.as_array().into_iter().flatten().filter_map(|r| r["delivered"].as_u64()).sum::<u64>();
+    }
+    let took = started.elapsed();
+    let streamed = store.events(&tenant, "escalations", 0, None)?.len() as u64;
+    anyhow::ensure!(
+        delivered == n && streamed == n,
+        "{processes} processes delivered {delivered} of {n} effects and the streams hold {streamed}: each must be delivered once"
+    );
+    Ok((n, took))
+}
+
+/// `n` escalation events of `tenant`, as the dispatcher delivers them.
+fn bench_events(tenant: &TenantId, n: u64, now: Timestamp) -> Vec<tam_store::NewEffect> {
+    use tam_core::comms::{AGENT_ID, Event};
+    use tam_core::outbox::{EffectKind, IdemKey};
+    (0..n)
         .map(|i| {
             let key = IdemKey::new(EffectKind::Event, &format!("bench-{i}"), now);
             let event = Event {
@@ -424,19 +541,7 @@ fn redis_phase(dir: &std::path::Path, url: &str, n: u64) -> Result<(u64, Duratio
                 payload: serde_json::to_string(&event).expect("plain data"),
             }
         })
-        .collect();
-    store.enqueue(&tenant, now, &effects)?;
-    let mut channels = crate::clients::open(&home, &config)?;
-    let started = Instant::now();
-    let report = channels.dispatch(&mut store, &tenant, &config.rules)?;
-    let took = started.elapsed();
-    anyhow::ensure!(
-        report.delivered == n,
-        "only {} of {n} events were delivered ({} failed)",
-        report.delivered,
-        report.failed
-    );
-    Ok((n, took))
+        .collect()
 }
 
 /// Writes the book as NDJSON; returns the number of records.

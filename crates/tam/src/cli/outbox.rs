@@ -32,6 +32,16 @@ pub enum OutboxCommand {
         #[arg(long, value_name = "TENANT")]
         tenant: Option<String>,
     },
+    /// Deliver everything due now, then exit: what `tam serve` does each tick. Any number may
+    /// run at once on a shared store; each effect is delivered by one of them.
+    Deliver {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
@@ -94,6 +104,28 @@ pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
                 )?;
             }
             Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
+        }
+        OutboxCommand::Deliver { tenant, json } => {
+            let mut channels = crate::clients::open(home, &config)?;
+            let mut reports = Vec::new();
+            for t in select_tenants(&store, tenant.as_deref())? {
+                let r = channels.dispatch(&mut store, &t, &config.rules)?;
+                if !json {
+                    writeln!(
+                        out,
+                        "tenant {t}: delivered {}, will retry {}, failed {}, deferred {}",
+                        r.delivered, r.retried, r.failed, r.deferred
+                    )?;
+                }
+                reports.push(json!({
+                    "tenant_id": t.as_str(), "delivered": r.delivered, "retried": r.retried, "failed": r.failed,
+                    "deferred": r.deferred, "lost_leases": r.lost_leases,
+                }));
+            }
+            if json {
+                writeln!(out, "{}", Value::Array(reports))?;
+            }
+            Ok(Outcome::Done)
         }
     }
 }
