@@ -3,7 +3,7 @@
 //! verified: each table's rows are read back from the target, counted and checksummed, and must
 //! match what was read from the source.
 
-use crate::db::{Arg, Conn, Dialect, Row, ToArg};
+use crate::db::{Arg, Conn, Dialect, IntoArg, Row, Value};
 use crate::{Store, StoreError};
 
 /// Every table, parents before children, each with the columns that order its rows (its key):
@@ -82,27 +82,13 @@ pub enum CopyError {
     Store(#[from] StoreError),
 }
 
-/// A column's value, owned, as either back end hands it over.
-#[derive(Debug, Clone, PartialEq)]
-enum Value {
-    Null,
-    Int(i64),
-    Real(f64),
-    Text(String),
+/// What copying needs of a value besides binding it.
+trait Copied: Sized {
+    fn read(row: &Row<'_>, i: usize) -> Result<Self, StoreError>;
+    fn digest(&self, hash: &mut ring::digest::Context);
 }
 
-impl ToArg for Value {
-    fn arg(&self) -> Arg<'_> {
-        match self {
-            Value::Null => Arg::Null,
-            Value::Int(v) => Arg::Int(*v),
-            Value::Real(v) => Arg::Real(*v),
-            Value::Text(s) => Arg::Text(s),
-        }
-    }
-}
-
-impl Value {
+impl Copied for Value {
     fn read(row: &Row<'_>, i: usize) -> Result<Value, StoreError> {
         use rusqlite::types::ValueRef;
         match row {
@@ -238,15 +224,12 @@ fn insert(conn: &Conn, table: &str, columns: &[String], rows: &[Vec<Value>]) -> 
     if rows.is_empty() {
         return Ok(());
     }
-    let width = columns.len();
-    let tuples: Vec<String> = (0..rows.len())
-        .map(|r| {
-            let marks: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect();
-    let sql = format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), tuples.join(", "));
-    let args: Vec<Arg<'_>> = rows.iter().flatten().map(ToArg::arg).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({}) VALUES {}",
+        columns.join(", "),
+        crate::db::placeholders(rows.len(), columns.len())
+    );
+    let args: Vec<Arg<'_>> = rows.iter().flatten().map(IntoArg::into_arg).collect();
     conn.execute(&sql, &args)?;
     Ok(())
 }

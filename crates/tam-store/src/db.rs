@@ -124,15 +124,16 @@ pub(crate) enum Arg<'a> {
     Text(&'a str),
 }
 
-/// What can be bound as a parameter.
-pub(crate) trait ToArg {
-    fn arg(&self) -> Arg<'_>;
+/// What can be bound as a parameter: `args!` takes each by reference and keeps only what the
+/// value itself borrows, so a temporary `&str` (`id.as_str()`) lives as long as its string.
+pub(crate) trait IntoArg<'a> {
+    fn into_arg(self) -> Arg<'a>;
 }
 
 macro_rules! int_arg {
     ($($t:ty),*) => {$(
-        impl ToArg for $t {
-            fn arg(&self) -> Arg<'_> {
+        impl<'a> IntoArg<'a> for &$t {
+            fn into_arg(self) -> Arg<'a> {
                 Arg::Int(i64::from(*self))
             }
         }
@@ -140,38 +141,45 @@ macro_rules! int_arg {
 }
 int_arg!(i64, i32, u32, u16, u8, bool);
 
-impl ToArg for f64 {
-    fn arg(&self) -> Arg<'_> {
+impl<'a> IntoArg<'a> for &f64 {
+    fn into_arg(self) -> Arg<'a> {
         Arg::Real(*self)
     }
 }
 
-impl ToArg for str {
-    fn arg(&self) -> Arg<'_> {
+impl<'a> IntoArg<'a> for &'a str {
+    fn into_arg(self) -> Arg<'a> {
         Arg::Text(self)
     }
 }
 
-impl ToArg for String {
-    fn arg(&self) -> Arg<'_> {
+impl<'a> IntoArg<'a> for &'a String {
+    fn into_arg(self) -> Arg<'a> {
         Arg::Text(self)
     }
 }
 
-impl<T: ToArg + ?Sized> ToArg for &T {
-    fn arg(&self) -> Arg<'_> {
-        (**self).arg()
+/// A reference to a reference binds what the inner one borrows.
+impl<'a, T: ?Sized> IntoArg<'a> for &&'a T
+where
+    &'a T: IntoArg<'a>,
+{
+    fn into_arg(self) -> Arg<'a> {
+        (*self).into_arg()
     }
 }
 
-impl<T: ToArg> ToArg for Option<T> {
-    fn arg(&self) -> Arg<'_> {
-        self.as_ref().map_or(Arg::Null, ToArg::arg)
+impl<'a, 'b, T> IntoArg<'a> for &'b Option<T>
+where
+    &'b T: IntoArg<'a>,
+{
+    fn into_arg(self) -> Arg<'a> {
+        self.as_ref().map_or(Arg::Null, IntoArg::into_arg)
     }
 }
 
-impl ToArg for Arg<'_> {
-    fn arg(&self) -> Arg<'_> {
+impl<'a> IntoArg<'a> for &Arg<'a> {
+    fn into_arg(self) -> Arg<'a> {
         *self
     }
 }
@@ -179,10 +187,110 @@ impl ToArg for Arg<'_> {
 /// The parameters of a query: `args![tenant.as_str(), nanos(at)]`.
 macro_rules! args {
     ($($x:expr),* $(,)?) => {
-        [$($crate::db::ToArg::arg(&$x)),*]
+        [$($crate::db::IntoArg::into_arg(&$x)),*]
     };
 }
 pub(crate) use args;
+
+/// A value owned, for parameters gathered before their statement runs (a batch of rows, the
+/// filters a page was asked for, a copied table).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl<'a> IntoArg<'a> for &'a Value {
+    fn into_arg(self) -> Arg<'a> {
+        match self {
+            Value::Null => Arg::Null,
+            Value::Int(v) => Arg::Int(*v),
+            Value::Real(v) => Arg::Real(*v),
+            Value::Text(s) => Arg::Text(s),
+        }
+    }
+}
+
+impl From<Arg<'_>> for Value {
+    fn from(arg: Arg<'_>) -> Value {
+        match arg {
+            Arg::Null => Value::Null,
+            Arg::Int(v) => Value::Int(v),
+            Arg::Real(v) => Value::Real(v),
+            Arg::Text(s) => Value::Text(s.to_owned()),
+        }
+    }
+}
+
+/// `(?1, ?2), (?3, ?4)`: the placeholders of `rows` rows of `width` values.
+pub(crate) fn placeholders(rows: usize, width: usize) -> String {
+    let mut out = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..width {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('?');
+            out.push_str(&(r * width + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Rows for one multi-row statement (`head VALUES (…), (…) tail`), sent when full or when
+/// asked: on PostgreSQL a round trip per row would cost an import or a scan most of its time. A
+/// row whose key is already in the batch sends the batch first, so rows apply in order (one
+/// statement cannot upsert the same row twice).
+pub(crate) struct Batch<K> {
+    head: &'static str,
+    tail: &'static str,
+    width: usize,
+    rows: Vec<Value>,
+    keys: std::collections::HashSet<K>,
+}
+
+/// Rows per batch statement.
+const BATCH_ROWS: usize = 500;
+
+impl<K: std::hash::Hash + Eq> Batch<K> {
+    pub(crate) fn new(head: &'static str, tail: &'static str, width: usize) -> Batch<K> {
+        Batch { head, tail, width, rows: Vec::new(), keys: std::collections::HashSet::new() }
+    }
+
+    /// Adds a row; sends the batch first when it holds `key`, and after when it is full.
+    /// Returns the rows the statements sent changed.
+    pub(crate) fn push(&mut self, conn: &Conn, key: K, row: &[Arg<'_>]) -> Result<u64, StoreError> {
+        debug_assert_eq!(row.len(), self.width);
+        let mut changed = 0;
+        if self.keys.contains(&key) {
+            changed += self.flush(conn)?;
+        }
+        self.keys.insert(key);
+        self.rows.extend(row.iter().copied().map(Value::from));
+        if self.rows.len() >= BATCH_ROWS * self.width {
+            changed += self.flush(conn)?;
+        }
+        Ok(changed)
+    }
+
+    /// Sends what the batch holds; returns the rows the statement changed.
+    pub(crate) fn flush(&mut self, conn: &Conn) -> Result<u64, StoreError> {
+        if self.rows.is_empty() {
+            return Ok(0);
+        }
+        let values = placeholders(self.rows.len() / self.width, self.width);
+        let sql = format!("{} VALUES {values} {}", self.head, self.tail);
+        let args: Vec<Arg<'_>> = self.rows.iter().map(IntoArg::into_arg).collect();
+        let changed = conn.execute_once(&sql, &args);
+        self.rows.clear();
+        self.keys.clear();
+        changed
+    }
+}
 
 impl rusqlite::ToSql for Arg<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -345,6 +453,19 @@ impl Conn {
                 let stmt = c.statement(sql)?;
                 let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
                 Ok(c.client()?.execute(&stmt, &params)?)
+            }
+        }
+    }
+
+    /// Runs a statement that is not run again soon (a batch of rows of its own size): prepared
+    /// for this run only, so it takes no place in the statement caches.
+    pub(crate) fn execute_once(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64, StoreError> {
+        match self {
+            Conn::Lite(c) => Ok(c.execute(sql, rusqlite::params_from_iter(args))? as u64),
+            Conn::Pg(c) => {
+                let sql = numbered_to_dollar(sql);
+                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                Ok(c.client()?.execute(sql.as_str(), &params)?)
             }
         }
     }
@@ -527,6 +648,11 @@ mod tests {
         assert!(after.is_err(), "no statement of a transaction runs on a connection the transaction is not on");
         drop(tx);
         assert_eq!(store.tenant_ids().unwrap(), Vec::<tam_core::TenantId>::new(), "the transaction left nothing");
+    }
+
+    #[test]
+    fn placeholders_number_every_value_of_every_row() {
+        assert_eq!(placeholders(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
     }
 
     #[test]

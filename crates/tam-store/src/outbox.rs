@@ -8,7 +8,7 @@
 use tam_core::outbox::{EffectKind, IdemKey};
 use tam_core::{AccountId, SignedDuration, TenantId, Timestamp};
 
-use crate::db::{Conn, Dialect, Row, args};
+use crate::db::{Batch, Conn, Dialect, Row, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft saved for an account, as its profile's communication history lists it.
@@ -214,21 +214,24 @@ pub(crate) fn insert_effects<'e>(
     as_of: Timestamp,
     effects: impl IntoIterator<Item = &'e NewEffect>,
 ) -> Result<u64, StoreError> {
+    const COLUMNS: &str =
+        "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)";
+    const NEW: &str = "ON CONFLICT (tenant_id, idem_key) DO NOTHING";
+    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    // On PostgreSQL in multi-row statements; a key twice in one batch sends it first.
+    let mut batch = (tx.dialect() == Dialect::Postgres).then(|| Batch::new(COLUMNS, NEW, 7));
+    let (t, at) = (tenant.as_str(), nanos(as_of));
     let mut added = 0;
     for e in effects {
-        added += tx.execute(
-            "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)
-             ON CONFLICT (tenant_id, idem_key) DO NOTHING",
-            &args![
-                tenant.as_str(),
-                e.key.as_str(),
-                e.kind.as_str(),
-                e.account.as_ref().map(AccountId::as_str),
-                e.payload,
-                nanos(as_of)
-            ],
-        )?;
+        let row =
+            args![t, e.key.as_str(), e.kind.as_str(), e.account.as_ref().map(AccountId::as_str), e.payload, 0i64, at];
+        added += match &mut batch {
+            Some(b) => b.push(tx, e.key.as_str().to_owned(), &row)?,
+            None => tx.execute(crate::write::one_row(&ONE, COLUMNS, NEW, 7), &row)?,
+        };
+    }
+    if let Some(b) = &mut batch {
+        added += b.flush(tx)?;
     }
     Ok(added)
 }

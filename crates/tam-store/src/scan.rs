@@ -9,7 +9,8 @@ use tam_core::{
     AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
 };
 
-use crate::db::{Conn, Row, Tx, args};
+use crate::db::{Batch, Conn, Row, Tx, args};
+use crate::write::one_row;
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One account's inputs to a scan.
@@ -357,7 +358,11 @@ impl Store {
         let tx = self.conn.begin()?;
         let rerun =
             tx.exists("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", &args![tenant.as_str(), at])?;
-        Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun })
+        let batches = (tx.dialect() == crate::db::Dialect::Postgres).then(|| ScanBatches {
+            snapshots: Batch::new(SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, 15),
+            episodes: Batch::new(EPISODE_COLUMNS, EPISODE_UPSERT, 7),
+        });
+        Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun, batches })
     }
 
     /// Another connection to the same database, for reading beside a write transaction of
@@ -379,7 +384,33 @@ pub struct ScanWriter<'a> {
     tenant: TenantId,
     as_of: Timestamp,
     rerun: bool,
+    /// On PostgreSQL, snapshots and episodes go in multi-row statements.
+    batches: Option<ScanBatches>,
 }
+
+struct ScanBatches {
+    snapshots: Batch<String>,
+    episodes: Batch<(String, i64)>,
+}
+
+const SNAPSHOT_COLUMNS: &str = "INSERT INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
+    trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
+    episode_last_alert_score, episode_last_alert_status)";
+const SNAPSHOT_UPSERT: &str = "ON CONFLICT (tenant_id, account_id, as_of) DO UPDATE SET
+    score = excluded.score, status = excluded.status, trend = excluded.trend,
+    deductions = excluded.deductions, trigger = excluded.trigger, alert_cause = excluded.alert_cause,
+    delivery = excluded.delivery, episode_opened_at = excluded.episode_opened_at,
+    episode_reason = excluded.episode_reason, episode_last_alert_at = excluded.episode_last_alert_at,
+    episode_last_alert_score = excluded.episode_last_alert_score,
+    episode_last_alert_status = excluded.episode_last_alert_status";
+const EPISODE_COLUMNS: &str = "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at,
+    last_alert_score, last_alert_status)";
+const EPISODE_UPSERT: &str = "ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
+    last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
+    last_alert_status = excluded.last_alert_status, closed_at = NULL";
+
+static SNAPSHOT_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static EPISODE_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl ScanWriter<'_> {
     /// Accounts' snapshots (replacing any of the same scan) and their episodes opened, updated
@@ -392,36 +423,40 @@ impl ScanWriter<'_> {
             let ep = d.episode.as_ref();
             let deductions =
                 serde_json::to_string(&r.health.deductions).expect("deductions are plain data and always serialise");
-            self.tx.execute(
-                "INSERT INTO snapshots (tenant_id, account_id, as_of, score, status, trend, deductions,
-                    trigger, alert_cause, delivery, episode_opened_at, episode_reason, episode_last_alert_at,
-                    episode_last_alert_score, episode_last_alert_status)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
-                 ON CONFLICT (tenant_id, account_id, as_of) DO UPDATE SET
-                    score = excluded.score, status = excluded.status, trend = excluded.trend,
-                    deductions = excluded.deductions, trigger = excluded.trigger, alert_cause = excluded.alert_cause,
-                    delivery = excluded.delivery, episode_opened_at = excluded.episode_opened_at,
-                    episode_reason = excluded.episode_reason, episode_last_alert_at = excluded.episode_last_alert_at,
-                    episode_last_alert_score = excluded.episode_last_alert_score,
-                    episode_last_alert_status = excluded.episode_last_alert_status",
-                &args![
-                    t,
-                    a,
-                    at,
-                    r.health.score,
-                    r.health.status.as_str(),
-                    r.trend.as_str(),
-                    deductions,
-                    d.trigger.map(Reason::as_str),
-                    d.alert.map(AlertCause::as_str),
-                    r.delivery.map(Delivery::as_str),
-                    ep.map(|e| nanos(e.opened_at)),
-                    ep.map(|e| e.reason.as_str()),
-                    ep.map(|e| nanos(e.last_alert_at)),
-                    ep.map(|e| e.last_alert_score),
-                    ep.map(|e| e.last_alert_status.as_str()),
-                ],
-            )?;
+            let (score, status, trend) = (r.health.score, r.health.status.as_str(), r.trend.as_str());
+            let (trigger, alert, delivery) =
+                (d.trigger.map(Reason::as_str), d.alert.map(AlertCause::as_str), r.delivery.map(Delivery::as_str));
+            let (opened, reason) = (ep.map(|e| nanos(e.opened_at)), ep.map(|e| e.reason.as_str()));
+            let (alerted, alert_score, alert_status) = (
+                ep.map(|e| nanos(e.last_alert_at)),
+                ep.map(|e| e.last_alert_score),
+                ep.map(|e| e.last_alert_status.as_str()),
+            );
+            let snapshot = args![
+                t,
+                a,
+                at,
+                score,
+                status,
+                trend,
+                deductions,
+                trigger,
+                alert,
+                delivery,
+                opened,
+                reason,
+                alerted,
+                alert_score,
+                alert_status
+            ];
+            match &mut self.batches {
+                Some(b) => {
+                    b.snapshots.push(&self.tx, a.to_owned(), &snapshot)?;
+                }
+                None => {
+                    self.tx.execute(one_row(&SNAPSHOT_SQL, SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, 15), &snapshot)?;
+                }
+            }
             if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
                 // A re-run that no longer opens an episode at this instant must not leave the
                 // first run's episode behind.
@@ -431,23 +466,17 @@ impl ScanWriter<'_> {
                 )?;
             }
             if let Some(e) = ep {
-                self.tx.execute(
-                    "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at, last_alert_score,
-                                           last_alert_status, closed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
-                     ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
-                        last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
-                        last_alert_status = excluded.last_alert_status, closed_at = NULL",
-                    &args![
-                        t,
-                        a,
-                        nanos(e.opened_at),
-                        e.reason.as_str(),
-                        nanos(e.last_alert_at),
-                        e.last_alert_score,
-                        e.last_alert_status.as_str()
-                    ],
-                )?;
+                let (opened, reason, alerted) = (nanos(e.opened_at), e.reason.as_str(), nanos(e.last_alert_at));
+                let (alert_score, alert_status) = (e.last_alert_score, e.last_alert_status.as_str());
+                let episode = args![t, a, opened, reason, alerted, alert_score, alert_status];
+                match &mut self.batches {
+                    Some(b) => {
+                        b.episodes.push(&self.tx, (a.to_owned(), opened), &episode)?;
+                    }
+                    None => {
+                        self.tx.execute(one_row(&EPISODE_SQL, EPISODE_COLUMNS, EPISODE_UPSERT, 7), &episode)?;
+                    }
+                }
             }
             if let Some(e) = &d.closed {
                 self.tx.execute(
@@ -462,6 +491,7 @@ impl ScanWriter<'_> {
     /// How the rep hears of an account written earlier by [`ScanWriter::snapshots`]: the alert
     /// budget is planned over the whole book, so it may be known only after its snapshot.
     pub fn set_delivery(&mut self, account: &AccountId, delivery: Delivery) -> Result<(), StoreError> {
+        self.send()?;
         self.tx.execute(
             "UPDATE snapshots SET delivery = ?4 WHERE tenant_id = ?1 AND account_id = ?2 AND as_of = ?3",
             &args![self.tenant.as_str(), account.as_str(), nanos(self.as_of), delivery.as_str()],
@@ -474,9 +504,19 @@ impl ScanWriter<'_> {
         crate::outbox::insert_effects(&self.tx, &self.tenant, self.as_of, effects)
     }
 
+    /// Sends the rows batched so far.
+    fn send(&mut self) -> Result<(), StoreError> {
+        if let Some(b) = &mut self.batches {
+            b.snapshots.flush(&self.tx)?;
+            b.episodes.flush(&self.tx)?;
+        }
+        Ok(())
+    }
+
     /// Makes the scan visible, with its summary (none for a one-account re-score, which leaves
     /// the tenant's scan list alone).
-    pub fn commit(self, summary: Option<&ScanSummary>) -> Result<(), StoreError> {
+    pub fn commit(mut self, summary: Option<&ScanSummary>) -> Result<(), StoreError> {
+        self.send()?;
         if let Some(summary) = summary {
             let summary = serde_json::to_string(summary).expect("a struct of counters always serialises");
             self.tx.execute(

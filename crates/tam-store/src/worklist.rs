@@ -6,7 +6,7 @@
 use tam_core::scoring::Deduction;
 use tam_core::{TenantId, Timestamp};
 
-use crate::db::{Arg, Dialect, ToArg, args};
+use crate::db::{Arg, Dialect, IntoArg, Value, args};
 use crate::scan::{ScanSummary, corrupt};
 use crate::{Store, StoreError, from_nanos, nanos};
 
@@ -189,7 +189,7 @@ impl Store {
         };
         let searching = !with.is_empty();
         let counted_join = if rep.is_some() || searching { join } else { "" };
-        let params: Vec<Arg<'_>> = values.iter().map(ToArg::arg).collect();
+        let params: Vec<Arg<'_>> = values.iter().map(IntoArg::into_arg).collect();
         let total: i64 = self
             .conn
             .row(&format!("{with} SELECT COUNT(*) FROM {snapshots} {counted_join} WHERE {conditions}"), &params, |r| {
@@ -199,7 +199,7 @@ impl Store {
         let (limit_at, offset_at) = (values.len() + 1, values.len() + 2);
         values.push(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
         values.push(Value::Int(i64::try_from(offset).unwrap_or(i64::MAX)));
-        let params: Vec<Arg<'_>> = values.iter().map(ToArg::arg).collect();
+        let params: Vec<Arg<'_>> = values.iter().map(IntoArg::into_arg).collect();
         let sql = format!(
             "{with} SELECT {BUCKET}, s.account_id, a.name, a.rep_name, a.rep_email, s.score, s.status, s.trend, s.deductions,
                     s.trigger, s.episode_opened_at, s.delivery
@@ -264,20 +264,5 @@ impl Store {
                 |r| Ok(WaitingDraft { idem_key: r.get(0)?, state: r.get(1)?, created_at: from_nanos(r.get(2)?) }),
             )?
             .filter(|d| d.created_at >= since))
-    }
-}
-
-/// A parameter of a statement built from the filters given.
-enum Value {
-    Text(String),
-    Int(i64),
-}
-
-impl ToArg for Value {
-    fn arg(&self) -> Arg<'_> {
-        match self {
-            Value::Text(s) => Arg::Text(s),
-            Value::Int(v) => Arg::Int(*v),
-        }
     }
 }

@@ -3,7 +3,9 @@
 use tam_core::records::{Account, Heartbeat, Ticket};
 use tam_core::{AccountId, TenantId, Timestamp};
 
-use crate::db::{Conn, args};
+use std::cell::RefCell;
+
+use crate::db::{Batch, Conn, args};
 use crate::{Store, StoreError, nanos};
 
 /// A write transaction for imported records. Nothing is visible to readers until
@@ -11,6 +13,49 @@ use crate::{Store, StoreError, nanos};
 pub struct Writer<'a> {
     tx: &'a Conn,
     open: bool,
+    /// On PostgreSQL, accounts and tickets go in multi-row statements, sent before anything
+    /// reads or commits; SQLite, in process, takes them one by one faster.
+    batches: Option<RefCell<Batches>>,
+}
+
+struct Batches {
+    accounts: Batch<(String, String)>,
+    tickets: Batch<(String, String)>,
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, rep_chat_space, contacts,
+    last_heartbeat, api_call_count, check_in_interval_days, cc_contacts)";
+const ACCOUNT_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
+    name = excluded.name, rep_name = excluded.rep_name, rep_email = excluded.rep_email,
+    rep_chat_space = COALESCE(excluded.rep_chat_space, accounts.rep_chat_space),
+    contacts = CASE WHEN excluded.contacts = '[]' THEN accounts.contacts ELSE excluded.contacts END,
+    cc_contacts = CASE WHEN excluded.cc_contacts = '[]' THEN accounts.cc_contacts ELSE excluded.cc_contacts END,
+    last_heartbeat = CASE
+        WHEN excluded.last_heartbeat IS NULL THEN accounts.last_heartbeat
+        WHEN accounts.last_heartbeat IS NULL THEN excluded.last_heartbeat
+        WHEN excluded.last_heartbeat > accounts.last_heartbeat THEN excluded.last_heartbeat
+        ELSE accounts.last_heartbeat END,
+    api_call_count = COALESCE(excluded.api_call_count, accounts.api_call_count),
+    check_in_interval_days = excluded.check_in_interval_days";
+const TICKET_COLUMNS: &str =
+    "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at, updated_at, subject, kind)";
+const TICKET_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
+    account_id = excluded.account_id, source = excluded.source, priority = excluded.priority,
+    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
+    subject = excluded.subject, kind = excluded.kind";
+
+static ACCOUNT_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+static TICKET_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// `columns VALUES (?1, …) upsert`, written once.
+pub(crate) fn one_row(
+    sql: &'static std::sync::OnceLock<String>,
+    columns: &str,
+    upsert: &str,
+    width: usize,
+) -> &'static str {
+    sql.get_or_init(|| format!("{columns} VALUES {} {upsert}", crate::db::placeholders(1, width)))
 }
 
 impl Store {
@@ -30,7 +75,13 @@ impl Store {
             self.conn.foreign_keys_on();
             return Err(e);
         }
-        Ok(Writer { tx: &self.conn, open: true })
+        let batches = matches!(self.conn, Conn::Pg(_)).then(|| {
+            RefCell::new(Batches {
+                accounts: Batch::new(ACCOUNT_COLUMNS, ACCOUNT_UPSERT, 11),
+                tickets: Batch::new(TICKET_COLUMNS, TICKET_UPSERT, 10),
+            })
+        });
+        Ok(Writer { tx: &self.conn, open: true, batches })
     }
 }
 
@@ -44,6 +95,17 @@ impl Drop for Writer<'_> {
 }
 
 impl Writer<'_> {
+    /// Sends the rows batched so far: before a read, a heartbeat (which updates its account)
+    /// and the commit, so each sees every row written before it.
+    fn send(&self) -> Result<(), StoreError> {
+        if let Some(batches) = &self.batches {
+            let mut b = batches.borrow_mut();
+            b.accounts.flush(self.tx)?;
+            b.tickets.flush(self.tx)?;
+        }
+        Ok(())
+    }
+
     /// Creates the tenant if it is new. Returns whether it was created.
     pub fn ensure_tenant(&self, tenant: &TenantId, now: Timestamp) -> Result<bool, StoreError> {
         let created = self.tx.execute(
@@ -55,16 +117,19 @@ impl Writer<'_> {
 
     /// The ids of every account of a tenant, as this transaction sees them.
     pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+        self.send()?;
         self.tx.rows("SELECT id FROM accounts WHERE tenant_id = ?1", &args![tenant.as_str()], |r| r.get(0))
     }
 
     /// Whether the tenant exists.
     pub fn tenant_exists(&self, tenant: &TenantId) -> Result<bool, StoreError> {
+        self.send()?;
         self.tx.exists("SELECT 1 FROM tenants WHERE id = ?1", &args![tenant.as_str()])
     }
 
     /// Whether the account exists in the tenant.
     pub fn account_exists(&self, tenant: &TenantId, account: &AccountId) -> Result<bool, StoreError> {
+        self.send()?;
         self.tx.exists(
             "SELECT 1 FROM accounts WHERE tenant_id = ?1 AND id = ?2",
             &args![tenant.as_str(), account.as_str()],
@@ -77,68 +142,56 @@ impl Writer<'_> {
     pub fn upsert_account(&self, a: &Account) -> Result<(), StoreError> {
         let contacts = serde_json::to_string(&a.contacts).expect("a list of strings always serialises");
         let cc = serde_json::to_string(&a.cc).expect("a list of strings always serialises");
-        self.tx.execute(
-                "INSERT INTO accounts (tenant_id, id, name, rep_name, rep_email, rep_chat_space, contacts,
-                                       last_heartbeat, api_call_count, check_in_interval_days, cc_contacts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET
-                    name = excluded.name, rep_name = excluded.rep_name, rep_email = excluded.rep_email,
-                    rep_chat_space = COALESCE(excluded.rep_chat_space, accounts.rep_chat_space),
-                    contacts = CASE WHEN excluded.contacts = '[]' THEN accounts.contacts ELSE excluded.contacts END,
-                    cc_contacts = CASE WHEN excluded.cc_contacts = '[]' THEN accounts.cc_contacts ELSE excluded.cc_contacts END,
-                    last_heartbeat = CASE
-                        WHEN excluded.last_heartbeat IS NULL THEN accounts.last_heartbeat
-                        WHEN accounts.last_heartbeat IS NULL THEN excluded.last_heartbeat
-                        WHEN excluded.last_heartbeat > accounts.last_heartbeat THEN excluded.last_heartbeat
-                        ELSE accounts.last_heartbeat END,
-                    api_call_count = COALESCE(excluded.api_call_count, accounts.api_call_count),
-                    check_in_interval_days = excluded.check_in_interval_days",
-            &args![
-                a.tenant.as_str(),
-                a.id.as_str(),
-                a.name,
-                a.rep.name,
-                a.rep.email.as_str(),
-                a.rep.chat_space,
-                contacts,
-                a.last_heartbeat.map(nanos),
-                a.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX)),
-                a.check_in_interval_days,
-                cc,
-            ],
-        )?;
+        let (tenant, id, email) = (a.tenant.as_str(), a.id.as_str(), a.rep.email.as_str());
+        let beat = a.last_heartbeat.map(nanos);
+        let calls = a.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+        let values = args![
+            tenant,
+            id,
+            a.name,
+            a.rep.name,
+            email,
+            a.rep.chat_space,
+            contacts,
+            beat,
+            calls,
+            a.check_in_interval_days,
+            cc,
+        ];
+        match &self.batches {
+            Some(b) => {
+                let key = (a.tenant.to_string(), a.id.to_string());
+                b.borrow_mut().accounts.push(self.tx, key, &values)?;
+            }
+            None => {
+                self.tx.execute(one_row(&ACCOUNT_SQL, ACCOUNT_COLUMNS, ACCOUNT_UPSERT, 11), &values)?;
+            }
+        }
         Ok(())
     }
 
     /// Inserts or replaces a ticket.
     pub fn upsert_ticket(&self, t: &Ticket) -> Result<(), StoreError> {
-        self.tx.execute(
-            "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at,
-                                      updated_at, subject, kind)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (tenant_id, id) DO UPDATE SET
-                    account_id = excluded.account_id, source = excluded.source, priority = excluded.priority,
-                    status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
-                    subject = excluded.subject, kind = excluded.kind",
-            &args![
-                t.tenant.as_str(),
-                t.id.as_str(),
-                t.account.as_str(),
-                t.source.as_str(),
-                t.priority.level(),
-                t.status.as_str(),
-                nanos(t.created_at),
-                t.updated_at.map(nanos),
-                t.subject,
-                t.kind,
-            ],
-        )?;
+        let (tenant, id, account) = (t.tenant.as_str(), t.id.as_str(), t.account.as_str());
+        let (source, status) = (t.source.as_str(), t.status.as_str());
+        let (level, created, updated) = (t.priority.level(), nanos(t.created_at), t.updated_at.map(nanos));
+        let values = args![tenant, id, account, source, level, status, created, updated, t.subject, t.kind];
+        match &self.batches {
+            Some(b) => {
+                let key = (t.tenant.to_string(), t.id.to_string());
+                b.borrow_mut().tickets.push(self.tx, key, &values)?;
+            }
+            None => {
+                self.tx.execute(one_row(&TICKET_SQL, TICKET_COLUMNS, TICKET_UPSERT, 10), &values)?;
+            }
+        }
         Ok(())
     }
 
     /// Records a heartbeat (idempotent per instant) and moves the account's last heartbeat
     /// forward if this one is newer.
     pub fn insert_heartbeat(&self, h: &Heartbeat) -> Result<(), StoreError> {
+        self.send()?;
         let count = h.api_call_count.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
         let (tenant, account, at) = (h.tenant.as_str(), h.account.as_str(), nanos(h.at));
         let args = args![tenant, account, at, count];
@@ -160,6 +213,10 @@ impl Writer<'_> {
 
     /// Makes everything written visible.
     pub fn commit(mut self) -> Result<(), StoreError> {
+        if let Err(e) = self.send() {
+            // Dropped, it rolls back.
+            return Err(e);
+        }
         self.open = false;
         let committed = self.tx.close_transaction("COMMIT");
         if committed.is_err() {
