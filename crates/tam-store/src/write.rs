@@ -213,10 +213,8 @@ impl Writer<'_> {
 
     /// Makes everything written visible.
     pub fn commit(mut self) -> Result<(), StoreError> {
-        if let Err(e) = self.send() {
-            // Dropped, it rolls back.
-            return Err(e);
-        }
+        // On failure the writer is dropped, which rolls back.
+        self.send()?;
         self.open = false;
         let committed = self.tx.close_transaction("COMMIT");
         if committed.is_err() {
