@@ -470,6 +470,32 @@ impl Conn {
         }
     }
 
+    /// [`Conn::rows`] for a statement not run again soon: prepared for this run only.
+    pub(crate) fn rows_once<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        match self {
+            Conn::Lite(c) => {
+                let mut stmt = c.prepare(sql)?;
+                let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+                let mut out = Vec::new();
+                while let Some(r) = rows.next()? {
+                    out.push(f(&Row::Lite(r))?);
+                }
+                Ok(out)
+            }
+            Conn::Pg(c) => {
+                let sql = numbered_to_dollar(sql);
+                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let found = c.client()?.query(sql.as_str(), &params)?;
+                found.iter().map(|r| f(&Row::Pg(r))).collect()
+            }
+        }
+    }
+
     /// Every row of a query, each read by `f`.
     pub(crate) fn rows<T>(
         &self,

@@ -177,6 +177,80 @@ pub enum Finish {
     },
 }
 
+/// How one claimed row ends, as the finishing statement writes it.
+struct Settled<'r> {
+    id: i64,
+    /// The fencing token: the attempt count the claim set.
+    attempts: u32,
+    state: &'static str,
+    next: i64,
+    /// 1 when the claim does not count as an attempt (a deferred row).
+    undo: i64,
+    error: Option<&'r str>,
+    receipt: Option<&'r str>,
+    delivered: Option<i64>,
+    /// The attempt's outcome; none for a deferred row, which records no attempt.
+    outcome: Option<&'static str>,
+}
+
+impl<'r> Settled<'r> {
+    fn of(row: &'r OutboxRow, finish: &'r Finish, at: Timestamp) -> Settled<'r> {
+        let (state, next, undo, error, receipt, delivered, outcome) = match finish {
+            Finish::Defer { next_attempt_at } => ("pending", *next_attempt_at, 1, None, None, None, None),
+            Finish::Delivered { receipt } => {
+                ("delivered", row.next_attempt_at, 0, None, Some(receipt.as_str()), Some(nanos(at)), Some("delivered"))
+            }
+            Finish::Retry { error, next_attempt_at } => {
+                ("pending", *next_attempt_at, 0, Some(error.as_str()), None, None, Some("retry"))
+            }
+            Finish::Failed { error } => {
+                ("failed", row.next_attempt_at, 0, Some(error.as_str()), None, None, Some("failed"))
+            }
+        };
+        Settled {
+            id: row.id,
+            attempts: row.attempts,
+            state,
+            next: nanos(next),
+            undo,
+            error,
+            receipt,
+            delivered,
+            outcome,
+        }
+    }
+}
+
+/// Finishes every row of `settled` still leased to `worker` in one statement; returns their ids.
+fn finish_together(tx: &Conn, worker: &str, settled: &[Settled<'_>]) -> Result<Vec<i64>, StoreError> {
+    if settled.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Values outside an INSERT have no column to take a type from: each is cast.
+    let types = ["bigint", "bigint", "text", "bigint", "bigint", "text", "text", "bigint"];
+    let rows: Vec<String> = (0..settled.len())
+        .map(|r| {
+            let cells: Vec<String> =
+                types.iter().enumerate().map(|(c, ty)| format!("CAST(?{} AS {ty})", r * types.len() + c + 2)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "UPDATE outbox AS o SET state = v.state, next_attempt_at = v.next, attempts = o.attempts - v.undo,
+                last_error = COALESCE(v.error, o.last_error), receipt = COALESCE(v.receipt, o.receipt),
+                delivered_at = COALESCE(v.delivered, o.delivered_at), lease_owner = NULL, lease_until = NULL
+         FROM (VALUES {}) AS v (id, attempts, state, next, undo, error, receipt, delivered)
+         WHERE o.id = v.id AND o.lease_owner = ?1 AND o.attempts = v.attempts AND o.state = 'in_flight'
+         RETURNING o.id",
+        rows.join(", ")
+    );
+    let mut args = vec![crate::db::Arg::Text(worker)];
+    for s in settled {
+        args.extend(args![s.id, s.attempts, s.state, s.next, s.undo, s.error, s.receipt, s.delivered]);
+    }
+    tx.rows_once(&sql, &args, |r| r.get(0))
+}
+
 const COLUMNS: &str = "id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
     last_error, receipt, created_at, delivered_at";
 
@@ -332,50 +406,51 @@ impl Store {
         at: Timestamp,
         finished: impl IntoIterator<Item = (&'r OutboxRow, &'r Finish)>,
     ) -> Result<u64, StoreError> {
+        let settled: Vec<Settled<'r>> =
+            finished.into_iter().map(|(row, finish)| Settled::of(row, finish, at)).collect();
         let tx = self.conn.begin()?;
-        let mut lost = 0;
-        {
-            for (row, finish) in finished {
-                let (state, next, error, receipt, delivered_at, outcome) = match finish {
-                    Finish::Defer { next_attempt_at } => {
-                        let updated = tx.execute(
-                            "UPDATE outbox SET state = 'pending', next_attempt_at = ?4, attempts = attempts - 1,
-                                    lease_owner = NULL, lease_until = NULL
-                             WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-                            &args![row.id, worker, row.attempts, nanos(*next_attempt_at)],
-                        )?;
-                        lost += u64::from(updated == 0);
-                        continue;
+        let finished = match tx.dialect() {
+            Dialect::Sqlite => {
+                let mut finished = Vec::with_capacity(settled.len());
+                for s in &settled {
+                    let updated = tx.execute(
+                        "UPDATE outbox SET state = ?4, next_attempt_at = ?5, attempts = attempts - ?9,
+                                last_error = COALESCE(?6, last_error), receipt = COALESCE(?7, receipt),
+                                delivered_at = COALESCE(?8, delivered_at), lease_owner = NULL, lease_until = NULL
+                         WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
+                        &args![s.id, worker, s.attempts, s.state, s.next, s.error, s.receipt, s.delivered, s.undo],
+                    )?;
+                    if updated == 1 {
+                        finished.push(s.id);
                     }
-                    Finish::Delivered { receipt } => {
-                        ("delivered", row.next_attempt_at, None, Some(receipt.as_str()), Some(nanos(at)), "delivered")
-                    }
-                    Finish::Retry { error, next_attempt_at } => {
-                        ("pending", *next_attempt_at, Some(error.as_str()), None, None, "retry")
-                    }
-                    Finish::Failed { error } => {
-                        ("failed", row.next_attempt_at, Some(error.as_str()), None, None, "failed")
-                    }
-                };
-                let updated = tx.execute(
-                    "UPDATE outbox SET state = ?4, next_attempt_at = ?5, last_error = COALESCE(?6, last_error),
-                            receipt = COALESCE(?7, receipt), delivered_at = COALESCE(?8, delivered_at),
-                            lease_owner = NULL, lease_until = NULL
-                     WHERE id = ?1 AND lease_owner = ?2 AND attempts = ?3 AND state = 'in_flight'",
-                    &args![row.id, worker, row.attempts, state, nanos(next), error, receipt, delivered_at],
-                )?;
-                if updated == 0 {
-                    lost += 1;
-                    continue;
                 }
-                tx.execute(
-                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    &args![row.id, row.attempts, nanos(at), outcome, error.or(receipt)],
-                )?;
+                finished
+            }
+            Dialect::Postgres => finish_together(&tx, worker, &settled)?,
+        };
+        let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
+        let attempts: Vec<&Settled<'_>> =
+            settled.iter().filter(|s| s.outcome.is_some() && finished.contains(&s.id)).collect();
+        match tx.dialect() {
+            Dialect::Sqlite => {
+                for s in &attempts {
+                    tx.execute(
+                        "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)],
+                    )?;
+                }
+            }
+            Dialect::Postgres => {
+                let mut batch: Batch<i64> =
+                    Batch::new("INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail)", "", 5);
+                for s in &attempts {
+                    batch.push(&tx, s.id, &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)])?;
+                }
+                batch.flush(&tx)?;
             }
         }
         tx.commit()?;
-        Ok(lost)
+        Ok((settled.len() - finished.len()) as u64)
     }
 
     /// The tenant's outbox, oldest first, optionally in one state.

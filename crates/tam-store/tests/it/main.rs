@@ -1,4 +1,5 @@
-//! Integration tests of the SQLite store on real database files.
+//! Integration tests of the store on real database files, and of what replicas sharing one
+//! database rely on: on PostgreSQL when the run has a cluster (`TAM_TEST_POSTGRES`).
 
 #![allow(clippy::unwrap_used, reason = "a test that cannot set up should fail loudly")]
 
@@ -123,6 +124,99 @@ fn a_file_that_is_not_a_database_is_named() {
     std::fs::write(&path, "this is not sqlite, but it is long enough to look like a header of a file").unwrap();
     let err = Store::open(&path).err().unwrap().to_string();
     assert!(err.starts_with(&format!("cannot open database {}", path.display())), "{err}");
+}
+
+/// A store several connections can open: a fresh PostgreSQL database when the run has a
+/// cluster, else a SQLite file.
+fn shared() -> (tempfile::TempDir, tam_store::Location) {
+    let dir = tempfile::tempdir().unwrap();
+    let location = match tam_testkit::postgres::test_database() {
+        Some(url) => tam_store::Location::Postgres(url),
+        None => tam_store::Location::File(dir.path().join("tam.db")),
+    };
+    (dir, location)
+}
+
+fn events(n: usize) -> Vec<tam_store::NewEffect> {
+    use tam_core::outbox::{EffectKind, IdemKey};
+    (0..n)
+        .map(|i| tam_store::NewEffect {
+            key: IdemKey::from_stored(format!("event:e{i:04}")),
+            kind: EffectKind::Event,
+            account: None,
+            payload: "{}".to_owned(),
+        })
+        .collect()
+}
+
+#[test]
+fn a_worker_whose_lease_ran_out_cannot_finish_a_row_another_worker_took_over() {
+    use tam_store::{Claim, Finish, OutboxState};
+    let (_dir, location) = shared();
+    let mut store = Store::open_at(&location).unwrap();
+    let t0 = at("2026-03-29T07:00:00Z");
+    store.enqueue(&tenant(), t0, &events(1)).unwrap();
+    let lease = tam_core::SignedDuration::from_secs(60);
+    let claim = Claim { drafts: 1, others: 10 };
+    let first = store.claim_due(&tenant(), t0, "worker-a", lease, claim).unwrap();
+    assert_eq!(first.len(), 1);
+    let within = t0.checked_add(tam_core::SignedDuration::from_secs(30)).unwrap();
+    assert!(store.claim_due(&tenant(), within, "worker-b", lease, claim).unwrap().is_empty(), "leased to a");
+    // Worker a stalls past its lease; b takes the row over.
+    let after = t0.checked_add(tam_core::SignedDuration::from_secs(61)).unwrap();
+    let second = store.claim_due(&tenant(), after, "worker-b", lease, claim).unwrap();
+    assert_eq!((second.len(), second[0].attempts), (1, 2), "the attempt count is the fencing token");
+    let delivered = |receipt: &str| Finish::Delivered { receipt: receipt.to_owned() };
+    let late = delivered("from a");
+    assert_eq!(store.finish_batch("worker-a", after, [(&first[0], &late)]).unwrap(), 1, "a's result is refused");
+    let on_time = delivered("from b");
+    assert_eq!(store.finish_batch("worker-b", after, [(&second[0], &on_time)]).unwrap(), 0);
+    let row = store.outbox(&tenant(), None).unwrap().remove(0);
+    assert_eq!((row.state, row.receipt.as_deref()), (OutboxState::Delivered, Some("from b")));
+    let attempts = store.attempts(row.id).unwrap();
+    assert_eq!(attempts.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(), ["delivered"]);
+}
+
+#[test]
+fn workers_claiming_at_once_never_take_the_same_row() {
+    use tam_store::{Claim, Finish};
+    let (_dir, location) = shared();
+    let now = at("2026-03-29T07:00:00Z");
+    Store::open_at(&location).unwrap().enqueue(&tenant(), now, &events(600)).unwrap();
+    let lease = tam_core::SignedDuration::from_secs(600);
+    let taken: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|w| {
+                let location = location.clone();
+                scope.spawn(move || {
+                    let mut store = Store::open_at(&location).unwrap();
+                    let worker = format!("worker-{w}");
+                    let mut mine = Vec::new();
+                    loop {
+                        let rows =
+                            store.claim_due(&tenant(), now, &worker, lease, Claim { drafts: 1, others: 16 }).unwrap();
+                        if rows.is_empty() {
+                            return mine;
+                        }
+                        let done = Finish::Delivered { receipt: worker.clone() };
+                        assert_eq!(store.finish_batch(&worker, now, rows.iter().map(|r| (r, &done))).unwrap(), 0);
+                        mine.extend(rows.iter().map(|r| r.id));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let mut all: Vec<i64> = taken.iter().flatten().copied().collect();
+    all.sort_unstable();
+    let claimed = all.len();
+    all.dedup();
+    assert_eq!(
+        (claimed, all.len()),
+        (600, 600),
+        "every row once: {:?}",
+        taken.iter().map(Vec::len).collect::<Vec<_>>()
+    );
 }
 
 #[test]
