@@ -5,7 +5,7 @@
 use tam_core::comms::{CrmUpdate, Event, ModelCall};
 use tam_core::{TenantId, Timestamp};
 
-use crate::db::{Arg, args};
+use crate::db::{Arg, Dialect, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// A draft as the embedded mailbox keeps it.
@@ -79,9 +79,6 @@ impl Store {
                 |r| r.get(0),
             )
         };
-        if let Some(path) = existing(self)? {
-            return Ok(Some(path));
-        }
         let recipients = serde_json::to_string(&d.recipients).expect("a list of strings always serialises");
         let added = self.conn.execute(
             "INSERT INTO drafts (tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id,
@@ -104,7 +101,7 @@ impl Store {
                 d.note
             ],
         )?;
-        // Another replica saved it between the read and the insert: report its draft.
+        // Saved before (a retried delivery, or another replica): report that draft.
         if added == 0 { existing(self) } else { Ok(None) }
     }
 
@@ -265,16 +262,6 @@ impl Store {
     /// already had when its `event_id` was appended before.
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
         let tenant = event.tenant_id.as_str();
-        let existing = |store: &Store| {
-            store.conn.row(
-                "SELECT id FROM events WHERE tenant_id = ?1 AND event_id = ?2",
-                &args![tenant, event.event_id],
-                |r| r.get::<i64>(0),
-            )
-        };
-        if let Some(id) = existing(self)? {
-            return Ok(id);
-        }
         let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
         let added = self.conn.row(
             "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)
@@ -284,13 +271,20 @@ impl Store {
         )?;
         match added {
             Some(id) => Ok(id),
-            // Another replica appended it between the read and the insert.
-            None => existing(self)?.ok_or_else(|| StoreError::Corrupt {
-                table: "events",
-                key: event.event_id.clone(),
-                field: "event_id",
-                reason: "neither appended nor found".to_owned(),
-            }),
+            // Appended before (a retried delivery, or another replica): its position.
+            None => self
+                .conn
+                .row(
+                    "SELECT id FROM events WHERE tenant_id = ?1 AND event_id = ?2",
+                    &args![tenant, event.event_id],
+                    |r| r.get::<i64>(0),
+                )?
+                .ok_or_else(|| StoreError::Corrupt {
+                    table: "events",
+                    key: event.event_id.clone(),
+                    field: "event_id",
+                    reason: "neither appended nor found".to_owned(),
+                }),
         }
     }
 
@@ -331,24 +325,56 @@ impl Store {
     /// [`Store::update_crm`] for several accounts in one transaction: returns how many changed.
     pub fn update_crm_all(&mut self, updates: &[CrmUpdate]) -> Result<u64, StoreError> {
         let tx = self.conn.begin()?;
-        let mut changed = 0;
-        for u in updates {
-            // The embedded CRM's properties of the account: Health Score, Health Status, Last
-            // Health Scan and the escalation flag, as a scan's CRM update delivers them.
-            changed += tx.execute(
-                "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4, last_scan = ?4, health_score = ?5,
-                        health_status = ?6
-                 WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
-                &args![
-                    u.tenant.as_str(),
-                    u.account.as_str(),
-                    u.escalated,
-                    nanos(u.scanned_at),
-                    u.score,
-                    u.status.as_str()
-                ],
-            )?;
-        }
+        // The embedded CRM's properties of the account: Health Score, Health Status, Last
+        // Health Scan and the escalation flag, as a scan's CRM update delivers them. An older
+        // scan's update arriving late changes nothing.
+        let changed = match tx.dialect() {
+            Dialect::Sqlite => {
+                let mut changed = 0;
+                for u in updates {
+                    let (t, a, at, status) =
+                        (u.tenant.as_str(), u.account.as_str(), nanos(u.scanned_at), u.status.as_str());
+                    changed += tx.execute(
+                        "UPDATE accounts SET escalated = ?3, crm_updated_at = ?4, last_scan = ?4, health_score = ?5,
+                                health_status = ?6
+                         WHERE tenant_id = ?1 AND id = ?2 AND (crm_updated_at IS NULL OR crm_updated_at <= ?4)",
+                        &args![t, a, u.escalated, at, u.score, status],
+                    )?;
+                }
+                changed
+            }
+            // One statement for the batch; an account twice keeps its latest scan's.
+            Dialect::Postgres => {
+                let mut latest: std::collections::BTreeMap<(&str, &str), &CrmUpdate> =
+                    std::collections::BTreeMap::new();
+                for u in updates {
+                    let slot = latest.entry((u.tenant.as_str(), u.account.as_str())).or_insert(u);
+                    if u.scanned_at >= slot.scanned_at {
+                        *slot = u;
+                    }
+                }
+                let mut changed = 0;
+                let chunk: Vec<&CrmUpdate> = latest.into_values().collect();
+                for part in chunk.chunks(500) {
+                    let types = ["text", "text", "bigint", "bigint", "bigint", "text"];
+                    let rows = crate::db::cast_placeholders(part.len(), &types);
+                    let sql = format!(
+                        "UPDATE accounts AS a SET escalated = v.escalated, crm_updated_at = v.at, last_scan = v.at,
+                                health_score = v.score, health_status = v.status
+                         FROM (VALUES {rows}) AS v (tenant_id, id, escalated, at, score, status)
+                         WHERE a.tenant_id = v.tenant_id AND a.id = v.id
+                           AND (a.crm_updated_at IS NULL OR a.crm_updated_at <= v.at)"
+                    );
+                    let mut args = Vec::with_capacity(part.len() * types.len());
+                    for u in part {
+                        let (at, status) = (nanos(u.scanned_at), u.status.as_str());
+                        args.extend(args![u.tenant.as_str(), u.account.as_str(), u.escalated, at, u.score, status]);
+                    }
+                    changed += tx.execute_once(&sql, &args)?;
+                }
+                changed
+            }
+        };
         tx.commit()?;
         Ok(changed)
     }

@@ -241,6 +241,23 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
     out
 }
 
+/// `(CAST(?1 AS bigint), …), (…)`: the placeholders of `rows` rows typed `types`, for a VALUES
+/// list outside an INSERT, which has no column to take a type from.
+pub(crate) fn cast_placeholders(rows: usize, types: &[&str]) -> String {
+    let mut out = String::with_capacity(rows * types.len() * 20);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for (c, ty) in types.iter().enumerate() {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("CAST(?{} AS {ty})", r * types.len() + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
 /// Rows for one multi-row statement (`head VALUES (…), (…) tail`), sent when full or when
 /// asked: on PostgreSQL a round trip per row would cost an import or a scan most of its time. A
 /// row whose key is already in the batch sends the batch first, so rows apply in order (one

@@ -226,28 +226,22 @@ fn finish_together(tx: &Conn, worker: &str, settled: &[Settled<'_>]) -> Result<V
     if settled.is_empty() {
         return Ok(Vec::new());
     }
-    // Values outside an INSERT have no column to take a type from: each is cast.
     let types = ["bigint", "bigint", "text", "bigint", "bigint", "text", "text", "bigint"];
-    let rows: Vec<String> = (0..settled.len())
-        .map(|r| {
-            let cells: Vec<String> =
-                types.iter().enumerate().map(|(c, ty)| format!("CAST(?{} AS {ty})", r * types.len() + c + 2)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
+    let rows = crate::db::cast_placeholders(settled.len(), &types);
     let sql = format!(
         "UPDATE outbox AS o SET state = v.state, next_attempt_at = v.next, attempts = o.attempts - v.undo,
                 last_error = COALESCE(v.error, o.last_error), receipt = COALESCE(v.receipt, o.receipt),
                 delivered_at = COALESCE(v.delivered, o.delivered_at), lease_owner = NULL, lease_until = NULL
-         FROM (VALUES {}) AS v (id, attempts, state, next, undo, error, receipt, delivered)
-         WHERE o.id = v.id AND o.lease_owner = ?1 AND o.attempts = v.attempts AND o.state = 'in_flight'
+         FROM (VALUES {rows}) AS v (id, attempts, state, next, undo, error, receipt, delivered)
+         WHERE o.id = v.id AND o.lease_owner = ?{} AND o.attempts = v.attempts AND o.state = 'in_flight'
          RETURNING o.id",
-        rows.join(", ")
+        settled.len() * types.len() + 1
     );
-    let mut args = vec![crate::db::Arg::Text(worker)];
+    let mut args = Vec::with_capacity(settled.len() * types.len() + 1);
     for s in settled {
         args.extend(args![s.id, s.attempts, s.state, s.next, s.undo, s.error, s.receipt, s.delivered]);
     }
+    args.push(crate::db::Arg::Text(worker));
     tx.rows_once(&sql, &args, |r| r.get(0))
 }
 
