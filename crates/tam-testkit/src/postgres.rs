@@ -63,6 +63,8 @@ pub fn bin_dir() -> PathBuf {
 /// A cluster of its own, stopped and removed when dropped.
 pub struct PostgresServer {
     dir: tempfile::TempDir,
+    /// `pg_ctl`'s `-o` options: its port and socket directory.
+    options: String,
     /// `postgres://tam@127.0.0.1:<port>`: add `/<database>`.
     pub url: String,
 }
@@ -89,15 +91,8 @@ impl PostgresServer {
                  -c full_page_writes=off -c max_connections=200",
                 dir.path().display()
             );
-            let started = server_command("pg_ctl")
-                .args(["-D", &data.to_string_lossy(), "-l", &dir.path().join("log").to_string_lossy()])
-                .args(["-o", &options, "-w", "-t", "30", "start"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("pg_ctl runs");
-            if started.success() {
-                return PostgresServer { dir, url: format!("postgres://tam@127.0.0.1:{port}") };
+            if pg_start(dir.path(), &options) {
+                return PostgresServer { dir, options, url: format!("postgres://tam@127.0.0.1:{port}") };
             }
         }
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap_or_default();
@@ -109,13 +104,31 @@ impl PostgresServer {
         create_database(&self.url)
     }
 
-    fn stop(&self) {
+    /// Stops the server at once, as a crash or a failover would: its clients' connections end.
+    pub fn stop(&self) {
         let _ = server_command("pg_ctl")
             .args(["-D", &self.dir.path().join("data").to_string_lossy(), "-m", "immediate", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
     }
+
+    /// Starts it again after [`PostgresServer::stop`], on the same port, with its data.
+    pub fn restart(&self) {
+        assert!(pg_start(self.dir.path(), &self.options), "PostgreSQL did not start again");
+    }
+}
+
+/// `pg_ctl start` of the cluster in `dir`, waiting until it accepts connections.
+fn pg_start(dir: &Path, options: &str) -> bool {
+    server_command("pg_ctl")
+        .args(["-D", &dir.join("data").to_string_lossy(), "-l", &dir.join("log").to_string_lossy()])
+        .args(["-o", options, "-w", "-t", "30", "start"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("pg_ctl runs")
+        .success()
 }
 
 impl Drop for PostgresServer {

@@ -105,6 +105,59 @@ fn an_unreachable_postgres_is_one_line_naming_its_url_without_the_password() {
 }
 
 #[test]
+fn a_database_lost_mid_run_fails_the_tick_and_once_it_is_back_the_next_ticks_go_on() {
+    use std::io::BufRead;
+    let server = tam_testkit::postgres::PostgresServer::start();
+    // The cluster trusts local connections: the password is there to be kept out of the logs.
+    let url = server.database().replacen("postgres://tam@", "postgres://tam:hunter2secret@", 1);
+    let home = TestHome::on(&url);
+    // What the outage interrupts is retried soon, and a lease it stranded runs out soon.
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file("home/tam.toml", "[outbox]\nbase_delay_ms = 200\nlease_seconds = 3\n");
+    let book = home.file("book.ndjson", &red_book(3));
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--no-dispatch", "--as-of", AT]);
+    let tenant = TenantId::parse("t", "acme").unwrap();
+    let pending = || {
+        let rows = home.store().outbox(&tenant, None).unwrap();
+        rows.iter().filter(|r| r.state != OutboxState::Delivered).count()
+    };
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = Instant::now();
+        while !done() {
+            assert!(started.elapsed() < Duration::from_secs(60), "waited too long for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    let mut serve = home
+        .command()
+        .args(["serve", "--tick-seconds", "1", "--grace-minutes", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let kept = std::sync::Arc::clone(&log);
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|l| kept.lock().unwrap().push(l)));
+    wait_for("the first delivery", &|| pending() == 0);
+
+    server.stop();
+    let failed = || log.lock().unwrap().iter().any(|l| l.contains("tick failed"));
+    wait_for("a failed tick", &failed);
+    server.restart();
+    // New work after the outage: the replica, still running, delivers it.
+    home.ok(&["scan", "--no-dispatch", "--as-of", "2026-04-06T07:00:00Z"]);
+    assert!(pending() > 0);
+    wait_for("the delivery after the outage", &|| pending() == 0);
+    let _ = std::process::Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
+    assert!(serve.wait().unwrap().success());
+    let log = log.lock().unwrap().join("\n");
+    assert!(!log.contains("hunter2secret"), "{log}");
+    assert!(log.contains("tick failed"), "{log}");
+}
+
+#[test]
 fn three_replicas_deliver_every_effect_once_when_one_is_killed_mid_dispatch() {
     let (_server, cluster) = cluster();
     let home = TestHome::on(&create_database(&cluster));
