@@ -213,6 +213,31 @@ impl<'a> IntoArg<'a> for &'a Value {
     }
 }
 
+impl Value {
+    fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            Value::Real(v) => Some(*v as i64),
+            Value::Null | Value::Text(_) => None,
+        }
+    }
+
+    fn as_real(&self) -> Option<f64> {
+        match self {
+            Value::Real(v) => Some(*v),
+            Value::Int(v) => Some(*v as f64),
+            Value::Null | Value::Text(_) => None,
+        }
+    }
+
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            Value::Null | Value::Int(_) | Value::Real(_) => None,
+        }
+    }
+}
+
 impl From<Arg<'_>> for Value {
     fn from(arg: Arg<'_>) -> Value {
         match arg {
@@ -258,37 +283,39 @@ pub(crate) fn cast_placeholders(rows: usize, types: &[&str]) -> String {
     out
 }
 
-/// Rows for one multi-row statement (`head VALUES (…), (…) tail`), sent when full or when
-/// asked: on PostgreSQL a round trip per row would cost an import or a scan most of its time. A
-/// row whose key is already in the batch sends the batch first, so rows apply in order (one
+/// Rows for one PostgreSQL statement, `head SELECT * FROM unnest($1::type[], …) tail`: each
+/// column goes as one array, so a batch of thousands of rows is one prepared statement and one
+/// round trip, where a row at a time would cost an import or a scan most of its time. A row
+/// whose key is already in the batch sends the batch first, so rows apply in order (one
 /// statement cannot upsert the same row twice).
 pub(crate) struct Batch<K> {
     head: &'static str,
     tail: &'static str,
-    width: usize,
+    /// Each column's PostgreSQL type: `bigint`, `text` or `double precision`.
+    types: &'static [&'static str],
     rows: Vec<Value>,
     keys: std::collections::HashSet<K>,
 }
 
 /// Rows per batch statement.
-const BATCH_ROWS: usize = 500;
+const BATCH_ROWS: usize = 2_000;
 
 impl<K: std::hash::Hash + Eq> Batch<K> {
-    pub(crate) fn new(head: &'static str, tail: &'static str, width: usize) -> Batch<K> {
-        Batch { head, tail, width, rows: Vec::new(), keys: std::collections::HashSet::new() }
+    pub(crate) fn new(head: &'static str, tail: &'static str, types: &'static [&'static str]) -> Batch<K> {
+        Batch { head, tail, types, rows: Vec::new(), keys: std::collections::HashSet::new() }
     }
 
     /// Adds a row; sends the batch first when it holds `key`, and after when it is full.
     /// Returns the rows the statements sent changed.
     pub(crate) fn push(&mut self, conn: &Conn, key: K, row: &[Arg<'_>]) -> Result<u64, StoreError> {
-        debug_assert_eq!(row.len(), self.width);
+        debug_assert_eq!(row.len(), self.types.len());
         let mut changed = 0;
         if self.keys.contains(&key) {
             changed += self.flush(conn)?;
         }
         self.keys.insert(key);
         self.rows.extend(row.iter().copied().map(Value::from));
-        if self.rows.len() >= BATCH_ROWS * self.width {
+        if self.rows.len() >= BATCH_ROWS * self.types.len() {
             changed += self.flush(conn)?;
         }
         Ok(changed)
@@ -299,13 +326,27 @@ impl<K: std::hash::Hash + Eq> Batch<K> {
         if self.rows.is_empty() {
             return Ok(0);
         }
-        let values = placeholders(self.rows.len() / self.width, self.width);
-        let sql = format!("{} VALUES {values} {}", self.head, self.tail);
-        let args: Vec<Arg<'_>> = self.rows.iter().map(IntoArg::into_arg).collect();
-        let changed = conn.execute_once(&sql, &args);
+        let Conn::Pg(pg) = conn else { unreachable!("batches are PostgreSQL's; SQLite takes rows one by one") };
+        let width = self.types.len();
+        let column = |c: usize| self.rows.iter().skip(c).step_by(width);
+        let mut arrays: Vec<Box<dyn ToSql + Sync + '_>> = Vec::with_capacity(width);
+        for (c, ty) in self.types.iter().enumerate() {
+            arrays.push(match *ty {
+                "bigint" => Box::new(column(c).map(Value::as_int).collect::<Vec<Option<i64>>>()),
+                "double precision" => Box::new(column(c).map(Value::as_real).collect::<Vec<Option<f64>>>()),
+                _ => Box::new(column(c).map(Value::as_text).collect::<Vec<Option<&str>>>()),
+            });
+        }
+        let unnest: Vec<String> = self.types.iter().enumerate().map(|(c, ty)| format!("?{}::{ty}[]", c + 1)).collect();
+        let sql = format!("{} SELECT * FROM unnest({}) {}", self.head, unnest.join(", "), self.tail);
+        let stmt = pg.statement(&sql)?;
+        let params: Vec<&(dyn ToSql + Sync)> = arrays.iter().map(|a| &**a as &(dyn ToSql + Sync)).collect();
+        let changed = pg.client()?.execute(&stmt, &params);
+        drop(params);
+        drop(arrays);
         self.rows.clear();
         self.keys.clear();
-        changed
+        Ok(changed?)
     }
 }
 

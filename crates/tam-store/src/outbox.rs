@@ -287,7 +287,8 @@ pub(crate) fn insert_effects<'e>(
     const NEW: &str = "ON CONFLICT (tenant_id, idem_key) DO NOTHING";
     static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     // On PostgreSQL in multi-row statements; a key twice in one batch sends it first.
-    let mut batch = (tx.dialect() == Dialect::Postgres).then(|| Batch::new(COLUMNS, NEW, 7));
+    let mut batch = (tx.dialect() == Dialect::Postgres)
+        .then(|| Batch::new(COLUMNS, NEW, &["text", "text", "text", "text", "text", "bigint", "bigint"]));
     let (t, at) = (tenant.as_str(), nanos(as_of));
     let mut added = 0;
     for e in effects {
@@ -435,8 +436,11 @@ impl Store {
                 }
             }
             Dialect::Postgres => {
-                let mut batch: Batch<i64> =
-                    Batch::new("INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail)", "", 5);
+                let mut batch: Batch<i64> = Batch::new(
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail)",
+                    "",
+                    &["bigint", "bigint", "bigint", "text", "text"],
+                );
                 for s in &attempts {
                     batch.push(&tx, s.id, &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)])?;
                 }

@@ -359,8 +359,8 @@ impl Store {
         let rerun =
             tx.exists("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", &args![tenant.as_str(), at])?;
         let batches = (tx.dialect() == crate::db::Dialect::Postgres).then(|| ScanBatches {
-            snapshots: Batch::new(SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, 15),
-            episodes: Batch::new(EPISODE_COLUMNS, EPISODE_UPSERT, 7),
+            snapshots: Batch::new(SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, SNAPSHOT_TYPES),
+            episodes: Batch::new(EPISODE_COLUMNS, EPISODE_UPSERT, EPISODE_TYPES),
         });
         Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun, batches })
     }
@@ -403,6 +403,11 @@ const SNAPSHOT_UPSERT: &str = "ON CONFLICT (tenant_id, account_id, as_of) DO UPD
     episode_reason = excluded.episode_reason, episode_last_alert_at = excluded.episode_last_alert_at,
     episode_last_alert_score = excluded.episode_last_alert_score,
     episode_last_alert_status = excluded.episode_last_alert_status";
+const SNAPSHOT_TYPES: &[&str] = &[
+    "text", "text", "bigint", "bigint", "text", "text", "text", "text", "text", "text", "bigint", "text", "bigint",
+    "bigint", "text",
+];
+const EPISODE_TYPES: &[&str] = &["text", "text", "bigint", "text", "bigint", "bigint", "text"];
 const EPISODE_COLUMNS: &str = "INSERT INTO episodes (tenant_id, account_id, opened_at, reason, last_alert_at,
     last_alert_score, last_alert_status)";
 const EPISODE_UPSERT: &str = "ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET

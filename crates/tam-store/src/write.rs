@@ -38,6 +38,9 @@ const ACCOUNT_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
         ELSE accounts.last_heartbeat END,
     api_call_count = COALESCE(excluded.api_call_count, accounts.api_call_count),
     check_in_interval_days = excluded.check_in_interval_days";
+const ACCOUNT_TYPES: &[&str] =
+    &["text", "text", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "text"];
+const TICKET_TYPES: &[&str] = &["text", "text", "text", "text", "bigint", "text", "bigint", "bigint", "text", "text"];
 const TICKET_COLUMNS: &str =
     "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at, updated_at, subject, kind)";
 const TICKET_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
@@ -77,8 +80,8 @@ impl Store {
         }
         let batches = matches!(self.conn, Conn::Pg(_)).then(|| {
             RefCell::new(Batches {
-                accounts: Batch::new(ACCOUNT_COLUMNS, ACCOUNT_UPSERT, 11),
-                tickets: Batch::new(TICKET_COLUMNS, TICKET_UPSERT, 10),
+                accounts: Batch::new(ACCOUNT_COLUMNS, ACCOUNT_UPSERT, ACCOUNT_TYPES),
+                tickets: Batch::new(TICKET_COLUMNS, TICKET_UPSERT, TICKET_TYPES),
             })
         });
         Ok(Writer { tx: &self.conn, open: true, batches })
