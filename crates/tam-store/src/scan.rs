@@ -9,7 +9,7 @@ use tam_core::{
     AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
 };
 
-use crate::db::{Batch, Conn, Row, Tx, args};
+use crate::db::{Batch, Conn, Dialect, Row, Tx, args};
 use crate::write::one_row;
 use crate::{Store, StoreError, from_nanos, nanos};
 
@@ -245,26 +245,45 @@ impl Store {
                 Vec::new()
             });
             let (mut previous, mut baselines) = if has_history {
-                let previous = read.rows(
-                    &format!(
+                // Each account's own rows, read by its key: PostgreSQL is told so (LATERAL), or
+                // a planner whose statistics predate the last scan may join whole tables.
+                let previous_sql = match read.dialect() {
+                    Dialect::Sqlite => format!(
                         "SELECT {PREVIOUS_COLUMNS}, a.id FROM accounts a JOIN snapshots p
                            ON p.tenant_id = a.tenant_id AND p.account_id = a.id AND p.as_of = (
                               SELECT MAX(l.as_of) FROM snapshots l
                                WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.as_of < ?2)
                          WHERE a.tenant_id = ?1 AND a.id >= ?3 AND a.id <= ?4 ORDER BY a.id"
                     ),
-                    &range,
-                    |r| {
-                        // The snapshot's columns come first, as `read_previous` reads them.
-                        let id = r.lossy_text(8)?;
-                        let previous = read_previous(r, &id);
-                        Ok((id, previous))
-                    },
-                )?;
+                    Dialect::Postgres => format!(
+                        "SELECT {PREVIOUS_COLUMNS}, a.id FROM accounts a CROSS JOIN LATERAL (
+                             SELECT * FROM snapshots l
+                              WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.as_of < ?2
+                              ORDER BY l.as_of DESC LIMIT 1) p
+                         WHERE a.tenant_id = ?1 AND a.id >= ?3 AND a.id <= ?4 ORDER BY a.id"
+                    ),
+                };
+                let previous = read.rows(&previous_sql, &range, |r| {
+                    // The snapshot's columns come first, as `read_previous` reads them.
+                    let id = r.lossy_text(8)?;
+                    let previous = read_previous(r, &id);
+                    Ok((id, previous))
+                })?;
+                let baselines_sql = match read.dialect() {
+                    Dialect::Sqlite => {
+                        "SELECT a.id, s.as_of, s.score FROM accounts a JOIN snapshots s
+                           ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of BETWEEN ?4 AND ?5
+                         WHERE a.tenant_id = ?1 AND a.id >= ?2 AND a.id <= ?3 ORDER BY a.id"
+                    }
+                    Dialect::Postgres => {
+                        "SELECT a.id, s.as_of, s.score FROM accounts a CROSS JOIN LATERAL (
+                             SELECT l.as_of, l.score FROM snapshots l
+                              WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id AND l.as_of BETWEEN ?4 AND ?5) s
+                         WHERE a.tenant_id = ?1 AND a.id >= ?2 AND a.id <= ?3 ORDER BY a.id"
+                    }
+                };
                 let baselines = read.rows(
-                    "SELECT a.id, s.as_of, s.score FROM accounts a JOIN snapshots s
-                       ON s.tenant_id = a.tenant_id AND s.account_id = a.id AND s.as_of BETWEEN ?4 AND ?5
-                     WHERE a.tenant_id = ?1 AND a.id >= ?2 AND a.id <= ?3 ORDER BY a.id",
+                    baselines_sql,
                     &args![t, first.id, last.id, nanos(window.trend.0), nanos(window.trend.1)],
                     |r| {
                         let id = r.lossy_text(0)?;
@@ -358,7 +377,7 @@ impl Store {
         let tx = self.conn.begin()?;
         let rerun =
             tx.exists("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", &args![tenant.as_str(), at])?;
-        let batches = (tx.dialect() == crate::db::Dialect::Postgres).then(|| ScanBatches {
+        let batches = (tx.dialect() == Dialect::Postgres).then(|| ScanBatches {
             snapshots: Batch::new(SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, SNAPSHOT_TYPES),
             episodes: Batch::new(EPISODE_COLUMNS, EPISODE_UPSERT, EPISODE_TYPES),
         });
