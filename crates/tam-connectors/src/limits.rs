@@ -47,27 +47,43 @@ impl Limits for LocalLimits {
 /// Buckets kept in the store: a limit holds across every process sharing it.
 pub struct StoreLimits {
     location: Location,
-    /// One connection, opened on first use and again after it fails.
-    store: Mutex<Option<Store>>,
+    /// One connection, opened on first use and again after it fails, and when the store last
+    /// failed: for a while after, the process's own buckets pace the calls, so an unreachable
+    /// database costs one connection attempt a while, not one a call.
+    store: Mutex<(Option<Store>, Option<Instant>)>,
     fallback: LocalLimits,
 }
+
+/// How long after a failure the store's buckets are left alone.
+const RETRY_STORE_AFTER: Duration = Duration::from_secs(30);
 
 impl StoreLimits {
     /// Buckets in the store at `location`.
     pub fn new(location: Location) -> StoreLimits {
-        StoreLimits { location, store: Mutex::new(None), fallback: LocalLimits::default() }
+        StoreLimits { location, store: Mutex::new((None, None)), fallback: LocalLimits::default() }
     }
 
     fn shared(&self, name: &str, cost: u32, rate: Rate, borrow: bool) -> Option<Result<Duration, Duration>> {
-        let mut store = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut guard = self.store.lock().unwrap_or_else(PoisonError::into_inner);
+        let (store, failed_at) = &mut *guard;
+        if failed_at.is_some_and(|at| at.elapsed() < RETRY_STORE_AFTER) {
+            return None;
+        }
         if store.as_ref().is_none_or(|s| !s.is_open()) {
             *store = Store::open_at(&self.location).ok();
         }
-        let taken = store.as_mut()?.take_tokens(name, cost, rate, Timestamp::now(), borrow);
-        if taken.is_err() {
-            *store = None;
+        let taken = store.as_mut().map(|s| s.take_tokens(name, cost, rate, Timestamp::now(), borrow));
+        match taken {
+            Some(Ok(taken)) => {
+                *failed_at = None;
+                Some(taken)
+            }
+            Some(Err(_)) | None => {
+                *store = None;
+                *failed_at = Some(Instant::now());
+                None
+            }
         }
-        taken.ok()
     }
 }
 

@@ -263,12 +263,20 @@ impl Store {
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
         let tenant = event.tenant_id.as_str();
         let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
-        let added = self.conn.row(
+        let tx = self.conn.begin()?;
+        if tx.dialect() == Dialect::Postgres {
+            // Positions from a sequence are taken in one order and may commit in another: a
+            // reader resuming after the later one would never see the earlier. Appends of a
+            // tenant take turns, so its positions commit in order (SQLite's writer is one).
+            tx.row("SELECT pg_advisory_xact_lock(hashtext(?1))", &args![tenant], |_| Ok(()))?;
+        }
+        let added = tx.row(
             "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
             &args![tenant, event.stream(), event.event_id, json],
             |r| r.get::<i64>(0),
         )?;
+        tx.commit()?;
         match added {
             Some(id) => Ok(id),
             // Appended before (a retried delivery, or another replica): its position.

@@ -266,6 +266,17 @@ pub(crate) fn placeholders(rows: usize, width: usize) -> String {
     out
 }
 
+/// `columns VALUES (?1, …) upsert`, written once into `sql`: the one-row form of a batch's
+/// statement, which SQLite runs row by row.
+pub(crate) fn one_row(
+    sql: &'static std::sync::OnceLock<String>,
+    columns: &str,
+    upsert: &str,
+    width: usize,
+) -> &'static str {
+    sql.get_or_init(|| format!("{columns} VALUES {} {upsert}", placeholders(1, width)))
+}
+
 /// `(CAST(?1 AS bigint), …), (…)`: the placeholders of `rows` rows typed `types`, for a VALUES
 /// list outside an INSERT, which has no column to take a type from.
 pub(crate) fn cast_placeholders(rows: usize, types: &[&str]) -> String {

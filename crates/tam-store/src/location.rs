@@ -63,40 +63,44 @@ impl std::fmt::Debug for Location {
     }
 }
 
-/// A URL with its password (and any `password=` parameter) left out.
+/// A URL shown without its password: rebuilt from what the driver reads of it (user, hosts,
+/// ports, database), so no spelling of the URL can carry a password into the result. One the
+/// driver cannot read is not shown at all.
 pub(crate) fn redact(url: &str) -> String {
-    let (head, query) = url.split_once('?').map_or((url, None), |(h, q)| (h, Some(q)));
-    let head = match head.split_once("://") {
-        Some((scheme, rest)) => {
-            // The user info ends at the last `@` before the path.
-            let authority_end = rest.find('/').unwrap_or(rest.len());
-            let (authority, path) = rest.split_at(authority_end);
-            match authority.rsplit_once('@') {
-                Some((user_info, host)) => {
-                    let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
-                    format!("{scheme}://{user}@{host}{path}")
-                }
-                None => head.to_owned(),
-            }
-        }
-        None => head.to_owned(),
+    use postgres::config::Host;
+    let Ok(config) = url.trim().parse::<postgres::Config>() else {
+        return "[a PostgreSQL URL that does not read; not shown]".to_owned();
     };
-    match query {
-        None => head,
-        Some(query) => {
-            let kept: Vec<&str> = query
-                .split('&')
-                .map(|pair| if pair.to_ascii_lowercase().starts_with("password=") { "password=…" } else { pair })
-                .collect();
-            format!("{head}?{}", kept.join("&"))
-        }
-    }
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(if ports.len() == 1 { ports.first() } else { None }) {
+                Some(port) => format!("{name}:{port}"),
+                None => name,
+            }
+        })
+        .collect();
+    let user = config.get_user().map(|u| format!("{u}@")).unwrap_or_default();
+    let database = config.get_dbname().map(|d| format!("/{d}")).unwrap_or_default();
+    format!("postgres://{user}{}{database}", hosts.join(","))
 }
 
 /// A client connected to `url`; a failure names the URL without its password.
 pub(crate) fn connect(url: &str) -> Result<postgres::Client, crate::StoreError> {
     let failed = |reason: String| crate::StoreError::Connect { url: redact(url), reason };
-    let config: postgres::Config = url.parse().map_err(|e: postgres::Error| failed(e.to_string()))?;
+    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| failed(e.to_string()))?;
+    if config.get_connect_timeout().is_none() {
+        // A host that does not answer would otherwise hold the caller for the system's TCP
+        // timeout, minutes; the URL's `connect_timeout` wins.
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
     config.connect(postgres::NoTls).map_err(|e| failed(cause(&e)))
 }
 
@@ -125,9 +129,20 @@ mod tests {
     #[test]
     fn a_url_is_shown_without_its_password() {
         assert_eq!(redact("postgres://tam:s3cret@db.internal:5432/tam"), "postgres://tam@db.internal:5432/tam");
-        assert_eq!(redact("postgres://tam:p@ss@db/tam"), "postgres://tam@db/tam");
-        assert_eq!(redact("postgres://db/tam?user=tam&password=s3cret"), "postgres://db/tam?user=tam&password=…");
-        assert_eq!(redact("postgres://tam@db/tam"), "postgres://tam@db/tam");
+        assert_eq!(redact("postgres://db:5432/tam?user=tam&password=s3cret"), "postgres://tam@db:5432/tam");
+        assert_eq!(redact("postgres://tam@db/tam"), "postgres://tam@db:5432/tam", "the port the driver uses");
+        // Passwords as generators make them: the driver reads them, and none is shown.
+        for url in [
+            "postgres://tam:ab/cd@db:5432/tam",
+            "postgres://tam:ab?cd@db:5432/tam",
+            "postgres://tam:a%40b@db:5432/tam",
+            "postgresql://tam:hunter2@h1:5432,h2:5433/tam?sslmode=disable",
+        ] {
+            let shown = redact(url);
+            for secret in ["ab/cd", "ab?cd", "a%40b", "a@b", "hunter2", "cd@"] {
+                assert!(!shown.contains(secret), "{url} shown as {shown}");
+            }
+        }
         let shown = Location::Postgres("postgresql://u:hunter2@h/d".into()).to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
     }

@@ -602,13 +602,7 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
 pub(crate) fn apply(conn: &Conn) -> Result<(), StoreError> {
     match conn.dialect() {
         Dialect::Sqlite => apply_sqlite(conn),
-        Dialect::Postgres => {
-            // Any fixed key: every tam process contends for the same one.
-            conn.batch("SELECT pg_advisory_lock(7215406)")?;
-            let applied = apply_postgres(conn);
-            let unlocked = conn.batch("SELECT pg_advisory_unlock(7215406)");
-            applied.and(unlocked)
-        }
+        Dialect::Postgres => apply_postgres(conn),
     }
 }
 
@@ -643,19 +637,25 @@ fn apply_sqlite(conn: &Conn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// One transaction holding a lock only it can release (by ending): the version read and every
+/// migration it calls for run under it, so replicas starting together migrate once, and a
+/// connection lost halfway leaves the schema as it was.
 fn apply_postgres(conn: &Conn) -> Result<(), StoreError> {
-    conn.batch("CREATE TABLE IF NOT EXISTS tam_schema (version BIGINT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")?;
-    let current = too_new(version(conn)?)?;
+    let tx = conn.begin()?;
+    // Any fixed key: every tam process contends for the same one.
+    tx.batch(
+        "SELECT pg_advisory_xact_lock(7215406);
+         CREATE TABLE IF NOT EXISTS tam_schema (version BIGINT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+    )?;
+    let current = too_new(version(&tx)?)?;
     for (version, sql) in PG_MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         let version = *version;
         let failed = |e: StoreError| StoreError::Migration { version, reason: e.to_string() };
-        let tx = conn.begin()?;
         tx.batch(sql).map_err(failed)?;
         tx.execute("INSERT INTO tam_schema (version) VALUES (?1)", &crate::db::args![version as i64])
             .map_err(failed)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.commit()
 }
 
 /// The schema version this build creates and understands.

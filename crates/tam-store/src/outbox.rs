@@ -296,7 +296,7 @@ pub(crate) fn insert_effects<'e>(
             args![t, e.key.as_str(), e.kind.as_str(), e.account.as_ref().map(AccountId::as_str), e.payload, 0i64, at];
         added += match &mut batch {
             Some(b) => b.push(tx, e.key.as_str().to_owned(), &row)?,
-            None => tx.execute(crate::write::one_row(&ONE, COLUMNS, NEW, 7), &row)?,
+            None => tx.execute(crate::db::one_row(&ONE, COLUMNS, NEW, 7), &row)?,
         };
     }
     if let Some(b) = &mut batch {

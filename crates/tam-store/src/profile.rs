@@ -117,6 +117,15 @@ impl Store {
         let key = key.trim().to_lowercase();
         let new = serde_json::to_string(value).expect("a JSON value always serialises");
         let tx = self.conn.begin()?;
+        if tx.dialect() == crate::db::Dialect::Postgres {
+            // Read, compare, write: merges of one account take turns, as SQLite's writers do,
+            // so two replicas never both log the same change.
+            tx.row(
+                "SELECT pg_advisory_xact_lock(hashtext(CAST(?1 AS text) || '/' || CAST(?2 AS text)))",
+                &args![tenant.as_str(), account.as_str()],
+                |_| Ok(()),
+            )?;
+        }
         let old: Option<String> = tx.row(
             "SELECT value FROM profile_facts WHERE tenant_id = ?1 AND account_id = ?2 AND section = ?3 AND fact_key = ?4",
             &args![tenant.as_str(), account.as_str(), section, key],

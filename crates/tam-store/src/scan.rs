@@ -9,8 +9,7 @@ use tam_core::{
     AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
 };
 
-use crate::db::{Batch, Conn, Dialect, Row, Tx, args};
-use crate::write::one_row;
+use crate::db::{Batch, Conn, Dialect, Row, Tx, args, one_row};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One account's inputs to a scan.

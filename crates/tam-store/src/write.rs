@@ -5,7 +5,7 @@ use tam_core::{AccountId, TenantId, Timestamp};
 
 use std::cell::RefCell;
 
-use crate::db::{Batch, Conn, args};
+use crate::db::{Batch, Conn, args, one_row};
 use crate::{Store, StoreError, nanos};
 
 /// A write transaction for imported records. Nothing is visible to readers until
@@ -50,16 +50,6 @@ const TICKET_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
 
 static ACCOUNT_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 static TICKET_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// `columns VALUES (?1, …) upsert`, written once.
-pub(crate) fn one_row(
-    sql: &'static std::sync::OnceLock<String>,
-    columns: &str,
-    upsert: &str,
-    width: usize,
-) -> &'static str {
-    sql.get_or_init(|| format!("{columns} VALUES {} {upsert}", crate::db::placeholders(1, width)))
-}
 
 impl Store {
     /// Starts a write transaction. The schema's foreign keys are not checked row by row while

@@ -18,7 +18,7 @@ use crate::Outcome;
 use crate::cli::rng::Rng;
 use crate::home::Home;
 
-#[derive(Debug, clap::Args)]
+#[derive(clap::Args)]
 pub struct Args {
     /// Accounts to generate.
     #[arg(long, default_value_t = 100_000)]
@@ -60,6 +60,19 @@ pub struct Args {
     /// With --database: the effects the replicas deliver.
     #[arg(long, default_value_t = 10_000)]
     replica_effects: u64,
+}
+
+/// Shown without the database URL, which may hold a password.
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let database = self.database.as_deref().map(|url| tam_store::Location::Postgres(url.to_owned()).to_string());
+        f.debug_struct("Args")
+            .field("accounts", &self.accounts)
+            .field("tickets", &self.tickets)
+            .field("database", &database)
+            .field("replicas", &self.replicas)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The bench's store for one of its homes: the home's SQLite file, or a schema of its own in

@@ -230,6 +230,10 @@ pub fn spawn(
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {
+        // The state's last reference is dropped here, after the runtime: its PostgreSQL
+        // connections close by blocking on their client's own runtime, which a thread of this
+        // one may not do.
+        let keep = Arc::clone(&state);
         runtime.block_on(async move {
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
@@ -244,6 +248,8 @@ pub fn spawn(
                 crate::log::event("error", "api stopped", json!({"error": e.to_string()}));
             }
         });
+        drop(runtime);
+        drop(keep);
     });
     Ok((handle, addr))
 }

@@ -158,6 +158,42 @@ fn a_database_lost_mid_run_fails_the_tick_and_once_it_is_back_the_next_ticks_go_
 }
 
 #[test]
+fn a_replica_that_served_requests_stops_cleanly_on_sigterm() {
+    use std::io::BufRead;
+    let (_server, cluster) = cluster();
+    let home = TestHome::on(&create_database(&cluster));
+    let mut serve = home
+        .command()
+        .args(["serve", "--listen", "127.0.0.1:0", "--tick-seconds", "3600"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve exited before listening").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["msg"] == "listening" {
+            break v["addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Several connections in the API's pool, each closed when the replica stops.
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let body = agent.get(format!("http://{addr}/healthz")).call().unwrap().into_body().read_to_string();
+                assert!(body.unwrap().contains("\"status\":\"ok\""));
+            });
+        }
+    });
+    let _ = std::process::Command::new("kill").args(["-TERM", &serve.id().to_string()]).status();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "{status}: {}", rest.join("\n"));
+    assert!(!rest.iter().any(|l| l.contains("panicked")), "{}", rest.join("\n"));
+}
+
+#[test]
 fn three_replicas_deliver_every_effect_once_when_one_is_killed_mid_dispatch() {
     let (_server, cluster) = cluster();
     let home = TestHome::on(&create_database(&cluster));
