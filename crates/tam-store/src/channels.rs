@@ -263,20 +263,23 @@ impl Store {
     pub fn append_event(&mut self, event: &Event) -> Result<i64, StoreError> {
         let tenant = event.tenant_id.as_str();
         let json = serde_json::to_string(event).expect("an event is plain data and always serialises");
-        let tx = self.conn.begin()?;
-        if tx.dialect() == Dialect::Postgres {
+        const APPEND: &str = "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id";
+        let values = args![tenant, event.stream(), event.event_id, json];
+        let added = match self.conn.dialect() {
+            // One writer at a time: positions commit in order.
+            Dialect::Sqlite => self.conn.row(APPEND, &values, |r| r.get::<i64>(0))?,
             // Positions from a sequence are taken in one order and may commit in another: a
-            // reader resuming after the later one would never see the earlier. Appends of a
-            // tenant take turns, so its positions commit in order (SQLite's writer is one).
-            tx.row("SELECT pg_advisory_xact_lock(hashtext(?1))", &args![tenant], |_| Ok(()))?;
-        }
-        let added = tx.row(
-            "INSERT INTO events (tenant_id, stream, event_id, event) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, event_id) DO NOTHING RETURNING id",
-            &args![tenant, event.stream(), event.event_id, json],
-            |r| r.get::<i64>(0),
-        )?;
-        tx.commit()?;
+            // reader resuming after the later one would never see the earlier. A tenant's
+            // appends take turns, so its positions commit in order.
+            Dialect::Postgres => {
+                let tx = self.conn.begin()?;
+                tx.row("SELECT pg_advisory_xact_lock(hashtext(?1))", &args![tenant], |_| Ok(()))?;
+                let added = tx.row(APPEND, &values, |r| r.get::<i64>(0))?;
+                tx.commit()?;
+                added
+            }
+        };
         match added {
             Some(id) => Ok(id),
             // Appended before (a retried delivery, or another replica): its position.
