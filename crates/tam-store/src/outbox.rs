@@ -123,31 +123,32 @@ pub struct Claim {
 }
 
 /// The claim: unfinished rows of one rank (drafts, or the rest) that are due and not leased,
-/// oldest first, read in the order of `outbox_due` so the walk stops at the limit. The attempt
-/// count it raises is the lease's fencing token: a finish names it, and a worker whose lease
-/// ran out (and whose row another worker claimed again) finishes nothing.
-const CLAIM_SQL: &str =
-    "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
+/// oldest first, read in the order of `outbox_due` so the walk stops at the limit, then `$lock`.
+/// The attempt count it raises is the lease's fencing token: a finish names it, and a worker
+/// whose lease ran out (and whose row another worker claimed again) finishes nothing.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
     WHERE id IN (
         SELECT id FROM outbox
         WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND (effect != 'draft') = ?5
           AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until <= ?4)
-        ORDER BY next_attempt_at, id LIMIT ?6)
+        ORDER BY next_attempt_at, id LIMIT ?6",
+            $lock,
+            ")
     RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
-        last_error, receipt, created_at, delivered_at";
+        last_error, receipt, created_at, delivered_at"
+        )
+    };
+}
 
-/// [`CLAIM_SQL`] for replicas sharing one PostgreSQL: rows another replica is claiming are
-/// skipped rather than waited for, and none is claimed twice.
-const CLAIM_SQL_SHARED: &str =
-    "UPDATE outbox SET state = 'in_flight', lease_owner = ?2, lease_until = ?3, attempts = attempts + 1
-    WHERE id IN (
-        SELECT id FROM outbox
-        WHERE tenant_id = ?1 AND state IN ('pending', 'in_flight') AND (effect != 'draft') = ?5
-          AND next_attempt_at <= ?4 AND (lease_until IS NULL OR lease_until <= ?4)
-        ORDER BY next_attempt_at, id LIMIT ?6
-        FOR UPDATE SKIP LOCKED)
-    RETURNING id, tenant_id, idem_key, effect, account_id, payload, state, attempts, next_attempt_at,
-        last_error, receipt, created_at, delivered_at";
+/// The claim on SQLite, whose one writer at a time already keeps two claims apart.
+const CLAIM_SQL: &str = claim_sql!("");
+
+/// The claim for replicas sharing one PostgreSQL: rows another replica is claiming are skipped
+/// rather than waited for, and none is claimed twice.
+const CLAIM_SQL_SHARED: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
 
 /// How an attempt ended, as the outbox records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
