@@ -76,9 +76,14 @@ impl PgConn {
 
     fn query(&self, sql: &str, args: &[Arg<'_>]) -> Result<Vec<postgres::Row>, StoreError> {
         let stmt = self.statement(sql)?;
-        let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let params = pg_params(args);
         Ok(self.client()?.query(&stmt, &params)?)
     }
+}
+
+/// The parameters as the PostgreSQL client takes them.
+fn pg_params<'a>(args: &'a [Arg<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
 }
 
 /// `?1` → `$1`, outside quoted text: the one difference of syntax every query has.
@@ -251,59 +256,39 @@ impl From<Arg<'_>> for Value {
 
 /// `(?1, ?2), (?3, ?4)`: the placeholders of `rows` rows of `width` values.
 pub(crate) fn placeholders(rows: usize, width: usize) -> String {
-    let mut out = String::with_capacity(rows * width * 5);
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..width {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('?');
-            out.push_str(&(r * width + c + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
-}
-
-/// `columns VALUES (?1, …) upsert`, written once into `sql`: the one-row form of a batch's
-/// statement, which SQLite runs row by row.
-pub(crate) fn one_row(
-    sql: &'static std::sync::OnceLock<String>,
-    columns: &str,
-    upsert: &str,
-    width: usize,
-) -> &'static str {
-    sql.get_or_init(|| format!("{columns} VALUES {} {upsert}", placeholders(1, width)))
+    tuples(rows, width, |n, _| format!("?{n}"))
 }
 
 /// `(CAST(?1 AS bigint), …), (…)`: the placeholders of `rows` rows typed `types`, for a VALUES
 /// list outside an INSERT, which has no column to take a type from.
 pub(crate) fn cast_placeholders(rows: usize, types: &[&str]) -> String {
-    let mut out = String::with_capacity(rows * types.len() * 20);
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for (c, ty) in types.iter().enumerate() {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push_str(&format!("CAST(?{} AS {ty})", r * types.len() + c + 1));
-        }
-        out.push(')');
-    }
-    out
+    tuples(rows, types.len(), |n, c| format!("CAST(?{n} AS {})", types[c]))
 }
 
-/// Rows for one PostgreSQL statement, `head SELECT * FROM unnest($1::type[], …) tail`: each
-/// column goes as one array, so a batch of thousands of rows is one prepared statement and one
-/// round trip, where a row at a time would cost an import or a scan most of its time. A row
-/// whose key is already in the batch sends the batch first, so rows apply in order (one
-/// statement cannot upsert the same row twice).
+/// `rows` tuples of `width` cells, each written by `cell(parameter number, column)`.
+fn tuples(rows: usize, width: usize, cell: impl Fn(usize, usize) -> String) -> String {
+    let rows: Vec<String> = (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (0..width).map(|c| cell(r * width + c + 1, c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    rows.join(", ")
+}
+
+/// Rows written by one statement shape, `head VALUES (…) tail`. On PostgreSQL they are held
+/// and sent as one array per column, `head SELECT * FROM unnest($1::type[], …) tail`, so a batch
+/// of thousands of rows is one prepared statement and one round trip, where a row at a time
+/// would cost an import or a scan most of its time; SQLite, in process, takes each row at once.
+/// A row whose key is already held sends the batch first, so rows apply in order (one statement
+/// cannot upsert the same row twice).
 pub(crate) struct Batch<K> {
     head: &'static str,
     tail: &'static str,
     /// Each column's PostgreSQL type: `bigint`, `text` or `double precision`.
     types: &'static [&'static str],
+    /// The one-row statement SQLite runs.
+    one_row: String,
     rows: Vec<Value>,
     keys: std::collections::HashSet<K>,
 }
@@ -313,13 +298,18 @@ const BATCH_ROWS: usize = 2_000;
 
 impl<K: std::hash::Hash + Eq> Batch<K> {
     pub(crate) fn new(head: &'static str, tail: &'static str, types: &'static [&'static str]) -> Batch<K> {
-        Batch { head, tail, types, rows: Vec::new(), keys: std::collections::HashSet::new() }
+        let one_row = format!("{head} VALUES {} {tail}", placeholders(1, types.len()));
+        Batch { head, tail, types, one_row, rows: Vec::new(), keys: std::collections::HashSet::new() }
     }
 
-    /// Adds a row; sends the batch first when it holds `key`, and after when it is full.
-    /// Returns the rows the statements sent changed.
-    pub(crate) fn push(&mut self, conn: &Conn, key: K, row: &[Arg<'_>]) -> Result<u64, StoreError> {
+    /// Writes a row: at once on SQLite; on PostgreSQL held, sending the batch first when it
+    /// holds `key`, and after when it is full. Returns the rows the statements sent changed.
+    pub(crate) fn push(&mut self, conn: &Conn, key: impl FnOnce() -> K, row: &[Arg<'_>]) -> Result<u64, StoreError> {
         debug_assert_eq!(row.len(), self.types.len());
+        if let Conn::Lite(_) = conn {
+            return conn.execute(&self.one_row, row);
+        }
+        let key = key();
         let mut changed = 0;
         if self.keys.contains(&key) {
             changed += self.flush(conn)?;
@@ -337,7 +327,7 @@ impl<K: std::hash::Hash + Eq> Batch<K> {
         if self.rows.is_empty() {
             return Ok(0);
         }
-        let Conn::Pg(pg) = conn else { unreachable!("batches are PostgreSQL's; SQLite takes rows one by one") };
+        let Conn::Pg(pg) = conn else { unreachable!("SQLite's rows are written as they come, never held") };
         let width = self.types.len();
         let column = |c: usize| self.rows.iter().skip(c).step_by(width);
         let mut arrays: Vec<Box<dyn ToSql + Sync + '_>> = Vec::with_capacity(width);
@@ -520,7 +510,7 @@ impl Conn {
             Conn::Lite(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args))? as u64),
             Conn::Pg(c) => {
                 let stmt = c.statement(sql)?;
-                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let params = pg_params(args);
                 Ok(c.client()?.execute(&stmt, &params)?)
             }
         }
@@ -533,7 +523,7 @@ impl Conn {
             Conn::Lite(c) => Ok(c.execute(sql, rusqlite::params_from_iter(args))? as u64),
             Conn::Pg(c) => {
                 let sql = numbered_to_dollar(sql);
-                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let params = pg_params(args);
                 Ok(c.client()?.execute(sql.as_str(), &params)?)
             }
         }
@@ -558,7 +548,7 @@ impl Conn {
             }
             Conn::Pg(c) => {
                 let sql = numbered_to_dollar(sql);
-                let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let params = pg_params(args);
                 let found = c.client()?.query(sql.as_str(), &params)?;
                 found.iter().map(|r| f(&Row::Pg(r))).collect()
             }

@@ -286,24 +286,15 @@ pub(crate) fn insert_effects<'e>(
     const COLUMNS: &str =
         "INSERT INTO outbox (tenant_id, idem_key, effect, account_id, payload, next_attempt_at, created_at)";
     const NEW: &str = "ON CONFLICT (tenant_id, idem_key) DO NOTHING";
-    static ONE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    // On PostgreSQL in multi-row statements; a key twice in one batch sends it first.
-    let mut batch = (tx.dialect() == Dialect::Postgres)
-        .then(|| Batch::new(COLUMNS, NEW, &["text", "text", "text", "text", "text", "bigint", "bigint"]));
+    let mut batch = Batch::new(COLUMNS, NEW, &["text", "text", "text", "text", "text", "bigint", "bigint"]);
     let (t, at) = (tenant.as_str(), nanos(as_of));
     let mut added = 0;
     for e in effects {
         let row =
             args![t, e.key.as_str(), e.kind.as_str(), e.account.as_ref().map(AccountId::as_str), e.payload, 0i64, at];
-        added += match &mut batch {
-            Some(b) => b.push(tx, e.key.as_str().to_owned(), &row)?,
-            None => tx.execute(crate::db::one_row(&ONE, COLUMNS, NEW, 7), &row)?,
-        };
+        added += batch.push(tx, || e.key.as_str().to_owned(), &row)?;
     }
-    if let Some(b) = &mut batch {
-        added += b.flush(tx)?;
-    }
-    Ok(added)
+    Ok(added + batch.flush(tx)?)
 }
 
 impl Store {
@@ -427,27 +418,15 @@ impl Store {
         let finished: std::collections::HashSet<i64> = finished.into_iter().collect();
         let attempts: Vec<&Settled<'_>> =
             settled.iter().filter(|s| s.outcome.is_some() && finished.contains(&s.id)).collect();
-        match tx.dialect() {
-            Dialect::Sqlite => {
-                for s in &attempts {
-                    tx.execute(
-                        "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)],
-                    )?;
-                }
-            }
-            Dialect::Postgres => {
-                let mut batch: Batch<i64> = Batch::new(
-                    "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail)",
-                    "",
-                    &["bigint", "bigint", "bigint", "text", "text"],
-                );
-                for s in &attempts {
-                    batch.push(&tx, s.id, &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)])?;
-                }
-                batch.flush(&tx)?;
-            }
+        let mut recorded: Batch<i64> = Batch::new(
+            "INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail)",
+            "",
+            &["bigint", "bigint", "bigint", "text", "text"],
+        );
+        for s in &attempts {
+            recorded.push(&tx, || s.id, &args![s.id, s.attempts, nanos(at), s.outcome, s.error.or(s.receipt)])?;
         }
+        recorded.flush(&tx)?;
         tx.commit()?;
         Ok((settled.len() - finished.len()) as u64)
     }

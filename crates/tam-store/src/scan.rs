@@ -9,7 +9,7 @@ use tam_core::{
     AccountId, Email, FieldError, HealthStatus, Priority, TenantId, TicketId, TicketStatus, Timestamp, Trend,
 };
 
-use crate::db::{Batch, Conn, Dialect, Row, Tx, args, one_row};
+use crate::db::{Batch, Conn, Dialect, Row, Tx, args};
 use crate::{Store, StoreError, from_nanos, nanos};
 
 /// One account's inputs to a scan.
@@ -376,10 +376,10 @@ impl Store {
         let tx = self.conn.begin()?;
         let rerun =
             tx.exists("SELECT 1 FROM scans WHERE tenant_id = ?1 AND as_of = ?2", &args![tenant.as_str(), at])?;
-        let batches = (tx.dialect() == Dialect::Postgres).then(|| ScanBatches {
+        let batches = ScanBatches {
             snapshots: Batch::new(SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, SNAPSHOT_TYPES),
             episodes: Batch::new(EPISODE_COLUMNS, EPISODE_UPSERT, EPISODE_TYPES),
-        });
+        };
         Ok(ScanWriter { tx, tenant: tenant.clone(), as_of, rerun, batches })
     }
 
@@ -402,8 +402,9 @@ pub struct ScanWriter<'a> {
     tenant: TenantId,
     as_of: Timestamp,
     rerun: bool,
-    /// On PostgreSQL, snapshots and episodes go in multi-row statements.
-    batches: Option<ScanBatches>,
+    /// Snapshots and episodes: on PostgreSQL held, and sent before a delivery is set and at
+    /// the commit.
+    batches: ScanBatches,
 }
 
 struct ScanBatches {
@@ -431,9 +432,6 @@ const EPISODE_COLUMNS: &str = "INSERT INTO episodes (tenant_id, account_id, open
 const EPISODE_UPSERT: &str = "ON CONFLICT (tenant_id, account_id, opened_at) DO UPDATE SET
     last_alert_at = excluded.last_alert_at, last_alert_score = excluded.last_alert_score,
     last_alert_status = excluded.last_alert_status, closed_at = NULL";
-
-static SNAPSHOT_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-static EPISODE_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 impl ScanWriter<'_> {
     /// Accounts' snapshots (replacing any of the same scan) and their episodes opened, updated
@@ -472,14 +470,7 @@ impl ScanWriter<'_> {
                 alert_score,
                 alert_status
             ];
-            match &mut self.batches {
-                Some(b) => {
-                    b.snapshots.push(&self.tx, a.to_owned(), &snapshot)?;
-                }
-                None => {
-                    self.tx.execute(one_row(&SNAPSHOT_SQL, SNAPSHOT_COLUMNS, SNAPSHOT_UPSERT, 15), &snapshot)?;
-                }
-            }
+            self.batches.snapshots.push(&self.tx, || a.to_owned(), &snapshot)?;
             if self.rerun && ep.is_none_or(|e| e.opened_at != self.as_of) {
                 // A re-run that no longer opens an episode at this instant must not leave the
                 // first run's episode behind.
@@ -492,14 +483,7 @@ impl ScanWriter<'_> {
                 let (opened, reason, alerted) = (nanos(e.opened_at), e.reason.as_str(), nanos(e.last_alert_at));
                 let (alert_score, alert_status) = (e.last_alert_score, e.last_alert_status.as_str());
                 let episode = args![t, a, opened, reason, alerted, alert_score, alert_status];
-                match &mut self.batches {
-                    Some(b) => {
-                        b.episodes.push(&self.tx, (a.to_owned(), opened), &episode)?;
-                    }
-                    None => {
-                        self.tx.execute(one_row(&EPISODE_SQL, EPISODE_COLUMNS, EPISODE_UPSERT, 7), &episode)?;
-                    }
-                }
+                self.batches.episodes.push(&self.tx, || (a.to_owned(), opened), &episode)?;
             }
             if let Some(e) = &d.closed {
                 self.tx.execute(
@@ -529,10 +513,8 @@ impl ScanWriter<'_> {
 
     /// Sends the rows batched so far.
     fn send(&mut self) -> Result<(), StoreError> {
-        if let Some(b) = &mut self.batches {
-            b.snapshots.flush(&self.tx)?;
-            b.episodes.flush(&self.tx)?;
-        }
+        self.batches.snapshots.flush(&self.tx)?;
+        self.batches.episodes.flush(&self.tx)?;
         Ok(())
     }
 

@@ -5,7 +5,7 @@ use tam_core::{AccountId, TenantId, Timestamp};
 
 use std::cell::RefCell;
 
-use crate::db::{Batch, Conn, args, one_row};
+use crate::db::{Batch, Conn, args};
 use crate::{Store, StoreError, nanos};
 
 /// A write transaction for imported records. Nothing is visible to readers until
@@ -13,9 +13,8 @@ use crate::{Store, StoreError, nanos};
 pub struct Writer<'a> {
     tx: &'a Conn,
     open: bool,
-    /// On PostgreSQL, accounts and tickets go in multi-row statements, sent before anything
-    /// reads or commits; SQLite, in process, takes them one by one faster.
-    batches: Option<RefCell<Batches>>,
+    /// Accounts and tickets: on PostgreSQL held, and sent before anything reads or commits.
+    batches: RefCell<Batches>,
 }
 
 struct Batches {
@@ -48,9 +47,6 @@ const TICKET_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
     status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
     subject = excluded.subject, kind = excluded.kind";
 
-static ACCOUNT_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-static TICKET_SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
 impl Store {
     /// Starts a write transaction. The schema's foreign keys are not checked row by row while
     /// it is open: the importer checks every reference itself (a ticket or heartbeat whose
@@ -68,11 +64,9 @@ impl Store {
             self.conn.foreign_keys_on();
             return Err(e);
         }
-        let batches = matches!(self.conn, Conn::Pg(_)).then(|| {
-            RefCell::new(Batches {
-                accounts: Batch::new(ACCOUNT_COLUMNS, ACCOUNT_UPSERT, ACCOUNT_TYPES),
-                tickets: Batch::new(TICKET_COLUMNS, TICKET_UPSERT, TICKET_TYPES),
-            })
+        let batches = RefCell::new(Batches {
+            accounts: Batch::new(ACCOUNT_COLUMNS, ACCOUNT_UPSERT, ACCOUNT_TYPES),
+            tickets: Batch::new(TICKET_COLUMNS, TICKET_UPSERT, TICKET_TYPES),
         });
         Ok(Writer { tx: &self.conn, open: true, batches })
     }
@@ -91,11 +85,9 @@ impl Writer<'_> {
     /// Sends the rows batched so far: before a read, a heartbeat (which updates its account)
     /// and the commit, so each sees every row written before it.
     fn send(&self) -> Result<(), StoreError> {
-        if let Some(batches) = &self.batches {
-            let mut b = batches.borrow_mut();
-            b.accounts.flush(self.tx)?;
-            b.tickets.flush(self.tx)?;
-        }
+        let mut b = self.batches.borrow_mut();
+        b.accounts.flush(self.tx)?;
+        b.tickets.flush(self.tx)?;
         Ok(())
     }
 
@@ -151,15 +143,8 @@ impl Writer<'_> {
             a.check_in_interval_days,
             cc,
         ];
-        match &self.batches {
-            Some(b) => {
-                let key = (a.tenant.to_string(), a.id.to_string());
-                b.borrow_mut().accounts.push(self.tx, key, &values)?;
-            }
-            None => {
-                self.tx.execute(one_row(&ACCOUNT_SQL, ACCOUNT_COLUMNS, ACCOUNT_UPSERT, 11), &values)?;
-            }
-        }
+        let key = || (a.tenant.to_string(), a.id.to_string());
+        self.batches.borrow_mut().accounts.push(self.tx, key, &values)?;
         Ok(())
     }
 
@@ -169,15 +154,8 @@ impl Writer<'_> {
         let (source, status) = (t.source.as_str(), t.status.as_str());
         let (level, created, updated) = (t.priority.level(), nanos(t.created_at), t.updated_at.map(nanos));
         let values = args![tenant, id, account, source, level, status, created, updated, t.subject, t.kind];
-        match &self.batches {
-            Some(b) => {
-                let key = (t.tenant.to_string(), t.id.to_string());
-                b.borrow_mut().tickets.push(self.tx, key, &values)?;
-            }
-            None => {
-                self.tx.execute(one_row(&TICKET_SQL, TICKET_COLUMNS, TICKET_UPSERT, 10), &values)?;
-            }
-        }
+        let key = || (t.tenant.to_string(), t.id.to_string());
+        self.batches.borrow_mut().tickets.push(self.tx, key, &values)?;
         Ok(())
     }
 

@@ -86,6 +86,16 @@ impl ProfilePublisher for Fake {
     }
 }
 
+/// A dispatch at [`now`] that stops once `stop` says so.
+fn dispatch_stopping(
+    store: &mut Store,
+    channels: &mut Channels<'_>,
+    stop: tam_core::concurrent::Stop<'_>,
+) -> DispatchReport {
+    tam_agent::dispatch::dispatch_until(store, &tenant(), channels, now(), &DeliveryPolicy::default(), "w", stop)
+        .unwrap()
+}
+
 /// One fake behind all six ports (each trait object borrows the same fake in turn).
 fn run_dispatch(store: &mut Store, fake: &mut Fake, at: Timestamp) -> DispatchReport {
     with_channels(fake, |channels| {
@@ -496,18 +506,7 @@ fn stopped_after(after: usize) -> u64 {
     let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut fake = Fake { stop_after: Some((after, flag.clone())), ..Fake::default() };
     let stop = || flag.load(std::sync::atomic::Ordering::SeqCst);
-    let report = with_channels(&mut fake, |channels| {
-        tam_agent::dispatch::dispatch_until(
-            &mut store,
-            &tenant(),
-            channels,
-            now(),
-            &DeliveryPolicy::default(),
-            "w",
-            &stop,
-        )
-        .unwrap()
-    });
+    let report = with_channels(&mut fake, |channels| dispatch_stopping(&mut store, channels, &stop));
     assert!(report.stopped);
     let rows = store.outbox(&tenant(), None).unwrap();
     assert!(rows.iter().all(|r| r.state != OutboxState::InFlight), "nothing is left leased");
@@ -594,16 +593,7 @@ fn asked_to_stop_while_a_model_writes_it_still_saves_the_drafts_already_paid_for
     let mut fake = Fake::default();
     let report = with_channels(&mut fake, |channels| {
         channels.writer = model;
-        tam_agent::dispatch::dispatch_until(
-            &mut store,
-            &tenant(),
-            channels,
-            now(),
-            &DeliveryPolicy::default(),
-            "w",
-            &stop,
-        )
-        .unwrap()
+        dispatch_stopping(&mut store, channels, &stop)
     });
     assert!(report.stopped);
     assert_eq!(fake.drafts.len(), 1, "the draft the model wrote is saved, not thrown away: {report:?}");
