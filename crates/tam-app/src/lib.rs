@@ -1,5 +1,5 @@
-//! tam-app: the application as a library. The CLI, the daemon, the HTTP API (and, next, an
-//! MCP server) call it the same way: they parse their input, hand it the process's clients
+//! tam-app: the application as a library. The CLI, the daemon, the HTTP API and the MCP
+//! server call it the same way: they parse their input, hand it the process's clients
 //! and the rules of `tam.toml`, and print or serve what it returns.
 //!
 //! It composes the layers below: [`tam_agent`] (import, scan, effects, dispatch, tasks) on
@@ -14,6 +14,8 @@
 //! * [`channels`]: the channels effects go out through, and the dispatch over them.
 //! * [`scan`]: a tenant's scan, as every caller runs it.
 //! * [`jobs`]: the scheduler's tick.
+//! * [`views`]: what readers are shown: explanations, histories, tickets, profiles, drafts,
+//!   the outbox; the CLI's `--json` and the MCP server's answers.
 //! * [`log`]: what the application says on stderr.
 
 pub mod channels;
@@ -23,6 +25,7 @@ pub mod log;
 pub mod rules;
 pub mod scan;
 pub mod sync;
+pub mod views;
 pub mod webhook;
 
 pub use rules::Rules;

@@ -3,7 +3,7 @@
 //! no-op that reports the first one.
 
 use tam_core::comms::{CrmUpdate, Event, ModelCall};
-use tam_core::{TenantId, Timestamp};
+use tam_core::{AccountId, TenantId, Timestamp};
 
 use crate::db::{Arg, Dialect, args};
 use crate::{Store, StoreError, from_nanos, nanos};
@@ -110,6 +110,24 @@ impl Store {
         match tenant {
             Some(tenant) => self.draft_rows("WHERE tenant_id = ?1", &args![tenant.as_str()]),
             None => self.draft_rows("", &[]),
+        }
+    }
+
+    /// The tenant's drafts, newest first: an account's only, of one kind only, when asked.
+    pub fn drafts_where(
+        &self,
+        tenant: &TenantId,
+        account: Option<&AccountId>,
+        kind: Option<&str>,
+    ) -> Result<Vec<DraftRow>, StoreError> {
+        match (account, kind) {
+            (Some(account), kind) => self.draft_rows(
+                "INDEXED BY drafts_by_account WHERE tenant_id = ?1 AND account_id = ?2
+                  AND (CAST(?3 AS TEXT) IS NULL OR kind = ?3)",
+                &args![tenant.as_str(), account.as_str(), kind],
+            ),
+            (None, Some(kind)) => self.draft_rows("WHERE tenant_id = ?1 AND kind = ?2", &args![tenant.as_str(), kind]),
+            (None, None) => self.drafts(Some(tenant)),
         }
     }
 

@@ -248,7 +248,7 @@ impl Store {
     }
 }
 
-/// An account with its latest health, as the API and the dashboard list it.
+/// An account with its latest health, as the API, the dashboard and MCP list it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AccountHealth {
     /// Account id.
@@ -265,6 +265,23 @@ pub struct AccountHealth {
     pub trend: Option<String>,
     /// The latest scan.
     pub last_scan: Option<Timestamp>,
+    /// In an escalation episode at the latest scan.
+    pub escalated: bool,
+    /// Why the episode opened, or what the latest scan escalated on.
+    pub escalation_reason: Option<String>,
+}
+
+/// Which accounts [`Store::account_health`] lists; the default lists them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealthFilter {
+    /// Only this latest status (`green`, `amber`, `red`).
+    pub status: Option<String>,
+    /// Only this rep's accounts.
+    pub rep_email: Option<String>,
+    /// Only accounts in (or out of) an escalation episode.
+    pub escalated: Option<bool>,
+    /// At most this many.
+    pub limit: Option<usize>,
 }
 
 /// Accounts `a`, each with its latest snapshot `s` (none before its first scan): an account's
@@ -274,15 +291,30 @@ const WITH_LATEST_SNAPSHOT: &str = "FROM accounts a LEFT JOIN snapshots s
        SELECT MAX(as_of) FROM snapshots l WHERE l.tenant_id = a.tenant_id AND l.account_id = a.id)";
 
 impl Store {
-    /// Every account of `tenant` with its latest health, worst first (unscanned last).
-    pub fn account_health(&self, tenant: &TenantId) -> Result<Vec<AccountHealth>, StoreError> {
+    /// The accounts of `tenant` that `filter` keeps, each with its latest health, worst first
+    /// (unscanned last).
+    pub fn account_health(&self, tenant: &TenantId, filter: &HealthFilter) -> Result<Vec<AccountHealth>, StoreError> {
+        // Each condition is written whole; an absent one binds NULL and keeps every row.
+        let limit = filter.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let escalated = filter.escalated.map(i64::from);
         self.conn.rows(
             &format!(
-                "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of {WITH_LATEST_SNAPSHOT}
+                "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of,
+                        CASE WHEN s.episode_opened_at IS NULL THEN 0 ELSE 1 END, COALESCE(s.trigger, s.episode_reason)
+                 {WITH_LATEST_SNAPSHOT}
                   WHERE a.tenant_id = ?1
-                  ORDER BY s.score IS NULL, s.score, a.id"
+                    AND (CAST(?2 AS TEXT) IS NULL OR s.status = ?2)
+                    AND (CAST(?3 AS TEXT) IS NULL OR a.rep_email = ?3)
+                    AND (CAST(?4 AS BIGINT) IS NULL OR (CASE WHEN s.episode_opened_at IS NULL THEN 0 ELSE 1 END) = ?4)
+                  ORDER BY s.score IS NULL, s.score, a.id
+                  {}",
+                match self.conn.dialect() {
+                    Dialect::Sqlite => "LIMIT ?5",
+                    // PostgreSQL's LIMIT takes NULL, not -1, for no limit.
+                    Dialect::Postgres => "LIMIT NULLIF(?5, -1)",
+                }
             ),
-            &args![tenant.as_str()],
+            &args![tenant.as_str(), filter.status.as_deref(), filter.rep_email.as_deref(), escalated, limit],
             |r| {
                 Ok(AccountHealth {
                     account_id: r.get(0)?,
@@ -292,8 +324,19 @@ impl Store {
                     status: r.get(4)?,
                     trend: r.get(5)?,
                     last_scan: r.get::<Option<i64>>(6)?.map(from_nanos),
+                    escalated: r.get(7)?,
+                    escalation_reason: r.get(8)?,
                 })
             },
+        )
+    }
+
+    /// The tenant's outbox rows by effect and state.
+    pub fn outbox_counts(&self, tenant: &TenantId) -> Result<Vec<(String, String, u64)>, StoreError> {
+        self.conn.rows(
+            "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
+            &args![tenant.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<i64>(2)?.unsigned_abs())),
         )
     }
 }
@@ -326,11 +369,7 @@ impl Store {
             &args![t],
             |r| Ok((r.get(0)?, count(r.get(1)?))),
         )?;
-        let outbox = self.conn.rows(
-            "SELECT effect, state, COUNT(*) FROM outbox WHERE tenant_id = ?1 GROUP BY 1, 2 ORDER BY 1, 2",
-            &args![t],
-            |r| Ok((r.get(0)?, r.get(1)?, count(r.get(2)?))),
-        )?;
+        let outbox = self.outbox_counts(tenant)?;
         let scans = count(
             self.conn
                 .row("SELECT COUNT(*) FROM scans WHERE tenant_id = ?1", &args![t], |r| r.get(0))?

@@ -36,13 +36,13 @@ use crate::db::{Conn, args};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use copy::{CopyError, TableCopy};
-pub use jobs::{AccountHealth, JobRun, TenantMetrics};
+pub use jobs::{AccountHealth, HealthFilter, JobRun, TenantMetrics};
 pub use location::Location;
 pub use migrations::SCHEMA_VERSION;
 pub use outbox::{Attempt, Claim, Communication, Finish, NewEffect, OutboxRow, OutboxState};
 pub use pool::{Pool, Pooled};
 pub use profile::{Fact, FactChange, Merged, NewFact, NewOpportunity, Opportunity, SECTIONS as PROFILE_SECTIONS};
-pub use query::{AccountRow, EpisodeRow, StoredSnapshot, TenantRow};
+pub use query::{AccountRow, EpisodeRow, OpenTicket, StoredSnapshot, TenantRow};
 pub use scan::{
     AccountError, PreviousSnapshot, RepAlertCount, ScanInput, ScanSummary, ScanWindow, ScanWriter, SnapshotRecord,
 };
@@ -195,6 +195,20 @@ impl Store {
     pub fn account_ids(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
         self.conn
             .rows("SELECT id FROM accounts WHERE tenant_id = ?1 ORDER BY id", &args![tenant.as_str()], |r| r.get(0))
+    }
+
+    /// A page of the tenant's accounts as `(id, name)`, by id: the `limit` after `after`.
+    pub fn account_page(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        self.conn.rows(
+            "SELECT id, name FROM accounts WHERE tenant_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            &args![tenant.as_str(), after.unwrap_or(""), i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// Which of `ids` are stored tickets of the tenant: a sync tells new tickets from updates.

@@ -322,6 +322,10 @@ const MIGRATIONS: &[&str] = &[
         at      INTEGER NOT NULL                 -- when they were counted
     ) WITHOUT ROWID;
     "#,
+    // 13: an account's drafts, newest first, for the MCP tool and `tam drafts list --account`.
+    r#"
+    CREATE INDEX drafts_by_account ON drafts (tenant_id, account_id, created_at);
+    "#,
 ];
 
 /// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
@@ -593,6 +597,12 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
         tokens  DOUBLE PRECISION NOT NULL,
         at      BIGINT NOT NULL
     );
+    "#,
+    ),
+    (
+        13,
+        r#"
+    CREATE INDEX drafts_by_account ON drafts (tenant_id, account_id, created_at);
     "#,
     ),
 ];

@@ -50,6 +50,27 @@ pub struct AccountRow {
     pub rep_chat_space: Option<String>,
 }
 
+/// A ticket open now, as `tam tickets` and the MCP tool list it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OpenTicket {
+    /// Ticket id.
+    pub id: String,
+    /// Where it came from (`import`, `jira`, `kayako`, `notion`).
+    pub source: String,
+    /// Priority.
+    pub priority: tam_core::Priority,
+    /// `open` or `pending`.
+    pub status: tam_core::TicketStatus,
+    /// Subject, as the customer wrote it.
+    pub subject: String,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// Its last change, when the source says.
+    pub updated_at: Option<Timestamp>,
+    /// The source's kind (`bug`, `feature_request`, ...), when it says.
+    pub kind: Option<String>,
+}
+
 impl AccountRow {
     /// Fails, naming the row and the field, when a contact list did not read: a message to the
     /// customers would otherwise go to fewer people than the account lists.
@@ -243,6 +264,45 @@ impl Store {
         )?;
         found.sort_by(|a, b| (a.1, a.4, &a.0).cmp(&(b.1, b.4, &b.0)));
         found.into_iter().map(|row| crate::profile::ticket_facts(row, as_of)).collect()
+    }
+
+    /// The account's tickets open now (open or pending), most urgent and oldest first, with
+    /// their dates rather than their ages, so the answer depends on the store alone.
+    pub fn open_tickets(&self, tenant: &TenantId, account: &AccountId) -> Result<Vec<OpenTicket>, StoreError> {
+        let mut found = self.conn.rows(
+            "SELECT id, source, priority, status, subject, created_at, updated_at, kind
+             FROM tickets INDEXED BY tickets_open_by_account
+             WHERE tenant_id = ?1 AND account_id = ?2 AND status IN ('open', 'pending')",
+            &args![tenant.as_str(), account.as_str()],
+            |r| {
+                let id: String = r.get(0)?;
+                let level: i64 = r.get(2)?;
+                let corrupt = |field: &'static str, reason: String| StoreError::Corrupt {
+                    table: "tickets",
+                    key: id.clone(),
+                    field,
+                    reason,
+                };
+                let priority = u8::try_from(level)
+                    .ok()
+                    .and_then(tam_core::Priority::from_level)
+                    .ok_or_else(|| corrupt("priority", format!("{level} is not 1..=4")))?;
+                let status: String = r.get(3)?;
+                let status = tam_core::TicketStatus::parse(&status).map_err(|e| corrupt("status", e.reason))?;
+                Ok(OpenTicket {
+                    source: r.get(1)?,
+                    priority,
+                    status,
+                    subject: r.get(4)?,
+                    created_at: from_nanos(r.get(5)?),
+                    updated_at: r.get::<Option<i64>>(6)?.map(from_nanos),
+                    kind: r.get(7)?,
+                    id,
+                })
+            },
+        )?;
+        found.sort_by(|a, b| (a.priority, a.created_at, &a.id).cmp(&(b.priority, b.created_at, &b.id)));
+        Ok(found)
     }
 
     /// The account's escalation episodes, newest first.

@@ -1,36 +1,42 @@
-//! Every SQL statement the store's connections run, recorded while a test asks for it: the
+//! Every SQL statement a thread runs on the store's connections, recorded while a test asks for it: the
 //! guard that checks each per-effect read against `EXPLAIN QUERY PLAN` sees the statements the
 //! code really runs, not a list someone has to keep up to date.
 //!
 //! Compiled only with the `sql-trace` feature, which tests turn on.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::Mutex;
 
 use rusqlite::Connection;
 use rusqlite::trace::{TraceEvent, TraceEventCodes};
 
-static RECORDED: Mutex<Option<BTreeSet<String>>> = Mutex::new(None);
+thread_local! {
+    // Per thread: tests running at once in one process record only their own statements
+    // (SQLite calls the trace hook on the thread that runs the statement).
+    static RECORDED: RefCell<Option<BTreeSet<String>>> = const { RefCell::new(None) };
+}
 
-/// Starts recording the text of every statement any connection of this process runs.
+/// Starts recording the text of every statement this thread runs, on any connection.
 pub fn start() {
-    *RECORDED.lock().unwrap_or_else(|e| e.into_inner()) = Some(BTreeSet::new());
+    RECORDED.with(|r| *r.borrow_mut() = Some(BTreeSet::new()));
 }
 
 /// Stops recording; returns each distinct statement recorded since [`start`], as written (its
 /// parameters unbound).
 pub fn stop() -> BTreeSet<String> {
-    RECORDED.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default()
+    RECORDED.with(|r| r.borrow_mut().take()).unwrap_or_default()
 }
 
 pub(crate) fn attach(conn: &mut Connection) -> rusqlite::Result<()> {
     conn.trace_v2(
         TraceEventCodes::SQLITE_TRACE_STMT,
         Some(|event: TraceEvent<'_>| {
-            if let TraceEvent::Stmt(stmt, _) = event
-                && let Some(recorded) = RECORDED.lock().unwrap_or_else(|e| e.into_inner()).as_mut()
-            {
-                recorded.insert(stmt.sql().into_owned());
+            if let TraceEvent::Stmt(stmt, _) = event {
+                RECORDED.with(|r| {
+                    if let Some(recorded) = r.borrow_mut().as_mut() {
+                        recorded.insert(stmt.sql().into_owned());
+                    }
+                });
             }
         }),
     )

@@ -7,17 +7,20 @@
 //! Exit codes: 0 success; 1 failure (one line on stderr); 2 usage error; 3 partial success (some records
 //! rejected or some accounts not scanned; the rest was done and stored).
 
+mod a2a;
 mod cli;
 mod clients;
 mod config;
 mod home;
 mod http;
+mod mcp;
+mod schema;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cli::{agent, bench, demo, doctor, explain, import, migrate, outbox, scan, serve, sync, webhook};
+use cli::{accounts, agent, bench, demo, doctor, explain, import, migrate, outbox, scan, serve, sync, webhook};
 use tam_app::log;
 
 /// A Technical Account Manager agent: account health, explained, and escalations seen coming.
@@ -40,6 +43,10 @@ enum Command {
     Import(import::Args),
     /// Score every account at one instant, store snapshots and escalation decisions.
     Scan(scan::Args),
+    /// A tenant's accounts, worst first, with their health and escalation.
+    Accounts(accounts::AccountsArgs),
+    /// An account's open tickets, most urgent and oldest first.
+    Tickets(accounts::TicketsArgs),
     /// Why an account has its score, and its score history.
     Explain(explain::Args),
     /// Create a demo tenant with a realistic book of business, scan it, show the result.
@@ -55,7 +62,7 @@ enum Command {
     /// The local event streams other agents read.
     #[command(subcommand)]
     Events(outbox::EventsCommand),
-    /// The agent's registration: id, capabilities, task types.
+    /// The agent's registration; with --json, its A2A agent card (as `tam serve` serves it).
     Agent(agent::AgentArgs),
     /// Run a task (the seven task types of the agent).
     #[command(subcommand)]
@@ -78,6 +85,9 @@ enum Command {
     Notion(sync::NotionCommand),
     /// Check the home and every configured connection (one tiny call per model).
     Doctor(doctor::Args),
+    /// The MCP server over stdio, for one tenant: LLM clients read accounts and run tasks
+    /// (drafts only, never sent).
+    Mcp(cli::mcp::Args),
     /// Copy the home's store into an empty PostgreSQL database, for replicas to share.
     Migrate(migrate::Args),
 }
@@ -118,13 +128,15 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Init => home::init(&home),
         Command::Import(args) => import::run(&home, args),
         Command::Scan(args) => scan::run(&home, args),
+        Command::Accounts(args) => accounts::accounts(&home, args),
+        Command::Tickets(args) => accounts::tickets(&home, args),
         Command::Explain(args) => explain::run(&home, args),
         Command::Demo(args) => demo::run(&home, args),
         Command::Bench(args) => bench::run(&home, args),
         Command::Outbox(command) => outbox::run(&home, command),
         Command::Drafts(command) => outbox::drafts(&home, command),
         Command::Events(command) => outbox::events(&home, command),
-        Command::Agent(args) => agent::show(args),
+        Command::Agent(args) => agent::show(&home, args),
         Command::Task(command) => agent::task(&home, command),
         Command::Profile(command) => agent::profile(&home, command),
         Command::Sync(command) => sync::run(&home, command),
@@ -134,5 +146,6 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Jobs(args) => serve::jobs_command(&home, args),
         Command::Doctor(args) => doctor::run(&home, args),
         Command::Migrate(args) => migrate::run(&home, args),
+        Command::Mcp(args) => cli::mcp::run(&home, args),
     }
 }

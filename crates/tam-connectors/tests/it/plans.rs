@@ -227,3 +227,69 @@ fn the_dashboards_worklist_reads_by_index_in_its_order_and_by_its_filters() {
         assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}\n    in: {sql}");
     }
 }
+
+/// What an MCP client (and `tam explain`, `tam profile show`, `tam tickets`, `tam drafts list
+/// --account`) reads of one account, and a page of the resource list: each served by an
+/// index, so one account's answer costs the same on any book.
+#[test]
+fn an_accounts_reads_are_served_by_an_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tam.db");
+    let mut store = Store::open(&db).unwrap();
+    book(&mut store);
+    let tenant = TenantId::parse("tenant", "acme").unwrap();
+    let file = tam_store::Location::File(db.clone());
+    let mut mailbox = LocalMailbox::open(&file, dir.path()).unwrap();
+    let mut email = NotificationLog::open(&file, dir.path(), "email").unwrap();
+    let mut chat = NotificationLog::open(&file, dir.path(), "chat").unwrap();
+    let mut events = LocalEventBus::open(&file).unwrap();
+    let mut crm = LocalCrm::open(&file).unwrap();
+    let mut profiles = LocalProfiles::new(dir.path());
+    let writer = TemplateWriter::new();
+    for day in [0, 8] {
+        scan(&mut store, &tenant, at(day), &ScanConfig::default(), false, |_| {}).unwrap();
+        let mut channels = Channels {
+            mailbox: &mut mailbox,
+            alerts: &mut email,
+            chat: &mut chat,
+            events: &mut events,
+            crm: &mut crm,
+            profiles: &mut profiles,
+            writer: &writer,
+        };
+        dispatch(&mut store, &tenant, &mut channels, at(day), &DeliveryPolicy::default(), "w").unwrap();
+    }
+
+    tam_store::trace::start();
+    let mut drafted = 0;
+    for id in ["acct-004", "acct-009", "acct-014"] {
+        let account = tam_core::AccountId::parse("id", id).unwrap();
+        assert!(store.account(&tenant, &account).unwrap().is_some());
+        assert_eq!(store.snapshots(&tenant, &account, 30).unwrap().len(), 2);
+        store.episodes(&tenant, &account).unwrap();
+        assert_eq!(store.open_tickets(&tenant, &account).unwrap().len(), 4);
+        store.facts(&tenant, &account).unwrap();
+        store.fact_changes(&tenant, &account).unwrap();
+        store.opportunities(&tenant, &account).unwrap();
+        let drafts = store.drafts_where(&tenant, Some(&account), None).unwrap();
+        assert!(drafts.iter().all(|d| d.account_id == id));
+        drafted += drafts.len();
+        let kind = store.drafts_where(&tenant, Some(&account), Some("health_checkin")).unwrap();
+        assert!(kind.is_empty(), "{kind:?}");
+    }
+    let first = store.account_page(&tenant, None, 25).unwrap();
+    let next = store.account_page(&tenant, first.last().map(|(id, _)| id.as_str()), 25).unwrap();
+    let statements = tam_store::trace::stop();
+    assert!(drafted >= 3, "the escalated accounts have their outreach drafted ({drafted})");
+    assert_eq!((first.len(), next.len(), next[0].0.as_str()), (25, 25, "acct-025"), "pages follow each other");
+
+    let check = rusqlite::Connection::open(&db).unwrap();
+    let mut problems = Vec::new();
+    for sql in &statements {
+        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
+            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    assert!(statements.len() >= 9, "{statements:#?}");
+    assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
+}

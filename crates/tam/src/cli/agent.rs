@@ -3,8 +3,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use serde_json::json;
+use anyhow::{Context, Result};
 
 use tam_core::AccountId;
 
@@ -18,11 +17,15 @@ pub struct AgentArgs {
     json: bool,
 }
 
-pub fn show(args: AgentArgs) -> Result<Outcome> {
+pub fn show(home: &Home, args: AgentArgs) -> Result<Outcome> {
     let r = tam_core::agent::registration();
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string(&r)?)?;
+        // The card `tam serve` serves: its endpoint where this home's API is reached.
+        let config = crate::config::Config::load(&home.config_path(), crate::config::tam_env()?)?;
+        let listen = config.api.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let card = crate::a2a::card(&crate::a2a::base_url(config.api.public_url.as_deref(), listen));
+        writeln!(out, "{}", serde_json::to_string(&card)?)?;
     } else {
         writeln!(out, "{} ({})\n{}\n", r.name, r.id, r.description)?;
         writeln!(out, "capabilities:  {}", r.capabilities.join(", "))?;
@@ -32,6 +35,9 @@ pub fn show(args: AgentArgs) -> Result<Outcome> {
     }
     Ok(Outcome::Done)
 }
+
+/// Where the card says the API is when `[api]` sets neither `public_url` nor `listen`.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 
 #[derive(Debug, clap::Subcommand)]
 pub enum TaskCommand {
@@ -85,33 +91,16 @@ pub fn profile(home: &Home, command: ProfileCommand) -> Result<Outcome> {
     let (store, _) = home.open()?;
     let account = AccountId::parse("account", &account).map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenant = crate::cli::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
-    let Some(row) = store.account(&tenant, &account)? else { bail!("no account \"{account}\" in tenant \"{tenant}\"") };
-    let facts = store.facts(&tenant, &account)?;
-    let changes = store.fact_changes(&tenant, &account)?;
-    let opportunities = store.opportunities(&tenant, &account)?;
-    let drafts: Vec<_> =
-        store.drafts(Some(&tenant))?.into_iter().filter(|d| d.account_id == account.as_str()).collect();
-    let latest = store.snapshots(&tenant, &account, 1)?.into_iter().next();
-    let section = |name: &str| facts.iter().filter(|f| f.section == name).map(|f| f.value.clone()).collect::<Vec<_>>();
-    let value = json!({
-        "tenant_id": tenant, "account_id": account, "name": row.name,
-        "stakeholders": section("stakeholders"),
-        "integrations": section("integrations"),
-        "features": section("features"),
-        "environment": section("environment"),
-        "communications": drafts.iter().map(|d| json!({"kind": d.kind, "subject": d.subject, "created_at": d.created_at, "path": d.path, "generator": d.generator})).collect::<Vec<_>>(),
-        "health": latest.as_ref().map(|s| json!({"score": s.score, "status": s.status, "trend": s.trend, "last_scan": s.as_of})),
-        "opportunities": opportunities,
-        "history": changes.iter().map(|c| json!({"at": c.at, "section": c.section, "key": c.key, "old": c.old, "new": c.new, "source": c.source})).collect::<Vec<_>>(),
-    });
+    let view = tam_app::views::profile(&store, &tenant, &account)?;
     let mut out = std::io::stdout().lock();
     if json {
-        writeln!(out, "{value}")?;
+        writeln!(out, "{}", serde_json::to_string(&view)?)?;
         return Ok(Outcome::Done);
     }
-    writeln!(out, "Technical Relationship Profile - {} ({account}, tenant {tenant})", row.name)?;
-    match &latest {
-        Some(s) => writeln!(out, "\nHealth: {}/100, {}, {} (last scan {})", s.score, s.status, s.trend, s.as_of)?,
+    let facts = store.facts(&tenant, &account)?;
+    writeln!(out, "Technical Relationship Profile - {} ({account}, tenant {tenant})", view.name)?;
+    match &view.health {
+        Some(s) => writeln!(out, "\nHealth: {}/100, {}, {} (last scan {})", s.score, s.status, s.trend, s.last_scan)?,
         None => writeln!(out, "\nHealth: not scanned yet")?,
     }
     for name in tam_store::PROFILE_SECTIONS {
@@ -121,15 +110,15 @@ pub fn profile(home: &Home, command: ProfileCommand) -> Result<Outcome> {
             writeln!(out, "  - {}: {}  [{}]", f.key, f.value, f.source)?;
         }
     }
-    writeln!(out, "\nCommunications ({})", drafts.len())?;
-    for d in &drafts {
+    writeln!(out, "\nCommunications ({})", view.communications.len())?;
+    for d in &view.communications {
         writeln!(out, "  - {} {}: {}", d.created_at, d.kind, d.subject)?;
     }
-    writeln!(out, "\nCo-development opportunities ({})", opportunities.len())?;
-    for o in &opportunities {
+    writeln!(out, "\nCo-development opportunities ({})", view.opportunities.len())?;
+    for o in &view.opportunities {
         writeln!(out, "  - {} [{}] {}", o.title, o.status, o.description)?;
     }
-    writeln!(out, "\nHistory: {} change(s) recorded (--json lists them)", changes.len())?;
+    writeln!(out, "\nHistory: {} change(s) recorded (--json lists them)", view.history.len())?;
     Ok(Outcome::Done)
 }
 

@@ -2,6 +2,7 @@
 //! below it) and prints the result for people (tables) or machines (`--json`). `clock`,
 //! `progress` and `rng` are what the commands share.
 
+pub mod accounts;
 pub mod agent;
 pub mod bench;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod demo;
 pub mod doctor;
 pub mod explain;
 pub mod import;
+pub mod mcp;
 pub mod migrate;
 pub mod outbox;
 pub mod progress;

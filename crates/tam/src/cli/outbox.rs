@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Result, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
-use tam_core::TenantId;
+use tam_core::{AccountId, TenantId};
 use tam_store::OutboxState;
 
 use crate::Outcome;
@@ -31,6 +31,15 @@ pub enum OutboxCommand {
         /// Only this tenant.
         #[arg(long, value_name = "TENANT")]
         tenant: Option<String>,
+    },
+    /// Pending, in-flight, delivered and failed effects by channel.
+    Status {
+        /// The tenant (required when the home has several).
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Deliver everything due now, then exit: what `tam serve` does each tick. Any number may
     /// run at once on a shared store; each effect is delivered by one of them.
@@ -105,6 +114,27 @@ pub fn run(home: &Home, command: OutboxCommand) -> Result<Outcome> {
             }
             Ok(if failed > 0 { Outcome::Partial } else { Outcome::Done })
         }
+        OutboxCommand::Status { tenant, json } => {
+            let tenant = crate::cli::scan::one_tenant(&store, tenant.as_deref())?;
+            let view = tam_app::views::outbox_status(&store, &tenant)?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string(&view)?)?;
+                return Ok(Outcome::Done);
+            }
+            writeln!(
+                out,
+                "{:<12}  {:>8}  {:>9}  {:>9}  {:>6}",
+                "CHANNEL", "PENDING", "IN FLIGHT", "DELIVERED", "FAILED"
+            )?;
+            for c in &view.channels {
+                writeln!(
+                    out,
+                    "{:<12}  {:>8}  {:>9}  {:>9}  {:>6}",
+                    c.channel, c.pending, c.in_flight, c.delivered, c.failed
+                )?;
+            }
+            Ok(Outcome::Done)
+        }
         OutboxCommand::Deliver { tenant, json } => {
             let mut channels = crate::clients::open(home, &config)?;
             let mut reports = Vec::new();
@@ -137,6 +167,12 @@ pub enum DraftsCommand {
         /// Only this tenant.
         #[arg(long, value_name = "TENANT")]
         tenant: Option<String>,
+        /// Only this account's (needs the tenant when the id exists in several).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
+        /// Only this kind (`escalation_outreach`, `health_checkin`, ...).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -145,10 +181,21 @@ pub enum DraftsCommand {
 
 pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
     let (store, _) = home.open()?;
-    let DraftsCommand::List { tenant, json } = command;
-    let tenant =
-        tenant.map(|t| TenantId::parse("tenant", &t)).transpose().map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
-    let rows = store.drafts(tenant.as_ref())?;
+    let DraftsCommand::List { tenant, account, kind, json } = command;
+    let rows = match (account, tenant) {
+        (Some(account), tenant) => {
+            let account = AccountId::parse("account", &account).map_err(|e| anyhow::anyhow!("--account: {e}"))?;
+            let tenant = crate::cli::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
+            tam_app::views::drafts(&store, &tenant, Some(&account), kind.as_deref())?.drafts
+        }
+        (None, Some(tenant)) => {
+            let tenant = TenantId::parse("tenant", &tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
+            tam_app::views::drafts(&store, &tenant, None, kind.as_deref())?.drafts
+        }
+        (None, None) => {
+            store.drafts(None)?.into_iter().filter(|d| kind.as_ref().is_none_or(|k| *k == d.kind)).collect()
+        }
+    };
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&rows)?)?;

@@ -136,6 +136,15 @@ pub fn select_tenants(store: &Store, only: Option<&str>) -> Result<Vec<TenantId>
     }
 }
 
+/// The one tenant a command is for: `--tenant`, or the home's only tenant.
+pub fn one_tenant(store: &Store, only: Option<&str>) -> Result<TenantId> {
+    let mut tenants = select_tenants(store, only)?;
+    if tenants.len() > 1 {
+        bail!("this home has several tenants ({}); pass --tenant", names(&tenants));
+    }
+    Ok(tenants.remove(0))
+}
+
 fn names(tenants: &[TenantId]) -> String {
     if tenants.is_empty() {
         return "none".to_owned();

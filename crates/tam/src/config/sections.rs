@@ -342,6 +342,9 @@ pub struct TicketsSection {
 pub struct ApiSection {
     /// `host:port` to listen on; none: no HTTP API.
     pub listen: Option<String>,
+    /// The address clients reach the API at (behind a proxy, say), for links and the agent
+    /// card; none: `http://` and `listen`.
+    pub public_url: Option<String>,
     /// Tenant id → the variable holding its bearer token. A token sees only its tenant.
     pub tokens: std::collections::BTreeMap<String, EnvVarName>,
     /// The largest request body accepted.
@@ -360,6 +363,7 @@ impl Default for ApiSection {
     fn default() -> ApiSection {
         ApiSection {
             listen: None,
+            public_url: None,
             tokens: std::collections::BTreeMap::new(),
             max_body_bytes: 256 * 1024,
             heartbeats_per_second: 500.0,

@@ -3,7 +3,8 @@
 //!
 //! A bearer token belongs to one tenant (`[api.tokens]`) and sees only that tenant: another
 //! tenant's account is answered 404, exactly like one that does not exist. Errors are JSON
-//! `{"error": "..."}`; bodies are size-limited; heartbeats are rate-limited per tenant.
+//! `{"error": "..."}`; bodies are size-limited; heartbeats are rate-limited per tenant. `/mcp`
+//! serves the MCP tools to the same tokens.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,13 +28,16 @@ use crate::clients::Clients;
 use crate::config::{Config, EnvVarName};
 use crate::home::Home;
 
+mod a2a;
 pub mod dashboard;
+mod mcp;
 mod metrics;
-mod openapi;
+pub(crate) mod openapi;
 mod pages;
 mod v1;
 mod webhooks;
 
+use a2a::*;
 use metrics::*;
 use openapi::*;
 use pages::*;
@@ -97,6 +101,10 @@ struct ApiState {
     clients: Arc<Clients>,
     /// Connections to the store, kept open between requests.
     stores: Pool,
+    /// Which tenant opened each MCP session.
+    mcp_sessions: mcp::Sessions,
+    /// The API's address as clients reach it, for the agent card.
+    base_url: String,
 }
 
 impl ApiState {
@@ -183,6 +191,9 @@ fn tokens(config: &Config) -> Vec<(String, TenantId)> {
 
 fn router(state: Arc<ApiState>) -> Router {
     let limit = state.config.api.max_body_bytes;
+    let mcp = Router::new()
+        .route_service("/mcp", mcp::service(&state))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), mcp::gate));
     Router::new()
         .route("/", get(dashboard_home))
         .route("/accounts/{id}", get(dashboard_account))
@@ -193,12 +204,15 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi))
+        .route("/.well-known/agent-card.json", get(agent_card))
+        .route("/a2a", post(a2a_message))
         .route("/v1/accounts", get(accounts))
         .route("/v1/accounts/{id}", get(account))
         .route("/v1/heartbeats", post(heartbeats))
         .route("/v1/tasks", post(run_task))
         .route("/v1/webhooks/jira", post(jira_webhook))
         .route("/v1/webhooks/release", post(release_webhook))
+        .merge(mcp)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -227,6 +241,8 @@ pub fn spawn(
         clients,
         // As many as requests run at once: the runtime's blocking work, a handful at a time.
         stores: Pool::new(home.store_location(config), 8),
+        mcp_sessions: mcp::Sessions::default(),
+        base_url: crate::a2a::base_url(config.api.public_url.as_deref(), &addr.to_string()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

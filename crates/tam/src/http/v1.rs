@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) async fn accounts(State(s): State<Arc<ApiState>>, headers: HeaderMap) -> Answer {
     let tenant = s.tenant(&headers)?;
-    let accounts = blocking(&s, move |s| Ok(s.store()?.account_health(&tenant)?)).await?;
+    let accounts =
+        blocking(&s, move |s| Ok(s.store()?.account_health(&tenant, &tam_store::HealthFilter::default())?)).await?;
     Ok(axum::Json(serde_json::to_value(AccountList { accounts }).map_err(ApiError::internal)?))
 }
 

@@ -32,10 +32,20 @@ impl Server {
 
     /// `tam serve` on a free port with `env`, once it listens.
     pub(crate) fn start_with(home: &TestHome, env: &[(&str, &str)]) -> Server {
+        Server::spawn(home, env, &["--listen", "127.0.0.1:0"])
+    }
+
+    /// `tam serve` where `[api] listen` says, with `env`, once it listens.
+    pub(crate) fn start_listening(home: &TestHome, env: &[(&str, &str)]) -> Server {
+        Server::spawn(home, env, &[])
+    }
+
+    fn spawn(home: &TestHome, env: &[(&str, &str)], args: &[&str]) -> Server {
         let mut child = home
             .command()
             .envs(env.iter().copied())
-            .args(["serve", "--listen", "127.0.0.1:0", "--tick-seconds", "3600"])
+            .args(["serve", "--tick-seconds", "3600"])
+            .args(args)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

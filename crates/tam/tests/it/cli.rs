@@ -236,6 +236,9 @@ fn agent_tasks_and_profiles_from_the_command_line() {
     let agent = home.json(&["agent", "--json"]);
     assert_eq!(agent["id"], "technical_account_manager");
     assert_eq!(agent["task_types"].as_array().unwrap().len(), 7);
+    assert_eq!(agent["registration"]["max_concurrent_tasks"], 3);
+    assert_eq!(agent["skills"].as_array().unwrap().len(), 7, "the A2A card: a skill per task type");
+    assert_eq!(agent["supportedInterfaces"][0]["url"], "http://127.0.0.1:8787/a2a");
 
     let book = home.file("book.ndjson", BOOK);
     home.ok(&["import", book.to_str().unwrap()]);

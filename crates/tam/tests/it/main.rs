@@ -11,6 +11,7 @@ mod google;
 mod jira;
 mod kayako;
 mod llm;
+mod mcp;
 mod notion;
 mod postgres;
 mod redis;
