@@ -29,10 +29,24 @@ pub enum ViewError {
         /// The account.
         account: AccountId,
     },
+    /// An argument that names nothing there is: which, and why.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The argument.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// Accounts a list shows unless asked for more: a book of 100,000 is not one answer.
+pub const ACCOUNTS_SHOWN: usize = 100;
+
+/// Drafts a list shows unless asked for more.
+pub const DRAFTS_SHOWN: usize = 100;
 
 /// `tam explain --json`: why an account has its score, its escalations and its history.
 #[derive(Debug, Clone, Serialize)]
@@ -284,7 +298,7 @@ pub fn profile(store: &Store, tenant: &TenantId, account: &AccountId) -> Result<
     let row = known(store, tenant, account)?;
     let facts = store.facts(tenant, account)?;
     let section = |name: &str| facts.iter().filter(|f| f.section == name).map(|f| f.value.clone()).collect();
-    let drafts = store.drafts_where(tenant, Some(account), None)?;
+    let drafts = store.drafts_where(tenant, Some(account), None, None)?;
     let latest = store.snapshots(tenant, account, 1)?.into_iter().next();
     Ok(Profile {
         tenant_id: tenant.clone(),
@@ -330,8 +344,19 @@ pub struct Accounts {
     pub accounts: Vec<AccountHealth>,
 }
 
-/// The tenant's accounts, worst first.
+/// The tenant's accounts, worst first. A status that is none, or a rep's address that is not
+/// one, is an error naming it (it would otherwise list nothing, silently).
 pub fn accounts(store: &Store, tenant: &TenantId, filter: &HealthFilter) -> Result<Accounts, ViewError> {
+    if let Some(status) = &filter.status
+        && HealthStatus::parse(status).is_none()
+    {
+        let reason = format!("{status:?} is not a status; the statuses are green, amber and red");
+        return Err(ViewError::Invalid { field: "status", reason });
+    }
+    if let Some(rep) = &filter.rep_email {
+        tam_core::Email::parse("rep_email", rep)
+            .map_err(|e| ViewError::Invalid { field: "rep_email", reason: e.reason })?;
+    }
     Ok(Accounts { tenant_id: tenant.clone(), accounts: store.account_health(tenant, filter)? })
 }
 
@@ -344,18 +369,23 @@ pub struct Drafts {
     pub drafts: Vec<DraftRow>,
 }
 
-/// The tenant's drafts: one account's only, one kind only, when asked. An unknown account is
-/// an error, not an empty list, so a mistyped id does not read as "no drafts".
+/// The tenant's newest drafts, at most `limit`: one account's only, one kind only, when
+/// asked. An unknown account or kind is an error, not an empty list, so a mistyped one does not
+/// read as "no drafts".
 pub fn drafts(
     store: &Store,
     tenant: &TenantId,
     account: Option<&AccountId>,
     kind: Option<&str>,
+    limit: Option<usize>,
 ) -> Result<Drafts, ViewError> {
     if let Some(account) = account {
         known(store, tenant, account)?;
     }
-    Ok(Drafts { tenant_id: tenant.clone(), drafts: store.drafts_where(tenant, account, kind)? })
+    if let Some(kind) = kind {
+        tam_core::comms::CommKind::parse(kind).map_err(|reason| ViewError::Invalid { field: "kind", reason })?;
+    }
+    Ok(Drafts { tenant_id: tenant.clone(), drafts: store.drafts_where(tenant, account, kind, limit)? })
 }
 
 /// Where the tenant's intended effects stand, by channel.

@@ -28,6 +28,23 @@ pub enum CommKind {
 }
 
 impl CommKind {
+    /// Every kind.
+    pub const ALL: [CommKind; 5] = [
+        CommKind::EscalationOutreach,
+        CommKind::ReleaseNotes,
+        CommKind::RoadmapPreview,
+        CommKind::HealthCheckin,
+        CommKind::CustomerSuccessReview,
+    ];
+
+    /// The kind named `raw`, or why there is none: the names there are.
+    pub fn parse(raw: &str) -> Result<CommKind, String> {
+        CommKind::ALL.into_iter().find(|k| k.as_str() == raw).ok_or_else(|| {
+            let names: Vec<&str> = CommKind::ALL.iter().map(|k| k.as_str()).collect();
+            format!("{raw:?} is not a kind of draft; the kinds are {}", names.join(", "))
+        })
+    }
+
     /// The stable name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -108,30 +108,37 @@ impl Store {
     /// The tenant's drafts (or every tenant's), newest first.
     pub fn drafts(&self, tenant: Option<&TenantId>) -> Result<Vec<DraftRow>, StoreError> {
         match tenant {
-            Some(tenant) => self.draft_rows("WHERE tenant_id = ?1", &args![tenant.as_str()]),
-            None => self.draft_rows("", &[]),
+            Some(tenant) => self.draft_rows("WHERE tenant_id = ?1", "", &args![tenant.as_str()]),
+            None => self.draft_rows("", "", &[]),
         }
     }
 
-    /// The tenant's drafts, newest first: an account's only, of one kind only, when asked.
+    /// The tenant's newest drafts, at most `limit` (all for none): an account's only, of one
+    /// kind only, when asked.
     pub fn drafts_where(
         &self,
         tenant: &TenantId,
         account: Option<&AccountId>,
         kind: Option<&str>,
+        limit: Option<usize>,
     ) -> Result<Vec<DraftRow>, StoreError> {
-        match (account, kind) {
-            (Some(account), kind) => self.draft_rows(
+        let limit = limit.map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        match account {
+            Some(account) => self.draft_rows(
                 "INDEXED BY drafts_by_account WHERE tenant_id = ?1 AND account_id = ?2
                   AND (CAST(?3 AS TEXT) IS NULL OR kind = ?3)",
-                &args![tenant.as_str(), account.as_str(), kind],
+                "LIMIT ?4",
+                &args![tenant.as_str(), account.as_str(), kind, limit],
             ),
-            (None, Some(kind)) => self.draft_rows("WHERE tenant_id = ?1 AND kind = ?2", &args![tenant.as_str(), kind]),
-            (None, None) => self.drafts(Some(tenant)),
+            None => self.draft_rows(
+                "WHERE tenant_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR kind = ?2)",
+                "LIMIT ?3",
+                &args![tenant.as_str(), kind, limit],
+            ),
         }
     }
 
-    fn draft_rows(&self, filter: &str, args: &[Arg<'_>]) -> Result<Vec<DraftRow>, StoreError> {
+    fn draft_rows(&self, filter: &str, limit: &str, args: &[Arg<'_>]) -> Result<Vec<DraftRow>, StoreError> {
         let sql = format!(
             "SELECT tenant_id, idem_key, account_id, kind, subject, recipients, rep_email, path, message_id, generator,
                     created_at, confidence, note,
@@ -140,7 +147,7 @@ impl Store {
                         WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key),
                     (SELECT CAST(COALESCE(SUM(output_tokens), 0) AS BIGINT) FROM model_calls m
                         WHERE m.tenant_id = drafts.tenant_id AND m.idem_key = drafts.idem_key)
-             FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key"
+             FROM drafts {filter} ORDER BY created_at DESC, tenant_id, idem_key {limit}"
         );
         self.conn.rows(&sql, args, |r| {
             let recipients: String = r.get(5)?;
@@ -174,7 +181,7 @@ impl Store {
 
     /// The draft saved for an effect key, if any.
     pub fn draft(&self, tenant: &TenantId, key: &str) -> Result<Option<DraftRow>, StoreError> {
-        Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", &args![tenant.as_str(), key])?.pop())
+        Ok(self.draft_rows("WHERE tenant_id = ?1 AND idem_key = ?2", "", &args![tenant.as_str(), key])?.pop())
     }
 
     /// Where the draft saved for an effect key is, if any: one primary-key read, no usage sums.

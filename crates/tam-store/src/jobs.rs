@@ -276,7 +276,7 @@ pub struct AccountHealth {
 pub struct HealthFilter {
     /// Only this latest status (`green`, `amber`, `red`).
     pub status: Option<String>,
-    /// Only this rep's accounts.
+    /// Only this rep's accounts (in any case).
     pub rep_email: Option<String>,
     /// Only accounts in (or out of) an escalation episode.
     pub escalated: Option<bool>,
@@ -297,6 +297,7 @@ impl Store {
         // Each condition is written whole; an absent one binds NULL and keeps every row.
         let limit = filter.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let escalated = filter.escalated.map(i64::from);
+        let rep = filter.rep_email.as_ref().map(|r| r.trim().to_lowercase());
         self.conn.rows(
             &format!(
                 "SELECT a.id, a.name, a.rep_email, s.score, s.status, s.trend, s.as_of,
@@ -304,17 +305,17 @@ impl Store {
                  {WITH_LATEST_SNAPSHOT}
                   WHERE a.tenant_id = ?1
                     AND (CAST(?2 AS TEXT) IS NULL OR s.status = ?2)
-                    AND (CAST(?3 AS TEXT) IS NULL OR a.rep_email = ?3)
+                    AND (CAST(?3 AS TEXT) IS NULL OR lower(a.rep_email) = ?3)
                     AND (CAST(?4 AS BIGINT) IS NULL OR (CASE WHEN s.episode_opened_at IS NULL THEN 0 ELSE 1 END) = ?4)
                   ORDER BY s.score IS NULL, s.score, a.id
                   {}",
                 match self.conn.dialect() {
                     Dialect::Sqlite => "LIMIT ?5",
                     // PostgreSQL's LIMIT takes NULL, not -1, for no limit.
-                    Dialect::Postgres => "LIMIT NULLIF(?5, -1)",
+                    Dialect::Postgres => "LIMIT NULLIF(CAST(?5 AS BIGINT), -1)",
                 }
             ),
-            &args![tenant.as_str(), filter.status.as_deref(), filter.rep_email.as_deref(), escalated, limit],
+            &args![tenant.as_str(), filter.status.as_deref(), rep.as_deref(), escalated, limit],
             |r| {
                 Ok(AccountHealth {
                     account_id: r.get(0)?,

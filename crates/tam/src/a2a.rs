@@ -145,6 +145,11 @@ impl RpcError {
     pub fn internal(message: impl Into<String>) -> RpcError {
         RpcError::new(-32603, message)
     }
+
+    /// A protocol version this agent does not speak.
+    pub fn version(asked: &str) -> RpcError {
+        RpcError::new(-32009, format!("A2A-Version {asked:?}: this agent speaks {PROTOCOL_VERSION}"))
+    }
 }
 
 /// A `SendMessage` request, read: its id, and the task the message carries.
@@ -162,18 +167,35 @@ pub struct Request {
 pub fn read(body: &[u8]) -> Result<Request, (Value, RpcError)> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| (Value::Null, RpcError::parse(format!("not JSON ({e}); send a JSON-RPC 2.0 request"))))?;
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    // A request's id is a string or a number; anything else is answered under null.
+    let id = match value.get("id") {
+        Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+        Some(Value::Null) | None => {
+            return Err((Value::Null, RpcError::new(-32600, "id: required (a string or a number)")));
+        }
+        Some(_) => return Err((Value::Null, RpcError::new(-32600, "id: a string or a number"))),
+    };
     let fail = |e: RpcError| (id.clone(), e);
     if value.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(fail(RpcError::new(-32600, "not a JSON-RPC 2.0 request (\"jsonrpc\": \"2.0\")")));
     }
     match value.get("method").and_then(Value::as_str) {
         Some("SendMessage") => {}
-        Some(other) => {
+        // The protocol's other methods, answered with its own errors: tasks run to completion
+        // within SendMessage and are not kept, and nothing streams or pushes.
+        Some(method @ ("GetTask" | "CancelTask" | "SubscribeToTask")) => {
             return Err(fail(RpcError::new(
-                -32601,
-                format!("method {other:?}: this agent answers SendMessage only (no streaming, no task store)"),
+                -32001,
+                format!("{method}: no such task; this agent finishes each task within SendMessage and keeps none"),
             )));
+        }
+        Some(method @ ("SendStreamingMessage" | "ListTasks" | "GetExtendedAgentCard"))
+        | Some(method @ ("CreateTaskPushNotificationConfig" | "GetTaskPushNotificationConfig"))
+        | Some(method @ ("ListTaskPushNotificationConfigs" | "DeleteTaskPushNotificationConfig")) => {
+            return Err(fail(RpcError::new(-32004, format!("{method}: not supported; send SendMessage"))));
+        }
+        Some(other) => {
+            return Err(fail(RpcError::new(-32601, format!("method {other:?}: this agent answers SendMessage"))));
         }
         None => return Err(fail(RpcError::new(-32600, "method: missing"))),
     }
@@ -276,7 +298,10 @@ mod tests {
     fn what_is_not_a_task_message_is_refused_with_the_code_the_sdks_map() {
         let code = |body: &str| read(body.as_bytes()).unwrap_err().1.code;
         assert_eq!(code("{"), -32700);
-        assert_eq!(code(r#"{"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {}}"#), -32601);
+        assert_eq!(code(r#"{"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {}}"#), -32001);
+        assert_eq!(code(r#"{"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage", "params": {}}"#), -32004);
+        assert_eq!(code(r#"{"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {}}"#), -32601);
+        assert_eq!(read(br#"{"jsonrpc": "2.0", "id": {}, "method": "SendMessage"}"#).unwrap_err().0, Value::Null);
         assert_eq!(
             code(
                 r#"{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {"parts": [{"text": "hello"}]}}}"#
@@ -284,5 +309,6 @@ mod tests {
             -32602
         );
         assert_eq!(code(r#"{"id": 1, "method": "SendMessage"}"#), -32600);
+        assert_eq!(code(r#"{"jsonrpc": "2.0", "method": "SendMessage"}"#), -32600, "a notification gets no task run");
     }
 }

@@ -253,7 +253,6 @@ fn rebase(schema: Value) -> Value {
 }
 
 #[cfg(test)]
-#[cfg(test)]
 pub(crate) mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 

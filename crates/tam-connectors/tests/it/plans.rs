@@ -271,10 +271,10 @@ fn an_accounts_reads_are_served_by_an_index() {
         store.facts(&tenant, &account).unwrap();
         store.fact_changes(&tenant, &account).unwrap();
         store.opportunities(&tenant, &account).unwrap();
-        let drafts = store.drafts_where(&tenant, Some(&account), None).unwrap();
+        let drafts = store.drafts_where(&tenant, Some(&account), None, Some(100)).unwrap();
         assert!(drafts.iter().all(|d| d.account_id == id));
         drafted += drafts.len();
-        let kind = store.drafts_where(&tenant, Some(&account), Some("health_checkin")).unwrap();
+        let kind = store.drafts_where(&tenant, Some(&account), Some("health_checkin"), None).unwrap();
         assert!(kind.is_empty(), "{kind:?}");
     }
     let first = store.account_page(&tenant, None, 25).unwrap();

@@ -25,9 +25,12 @@ pub struct AccountsArgs {
     /// Only escalated accounts (`true`) or only the others (`false`).
     #[arg(long, value_name = "BOOL")]
     escalated: Option<bool>,
-    /// At most this many.
-    #[arg(long, value_name = "N")]
-    limit: Option<usize>,
+    /// At most this many (default 100, as MCP's list_accounts).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000), conflicts_with = "all")]
+    limit: Option<u32>,
+    /// Every account the filters keep.
+    #[arg(long)]
+    all: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -36,8 +39,11 @@ pub struct AccountsArgs {
 pub fn accounts(home: &Home, args: AccountsArgs) -> Result<Outcome> {
     let (store, _) = home.open()?;
     let tenant = one_tenant(&store, args.tenant.as_deref())?;
-    let filter =
-        HealthFilter { status: args.status, rep_email: args.rep, escalated: args.escalated, limit: args.limit };
+    let limit = match (args.all, args.limit) {
+        (true, _) => None,
+        (false, limit) => Some(limit.map_or(views::ACCOUNTS_SHOWN, |n| n as usize)),
+    };
+    let filter = HealthFilter { status: args.status, rep_email: args.rep, escalated: args.escalated, limit };
     let view = views::accounts(&store, &tenant, &filter)?;
     let mut out = std::io::stdout().lock();
     if args.json {

@@ -158,6 +158,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let delivery = deliver_phase(&home, &mut store, &config, &tenant)?;
     let delivery_rss = peak_rss_mib();
     let pages = dashboard_phase(&store, &config, &tenant)?;
+    let reads = mcp_phase(&store, &tenant)?;
     // The same on a small book, so the cost of one effect can be compared across book sizes.
     let small = if args.accounts > SMALL_BOOK {
         let tickets = args.tickets * SMALL_BOOK / args.accounts.max(1);
@@ -202,6 +203,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "seed_python_store_seconds": seed[0].1.as_ref().ok().map(|d| secs(*d)),
                 "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
                 "dashboard_pages": pages.2, "dashboard_p50_ms": pages.0, "dashboard_max_ms": pages.1,
+                "mcp_tools": reads.iter().map(|(tool, p50, max)| json!({"tool": tool, "p50_ms": p50, "max_ms": max})).collect::<Vec<_>>(),
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
                 "store": if database.is_some() { "postgres" } else { "sqlite" },
                 "replicas": replicas.map(|_| args.replicas), "replica_effects": replicas.map(|_| args.replica_effects),
@@ -270,6 +272,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
             "dashboard p50 {:.1} ms, max {:.1} ms server time for {} pages (Today unfiltered, filtered, searched and paged; account pages; target <= 100 ms); slowest Today: {}",
             pages.0, pages.1, pages.2, pages.3
         )?;
+        let tools: Vec<String> = reads.iter().map(|(tool, p50, max)| format!("{tool} {p50:.1}/{max:.1}")).collect();
+        writeln!(out, "mcp       p50/max ms per answer, as JSON: {}", tools.join(", "))?;
         writeln!(
             out,
             "delivery  {:>7.2} s  {:>9.0} effects/s  peak RSS {}  ({} effects of both scans and the webhooks, embedded channels; target >= 5000/s)",
@@ -639,6 +643,85 @@ fn score(
 ) -> Result<tam_agent::scan::ScanReport> {
     let rules = config.rules.scan(Some(tenant));
     Ok(tam_agent::scan::scan(store, tenant, as_of, rules, false, |_| {})?)
+}
+
+/// What the MCP tools answer on the bench's book, each answer built and serialised as a tool
+/// call builds it: per tool, the median and the slowest in milliseconds, over the worst
+/// accounts (the ones with the most to show) and a page of resources.
+fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'static str, f64, f64)>> {
+    use tam_app::views;
+    use tam_store::HealthFilter;
+    let worst = views::accounts(store, tenant, &HealthFilter { limit: Some(20), ..HealthFilter::default() })?;
+    let ids: Vec<tam_core::AccountId> = worst
+        .accounts
+        .iter()
+        .map(|a| tam_core::AccountId::parse("account", &a.account_id))
+        .collect::<Result<_, _>>()?;
+    anyhow::ensure!(!ids.is_empty(), "the bench's book has no account");
+    let mut timings: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    let mut time = |tool: &'static str, f: &mut dyn FnMut() -> Result<String>| -> Result<()> {
+        // The answer is serialised, as a tool call does, then dropped.
+        let started = Instant::now();
+        f()?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        match timings.iter_mut().find(|(t, _)| *t == tool) {
+            Some((_, all)) => all.push(took),
+            None => timings.push((tool, vec![took])),
+        }
+        Ok(())
+    };
+    let json = |v: &dyn erased::Json| v.json();
+    for _ in 0..3 {
+        let filter = HealthFilter { limit: Some(100), ..HealthFilter::default() };
+        time("list_accounts", &mut || json(&views::accounts(store, tenant, &filter)?))?;
+        let red = HealthFilter {
+            status: Some("red".into()),
+            escalated: Some(true),
+            limit: Some(100),
+            ..HealthFilter::default()
+        };
+        time("list_accounts(red, escalated)", &mut || json(&views::accounts(store, tenant, &red)?))?;
+        time("outbox_status", &mut || json(&views::outbox_status(store, tenant)?))?;
+    }
+    for id in &ids {
+        time("explain_account", &mut || json(&views::explanation(store, tenant, id, 30)?))?;
+        time("score_history", &mut || json(&views::score_history(store, tenant, id, 30)?))?;
+        time("list_open_tickets", &mut || json(&views::open_tickets(store, tenant, id)?))?;
+        time("relationship_profile", &mut || json(&views::profile(store, tenant, id)?))?;
+        time("list_drafts(account)", &mut || json(&views::drafts(store, tenant, Some(id), None, Some(100))?))?;
+    }
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let mut full = true;
+        time("resources/list page", &mut || {
+            let page = store.account_page(tenant, after.as_deref(), 200)?;
+            after = page.last().map(|(id, _)| id.clone());
+            full = page.len() == 200;
+            Ok(serde_json::to_string(&page)?)
+        })?;
+        if !full {
+            break;
+        }
+    }
+    Ok(timings
+        .into_iter()
+        .map(|(tool, mut all)| {
+            all.sort_by(f64::total_cmp);
+            (tool, all[all.len() / 2], all.last().copied().unwrap_or(0.0))
+        })
+        .collect())
+}
+
+/// Serialising through a trait object, so one closure serialises every view.
+mod erased {
+    pub trait Json {
+        fn json(&self) -> anyhow::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> anyhow::Result<String> {
+            Ok(serde_json::to_string(self)?)
+        }
+    }
 }
 
 /// Renders the dashboard's pages on the bench's book, as its server would: Today as a TAM

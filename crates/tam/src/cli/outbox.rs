@@ -173,6 +173,9 @@ pub enum DraftsCommand {
         /// Only this kind (`escalation_outreach`, `health_checkin`, ...).
         #[arg(long, value_name = "KIND")]
         kind: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        limit: Option<u32>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -181,19 +184,29 @@ pub enum DraftsCommand {
 
 pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
     let (store, _) = home.open()?;
-    let DraftsCommand::List { tenant, account, kind, json } = command;
+    let DraftsCommand::List { tenant, account, kind, limit, json } = command;
+    let limit = limit.map(|n| n as usize);
     let rows = match (account, tenant) {
         (Some(account), tenant) => {
             let account = AccountId::parse("account", &account).map_err(|e| anyhow::anyhow!("--account: {e}"))?;
             let tenant = crate::cli::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
-            tam_app::views::drafts(&store, &tenant, Some(&account), kind.as_deref())?.drafts
+            tam_app::views::drafts(&store, &tenant, Some(&account), kind.as_deref(), limit)?.drafts
         }
-        (None, Some(tenant)) => {
-            let tenant = TenantId::parse("tenant", &tenant).map_err(|e| anyhow::anyhow!("--tenant: {e}"))?;
-            tam_app::views::drafts(&store, &tenant, None, kind.as_deref())?.drafts
-        }
-        (None, None) => {
-            store.drafts(None)?.into_iter().filter(|d| kind.as_ref().is_none_or(|k| *k == d.kind)).collect()
+        (None, tenant) => {
+            let tenants = match tenant {
+                Some(t) => crate::cli::scan::select_tenants(&store, Some(&t))?,
+                None => store.tenant_ids()?,
+            };
+            let mut rows = Vec::new();
+            for t in &tenants {
+                rows.extend(tam_app::views::drafts(&store, t, None, kind.as_deref(), limit)?.drafts);
+            }
+            // Newest first across tenants, as one tenant's are.
+            rows.sort_by(|a, b| {
+                (b.created_at, &a.tenant_id, &a.idem_key).cmp(&(a.created_at, &b.tenant_id, &b.idem_key))
+            });
+            rows.truncate(limit.unwrap_or(usize::MAX));
+            rows
         }
     };
     let mut out = std::io::stdout().lock();

@@ -194,7 +194,7 @@ pub fn default_file() -> String {
 # The HTTP API of `tam serve` (none unless listen is set). Each tenant's bearer token is in the
 # variable named here; a token sees only its own tenant.
 # listen = "127.0.0.1:8787"
-# public_url = "https://tam.example.com"  # where clients reach it (links, the A2A agent card)
+# public_url = "https://tam.example.com"  # where clients reach it (the A2A agent card names it)
 # max_body_bytes = 262144
 # heartbeats_per_second = 500.0
 # heartbeat_burst = 1000

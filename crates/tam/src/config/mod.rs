@@ -243,6 +243,11 @@ impl Config {
                 rules = rules.with_tenant(tenant, TenantRules { scan, zone });
             }
         }
+        if let Some(url) = &api.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("config {origin}: [api] public_url must be an http(s) address, such as https://tam.example.com");
+        }
         let tickets: TicketsSection = section(&raw, "tickets").with_context(|| format!("config {origin}"))?;
         if let Some(url) = &tickets.url
             && (!url.contains("{id}") || !(url.starts_with("https://") || url.starts_with("http://")))

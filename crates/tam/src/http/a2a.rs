@@ -21,13 +21,13 @@ pub(super) async fn a2a_message(State(s): State<Arc<ApiState>>, headers: HeaderM
     };
     let body = read(body)?;
     let version = headers.get("a2a-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let answer = match a2a::read(&body) {
-        Err((id, e)) => a2a::error(id, &e),
-        Ok(_) if version.as_deref().is_some_and(|v| v.trim() != a2a::PROTOCOL_VERSION) => a2a::error(
-            Value::Null,
-            &a2a::RpcError { code: -32009, message: format!("A2A-Version {version:?}: this agent speaks 1.0") },
-        ),
-        Ok(request) => run_message(&s, tenant, request).await,
+    // A request without the header is taken as 1.0, the only version spoken here.
+    let answer = match (a2a::read(&body), version) {
+        (Err((id, e)), _) => a2a::error(id, &e),
+        (Ok(request), Some(v)) if v.trim() != a2a::PROTOCOL_VERSION => {
+            a2a::error(request.id, &a2a::RpcError::version(&v))
+        }
+        (Ok(request), _) => run_message(&s, tenant, request).await,
     };
     Ok(axum::Json(answer).into_response())
 }

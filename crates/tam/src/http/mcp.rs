@@ -13,23 +13,38 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use super::*;
 use crate::mcp;
 
-/// Sessions whose owner is remembered; the oldest are forgotten beyond this (their clients
-/// then open a new session, as the protocol has them do on 404).
+/// Sessions whose owner is remembered at most; beyond, the least recently used is forgotten
+/// (its client is answered 404 and, as the protocol has it, opens a new session).
 const SESSIONS_KEPT: usize = 10_000;
 
-/// Which tenant opened each session, and when.
+/// How long the SDK keeps an idle session: an owner remembered longer guards nothing.
+const SESSION_IDLE: Duration =
+    rmcp::transport::streamable_http_server::session::local::SessionConfig::DEFAULT_KEEP_ALIVE;
+
+/// Which tenant opened each session, and when it was last used.
 #[derive(Default)]
 pub(super) struct Sessions(std::sync::Mutex<HashMap<String, (TenantId, Instant)>>);
 
 impl Sessions {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, (TenantId, Instant)>> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The tenant that opened session `id`, now used again.
     fn owner(&self, id: &str) -> Option<TenantId> {
-        self.0.lock().ok()?.get(id).map(|(t, _)| t.clone())
+        let mut sessions = self.sessions();
+        let (tenant, used) = sessions.get_mut(id)?;
+        *used = Instant::now();
+        Some(tenant.clone())
     }
 
     fn bind(&self, id: &str, tenant: &TenantId) {
-        let Ok(mut sessions) = self.0.lock() else { return };
+        let mut sessions = self.sessions();
+        if sessions.len() >= SESSIONS_KEPT {
+            sessions.retain(|_, (_, used)| used.elapsed() < SESSION_IDLE);
+        }
         if sessions.len() >= SESSIONS_KEPT
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone())
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone())
         {
             sessions.remove(&oldest);
         }
@@ -37,9 +52,7 @@ impl Sessions {
     }
 
     fn end(&self, id: &str) {
-        if let Ok(mut sessions) = self.0.lock() {
-            sessions.remove(id);
-        }
+        self.sessions().remove(id);
     }
 }
 

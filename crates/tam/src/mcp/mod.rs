@@ -122,9 +122,44 @@ impl From<tam_store::StoreError> for Refusal {
     }
 }
 
-/// A resource's address: `tam://{tenant}/accounts/{id}`.
+/// A resource's address: `tam://{tenant}/accounts/{id}`, each id percent-encoded (an id may
+/// hold a space, `/`, `?` or `#`).
 fn resource_uri(tenant: &TenantId, account: &str) -> String {
-    format!("tam://{tenant}/accounts/{account}")
+    format!("{}{}", accounts_prefix(tenant), encode(account))
+}
+
+fn accounts_prefix(tenant: &TenantId) -> String {
+    format!("tam://{}/accounts/", encode(tenant.as_str()))
+}
+
+/// RFC 3986: everything but the unreserved characters, as `%XX` of its UTF-8 bytes.
+fn encode(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode`]; `None` for a malformed escape or bytes that are not UTF-8.
+fn decode(encoded: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(encoded.len());
+    let mut rest = encoded.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = std::str::from_utf8(tail.get(..2)?).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = &tail[2..];
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes).ok()
 }
 
 /// Resources listed per page: a book of 100,000 accounts is read a page at a time.
@@ -161,10 +196,8 @@ impl ServerHandler for Server {
         };
         let arguments = request.arguments.unwrap_or_default();
         let run = tool.run;
-        let answer = match tools::Arguments::new(arguments) {
-            Ok(args) => self.blocking(move |app, store| run(app, store, &tenant, args)).await,
-            Err(refusal) => Err(refusal),
-        };
+        let args = tools::Arguments::new(arguments);
+        let answer = self.blocking(move |app, store| run(app, store, &tenant, args)).await;
         Ok(match answer {
             Ok(value) => CallToolResult::structured(value).into(),
             Err(Refusal::Caller(message)) => CallToolResult::error(vec![ContentBlock::text(message)]).into(),
@@ -186,7 +219,9 @@ impl ServerHandler for Server {
         let page = self
             .blocking(move |_, store| Ok(store.account_page(&listed, after.as_deref(), RESOURCE_PAGE)?))
             .await
-            .map_err(internal)?;
+            .map_err(|refusal| match refusal {
+                Refusal::Caller(m) | Refusal::Internal(m) => ErrorData::internal_error(m, None),
+            })?;
         let next = (page.len() == RESOURCE_PAGE).then(|| page.last().map(|(id, _)| id.clone())).flatten();
         let resources = page
             .into_iter()
@@ -207,7 +242,7 @@ impl ServerHandler for Server {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let tenant = self.tenant(&context)?;
-        let template = ResourceTemplate::new(format!("tam://{tenant}/accounts/{{account_id}}"), "account")
+        let template = ResourceTemplate::new(format!("{}{{account_id}}", accounts_prefix(&tenant)), "account")
             .with_description("An account's relationship profile and its latest explanation")
             .with_mime_type("application/json");
         Ok(ListResourceTemplatesResult::with_all_items(vec![template]))
@@ -220,8 +255,9 @@ impl ServerHandler for Server {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let tenant = self.tenant(&context)?;
         let uri = request.uri;
-        let prefix = format!("tam://{tenant}/accounts/");
-        let Some(account) = uri.strip_prefix(&prefix).and_then(|id| AccountId::parse("account", id).ok()) else {
+        let prefix = accounts_prefix(&tenant);
+        let account = uri.strip_prefix(&prefix).and_then(decode).and_then(|id| AccountId::parse("account", &id).ok());
+        let Some(account) = account else {
             return Err(ErrorData::resource_not_found(
                 format!("no resource {uri:?}: this server's resources are {prefix}{{account_id}}"),
                 None,
@@ -250,12 +286,6 @@ impl ServerHandler for Server {
     }
 }
 
-fn internal(refusal: Refusal) -> ErrorData {
-    match refusal {
-        Refusal::Caller(m) | Refusal::Internal(m) => ErrorData::internal_error(m, None),
-    }
-}
-
 /// Serves one session over standard input and output until the client closes it. Logs go to
 /// standard error: standard output carries the protocol.
 pub fn serve_stdio(app: App, tenant: TenantId) -> anyhow::Result<()> {
@@ -274,10 +304,28 @@ pub fn serve_stdio(app: App, tenant: TenantId) -> anyhow::Result<()> {
     result
 }
 
-#[cfg(test)]
-pub(crate) mod samples;
-
 /// The JSON a tool answers with, from its view.
 fn answer(view: &impl serde::Serialize) -> Result<Value, Refusal> {
     serde_json::to_value(view).map_err(|e| Refusal::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+pub(crate) mod samples;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resource_address_keeps_any_id_and_reads_back() {
+        let tenant = TenantId::parse("t", "acme corp").unwrap();
+        for id in ["A-1", "a b", "x/y?z#w", "100%", "Zürich"] {
+            let uri = resource_uri(&tenant, id);
+            let rest = uri.strip_prefix("tam://acme%20corp/accounts/").unwrap();
+            assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~%".contains(&b)), "{uri}");
+            assert_eq!(decode(rest).as_deref(), Some(id));
+        }
+        assert_eq!(decode("%4"), None);
+        assert_eq!(decode("%ff"), None, "not UTF-8");
+    }
 }

@@ -64,7 +64,7 @@ pub static TOOLS: &[Tool] = &[
                 status: args.text("status")?,
                 rep_email: args.text("rep_email")?,
                 escalated: args.flag("escalated")?,
-                limit: Some(args.count("limit", 1000)?.unwrap_or(100)),
+                limit: Some(args.count("limit", 1000)?.unwrap_or(views::ACCOUNTS_SHOWN)),
             };
             args.done()?;
             answer(&views::accounts(store, tenant, &filter)?)
@@ -150,8 +150,9 @@ pub static TOOLS: &[Tool] = &[
         run: |_, store, tenant, args| {
             let account = args.text("account_id")?.map(|id| parse_account(&id)).transpose()?;
             let kind = args.text("kind")?;
+            let limit = args.count("limit", 1000)?.unwrap_or(views::DRAFTS_SHOWN);
             args.done()?;
-            answer(&views::drafts(store, tenant, account.as_ref(), kind.as_deref())?)
+            answer(&views::drafts(store, tenant, account.as_ref(), kind.as_deref(), Some(limit))?)
         },
     },
     Tool {
@@ -160,8 +161,11 @@ pub static TOOLS: &[Tool] = &[
                       release_notes, roadmap_preview, health_checkin, customer_success_review, \
                       update_relationship_profile. Writes: whatever it produces is a draft saved in the rep's \
                       mailbox for review, an event for other agents, or a profile change; it never sends anything \
-                      to a customer. The draft is saved before the answer comes back. The task is the JSON that \
-                      POST /v1/tasks takes, e.g. {\"type\": \"health_checkin\", \"account_id\": \"A-1\"}.",
+                      to a customer. The draft is saved before the answer comes back. Like every run, it then \
+                      delivers what the tenant's outbox has due: alerts to the tenant's own reps, CRM and profile \
+                      updates, events (a health_scan also scores every account and alerts on escalations). The \
+                      task is the JSON that POST /v1/tasks takes, e.g. {\"type\": \"health_checkin\", \
+                      \"account_id\": \"A-1\"}.",
         arguments: &[(
             "task",
             r#"{"type": "object", "required": ["type"], "additionalProperties": true, "properties": {
@@ -226,7 +230,8 @@ pub fn list() -> Vec<McpTool> {
                 .read_only(t.read_only)
                 .destructive(false)
                 .idempotent(t.read_only)
-                .open_world(false);
+                // A task reaches the mailbox, chat, CRM and model providers; a read, the store only.
+                .open_world(!t.read_only);
             McpTool::new(t.name, t.description, Arc::new(input_schema(t)))
                 .with_raw_output_schema(Arc::new(crate::schema::standalone(t.answer)))
                 .with_annotations(annotations)
@@ -259,8 +264,8 @@ fn input_schema(tool: &Tool) -> JsonObject {
 pub struct Arguments(std::cell::RefCell<Map<String, Value>>);
 
 impl Arguments {
-    pub fn new(arguments: Map<String, Value>) -> Result<Arguments, Refusal> {
-        Ok(Arguments(std::cell::RefCell::new(arguments)))
+    pub fn new(arguments: Map<String, Value>) -> Arguments {
+        Arguments(std::cell::RefCell::new(arguments))
     }
 
     fn take(&self, name: &str) -> Option<Value> {

@@ -132,6 +132,7 @@ fn every_tool_over_stdio_answers_as_the_cli_does_and_run_task_only_drafts() {
     let calm = home.json(&["accounts", "--tenant", "demo", "--status", "green", "--limit", "1", "--json"]);
     let calm = calm["accounts"][0]["account_id"].as_str().unwrap().to_owned();
     let a = account.as_str();
+    let rep = worst["accounts"][0]["rep_email"].as_str().unwrap().to_owned();
     let drafts_before = home.json(&["drafts", "list", "--tenant", "demo", "--json"]).as_array().unwrap().len();
     let plan = json!({"calls": [
         {"tool": "list_accounts", "arguments": {"limit": 5}},
@@ -150,6 +151,9 @@ fn every_tool_over_stdio_answers_as_the_cli_does_and_run_task_only_drafts() {
         {"tool": "run_task", "arguments": {"task": {"type": "make_coffee"}}},
         {"tool": "list_drafts", "arguments": {"account_id": calm.as_str(), "kind": "health_checkin"}},
         {"tool": "outbox_status", "arguments": {}},
+        {"tool": "list_accounts", "arguments": {"status": "purple"}},
+        {"tool": "list_drafts", "arguments": {"kind": "love_letter"}},
+        {"tool": "list_accounts", "arguments": {"rep_email": rep.to_uppercase(), "limit": 1000}},
     ], "resources": [format!("tam://demo/accounts/{a}"), "tam://demo/accounts/no-such-account"]});
     let out = stdio(&home, &plan, "demo");
     assert!(out.get("connect_error").is_none(), "{out}");
@@ -214,6 +218,15 @@ fn every_tool_over_stdio_answers_as_the_cli_does_and_run_task_only_drafts() {
     assert_eq!(drafts_after, drafts_before + 1);
     assert_eq!(answer(&out, 7)["history"].as_array().unwrap().len(), 1);
     assert_eq!(answer(&out, 15), home.json(&["outbox", "status", "--tenant", "demo", "--json"]));
+    assert_eq!(refused(&out, 16), "status: \"purple\" is not a status; the statuses are green, amber and red");
+    assert!(
+        refused(&out, 17)
+            .starts_with("kind: \"love_letter\" is not a kind of draft; the kinds are escalation_outreach")
+    );
+    let reps = answer(&out, 18)["accounts"].as_array().unwrap().clone();
+    assert!(!reps.is_empty() && reps.iter().all(|x| x["rep_email"] == rep.as_str()), "a rep's address in any case");
+    let all = home.json(&["accounts", "--tenant", "demo", "--all", "--json"])["accounts"].as_array().unwrap().clone();
+    assert_eq!(reps.len(), all.iter().filter(|x| x["rep_email"] == rep.as_str()).count());
 
     // Resources: the profile and the explanation of an account, by address.
     let read = &out["reads"][0];
@@ -223,8 +236,7 @@ fn every_tool_over_stdio_answers_as_the_cli_does_and_run_task_only_drafts() {
     assert_eq!(document["profile"]["account_id"], a);
     assert!(out["reads"][1]["error"].as_str().unwrap().contains("no account \"no-such-account\""));
     let listed = out["resources"].as_array().unwrap();
-    let accounts = home.json(&["accounts", "--tenant", "demo", "--json"])["accounts"].as_array().unwrap().len();
-    assert_eq!(listed.len(), accounts, "every account, over pages");
+    assert_eq!(listed.len(), all.len(), "every account, over pages");
     assert_eq!(out["resource_templates"][0]["uriTemplate"], "tam://demo/accounts/{account_id}");
 }
 
@@ -256,7 +268,8 @@ fn over_http_a_token_sees_its_tenant_and_keeps_its_session_to_itself() {
     let out = http(&url, ACME, &plan, &["--session-token-swap", GLOBEX]);
     assert!(out.get("connect_error").is_none(), "{out}");
     assert!(out["session_id"].is_string(), "a session was opened: {out}");
-    assert_eq!(answer(&out, 0), home.json(&["accounts", "--tenant", "demo", "--limit", "100", "--json"]));
+    assert_eq!(answer(&out, 0), home.json(&["accounts", "--tenant", "demo", "--json"]));
+    assert_eq!(answer(&out, 0)["accounts"].as_array().unwrap().len(), 100, "a hundred unless asked for more");
     assert_eq!(refused(&out, 1), "no account \"g1\" in tenant \"demo\"");
     assert!(out["reads"][0]["error"].as_str().unwrap().contains("tam://globex/accounts/g1"), "{out}");
     // Another token presenting the session is told there is no such session.
