@@ -62,6 +62,11 @@ fn client(args: &[&str], input: &Value) -> Value {
 
 /// The MCP client over stdio against `tam mcp` in `home`.
 fn stdio(home: &TestHome, plan: &Value, tenant: &str) -> Value {
+    stdio_env(home, plan, tenant, &[])
+}
+
+/// The same, with `env` added to `tam`'s environment.
+fn stdio_env(home: &TestHome, plan: &Value, tenant: &str, env: &[(&str, &str)]) -> Value {
     let mcp = script("mcp_client.py");
     let tam = env!("CARGO_BIN_EXE_tam");
     // The client starts `tam` with its own environment: the one `tam` gets in this home.
@@ -74,6 +79,7 @@ fn stdio(home: &TestHome, plan: &Value, tenant: &str) -> Value {
         };
     }
     let mut child = child
+        .envs(env.iter().copied())
         .args([mcp.to_str().unwrap(), "stdio", "--", tam, "mcp", "--tenant", tenant])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -329,4 +335,43 @@ fn the_a2a_sdk_reads_the_card_and_has_a_task_run() {
     // Without the token, nothing runs.
     let (status, body) = server.call("POST", "/a2a", None, Some("{}"));
     assert_eq!((status, body["error"].as_str()), (401, Some("send Authorization: Bearer <the tenant's token>")));
+}
+
+#[test]
+fn run_task_over_mcp_makes_a_gmail_draft_and_sends_nothing() {
+    use tam_testkit::{Answer, Fake};
+    // The rep's compose token, then Gmail: is the draft there already (no), create it.
+    let tokens =
+        Fake::start(vec![Answer::json(200, r#"{"access_token":"ya29.t1","expires_in":3599,"token_type":"Bearer"}"#)]);
+    let gmail = Fake::start(vec![
+        Answer::json(200, r#"{"resultSizeEstimate":0}"#),
+        Answer::json(200, r#"{"id":"r-1","message":{"id":"m-1","threadId":"t-1","labelIds":["DRAFT"]}}"#),
+    ]);
+    let home = TestHome::new();
+    let book = home.file(
+        "book.ndjson",
+        r#"{"record":"account","tenant_id":"acme","id":"a1","name":"Northwind","rep_name":"Ana","rep_email":"ana@v.example","contacts":["ops@nw.example"],"last_heartbeat":"2026-03-20T00:00:00Z"}"#,
+    );
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-21T07:00:00Z"]);
+    std::fs::write(
+        home.path().join("home/tam.toml"),
+        format!(
+            "[mail]\nkind = \"gmail\"\nalerts_from = \"tam-alerts@v.example\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\ntimeout_ms = 5000\n",
+            gmail.url, tokens.url
+        ),
+    )
+    .unwrap();
+    let key = crate::repo().join("crates/tam-connectors/tests/fixtures/test_service_account.json");
+    let plan =
+        json!({"calls": [{"tool": "run_task", "arguments": {"task": {"type": "health_checkin", "account_id": "a1"}}}]});
+    let out = stdio_env(&home, &plan, "acme", &[("TAM_GOOGLE_SERVICE_ACCOUNT_FILE", key.to_str().unwrap())]);
+    let result = answer(&out, 0);
+    assert_eq!(result["draft"]["recipients"], json!(["ops@nw.example"]), "{result}");
+
+    let seen = gmail.seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert!(paths[0].starts_with("/gmail/v1/users/me/drafts?q=rfc822msgid"), "{paths:?}");
+    assert_eq!(paths[1..], ["/gmail/v1/users/me/drafts"], "a draft made, nothing sent");
+    assert!(seen[1].body.contains("\"raw\""), "{}", seen[1].body);
 }
