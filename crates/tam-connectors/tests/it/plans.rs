@@ -61,6 +61,46 @@ fn book(store: &mut Store) {
     assert!(report.rejected.is_empty(), "{:?}", report.rejected);
 }
 
+/// The embedded channels, on the store's file and a directory beside it.
+struct Embedded {
+    mailbox: LocalMailbox,
+    email: NotificationLog,
+    chat: NotificationLog,
+    events: LocalEventBus,
+    crm: LocalCrm,
+    profiles: LocalProfiles,
+    writer: TemplateWriter,
+}
+
+impl Embedded {
+    fn open(db: &std::path::Path, dir: &std::path::Path) -> Embedded {
+        let file = tam_store::Location::File(db.to_owned());
+        Embedded {
+            mailbox: LocalMailbox::open(&file, dir).unwrap(),
+            email: NotificationLog::open(&file, dir, "email").unwrap(),
+            chat: NotificationLog::open(&file, dir, "chat").unwrap(),
+            events: LocalEventBus::open(&file).unwrap(),
+            crm: LocalCrm::open(&file).unwrap(),
+            profiles: LocalProfiles::new(dir),
+            writer: TemplateWriter::new(),
+        }
+    }
+
+    /// Delivers what is due at `now` through these channels.
+    fn deliver(&mut self, store: &mut Store, tenant: &TenantId, now: Timestamp) -> tam_agent::dispatch::DispatchReport {
+        let mut channels = Channels {
+            mailbox: &mut self.mailbox,
+            alerts: &mut self.email,
+            chat: &mut self.chat,
+            events: &mut self.events,
+            crm: &mut self.crm,
+            profiles: &mut self.profiles,
+            writer: &self.writer,
+        };
+        dispatch(store, tenant, &mut channels, now, &DeliveryPolicy::default(), "w").unwrap()
+    }
+}
+
 #[test]
 fn every_statement_of_a_delivery_is_served_by_an_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,14 +108,7 @@ fn every_statement_of_a_delivery_is_served_by_an_index() {
     let mut store = Store::open(&db).unwrap();
     book(&mut store);
     let tenant = TenantId::parse("tenant", "acme").unwrap();
-    let file = tam_store::Location::File(db.clone());
-    let mut mailbox = LocalMailbox::open(&file, dir.path()).unwrap();
-    let mut email = NotificationLog::open(&file, dir.path(), "email").unwrap();
-    let mut chat = NotificationLog::open(&file, dir.path(), "chat").unwrap();
-    let mut events = LocalEventBus::open(&file).unwrap();
-    let mut crm = LocalCrm::open(&file).unwrap();
-    let mut profiles = LocalProfiles::new(dir.path());
-    let writer = TemplateWriter::new();
+    let mut embedded = Embedded::open(&db, dir.path());
     // A small alert budget, so digests are planned too; scans a week apart, so episodes worsen
     // (follow-up drafts reply to the first) and cool-downs remind.
     let mut cfg = ScanConfig::default();
@@ -88,17 +121,8 @@ fn every_statement_of_a_delivery_is_served_by_an_index() {
         // Only the delivery is checked: the scan itself walks the whole book on purpose.
         let report = scan(&mut store, &tenant, at(day), &cfg, false, |_| {}).unwrap();
         assert!(report.failed.is_empty());
-        let mut channels = Channels {
-            mailbox: &mut mailbox,
-            alerts: &mut email,
-            chat: &mut chat,
-            events: &mut events,
-            crm: &mut crm,
-            profiles: &mut profiles,
-            writer: &writer,
-        };
         tam_store::trace::start();
-        let d = dispatch(&mut store, &tenant, &mut channels, at(day), &DeliveryPolicy::default(), "w").unwrap();
+        let d = embedded.deliver(&mut store, &tenant, at(day));
         statements.extend(tam_store::trace::stop());
         assert_eq!((d.failed, d.retried), (0, 0), "{d:?}");
         delivered += d.delivered;
@@ -238,26 +262,10 @@ fn an_accounts_reads_are_served_by_an_index() {
     let mut store = Store::open(&db).unwrap();
     book(&mut store);
     let tenant = TenantId::parse("tenant", "acme").unwrap();
-    let file = tam_store::Location::File(db.clone());
-    let mut mailbox = LocalMailbox::open(&file, dir.path()).unwrap();
-    let mut email = NotificationLog::open(&file, dir.path(), "email").unwrap();
-    let mut chat = NotificationLog::open(&file, dir.path(), "chat").unwrap();
-    let mut events = LocalEventBus::open(&file).unwrap();
-    let mut crm = LocalCrm::open(&file).unwrap();
-    let mut profiles = LocalProfiles::new(dir.path());
-    let writer = TemplateWriter::new();
+    let mut embedded = Embedded::open(&db, dir.path());
     for day in [0, 8] {
         scan(&mut store, &tenant, at(day), &ScanConfig::default(), false, |_| {}).unwrap();
-        let mut channels = Channels {
-            mailbox: &mut mailbox,
-            alerts: &mut email,
-            chat: &mut chat,
-            events: &mut events,
-            crm: &mut crm,
-            profiles: &mut profiles,
-            writer: &writer,
-        };
-        dispatch(&mut store, &tenant, &mut channels, at(day), &DeliveryPolicy::default(), "w").unwrap();
+        embedded.deliver(&mut store, &tenant, at(day));
     }
 
     tam_store::trace::start();
