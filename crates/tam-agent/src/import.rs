@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::io::{BufRead, Read};
 
-use tam_core::records::{Account, Heartbeat, Ticket};
+use tam_core::records::{Account, Escalation, Heartbeat, Ticket};
 use tam_core::{AccountId, FieldError, PriorityNames, SignedDuration, TenantId, Timestamp};
 use tam_store::{Store, StoreError};
 
@@ -50,6 +50,8 @@ pub enum Record {
     Ticket(Ticket),
     /// A heartbeat.
     Heartbeat(Heartbeat),
+    /// An escalation that really happened.
+    Escalation(Escalation),
 }
 
 impl Record {
@@ -58,6 +60,7 @@ impl Record {
             Record::Account(a) => &a.tenant,
             Record::Ticket(t) => &t.tenant,
             Record::Heartbeat(h) => &h.tenant,
+            Record::Escalation(e) => &e.tenant,
         }
     }
 
@@ -67,6 +70,7 @@ impl Record {
             Record::Account(_) => None,
             Record::Ticket(t) => Some(&t.account),
             Record::Heartbeat(h) => Some(&h.account),
+            Record::Escalation(e) => Some(&e.account),
         }
     }
 
@@ -76,6 +80,7 @@ impl Record {
             Record::Account(a) => (RecordKind::Account, a.tenant.to_string(), a.id.to_string()),
             Record::Ticket(t) => (RecordKind::Ticket, t.tenant.to_string(), t.id.to_string()),
             Record::Heartbeat(h) => (RecordKind::Heartbeat, h.tenant.to_string(), format!("{}@{}", h.account, h.at)),
+            Record::Escalation(e) => (RecordKind::Escalation, e.tenant.to_string(), format!("{}@{}", e.account, e.at)),
         }
     }
 }
@@ -121,6 +126,8 @@ pub struct ImportReport {
     pub tickets: u64,
     /// Heartbeats recorded.
     pub heartbeats: u64,
+    /// Real escalations recorded.
+    pub escalations: u64,
     /// Tenants seen for the first time.
     pub tenants_created: Vec<TenantId>,
     /// Records (or whole files) skipped, in input order.
@@ -130,7 +137,7 @@ pub struct ImportReport {
 impl ImportReport {
     /// Records stored.
     pub fn imported(&self) -> u64 {
-        self.accounts + self.tickets + self.heartbeats
+        self.accounts + self.tickets + self.heartbeats + self.escalations
     }
 }
 
@@ -350,6 +357,10 @@ impl<'s> Importer<'s> {
                 Record::Heartbeat(h) => {
                     writer.insert_heartbeat(h)?;
                     self.report.heartbeats += 1;
+                }
+                Record::Escalation(e) => {
+                    writer.upsert_escalation(e)?;
+                    self.report.escalations += 1;
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! tam-core: the domain of `tam` and every decision that can be made without I/O.
 //!
 //! It owns the validated domain types (ids, priorities, statuses), the health score
-//! (SPEC section 3), escalation episodes and the per-rep alert budget (SPEC section 4).
+//! (SPEC section 3), escalation episodes and the per-rep alert budget (SPEC section 4), and
+//! the backtest that replays them over an account's history.
 //!
 //! **Invariant:** no I/O, no async runtime, no clock. Anything that needs "now" takes an
 //! `as_of` instant as a parameter, so the same inputs always give a byte-identical result.
@@ -9,6 +10,7 @@
 
 pub mod agent;
 pub mod alerts;
+pub mod backtest;
 pub mod comms;
 pub mod concurrent;
 pub mod escalation;

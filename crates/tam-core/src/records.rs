@@ -1,4 +1,5 @@
-//! The records `tam` keeps: accounts, tickets and heartbeats, already validated.
+//! The records `tam` keeps: accounts, tickets, heartbeats and real escalations, already
+//! validated.
 //!
 //! They are built at the edge (import, connectors) from raw input; past that point every id,
 //! address, priority and instant in them is known to be well formed.
@@ -83,6 +84,8 @@ pub struct Ticket {
     pub created_at: Timestamp,
     /// Last changed at.
     pub updated_at: Option<Timestamp>,
+    /// When it was resolved, if it is (a backtest replays it as open until then).
+    pub resolved_at: Option<Timestamp>,
     /// One-line summary; untrusted customer text.
     pub subject: String,
     /// `bug`, `question`, `feature_request`, ...
@@ -100,4 +103,20 @@ pub struct Heartbeat {
     pub at: Timestamp,
     /// API calls reported with it.
     pub api_call_count: Option<u64>,
+}
+
+/// An escalation that really happened to an account (a customer complaint that reached
+/// management, an escalation ticket): what a backtest checks the score's alerts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// Owning tenant.
+    pub tenant: TenantId,
+    /// The account escalated.
+    pub account: AccountId,
+    /// When.
+    pub at: Timestamp,
+    /// Where it was recorded (`jira`, `kayako`, `import`, a team's own name).
+    pub source: String,
+    /// What happened; free text.
+    pub note: Option<String>,
 }

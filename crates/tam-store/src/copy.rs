@@ -13,6 +13,7 @@ const TABLES: &[(&str, &str)] = &[
     ("accounts", "tenant_id, id"),
     ("tickets", "tenant_id, id"),
     ("heartbeats", "tenant_id, account_id, at"),
+    ("escalations", "tenant_id, account_id, at"),
     ("snapshots", "tenant_id, account_id, as_of"),
     ("episodes", "tenant_id, account_id, opened_at"),
     ("scans", "tenant_id, as_of"),

@@ -14,6 +14,7 @@
 mod channels;
 mod copy;
 mod db;
+mod history;
 mod jobs;
 mod location;
 mod migrations;
@@ -36,6 +37,7 @@ use crate::db::{Conn, args};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use copy::{CopyError, TableCopy};
+pub use history::{EscalationRow, History};
 pub use jobs::{AccountHealth, HealthFilter, JobRun, TenantMetrics};
 pub use location::Location;
 pub use migrations::SCHEMA_VERSION;

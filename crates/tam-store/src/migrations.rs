@@ -326,6 +326,20 @@ const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX drafts_by_account ON drafts (tenant_id, account_id, created_at);
     "#,
+    // 14: what a backtest replays: when each ticket was resolved, and the escalations that
+    // really happened.
+    r#"
+    ALTER TABLE tickets ADD COLUMN resolved_at INTEGER;
+    CREATE TABLE escalations (
+        tenant_id   TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        at          INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        note        TEXT,
+        PRIMARY KEY (tenant_id, account_id, at),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
@@ -603,6 +617,21 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
         13,
         r#"
     CREATE INDEX drafts_by_account ON drafts (tenant_id, account_id, created_at);
+    "#,
+    ),
+    (
+        14,
+        r#"
+    ALTER TABLE tickets ADD COLUMN resolved_at BIGINT;
+    CREATE TABLE escalations (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        at          BIGINT NOT NULL,
+        source      TEXT NOT NULL,
+        note        TEXT,
+        PRIMARY KEY (tenant_id, account_id, at),
+        FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) DEFERRABLE
+    );
     "#,
     ),
 ];

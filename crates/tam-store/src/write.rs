@@ -1,6 +1,6 @@
 //! Upserts of imported records, batched in one transaction.
 
-use tam_core::records::{Account, Heartbeat, Ticket};
+use tam_core::records::{Account, Escalation, Heartbeat, Ticket};
 use tam_core::{AccountId, TenantId, Timestamp};
 
 use std::cell::RefCell;
@@ -39,13 +39,14 @@ const ACCOUNT_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
     check_in_interval_days = excluded.check_in_interval_days";
 const ACCOUNT_TYPES: &[&str] =
     &["text", "text", "text", "text", "text", "text", "text", "bigint", "bigint", "bigint", "text"];
-const TICKET_TYPES: &[&str] = &["text", "text", "text", "text", "bigint", "text", "bigint", "bigint", "text", "text"];
-const TICKET_COLUMNS: &str =
-    "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at, updated_at, subject, kind)";
+const TICKET_TYPES: &[&str] =
+    &["text", "text", "text", "text", "bigint", "text", "bigint", "bigint", "text", "text", "bigint"];
+const TICKET_COLUMNS: &str = "INSERT INTO tickets (tenant_id, id, account_id, source, priority, status, created_at,
+    updated_at, subject, kind, resolved_at)";
 const TICKET_UPSERT: &str = "ON CONFLICT (tenant_id, id) DO UPDATE SET
     account_id = excluded.account_id, source = excluded.source, priority = excluded.priority,
     status = excluded.status, created_at = excluded.created_at, updated_at = excluded.updated_at,
-    subject = excluded.subject, kind = excluded.kind";
+    subject = excluded.subject, kind = excluded.kind, resolved_at = excluded.resolved_at";
 
 impl Store {
     /// Starts a write transaction. The schema's foreign keys are not checked row by row while
@@ -153,7 +154,8 @@ impl Writer<'_> {
         let (tenant, id, account) = (t.tenant.as_str(), t.id.as_str(), t.account.as_str());
         let (source, status) = (t.source.as_str(), t.status.as_str());
         let (level, created, updated) = (t.priority.level(), nanos(t.created_at), t.updated_at.map(nanos));
-        let values = args![tenant, id, account, source, level, status, created, updated, t.subject, t.kind];
+        let resolved = t.resolved_at.map(nanos);
+        let values = args![tenant, id, account, source, level, status, created, updated, t.subject, t.kind, resolved];
         let key = || (t.tenant.to_string(), t.id.to_string());
         self.batches.borrow_mut().tickets.push(self.tx, key, &values)?;
         Ok(())
@@ -178,6 +180,18 @@ impl Writer<'_> {
                 last_heartbeat = CASE WHEN last_heartbeat > ?3 THEN last_heartbeat ELSE ?3 END
              WHERE tenant_id = ?1 AND id = ?2",
             &args,
+        )?;
+        Ok(())
+    }
+
+    /// Records an escalation that happened; the same account and instant again replaces its
+    /// source and note, so a re-import changes nothing.
+    pub fn upsert_escalation(&self, e: &Escalation) -> Result<(), StoreError> {
+        self.send()?;
+        self.tx.execute(
+            "INSERT INTO escalations (tenant_id, account_id, at, source, note) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (tenant_id, account_id, at) DO UPDATE SET source = excluded.source, note = excluded.note",
+            &args![e.tenant.as_str(), e.account.as_str(), nanos(e.at), e.source, e.note],
         )?;
         Ok(())
     }

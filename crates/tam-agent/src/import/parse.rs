@@ -6,12 +6,12 @@ use std::fmt;
 
 use serde::Deserialize;
 use serde_json::Value;
-use tam_core::records::{Account, Heartbeat, Rep, Ticket, TicketSource};
+use tam_core::records::{Account, Escalation, Heartbeat, Rep, Ticket, TicketSource};
 use tam_core::{AccountId, Email, FieldError, Priority, TenantId, TicketId, TicketStatus, Timestamp};
 
 use super::{ImportOptions, Record};
 
-/// The three kinds of import record.
+/// The kinds of import record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordKind {
     /// `"record": "account"`.
@@ -20,6 +20,8 @@ pub enum RecordKind {
     Ticket,
     /// `"record": "heartbeat"`.
     Heartbeat,
+    /// `"record": "escalation"`: one that really happened.
+    Escalation,
 }
 
 impl RecordKind {
@@ -29,6 +31,7 @@ impl RecordKind {
             RecordKind::Account => "account",
             RecordKind::Ticket => "ticket",
             RecordKind::Heartbeat => "heartbeat",
+            RecordKind::Escalation => "escalation",
         }
     }
 
@@ -37,11 +40,13 @@ impl RecordKind {
             "account" | "accounts" => Some(RecordKind::Account),
             "ticket" | "tickets" => Some(RecordKind::Ticket),
             "heartbeat" | "heartbeats" => Some(RecordKind::Heartbeat),
+            "escalation" | "escalations" => Some(RecordKind::Escalation),
             _ => None,
         }
     }
 
-    /// Parses the `--kind` flag: `accounts`, `tickets` or `heartbeats` (singular also accepted).
+    /// Parses the `--kind` flag: `accounts`, `tickets`, `heartbeats` or `escalations` (singular
+    /// also accepted).
     pub fn from_flag(raw: &str) -> Option<RecordKind> {
         RecordKind::parse(raw)
     }
@@ -83,6 +88,9 @@ impl Failure {
                 (RecordKind::Heartbeat, heartbeat_id(h.account.as_str(), &h.at.to_string()), &h.tenant, &h.account)
             }
             Record::Account(a) => (RecordKind::Account, a.id.to_string(), &a.tenant, &a.id),
+            Record::Escalation(e) => {
+                (RecordKind::Escalation, heartbeat_id(e.account.as_str(), &e.at.to_string()), &e.tenant, &e.account)
+            }
         };
         Failure {
             kind: Some(kind),
@@ -95,6 +103,7 @@ impl Failure {
     }
 }
 
+/// How a record that is an account's at an instant (a heartbeat, an escalation) is named.
 fn heartbeat_id(account: &str, at: &str) -> String {
     format!("{account}@{at}")
 }
@@ -136,11 +145,15 @@ pub(super) struct Raw<'a> {
     #[serde(borrow)]
     updated_at: Option<Cow<'a, str>>,
     #[serde(borrow)]
+    resolved_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
     subject: Option<Cow<'a, str>>,
     #[serde(borrow)]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    note: Option<Cow<'a, str>>,
 }
 
 /// Field types, for diagnosing an object that did not deserialise.
@@ -163,9 +176,11 @@ const EXPECTED: &[(&str, Expect)] = &[
     ("status", Expect::Text),
     ("created_at", Expect::Text),
     ("updated_at", Expect::Text),
+    ("resolved_at", Expect::Text),
     ("subject", Expect::Text),
     ("kind", Expect::Text),
     ("at", Expect::Text),
+    ("note", Expect::Text),
 ];
 
 #[derive(Clone, Copy)]
@@ -312,7 +327,10 @@ impl Raw<'_> {
     fn kind(&self) -> Result<RecordKind, FieldError> {
         let raw = required("record", self.record.as_ref())?;
         RecordKind::parse(raw).ok_or_else(|| {
-            FieldError::new("record", format!("unknown value {raw:?} (expected account, ticket or heartbeat)"))
+            FieldError::new(
+                "record",
+                format!("unknown value {raw:?} (expected account, ticket, heartbeat or escalation)"),
+            )
         })
     }
 
@@ -325,7 +343,7 @@ impl Raw<'_> {
     fn as_kind(&self, kind: RecordKind, opts: &ImportOptions) -> Result<Record, Failure> {
         let fail = |error: FieldError| {
             let id = match kind {
-                RecordKind::Heartbeat => {
+                RecordKind::Heartbeat | RecordKind::Escalation => {
                     self.account_id.as_deref().map(|a| heartbeat_id(a, self.at.as_deref().unwrap_or("?")))
                 }
                 _ => self.id.as_deref().map(|s| s.trim().chars().take(60).collect()),
@@ -336,6 +354,7 @@ impl Raw<'_> {
             RecordKind::Account => self.account(opts).map(Record::Account),
             RecordKind::Ticket => self.ticket(opts).map(Record::Ticket),
             RecordKind::Heartbeat => self.heartbeat(opts).map(Record::Heartbeat),
+            RecordKind::Escalation => self.escalation(opts).map(Record::Escalation),
         }
         .map_err(fail)
     }
@@ -407,12 +426,24 @@ impl Raw<'_> {
         if let Some(updated) = updated_at.filter(|u| *u < created_at) {
             return Err(FieldError::new("updated_at", format!("{updated} is before created_at {created_at}")));
         }
+        let resolved_at = optional_timestamp("resolved_at", self.resolved_at.as_ref(), opts)?;
+        if let Some(resolved) = resolved_at {
+            if resolved < created_at {
+                return Err(FieldError::new("resolved_at", format!("{resolved} is before created_at {created_at}")));
+            }
+            if status.is_open() {
+                return Err(FieldError::new(
+                    "resolved_at",
+                    format!("set, but the ticket is {} (a reopened ticket has no resolution time)", status.as_str()),
+                ));
+            }
+        }
         let subject = match &self.subject {
             None => return Err(FieldError::missing("subject")),
             Some(_) => optional_text("subject", self.subject.as_ref(), MAX_SUBJECT_CHARS)?.unwrap_or_default(),
         };
         let kind = optional_text("kind", self.kind.as_ref(), 64)?.map(|k| k.to_lowercase().replace([' ', '-'], "_"));
-        Ok(Ticket { tenant, id, account, source, priority, status, created_at, updated_at, subject, kind })
+        Ok(Ticket { tenant, id, account, source, priority, status, created_at, updated_at, resolved_at, subject, kind })
     }
 
     fn heartbeat(&self, opts: &ImportOptions) -> Result<Heartbeat, FieldError> {
@@ -421,6 +452,16 @@ impl Raw<'_> {
             account: AccountId::parse("account_id", required("account_id", self.account_id.as_ref())?)?,
             at: timestamp("at", required("at", self.at.as_ref())?, opts)?,
             api_call_count: self.api_call_count,
+        })
+    }
+
+    fn escalation(&self, opts: &ImportOptions) -> Result<Escalation, FieldError> {
+        Ok(Escalation {
+            tenant: self.tenant()?,
+            account: AccountId::parse("account_id", required("account_id", self.account_id.as_ref())?)?,
+            at: timestamp("at", required("at", self.at.as_ref())?, opts)?,
+            source: text("source", self.source.as_ref(), 64)?,
+            note: optional_text("note", self.note.as_ref(), MAX_SUBJECT_CHARS)?,
         })
     }
 }
@@ -449,9 +490,11 @@ const CSV_FIELDS: &[&str] = &[
     "status",
     "created_at",
     "updated_at",
+    "resolved_at",
     "subject",
     "kind",
     "at",
+    "note",
 ];
 
 impl CsvLayout {
@@ -462,10 +505,13 @@ impl CsvLayout {
             Some(kind) => kind,
             None if has("priority") => RecordKind::Ticket,
             None if has("rep_email") => RecordKind::Account,
+            None if has("at") && has("source") => RecordKind::Escalation,
             None if has("at") => RecordKind::Heartbeat,
             None => {
-                return Err("cannot tell the record kind from the header row; pass --kind accounts|tickets|heartbeats"
-                    .to_owned());
+                return Err(
+                    "cannot tell the record kind from the header row; pass --kind accounts|tickets|heartbeats|escalations"
+                        .to_owned(),
+                );
             }
         };
         let columns = names
@@ -486,7 +532,7 @@ impl CsvLayout {
         for &(i, field) in &self.columns {
             let Some(cell) = row.get(i).map(str::trim).filter(|c| !c.is_empty()) else { continue };
             // `null` in an optional time column means the same as in NDJSON: none.
-            if matches!(field, "last_heartbeat" | "updated_at") && cell.eq_ignore_ascii_case("null") {
+            if matches!(field, "last_heartbeat" | "updated_at" | "resolved_at") && cell.eq_ignore_ascii_case("null") {
                 continue;
             }
             let cell = Some(Cow::Borrowed(cell));
@@ -519,9 +565,11 @@ impl CsvLayout {
                 "status" => raw.status = cell,
                 "created_at" => raw.created_at = cell,
                 "updated_at" => raw.updated_at = cell,
+                "resolved_at" => raw.resolved_at = cell,
                 "subject" => raw.subject = cell,
                 "kind" => raw.kind = cell,
                 "at" => raw.at = cell,
+                "note" => raw.note = cell,
                 _ => {}
             }
         }

@@ -221,3 +221,60 @@ fn records_a_program_built_are_checked_and_stored_as_the_same_lines_of_a_file_wo
     assert_eq!(messages(&report).len(), 3, "{:#?}", messages(&report));
     assert!(messages(&report)[1].starts_with("source:4: ticket T3: field priority: expected a string"));
 }
+
+#[test]
+fn escalations_and_resolution_times_are_imported_checked_and_kept_once() {
+    let mut store = crate::store();
+    let text = [
+        account("t", "a1", "rep@v.example", None),
+        r#"{"record":"ticket","tenant_id":"t","id":"T1","account_id":"a1","priority":"P1","status":"closed","created_at":"2026-03-01T00:00:00Z","resolved_at":"2026-03-04T00:00:00Z","subject":"x"}"#.to_owned(),
+        r#"{"record":"ticket","tenant_id":"t","id":"T2","account_id":"a1","priority":"P1","status":"open","created_at":"2026-03-01T00:00:00Z","resolved_at":"2026-03-04T00:00:00Z","subject":"x"}"#.to_owned(),
+        r#"{"record":"ticket","tenant_id":"t","id":"T3","account_id":"a1","priority":"P1","status":"closed","created_at":"2026-03-05T00:00:00Z","resolved_at":"2026-03-04T00:00:00Z","subject":"x"}"#.to_owned(),
+        r#"{"record":"escalation","tenant_id":"t","account_id":"a1","at":"2026-03-10T09:00:00Z","source":"csm","note":"CTO called"}"#.to_owned(),
+        r#"{"record":"escalation","tenant_id":"t","account_id":"ghost","at":"2026-03-10T09:00:00Z","source":"csm"}"#.to_owned(),
+        r#"{"record":"escalation","tenant_id":"t","account_id":"a1","at":"last tuesday","source":"csm"}"#.to_owned(),
+        r#"{"record":"escalation","tenant_id":"t","account_id":"a1","at":"2026-03-11T09:00:00Z"}"#.to_owned(),
+    ]
+    .join("\n");
+    let report = import(&mut store, &[("book.ndjson", Format::Ndjson, &text)]);
+    let got = messages(&report);
+    assert_eq!((report.tickets, report.escalations), (1, 1), "{got:#?}");
+    assert!(
+        got[0].starts_with("book.ndjson:3: ticket T2: field resolved_at: set, but the ticket is open"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        got[1].starts_with("book.ndjson:4: ticket T3: field resolved_at: 2026-03-04T00:00:00Z is before created_at")
+    );
+    assert!(
+        got[3].starts_with("book.ndjson:7: escalation a1@last tuesday: field at: \"last tuesday\" is not an RFC 3339"),
+        "{}",
+        got[3]
+    );
+    assert!(
+        got[4].starts_with("book.ndjson:8: escalation a1@2026-03-11T09:00:00Z: field source: missing"),
+        "{}",
+        got[4]
+    );
+    assert_eq!(
+        got[2],
+        "book.ndjson:6: escalation ghost@2026-03-10T09:00:00Z: field account_id: no account \"ghost\" in tenant \"t\""
+    );
+
+    // Again, and as CSV: the same escalation, not a second one.
+    import(&mut store, &[("book.ndjson", Format::Ndjson, &text)]);
+    let csv = "tenant_id,account_id,at,source,note\nt,a1,2026-03-10T09:00:00Z,csm,CTO called again\n";
+    let again = import(&mut store, &[("escalations.csv", Format::Csv(None), csv)]);
+    assert_eq!(again.escalations, 1, "{:?}", messages(&again));
+    let tenant = TenantId::parse("t", "t").unwrap();
+    let kept = store.escalations(&tenant).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].source.as_str(), kept[0].note.as_deref()), ("csm", Some("CTO called again")));
+
+    let at = |s: &str| s.parse::<tam_core::Timestamp>().unwrap();
+    let history = store.history(&tenant, at("2026-03-02T00:00:00Z"), at("2026-03-20T00:00:00Z")).unwrap();
+    assert_eq!(history.accounts[0].tickets.len(), 1);
+    assert_eq!(history.accounts[0].tickets[0].resolved_at, Some(at("2026-03-04T00:00:00Z")));
+    assert_eq!(history.escalations, [(0, at("2026-03-10T09:00:00Z"))]);
+}

@@ -41,6 +41,7 @@ fn seed(store: &mut Store) {
             status: TicketStatus::Open,
             created_at: at("2026-03-01T00:00:00Z"),
             updated_at: None,
+            resolved_at: None,
             subject: "s".into(),
             kind: None,
         })

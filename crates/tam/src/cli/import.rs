@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 
-    /// The record kind of CSV files: accounts, tickets or heartbeats. Default: from the header.
+    /// The record kind of CSV files: accounts, tickets, heartbeats or escalations. Default: from
+    /// the header.
     #[arg(long, value_name = "KIND", value_parser = parse_kind)]
     kind: Option<RecordKind>,
 
@@ -29,7 +30,8 @@ pub struct Args {
 }
 
 fn parse_kind(raw: &str) -> Result<RecordKind, String> {
-    RecordKind::from_flag(raw).ok_or_else(|| format!("unknown kind {raw:?} (expected accounts, tickets or heartbeats)"))
+    RecordKind::from_flag(raw)
+        .ok_or_else(|| format!("unknown kind {raw:?} (expected accounts, tickets, heartbeats or escalations)"))
 }
 
 /// `.ndjson`, `.jsonl` and `.json` files are NDJSON; anything else is CSV when `--kind` is
@@ -80,6 +82,7 @@ pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
             "accounts": report.accounts,
             "tickets": report.tickets,
             "heartbeats": report.heartbeats,
+            "escalations": report.escalations,
             "tenants_created": report.tenants_created.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             "rejected": report.rejected.len(),
             "errors": report.rejected.iter().map(|r| serde_json::json!({
@@ -106,11 +109,12 @@ pub fn print_report(report: &ImportReport, json: bool) -> Result<()> {
         };
         writeln!(
             out,
-            "imported {} records ({} accounts, {} tickets, {} heartbeats); rejected {}{created}",
+            "imported {} records ({} accounts, {} tickets, {} heartbeats{}); rejected {}{created}",
             report.imported(),
             report.accounts,
             report.tickets,
             report.heartbeats,
+            if report.escalations > 0 { format!(", {} escalations", report.escalations) } else { String::new() },
             report.rejected.len(),
         )?;
     }
