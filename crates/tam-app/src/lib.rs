@@ -14,10 +14,13 @@
 //! * [`channels`]: the channels effects go out through, and the dispatch over them.
 //! * [`scan`]: a tenant's scan, as every caller runs it.
 //! * [`jobs`]: the scheduler's tick.
+//! * [`backtest`]: the daily scan replayed over the tenant's history, judged against its real
+//!   escalations.
 //! * [`views`]: what readers are shown: explanations, histories, tickets, profiles, drafts,
 //!   the outbox; the CLI's `--json` and the MCP server's answers.
 //! * [`log`]: what the application says on stderr.
 
+pub mod backtest;
 pub mod channels;
 pub mod heartbeats;
 pub mod jobs;

@@ -47,6 +47,9 @@ enum Command {
     Accounts(accounts::AccountsArgs),
     /// An account's open tickets, most urgent and oldest first.
     Tickets(accounts::TicketsArgs),
+    /// Replay the daily scan over the tenant's history: how often its alerts came before a real
+    /// escalation, for its rules and a grid of others, and which to use.
+    Backtest(cli::backtest::Args),
     /// Why an account has its score, and its score history.
     Explain(explain::Args),
     /// Create a demo tenant with a realistic book of business, scan it, show the result.
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Scan(args) => scan::run(&home, args),
         Command::Accounts(args) => accounts::accounts(&home, args),
         Command::Tickets(args) => accounts::tickets(&home, args),
+        Command::Backtest(args) => cli::backtest::run(&home, args),
         Command::Explain(args) => explain::run(&home, args),
         Command::Demo(args) => demo::run(&home, args),
         Command::Bench(args) => bench::run(&home, args),

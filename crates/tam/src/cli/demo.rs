@@ -1,6 +1,7 @@
 //! `tam demo`: a fictional book of business for the vendor "Northpeak", with five weeks of
 //! history, imported through the same path as `tam import` and scanned weekly so trends,
-//! escalation episodes and alert budgets all show.
+//! escalation episodes and alert budgets all show. The escalations that really happened
+//! follow a rule (below), so `tam backtest` has something to find.
 //!
 //! Deterministic: the same day gives the same data and the same scans, so running it twice
 //! replaces rather than duplicates.
@@ -333,16 +334,56 @@ fn tickets(book: &[DemoAccount], anchor: Timestamp, hours_before: i64) -> Vec<se
     let mut out = Vec::new();
     for a in book {
         for t in a.tickets.iter().filter(|t| t.created_h >= hours_before) {
-            let (status, updated_h) = match t.resolved_h {
-                Some(r) if r >= hours_before => (if r - hours_before > 72 { "closed" } else { "resolved" }, r),
-                _ if t.pending => ("pending", t.created_h.min(hours_before + 24)),
-                _ => ("open", t.created_h),
+            let (status, updated_h, resolved) = match t.resolved_h {
+                Some(r) if r >= hours_before => {
+                    (if r - hours_before > 72 { "closed" } else { "resolved" }, r, Some(at(anchor, r).to_string()))
+                }
+                _ if t.pending => ("pending", t.created_h.min(hours_before + 24), None),
+                _ => ("open", t.created_h, None),
             };
             out.push(serde_json::json!({
                 "record": "ticket", "tenant_id": TENANT, "id": t.id, "account_id": a.id,
                 "priority": t.priority, "status": status, "subject": t.subject, "kind": t.kind,
                 "created_at": at(anchor, t.created_h).to_string(),
                 "updated_at": at(anchor, updated_h.max(hours_before)).to_string(),
+                "resolved_at": resolved,
+            }));
+        }
+    }
+    out
+}
+
+/// Hours a P1/P2 ticket stays open before its account's customer escalates, and the days
+/// that takes to reach the vendor: the rule the demo's real escalations follow.
+const ESCALATES_AFTER_H: i64 = 96;
+const ESCALATION_DELAY_H: i64 = 4 * 24;
+
+/// The escalations that really happened: four of five accounts whose P1 or P2 ticket stayed
+/// open past [`ESCALATES_AFTER_H`] escalated [`ESCALATION_DELAY_H`] later (once), and a few
+/// accounts escalated for no reason the score can see.
+fn escalations(book: &[DemoAccount], anchor: Timestamp) -> Vec<serde_json::Value> {
+    let mut rng = Rng::new(0xE5CA_1A7E);
+    let mut out = Vec::new();
+    let span = (WEEKS + 1) * 7 * 24;
+    for a in book {
+        // When (hours before the anchor) a P1/P2 first passed the age, if it did while open.
+        let aged = a
+            .tickets
+            .iter()
+            .filter(|t| matches!(t.priority, "P1" | "P2"))
+            .map(|t| (t.created_h - ESCALATES_AFTER_H, t.resolved_h))
+            .filter(|&(when, resolved)| when > 0 && resolved.is_none_or(|r| r < when))
+            .map(|(when, _)| when)
+            .max();
+        let happened = match aged {
+            Some(when) if rng.chance(80) => Some(when - ESCALATION_DELAY_H),
+            _ if rng.chance(2) => Some(rng.range(0, span as u64) as i64),
+            _ => None,
+        };
+        if let Some(h) = happened.filter(|h| *h >= 0) {
+            out.push(serde_json::json!({
+                "record": "escalation", "tenant_id": TENANT, "account_id": a.id, "at": at(anchor, h).to_string(),
+                "source": "csm", "note": "The customer's CTO escalated to our VP of Support",
             }));
         }
     }
@@ -373,6 +414,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
 
     import(&mut store, &config, now, "demo accounts", accounts(&book, anchor))?;
     import(&mut store, &config, now, "demo heartbeats", heartbeats(&book, anchor))?;
+    import(&mut store, &config, now, "demo escalations", escalations(&book, anchor))?;
     let mut history = Vec::new();
     let mut channels = crate::clients::open(home, &config)?;
     for week in (0..=WEEKS).rev() {
@@ -423,6 +465,13 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         writeln!(out, "Next: `tam explain {}` shows why it scores {}.", worst.account, worst.health.score)?;
         writeln!(out, "      `tam scan --tenant {TENANT} --json` gives the same scan for machines.")?;
         writeln!(out, "      `tam drafts list`, `tam outbox list` and `tam events tail` show what the scans caused.")?;
+        let from = anchor.checked_sub(SignedDuration::from_hours(4 * 7 * 24)).expect("recent").strftime("%Y-%m-%d");
+        let to = anchor.strftime("%Y-%m-%d");
+        writeln!(
+            out,
+            "      `tam backtest --tenant {TENANT} --from {from} --to {to}` checks the score against the \
+             escalations that really happened."
+        )?;
     }
     Ok(Outcome::Done)
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod agent;
+pub mod backtest;
 pub mod bench;
 pub mod clock;
 pub mod demo;

@@ -4,6 +4,7 @@
 
 mod api;
 mod architecture;
+mod backtest;
 mod cli;
 mod conformance;
 mod dashboard;
