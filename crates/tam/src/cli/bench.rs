@@ -159,6 +159,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let delivery_rss = peak_rss_mib();
     let pages = dashboard_phase(&store, &config, &tenant)?;
     let reads = mcp_phase(&store, &tenant)?;
+    let backtest_accounts = args.accounts.min(BACKTEST_ACCOUNTS);
+    let backtest = backtest_phase(&dir.join("backtest"), database, backtest_accounts)?;
     // The same on a small book, so the cost of one effect can be compared across book sizes.
     let small = if args.accounts > SMALL_BOOK {
         let tickets = args.tickets * SMALL_BOOK / args.accounts.max(1);
@@ -203,6 +205,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "seed_python_store_seconds": seed[0].1.as_ref().ok().map(|d| secs(*d)),
                 "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
                 "dashboard_pages": pages.2, "dashboard_p50_ms": pages.0, "dashboard_max_ms": pages.1,
+                "backtest_accounts": backtest_accounts, "backtest_days": BACKTEST_DAYS, "backtest_sets": backtest.1,
+                "backtest_seconds": secs(backtest.0),
                 "mcp_tools": reads.iter().map(|(tool, p50, max)| json!({"tool": tool, "p50_ms": p50, "max_ms": max})).collect::<Vec<_>>(),
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
                 "store": if database.is_some() { "postgres" } else { "sqlite" },
@@ -274,6 +278,12 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         )?;
         let tools: Vec<String> = reads.iter().map(|(tool, p50, max)| format!("{tool} {p50:.1}/{max:.1}")).collect();
         writeln!(out, "mcp       p50/max ms per answer, as JSON: {}", tools.join(", "))?;
+        writeln!(
+            out,
+            "backtest  {:>7.2} s  {backtest_accounts} accounts x {BACKTEST_DAYS} days x {} rule sets (the current rules and the default grid; target <= 10 s for 1000 accounts)",
+            backtest.0.as_secs_f64(),
+            backtest.1
+        )?;
         writeln!(
             out,
             "delivery  {:>7.2} s  {:>9.0} effects/s  peak RSS {}  ({} effects of both scans and the webhooks, embedded channels; target >= 5000/s)",
@@ -643,6 +653,88 @@ fn score(
 ) -> Result<tam_agent::scan::ScanReport> {
     let rules = config.rules.scan(Some(tenant));
     Ok(tam_agent::scan::scan(store, tenant, as_of, rules, false, |_| {})?)
+}
+
+/// The backtest's book: at most this many accounts (fewer when the bench's book is smaller).
+const BACKTEST_ACCOUNTS: u64 = 1_000;
+const BACKTEST_DAYS: i64 = 365;
+
+/// A year of one tenant's history (tickets opened and resolved, daily heartbeats with gaps,
+/// escalations), imported into a home of its own, then backtested over the year with the
+/// default grid. Returns the backtest's time (not the import's) and the sets replayed.
+fn backtest_phase(dir: &std::path::Path, database: Option<&str>, accounts: u64) -> Result<(Duration, usize)> {
+    let home = Home { dir: dir.join("home") };
+    let _ = std::fs::remove_dir_all(&home.dir);
+    std::fs::create_dir_all(&home.dir)?;
+    let (mut store, config) = open_home(&home, database, "tam_bench_backtest")?;
+    let end: Timestamp = AS_OF.parse().expect("constant timestamp");
+    let at =
+        |hours_before: i64| end.checked_sub(SignedDuration::from_hours(hours_before)).expect("in range").to_string();
+    let mut rng = crate::cli::rng::Rng::new(0xBAC7_7E57);
+    let mut records = Vec::new();
+    let span = (BACKTEST_DAYS + 40) * 24;
+    for a in 0..accounts {
+        let id = format!("acct-{a:05}");
+        records.push(json!({"record": "account", "tenant_id": TENANT, "id": id, "name": id,
+            "rep_name": "Rep", "rep_email": format!("rep{}@vendor.example", a % 25)}));
+        let mut silent = 0;
+        for day in (0..BACKTEST_DAYS + 40).rev() {
+            // Now and then an integration goes quiet for a few days.
+            if silent == 0 && rng.chance(1) {
+                silent = rng.range(2, 9);
+            }
+            if silent > 0 {
+                silent -= 1;
+                continue;
+            }
+            records.push(json!({"record": "heartbeat", "tenant_id": TENANT, "account_id": id, "at": at(day * 24 + 3)}));
+        }
+        for t in 0..rng.range(8, 40) {
+            let created = rng.range(1, span as u64) as i64;
+            let open_for = rng.range(2, 400) as i64;
+            let priority = rng.pick(&["P1", "P2", "P2", "P3", "P3", "P4"]);
+            let resolved = created - open_for;
+            let (status, resolved_at) = if resolved > 0 { ("closed", Some(at(resolved))) } else { ("open", None) };
+            records.push(json!({"record": "ticket", "tenant_id": TENANT, "id": format!("{id}-T{t}"), "account_id": id,
+                "priority": priority, "status": status, "created_at": at(created), "resolved_at": resolved_at,
+                "subject": "Sync fails"}));
+            // Long-open urgent tickets are what customers escalate over.
+            if matches!(priority, "P1" | "P2") && open_for > 120 && rng.chance(40) {
+                let when = created - rng.range(96, 200) as i64;
+                if when > 0 {
+                    records.push(json!({"record": "escalation", "tenant_id": TENANT, "account_id": id,
+                        "at": at(when), "source": "bench"}));
+                }
+            }
+        }
+    }
+    let mut importer = tam_agent::import::Importer::new(&mut store, config.rules.import_options(end));
+    importer.push("backtest book", records)?;
+    let report = importer.finish()?;
+    anyhow::ensure!(report.rejected.is_empty(), "the backtest book was rejected: {}", report.rejected[0]);
+
+    let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
+    let rules = config.rules.scan(Some(&tenant));
+    let current = tam_core::backtest::RuleSet {
+        name: "current".to_owned(),
+        scoring: rules.scoring.clone(),
+        escalation: rules.escalation.clone(),
+    };
+    let to = end.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let from = to.checked_sub(jiff::Span::new().days(BACKTEST_DAYS - 1))?;
+    let plan = tam_app::backtest::Plan {
+        from,
+        to,
+        horizon_days: 14,
+        grid: tam_app::backtest::default_grid(&current),
+        min_precision: 0.7,
+        min_recall: 0.6,
+    };
+    let started = Instant::now();
+    let result = tam_app::backtest::run(&store, &tenant, &current, config.rules.zone(&tenant), &plan, |_| {})?;
+    let took = started.elapsed();
+    anyhow::ensure!(result.real_escalations > 0, "the backtest book has escalations in its year");
+    Ok((took, result.sets.len()))
 }
 
 /// What the MCP tools answer on the bench's book, each answer built and serialised as a tool
