@@ -17,7 +17,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 use tam_agent::import::Importer;
-use tam_connectors::jira::{IssueEvent, JiraMapping, issue_event, sign, signature_matches, ticket_record};
+use tam_connectors::jira::{
+    IssueEvent, JiraMapping, escalation_record, issue_event, sign, signature_matches, ticket_record,
+};
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::Store;
 
@@ -163,7 +165,8 @@ fn process(
         return Ok(Handled::Stale { ticket: key.to_owned() });
     }
     let mut importer = Importer::new(store, rules.import_options(now));
-    importer.push("jira webhook", [record.clone()]).context("storing the ticket")?;
+    let escalation = escalation_record(tenant.as_str(), &issue, mapping);
+    importer.push("jira webhook", std::iter::once(record.clone()).chain(escalation)).context("storing the ticket")?;
     let report = importer.finish().context("storing the ticket")?;
     if let Some(rejected) = report.rejected.first() {
         return Err(WebhookError::Invalid(rejected.to_string()));

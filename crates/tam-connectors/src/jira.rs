@@ -61,6 +61,9 @@ pub struct JiraMapping {
     pub statuses: BTreeMap<String, String>,
     /// Status categories (`new`, `indeterminate`, `done`) and the ticket status each means.
     pub categories: BTreeMap<String, String>,
+    /// The label that marks an issue as a real escalation of its account (`escalation`): the
+    /// issue is then also an escalation record, at its creation, for `tam backtest`.
+    pub escalation_label: Option<String>,
 }
 
 impl Default for JiraMapping {
@@ -70,6 +73,7 @@ impl Default for JiraMapping {
             account: AccountRule::default(),
             statuses: pairs(&[("waiting for customer", "pending"), ("pending", "pending"), ("closed", "closed")]),
             categories: pairs(&[("new", "open"), ("indeterminate", "open"), ("done", "resolved")]),
+            escalation_label: None,
         }
     }
 }
@@ -77,6 +81,17 @@ impl Default for JiraMapping {
 impl JiraMapping {
     /// The fields a search must ask for (Jira returns only `id` otherwise).
     pub fn fields(&self) -> Vec<String> {
+        let mut f = self.required();
+        f.push("resolutiondate".to_owned());
+        if self.escalation_label.is_some() && !f.iter().any(|x| x == "labels") {
+            f.push("labels".to_owned());
+        }
+        f
+    }
+
+    /// The fields without which an issue cannot become a ticket (a webhook's issue lacking one
+    /// is fetched whole); the resolution time and the labels only add to it.
+    fn required(&self) -> Vec<String> {
         let mut f: Vec<String> =
             ["summary", "priority", "status", "created", "updated", "issuetype"].map(str::to_owned).into();
         if !f.contains(&self.account.field) {
@@ -145,7 +160,34 @@ pub fn ticket_record(tenant: &str, issue: &Value, m: &JiraMapping) -> Value {
     put("created_at", text(fields.get("created")).map(|t| instant(&t)));
     put("updated_at", text(fields.get("updated")).map(|t| instant(&t)));
     put("kind", text(fields.pointer("/issuetype/name")).map(|t| crate::ticket_kind(&t)));
+    // Only a resolved issue has a resolution time that means something: a workflow may leave
+    // an old one on an issue it reopened.
+    if matches!(r.get("status").and_then(Value::as_str), Some("resolved" | "closed")) {
+        let resolved = text(fields.get("resolutiondate")).map(|t| instant(&t));
+        if let Some(resolved) = resolved {
+            r.insert("resolved_at".into(), json!(resolved));
+        }
+    }
     Value::Object(r)
+}
+
+/// The escalation record of an issue carrying the mapping's escalation label: its account
+/// escalated when the issue was created.
+pub fn escalation_record(tenant: &str, issue: &Value, m: &JiraMapping) -> Option<Value> {
+    let label = m.escalation_label.as_deref()?;
+    let fields = issue.get("fields")?;
+    let labelled =
+        fields.get("labels")?.as_array()?.iter().any(|l| l.as_str().is_some_and(|l| l.eq_ignore_ascii_case(label)));
+    if !labelled {
+        return None;
+    }
+    let key = issue.get("key").and_then(Value::as_str).unwrap_or_default();
+    let summary = fields.get("summary").and_then(Value::as_str).unwrap_or_default();
+    Some(json!({
+        "record": "escalation", "tenant_id": tenant, "account_id": account_of(fields, &m.account),
+        "at": fields.get("created").and_then(Value::as_str).map(instant), "source": "jira",
+        "note": format!("{key}: {summary}"),
+    }))
 }
 
 /// Whether `header` (`X-Hub-Signature: sha256=<hex>`) is the HMAC-SHA256 of the raw `body`
@@ -194,7 +236,7 @@ impl JiraMapping {
     /// Whether `issue` carries every field a ticket needs; Jira may send only the key.
     pub fn is_complete(&self, issue: &Value) -> bool {
         let fields = &issue["fields"];
-        self.fields().iter().all(|f| fields.get(f).is_some())
+        self.required().iter().all(|f| fields.get(f).is_some())
     }
 }
 
@@ -361,6 +403,49 @@ mod tests {
         assert!(!JiraMapping::default().is_complete(&event.issue), "only the key: fetch the issue");
         assert_eq!(issue_event(br#"{"webhookEvent":"comment_created"}"#).unwrap(), None);
         assert!(issue_event(b"not json").is_err());
+    }
+
+    /// The realistic issue of the fixtures: open again ("Ready") with its old resolution time.
+    fn realistic() -> Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jira_issue_realistic_go-jira.json");
+        let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        fixture["issue"].clone()
+    }
+
+    #[test]
+    fn a_resolved_issue_says_when_and_a_reopened_one_does_not() {
+        let m = JiraMapping {
+            account: AccountRule { field: "project".into(), ..AccountRule::default() },
+            ..JiraMapping::default()
+        };
+        let mut issue = realistic();
+        assert_eq!(issue["fields"]["resolutiondate"], "2015-12-07T14:19:13.000-0800");
+        assert!(ticket_record("t", &issue, &m).get("resolved_at").is_none(), "open again: no resolution");
+        issue["fields"]["status"]["statusCategory"]["key"] = json!("done");
+        let record = ticket_record("t", &issue, &m);
+        assert_eq!(
+            (record["status"].as_str(), record["resolved_at"].as_str()),
+            (Some("resolved"), Some("2015-12-07T22:19:13Z"))
+        );
+        assert!(m.fields().contains(&"resolutiondate".to_owned()));
+    }
+
+    #[test]
+    fn an_issue_with_the_escalation_label_is_also_an_escalation() {
+        let mut m = JiraMapping::default();
+        let mut issue = realistic();
+        issue["fields"]["labels"] = json!(["account:acme", "Escalation"]);
+        assert_eq!(escalation_record("t", &issue, &m), None, "no label configured");
+        m.escalation_label = Some("escalation".into());
+        assert!(m.fields().contains(&"labels".to_owned()));
+        let record = escalation_record("t", &issue, &m).unwrap();
+        assert_eq!(
+            record,
+            json!({"record": "escalation", "tenant_id": "t", "account_id": "acme", "at": "2015-12-02T15:39:15Z",
+                   "source": "jira", "note": format!("AR-86: {}", issue["fields"]["summary"].as_str().unwrap())})
+        );
+        issue["fields"]["labels"] = json!(["account:acme"]);
+        assert_eq!(escalation_record("t", &issue, &m), None);
     }
 
     #[test]

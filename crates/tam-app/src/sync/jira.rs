@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use jiff::tz::TimeZone;
-use tam_connectors::jira::{Jira, JiraMapping, ticket_record};
+use tam_connectors::jira::{Jira, JiraMapping, escalation_record, ticket_record};
 use tam_core::{SignedDuration, TenantId, Timestamp};
 
 use super::{Fetched, TicketSource};
@@ -87,7 +87,10 @@ impl TicketSource for JiraSource {
         let fetched = self
             .jira
             .search(&jql, &self.mapping.fields(), |page| {
-                records.extend(page.iter().map(|i| ticket_record(tenant, i, &self.mapping)));
+                for issue in page {
+                    records.push(ticket_record(tenant, issue, &self.mapping));
+                    records.extend(escalation_record(tenant, issue, &self.mapping));
+                }
             })
             .with_context(|| format!("[jira] search {jql:?}"))?;
         Ok(Fetched { records, fetched, query: jql, ..Fetched::default() })

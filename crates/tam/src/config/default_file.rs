@@ -148,6 +148,7 @@ pub fn default_file() -> String {
 # time_zone = "UTC"  # the Jira user's zone: JQL reads dates in it
 # page_size = 100
 # timeout_ms = 30000
+# escalation_label = "escalation"  # an issue with it is a real escalation, for tam backtest
 # [jira.account]             which field names the account
 #   field = "labels"         or "components", or a custom field (customfield_10002)
 #   prefix = "account:"      for labels and components: account:acme means acme

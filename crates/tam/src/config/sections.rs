@@ -278,6 +278,8 @@ pub struct JiraSection {
     pub statuses: std::collections::BTreeMap<String, String>,
     /// Status categories and the ticket status each means.
     pub categories: std::collections::BTreeMap<String, String>,
+    /// The label that marks an issue as a real escalation of its account (for `tam backtest`).
+    pub escalation_label: Option<String>,
 }
 
 impl Default for JiraSection {
@@ -297,6 +299,7 @@ impl Default for JiraSection {
             account: mapping.account,
             statuses: mapping.statuses,
             categories: mapping.categories,
+            escalation_label: mapping.escalation_label,
         }
     }
 }
@@ -308,6 +311,7 @@ impl JiraSection {
             account: self.account.clone(),
             statuses: self.statuses.clone(),
             categories: self.categories.clone(),
+            escalation_label: self.escalation_label.clone(),
         }
     }
 
