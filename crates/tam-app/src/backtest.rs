@@ -50,6 +50,9 @@ pub struct Backtest {
     pub sets: Vec<SetReport>,
     /// The set meeting both targets with the fewest alerts, if any does.
     pub suggested: Option<String>,
+    /// The targets, `(precision, recall)`, for the picture.
+    #[serde(skip)]
+    pub targets: (f64, f64),
 }
 
 /// One set's findings.
@@ -90,7 +93,7 @@ pub struct Rules {
 pub struct Lead {
     /// The median.
     pub median: Option<f64>,
-    /// The 90th percentile (nearest rank).
+    /// The 90th percentile (interpolated between the nearest values).
     pub p90: Option<f64>,
 }
 
@@ -231,6 +234,7 @@ pub fn run(
         real_escalations: real as u64,
         sets: out,
         suggested,
+        targets: (plan.min_precision, plan.min_recall),
     })
 }
 
@@ -296,6 +300,14 @@ pub fn svg(r: &Backtest) -> String {
         add(format!(r#"<text x="{}" y="{}" text-anchor="middle">{tick}</text>"#, x0 + tick * W, y0 + 14.0));
         add(format!(r#"<text x="{}" y="{}" text-anchor="end">{tick}</text>"#, x0 - 4.0, y0 - tick * H + 4.0));
     }
+    // The targets, dashed: the sets above and right of both meet them.
+    let (min_p, min_r) = r.targets;
+    add(format!(
+        r##"<line x1="{x0}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#1e8449" stroke-dasharray="4 3"/><line x1="{x:.1}" y1="{PAD}" x2="{x:.1}" y2="{y0}" stroke="#1e8449" stroke-dasharray="4 3"/>"##,
+        x0 + W,
+        y = y0 - min_p * H,
+        x = x0 + min_r * W,
+    ));
     for s in &r.sets {
         let (Some(p), Some(recall)) = (s.precision, s.recall) else { continue };
         let (x, y) = (x0 + recall * W, y0 - p * H);
@@ -341,6 +353,13 @@ pub fn svg(r: &Backtest) -> String {
         leads.len()
     ));
     let width = W / bins as f64;
+    for tick in [0, bins / 2, bins] {
+        add(format!(
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{tick}</text>"#,
+            left + tick as f64 * width,
+            y0 + 14.0
+        ));
+    }
     for (i, &n) in counts.iter().enumerate() {
         let h = f64::from(n) / most * (H - 10.0);
         add(format!(

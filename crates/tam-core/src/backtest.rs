@@ -132,7 +132,7 @@ pub struct Report {
     pub lead_days: Vec<f64>,
     /// The median of `lead_days`.
     pub lead_median: Option<f64>,
-    /// The 90th percentile of `lead_days` (nearest rank).
+    /// The 90th percentile of `lead_days`, interpolated between the nearest values.
     pub lead_p90: Option<f64>,
     /// Alerts per rep per week of the window; `None` without reps.
     pub alerts_per_rep_week: Option<f64>,
@@ -199,8 +199,8 @@ pub fn judge(alerts: &[Vec<u32>], escalations: &[Vec<Timestamp>], days: &[Timest
     r.lead_days.sort_by(f64::total_cmp);
     r.precision = ratio(r.true_alerts, r.alerts);
     r.recall = ratio(r.caught, r.escalations);
-    r.lead_median = median(&r.lead_days);
-    r.lead_p90 = nearest_rank(&r.lead_days, 0.9);
+    r.lead_median = quantile(&r.lead_days, 0.5);
+    r.lead_p90 = quantile(&r.lead_days, 0.9);
     r.alerts_per_rep_week = (j.reps > 0 && j.weeks > 0.0).then(|| r.alerts as f64 / j.reps as f64 / j.weeks);
     r
 }
@@ -209,24 +209,14 @@ fn ratio(n: u64, of: u64) -> Option<f64> {
     (of > 0).then(|| n as f64 / of as f64)
 }
 
-/// The middle value of sorted `xs` (the mean of the two middle ones for an even count).
-fn median(xs: &[f64]) -> Option<f64> {
-    let n = xs.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(xs[n / 2]),
-        _ => Some((xs[n / 2 - 1] + xs[n / 2]) / 2.0),
-    }
-}
-
-/// The `p` quantile of sorted `xs` by nearest rank: the smallest value with at least `p` of
-/// the values at or below it.
-fn nearest_rank(xs: &[f64], p: f64) -> Option<f64> {
-    if xs.is_empty() {
-        return None;
-    }
-    let rank = (p * xs.len() as f64).ceil().max(1.0) as usize;
-    xs.get(rank.min(xs.len()) - 1).copied()
+/// The `p` quantile of sorted `xs`, interpolated linearly between the two nearest values (as
+/// NumPy's `percentile` and a spreadsheet's `PERCENTILE.INC`): the median is the middle
+/// value, or the mean of the middle two.
+fn quantile(xs: &[f64], p: f64) -> Option<f64> {
+    let last = xs.len().checked_sub(1)?;
+    let at = p * last as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    Some(xs[lo] + (xs[hi.min(last)] - xs[lo]) * (at - lo as f64))
 }
 
 #[cfg(test)]
@@ -319,8 +309,11 @@ mod tests {
 
     #[test]
     fn quantiles() {
-        assert_eq!(median(&[1.0, 2.0, 3.0, 10.0]), Some(2.5));
-        assert_eq!(nearest_rank(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], 0.9), Some(9.0));
-        assert_eq!(nearest_rank(&[4.0], 0.9), Some(4.0));
+        assert_eq!(quantile(&[1.0, 2.0, 3.0, 10.0], 0.5), Some(2.5));
+        assert_eq!(quantile(&[1.0, 2.0, 3.0], 0.5), Some(2.0));
+        let ten: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert!((quantile(&ten, 0.9).unwrap() - 9.1).abs() < 1e-12, "0.9 of the way from 1 to 10");
+        assert_eq!(quantile(&[4.0], 0.9), Some(4.0));
+        assert_eq!(quantile(&[], 0.5), None);
     }
 }

@@ -51,7 +51,7 @@ figure{margin:0}figure svg{max-width:100%;height:auto}
 @media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}
 main>table{display:block;overflow-x:auto}}
 </style></head>
-<body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span><span class="grow"></span>
+<body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span>{% if tenant %} <a href="/backtest">backtest</a>{% endif %}<span class="grow"></span>
 {% if as_of %}<span class="asof">as of {{ as_of }}</span>{% endif %}
 {% if tenant %}<form method="post" action="/sign-out"><button>Sign out</button></form>{% endif %}</header>
 <main>{% block body %}{% endblock %}</main></body></html>"#;
@@ -145,6 +145,33 @@ const JOBS: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tena
 </table></div>{% else %}<p class="muted">No job has run yet: <code>tam serve</code> runs them.</p>{% endif %}
 {% endblock %}"#;
 
+const BACKTEST: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }} · backtest{% endblock %}{% block body %}
+<h1>Backtest</h1>
+<p class="muted">The daily scan replayed at 07:00 over this tenant's tickets and heartbeats, for its current rules and
+the default grid (the red threshold and the aged-ticket age), each set's alerts judged against the escalations that
+really happened. Nothing is written. <code>tam backtest</code> takes a grid of your own.</p>
+<form class="filters" method="get" action="/backtest">
+<label>From <input type="date" name="from" value="{{ from }}"></label>
+<label>To <input type="date" name="to" value="{{ to }}"></label>
+<label>Horizon (days) <input type="number" name="horizon" min="1" max="60" value="{{ horizon }}"></label>
+<button>Replay</button></form>
+{% if error %}<p class="red">{{ error }}</p>{% endif %}
+{% if report %}
+<p>{{ report.real_escalations }} real escalation(s) from {{ report.from }} to {{ report.to }}; an alert foresees one within {{ report.horizon_days }} days.
+{% if not report.real_escalations %}<strong>No real escalation in this window:</strong> recall and lead time cannot be measured.{% endif %}</p>
+<figure>{{ svg|safe }}</figure>
+<div class="scroll"><table><tr><th>Set</th><th>Alerts</th><th>Precision</th><th>Recall</th><th>Lead median</th><th>Lead p90</th><th>Per rep-week</th><th>Targets</th></tr>
+{% for s in report.sets %}<tr><td>{% if s.name == report.suggested %}<strong>{{ s.name }}</strong>{% else %}{{ s.name }}{% endif %}</td><td>{{ s.alerts }}</td>
+<td>{{ pct(s.precision) }}</td><td>{{ pct(s.recall) }}</td><td>{{ days(s.lead_days.median) }}</td><td>{{ days(s.lead_days.p90) }}</td>
+<td>{{ days(s.alerts_per_rep_week) }}</td><td>{{ "met" if s.meets_targets else "" }}</td></tr>{% endfor %}
+</table></div>
+{% if report.suggested %}<h2>Suggested: {{ report.suggested }}</h2>
+{% if toml %}<p>Meets precision 70% and recall 60% with the fewest alerts. In <code>tam.toml</code>:</p><pre class="draft">{{ toml }}</pre>
+{% else %}<p>The current rules meet the targets with the fewest alerts.</p>{% endif %}
+{% else %}<p class="muted">No set reaches precision 70% and recall 60% in this window.</p>{% endif %}
+{% endif %}
+{% endblock %}"#;
+
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
 <h1>Sign in</h1><p>{{ why }}</p>
 <form method="post" action="/sign-in"><label>Your tenant's API token <input name="token" type="password" size="40"></label> <button>Open</button></form>
@@ -158,6 +185,9 @@ fn environment() -> Environment<'static> {
     env.add_template("sign_in.html", SIGN_IN).expect("the sign-in template parses");
     env.add_template("draft.html", DRAFT).expect("the draft template parses");
     env.add_template("jobs.html", JOBS).expect("the jobs template parses");
+    env.add_template("backtest.html", BACKTEST).expect("the backtest template parses");
+    env.add_function("pct", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{:.0}%", x * 100.0)));
+    env.add_function("days", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{x:.1}")));
     env.add_filter("path", |s: String| -> String { encode(&s) });
     env
 }
@@ -577,6 +607,102 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
     let as_of = latest_scan_time(store, tenant)?;
     let jobs = minijinja::Value::from(minijinja::value::Serde(&runs));
     render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
+}
+
+/// What the backtest page replays: the window and the horizon, as the form sends them.
+#[derive(Debug, Clone, Default)]
+pub struct BacktestQuery {
+    /// The first day, if asked.
+    pub from: Option<String>,
+    /// The last day, if asked.
+    pub to: Option<String>,
+    /// The horizon in days, if asked.
+    pub horizon: Option<String>,
+}
+
+/// The tenant's backtest page: the form, and once a window is asked for, the replay of the
+/// current rules and the default grid over it (the last four weeks are offered).
+pub fn backtest(
+    store: &Store,
+    tenant: &TenantId,
+    rules: &tam_agent::scan::ScanConfig,
+    zone: &jiff::tz::TimeZone,
+    query: &BacktestQuery,
+    now: Timestamp,
+) -> Result<String, String> {
+    let today = now.to_zoned_datetime(zone.clone()).date();
+    let default_from = today.checked_sub(jiff::Span::new().days(28)).unwrap_or(today);
+    let from = query.from.clone().unwrap_or_else(|| default_from.to_string());
+    let to = query.to.clone().unwrap_or_else(|| today.to_string());
+    let horizon = query.horizon.clone().unwrap_or_else(|| "14".to_owned());
+    let as_of = latest_scan_time(store, tenant)?;
+    let page = |report: Option<minijinja::Value>, svg: String, toml: String, error: Option<String>| {
+        render(
+            "backtest.html",
+            context! { tenant => tenant.as_str(), as_of => as_of.clone(), from => &from, to => &to, horizon => &horizon, report, svg, toml, error },
+        )
+    };
+    if query.from.is_none() && query.to.is_none() {
+        return page(None, String::new(), String::new(), None);
+    }
+    let plan = match backtest_plan(&from, &to, &horizon, rules) {
+        Ok(plan) => plan,
+        Err(why) => return page(None, String::new(), String::new(), Some(why)),
+    };
+    let current = tam_core::backtest::RuleSet {
+        name: "current".to_owned(),
+        scoring: rules.scoring.clone(),
+        escalation: rules.escalation.clone(),
+    };
+    let report = match tam_app::backtest::run(store, tenant, &current, zone, &plan, |_| {}) {
+        Ok(r) => r,
+        Err(tam_app::backtest::BacktestError::Window(why)) => {
+            return page(None, String::new(), String::new(), Some(why));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let svg = tam_app::backtest::svg(&report);
+    let toml = report
+        .suggested
+        .as_ref()
+        .and_then(|name| report.sets.iter().find(|s| &s.name == name))
+        .map(|set| tam_app::backtest::toml_lines(&set.rules, &current).join("\n"))
+        .unwrap_or_default();
+    page(Some(minijinja::Value::from(minijinja::value::Serde(&report))), svg, toml, None)
+}
+
+/// The plan a backtest form asks for, or what is wrong with it.
+fn backtest_plan(
+    from: &str,
+    to: &str,
+    horizon: &str,
+    rules: &tam_agent::scan::ScanConfig,
+) -> Result<tam_app::backtest::Plan, String> {
+    let date = |field: &str, raw: &str| -> Result<jiff::civil::Date, String> {
+        raw.trim().parse().map_err(|_| format!("{field}: {raw:?} is not a date (YYYY-MM-DD)"))
+    };
+    let (from, to) = (date("From", from)?, date("To", to)?);
+    let span = to.since(from).map_err(|e| e.to_string())?.get_days();
+    if !(0..=366).contains(&span) {
+        return Err("The window is from 1 to 367 days, the first day before the last.".to_owned());
+    }
+    let horizon_days = match horizon.trim().parse::<u32>() {
+        Ok(n @ 1..=60) => n,
+        _ => return Err(format!("Horizon: {horizon:?} is not a number of days from 1 to 60")),
+    };
+    let current = tam_core::backtest::RuleSet {
+        name: "current".to_owned(),
+        scoring: rules.scoring.clone(),
+        escalation: rules.escalation.clone(),
+    };
+    Ok(tam_app::backtest::Plan {
+        from,
+        to,
+        horizon_days,
+        grid: tam_app::backtest::default_grid(&current),
+        min_precision: 0.7,
+        min_recall: 0.6,
+    })
 }
 
 /// The sign-in page, saying why it is shown.

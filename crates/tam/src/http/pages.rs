@@ -166,3 +166,24 @@ pub(super) async fn dashboard_jobs(
     })
     .await
 }
+
+/// `GET /backtest`: the tenant's rules replayed over its history (the form, then the report).
+pub(super) async fn dashboard_backtest(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let query = crate::http::dashboard::BacktestQuery {
+        from: q.get("from").cloned(),
+        to: q.get("to").cloned(),
+        horizon: q.get("horizon").cloned(),
+    };
+    tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
+        let rules = s.config.rules.scan(Some(&tenant));
+        let zone = s.config.rules.zone(&tenant);
+        crate::http::dashboard::backtest(&*s.store()?, &tenant, rules, zone, &query, Timestamp::now())
+            .map(Some)
+            .map_err(ApiError::internal)
+    })
+    .await
+}

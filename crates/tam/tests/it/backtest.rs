@@ -133,7 +133,9 @@ fn the_backtest_of_the_current_rules_is_what_daily_scans_would_have_alerted() {
         (leads[leads.len() / 2 - 1] + leads[leads.len() / 2]) / 2.0
     };
     assert!(close(&current["lead_days"]["median"], median), "{current} {leads:?}");
-    let p90 = leads[((0.9 * leads.len() as f64).ceil() as usize).max(1) - 1];
+    let at = 0.9 * (leads.len() - 1) as f64;
+    let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+    let p90 = leads[lo] + (leads[hi] - leads[lo]) * (at - lo as f64);
     assert!(close(&current["lead_days"]["p90"], p90), "{current} {leads:?}");
     let weeks = (TO - FROM + 1) as f64 / 7.0;
     assert!(close(&current["alerts_per_rep_week"], counted.len() as f64 / 3.0 / weeks), "{current}");

@@ -88,6 +88,28 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
     let jobs = chromium(&["--dump-dom", &format!("{}/jobs?token={TOKEN}", server.url)]);
     assert!(jobs.contains("<h1>Scheduled jobs</h1>"), "{jobs}");
 
+    // The backtest: the form, then the demo's last four weeks replayed against its escalations.
+    let form = chromium(&["--dump-dom", &format!("{}/backtest?token={TOKEN}", server.url)]);
+    assert!(form.contains("<h1>Backtest</h1>") && !form.contains("<svg"), "the form first: {form}");
+    let today = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+    let from = today.checked_sub(jiff::Span::new().days(28)).unwrap();
+    let url = format!("{}/backtest?from={from}&to={today}&horizon=14&token={TOKEN}", server.url);
+    let report = chromium(&["--dump-dom", &url]);
+    assert!(report.contains("<svg") && report.contains("days of warning"), "the picture: {report}");
+    assert!(report.contains("<td>current</td>") || report.contains("<strong>current</strong>"), "{report}");
+    let real: u32 =
+        report.split(" real escalation(s)").next().unwrap().rsplit('>').next().unwrap().trim().parse().unwrap();
+    assert!(real > 0, "the demo's escalations are in the window: {report}");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("backtest-1280.png");
+    chromium_at(1280, &[&format!("--screenshot={}", shot.display()), &url]);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot of the backtest");
+    let bad = chromium(&["--dump-dom", &format!("{}/backtest?from=2026-13-01&to={today}&token={TOKEN}", server.url)]);
+    assert!(
+        bad.contains("From: \"2026-13-01\" is not a date")
+            || bad.contains("From: &quot;2026-13-01&quot; is not a date"),
+        "{bad}"
+    );
+
     // Each reason's tickets link to their pages, as `[tickets] url` says.
     assert!(why.contains(r#"<a href="https://support.example.com/t/NP-"#), "{why}");
 
