@@ -88,6 +88,9 @@ pub struct KayakoMapping {
     /// JSON type label is read by name ("Feature request" is a `feature_request`); an unlisted
     /// Classic type id gives no kind, since Classic tickets carry the id only.
     pub types: BTreeMap<String, String>,
+    /// The tag that marks a ticket as a real escalation of its account (`escalation`): the
+    /// ticket is then also an escalation record, at its creation, for `tam backtest`.
+    pub escalation_tag: Option<String>,
 }
 
 impl Default for KayakoMapping {
@@ -100,6 +103,7 @@ impl Default for KayakoMapping {
                 .into(),
             missing_priority: "P4".into(),
             types: BTreeMap::new(),
+            escalation_tag: None,
         }
     }
 }
@@ -120,6 +124,26 @@ impl KayakoMapping {
         let listed =
             |key: &str| self.types.iter().find(|(k, _)| k.eq_ignore_ascii_case(key.trim())).map(|(_, v)| v.clone());
         label.and_then(listed).or_else(|| id.and_then(listed)).or_else(|| label.map(crate::ticket_kind))
+    }
+
+    /// The optional fields a JSON API case list must add with `fields=` for this mapping: the
+    /// tags, which a case leaves out unless asked, when a tag marks escalations.
+    pub fn fields(&self) -> &'static str {
+        if self.escalation_tag.is_some() { "+tags" } else { "" }
+    }
+
+    /// The escalation record of a ticket `record` (already mapped) whose `tags` carry the
+    /// escalation tag: its account escalated when the ticket was created.
+    pub fn escalation(&self, record: &Value, tags: &[String]) -> Option<Value> {
+        let tag = self.escalation_tag.as_deref()?;
+        if !tags.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
+            return None;
+        }
+        Some(json!({
+            "record": "escalation", "tenant_id": record["tenant_id"], "account_id": record["account_id"],
+            "at": record["created_at"], "source": "kayako",
+            "note": format!("{}: {}", record["id"].as_str().unwrap_or_default(), record["subject"].as_str().unwrap_or_default()),
+        }))
     }
 
     /// What a JSON API case list must `include=` for this mapping: the type's label always,
@@ -210,7 +234,37 @@ pub fn classic_record(
     put(&mut r, "created_at", unix(ticket.text_of("creationtime")));
     put(&mut r, "updated_at", unix(ticket.text_of("lastactivity")));
     put(&mut r, "kind", m.kind(ticket.text_of("typeid"), None));
+    resolved_at_last_activity(&mut r);
     Ok(Value::Object(r))
+}
+
+/// Kayako keeps no resolution time: a resolved or closed ticket was resolved, as far as can be
+/// told, at its last activity.
+fn resolved_at_last_activity(r: &mut Map<String, Value>) {
+    if matches!(r.get("status").and_then(Value::as_str), Some("resolved" | "closed"))
+        && let Some(updated) = r.get("updated_at").cloned()
+    {
+        r.insert("resolved_at".into(), updated);
+    }
+}
+
+/// A Classic ticket's tags: its `<tags>` text, split at commas and spaces.
+pub fn classic_tags(ticket: &Element) -> Vec<String> {
+    ticket
+        .text_of("tags")
+        .map(|t| t.split([',', ' ']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// A JSON API case's tags (present when the list asked for `fields=+tags`): names, or
+/// resources with a name.
+pub fn case_tags(case: &Value) -> Vec<String> {
+    case["tags"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str().or_else(|| t["name"].as_str()).map(str::to_owned))
+        .collect()
 }
 
 /// Settings of a [`Classic`] client.
@@ -507,6 +561,7 @@ pub fn case_record(
     put(&mut r, "created_at", instant("created_at"));
     put(&mut r, "updated_at", instant("updated_at"));
     put(&mut r, "kind", m.kind(id_of(&case["type"]).as_deref(), case["type"]["label"].as_str()));
+    resolved_at_last_activity(&mut r);
     Ok(Value::Object(r))
 }
 
@@ -724,8 +779,11 @@ impl Cases {
     }
 
     /// What [`Cases::cases`] asks for, for a sync's report.
-    pub fn cases_query(include: &str) -> String {
-        format!("/api/v1/cases.json?include={include}")
+    pub fn cases_query(include: &str, fields: &str) -> String {
+        match fields {
+            "" => format!("/api/v1/cases.json?include={include}"),
+            fields => format!("/api/v1/cases.json?include={include}&fields={}", fields.replace('+', "%2B")),
+        }
     }
 
     /// Every case, `limit` at a time by `offset`, with the resources `include` names
@@ -735,8 +793,13 @@ impl Cases {
         &self,
         since: Option<Timestamp>,
         include: &str,
+        fields: &str,
         mut each: impl FnMut(&Value),
     ) -> Result<u64, KayakoError> {
+        if !fields.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b',' || b == b'+') {
+            return Err(KayakoError::Rejected(format!("fields {fields:?} is not a list of field names")));
+        }
+        let fields = if fields.is_empty() { String::new() } else { format!("&fields={}", fields.replace('+', "%2B")) };
         if !include.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b',' || b == b'*') {
             return Err(KayakoError::Rejected(format!("include {include:?} is not a list of resource types")));
         }
@@ -745,7 +808,7 @@ impl Cases {
         let mut offset = 0u64;
         let mut handed = 0;
         loop {
-            let page = self.get(&format!("/api/v1/cases.json?offset={offset}&limit={limit}{include}"))?;
+            let page = self.get(&format!("/api/v1/cases.json?offset={offset}&limit={limit}{include}{fields}"))?;
             let Some(cases) = page["data"].as_array() else {
                 return Err(KayakoError::Malformed(format!("cases at offset {offset}: no data list")));
             };

@@ -116,7 +116,7 @@ impl FakeKayako {
     }
 
     /// A case, given with plain ids: `{id, subject, status, priority, type, requester,
-    /// custom_fields: {"<field id>": value}, created_at, updated_at}`. The fake stores it as
+    /// custom_fields: {"<field id>": value}, created_at, updated_at, tags?: [name]}`. The fake stores it as
     /// the API shows it, every nested resource a reference.
     pub fn add_case(&self, spec: &Value) {
         let id = spec["id"].as_i64().unwrap();
@@ -145,6 +145,7 @@ impl FakeKayako {
             "custom_fields": custom_fields,
             "created_at": spec["created_at"],
             "updated_at": spec["updated_at"],
+            "tags": spec.get("tags").cloned().unwrap_or_else(|| json!([])),
             "resource_type": "case",
             "resource_url": format!("{}/api/v1/cases/{id}", self.url),
         });
@@ -242,7 +243,14 @@ impl State {
             (Ok(o), Ok(l)) => (o, l.clamp(1, MAX_LIMIT)),
             (Err(why), _) | (_, Err(why)) => return error(400, "PARAMETER_INVALID", &why),
         };
-        let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+        let mut page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+        // Tags are an optional field: a case shows them only when `fields=+tags` asks.
+        let fields = query.get("fields").map(String::as_str).unwrap_or_default();
+        if !fields.split(',').any(|f| f.trim() == "+tags") {
+            for case in page.iter_mut().filter_map(Value::as_object_mut) {
+                case.remove("tags");
+            }
+        }
         let mut body = json!({"status": 200, "data": page, "resource": resource_type, "total_count": all.len()});
         let include: BTreeSet<String> = query
             .get("include")

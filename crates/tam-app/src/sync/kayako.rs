@@ -2,7 +2,7 @@
 //! JSON API (kayako.com) or the Classic XML API.
 
 use anyhow::Result;
-use tam_connectors::kayako::{Cases, Classic, KayakoMapping, case_record, classic_record};
+use tam_connectors::kayako::{Cases, Classic, KayakoMapping, case_record, case_tags, classic_record, classic_tags};
 use tam_core::{TenantId, Timestamp};
 
 use super::{Fetched, TicketSource};
@@ -43,8 +43,12 @@ impl TicketSource for KayakoSource {
         let (tenant, mapping) = (self.tenant.as_str(), &self.mapping);
         let mut out = Fetched::default();
         // A ticket whose account cannot be told is named and skipped; the others are stored.
-        let mut keep = |record: Result<serde_json::Value, String>| match record {
-            Ok(r) => out.records.push(r),
+        // A ticket carrying the escalation tag is an escalation of its account too.
+        let mut keep = |record: Result<serde_json::Value, String>, tags: Vec<String>| match record {
+            Ok(r) => {
+                out.records.extend(mapping.escalation(&r, &tags));
+                out.records.push(r);
+            }
             Err(why) => out.skipped.push(format!("kayako: {why}")),
         };
         let mut renames = Vec::new();
@@ -53,9 +57,10 @@ impl TicketSource for KayakoSource {
                 let priorities = cases.priorities()?;
                 let statuses = cases.statuses()?;
                 let include = mapping.includes();
-                let fetched =
-                    cases.cases(since, &include, |c| keep(case_record(tenant, c, &priorities, &statuses, mapping)))?;
-                (fetched, Cases::cases_query(&include))
+                let fetched = cases.cases(since, &include, mapping.fields(), |c| {
+                    keep(case_record(tenant, c, &priorities, &statuses, mapping), case_tags(c));
+                })?;
+                (fetched, Cases::cases_query(&include, mapping.fields()))
             }
             KayakoClient::Classic { client, departments } => {
                 let priorities = client.priorities()?;
@@ -66,7 +71,7 @@ impl TicketSource for KayakoSource {
                     if let (Some(display), Some(number)) = (t.text_of("displayid"), t.attribute("id")) {
                         renames.push((display.to_owned(), format!("KAYAKO-{number}")));
                     }
-                    keep(classic_record(tenant, t, &priorities, &statuses, mapping));
+                    keep(classic_record(tenant, t, &priorities, &statuses, mapping), classic_tags(t));
                 })?;
                 (fetched, Classic::tickets_query(departments))
             }

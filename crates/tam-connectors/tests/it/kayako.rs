@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tam_connectors::kayako::{
-    Cases, CasesConfig, Classic, ClassicConfig, KayakoError, KayakoMapping, case_record, classic_record, signature,
+    Cases, CasesConfig, Classic, ClassicConfig, KayakoError, KayakoMapping, case_record, case_tags, classic_record,
+    classic_tags, signature,
 };
 use tam_testkit::kayako::FakeKayako;
 use tam_testkit::{Answer, Fake};
@@ -209,7 +210,7 @@ fn the_fake_serves_cases_in_the_recorded_shape() {
         serde_json::from_str::<Value>(&fixture("v1_cases_list_constructed.json")).unwrap()["response_body"].clone();
     let fake = book();
     let mut first = None;
-    cases_client(&fake.url, 2).cases(None, "", |c| first = first.take().or(Some(c.clone()))).unwrap();
+    cases_client(&fake.url, 2).cases(None, "", "", |c| first = first.take().or(Some(c.clone()))).unwrap();
     let first = first.unwrap();
     for key in recorded["data"][0].as_object().unwrap().keys() {
         assert!(first.get(key).is_some(), "{key} missing from {first}");
@@ -234,7 +235,7 @@ fn json_cases_are_read_with_their_includes_and_each_mapped_to_its_account() {
     assert_eq!(mapping.includes(), "case_type,case_field,user,organization");
     let mut records = Vec::new();
     let n = cases
-        .cases(None, &mapping.includes(), |c| records.push(case_record("t", c, &priorities, &statuses, &mapping)))
+        .cases(None, &mapping.includes(), "", |c| records.push(case_record("t", c, &priorities, &statuses, &mapping)))
         .unwrap();
     assert_eq!(n, 105);
     assert_eq!(
@@ -272,7 +273,9 @@ fn without_its_includes_a_case_is_named_with_what_was_missing() {
     let cases = cases_client(&fake.url, 100);
     let mapping = KayakoMapping { account_field: "organization".into(), ..KayakoMapping::default() };
     let mut records = Vec::new();
-    cases.cases(None, "", |c| records.push(case_record("t", c, &BTreeMap::new(), &BTreeMap::new(), &mapping))).unwrap();
+    cases
+        .cases(None, "", "", |c| records.push(case_record("t", c, &BTreeMap::new(), &BTreeMap::new(), &mapping)))
+        .unwrap();
     let err = records[0].clone().unwrap_err();
     assert!(err.contains("KAYAKO-1") && err.contains("requester 7 was not included"), "{err}");
 }
@@ -353,4 +356,49 @@ fn a_json_api_error_that_echoes_the_request_carries_no_credential() {
 
 fn tam_testkit_base64(text: &str) -> String {
     tam_core::mime::base64(text.as_bytes())
+}
+
+#[test]
+fn a_tagged_case_is_an_escalation_and_a_completed_one_resolved_at_its_last_activity() {
+    let fake = book();
+    fake.add_status(4, "Completed", "COMPLETED");
+    fake.add_case(&json!({"id": 200, "subject": "CTO escalation", "status": 4, "priority": 3, "type": 1,
+        "requester": 7, "custom_fields": {"11": "acme"}, "tags": ["vip", "Escalation"],
+        "created_at": "2024-02-01T08:00:00+00:00", "updated_at": "2024-02-03T17:30:00+00:00"}));
+    let cases = cases_client(&fake.url, 100);
+    let (priorities, statuses) = (cases.priorities().unwrap(), cases.statuses().unwrap());
+    let mapping = KayakoMapping { account_field: "account".into(), ..KayakoMapping::default() };
+    let tagged = KayakoMapping { escalation_tag: Some("escalation".into()), ..mapping.clone() };
+    let read = |m: &KayakoMapping| {
+        let mut out = Vec::new();
+        cases
+            .cases(None, &m.includes(), m.fields(), |c| {
+                if c["id"] == 200 {
+                    out.push((case_record("t", c, &priorities, &statuses, m).unwrap(), case_tags(c)));
+                }
+            })
+            .unwrap();
+        out.pop().unwrap()
+    };
+    // Tags are an optional field: without `fields=+tags` the case has none to show.
+    let (record, tags) = read(&mapping);
+    assert!(tags.is_empty(), "{tags:?}");
+    assert_eq!(
+        (record["status"].as_str(), record["resolved_at"].as_str()),
+        (Some("resolved"), Some("2024-02-03T17:30:00Z"))
+    );
+    let (record, tags) = read(&tagged);
+    assert_eq!(tags, ["vip", "Escalation"]);
+    assert!(fake.stats().targets.iter().any(|t| t.ends_with("&fields=%2Btags")), "{:?}", fake.stats().targets);
+    assert_eq!(
+        tagged.escalation(&record, &tags),
+        Some(json!({"record": "escalation", "tenant_id": "t", "account_id": "acme", "at": "2024-02-01T08:00:00Z",
+                    "source": "kayako", "note": "KAYAKO-200: CTO escalation"}))
+    );
+    assert_eq!(mapping.escalation(&record, &tags), None, "no tag configured");
+
+    // Classic: the tags are the ticket's `<tags>` text.
+    let doc = tam_connectors::kayako::xml::parse(&fixture("classic_tickets_listall_klinki.xml")).unwrap();
+    let ticket = doc.child("ticket").unwrap();
+    assert_eq!(classic_tags(ticket), ["tag"]);
 }

@@ -177,6 +177,7 @@ pub fn default_file() -> String {
 #                                      # organization (name), organization_id or requester; several,
 #                                      # comma-separated, are tried in order
 # missing_priority = "P4"  # Kayako allows tickets without a priority
+# escalation_tag = "escalation"  # a ticket with it is a real escalation, for tam backtest
 # [kayako.accounts]          a field value and the account id it stands for
 #   "Acme Corp" = "acme"
 # [kayako.types]             ticket types and their kind (feature requests become opportunities):

@@ -412,6 +412,8 @@ pub struct KayakoSection {
     pub missing_priority: String,
     /// Ticket types (Classic type ids, JSON type labels or ids) and the kind each means.
     pub types: std::collections::BTreeMap<String, String>,
+    /// The tag that marks a ticket as a real escalation of its account (for `tam backtest`).
+    pub escalation_tag: Option<String>,
 }
 
 impl Default for KayakoSection {
@@ -433,6 +435,7 @@ impl Default for KayakoSection {
             statuses: m.statuses,
             missing_priority: m.missing_priority,
             types: m.types,
+            escalation_tag: m.escalation_tag,
         }
     }
 }
@@ -446,6 +449,7 @@ impl KayakoSection {
             statuses: self.statuses.clone(),
             missing_priority: self.missing_priority.clone(),
             types: self.types.clone(),
+            escalation_tag: self.escalation_tag.clone(),
         }
     }
 }
