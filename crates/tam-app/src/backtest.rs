@@ -12,9 +12,14 @@ use tam_core::scoring::ScoringConfig;
 use tam_core::{SignedDuration, TenantId, Timestamp};
 use tam_store::{Store, StoreError};
 
-/// Days replayed before the window so that episodes open then are already open in it, as
-/// they were in the real scans (a first scan would otherwise alert on every bad account).
-pub const WARM_UP_DAYS: i64 = 30;
+/// How far before the window the replay may start: from the tenant's first ticket or
+/// heartbeat, up to this many days before `from`, so that the episodes open when the window
+/// begins are open in it, alerted when they really were (a first scan would otherwise alert on
+/// every bad account, and an account amber since before it would never open one).
+pub const LOOKBACK_DAYS: i64 = 365;
+
+/// The longest window a backtest replays.
+pub const MAX_WINDOW_DAYS: i64 = 3 * 366;
 
 /// What to replay and how to judge it.
 #[derive(Debug, Clone)]
@@ -113,12 +118,13 @@ pub enum BacktestError {
 /// the score from 48 to 120 hours by 24: 20 sets around the usual defaults.
 pub fn default_grid(current: &RuleSet) -> Vec<RuleSet> {
     let mut grid = Vec::new();
-    for red in [30, 35, 40, 45, 50] {
+    // A red threshold above green would make green accounts red: such sets are left out.
+    for red in [30, 35, 40, 45, 50].into_iter().filter(|r| *r <= current.scoring.green_min_score) {
         for aged in [48, 72, 96, 120] {
             let mut set = current.clone();
             set.name = format!("red<{red},aged>{aged}h");
-            set.scoring.amber_min_score = red.min(set.scoring.green_min_score);
-            set.escalation.score_below = red.min(set.scoring.green_min_score);
+            set.scoring.amber_min_score = red;
+            set.escalation.score_below = red;
             set.scoring.aged_p1_p2_after_hours = aged;
             grid.push(set);
         }
@@ -128,16 +134,24 @@ pub fn default_grid(current: &RuleSet) -> Vec<RuleSet> {
 
 /// Runs the backtest of `tenant` with its `current` rules and the plan's grid, in its `zone`;
 /// `progress` hears how many sets are done.
+///
+/// Only scans that have happened are replayed: a window reaching past `now` ends at the last
+/// 07:00 before it.
 pub fn run(
     store: &Store,
     tenant: &TenantId,
     current: &RuleSet,
     zone: &TimeZone,
     plan: &Plan,
+    now: Timestamp,
     progress: impl Fn(usize) + Sync,
 ) -> Result<Backtest, BacktestError> {
+    let window = |e: jiff::Error| BacktestError::Window(e.to_string());
     if plan.to < plan.from {
         return Err(BacktestError::Window(format!("--to {} is before --from {}", plan.to, plan.from)));
+    }
+    if i64::from(plan.to.since(plan.from).map_err(window)?.get_days()) >= MAX_WINDOW_DAYS {
+        return Err(BacktestError::Window(format!("the window is longer than {MAX_WINDOW_DAYS} days")));
     }
     if plan.horizon_days == 0 {
         return Err(BacktestError::Window("--horizon must be at least 1 day".to_owned()));
@@ -151,35 +165,48 @@ pub fn run(
     let midnight = |d: Date| -> Result<Timestamp, BacktestError> {
         d.to_zoned_datetime(zone.clone()).map(|z| z.timestamp()).map_err(|e| BacktestError::Window(e.to_string()))
     };
-    let start = plan
-        .from
-        .checked_sub(jiff::Span::new().days(WARM_UP_DAYS))
-        .map_err(|e| BacktestError::Window(e.to_string()))?;
+    let earliest = plan.from.checked_sub(jiff::Span::new().days(LOOKBACK_DAYS)).map_err(window)?;
     let mut days = Vec::new();
-    let mut day = start;
+    let mut day = earliest;
     while day <= plan.to {
-        days.push(at_seven(day)?);
-        day = day.tomorrow().map_err(|e| BacktestError::Window(e.to_string()))?;
+        let seven = at_seven(day)?;
+        if seven > now {
+            break;
+        }
+        days.push(seven);
+        day = day.tomorrow().map_err(window)?;
     }
-    let first_counted =
-        usize::try_from(plan.from.since(start).map_err(|e| BacktestError::Window(e.to_string()))?.get_days())
-            .unwrap_or(0);
-    let since = days[0];
-    let until = *days.last().unwrap_or(&since);
-    let history = store.history(tenant, since, until)?;
+    let from_index = usize::try_from(plan.from.since(earliest).map_err(window)?.get_days()).unwrap_or(0);
+    if days.len() <= from_index {
+        return Err(BacktestError::Window(format!(
+            "--from {} is in the future: no scan of it has happened",
+            plan.from
+        )));
+    }
+    let history = store.history(tenant, &days)?;
+    // Days before the first ticket or heartbeat change nothing: the replay starts there.
+    let first_data = history
+        .accounts
+        .iter()
+        .flat_map(|a| a.tickets.first().map(|t| t.created_at).into_iter().chain(a.heartbeats.first().copied()))
+        .min();
+    let start = first_data.map_or(from_index, |t| days.partition_point(|d| *d < t).min(from_index));
+    let days = days.split_off(start);
+    let first_counted = from_index - start;
 
     let mut escalations = vec![Vec::new(); history.accounts.len()];
     for &(account, at) in &history.escalations {
         escalations[account].push(at);
     }
-    let mut reps: Vec<&str> = history.accounts.iter().map(|a| a.rep.as_str()).collect();
+    // One rep, one person, however the address is written (as the alert budget counts them).
+    let mut reps: Vec<String> = history.accounts.iter().map(|a| a.rep.to_lowercase()).collect();
     reps.sort_unstable();
     reps.dedup();
     let window_days = days.len() - first_counted;
     let judging = Judging {
         first_counted,
         from: midnight(plan.from)?,
-        until: midnight(plan.to.tomorrow().map_err(|e| BacktestError::Window(e.to_string()))?)?,
+        until: midnight(plan.to.tomorrow().map_err(window)?)?,
         horizon: SignedDuration::from_hours(i64::from(plan.horizon_days) * 24),
         reps: reps.len(),
         weeks: window_days as f64 / 7.0,
@@ -201,7 +228,7 @@ pub fn run(
     };
     let reports = tam_core::concurrent::map(&sets, threads(), |set| replay(set));
 
-    let mut out: Vec<SetReport> = sets
+    let out: Vec<SetReport> = sets
         .iter()
         .zip(reports)
         .map(|(set, r)| SetReport {
@@ -225,7 +252,6 @@ pub fn run(
             a.alerts.cmp(&b.alerts).then_with(|| b.precision.unwrap_or(0.0).total_cmp(&a.precision.unwrap_or(0.0)))
         })
         .map(|s| s.name.clone());
-    out.shrink_to_fit();
     Ok(Backtest {
         tenant_id: tenant.clone(),
         from: plan.from,
@@ -242,9 +268,11 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
-/// The `tam.toml` lines that make `set` the rules: the options where it differs from `current`.
-pub fn toml_lines(set: &Rules, current: &RuleSet) -> Vec<String> {
+/// The `tam.toml` lines that make `set` the rules: the options where it differs from `current`,
+/// in the tenant's own sections when it has them (`[tenants.<id>.scoring]`), else the global ones.
+pub fn toml_lines(set: &Rules, current: &RuleSet, own: Option<&TenantId>) -> Vec<String> {
     let mut lines = Vec::new();
+    let prefix = own.map_or_else(String::new, |t| format!("tenants.{}.", toml_key(t.as_str())));
     for (section, mine, theirs) in [
         ("scoring", to_map(&set.scoring), to_map(&current.scoring)),
         ("escalation", to_map(&set.escalation), to_map(&current.escalation)),
@@ -252,11 +280,20 @@ pub fn toml_lines(set: &Rules, current: &RuleSet) -> Vec<String> {
         let changed: Vec<String> =
             mine.iter().filter(|(k, v)| theirs.get(*k) != Some(v)).map(|(k, v)| format!("{k} = {v}")).collect();
         if !changed.is_empty() {
-            lines.push(format!("[{section}]"));
+            lines.push(format!("[{prefix}{section}]"));
             lines.extend(changed);
         }
     }
     lines
+}
+
+/// A tenant id as a TOML key: bare when it can be, quoted otherwise.
+fn toml_key(id: &str) -> String {
+    if id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        id.to_owned()
+    } else {
+        format!("{:?}", id)
+    }
 }
 
 fn to_map(value: &impl Serialize) -> serde_json::Map<String, serde_json::Value> {

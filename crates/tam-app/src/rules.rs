@@ -52,6 +52,11 @@ impl Rules {
         tenant.and_then(|t| self.tenants.get(t)).unwrap_or(&self.global)
     }
 
+    /// Whether `tenant` runs by rules of its own (`[tenants.<id>]` in `tam.toml`).
+    pub fn has_own(&self, tenant: &TenantId) -> bool {
+        self.tenants.contains_key(tenant)
+    }
+
     /// The scoring and escalation rules of `tenant` (the global ones for `None`).
     pub fn scan(&self, tenant: Option<&TenantId>) -> &ScanConfig {
         &self.of(tenant).scan

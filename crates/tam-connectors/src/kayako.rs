@@ -248,11 +248,11 @@ fn resolved_at_last_activity(r: &mut Map<String, Value>) {
     }
 }
 
-/// A Classic ticket's tags: its `<tags>` text, split at commas and spaces.
+/// A Classic ticket's tags: its `<tags>` text, split at commas (a tag may hold spaces).
 pub fn classic_tags(ticket: &Element) -> Vec<String> {
     ticket
         .text_of("tags")
-        .map(|t| t.split([',', ' ']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
+        .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 

@@ -141,7 +141,8 @@ pub struct Report {
 /// The window a report covers and how it judges alerts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judging {
-    /// The first counted scan's index in the replayed days (the ones before warm the state up).
+    /// The first scan of the window, as an index into the replayed days (the ones before set
+    /// the state up; their alerts count for nothing).
     pub first_counted: usize,
     /// Escalations at or after this count.
     pub from: Timestamp,
@@ -188,8 +189,13 @@ pub fn judge(alerts: &[Vec<u32>], escalations: &[Vec<Timestamp>], days: &[Timest
         for &at in happened.iter().filter(|&&at| at >= j.from && at < j.until) {
             r.escalations += 1;
             let start = at.checked_sub(j.horizon).unwrap_or(Timestamp::MIN);
-            // The first alert in [at - horizon, at), warm-up days included: they are real scans.
-            let first = alert_days.iter().filter_map(|&d| days.get(d as usize)).find(|&&day| day >= start && day < at);
+            // The first alert of the window in [at - horizon, at): the days replayed before the
+            // window set the state up, their alerts are not the window's.
+            let first = alert_days
+                .iter()
+                .filter(|&&d| d as usize >= j.first_counted)
+                .filter_map(|&d| days.get(d as usize))
+                .find(|&&day| day >= start && day < at);
             if let Some(&first) = first {
                 r.caught += 1;
                 r.lead_days.push(at.duration_since(first).as_secs_f64() / 86_400.0);

@@ -33,12 +33,17 @@ pub struct EscalationRow {
 }
 
 impl Store {
-    /// The tenant's history as of `since` (the last heartbeat before it, the tickets open at
-    /// it) up to `until`: tickets opened, resolved, heartbeats and escalations in between.
+    /// The tenant's history as a replay over `days` (in order) sees it: the tickets open at
+    /// some day, and for each day the last heartbeat by then (of each account's heartbeats
+    /// between two days only the last is kept, so a book that beats every minute costs no
+    /// more than one that beats daily), and every escalation. One read transaction: an import
+    /// committing meanwhile is not half seen.
     ///
     /// A resolved or closed ticket without a resolution time counts as resolved at its last
     /// update, or, lacking that too, as never open (its age when it closed is unknown).
-    pub fn history(&self, tenant: &TenantId, since: Timestamp, until: Timestamp) -> Result<History, StoreError> {
+    pub fn history(&self, tenant: &TenantId, days: &[Timestamp]) -> Result<History, StoreError> {
+        let (Some(&since), Some(&until)) = (days.first(), days.last()) else { return Ok(History::default()) };
+        let _read = self.conn.begin_read()?;
         let t = tenant.as_str();
         let mut accounts: Vec<AccountHistory> = self.conn.rows(
             "SELECT id, rep_email, last_heartbeat FROM accounts WHERE tenant_id = ?1 ORDER BY id",
@@ -103,21 +108,29 @@ impl Store {
             accounts[i].tickets.push(span);
         }
 
-        let last_before: Vec<(String, i64)> = self.conn.rows(
-            "SELECT account_id, MAX(at) FROM heartbeats WHERE tenant_id = ?1 AND at < ?2 GROUP BY account_id",
-            &args![t, nanos(since)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        // Each heartbeat counts from the first day at or after it; of those counting from the
+        // same day, the last.
+        let mut current: Option<(usize, usize)> = None;
+        self.conn.each(
+            "SELECT account_id, at FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 ORDER BY account_id, at",
+            &args![t, nanos(until)],
+            |r| {
+                let account: String = r.get(0)?;
+                let beat = from_nanos(r.get(1)?);
+                let Some(i) = at(&account) else { return Ok(()) };
+                let bucket = days.partition_point(|d| *d < beat);
+                let beats = &mut accounts[i].heartbeats;
+                match current {
+                    Some((account, b)) if account == i && b == bucket && !beats.is_empty() => {
+                        let last = beats.len() - 1;
+                        beats[last] = beat;
+                    }
+                    _ => beats.push(beat),
+                }
+                current = Some((i, bucket));
+                Ok(())
+            },
         )?;
-        let beats: Vec<(String, i64)> = self.conn.rows(
-            "SELECT account_id, at FROM heartbeats WHERE tenant_id = ?1 AND at >= ?2 AND at <= ?3",
-            &args![t, nanos(since), nanos(until)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        for (account, beat) in last_before.into_iter().chain(beats) {
-            if let Some(i) = at(&account) {
-                accounts[i].heartbeats.push(from_nanos(beat));
-            }
-        }
 
         let mut escalations = Vec::new();
         let happened: Vec<(String, i64)> =

@@ -273,7 +273,8 @@ fn escalations_and_resolution_times_are_imported_checked_and_kept_once() {
     assert_eq!((kept[0].source.as_str(), kept[0].note.as_deref()), ("csm", Some("CTO called again")));
 
     let at = |s: &str| s.parse::<tam_core::Timestamp>().unwrap();
-    let history = store.history(&tenant, at("2026-03-02T00:00:00Z"), at("2026-03-20T00:00:00Z")).unwrap();
+    let days = [at("2026-03-02T00:00:00Z"), at("2026-03-11T00:00:00Z"), at("2026-03-20T00:00:00Z")];
+    let history = store.history(&tenant, &days).unwrap();
     assert_eq!(history.accounts[0].tickets.len(), 1);
     assert_eq!(history.accounts[0].tickets[0].resolved_at, Some(at("2026-03-04T00:00:00Z")));
     assert_eq!(history.escalations, [(0, at("2026-03-10T09:00:00Z"))]);

@@ -82,7 +82,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     };
     let progress = Progress::new("replaying", plan.grid.len() as u64 + 1);
     let zone = config.rules.zone(&tenant);
-    let report = tam_app::backtest::run(&store, &tenant, &current, zone, &plan, |done| progress.update(done as u64))?;
+    let now = tam_app::now();
+    let report =
+        tam_app::backtest::run(&store, &tenant, &current, zone, &plan, now, |done| progress.update(done as u64))?;
     progress.finish();
     if let Some(path) = &args.svg {
         std::fs::write(path, tam_app::backtest::svg(&report))
@@ -93,11 +95,18 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         return Ok(Outcome::Done);
     }
-    print(&mut out, &report, &current, &plan)?;
+    let own = config.rules.has_own(&tenant).then_some(&tenant);
+    print(&mut out, &report, &current, &plan, own)?;
     Ok(Outcome::Done)
 }
 
-fn print(out: &mut impl Write, r: &Backtest, current: &RuleSet, plan: &Plan) -> Result<()> {
+fn print(
+    out: &mut impl Write,
+    r: &Backtest,
+    current: &RuleSet,
+    plan: &Plan,
+    own: Option<&tam_core::TenantId>,
+) -> Result<()> {
     writeln!(
         out,
         "tenant {} · {} to {} · horizon {} days · {} real escalation(s)",
@@ -147,7 +156,7 @@ fn print(out: &mut impl Write, r: &Backtest, current: &RuleSet, plan: &Plan) -> 
         return Ok(());
     }
     writeln!(out, "Suggested: {name} (meets the targets with the fewest alerts). In tam.toml:\n")?;
-    for line in toml_lines(&set.rules, current) {
+    for line in toml_lines(&set.rules, current, own) {
         writeln!(out, "{line}")?;
     }
     Ok(())
@@ -195,12 +204,16 @@ fn read_grid(path: &PathBuf, current: &RuleSet) -> Result<Vec<RuleSet>> {
     Ok(sets)
 }
 
-/// `base` with the options `changes` names replaced; an unknown option is an error naming it.
+/// `base` with the options `changes` names replaced; an unknown option, or a value of the
+/// wrong kind, is an error naming it.
 fn overlay<T: serde::Serialize + serde::de::DeserializeOwned>(base: &T, changes: toml::Table) -> Result<T> {
     let mut value = serde_json::to_value(base)?;
-    let changes = serde_json::to_value(changes)?;
-    if let (Some(fields), serde_json::Value::Object(changes)) = (value.as_object_mut(), changes) {
-        fields.extend(changes);
+    for (option, change) in changes {
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert(option.clone(), serde_json::to_value(change)?);
+        }
+        // Checked option by option, so the error names the one at fault.
+        serde_json::from_value::<T>(value.clone()).with_context(|| option.clone())?;
     }
     Ok(serde_json::from_value(value)?)
 }

@@ -696,7 +696,7 @@ fn book_backtest(
         min_recall: 0.6,
     };
     let started = Instant::now();
-    tam_app::backtest::run(store, tenant, &current, config.rules.zone(tenant), &plan, |_| {})?;
+    tam_app::backtest::run(store, tenant, &current, config.rules.zone(tenant), &plan, end, |_| {})?;
     Ok(started.elapsed())
 }
 
@@ -776,7 +776,7 @@ fn backtest_phase(dir: &std::path::Path, database: Option<&str>, accounts: u64) 
         min_recall: 0.6,
     };
     let started = Instant::now();
-    let result = tam_app::backtest::run(&store, &tenant, &current, config.rules.zone(&tenant), &plan, |_| {})?;
+    let result = tam_app::backtest::run(&store, &tenant, &current, config.rules.zone(&tenant), &plan, end, |_| {})?;
     let took = started.elapsed();
     anyhow::ensure!(result.real_escalations > 0, "the backtest book has escalations in its year");
     Ok((took, result.sets.len()))

@@ -628,6 +628,7 @@ pub fn backtest(
     rules: &tam_agent::scan::ScanConfig,
     zone: &jiff::tz::TimeZone,
     query: &BacktestQuery,
+    own: Option<&TenantId>,
     now: Timestamp,
 ) -> Result<String, String> {
     let today = now.to_zoned_datetime(zone.clone()).date();
@@ -654,7 +655,7 @@ pub fn backtest(
         scoring: rules.scoring.clone(),
         escalation: rules.escalation.clone(),
     };
-    let report = match tam_app::backtest::run(store, tenant, &current, zone, &plan, |_| {}) {
+    let report = match tam_app::backtest::run(store, tenant, &current, zone, &plan, now, |_| {}) {
         Ok(r) => r,
         Err(tam_app::backtest::BacktestError::Window(why)) => {
             return page(None, String::new(), String::new(), Some(why));
@@ -666,7 +667,7 @@ pub fn backtest(
         .suggested
         .as_ref()
         .and_then(|name| report.sets.iter().find(|s| &s.name == name))
-        .map(|set| tam_app::backtest::toml_lines(&set.rules, &current).join("\n"))
+        .map(|set| tam_app::backtest::toml_lines(&set.rules, &current, own).join("\n"))
         .unwrap_or_default();
     page(Some(minijinja::Value::from(minijinja::value::Serde(&report))), svg, toml, None)
 }
@@ -703,6 +704,12 @@ fn backtest_plan(
         min_precision: 0.7,
         min_recall: 0.6,
     })
+}
+
+/// A page that says the server is busy with something a moment long.
+pub fn busy(why: &str) -> String {
+    render("sign_in.html", context! { tenant => "", why })
+        .map_or_else(|e| e, |page| page.replace("<h1>Sign in</h1>", "<h1>Busy</h1>"))
 }
 
 /// The sign-in page, saying why it is shown.

@@ -105,6 +105,8 @@ struct ApiState {
     mcp_sessions: mcp::Sessions,
     /// The API's address as clients reach it, for the agent card.
     base_url: String,
+    /// Held while the dashboard replays a backtest.
+    backtests: std::sync::Mutex<()>,
 }
 
 impl ApiState {
@@ -244,6 +246,7 @@ pub fn spawn(
         stores: Pool::new(home.store_location(config), 8),
         mcp_sessions: mcp::Sessions::default(),
         base_url: crate::a2a::base_url(config.api.public_url.as_deref(), &addr.to_string()),
+        backtests: std::sync::Mutex::new(()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

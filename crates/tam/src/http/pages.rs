@@ -181,7 +181,12 @@ pub(super) async fn dashboard_backtest(
     tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
         let rules = s.config.rules.scan(Some(&tenant));
         let zone = s.config.rules.zone(&tenant);
-        crate::http::dashboard::backtest(&*s.store()?, &tenant, rules, zone, &query, Timestamp::now())
+        let own = s.config.rules.has_own(&tenant).then_some(&tenant);
+        // A replay takes every core for a moment: one at a time, so scans and requests go on.
+        let Ok(_turn) = s.backtests.try_lock() else {
+            return Ok(Some(crate::http::dashboard::busy("A backtest is running; try again in a moment.")));
+        };
+        crate::http::dashboard::backtest(&*s.store()?, &tenant, rules, zone, &query, own, Timestamp::now())
             .map(Some)
             .map_err(ApiError::internal)
     })

@@ -111,7 +111,7 @@ fn the_backtest_of_the_current_rules_is_what_daily_scans_would_have_alerted() {
     let mut leads: Vec<f64> = in_window
         .iter()
         .filter_map(|(e, at)| {
-            alerts
+            counted
                 .iter()
                 .filter(|(a, d)| a == e && (*d as f64) >= at - h && (*d as f64) < *at)
                 .map(|(_, d)| at - *d as f64)
@@ -183,8 +183,13 @@ fn a_grid_file_is_read_checked_and_its_suggestion_printed_as_toml() {
         "{}",
         run.stderr
     );
+    let kind = home.file("kind.toml", "[[set]]\nname = \"z\"\n[set.scoring]\naged_p1_p2_after_hours = \"soon\"\n");
+    let run = home.tam(&["backtest", "--from", from, "--to", to, "--grid", kind.to_str().unwrap()]);
+    assert!(run.stderr.contains("set \"z\": [set.scoring]: aged_p1_p2_after_hours: invalid type"), "{}", run.stderr);
     let run = home.tam(&["backtest", "--from", to, "--to", from]);
     assert!(run.stderr.contains("is before --from"), "{}", run.stderr);
+    let run = home.tam(&["backtest", "--from", "2099-01-01", "--to", "2099-02-01"]);
+    assert!(run.stderr.contains("--from 2099-01-01 is in the future"), "{}", run.stderr);
 }
 
 #[test]
