@@ -113,6 +113,18 @@ pub enum BacktestError {
     Store(#[from] StoreError),
 }
 
+/// A tenant's rules as the backtest reports them: the set `current`.
+pub fn current_rules(scan: &tam_agent::scan::ScanConfig) -> RuleSet {
+    RuleSet { name: "current".to_owned(), scoring: scan.scoring.clone(), escalation: scan.escalation.clone() }
+}
+
+impl Plan {
+    /// A window with the default grid and the default targets (precision 0.7, recall 0.6).
+    pub fn with_default_grid(from: Date, to: Date, horizon_days: u32, current: &RuleSet) -> Plan {
+        Plan { from, to, horizon_days, grid: default_grid(current), min_precision: 0.7, min_recall: 0.6 }
+    }
+}
+
 /// The grid tried when none is given: the red threshold (the score below which an account is
 /// red and escalates) from 30 to 50 by 5, and the age at which an open P1/P2 counts against
 /// the score from 48 to 120 hours by 24: 20 sets around the usual defaults.

@@ -61,8 +61,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     let (store, config) = home.open()?;
     let tenant = one_tenant(&store, args.tenant.as_deref())?;
     let rules = config.rules.scan(Some(&tenant));
-    let current =
-        RuleSet { name: "current".to_owned(), scoring: rules.scoring.clone(), escalation: rules.escalation.clone() };
+    let current = tam_app::backtest::current_rules(rules);
     let grid = match &args.grid {
         Some(path) => read_grid(path, &current)?,
         None => default_grid(&current),

@@ -681,20 +681,10 @@ fn book_backtest(
     end: Timestamp,
 ) -> Result<Duration> {
     let rules = config.rules.scan(Some(tenant));
-    let current = tam_core::backtest::RuleSet {
-        name: "current".to_owned(),
-        scoring: rules.scoring.clone(),
-        escalation: rules.escalation.clone(),
-    };
+    let current = tam_app::backtest::current_rules(rules);
     let to = end.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
-    let plan = tam_app::backtest::Plan {
-        from: to.checked_sub(jiff::Span::new().days(BOOK_BACKTEST_DAYS - 1))?,
-        to,
-        horizon_days: 14,
-        grid: tam_app::backtest::default_grid(&current),
-        min_precision: 0.7,
-        min_recall: 0.6,
-    };
+    let from = to.checked_sub(jiff::Span::new().days(BOOK_BACKTEST_DAYS - 1))?;
+    let plan = tam_app::backtest::Plan::with_default_grid(from, to, 14, &current);
     let started = Instant::now();
     tam_app::backtest::run(store, tenant, &current, config.rules.zone(tenant), &plan, end, |_| {})?;
     Ok(started.elapsed())
@@ -760,21 +750,10 @@ fn backtest_phase(dir: &std::path::Path, database: Option<&str>, accounts: u64) 
 
     let tenant = TenantId::parse("tenant", TENANT).expect("constant tenant id");
     let rules = config.rules.scan(Some(&tenant));
-    let current = tam_core::backtest::RuleSet {
-        name: "current".to_owned(),
-        scoring: rules.scoring.clone(),
-        escalation: rules.escalation.clone(),
-    };
+    let current = tam_app::backtest::current_rules(rules);
     let to = end.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     let from = to.checked_sub(jiff::Span::new().days(BACKTEST_DAYS - 1))?;
-    let plan = tam_app::backtest::Plan {
-        from,
-        to,
-        horizon_days: 14,
-        grid: tam_app::backtest::default_grid(&current),
-        min_precision: 0.7,
-        min_recall: 0.6,
-    };
+    let plan = tam_app::backtest::Plan::with_default_grid(from, to, 14, &current);
     let started = Instant::now();
     let result = tam_app::backtest::run(&store, &tenant, &current, config.rules.zone(&tenant), &plan, end, |_| {})?;
     let took = started.elapsed();

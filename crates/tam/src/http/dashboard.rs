@@ -646,14 +646,10 @@ pub fn backtest(
     if query.from.is_none() && query.to.is_none() {
         return page(None, String::new(), String::new(), None);
     }
-    let plan = match backtest_plan(&from, &to, &horizon, rules) {
+    let current = tam_app::backtest::current_rules(rules);
+    let plan = match backtest_plan(&from, &to, &horizon, &current) {
         Ok(plan) => plan,
         Err(why) => return page(None, String::new(), String::new(), Some(why)),
-    };
-    let current = tam_core::backtest::RuleSet {
-        name: "current".to_owned(),
-        scoring: rules.scoring.clone(),
-        escalation: rules.escalation.clone(),
     };
     let report = match tam_app::backtest::run(store, tenant, &current, zone, &plan, now, |_| {}) {
         Ok(r) => r,
@@ -677,7 +673,7 @@ fn backtest_plan(
     from: &str,
     to: &str,
     horizon: &str,
-    rules: &tam_agent::scan::ScanConfig,
+    current: &tam_core::backtest::RuleSet,
 ) -> Result<tam_app::backtest::Plan, String> {
     let date = |field: &str, raw: &str| -> Result<jiff::civil::Date, String> {
         raw.trim().parse().map_err(|_| format!("{field}: {raw:?} is not a date (YYYY-MM-DD)"))
@@ -691,19 +687,7 @@ fn backtest_plan(
         Ok(n @ 1..=60) => n,
         _ => return Err(format!("Horizon: {horizon:?} is not a number of days from 1 to 60")),
     };
-    let current = tam_core::backtest::RuleSet {
-        name: "current".to_owned(),
-        scoring: rules.scoring.clone(),
-        escalation: rules.escalation.clone(),
-    };
-    Ok(tam_app::backtest::Plan {
-        from,
-        to,
-        horizon_days,
-        grid: tam_app::backtest::default_grid(&current),
-        min_precision: 0.7,
-        min_recall: 0.6,
-    })
+    Ok(tam_app::backtest::Plan::with_default_grid(from, to, horizon_days, current))
 }
 
 /// A page that says the server is busy with something a moment long.
