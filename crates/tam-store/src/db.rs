@@ -591,6 +591,31 @@ impl Conn {
         }
     }
 
+    /// Calls `f` with each row as it arrives, never holding the whole answer: for reads larger
+    /// than memory. On PostgreSQL the rows are still arriving on the connection while `f` runs,
+    /// so `f` must not use it (use [`Conn::each`] for that).
+    pub(crate) fn stream(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&Row<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match self {
+            Conn::Lite(_) => self.each(sql, args, f),
+            Conn::Pg(c) => {
+                use postgres::fallible_iterator::FallibleIterator;
+                let stmt = c.statement(sql)?;
+                let params = pg_params(args);
+                let mut client = c.client()?;
+                let mut rows = client.query_raw(&stmt, params.iter().copied())?;
+                while let Some(r) = rows.next()? {
+                    f(&Row::Pg(&r))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The first row of a query, read by `f`; `None` when there is none.
     pub(crate) fn row<T>(
         &self,

@@ -111,7 +111,7 @@ impl Store {
         // Each heartbeat counts from the first day at or after it; of those counting from the
         // same day, the last.
         let mut current: Option<(usize, usize)> = None;
-        self.conn.each(
+        self.conn.stream(
             "SELECT account_id, at FROM heartbeats WHERE tenant_id = ?1 AND at <= ?2 ORDER BY account_id, at",
             &args![t, nanos(until)],
             |r| {
