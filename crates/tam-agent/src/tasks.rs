@@ -45,6 +45,18 @@ pub enum TaskError {
     Store(#[from] StoreError),
 }
 
+/// Puts the caller's `tenant` in a task that came from outside: a caller only runs its own
+/// tenant's tasks. A task naming another tenant is refused; the `Err` is the tenant it names.
+pub fn for_tenant(task: &mut serde_json::Map<String, Value>, tenant: &TenantId) -> Result<(), String> {
+    match task.get("tenant_id").and_then(Value::as_str) {
+        Some(other) if other != tenant.as_str() => Err(other.to_owned()),
+        _ => {
+            task.insert("tenant_id".into(), json!(tenant));
+            Ok(())
+        }
+    }
+}
+
 /// One task, parsed: whom it is for and what to do. [`Task::parse`] reads the JSON a caller
 /// sends; the scheduler builds its tasks directly.
 #[derive(Debug, Clone)]

@@ -13,11 +13,7 @@ pub(super) async fn agent_card(State(s): State<Arc<ApiState>>) -> axum::Json<Val
 pub(super) async fn a2a_message(State(s): State<Arc<ApiState>>, headers: HeaderMap, body: Body) -> Answer<Response> {
     let tenant = match s.tenant(&headers) {
         Ok(t) => t,
-        Err(e) => {
-            let mut response = e.into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            return Ok(response);
-        }
+        Err(e) => return Ok(e.challenge()),
     };
     let body = read(body)?;
     let version = headers.get("a2a-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -34,15 +30,12 @@ pub(super) async fn a2a_message(State(s): State<Arc<ApiState>>, headers: HeaderM
 
 async fn run_message(s: &Arc<ApiState>, tenant: TenantId, request: a2a::Request) -> Value {
     let a2a::Request { id, mut task, context_id } = request;
-    match task.get("tenant_id").and_then(Value::as_str) {
-        Some(t) if t != tenant.as_str() => {
-            let e = a2a::RpcError::invalid_params(format!(
-                "task.tenant_id: this token is for tenant {tenant:?}, not {t:?}"
-            ));
-            return a2a::error(id, &e);
-        }
-        _ => task.insert("tenant_id".into(), json!(tenant)),
-    };
+    if let Err(other) = tam_agent::tasks::for_tenant(&mut task, &tenant) {
+        let e = a2a::RpcError::invalid_params(format!(
+            "task.tenant_id: this token is for tenant {tenant:?}, not {other:?}"
+        ));
+        return a2a::error(id, &e);
+    }
     let task_id = task.get("task_id").and_then(Value::as_str).map_or_else(fresh_id, str::to_owned);
     let task = match Task::parse(&Value::Object(task)) {
         Ok(t) => t,

@@ -78,11 +78,7 @@ pub(super) fn service(state: &Arc<ApiState>) -> StreamableHttpService<mcp::Serve
 pub(super) async fn gate(State(s): State<Arc<ApiState>>, mut request: Request, next: Next) -> Response {
     let tenant = match s.tenant(request.headers()) {
         Ok(t) => t,
-        Err(e) => {
-            let mut response = e.into_response();
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
-            return response;
-        }
+        Err(e) => return e.challenge(),
     };
     let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // A session this replica did not see opened (or has forgotten) is no one's to use.

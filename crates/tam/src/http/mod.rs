@@ -59,6 +59,14 @@ impl ApiError {
     fn internal(e: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
     }
+
+    /// The answer to a request without a valid token where a client library is the caller:
+    /// the error, with the scheme to authenticate by (`WWW-Authenticate: Bearer`).
+    fn challenge(self) -> Response {
+        let mut response = self.into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        response
+    }
 }
 
 /// Every error's body.

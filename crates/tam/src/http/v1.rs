@@ -164,12 +164,8 @@ pub(super) async fn run_task(State(s): State<Arc<ApiState>>, headers: HeaderMap,
     let Some(object) = task.as_object_mut() else {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "a task is a JSON object with a \"type\""));
     };
-    match object.get("tenant_id").and_then(Value::as_str) {
-        Some(t) if t != tenant.as_str() => {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no tenant {t:?}")));
-        }
-        _ => object.insert("tenant_id".into(), json!(tenant)),
-    };
+    tam_agent::tasks::for_tenant(object, &tenant)
+        .map_err(|other| ApiError::new(StatusCode::NOT_FOUND, format!("no tenant {other:?}")))?;
     let task = Task::parse(&task).map_err(refused)?;
     let result = blocking(&s, move |s| run(s, task)).await?;
     Ok(axum::Json(result))

@@ -179,14 +179,9 @@ pub static TOOLS: &[Tool] = &[
         run: |app, store, tenant, args| {
             let mut task = args.object("task")?;
             args.done()?;
-            match task.get("tenant_id").and_then(Value::as_str) {
-                Some(other) if other != tenant.as_str() => {
-                    return Err(Refusal::Caller(format!(
-                        "task.tenant_id: this session is tenant {tenant:?}, not {other:?}"
-                    )));
-                }
-                _ => task.insert("tenant_id".into(), json!(tenant)),
-            };
+            tam_agent::tasks::for_tenant(&mut task, tenant).map_err(|other| {
+                Refusal::Caller(format!("task.tenant_id: this session is tenant {tenant:?}, not {other:?}"))
+            })?;
             let task = tam_agent::tasks::Task::parse(&Value::Object(task)).map_err(refused)?;
             let mut channels = crate::clients::with(&app.home, &app.config, &app.clients)
                 .map_err(|e| Refusal::Internal(format!("{e:#}")))?;
