@@ -60,6 +60,14 @@ pub struct Backtest {
     pub targets: (f64, f64),
 }
 
+impl Backtest {
+    /// The suggested set's findings, if a set is suggested.
+    pub fn suggested_set(&self) -> Option<&SetReport> {
+        let name = self.suggested.as_deref()?;
+        self.sets.iter().find(|s| s.name == name)
+    }
+}
+
 /// One set's findings.
 #[derive(Debug, Clone, Serialize)]
 pub struct SetReport {
@@ -384,8 +392,10 @@ pub fn svg(r: &Backtest) -> String {
         }
     }
     // Lead times.
-    let shown = r.suggested.as_deref().unwrap_or("current");
-    let leads = r.sets.iter().find(|s| s.name == shown).map(|s| s.leads.as_slice()).unwrap_or_default();
+    // The suggested set's, else the current rules' (reported first).
+    let set = r.suggested_set().or(r.sets.first());
+    let shown = set.map_or("current", |s| s.name.as_str());
+    let leads = set.map(|s| s.leads.as_slice()).unwrap_or_default();
     let bins = r.horizon_days.max(1) as usize;
     let mut counts = vec![0u32; bins];
     for &d in leads {

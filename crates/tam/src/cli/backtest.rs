@@ -140,7 +140,7 @@ fn print(
         )?;
     }
     writeln!(out)?;
-    let Some(name) = &r.suggested else {
+    let Some(set) = r.suggested_set() else {
         writeln!(
             out,
             "No set reaches precision {:.0}% and recall {:.0}%: try a wider grid (--grid) or other targets.",
@@ -149,7 +149,7 @@ fn print(
         )?;
         return Ok(());
     };
-    let Some(set) = r.sets.iter().find(|s| &s.name == name) else { return Ok(()) };
+    let name = &set.name;
     if name == "current" {
         writeln!(out, "Suggested: keep the current rules (they meet the targets with the fewest alerts).")?;
         return Ok(());

@@ -660,9 +660,7 @@ pub fn backtest(
     };
     let svg = tam_app::backtest::svg(&report);
     let toml = report
-        .suggested
-        .as_ref()
-        .and_then(|name| report.sets.iter().find(|s| &s.name == name))
+        .suggested_set()
         .map(|set| tam_app::backtest::toml_lines(&set.rules, &current, own).join("\n"))
         .unwrap_or_default();
     page(Some(minijinja::Value::from(minijinja::value::Serde(&report))), svg, toml, None)
