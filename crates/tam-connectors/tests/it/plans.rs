@@ -101,6 +101,19 @@ impl Embedded {
     }
 }
 
+/// Each line of the plans of `statements` (checked against the store at `db`) that walks a big
+/// table, with the statement it belongs to.
+fn walks<'a>(db: &std::path::Path, statements: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let check = rusqlite::Connection::open(db).unwrap();
+    let mut problems = Vec::new();
+    for sql in statements {
+        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
+            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
+        }
+    }
+    problems
+}
+
 #[test]
 fn every_statement_of_a_delivery_is_served_by_an_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,19 +142,15 @@ fn every_statement_of_a_delivery_is_served_by_an_index() {
     }
     assert!(delivered > 100, "a real delivery was checked ({delivered} effects)");
 
-    let check = rusqlite::Connection::open(&db).unwrap();
-    let mut checked = 0;
-    let mut problems = Vec::new();
-    for sql in &statements {
-        let verb = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-        if !["SELECT", "UPDATE", "DELETE", "INSERT", "WITH"].contains(&verb.as_str()) {
-            continue;
-        }
-        checked += 1;
-        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
-            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
-        }
-    }
+    let queries: Vec<&String> = statements
+        .iter()
+        .filter(|sql| {
+            let verb = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            ["SELECT", "UPDATE", "DELETE", "INSERT", "WITH"].contains(&verb.as_str())
+        })
+        .collect();
+    let checked = queries.len();
+    let problems = walks(&db, queries);
     assert!(checked >= 15, "the delivery's statements were recorded: {statements:#?}");
     assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
 }
@@ -231,13 +240,8 @@ fn the_dashboards_worklist_reads_by_index_in_its_order_and_by_its_filters() {
     let searched = |s: &&String| s.contains("WITH found");
     assert!(all.iter().all(|r| r.deductions.windows(2).all(|w| w[0].points >= w[1].points)), "largest reason first");
 
+    let problems = walks(&db, statements.iter().filter(|s| s.trim_start().to_ascii_uppercase().starts_with("SELECT")));
     let check = rusqlite::Connection::open(&db).unwrap();
-    let mut problems = Vec::new();
-    for sql in statements.iter().filter(|s| s.trim_start().to_ascii_uppercase().starts_with("SELECT")) {
-        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
-            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
-        }
-    }
     assert!(statements.len() >= 5, "{statements:#?}");
     assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
     // A page of the worklist is read in the index's order and stops: nothing sorts the book.
@@ -291,13 +295,7 @@ fn an_accounts_reads_are_served_by_an_index() {
     assert!(drafted >= 3, "the escalated accounts have their outreach drafted ({drafted})");
     assert_eq!((first.len(), next.len(), next[0].0.as_str()), (25, 25, "acct-025"), "pages follow each other");
 
-    let check = rusqlite::Connection::open(&db).unwrap();
-    let mut problems = Vec::new();
-    for sql in &statements {
-        for line in tam_store::trace::unindexed_reads(&check, sql, BIG_TABLES).unwrap() {
-            problems.push(format!("{line}\n    in: {}", sql.split_whitespace().collect::<Vec<_>>().join(" ")));
-        }
-    }
+    let problems = walks(&db, &statements);
     assert!(statements.len() >= 9, "{statements:#?}");
     assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
 }
