@@ -192,19 +192,17 @@ pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
             let tenant = crate::cli::explain::resolve_tenant(&store, &account, tenant.as_deref())?;
             tam_app::views::drafts(&store, &tenant, Some(&account), kind.as_deref(), limit)?.drafts
         }
-        (None, tenant) => {
-            let tenants = match tenant {
-                Some(t) => crate::cli::scan::select_tenants(&store, Some(&t))?,
-                None => store.tenant_ids()?,
-            };
-            let mut rows = Vec::new();
-            for t in &tenants {
-                rows.extend(tam_app::views::drafts(&store, t, None, kind.as_deref(), limit)?.drafts);
+        (None, Some(tenant)) => {
+            let tenant = crate::cli::scan::select_tenants(&store, Some(&tenant))?.remove(0);
+            tam_app::views::drafts(&store, &tenant, None, kind.as_deref(), limit)?.drafts
+        }
+        // Every tenant's, newest first as the store lists them.
+        (None, None) => {
+            if let Some(kind) = &kind {
+                tam_core::comms::CommKind::parse(kind).map_err(|e| anyhow::anyhow!("--kind: {e}"))?;
             }
-            // Newest first across tenants, as one tenant's are.
-            rows.sort_by(|a, b| {
-                (b.created_at, &a.tenant_id, &a.idem_key).cmp(&(a.created_at, &b.tenant_id, &b.idem_key))
-            });
+            let mut rows: Vec<_> =
+                store.drafts(None)?.into_iter().filter(|d| kind.as_ref().is_none_or(|k| *k == d.kind)).collect();
             rows.truncate(limit.unwrap_or(usize::MAX));
             rows
         }
