@@ -104,7 +104,6 @@ fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_f
     home.file("home/tam.toml", &format!("{config}\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\n"));
     let token = "acme-token-0123456789";
     let server = crate::api::Server::start_with(&home, &[("TAM_API_TOKEN_ACME", token)]);
-    let started = std::time::Instant::now();
     let results: Vec<(u16, serde_json::Value)> = std::thread::scope(|scope| {
         let post = |label: &str| {
             let task = format!(r#"{{"type": "escalation_outreach", "account_id": "a1", "task_id": "{label}"}}"#);
@@ -120,7 +119,7 @@ fn the_api_and_the_scheduler_share_one_writer_so_a_providers_concurrency_holds_f
         assert_eq!(result["draft"]["generator"], "openai_compatible/test-model", "{result}");
     }
     assert_eq!(fake.seen.lock().unwrap().len(), 3, "one model call a draft");
+    // The scan's draft may go out before or between the tasks (the replica's dispatcher starts
+    // at once), so wall time says nothing; the fake's count of calls in flight does.
     assert_eq!(fake.most_at_once(), 1, "one call in flight at a time: the second waited for the first");
-    let elapsed = started.elapsed();
-    assert!(elapsed >= std::time::Duration::from_millis(2_100), "{elapsed:?}: {results:?}");
 }
