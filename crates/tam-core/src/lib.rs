@@ -24,6 +24,7 @@ pub mod rate;
 pub mod records;
 pub mod schedule;
 pub mod scoring;
+pub mod url;
 
 pub use field::FieldError;
 pub use id::{AccountId, Email, TenantId, TicketId};

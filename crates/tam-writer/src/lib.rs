@@ -6,6 +6,7 @@
 //! **Invariant:** a writer never chooses recipients; they come from the brief.
 
 pub mod chart;
+pub mod facts;
 pub mod llm;
 pub mod output;
 pub mod prompt;
@@ -16,12 +17,14 @@ use minijinja::value::Serde;
 use minijinja::{Environment, Value};
 use tam_core::comms::{Brief, CommKind, InlineImage, Written};
 use tam_core::ports::{WriteError, Writer};
+use tam_core::url::TicketLinks;
 
 pub use chart::{score_chart, score_chart_noted};
 
 /// The offline writer: templates compiled into the binary.
 pub struct TemplateWriter {
     env: Environment<'static>,
+    links: Option<TicketLinks>,
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
@@ -36,6 +39,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("customer_success_review.txt", include_str!("../templates/customer_success_review.txt")),
     ("customer_success_review.html", include_str!("../templates/customer_success_review.html")),
     ("layout.html", include_str!("../templates/layout.html")),
+    ("ticket.html", include_str!("../templates/ticket.html")),
 ];
 
 impl TemplateWriter {
@@ -53,7 +57,13 @@ impl TemplateWriter {
         for (name, source) in TEMPLATES {
             env.add_template(name, source).expect("built-in templates parse");
         }
-        TemplateWriter { env }
+        TemplateWriter { env, links: None }
+    }
+
+    /// Links the tickets a draft names to their pages.
+    pub fn with_ticket_links(mut self, links: Option<TicketLinks>) -> TemplateWriter {
+        self.links = links;
+        self
     }
 }
 
@@ -75,7 +85,7 @@ impl Writer for TemplateWriter {
             }
             _ => {}
         }
-        let view = view::View::new(brief);
+        let view = view::View::new(brief, self.links.as_ref());
         let images = review_chart(brief)?.map(|(image, _)| image).into_iter().collect();
         let render = |ext: &str| {
             let template = self.env.get_template(&format!("{name}.{ext}")).map_err(|e| WriteError(e.to_string()))?;

@@ -1,8 +1,12 @@
 //! A model's answer, checked before it can become a draft: JSON of the expected shape
-//! (tolerating code fences and leading prose), and the rules no draft may break.
+//! (tolerating code fences and leading prose), the rules no draft may break, and every fact it
+//! states found in the facts its paragraph cites ([`crate::facts`]).
 
 use serde::Deserialize;
 use tam_core::comms::{Brief, Subject, Written};
+use tam_core::url::TicketLinks;
+
+use crate::facts::{Fact, Facts};
 
 /// What the model must answer. Fields it adds beyond these are ignored, except recipients and
 /// headers, which refuse the answer.
@@ -10,7 +14,11 @@ use tam_core::comms::{Brief, Subject, Written};
 pub struct ModelAnswer {
     /// Subject line.
     pub subject: String,
-    /// The message in Markdown (or plain text).
+    /// The message, paragraph by paragraph, each with the facts it rests on.
+    #[serde(default)]
+    pub paragraphs: Option<Vec<ModelParagraph>>,
+    /// The message in Markdown, when the model gives it whole: its paragraphs then cite their
+    /// facts inline (`[T1, D2]`).
     #[serde(default)]
     pub body_markdown: Option<String>,
     /// The message as plain text, when the model gives text and HTML instead.
@@ -24,6 +32,38 @@ pub struct ModelAnswer {
     pub key_points: Option<Vec<String>>,
     /// `low`, `medium` or `high` (any case).
     pub confidence: String,
+}
+
+/// One paragraph of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ModelParagraph {
+    /// Markdown.
+    pub text: String,
+    /// Ids of the facts it rests on.
+    #[serde(default)]
+    pub facts: Vec<String>,
+}
+
+/// An answer that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Subject line, trimmed.
+    pub subject: String,
+    /// The message's paragraphs, citation marks taken out of their text.
+    pub paragraphs: Vec<CitedParagraph>,
+    /// `low`, `medium` or `high`.
+    pub confidence: String,
+}
+
+/// A paragraph and what it rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CitedParagraph {
+    /// Markdown.
+    pub text: String,
+    /// Ids of the facts it cites.
+    pub facts: Vec<String>,
+    /// The ticket ids those facts name.
+    pub tickets: Vec<String>,
 }
 
 /// Why an answer was refused.
@@ -111,8 +151,8 @@ fn addresses(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Parses and checks an answer for `brief`.
-pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
+/// Parses and checks an answer for `brief`, whose facts are `facts`.
+pub fn validate(raw: &str, brief: &Brief, facts: &Facts) -> Result<Checked, Refused> {
     let value = extract_json(raw).ok_or_else(|| {
         if raw.contains('{') {
             Refused("the answer is not valid JSON".to_owned())
@@ -127,9 +167,9 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
             )));
         }
     }
-    let mut answer: ModelAnswer = serde_json::from_value(value)
+    let answer: ModelAnswer = serde_json::from_value(value)
         .map_err(|e| Refused(format!("the answer does not have the expected fields ({e})")))?;
-    answer.confidence = answer.confidence.trim().to_lowercase();
+    let confidence = answer.confidence.trim().to_lowercase();
     let subject = answer.subject.trim();
     if subject.is_empty() {
         return Err(Refused("the subject is empty".to_owned()));
@@ -141,15 +181,16 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
             Subject::MAX_CHARS
         )));
     }
-    let body = answer.body_markdown.as_deref().or(answer.text.as_deref()).unwrap_or_default();
+    let paragraphs = paragraphs(&answer, facts);
+    let body: String = paragraphs.iter().map(|(text, _)| text.as_str()).collect::<Vec<_>>().join("\n\n");
     if body.trim().len() < 20 {
         return Err(Refused("the message body is missing or too short".to_owned()));
     }
-    if !["low", "medium", "high"].contains(&answer.confidence.as_str()) {
-        let shown: String = answer.confidence.chars().take(20).collect();
+    if !["low", "medium", "high"].contains(&confidence.as_str()) {
+        let shown: String = confidence.chars().take(20).collect();
         return Err(Refused(format!("confidence {shown:?} is not low, medium or high")));
     }
-    for text in [subject, body] {
+    for text in [subject, &body] {
         if let Some(p) = placeholder(text) {
             return Err(Refused(format!("the answer contains placeholder text {p:?}")));
         }
@@ -161,10 +202,72 @@ pub fn validate(raw: &str, brief: &Brief) -> Result<ModelAnswer, Refused> {
         .chain(std::iter::once(&brief.rep_email))
         .map(|e| e.as_str().to_lowercase())
         .collect();
-    if let Some(stranger) = addresses(subject).into_iter().chain(addresses(body)).find(|a| !known.contains(a)) {
+    if let Some(stranger) = addresses(subject).into_iter().chain(addresses(&body)).find(|a| !known.contains(a)) {
         return Err(Refused(format!("the message mentions the address {stranger}, who is not a recipient")));
     }
-    Ok(answer)
+    facts.check_any(subject).map_err(|why| Refused(format!("the subject {why}")))?;
+    let mut checked = Vec::with_capacity(paragraphs.len());
+    for (n, (text, cited)) in paragraphs.into_iter().enumerate() {
+        let mut rests_on: Vec<&Fact> = Vec::new();
+        for id in &cited {
+            let fact = facts.get(id).ok_or_else(|| {
+                let shown: String = id.chars().take(20).collect();
+                Refused(format!("paragraph {} cites {shown:?}, which is not one of the facts", n + 1))
+            })?;
+            if !rests_on.iter().any(|f| f.id == fact.id) {
+                rests_on.push(fact);
+            }
+        }
+        facts.check(&text, &rests_on).map_err(|why| Refused(format!("paragraph {} {why}", n + 1)))?;
+        checked.push(CitedParagraph {
+            text,
+            facts: rests_on.iter().map(|f| f.id.clone()).collect(),
+            tickets: rests_on.iter().flat_map(|f| f.tickets.iter().cloned()).collect(),
+        });
+    }
+    Ok(Checked { subject: subject.to_owned(), paragraphs: checked, confidence })
+}
+
+/// The answer's paragraphs with the facts each cites: its `paragraphs`, or its whole body cut
+/// at blank lines. Citation marks in the text (`[T1, D2]`, which models add out of habit) are
+/// taken out and count as citations.
+fn paragraphs(answer: &ModelAnswer, facts: &Facts) -> Vec<(String, Vec<String>)> {
+    let split = |text: &str, mut cited: Vec<String>| {
+        let text = strip_marks(text, facts, &mut cited);
+        (text, cited)
+    };
+    match &answer.paragraphs {
+        Some(list) => {
+            list.iter().map(|p| split(p.text.trim(), p.facts.clone())).filter(|(t, _)| !t.is_empty()).collect()
+        }
+        None => {
+            let body = answer.body_markdown.as_deref().or(answer.text.as_deref()).unwrap_or_default();
+            body.split("\n\n")
+                .map(|p| split(p.trim_matches('\n'), Vec::new()))
+                .filter(|(t, _)| !t.trim().is_empty())
+                .collect()
+        }
+    }
+}
+
+/// `text` without its bracketed lists of fact ids, which are added to `cited`.
+fn strip_marks(text: &str, facts: &Facts, cited: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let Some(len) = rest[open..].find(']') else { break };
+        let inside = &rest[open + 1..open + len];
+        let ids: Vec<&str> = inside.split([',', ' ', ';']).map(str::trim).filter(|s| !s.is_empty()).collect();
+        if !ids.is_empty() && ids.iter().all(|id| facts.get(id).is_some()) {
+            out.push_str(rest[..open].trim_end_matches(' '));
+            cited.extend(ids.iter().map(|id| (*id).to_owned()));
+        } else {
+            out.push_str(&rest[..=open + len]);
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out.trim().to_owned()
 }
 
 fn escape(text: &str) -> String {
@@ -189,9 +292,18 @@ fn inline(line: &str) -> String {
 /// Minimal Markdown to HTML: paragraphs, `-`/`*` lists, `#` headings, bold. Everything the
 /// model wrote is escaped first, so no markup of its own survives.
 pub fn markdown_to_html(md: &str) -> String {
-    let mut html = String::from(
-        "<!DOCTYPE html>\n<html><body style=\"font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; font-size: 15px; line-height: 1.5; color: #1f2933; max-width: 640px;\">\n",
-    );
+    page(&blocks(md))
+}
+
+fn page(body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><body style=\"font-family: -apple-system, Segoe UI, Helvetica, Arial, sans-serif; font-size: 15px; line-height: 1.5; color: #1f2933; max-width: 640px;\">\n{body}</body></html>\n"
+    )
+}
+
+/// The HTML blocks of some Markdown.
+fn blocks(md: &str) -> String {
+    let mut html = String::new();
     let mut in_list = false;
     let mut paragraph: Vec<String> = Vec::new();
     let flush = |html: &mut String, paragraph: &mut Vec<String>| {
@@ -229,18 +341,70 @@ pub fn markdown_to_html(md: &str) -> String {
         html.push_str("</ul>\n");
     }
     flush(&mut html, &mut paragraph);
-    html.push_str("</body></html>\n");
     html
 }
 
-/// A checked answer as a communication written by `model`.
-pub fn written(answer: &ModelAnswer, model: &str) -> Written {
-    let body = answer.body_markdown.clone().or_else(|| answer.text.clone()).unwrap_or_default();
-    let text = body.replace("**", "");
+/// `html` (escaped text and tags of our own) with each of `tickets` that stands as a word
+/// outside a tag made a link to its page.
+pub fn link_tickets(html: &str, tickets: &[String], links: &TicketLinks) -> String {
+    if tickets.is_empty() {
+        return html.to_owned();
+    }
+    let mut sorted: Vec<&String> = tickets.iter().collect();
+    sorted.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    let word = |c: char| c.is_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    let mut at = 0;
+    while at < html.len() {
+        let rest = &html[at..];
+        let c = rest.chars().next().expect("at is inside html");
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ => {}
+        }
+        let starts_word = !in_tag && !html[..at].chars().next_back().is_some_and(word);
+        let found = starts_word
+            .then(|| {
+                sorted.iter().find(|t| {
+                    rest.get(..t.len()).is_some_and(|head| head.eq_ignore_ascii_case(t))
+                        && !rest[t.len()..].chars().next().is_some_and(|n| n.is_alphanumeric() || n == '_')
+                        && !rest[t.len()..].starts_with('-')
+                })
+            })
+            .flatten();
+        if let Some(t) = found {
+            let shown = &rest[..t.len()];
+            out.push_str(&format!("<a href=\"{}\">{shown}</a>", escape(&links.url(t))));
+            at += t.len();
+        } else {
+            out.push(c);
+            at += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// A checked answer as a communication written by `model`; the tickets each paragraph cites
+/// are links when `links` says where tickets live.
+pub fn written(answer: &Checked, model: &str, links: Option<&TicketLinks>) -> Written {
+    let body = answer.paragraphs.iter().map(|p| p.text.as_str()).collect::<Vec<_>>().join("\n\n");
+    let html: String = answer
+        .paragraphs
+        .iter()
+        .map(|p| {
+            let html = blocks(&p.text);
+            match links {
+                Some(links) => link_tickets(&html, &p.tickets, links),
+                None => html,
+            }
+        })
+        .collect();
     Written {
-        subject: answer.subject.trim().to_owned(),
-        html: markdown_to_html(&body),
-        text,
+        subject: answer.subject.clone(),
+        html: page(&html),
+        text: body.replace("**", ""),
         generator: model.to_owned(),
         confidence: answer.confidence.clone(),
         note: None,

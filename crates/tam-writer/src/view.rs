@@ -4,11 +4,14 @@ use serde::Serialize;
 use tam_core::HealthStatus;
 use tam_core::comms::{Brief, CommKind, PeriodStats, TicketFacts};
 use tam_core::scoring::Evidence;
+use tam_core::url::TicketLinks;
 
 /// One open ticket, ready to print.
 #[derive(Debug, Serialize)]
 pub struct TicketLine {
     pub id: String,
+    /// The ticket's page, when `[tickets] url` says where tickets live.
+    pub link: Option<String>,
     pub priority: &'static str,
     pub subject: String,
     pub days_open: String,
@@ -45,9 +48,10 @@ pub struct PeriodView {
 }
 
 impl TicketLine {
-    fn new(t: &TicketFacts) -> TicketLine {
+    fn new(t: &TicketFacts, links: Option<&TicketLinks>) -> TicketLine {
         TicketLine {
             id: t.id.to_string(),
+            link: links.map(|l| l.url(t.id.as_str())),
             priority: t.priority.as_str(),
             subject: t.subject.clone(),
             days_open: days((t.age_hours / 2.4).round() / 10.0),
@@ -89,8 +93,8 @@ pub struct View {
 }
 
 impl View {
-    pub fn new(b: &Brief) -> View {
-        let tickets: Vec<TicketLine> = b.open_tickets.iter().map(TicketLine::new).collect();
+    pub fn new(b: &Brief, links: Option<&TicketLinks>) -> View {
+        let tickets: Vec<TicketLine> = b.open_tickets.iter().map(|t| TicketLine::new(t, links)).collect();
         let urgent_count = tickets.iter().filter(|t| t.urgent).count();
         let silence = b.deductions.iter().find_map(|d| match &d.evidence {
             Evidence::Silence { last_heartbeat, hours_silent, .. } => Some((*hours_silent, last_heartbeat.to_string())),
@@ -99,7 +103,7 @@ impl View {
         let red = b.status == HealthStatus::Red;
         let (for_you, in_use, other) = release_lines(b);
         let (rel_in_use, rel_other) = roadmap_lines(b);
-        let period = b.period.as_ref().map(period_view);
+        let period = b.period.as_ref().map(|p| period_view(p, links));
         let subject = match b.kind {
             CommKind::EscalationOutreach => match (red, urgent_count) {
                 (true, n) if n > 0 => format!("{}: our plan for your {}", b.account_name, plural(n, "urgent issue")),
@@ -225,14 +229,14 @@ fn roadmap_lines(b: &Brief) -> (Vec<ItemLine>, Vec<ItemLine>) {
     (relevant, other)
 }
 
-fn period_view(p: &PeriodStats) -> PeriodView {
+fn period_view(p: &PeriodStats, links: Option<&TicketLinks>) -> PeriodView {
     let first = p.history.first().map(|h| h.score);
     let last = p.history.last().map(|h| h.score);
     PeriodView {
         days: p.to.duration_since(p.from).as_hours() / 24,
         opened: p.opened,
         resolved_phrase: plural(p.resolved.len(), "issue"),
-        resolved: p.resolved.iter().map(TicketLine::new).collect(),
+        resolved: p.resolved.iter().map(|t| TicketLine::new(t, links)).collect(),
         mean_days_to_resolve: p.mean_hours_to_resolve.map(|h| number((h / 2.4).round() / 10.0)),
         score_then: first,
         delta: first.zip(last).map(|(a, b)| i64::from(b) - i64::from(a)),

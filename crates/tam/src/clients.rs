@@ -3,8 +3,10 @@
 
 use anyhow::{Context, Result};
 use std::sync::Arc;
+
 use tam_app::channels::{AppChannels, Events, NotionChannels};
 use tam_app::sync::Sources;
+use tam_core::url::TicketLinks;
 
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
 use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
@@ -90,14 +92,20 @@ impl Clients {
             ChatKind::Api => Some(SharedChat::Api(Shared::new(chat_api(&config.chat, pacing(config))?))),
             ChatKind::Local => None,
         };
-        Ok(Clients { writer: writer(&config.writer), gmail, notion, chat, jira: std::sync::OnceLock::new() })
+        Ok(Clients {
+            writer: writer(&config.writer, config.tickets.links()),
+            gmail,
+            notion,
+            chat,
+            jira: std::sync::OnceLock::new(),
+        })
     }
 }
 
-/// The writer the config asks for.
-pub fn writer(config: &WriterConfig) -> Arc<dyn Writer + Send + Sync> {
+/// The writer the config asks for; `links` say where ticket pages are.
+pub fn writer(config: &WriterConfig, links: Option<TicketLinks>) -> Arc<dyn Writer + Send + Sync> {
     if config.mode != crate::config::WriterMode::Llm {
-        return Arc::new(TemplateWriter::new());
+        return Arc::new(TemplateWriter::new().with_ticket_links(links));
     }
     let router = Router::new(
         config.models.clone(),
@@ -105,7 +113,7 @@ pub fn writer(config: &WriterConfig) -> Arc<dyn Writer + Send + Sync> {
         std::time::Duration::from_millis(config.retry_base_ms),
         config.concurrency_per_provider,
     );
-    Arc::new(LlmWriter::new(router))
+    Arc::new(LlmWriter::new(router).with_ticket_links(links))
 }
 
 /// The service account whose key file the variable `var` names, for the `[section]`.

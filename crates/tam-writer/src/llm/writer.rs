@@ -2,9 +2,11 @@
 
 use tam_core::comms::{Brief, ModelCall, Written};
 use tam_core::ports::{WriteError, Writer};
+use tam_core::url::TicketLinks;
 
 use super::router::Router;
 use crate::TemplateWriter;
+use crate::facts::Facts;
 use crate::output::{validate, written};
 use crate::prompt::{Prompt, build, repair};
 
@@ -12,12 +14,20 @@ use crate::prompt::{Prompt, build, repair};
 pub struct LlmWriter {
     router: Router,
     template: TemplateWriter,
+    links: Option<TicketLinks>,
 }
 
 impl LlmWriter {
     /// A writer over `router`.
     pub fn new(router: Router) -> LlmWriter {
-        LlmWriter { router, template: TemplateWriter::new() }
+        LlmWriter { router, template: TemplateWriter::new(), links: None }
+    }
+
+    /// Links the tickets a draft cites to their pages.
+    pub fn with_ticket_links(mut self, links: Option<TicketLinks>) -> LlmWriter {
+        self.template = self.template.with_ticket_links(links.clone());
+        self.links = links;
+        self
     }
 
     fn fallback(&self, brief: &Brief, reason: String, calls: Vec<ModelCall>) -> Result<Written, WriteError> {
@@ -31,7 +41,8 @@ impl LlmWriter {
 
 impl Writer for LlmWriter {
     fn write(&self, brief: &Brief) -> Result<Written, WriteError> {
-        let prompt = build(brief);
+        let facts = Facts::of(brief);
+        let prompt = build(brief, &facts);
         let first = self.router.complete(&prompt);
         let mut calls = first.calls;
         // A model left out by the circuit breaker is named in the draft's note.
@@ -40,9 +51,9 @@ impl Writer for LlmWriter {
             Ok(ok) => ok,
             Err(e) => return self.fallback(brief, e.to_string(), calls),
         };
-        let problem = match validate(&answer.text, brief) {
+        let problem = match validate(&answer.text, brief, &facts) {
             Ok(checked) => {
-                let mut w = crate::with_review_chart(brief, written(&checked, &model))?;
+                let mut w = crate::with_review_chart(brief, written(&checked, &model, self.links.as_ref()))?;
                 w.calls = calls;
                 w.note = skipped;
                 return Ok(w);
@@ -57,9 +68,9 @@ impl Writer for LlmWriter {
         let second = self.router.complete(&retry);
         calls.extend(second.calls);
         match second.result {
-            Ok((again, model)) => match validate(&again.text, brief) {
+            Ok((again, model)) => match validate(&again.text, brief, &facts) {
                 Ok(checked) => {
-                    let mut w = crate::with_review_chart(brief, written(&checked, &model))?;
+                    let mut w = crate::with_review_chart(brief, written(&checked, &model, self.links.as_ref()))?;
                     w.note = Some(format!("repaired: the first answer was refused ({problem})"));
                     w.calls = calls;
                     Ok(w)
@@ -101,7 +112,7 @@ mod tests {
     use crate::tests::brief;
     use tam_testkit::{Answer, Fake};
 
-    const VALID: &str = r#"{"subject": "Northwind: our plan for SUP-1", "body_markdown": "Hello Northwind team,\n\nSUP-1 is with engineering; a status tomorrow.\n\nAna Ruiz", "key_points": ["SUP-1"], "confidence": "high"}"#;
+    const VALID: &str = r#"{"subject": "Northwind: our plan for SUP-1", "body_markdown": "Hello Northwind team,\n\nSUP-1 is with engineering; a status tomorrow. [T1]\n\nAna Ruiz", "key_points": ["SUP-1"], "confidence": "high"}"#;
 
     fn openai(content: &str) -> Answer {
         let body = serde_json::json!({
@@ -186,6 +197,80 @@ mod tests {
         assert!(seen[1].body.contains("Your previous answer cannot be used:"), "{}", seen[1].body);
         assert!(seen[1].body.contains("the answer contains no JSON object</data>"), "{}", seen[1].body);
         assert_eq!(w.calls.len(), 2);
+    }
+
+    #[test]
+    fn an_answer_with_an_invented_fact_is_repaired_or_left_to_the_template_and_the_reason_kept() {
+        let invented = [
+            (
+                "SUP-1 is with engineering",
+                "SUP-1 and SUP-7 are with engineering",
+                "paragraph 2 names the ticket SUP-7, which no fact holds",
+            ),
+            (
+                "SUP-1 is with engineering",
+                "SUP-1 and 3 other tickets are with engineering",
+                "paragraph 2 counts 3 other tickets, which no fact holds",
+            ),
+            (
+                "SUP-1 is with engineering",
+                "SUP-1 will be fixed on April 14",
+                "paragraph 2 names the date April 14, which no fact holds",
+            ),
+        ];
+        for (from, to, why) in invented {
+            let bad = VALID.replace(from, to);
+            assert_ne!(bad, VALID);
+            // Repaired: the second answer holds only facts.
+            let fake = Fake::start(vec![anthropic(&bad), anthropic(VALID)]);
+            let w = writer(&fake, &[ProviderKind::Anthropic]).write(&brief("x")).unwrap();
+            assert_eq!(w.generator, "anthropic/anthropic-model");
+            assert_eq!(w.note.as_deref(), Some(format!("repaired: the first answer was refused ({why})").as_str()));
+            let seen = fake.seen.lock().unwrap();
+            assert!(seen[1].body.contains(why), "the repair says what was wrong: {}", seen[1].body);
+            drop(seen);
+            // Invented twice: the template writes the draft and the note says why.
+            let fake = Fake::start(vec![anthropic(&bad), anthropic(&bad)]);
+            let w = writer(&fake, &[ProviderKind::Anthropic]).write(&brief("x")).unwrap();
+            assert_eq!((w.generator.as_str(), w.confidence.as_str()), ("template", "low"));
+            assert_eq!(w.note.unwrap(), format!("the model's answer was refused twice: {why}; then {why}"));
+        }
+    }
+
+    #[test]
+    fn the_tickets_a_paragraph_cites_link_to_their_pages() {
+        let links = tam_core::url::TicketLinks::parse("https://acme.atlassian.net/browse/{id}").unwrap();
+        let answer = VALID
+            .replace("SUP-1 is with engineering", "**SUP-1** is with engineering, and so is SUP-12")
+            .replace("[T1]", "[T1, T2]");
+        let fake = Fake::start(vec![openai(&answer)]);
+        let mut b = brief("x");
+        b.open_tickets.push(tam_core::comms::TicketFacts {
+            id: tam_core::TicketId::parse("id", "SUP-12").unwrap(),
+            ..b.open_tickets[0].clone()
+        });
+        let w = writer(&fake, &[ProviderKind::OpenaiCompatible]).with_ticket_links(Some(links.clone())).write(&b);
+        let w = w.unwrap();
+        assert!(
+            w.html.contains(concat!(
+                r#"<strong><a href="https://acme.atlassian.net/browse/SUP-1">SUP-1</a></strong> is with engineering, "#,
+                r#"and so is <a href="https://acme.atlassian.net/browse/SUP-12">SUP-12</a>"#
+            )),
+            "{}",
+            w.html
+        );
+        assert!(
+            w.text.contains("SUP-1 is with engineering, and so is SUP-12;") && !w.text.contains("[T1"),
+            "{}",
+            w.text
+        );
+        // The template links every ticket it lists (its engine escapes `/` in attributes).
+        let w = TemplateWriter::new().with_ticket_links(Some(links)).write(&b).unwrap();
+        let html = w.html.replace("&#x2f;", "/");
+        assert!(
+            html.contains(r#"<strong><a href="https://acme.atlassian.net/browse/SUP-12">SUP-12</a></strong>"#),
+            "{html}"
+        );
     }
 
     #[test]

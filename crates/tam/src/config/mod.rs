@@ -249,10 +249,9 @@ impl Config {
             bail!("config {origin}: [api] public_url must be an http(s) address, such as https://tam.example.com");
         }
         let tickets: TicketsSection = section(&raw, "tickets").with_context(|| format!("config {origin}"))?;
-        if let Some(url) = &tickets.url
-            && (!url.contains("{id}") || !(url.starts_with("https://") || url.starts_with("http://")))
-        {
-            bail!("config {origin}: [tickets] url must be an http(s) address with {{id}} where the ticket's id goes");
+        if let Some(url) = &tickets.url {
+            tam_core::url::TicketLinks::parse(url)
+                .map_err(|why| anyhow::anyhow!("config {origin}: [tickets] url {why}"))?;
         }
         let store: StoreSection = section(&raw, "store").with_context(|| format!("config {origin}"))?;
         let store = store

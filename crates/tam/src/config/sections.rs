@@ -336,8 +336,15 @@ pub struct StoreSection {
 #[serde(default, deny_unknown_fields)]
 pub struct TicketsSection {
     /// A ticket's page, with `{id}` where its id goes (`https://support.example.com/t/{id}`):
-    /// the dashboard links ticket ids to it.
+    /// the dashboard and drafts link ticket ids to it.
     pub url: Option<String>,
+}
+
+impl TicketsSection {
+    /// The links `url` makes; none when unset. The config was checked when it was read.
+    pub fn links(&self) -> Option<tam_core::url::TicketLinks> {
+        self.url.as_deref().and_then(|url| tam_core::url::TicketLinks::parse(url).ok())
+    }
 }
 
 /// Options of the `[api]` section: the HTTP API `tam serve` listens with.

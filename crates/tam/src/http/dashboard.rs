@@ -17,6 +17,7 @@ use minijinja::{Environment, context};
 use serde::Serialize;
 use tam_core::comms::ScorePoint;
 use tam_core::scoring::{Evidence, Rule};
+use tam_core::url::encode_component as encode;
 use tam_core::{AccountId, TenantId, Timestamp};
 use tam_store::{Store, WorkFilter};
 
@@ -261,16 +262,6 @@ impl TodayQuery {
     }
 }
 
-/// `text` as a URL's query or path component.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Rows of the worklist a page shows.
 const PAGE: u64 = 25;
 
@@ -458,7 +449,8 @@ pub fn account(
     let latest = history.last();
     // Each reason with its points first (as `tam explain` shows them), then its evidence: the
     // tickets, each linked to its page when `[tickets] url` is set, or the silence.
-    let link = |id: &str| tickets_at.url.as_ref().map(|url| url.replace("{id}", &encode(id)));
+    let links = tickets_at.links();
+    let link = |id: &str| links.as_ref().map(|l| l.url(id));
     let ticket = |id: &str, note: String| context! { id, note, link => link(id) };
     let why: Vec<minijinja::Value> = latest
         .map(|s| {

@@ -25,6 +25,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 use tam_app::views::{self, ViewError};
+use tam_core::url::encode_component as encode;
 use tam_core::{AccountId, TenantId};
 use tam_store::{Pool, Store};
 
@@ -130,19 +131,6 @@ fn resource_uri(tenant: &TenantId, account: &str) -> String {
 
 fn accounts_prefix(tenant: &TenantId) -> String {
     format!("tam://{}/accounts/", encode(tenant.as_str()))
-}
-
-/// RFC 3986: everything but the unreserved characters, as `%XX` of its UTF-8 bytes.
-fn encode(id: &str) -> String {
-    let mut out = String::with_capacity(id.len());
-    for b in id.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The inverse of [`encode`]; `None` for a malformed escape or bytes that are not UTF-8.

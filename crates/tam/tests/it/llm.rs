@@ -29,7 +29,7 @@ fn llm_home(fake: &Fake) -> TestHome {
     home
 }
 
-const VALID: &str = r#"{"subject": "Northwind: our plan for T-1, T-2 and T-3", "body_markdown": "Hello Northwind team,\n\nT-1, T-2 and T-3 are with engineering; you will hear from me tomorrow.\n\nAna", "key_points": ["three P1/P2 open"], "confidence": "high"}"#;
+const VALID: &str = r#"{"subject": "Northwind: our plan for T-1, T-2 and T-3", "paragraphs": [{"text": "Hello Northwind team,", "facts": []}, {"text": "T-1, T-2 and T-3 are with engineering; you will hear from me tomorrow.", "facts": ["T1", "T2", "T3"]}, {"text": "Ana", "facts": []}], "key_points": ["three P1/P2 open"], "confidence": "high"}"#;
 
 #[test]
 fn drafts_say_which_model_wrote_them_and_what_it_cost() {
@@ -68,6 +68,59 @@ fn drafts_say_which_model_wrote_them_and_what_it_cost() {
     assert_eq!(result["usage"]["output_tokens"].as_u64(), Some(246));
     let seen = fake.seen.lock().unwrap();
     assert!(seen[1].body.contains("<data name=\\\"subject\\\">API down</data>"), "{}", seen[1].body);
+}
+
+#[test]
+fn a_draft_stating_what_its_facts_do_not_hold_is_refused_and_a_true_one_links_its_tickets() {
+    let invented_ticket = VALID.replace("T-1, T-2 and T-3 are", "T-1, T-2, T-3 and T-9 are");
+    let invented_count = VALID.replace("are with engineering", "are among the 5 open tickets with engineering");
+    let invented_date = VALID.replace("you will hear from me tomorrow", "a fix ships on 2026-04-02");
+    let fake = Fake::start(vec![
+        completion(&invented_ticket),
+        completion(&invented_count),
+        completion(&invented_date),
+        completion(VALID),
+    ]);
+    let home = llm_home(&fake);
+    let config = std::fs::read_to_string(home.path().join("home/tam.toml")).unwrap();
+    home.file("home/tam.toml", &format!("{config}\n[tickets]\nurl = \"https://acme.atlassian.net/browse/{{id}}\"\n"));
+    let book = home.file("book.ndjson", BOOK);
+    home.ok(&["import", book.to_str().unwrap()]);
+    home.ok(&["scan", "--as-of", "2026-03-29T07:00:00Z"]);
+    let drafts = home.json(&["drafts", "list", "--json"]);
+    assert_eq!((drafts[0]["generator"].as_str(), drafts[0]["confidence"].as_str()), (Some("template"), Some("low")));
+    assert_eq!(
+        drafts[0]["note"],
+        "the model's answer was refused twice: paragraph 2 names the ticket T-9, which no fact holds; \
+         then paragraph 2 counts 5 open tickets, which no fact holds"
+    );
+    let task = home.file("task.json", r#"{"type": "escalation_outreach", "tenant_id": "acme", "account_id": "a1"}"#);
+    // A task's draft: refused once for a date no fact holds, then repaired.
+    let result = home.json(&["task", "run", task.to_str().unwrap()]);
+    assert_eq!(result["draft"]["generator"], "openai_compatible/test-model", "{result}");
+    assert_eq!(
+        result["draft"]["note"],
+        "repaired: the first answer was refused (paragraph 2 names the date 2026-04-02, which no fact holds)"
+    );
+    // The prompt gave each fact its id: the tickets, with their ages and dates.
+    let seen = fake.seen.lock().unwrap();
+    assert!(
+        seen[0].body.contains("[T1] T-1: P1, open, open 223 hours (9.3 days) since 2026-03-20:"),
+        "{}",
+        seen[0].body
+    );
+    drop(seen);
+    // Its HTML links the tickets it cites to their pages.
+    let eml = std::fs::read_to_string(result["draft"]["location"].as_str().unwrap()).unwrap();
+    let html_part = eml
+        .split("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+        .nth(1)
+        .unwrap();
+    let html = String::from_utf8(tam_testkit::unbase64(html_part.split("--").next().unwrap())).unwrap();
+    assert!(
+        html.contains(r#"<p><a href="https://acme.atlassian.net/browse/T-1">T-1</a>, <a href="https://acme.atlassian.net/browse/T-2">T-2</a> and"#),
+        "{html}"
+    );
 }
 
 #[test]
