@@ -10,10 +10,11 @@ use tam_core::comms::{
     AlertKind, Brief, CommKind, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Subject,
 };
 use tam_core::concurrent::Stop;
+use tam_core::fate::Fate;
 use tam_core::outbox::{DeliveryPolicy, EffectKind, IdemKey, Outcome};
 use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
 use tam_core::{SignedDuration, TenantId, Timestamp};
-use tam_store::{Claim, Finish, OutboxRow, OutboxState, Store, StoreError};
+use tam_store::{Claim, Finish, OutboxRow, OutboxState, SavedDraft, Store, StoreError};
 
 use crate::effects::{AlertPayload, Facts, Payload};
 use crate::profile::ProfilePayload;
@@ -237,6 +238,7 @@ fn deliver_group(
         }
     }
     let mut settle = |i: usize, outcome: Outcome| steps[i] = Some(Step::Attempted(outcome));
+    let mut saved: Vec<(usize, SavedDraft)> = Vec::new();
 
     if !briefs.is_empty() {
         let mut written = ch.writer.write_all(&briefs.iter().map(|(_, b)| &**b).collect::<Vec<_>>(), stop).into_iter();
@@ -244,6 +246,7 @@ fn deliver_group(
         // mailbox is quick next to the model; writing them again would pay twice). Drafts
         // from templates cost nothing to write again.
         let (mut paid, mut free) = (Vec::new(), Vec::with_capacity(briefs.len()));
+        let source = ch.mailbox.fate_source();
         for (i, brief) in briefs {
             let row = &group[i];
             match written.next() {
@@ -261,6 +264,23 @@ fn deliver_group(
                     {
                         draft = draft.replying_to(&earlier);
                     }
+                    saved.push((
+                        i,
+                        SavedDraft {
+                            tenant: row.tenant.clone(),
+                            key: row.key.as_str().to_owned(),
+                            account: draft.account().as_str().to_owned(),
+                            kind: draft.kind().as_str().to_owned(),
+                            generator: draft.generator().to_owned(),
+                            rep: draft.from().clone(),
+                            recipients: draft.to().to_vec(),
+                            mailbox: source.unwrap_or("local").to_owned(),
+                            receipt: String::new(),
+                            created_at: now,
+                            text: draft.text().to_owned(),
+                            fate: if source.is_some() { Fate::Draft } else { Fate::Unknown },
+                        },
+                    ));
                     if cost { paid.push((i, draft)) } else { free.push((i, draft)) }
                 }
                 Some(Err(e)) => settle(i, Outcome::Rejected { reason: format!("writer: {e}") }),
@@ -278,6 +298,18 @@ fn deliver_group(
     }
     in_batch(email, |a| ch.alerts.send_alerts(a, stop), &mut settle);
     in_batch(chat, |a| ch.chat.notify_all(a, stop), &mut settle);
+    // Each saved draft is watched from now on, to learn what the rep made of it.
+    let saved: Vec<SavedDraft> = saved
+        .into_iter()
+        .filter_map(|(i, mut d)| match &steps[i] {
+            Some(Step::Attempted(Outcome::Delivered { receipt })) => {
+                d.receipt.clone_from(receipt);
+                Some(d)
+            }
+            _ => None,
+        })
+        .collect();
+    store.record_saved_drafts(&saved)?;
     // A channel that answered fewer outcomes than it was given failed those it did not answer.
     Ok(steps
         .into_iter()

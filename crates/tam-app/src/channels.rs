@@ -14,7 +14,9 @@ use tam_connectors::notion::Notion;
 use tam_connectors::notion::crm::NotionCrm;
 use tam_connectors::notion::profile::NotionProfiles;
 use tam_connectors::redis_bus::RedisBus;
-use tam_core::ports::{ChatNotifier, CrmWriter, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer};
+use tam_core::ports::{
+    ChatNotifier, CrmWriter, DraftFates, DraftMailbox, EventBus, ProfilePublisher, RepAlerts, Writer,
+};
 use tam_core::{TenantId, Timestamp};
 use tam_store::Store;
 
@@ -40,6 +42,8 @@ pub struct AppChannels {
     pub notion: Option<NotionChannels>,
     /// The writer drafts are written with.
     pub writer: Arc<dyn Writer + Send + Sync>,
+    /// What reads back the fate of saved drafts; none when the mailbox cannot tell.
+    pub fates: Option<Box<dyn DraftFates + Send>>,
 }
 
 /// The `[notion]` tenant's CRM and profile writers.

@@ -32,6 +32,8 @@ pub enum Kind {
     Reviews,
     /// Tickets from a helpdesk: its feed's name and its job's name.
     Sync(&'static str, &'static str),
+    /// What reps made of the drafts in their mailboxes.
+    DraftFates,
 }
 
 impl Kind {
@@ -42,12 +44,14 @@ impl Kind {
             Kind::Checkins => "checkins",
             Kind::Reviews => "reviews",
             Kind::Sync(_, job) => job,
+            Kind::DraftFates => "draft_fates",
         }
     }
 }
 
-/// The jobs of `tenant`: SPEC's schedule, and an hourly sync from each helpdesk that feeds it.
-pub fn jobs(sources: &Sources, tenant: &TenantId) -> Vec<(Kind, Every)> {
+/// The jobs of `tenant`: SPEC's schedule, an hourly sync from each helpdesk that feeds it, and
+/// an hourly look at its drafts when their mailbox can tell what became of them.
+pub fn jobs(sources: &Sources, tenant: &TenantId, watches_drafts: bool) -> Vec<(Kind, Every)> {
     let mut jobs = vec![
         (Kind::Scan, Every::Day(7, 0)),
         (Kind::Checkins, Every::Day(10, 0)),
@@ -56,6 +60,9 @@ pub fn jobs(sources: &Sources, tenant: &TenantId) -> Vec<(Kind, Every)> {
     jobs.extend(
         sources.tickets.iter().filter(|f| f.tenant == *tenant).map(|f| (Kind::Sync(f.name, f.job), Every::Hour)),
     );
+    if watches_drafts {
+        jobs.push((Kind::DraftFates, Every::Hour));
+    }
     jobs
 }
 
@@ -140,7 +147,7 @@ impl Tick<'_> {
         }
         for tenant in self.store.tenants()?.into_iter().map(|t| t.id) {
             let zone = self.rules.zone(&tenant);
-            for (kind, every) in jobs(self.sources, &tenant) {
+            for (kind, every) in jobs(self.sources, &tenant, self.channels.fates.is_some()) {
                 if self.stop.load(Ordering::Relaxed) {
                     return Ok(ran);
                 }
@@ -230,6 +237,12 @@ impl Tick<'_> {
                 self.drafts(tenant, &review, &all, slot, &format!("quarter-{slot}"))
             }
             Kind::Sync(name, _) => Ok(self.sources.pull(self.store, name, None, self.rules)?.summary()),
+            Kind::DraftFates => {
+                let Some(fates) = &self.channels.fates else { return Ok("no mailbox to read".to_owned()) };
+                let stop = || self.stop.load(Ordering::Relaxed);
+                let report = crate::fates::sync(self.store, tenant, fates.as_ref(), Timestamp::now(), &stop)?;
+                Ok(report.summary())
+            }
         }
     }
 

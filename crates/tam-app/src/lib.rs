@@ -14,6 +14,7 @@
 //! * [`channels`]: the channels effects go out through, and the dispatch over them.
 //! * [`scan`]: a tenant's scan, as every caller runs it.
 //! * [`jobs`]: the scheduler's tick.
+//! * [`fates`]: what reps made of the drafts: each looked at in its mailbox, and the report.
 //! * [`backtest`]: the daily scan replayed over the tenant's history, judged against its real
 //!   escalations.
 //! * [`views`]: what readers are shown: explanations, histories, tickets, profiles, drafts,
@@ -22,6 +23,7 @@
 
 pub mod backtest;
 pub mod channels;
+pub mod fates;
 pub mod heartbeats;
 pub mod jobs;
 pub mod log;

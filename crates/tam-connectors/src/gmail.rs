@@ -20,6 +20,10 @@ use tam_core::{Email, Timestamp};
 
 use crate::google_auth::{AuthError, ServiceAccount, base64url};
 
+mod fates;
+
+pub use fates::{GmailFates, ReadScope, draft_id_of};
+
 const COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
 const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
 /// Lets the alerts mailbox look in its own mail for an alert sent before (its answer lost).
@@ -38,6 +42,7 @@ fn units(method: &str, path: &str) -> u32 {
     match (method, path.split('?').next().unwrap_or(path)) {
         ("POST", p) if p.ends_with("/messages/send") => 100,
         ("POST", p) if p.ends_with("/drafts") => 10,
+        ("GET", p) if p.contains("/threads/") => 10,
         _ => 5,
     }
 }
@@ -261,6 +266,11 @@ impl GmailDrafts {
 impl DraftMailbox for GmailDrafts {
     fn create_draft(&mut self, draft: &CustomerDraft) -> Outcome {
         self.save(draft)
+    }
+
+    /// [`GmailFates`] reads back what became of each draft.
+    fn fate_source(&self) -> Option<&'static str> {
+        Some("gmail")
     }
 
     /// Several at once: each rep's mailbox has its own quota, and most of a draft's time is

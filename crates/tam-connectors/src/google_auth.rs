@@ -65,6 +65,16 @@ pub fn base64url(bytes: &[u8]) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
+/// Base64url as Gmail gives message bodies (padding optional); none for anything else.
+pub fn unbase64url(text: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const URL: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    base64::Engine::decode(&URL, text.trim()).ok()
+}
+
 /// A service account that can mint tokens for the mailboxes of its domain.
 pub struct ServiceAccount {
     email: String,

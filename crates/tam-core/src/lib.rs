@@ -14,6 +14,7 @@ pub mod backtest;
 pub mod comms;
 pub mod concurrent;
 pub mod escalation;
+pub mod fate;
 mod field;
 mod id;
 pub mod mime;

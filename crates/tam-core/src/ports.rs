@@ -6,6 +6,7 @@
 
 use crate::comms::{Brief, CrmUpdate, CustomerDraft, Event, ProfileDocument, RepAlert, Written};
 use crate::concurrent::Stop;
+use crate::fate::{Seen, Watched};
 use crate::outbox::Outcome;
 
 /// One outcome per item, in order: `deliver`'s for the items begun before `stop` said so,
@@ -37,6 +38,25 @@ pub trait DraftMailbox {
     /// says so it begins no more ([`Outcome::NotTried`]).
     fn create_drafts(&mut self, drafts: &[CustomerDraft], stop: Stop<'_>) -> Vec<Outcome> {
         one_by_one(drafts, stop, |d| self.create_draft(d))
+    }
+
+    /// The mailbox whose drafts [`DraftFates`] reads back (`gmail`), or none when what becomes
+    /// of a saved draft cannot be known (an `.eml` file).
+    fn fate_source(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Reads back what became of drafts the mailbox saved.
+pub trait DraftFates {
+    /// What the mailbox sees of `draft` now. `Err` is a failure worth trying again later (an
+    /// outage, a quota); what the mailbox cannot tell for good is [`Seen::Unknown`].
+    fn look(&self, draft: &Watched) -> Result<Seen, String>;
+
+    /// Looks at several, one answer each, in order (several at once where the mailbox's quota
+    /// allows); none begun once `stop` says so.
+    fn look_all(&self, drafts: &[Watched], stop: Stop<'_>) -> Vec<Result<Seen, String>> {
+        drafts.iter().map_while(|d| (!stop()).then(|| self.look(d))).collect()
     }
 }
 

@@ -20,6 +20,7 @@ const TABLES: &[(&str, &str)] = &[
     ("outbox", "id"),
     ("outbox_attempts", "id"),
     ("drafts", "tenant_id, idem_key"),
+    ("draft_fates", "tenant_id, idem_key"),
     ("notifications", "tenant_id, idem_key"),
     ("events", "id"),
     ("profile_facts", "tenant_id, account_id, section, fact_key"),

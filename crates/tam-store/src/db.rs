@@ -483,6 +483,15 @@ impl Col for f64 {
     }
 }
 
+impl Col for Option<f64> {
+    fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
+        Ok(match *row.columns()[i].type_() {
+            Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?,
+            _ => pg_int(row, i)?.map(|v| v as f64),
+        })
+    }
+}
+
 impl Col for String {
     fn pg(row: &postgres::Row, i: usize) -> Result<Self, StoreError> {
         let v = row.try_get::<_, Option<String>>(i)?;

@@ -14,6 +14,7 @@
 mod channels;
 mod copy;
 mod db;
+mod fates;
 mod history;
 mod jobs;
 mod location;
@@ -37,6 +38,7 @@ use crate::db::{Conn, args};
 
 pub use channels::{DraftRow, DraftUsage, NotificationRow};
 pub use copy::{CopyError, TableCopy};
+pub use fates::{FateCount, SavedDraft, WatchedRow};
 pub use history::{EscalationRow, History};
 pub use jobs::{AccountHealth, HealthFilter, JobRun, TenantMetrics};
 pub use location::Location;

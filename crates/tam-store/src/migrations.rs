@@ -340,6 +340,32 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id)
     ) WITHOUT ROWID;
     "#,
+    // 15: what became of each draft a mailbox saved, watched for 30 days.
+    r#"
+    CREATE TABLE draft_fates (
+        tenant_id   TEXT NOT NULL,
+        idem_key    TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        generator   TEXT NOT NULL,
+        rep_email   TEXT NOT NULL,
+        recipients  TEXT NOT NULL,               -- JSON array
+        mailbox     TEXT NOT NULL,               -- gmail | local
+        receipt     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        fate        TEXT NOT NULL,               -- draft | sent | edited | deleted | unknown
+        changed     REAL,                        -- share of the words changed before sending
+        thread_id   TEXT,
+        text        TEXT NOT NULL,               -- as drafted, until its fate is decided
+        checked_at  INTEGER,
+        decided_at  INTEGER,
+        note        TEXT,
+        PRIMARY KEY (tenant_id, idem_key)
+    ) WITHOUT ROWID;
+    -- The drafts still watched, oldest first; and a tenant's drafts by age, for its report.
+    CREATE INDEX draft_fates_watched ON draft_fates (tenant_id, created_at, idem_key) WHERE fate = 'draft';
+    CREATE INDEX draft_fates_by_time ON draft_fates (tenant_id, created_at);
+    "#,
 ];
 
 /// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
@@ -632,6 +658,33 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
         PRIMARY KEY (tenant_id, account_id, at),
         FOREIGN KEY (tenant_id, account_id) REFERENCES accounts (tenant_id, id) DEFERRABLE
     );
+    "#,
+    ),
+    (
+        15,
+        r#"
+    CREATE TABLE draft_fates (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        idem_key    TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        kind        TEXT COLLATE "C" NOT NULL,
+        generator   TEXT COLLATE "C" NOT NULL,
+        rep_email   TEXT COLLATE "C" NOT NULL,
+        recipients  TEXT NOT NULL,
+        mailbox     TEXT COLLATE "C" NOT NULL,
+        receipt     TEXT NOT NULL,
+        created_at  BIGINT NOT NULL,
+        fate        TEXT COLLATE "C" NOT NULL,
+        changed     DOUBLE PRECISION,
+        thread_id   TEXT,
+        text        TEXT NOT NULL,
+        checked_at  BIGINT,
+        decided_at  BIGINT,
+        note        TEXT,
+        PRIMARY KEY (tenant_id, idem_key)
+    );
+    CREATE INDEX draft_fates_watched ON draft_fates (tenant_id, created_at, idem_key) WHERE fate = 'draft';
+    CREATE INDEX draft_fates_by_time ON draft_fates (tenant_id, created_at);
     "#,
     ),
 ];

@@ -8,6 +8,15 @@
 //! message joins `threadId` only when its reply headers and subject agree with that thread.
 //! Latency, failures and replies lost after the server acted can be injected.
 //!
+//! Methods: `drafts.create|list|get`, `messages.send|list|get` and `threads.get`. Reads in
+//! `format=full` answer the MIME tree with decoded bodies and every format has Gmail's
+//! `snippet`; `messages.list` searches with `q` terms `rfc822msgid:`, `in:sent`, `in:drafts`,
+//! `to:`, `after:` and `before:` (ANDed) and filters on `labelIds`.
+//!
+//! Tests act as the rep in Gmail's web UI with [`FakeGmail::user_edits_draft`] (same draft id,
+//! a new message), [`FakeGmail::user_sends_draft`] (the draft is gone and a new `SENT` message
+//! with a Message-ID of Gmail's own takes its place) and [`FakeGmail::user_deletes_draft`].
+//!
 //! Each connection has its own thread and the latency is slept there, outside the lock, so
 //! concurrent requests overlap as they would on the real service.
 
@@ -89,7 +98,8 @@ pub struct GmailStats {
     /// Every request, token requests and refused ones included.
     pub requests: u64,
     /// Requests per route: `POST token`, `GET drafts`, `POST drafts`, `GET drafts/{id}`,
-    /// `GET messages`, `GET messages/{id}`, `POST messages/send`; anything else by its path.
+    /// `GET messages`, `GET messages/{id}`, `POST messages/send`, `GET threads/{id}`; anything
+    /// else by its path.
     pub routes: BTreeMap<String, u64>,
     /// Gmail calls refused with 429 for going over a user's quota.
     pub rate_limited: u64,
@@ -116,9 +126,12 @@ struct Stored {
     message: StoredMessage,
     internal_date: i64,
     history_id: u64,
+    /// Deleted or replaced in the web UI: kept as a tombstone so indices stay valid.
+    gone: bool,
 }
 
-/// One user's mailbox; messages are never removed, so indices stay valid.
+/// One user's mailbox. Messages stay in `messages` for good, so indices stay valid; a message
+/// that disappears is marked `gone` and dropped from every map, so lookups never see it.
 #[derive(Default)]
 struct Mailbox {
     messages: Vec<Stored>,
@@ -282,8 +295,74 @@ impl FakeGmail {
         let s = self.state();
         s.mailboxes
             .get(&user.to_ascii_lowercase())
-            .map(|m| m.messages.iter().map(|m| &m.message).filter(|m| keep(m)).cloned().collect())
+            .map(|m| m.messages.iter().filter(|m| !m.gone).map(|m| &m.message).filter(|m| keep(m)).cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The rep edits draft `draft_id` in Gmail's web UI and its text becomes `text`. As in
+    /// Gmail the draft id stays, while its message is replaced by a new one with a new id, in
+    /// the same thread, with the same header fields (Message-ID included). Panics if `user`
+    /// has no such draft.
+    pub fn user_edits_draft(&self, user: &str, draft_id: &str, text: &str) -> StoredMessage {
+        let mut s = self.state();
+        let user = user.to_ascii_lowercase();
+        let old = s.take_draft(&user, draft_id);
+        let n = s.bump();
+        let fields: Vec<String> = raw_fields(&old.raw)
+            .into_iter()
+            .filter(|(name, _)| !is_content_field(name))
+            .map(|(_, field)| field)
+            .collect();
+        let raw = compose(&fields, text, n);
+        s.store(&user, n, raw, Some(old.thread_id), &["DRAFT"], Some(draft_id.to_owned()))
+    }
+
+    /// The rep sends draft `draft_id` from Gmail's web UI, with its text and subject replaced
+    /// when given. Sending deletes the draft and creates a new `SENT` message: a new id, a
+    /// Message-ID Gmail makes up (not the draft's), the draft's From, To, Cc, Bcc and reply
+    /// headers, and a text part (the draft's own when `text` is `None`) with an HTML twin;
+    /// custom header fields and inline images are not carried over. It stays in the draft's
+    /// thread unless the subject changed. Panics if `user` has no such draft.
+    pub fn user_sends_draft(
+        &self,
+        user: &str,
+        draft_id: &str,
+        text: Option<&str>,
+        subject: Option<&str>,
+    ) -> StoredMessage {
+        let mut s = self.state();
+        let user = user.to_ascii_lowercase();
+        let draft = s.take_draft(&user, draft_id);
+        let n = s.bump();
+        let text = match text {
+            Some(t) => t.to_owned(),
+            None => parse_entity(&draft.raw, 0).find("text/plain").map(Entity::text).unwrap_or_default(),
+        };
+        const KEPT: &[&str] = &["From", "To", "Cc", "Bcc", "In-Reply-To", "References"];
+        let mut fields: Vec<String> = raw_fields(&draft.raw)
+            .into_iter()
+            .filter(|(name, _)| {
+                KEPT.iter().any(|k| k.eq_ignore_ascii_case(name))
+                    || (subject.is_none() && name.eq_ignore_ascii_case("Subject"))
+            })
+            .map(|(_, field)| field)
+            .collect();
+        if let Some(subject) = subject {
+            fields.push(header_field("Subject", subject));
+        }
+        fields.push(format!("Date: {}\r\n", jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000")));
+        fields.push(format!("Message-ID: <CAfake{}@mail.gmail.com>\r\n", gmail_id(n)));
+        let raw = compose(&fields, &text, n);
+        let same_subject =
+            subject.is_none_or(|new| thread_subject(Some(new)) == thread_subject(draft.subject.as_deref()));
+        let thread = same_subject.then_some(draft.thread_id);
+        s.store(&user, n, raw, thread, &["SENT"], None)
+    }
+
+    /// The rep deletes draft `draft_id` in Gmail's web UI: the draft and its message are gone.
+    /// Panics if `user` has no such draft.
+    pub fn user_deletes_draft(&self, user: &str, draft_id: &str) {
+        self.state().take_draft(&user.to_ascii_lowercase(), draft_id);
     }
 
     /// Counts so far.
@@ -519,6 +598,7 @@ enum Method {
     MessagesList,
     MessagesGet,
     MessagesSend,
+    ThreadsGet,
 }
 
 impl Method {
@@ -530,13 +610,14 @@ impl Method {
             Method::MessagesList => "GET messages",
             Method::MessagesGet => "GET messages/{id}",
             Method::MessagesSend => "POST messages/send",
+            Method::ThreadsGet => "GET threads/{id}",
         }
     }
 
     /// Quota units, from Gmail's quota table.
     fn cost(self) -> u64 {
         match self {
-            Method::DraftsCreate => 10,
+            Method::DraftsCreate | Method::ThreadsGet => 10,
             Method::MessagesSend => 100,
             _ => 5,
         }
@@ -548,7 +629,7 @@ impl Method {
             Method::DraftsList | Method::DraftsGet => vec![SCOPE_MAIL, SCOPE_COMPOSE, SCOPE_MODIFY, SCOPE_READONLY],
             Method::DraftsCreate => vec![SCOPE_MAIL, ADDON_COMPOSE, SCOPE_COMPOSE, SCOPE_MODIFY],
             Method::MessagesList => vec![SCOPE_MAIL, SCOPE_METADATA, SCOPE_MODIFY, SCOPE_READONLY],
-            Method::MessagesGet => {
+            Method::MessagesGet | Method::ThreadsGet => {
                 let mut s = vec![SCOPE_MAIL, SCOPE_METADATA, SCOPE_MODIFY, SCOPE_READONLY];
                 s.extend_from_slice(ADDON_MESSAGE);
                 s
@@ -566,6 +647,7 @@ impl Method {
             Method::MessagesList => "ListMessages",
             Method::MessagesGet => "GetMessage",
             Method::MessagesSend => "SendMessage",
+            Method::ThreadsGet => "GetThread",
         }
     }
 
@@ -584,6 +666,7 @@ fn route(method: &str, path: &str) -> Option<(Method, String, Option<String>)> {
         ("GET", [_, "messages"]) => (Method::MessagesList, None),
         ("POST", [_, "messages", "send"]) => (Method::MessagesSend, None),
         ("GET", [_, "messages", id]) if !id.is_empty() => (Method::MessagesGet, Some(percent_decode(id, false))),
+        ("GET", [_, "threads", id]) if !id.is_empty() => (Method::ThreadsGet, Some(percent_decode(id, false))),
         _ => return None,
     };
     Some((m, percent_decode(segments[0], false), id))
@@ -749,6 +832,25 @@ impl Mailbox {
         let first = members.first().map(|i| thread_subject(self.messages[*i].message.subject.as_deref()));
         refers && first.as_deref() == Some(subject.as_str())
     }
+
+    /// Message `index` disappears: marked gone and dropped from every map, its thread with it
+    /// when it was the last message there.
+    fn remove(&mut self, index: usize) {
+        let Some(stored) = self.messages.get_mut(index) else { return };
+        stored.gone = true;
+        let m = &stored.message;
+        self.by_id.remove(&m.id);
+        self.drafts.retain(|_, i| *i != index);
+        let keys = [norm_id(&m.message_id), m.thread_id.clone()];
+        for (map, key) in [&mut self.by_message_id, &mut self.threads].into_iter().zip(keys) {
+            if let Some(list) = map.get_mut(&key) {
+                list.retain(|i| *i != index);
+                if list.is_empty() {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
 }
 
 /// A query's `maxResults` and `pageToken` (an offset in this fake).
@@ -888,6 +990,7 @@ impl State {
             Method::MessagesGet => self.get(&user, &id, r, false, metadata_only),
             Method::DraftsCreate => self.create(&user, &r.body, true),
             Method::MessagesSend => self.create(&user, &r.body, false),
+            Method::ThreadsGet => self.thread(&user, &id, r, metadata_only),
         };
         if self.lose_any > 0 {
             self.lose_any -= 1;
@@ -932,20 +1035,29 @@ impl State {
                 "Metadata scope does not support 'q' parameter",
             );
         }
-        let wanted = if q.is_empty() {
-            None
-        } else if let Some(id) = q.strip_prefix("rfc822msgid:") {
-            Some(norm_id(id))
+        let Some(terms) = parse_search(&q) else {
+            return bad_request(
+                "invalidArgument",
+                "This fake Gmail searches only with rfc822msgid:, in:sent, in:drafts, to:, after: and before:.",
+            );
+        };
+        // `labelIds` is a parameter of messages.list only.
+        let labels: Vec<&str> = if drafts {
+            Vec::new()
         } else {
-            return bad_request("invalidArgument", "This fake Gmail searches only with q=rfc822msgid:<Message-ID>.");
+            r.query.iter().filter(|(k, _)| k == "labelIds").map(|(_, v)| v.as_str()).collect()
         };
         let mailbox = self.mailbox(user);
-        let mut hits: Vec<usize> = match &wanted {
-            Some(id) => mailbox.by_message_id.get(id).cloned().unwrap_or_default(),
-            None => (0..mailbox.messages.len()).collect(),
-        };
-        hits.retain(|i| !drafts || mailbox.messages[*i].message.draft_id.is_some());
-        hits.sort_unstable_by(|a, b| b.cmp(a));
+        let mut hits: Vec<usize> = mailbox
+            .messages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.gone && (!drafts || s.message.draft_id.is_some()))
+            .filter(|(_, s)| labels.iter().all(|l| s.message.label_ids.iter().any(|have| have.as_str() == *l)))
+            .filter(|(_, s)| terms.iter().all(|t| t.matches(s)))
+            .map(|(i, _)| i)
+            .collect();
+        hits.reverse();
         let (shown, next) = page(&hits, r);
         let items: Vec<Value> = shown
             .iter()
@@ -967,29 +1079,42 @@ impl State {
 
     /// `users.drafts.get` or `users.messages.get` in the asked `format`.
     fn get(&mut self, user: &str, id: &str, r: &Request, draft: bool, metadata_only: bool) -> Reply {
-        let format = r.param("format").unwrap_or("full").to_ascii_lowercase();
-        if !["minimal", "full", "raw", "metadata"].contains(&format.as_str()) {
-            return bad_request(
-                "invalid",
-                &format!(
-                    "Invalid value at 'format' (type.googleapis.com/caribou.api.proto.MessageFormat), \"{format}\""
-                ),
-            );
-        }
-        if metadata_only && (format == "full" || format == "raw") {
-            let message = format!("Metadata scope doesn't allow format {}", format.to_uppercase());
-            return simple_error(403, "PERMISSION_DENIED", "forbidden", &message);
-        }
+        let format = match format_of(r, &["minimal", "full", "raw", "metadata"], metadata_only) {
+            Ok(format) => format,
+            Err(refused) => return refused,
+        };
         if !draft && !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return bad_request("invalidArgument", "Invalid id value");
         }
-        let wanted: Vec<String> =
-            r.query.iter().filter(|(k, _)| k == "metadataHeaders").map(|(_, v)| v.to_ascii_lowercase()).collect();
+        let wanted = wanted_headers(r);
         let mailbox = self.mailbox(user);
         let index = if draft { mailbox.drafts.get(id) } else { mailbox.by_id.get(id) };
         let Some(stored) = index.map(|i| &mailbox.messages[*i]) else { return not_found() };
         let message = message_json(stored, &format, &wanted);
         if draft { Reply::json(200, &json!({"id": id, "message": message})) } else { Reply::json(200, &message) }
+    }
+
+    /// `users.threads.get`: the thread's messages oldest first, each in the asked `format`.
+    fn thread(&mut self, user: &str, id: &str, r: &Request, metadata_only: bool) -> Reply {
+        // A thread has no `raw` format.
+        let format = match format_of(r, &["minimal", "full", "metadata"], metadata_only) {
+            Ok(format) => format,
+            Err(refused) => return refused,
+        };
+        if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad_request("invalidArgument", "Invalid id value");
+        }
+        let wanted = wanted_headers(r);
+        let mailbox = self.mailbox(user);
+        let Some(members) = mailbox.threads.get(id) else { return not_found() };
+        let mut live: Vec<&Stored> = members.iter().map(|i| &mailbox.messages[*i]).filter(|s| !s.gone).collect();
+        if live.is_empty() {
+            return not_found();
+        }
+        live.sort_by_key(|s| (s.internal_date, s.history_id));
+        let history_id = live.iter().map(|s| s.history_id).max().unwrap_or_default();
+        let messages: Vec<Value> = live.iter().map(|s| message_json(s, &format, &wanted)).collect();
+        Reply::json(200, &json!({"id": id, "historyId": history_id.to_string(), "messages": messages}))
     }
 
     /// `users.drafts.create` (`{"message": {...}}`) or `users.messages.send` (the message).
@@ -1094,22 +1219,40 @@ impl State {
         }
     }
 
-    fn insert(&mut self, user: &str, raw: String, thread: Option<&str>, labels: &[&str], draft: bool) -> StoredMessage {
+    fn bump(&mut self) -> u64 {
         self.next += 1;
-        let n = self.next;
-        let id = format!("{:016x}", 0x18d2_c0f6_b1a2_0000u64 + n);
+        self.next
+    }
+
+    /// A message a client created: it joins `thread` only by Gmail's threading rule.
+    fn insert(&mut self, user: &str, raw: String, thread: Option<&str>, labels: &[&str], draft: bool) -> StoredMessage {
         let headers = parse_headers(&raw);
         let mailbox = self.mailbox(user);
-        let thread_id = match thread {
-            Some(t) if mailbox.joins(t, &headers) => t.to_owned(),
-            _ => id.clone(),
-        };
+        let thread = thread.filter(|t| mailbox.joins(t, &headers)).map(str::to_owned);
+        let n = self.bump();
+        let draft_id = draft.then(|| format!("r-{}", 5_327_893_210_984_700_000u64 + n));
+        self.store(user, n, raw, thread, labels, draft_id)
+    }
+
+    /// Stores message number `n` in `thread`, or in a thread of its own (whose id is its id).
+    fn store(
+        &mut self,
+        user: &str,
+        n: u64,
+        raw: String,
+        thread: Option<String>,
+        labels: &[&str],
+        draft_id: Option<String>,
+    ) -> StoredMessage {
+        let id = gmail_id(n);
+        let headers = parse_headers(&raw);
+        let thread_id = thread.unwrap_or_else(|| id.clone());
         // Gmail gives a message without a Message-ID one of its own.
         let message_id = header_of(&headers, "Message-ID").unwrap_or_else(|| format!("<fake.{id}@mail.gmail.com>"));
         let message = StoredMessage {
             id: id.clone(),
             thread_id: thread_id.clone(),
-            draft_id: draft.then(|| format!("r-{}", 5_327_893_210_984_700_000u64 + n)),
+            draft_id,
             label_ids: labels.iter().map(|l| (*l).to_owned()).collect(),
             raw,
             message_id: message_id.clone(),
@@ -1121,6 +1264,7 @@ impl State {
             in_reply_to: header_of(&headers, "In-Reply-To"),
             headers,
         };
+        let mailbox = self.mailbox(user);
         let index = mailbox.messages.len();
         mailbox.by_id.insert(id, index);
         mailbox.by_message_id.entry(norm_id(&message_id)).or_default().push(index);
@@ -1129,37 +1273,449 @@ impl State {
             mailbox.drafts.insert(d.clone(), index);
         }
         let internal_date = jiff::Timestamp::now().as_millisecond();
-        mailbox.messages.push(Stored { message: message.clone(), internal_date, history_id: 100_000 + n });
+        mailbox.messages.push(Stored { message: message.clone(), internal_date, history_id: 100_000 + n, gone: false });
         message
+    }
+
+    /// Removes `user`'s draft `draft_id` and its message, returning the message. Only tests
+    /// name drafts here, and one naming a draft the mailbox lacks is wrong, hence the panic.
+    fn take_draft(&mut self, user: &str, draft_id: &str) -> StoredMessage {
+        let mailbox = self.mailbox(user);
+        let Some(index) = mailbox.drafts.get(draft_id).copied() else {
+            panic!("{user} has no draft {draft_id}");
+        };
+        mailbox.remove(index);
+        mailbox.messages[index].message.clone()
     }
 }
 
 /// A `Message` resource in `format`; `wanted` limits a metadata answer to those headers.
 fn message_json(stored: &Stored, format: &str, wanted: &[String]) -> Value {
     let m = &stored.message;
-    let mut v = json!({"id": m.id, "threadId": m.thread_id, "labelIds": m.label_ids, "snippet": "",
+    let entity = parse_entity(&m.raw, 0);
+    let mut v = json!({"id": m.id, "threadId": m.thread_id, "labelIds": m.label_ids, "snippet": snippet(&entity),
                        "sizeEstimate": m.raw.len(), "historyId": stored.history_id.to_string(),
                        "internalDate": stored.internal_date.to_string()});
-    let mime = header_of(&m.headers, "Content-Type")
-        .and_then(|c| c.split(';').next().map(|t| t.trim().to_ascii_lowercase()))
-        .unwrap_or_else(|| "text/plain".to_owned());
-    let headers = |keep: &dyn Fn(&str) -> bool| -> Vec<Value> {
-        m.headers.iter().filter(|(k, _)| keep(k)).map(|(k, v)| json!({"name": k, "value": v})).collect()
-    };
     match format {
         "raw" => v["raw"] = json!(base64url(m.raw.as_bytes())),
         "metadata" => {
-            let shown = headers(&|k: &str| wanted.is_empty() || wanted.contains(&k.to_ascii_lowercase()));
-            v["payload"] = json!({"partId": "", "mimeType": mime, "filename": "", "headers": shown});
+            let shown: Vec<Value> = m
+                .headers
+                .iter()
+                .filter(|(k, _)| wanted.is_empty() || wanted.contains(&k.to_ascii_lowercase()))
+                .map(|(k, v)| json!({"name": k, "value": v}))
+                .collect();
+            v["payload"] = json!({"partId": "", "mimeType": entity.mime_type, "filename": "", "headers": shown});
         }
-        "full" => {
-            // Headers only: nothing reads bodies back through the API.
-            v["payload"] = json!({"partId": "", "mimeType": mime, "filename": "", "headers": headers(&|_: &str| true),
-                                  "body": {"size": 0}});
-        }
+        "full" => v["payload"] = part_json(&entity, "", &m.id),
         _ => {}
     }
     v
+}
+
+/// The `format` asked for among `formats`, or Gmail's refusal: the metadata scope reads no
+/// bodies.
+fn format_of(r: &Request, formats: &[&str], metadata_only: bool) -> Result<String, Reply> {
+    let format = r.param("format").unwrap_or("full").to_ascii_lowercase();
+    if !formats.contains(&format.as_str()) {
+        return Err(bad_request(
+            "invalid",
+            &format!("Invalid value at 'format' (type.googleapis.com/caribou.api.proto.MessageFormat), \"{format}\""),
+        ));
+    }
+    if metadata_only && (format == "full" || format == "raw") {
+        let message = format!("Metadata scope doesn't allow format {}", format.to_uppercase());
+        return Err(simple_error(403, "PERMISSION_DENIED", "forbidden", &message));
+    }
+    Ok(format)
+}
+
+/// The `metadataHeaders` asked for, lower-cased.
+fn wanted_headers(r: &Request) -> Vec<String> {
+    r.query.iter().filter(|(k, _)| k == "metadataHeaders").map(|(_, v)| v.to_ascii_lowercase()).collect()
+}
+
+/// Gmail's message id for the fake's `n`th object.
+fn gmail_id(n: u64) -> String {
+    format!("{:016x}", 0x18d2_c0f6_b1a2_0000u64 + n)
+}
+
+/// One term of a `q` search, of those the fake understands.
+enum Term {
+    MessageId(String),
+    Label(&'static str),
+    Draft,
+    /// An address (lower-case) in To, Cc or Bcc.
+    To(String),
+    /// At or after this epoch millisecond.
+    After(i64),
+    /// Before this epoch millisecond.
+    Before(i64),
+}
+
+impl Term {
+    fn matches(&self, stored: &Stored) -> bool {
+        let m = &stored.message;
+        match self {
+            Term::MessageId(id) => norm_id(&m.message_id) == *id,
+            Term::Label(label) => m.label_ids.iter().any(|l| l.as_str() == *label),
+            Term::Draft => m.draft_id.is_some(),
+            Term::To(address) => [&m.to, &m.cc, &m.bcc]
+                .iter()
+                .any(|h| h.as_deref().is_some_and(|v| v.to_ascii_lowercase().contains(address.as_str()))),
+            Term::After(at) => stored.internal_date >= *at,
+            Term::Before(at) => stored.internal_date < *at,
+        }
+    }
+}
+
+/// `q` as terms that must all match; `None` when a term is one the fake does not understand,
+/// so a test never passes on a search Gmail would read differently.
+fn parse_search(q: &str) -> Option<Vec<Term>> {
+    q.split_whitespace()
+        .map(|term| {
+            let (op, value) = term.split_once(':')?;
+            if value.is_empty() {
+                return None;
+            }
+            let (op, lower) = (op.to_ascii_lowercase(), value.to_ascii_lowercase());
+            Some(match (op.as_str(), lower.as_str()) {
+                ("rfc822msgid", _) => Term::MessageId(norm_id(value)),
+                ("in", "sent") => Term::Label("SENT"),
+                ("in", "drafts") => Term::Draft,
+                ("to", _) => Term::To(value.to_ascii_lowercase()),
+                ("after", _) => Term::After(search_time(value)?),
+                ("before", _) => Term::Before(search_time(value)?),
+                _ => return None,
+            })
+        })
+        .collect()
+}
+
+/// An `after:`/`before:` value in epoch milliseconds: epoch seconds, or `YYYY/MM/DD` read as
+/// midnight UTC.
+fn search_time(value: &str) -> Option<i64> {
+    let digits = |s: &str, lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if digits(value, 1..=12) {
+        return value.parse::<i64>().ok()?.checked_mul(1000);
+    }
+    let fields: Vec<&str> = value.split('/').collect();
+    let &[year, month, day] = fields.as_slice() else { return None };
+    if !(digits(year, 4..=4) && digits(month, 1..=2) && digits(day, 1..=2)) {
+        return None;
+    }
+    let (month, day): (u8, u8) = (month.parse().ok()?, day.parse().ok()?);
+    let midnight: jiff::Timestamp = format!("{year}-{month:02}-{day:02}T00:00:00Z").parse().ok()?;
+    Some(midnight.as_millisecond())
+}
+
+/// A MIME entity of a stored message, as `format=full` shows it.
+struct Entity {
+    headers: Vec<(String, String)>,
+    /// `type/subtype`, lower-case.
+    mime_type: String,
+    filename: String,
+    /// The body with its transfer encoding undone; empty for a multipart.
+    body: Vec<u8>,
+    /// A multipart's parts.
+    parts: Option<Vec<Entity>>,
+}
+
+impl Entity {
+    /// The first leaf of type `mime_type`, depth first.
+    fn find(&self, mime_type: &str) -> Option<&Entity> {
+        match &self.parts {
+            Some(parts) => parts.iter().find_map(|p| p.find(mime_type)),
+            None => (self.mime_type == mime_type).then_some(self),
+        }
+    }
+
+    /// The body as text: UTF-8 unless the charset is Latin-1.
+    fn text(&self) -> String {
+        let charset = header_of(&self.headers, "Content-Type")
+            .and_then(|c| mime_param(&c, "charset"))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if charset == "iso-8859-1" || charset == "latin1" {
+            self.body.iter().map(|b| char::from(*b)).collect()
+        } else {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+}
+
+/// The MIME tree of `text` (a message or one of its parts). Nesting deeper than any real
+/// message is read as a leaf rather than recursed into.
+fn parse_entity(text: &str, depth: usize) -> Entity {
+    let (head, content) = split_head(text);
+    let headers = parse_headers(head);
+    let content_type = header_of(&headers, "Content-Type").unwrap_or_default();
+    let mime_type = content_type
+        .split(';')
+        .next()
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "text/plain".to_owned());
+    let filename = header_of(&headers, "Content-Disposition")
+        .and_then(|d| mime_param(&d, "filename"))
+        .or_else(|| mime_param(&content_type, "name"))
+        .unwrap_or_default();
+    let boundary = mime_param(&content_type, "boundary").filter(|b| !b.is_empty());
+    let (body, parts) = match boundary {
+        Some(b) if mime_type.starts_with("multipart/") && depth < 16 => {
+            let parts: Vec<Entity> =
+                split_multipart(content, &b).into_iter().map(|p| parse_entity(p, depth + 1)).collect();
+            (Vec::new(), Some(parts))
+        }
+        _ => (decode_transfer(content, header_of(&headers, "Content-Transfer-Encoding").as_deref()), None),
+    };
+    Entity { headers, mime_type, filename, body, parts }
+}
+
+/// An entity's header block and its body, which starts after the first empty line.
+fn split_head(text: &str) -> (&str, &str) {
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end_matches(['\r', '\n']).is_empty() {
+            return (&text[..at], &text[at + line.len()..]);
+        }
+        at += line.len();
+    }
+    (text, "")
+}
+
+/// The parts between `boundary`'s delimiter lines (RFC 2046), without preamble or epilogue;
+/// the line break before a delimiter belongs to the delimiter.
+fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
+    let delimiter = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut at = 0;
+    for line in body.split_inclusive('\n') {
+        let rest = line.trim_end_matches(['\r', '\n']).strip_prefix(delimiter.as_str()).map(str::trim_end);
+        if let Some(rest @ ("" | "--")) = rest {
+            if let Some(from) = start {
+                let part = &body[from..at];
+                parts.push(part.strip_suffix("\r\n").or_else(|| part.strip_suffix('\n')).unwrap_or(part));
+            }
+            if rest == "--" {
+                return parts;
+            }
+            start = Some(at + line.len());
+        }
+        at += line.len();
+    }
+    // A message cut short keeps its last part.
+    if let Some(from) = start {
+        parts.push(&body[from..]);
+    }
+    parts
+}
+
+/// A parameter of a `Content-Type` or `Content-Disposition` value, unquoted.
+fn mime_param(value: &str, name: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// A leaf's bytes with its `Content-Transfer-Encoding` undone (7bit, 8bit and binary are as
+/// written).
+fn decode_transfer(content: &str, encoding: Option<&str>) -> Vec<u8> {
+    match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
+        Some("base64") => {
+            let compact: String = content.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            decode_base64(&compact).unwrap_or_default()
+        }
+        Some("quoted-printable") => decode_quoted_printable(content),
+        _ => content.as_bytes().to_vec(),
+    }
+}
+
+/// RFC 2045 quoted-printable: `=XX` bytes, `=` at a line's end joins it to the next, trailing
+/// whitespace is padding, and line breaks are CRLF.
+fn decode_quoted_printable(content: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len());
+    let mut lines = content.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix('\r').unwrap_or(line).trim_end_matches([' ', '\t']);
+        let (line, soft) = match line.strip_suffix('=') {
+            Some(joined) => (joined, true),
+            None => (line, false),
+        };
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+            match (bytes[i], hex) {
+                (b'=', Some(h)) => {
+                    out.push((hex_value(h[0]) << 4) | hex_value(h[1]));
+                    i += 3;
+                }
+                (b, _) => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        if !soft && lines.peek().is_some() {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+/// The value of an ASCII hex digit.
+fn hex_value(digit: u8) -> u8 {
+    match digit {
+        b'0'..=b'9' => digit - b'0',
+        b'a'..=b'f' => digit - b'a' + 10,
+        b'A'..=b'F' => digit - b'A' + 10,
+        _ => 0,
+    }
+}
+
+/// An entity as a `MessagePart`: a leaf's bytes as base64url in `body.data`, or, for a file
+/// (an inline image too), an `attachmentId` to fetch it by.
+fn part_json(e: &Entity, part_id: &str, message: &str) -> Value {
+    let headers: Vec<Value> = e.headers.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    let mut v = json!({"partId": part_id, "mimeType": e.mime_type, "filename": e.filename, "headers": headers});
+    match &e.parts {
+        Some(parts) => {
+            let children: Vec<Value> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let id = if part_id.is_empty() { i.to_string() } else { format!("{part_id}.{i}") };
+                    part_json(p, &id, message)
+                })
+                .collect();
+            v["body"] = json!({"size": 0});
+            v["parts"] = Value::Array(children);
+        }
+        None if !e.filename.is_empty() => {
+            let attachment = format!("ANGjdJ_fake_{}", base64url(format!("{message}/{part_id}").as_bytes()));
+            v["body"] = json!({"size": e.body.len(), "attachmentId": attachment});
+        }
+        None if e.body.is_empty() => v["body"] = json!({"size": 0}),
+        None => v["body"] = json!({"size": e.body.len(), "data": base64url_padded(&e.body)}),
+    }
+    v
+}
+
+/// Base64url with padding, as Gmail returns a part's `body.data`.
+fn base64url_padded(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE, bytes)
+}
+
+/// Gmail's `snippet`: the start of the text part, whitespace collapsed, HTML-escaped.
+fn snippet(e: &Entity) -> String {
+    let text = e.find("text/plain").map(Entity::text).unwrap_or_default();
+    let collapsed = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let start: String = collapsed.chars().take(200).collect();
+    escape_html(start.trim_end())
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The header fields of `raw` as written, each with its name and its whole text (folded lines
+/// included, ending in a line break).
+fn raw_fields(raw: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in raw.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\r', '\n']);
+        if bare.is_empty() {
+            break;
+        }
+        if bare.starts_with([' ', '\t']) {
+            if let Some((_, field)) = out.last_mut() {
+                field.push_str(line);
+            }
+        } else {
+            let name = bare.split_once(':').map(|(k, _)| k.trim().to_owned()).unwrap_or_default();
+            out.push((name, line.to_owned()));
+        }
+    }
+    out
+}
+
+/// The fields that describe a body, which a rewritten body replaces.
+fn is_content_field(name: &str) -> bool {
+    name.eq_ignore_ascii_case("MIME-Version") || name.to_ascii_lowercase().starts_with("content-")
+}
+
+/// A header field, as RFC 2047 encoded words when the value is not printable ASCII.
+fn header_field(name: &str, value: &str) -> String {
+    let value: String = value.chars().filter(|c| !c.is_control()).collect();
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) && !value.contains("=?") {
+        return format!("{name}: {value}\r\n");
+    }
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for c in value.chars() {
+        if current.len() + c.len_utf8() > 42 {
+            words.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    words.push(current);
+    let encoded: Vec<String> = words
+        .iter()
+        .map(|w| format!("=?UTF-8?B?{}?=", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, w)))
+        .collect();
+    format!("{name}: {}\r\n", encoded.join("\r\n "))
+}
+
+/// A message as Gmail's composer writes one: the header `fields`, then `text` as a plain part
+/// and as a simple HTML part in a `multipart/alternative`.
+fn compose(fields: &[String], text: &str, n: u64) -> String {
+    let boundary = format!("000000000000{n:012x}");
+    let canonical = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let html = format!("<div dir=\"ltr\">{}</div>", escape_html(&text.replace("\r\n", "\n")).replace('\n', "<br>"));
+    let mut m = String::new();
+    for field in fields {
+        m.push_str(&field.replace("\r\n", "\n").trim_end_matches('\n').replace('\n', "\r\n"));
+        m.push_str("\r\n");
+    }
+    m.push_str(&format!("MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n"));
+    for (kind, body) in [("plain", &canonical), ("html", &html)] {
+        m.push_str(&format!(
+            "--{boundary}\r\nContent-Type: text/{kind}; charset=\"UTF-8\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ));
+        m.push_str(&base64_lines(body.as_bytes()));
+    }
+    m.push_str(&format!("--{boundary}--\r\n"));
+    m
+}
+
+/// Base64 in lines of 76 characters, each ended by CRLF (RFC 2045).
+fn base64_lines(bytes: &[u8]) -> String {
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    let mut out = String::with_capacity(encoded.len() + encoded.len() / 38 + 2);
+    let mut rest = encoded.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(76));
+        out.push_str(line);
+        out.push_str("\r\n");
+        rest = tail;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1226,10 +1782,9 @@ mod tests {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
-    /// As `tam`'s `search_for` escapes it.
-    fn search(list: &str, message_id: &str) -> String {
-        let q: String = format!("rfc822msgid:{message_id}")
-            .bytes()
+    /// A query value as `tam`'s `search_for` escapes it.
+    fn escape(q: &str) -> String {
+        q.bytes()
             .map(|b| {
                 if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
                     (b as char).to_string()
@@ -1237,8 +1792,11 @@ mod tests {
                     format!("%{b:02X}")
                 }
             })
-            .collect();
-        format!("/gmail/v1/users/me/{list}?q={q}")
+            .collect()
+    }
+
+    fn search(list: &str, message_id: &str) -> String {
+        format!("/gmail/v1/users/me/{list}?q={}", escape(&format!("rfc822msgid:{message_id}")))
     }
 
     fn mime(message_id: &str, subject: &str, reply_to: Option<&str>) -> String {
@@ -1255,6 +1813,42 @@ mod tests {
             message["threadId"] = json!(t);
         }
         json!({"message": message}).to_string()
+    }
+
+    /// A draft as `tam` writes one: text and HTML in base64 lines, the HTML beside an inline
+    /// PNG in a `multipart/related`.
+    fn product_mime(message_id: &str, subject: &str, text: &str) -> String {
+        format!(
+            "From: \"Ana\" <ana@vendor.example>\r\nTo: ops@nw.example,\r\n cto@nw.example\r\nCc: boss@nw.example\r\n\
+             Subject: {subject}\r\nMessage-ID: {message_id}\r\nX-TAM-Kind: review\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/alternative;\r\n boundary=\"=_tam_1\"\r\n\r\n\
+             --=_tam_1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
+             --=_tam_1\r\nContent-Type: multipart/related;\r\n boundary=\"=_tam_r_1\";\r\n type=\"text/html\"\r\n\r\n\
+             --=_tam_r_1\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}\
+             --=_tam_r_1\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <chart>\r\n\
+             Content-Disposition: inline; filename=\"chart.png\"\r\n\r\n{}--=_tam_r_1--\r\n--=_tam_1--\r\n",
+            base64_lines(text.replace('\n', "\r\n").as_bytes()),
+            base64_lines(b"<p>Scores</p><img src=\"cid:chart\">"),
+            base64_lines(b"\x89PNG\r\n\x1a\n"),
+        )
+    }
+
+    /// The text of the first `text/plain` part of a `format=full` payload.
+    fn plain_text(part: &Value) -> Option<String> {
+        if part["mimeType"] == "text/plain" {
+            let data = part["body"]["data"].as_str()?;
+            assert_eq!(data.len() % 4, 0, "Gmail pads body.data");
+            return Some(String::from_utf8(decode_base64(data)?).unwrap());
+        }
+        part["parts"].as_array()?.iter().find_map(plain_text)
+    }
+
+    /// A draft of `raw` created through the API: its id, its message's id and its thread.
+    fn create_draft(fake: &FakeGmail, token: &str, raw: &str) -> (String, String, String) {
+        let (status, _, v) = call(fake, "POST", "/gmail/v1/users/me/drafts", Some(token), &create_body(raw, None));
+        assert_eq!(status, 200, "{v}");
+        let field = |v: &Value| v.as_str().unwrap().to_owned();
+        (field(&v["id"]), field(&v["message"]["id"]), field(&v["message"]["threadId"]))
     }
 
     const ANA: &str = "ana@vendor.example";
@@ -1504,6 +2098,227 @@ mod tests {
             stream.write_all(request("GET", "/gmail/v1/users/me/drafts", Some(&token), "").as_bytes()).unwrap();
             assert_eq!(read_response(&mut reader).0, 200);
         }
+    }
+
+    #[test]
+    fn a_draft_sent_unchanged_becomes_a_new_sent_message_in_its_thread() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let text = "Hi Ops,\nScores: 90 & 50 <ok>, \"fine\" isn't it?\nThe chart shows the last twelve weeks.\n";
+        let raw = product_mime("<p1@tam.local>", "Northwind: our plan", text);
+        let (draft, first, thread) = create_draft(&fake, &compose, &raw);
+
+        let (status, _, full) =
+            call(&fake, "GET", &format!("/gmail/v1/users/me/messages/{first}?format=full"), Some(&reader), "");
+        assert_eq!(status, 200, "{full}");
+        let payload = &full["payload"];
+        assert_eq!((&payload["partId"], &payload["mimeType"]), (&json!(""), &json!("multipart/alternative")));
+        assert_eq!(payload["body"], json!({"size": 0}));
+        assert_eq!((&payload["parts"][0]["partId"], &payload["parts"][1]["partId"]), (&json!("0"), &json!("1")));
+        let expected = text.replace('\n', "\r\n");
+        assert_eq!(plain_text(payload).as_deref(), Some(expected.as_str()));
+        let image = &payload["parts"][1]["parts"][1];
+        assert_eq!((image["partId"].as_str(), image["filename"].as_str()), (Some("1.1"), Some("chart.png")));
+        assert_eq!(image["body"]["size"], 8);
+        assert!(image["body"]["attachmentId"].is_string() && image["body"].get("data").is_none(), "{image}");
+        assert_eq!(
+            full["snippet"],
+            "Hi Ops, Scores: 90 &amp; 50 &lt;ok&gt;, &quot;fine&quot; isn&#39;t it? The chart shows the last twelve \
+             weeks."
+        );
+
+        let sent = fake.user_sends_draft(ANA, &draft, None, None);
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/drafts/{draft}"), Some(&compose), "").0, 404);
+        let (_, _, drafts) = call(&fake, "GET", "/gmail/v1/users/me/drafts", Some(&compose), "");
+        assert_eq!(drafts, json!({"resultSizeEstimate": 0}));
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/messages/{first}"), Some(&reader), "").0, 404);
+        let (_, _, found) = call(&fake, "GET", &search("messages", "<p1@tam.local>"), Some(&reader), "");
+        assert_eq!(found, json!({"resultSizeEstimate": 0}), "Gmail gives the sent message a Message-ID of its own");
+
+        assert_eq!(sent.label_ids, ["SENT"]);
+        assert_eq!(sent.thread_id, thread);
+        assert_ne!(sent.id, first);
+        assert!(sent.message_id != "<p1@tam.local>" && sent.message_id.ends_with("@mail.gmail.com>"), "{sent:?}");
+        assert_eq!(sent.to.as_deref(), Some("ops@nw.example, cto@nw.example"));
+        assert_eq!(sent.cc.as_deref(), Some("boss@nw.example"));
+        assert_eq!(sent.subject.as_deref(), Some("Northwind: our plan"));
+        assert_eq!(sent.header("X-TAM-Kind"), None, "the web UI writes a message of its own");
+        assert!(fake.drafts(ANA).is_empty());
+        assert_eq!(fake.sent(ANA), std::slice::from_ref(&sent));
+
+        let (status, _, got) = call(&fake, "GET", &format!("/gmail/v1/users/me/threads/{thread}"), Some(&reader), "");
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(got["id"], thread.as_str());
+        let messages = got["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1, "the draft left its thread");
+        assert_eq!((messages[0]["id"].as_str(), &messages[0]["labelIds"]), (Some(sent.id.as_str()), &json!(["SENT"])));
+        assert_eq!(plain_text(&messages[0]["payload"]).as_deref(), Some(expected.as_str()), "the same text");
+        let path = format!("/gmail/v1/users/me/threads/{thread}?format=metadata&metadataHeaders=Message-ID");
+        let (_, _, meta) = call(&fake, "GET", &path, Some(&reader), "");
+        let header = json!([{"name": "Message-ID", "value": sent.message_id}]);
+        assert_eq!(meta["messages"][0]["payload"]["headers"], header);
+        assert_eq!(fake.stats().routes["GET threads/{id}"], 2);
+    }
+
+    #[test]
+    fn a_draft_sent_with_a_new_subject_starts_a_thread() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let raw = product_mime("<p2@tam.local>", "Northwind: x", "Hello\n");
+        let (draft, _, thread) = create_draft(&fake, &compose, &raw);
+
+        let sent = fake.user_sends_draft(ANA, &draft, Some("Hi all,\nnew plan"), Some("Northwind: the new plan ✓"));
+        assert_ne!(sent.thread_id, thread);
+        assert_eq!(sent.thread_id, sent.id, "a new thread is named after its first message");
+        assert_eq!(sent.subject.as_deref(), Some("Northwind: the new plan ✓"));
+        assert_eq!(sent.to.as_deref(), Some("ops@nw.example, cto@nw.example"));
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/threads/{thread}"), Some(&reader), "").0, 404);
+        let path = format!("/gmail/v1/users/me/threads/{}", sent.thread_id);
+        let (status, _, got) = call(&fake, "GET", &path, Some(&reader), "");
+        assert_eq!(status, 200, "{got}");
+        assert_eq!(plain_text(&got["messages"][0]["payload"]).as_deref(), Some("Hi all,\r\nnew plan"));
+        assert_eq!(got["messages"][0]["snippet"], "Hi all, new plan");
+    }
+
+    #[test]
+    fn an_edited_draft_keeps_its_id_and_gets_a_new_message() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let raw = product_mime("<p3@tam.local>", "Northwind", "Hi\n");
+        let (draft, first, thread) = create_draft(&fake, &compose, &raw);
+
+        let edited = fake.user_edits_draft(ANA, &draft, "Hi Ops,\nrewritten by Ana");
+        assert_eq!(edited.draft_id.as_deref(), Some(draft.as_str()));
+        assert_ne!(edited.id, first);
+        assert_eq!((edited.thread_id.as_str(), edited.message_id.as_str()), (thread.as_str(), "<p3@tam.local>"));
+        assert_eq!(edited.header("X-TAM-Kind"), Some("review"), "the header fields stay");
+        let path = format!("/gmail/v1/users/me/drafts/{draft}?format=full");
+        let (status, _, got) = call(&fake, "GET", &path, Some(&compose), "");
+        assert_eq!(status, 200, "{got}");
+        assert_eq!((&got["message"]["id"], &got["message"]["labelIds"]), (&json!(edited.id), &json!(["DRAFT"])));
+        assert_eq!(plain_text(&got["message"]["payload"]).as_deref(), Some("Hi Ops,\r\nrewritten by Ana"));
+        let (_, _, found) = call(&fake, "GET", &search("drafts", "<p3@tam.local>"), Some(&compose), "");
+        assert_eq!(found["resultSizeEstimate"], 1);
+        let listed = &found["drafts"][0];
+        assert_eq!((&listed["id"], &listed["message"]["id"]), (&json!(draft), &json!(edited.id)));
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/messages/{first}"), Some(&reader), "").0, 404);
+        let (_, _, got) = call(&fake, "GET", &format!("/gmail/v1/users/me/threads/{thread}"), Some(&reader), "");
+        assert_eq!(got["messages"].as_array().map(Vec::len), Some(1));
+        assert_eq!(fake.drafts(ANA), [edited]);
+    }
+
+    #[test]
+    fn a_deleted_draft_and_its_thread_are_gone() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let raw = product_mime("<p4@tam.local>", "Northwind", "Hi\n");
+        let (draft, first, thread) = create_draft(&fake, &compose, &raw);
+
+        fake.user_deletes_draft(ANA, &draft);
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/drafts/{draft}"), Some(&compose), "").0, 404);
+        let (_, _, drafts) = call(&fake, "GET", "/gmail/v1/users/me/drafts", Some(&compose), "");
+        assert_eq!(drafts, json!({"resultSizeEstimate": 0}));
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/threads/{thread}"), Some(&reader), "").0, 404);
+        assert_eq!(call(&fake, "GET", &format!("/gmail/v1/users/me/messages/{first}"), Some(&reader), "").0, 404);
+        let (_, _, all) = call(&fake, "GET", "/gmail/v1/users/me/messages", Some(&reader), "");
+        assert_eq!(all, json!({"resultSizeEstimate": 0}));
+        assert!(fake.messages(ANA).is_empty() && fake.drafts(ANA).is_empty());
+    }
+
+    #[test]
+    fn threads_are_read_with_the_scopes_and_quota_of_messages() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_METADATA]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let metadata = token(&fake, ANA, SCOPE_METADATA);
+        let raw = product_mime("<p5@tam.local>", "Northwind: our plan", "Hi\n");
+        let (_, _, thread) = create_draft(&fake, &compose, &raw);
+        let path = format!("/gmail/v1/users/me/threads/{thread}");
+
+        let (status, head, body) = call(&fake, "GET", &path, Some(&compose), "");
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["errors"][0]["reason"], "insufficientPermissions");
+        assert_eq!(body["error"]["details"][0]["metadata"]["method"], "caribou.api.proto.MailboxService.GetThread");
+        assert!(head.contains("error=\"insufficient_scope\""), "{head}");
+        let (status, _, body) = call(&fake, "GET", &path, Some(&metadata), "");
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["message"], "Metadata scope doesn't allow format FULL");
+        let headers = format!("{path}?format=metadata&metadataHeaders=Subject");
+        let (status, _, got) = call(&fake, "GET", &headers, Some(&metadata), "");
+        assert_eq!(status, 200, "{got}");
+        let subject = json!([{"name": "Subject", "value": "Northwind: our plan"}]);
+        assert_eq!(got["messages"][0]["payload"]["headers"], subject);
+        assert_eq!(call(&fake, "GET", &format!("{path}?format=raw"), Some(&metadata), "").0, 400, "no raw thread");
+        assert_eq!(call(&fake, "GET", "/gmail/v1/users/me/threads/xyz?format=minimal", Some(&metadata), "").0, 400);
+        let unknown = "/gmail/v1/users/me/threads/18d2c0f6b1a2ffff?format=minimal";
+        assert_eq!(call(&fake, "GET", unknown, Some(&metadata), "").0, 404);
+        let stats = fake.stats();
+        assert_eq!((stats.insufficient_scope, stats.routes["GET threads/{id}"]), (1, 6));
+
+        std::thread::sleep(Duration::from_millis(1100));
+        fake.set_user_units_per_second(15);
+        let minimal = format!("{path}?format=minimal");
+        assert_eq!(call(&fake, "GET", &minimal, Some(&metadata), "").0, 200);
+        assert_eq!(call(&fake, "GET", &minimal, Some(&metadata), "").0, 429, "threads.get costs 10 units");
+    }
+
+    #[test]
+    fn messages_are_searched_by_folder_recipient_and_date() {
+        let fake = FakeGmail::start();
+        fake.grant(&[SCOPE_COMPOSE, SCOPE_READONLY, SCOPE_METADATA]);
+        let compose = token(&fake, ANA, SCOPE_COMPOSE);
+        let reader = token(&fake, ANA, SCOPE_READONLY);
+        let metadata = token(&fake, ANA, SCOPE_METADATA);
+        let (to_send, _, _) = create_draft(&fake, &compose, &product_mime("<s1@tam.local>", "Northwind", "Hi\n"));
+        let other = mime("<s2@tam.local>", "Globex", None).replace("ops@nw.example,\r\n cto@nw", "it@globex");
+        let (kept, kept_message, _) = create_draft(&fake, &compose, &other);
+        let sent = fake.user_sends_draft(ANA, &to_send, None, None);
+        let since = jiff::Timestamp::now().as_second() - 60;
+        let list =
+            |q: &str, t: &str| call(&fake, "GET", &format!("/gmail/v1/users/me/messages?q={}", escape(q)), Some(t), "");
+
+        let (status, _, found) = list(&format!("in:sent to:CTO@nw.example after:{since}"), &reader);
+        assert_eq!(status, 200, "{found}");
+        assert_eq!((&found["resultSizeEstimate"], &found["messages"][0]["id"]), (&json!(1), &json!(sent.id)));
+        assert_eq!(list("in:sent to:it@globex.example", &reader).2["resultSizeEstimate"], 0);
+        assert_eq!(list(&format!("in:sent before:{since}"), &reader).2["resultSizeEstimate"], 0);
+        assert_eq!(list("in:sent after:2020/01/31", &reader).2["resultSizeEstimate"], 1);
+        let (_, _, drafts) = list("in:drafts to:it@globex.example", &reader);
+        assert_eq!((&drafts["resultSizeEstimate"], &drafts["messages"][0]["id"]), (&json!(1), &json!(kept_message)));
+        assert_eq!(fake.drafts(ANA)[0].draft_id.as_deref(), Some(kept.as_str()));
+        assert_eq!(list("from:ana@vendor.example", &reader).0, 400, "a search the fake cannot read is refused");
+        assert_eq!(list("after:2020/13/01", &reader).0, 400);
+
+        let labelled =
+            |labels: &str, t: &str| call(&fake, "GET", &format!("/gmail/v1/users/me/messages?{labels}"), Some(t), "");
+        let (status, _, found) = labelled("labelIds=SENT", &metadata);
+        assert_eq!(status, 200, "{found}");
+        assert_eq!((&found["resultSizeEstimate"], &found["messages"][0]["id"]), (&json!(1), &json!(sent.id)));
+        assert_eq!(labelled("labelIds=SENT&labelIds=DRAFT", &reader).2, json!({"resultSizeEstimate": 0}));
+        assert_eq!(list("in:sent", &metadata).0, 403, "the metadata scope cannot search");
+    }
+
+    #[test]
+    fn bodies_are_decoded_from_their_transfer_encodings() {
+        assert_eq!(decode_quoted_printable("caf=C3=A9 =\r\nbar  \r\nx=3D1"), "café bar\r\nx=1".as_bytes());
+        let raw = "Subject: s\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+                   Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n";
+        let entity = parse_entity(raw, 0);
+        assert_eq!((entity.mime_type.as_str(), entity.text()), ("text/plain", "café\r\n".to_owned()));
+        assert!(entity.parts.is_none());
+        assert_eq!(search_time("2026/3/29"), Some(1_774_742_400_000));
+        assert_eq!(search_time("1774742400"), Some(1_774_742_400_000));
+        assert_eq!((search_time("2026-03-29"), search_time("2026/02/30")), (None, None));
+        assert_eq!(header_field("Subject", "plain"), "Subject: plain\r\n");
+        assert_eq!(parse_headers(&header_field("Subject", "Chloé déploie ✓"))[0].1, "Chloé déploie ✓");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tam_app::sync::Sources;
 use tam_core::url::TicketLinks;
 
 use tam_connectors::embedded::{LocalCrm, LocalEventBus, LocalMailbox, LocalProfiles, NotificationLog};
-use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts};
+use tam_connectors::gmail::{Gmail, GmailAlerts, GmailDrafts, GmailFates, ReadScope};
 use tam_connectors::google_auth::ServiceAccount;
 use tam_connectors::google_chat::{ChatApi, ChatWebhooks, Shared, WebhookConfig};
 use tam_connectors::notion::Notion;
@@ -190,16 +190,35 @@ fn gmail_client(config: &MailConfig, shared: Option<Arc<dyn Limits>>) -> Result<
     ))
 }
 
+impl Clients {
+    /// What reads back the fate of drafts in reps' Gmail; none with the embedded mailbox,
+    /// whose `.eml` files' fate cannot be known.
+    pub fn draft_fates(&self, config: &Config) -> Option<GmailFates> {
+        self.gmail.as_ref().map(|gmail| gmail_fates(&config.mail, gmail))
+    }
+}
+
+fn gmail_fates(config: &MailConfig, gmail: &Arc<Gmail>) -> GmailFates {
+    let read = match config.read_scope {
+        crate::config::MailReadScope::Readonly => ReadScope::Readonly,
+        crate::config::MailReadScope::Metadata => ReadScope::Metadata,
+    };
+    GmailFates::new(Arc::clone(gmail), read)
+}
+
+/// Gmail drafts, alerts and the drafts' fates as `[mail]` describes them, on a client of their
+/// own (for `tam doctor`).
+pub fn gmail_all(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts, GmailFates)> {
+    let gmail = gmail_client(config, None)?;
+    let (drafts, alerts) = gmail_channels(config, &gmail)?;
+    Ok((drafts, alerts, gmail_fates(config, &gmail)))
+}
+
 /// Gmail drafts and alerts on `gmail`, as `[mail]` describes them.
 fn gmail_channels(config: &MailConfig, gmail: &Arc<Gmail>) -> Result<(GmailDrafts, GmailAlerts)> {
     let from = config.alerts_from.as_deref().context("[mail] kind = \"gmail\" needs alerts_from")?;
     let from = tam_core::Email::parse("[mail] alerts_from", from)?;
     Ok((GmailDrafts::new(Arc::clone(gmail)).with_bcc(config.bcc()?), GmailAlerts::new(Arc::clone(gmail), from)))
-}
-
-/// Gmail drafts and alerts as `[mail]` describes them, on a client of their own.
-pub fn gmail(config: &MailConfig) -> Result<(GmailDrafts, GmailAlerts)> {
-    gmail_channels(config, &gmail_client(config, None)?)
 }
 
 /// Channels on clients of their own: for a command that opens them once.
@@ -237,6 +256,7 @@ pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<AppChanne
         profiles: LocalProfiles::new(&home.dir),
         notion: notion(config, clients)?,
         writer: Arc::clone(&clients.writer),
+        fates: clients.draft_fates(config).map(|f| Box::new(f) as Box<dyn tam_core::ports::DraftFates + Send>),
     })
 }
 

@@ -62,6 +62,9 @@ enum Command {
     /// Outreach drafts saved for reps to review.
     #[command(subcommand)]
     Drafts(outbox::DraftsCommand),
+    /// Reports on what reps made of tam's work.
+    #[command(subcommand)]
+    Report(cli::report::ReportCommand),
     /// The local event streams other agents read.
     #[command(subcommand)]
     Events(outbox::EventsCommand),
@@ -140,6 +143,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Outbox(command) => outbox::run(&home, command),
         Command::Drafts(command) => outbox::drafts(&home, command),
         Command::Events(command) => outbox::events(&home, command),
+        Command::Report(command) => cli::report::run(&home, command),
         Command::Agent(args) => agent::show(&home, args),
         Command::Task(command) => agent::task(&home, command),
         Command::Profile(command) => agent::profile(&home, command),

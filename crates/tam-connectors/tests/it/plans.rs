@@ -23,6 +23,7 @@ const BIG_TABLES: &[&str] = &[
     "outbox_attempts",
     "accounts",
     "drafts",
+    "draft_fates",
     "events",
     "notifications",
 ];
@@ -297,5 +298,55 @@ fn an_accounts_reads_are_served_by_an_index() {
 
     let problems = walks(&db, &statements);
     assert!(statements.len() >= 9, "{statements:#?}");
+    assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
+}
+
+/// Watching drafts (`tam drafts sync`, hourly): a page of the watched ones, each settled by
+/// its key, and the report's counts, each served by an index.
+#[test]
+fn watching_drafts_reads_pages_and_settles_each_by_an_index() {
+    use tam_core::fate::{Decision, Fate};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tam.db");
+    let mut store = Store::open(&db).unwrap();
+    book(&mut store);
+    let tenant = TenantId::parse("tenant", "acme").unwrap();
+    let rep = tam_core::Email::parse("rep", "ana@vendor.example").unwrap();
+    let saved: Vec<tam_store::SavedDraft> = (0..30)
+        .map(|i| tam_store::SavedDraft {
+            tenant: tenant.clone(),
+            key: format!("draft:acct-{i:03}/health_checkin:x"),
+            account: format!("acct-{i:03}"),
+            kind: "health_checkin".into(),
+            generator: "template".into(),
+            rep: rep.clone(),
+            recipients: vec![tam_core::Email::parse("to", "ops@x.example").unwrap()],
+            mailbox: "gmail".into(),
+            receipt: format!("https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-{i})"),
+            created_at: at(i / 3),
+            text: "Hello team".into(),
+            fate: Fate::Draft,
+        })
+        .collect();
+    store.record_saved_drafts(&saved).unwrap();
+
+    tam_store::trace::start();
+    let now = at(12);
+    let first = store.watched_drafts(&tenant, now, None, 20).unwrap();
+    let last = first.last().unwrap();
+    let next = store.watched_drafts(&tenant, now, Some((last.created_at, last.key.as_str())), 20).unwrap();
+    let sent = Decision { fate: Fate::Sent, changed: Some(0.0), thread: Some("t".into()), note: None };
+    store.settle_fates(&tenant, &[(first[0].key.clone(), sent)], now).unwrap();
+    let counts = store.fate_counts(&tenant, at(0)).unwrap();
+    let statements = tam_store::trace::stop();
+    assert_eq!((first.len(), next.len()), (20, 10), "pages follow each other");
+    assert_eq!(counts.iter().map(|c| (c.fate, c.drafts)).collect::<Vec<_>>(), [(Fate::Draft, 29), (Fate::Sent, 1)]);
+    assert_ne!(
+        store.watched_drafts(&tenant, now, None, 1).unwrap()[0].key,
+        first[0].key,
+        "a sent draft is no longer watched"
+    );
+
+    let problems = walks(&db, &statements);
     assert!(problems.is_empty(), "statements that walk a table:\n{}", problems.join("\n"));
 }

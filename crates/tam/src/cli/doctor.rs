@@ -57,8 +57,17 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     }
     if config.mail.kind == crate::config::MailKind::Gmail {
         // Creating a draft or sending would touch a real mailbox; a token proves the delegation.
-        let gmail = crate::clients::gmail(&config.mail).map_err(|e| format!("{e:#}"));
-        checks.push(check("mail (gmail)", gmail.and_then(|(_, alerts)| alerts.check())));
+        let gmail = crate::clients::gmail_all(&config.mail).map_err(|e| format!("{e:#}"));
+        let (alerts, fates) = match gmail {
+            Ok((_, alerts, fates)) => (alerts.check(), Some(fates)),
+            Err(e) => (Err(e), None),
+        };
+        checks.push(check("mail (gmail)", alerts));
+        // What became of each draft is read from the reps' Sent mail: delegation is domain-wide,
+        // so the alerts mailbox's token proves it for every rep.
+        if let (Some(fates), Some(from)) = (fates, config.mail.alerts_from.as_deref()) {
+            checks.push(check("mail (draft fates)", fates.check(from)));
+        }
     }
     if config.notion.tenant.is_some() {
         checks.extend(notion_checks(&config.notion, crate::clients::pacing(&config)));

@@ -15,6 +15,7 @@ pub mod mcp;
 pub mod migrate;
 pub mod outbox;
 pub mod progress;
+pub mod report;
 pub mod rng;
 pub mod scan;
 pub mod serve;

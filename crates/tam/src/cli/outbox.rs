@@ -180,11 +180,24 @@ pub enum DraftsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Learns what became of each draft saved in a rep's Gmail in the last 30 days: still a
+    /// draft, sent as written, sent edited, deleted (`tam serve` does it every hour).
+    Sync {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
+    let (tenant, account, kind, limit, json) = match command {
+        DraftsCommand::List { tenant, account, kind, limit, json } => (tenant, account, kind, limit, json),
+        DraftsCommand::Sync { tenant, json } => return sync_fates(home, tenant.as_deref(), json),
+    };
     let (store, _) = home.open()?;
-    let DraftsCommand::List { tenant, account, kind, limit, json } = command;
     let limit = limit.map(|n| n as usize);
     let rows = match (account, tenant) {
         (Some(account), tenant) => {
@@ -226,6 +239,32 @@ pub fn drafts(home: &Home, command: DraftsCommand) -> Result<Outcome> {
         writeln!(out, "{} draft(s)", rows.len())?;
     }
     Ok(Outcome::Done)
+}
+
+/// `tam drafts sync`: each tenant's watched drafts looked at in their reps' Gmail.
+fn sync_fates(home: &Home, tenant: Option<&str>, json: bool) -> Result<Outcome> {
+    let (mut store, config) = home.open()?;
+    let clients = crate::clients::Clients::open(&config)?;
+    let Some(mailbox) = clients.draft_fates(&config) else {
+        anyhow::bail!(
+            "[mail] kind = \"local\" saves drafts as .eml files, and what becomes of them cannot be known; \
+             with [mail] kind = \"gmail\", tam reads it from the reps' mailboxes"
+        );
+    };
+    let tenants = crate::cli::scan::select_tenants(&store, tenant)?;
+    let mut reports = Vec::with_capacity(tenants.len());
+    for tenant in &tenants {
+        reports.push(tam_app::fates::sync(&mut store, tenant, &mailbox, tam_app::now(), &tam_core::concurrent::never)?);
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&reports)?)?;
+    } else {
+        for r in &reports {
+            writeln!(out, "{}: {}", r.tenant_id, r.summary())?;
+        }
+    }
+    Ok(if reports.iter().any(|r| r.failed > 0) { Outcome::Partial } else { Outcome::Done })
 }
 
 #[derive(Debug, Subcommand)]

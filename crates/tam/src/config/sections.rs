@@ -132,6 +132,10 @@ kind!(
     MailKind, "[mail] kind", Local => "local", Gmail => "gmail"
 );
 kind!(
+    /// The scope reps' Sent mail is read with, to learn what became of each Gmail draft.
+    MailReadScope, "[mail] read_scope", Readonly => "gmail.readonly", Metadata => "gmail.metadata"
+);
+kind!(
     /// Which Kayako API a helpdesk speaks.
     KayakoApi, "[kayako] api", Classic => "classic", Json => "json"
 );
@@ -223,6 +227,10 @@ pub struct MailConfig {
     pub bcc: Vec<String>,
     /// Gmail calls made at once; each mailbox still keeps to Gmail's per-user quota.
     pub concurrency: usize,
+    /// How Sent mail is read to learn what became of each draft: `gmail.readonly` measures a
+    /// rep's edits on the whole text and finds a draft sent under a new subject;
+    /// `gmail.metadata` sees the first words only.
+    pub read_scope: MailReadScope,
 }
 
 impl MailConfig {
@@ -243,6 +251,7 @@ impl Default for MailConfig {
             timeout_ms: 30_000,
             concurrency: 64,
             bcc: Vec::new(),
+            read_scope: MailReadScope::default(),
         }
     }
 }

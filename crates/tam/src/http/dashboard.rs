@@ -52,7 +52,7 @@ figure{margin:0}figure svg{max-width:100%;height:auto}
 @media (max-width:700px){main{padding:.6rem}.work .hide-narrow,.work .rep-email{display:none}.work .show-narrow{display:inline}
 main>table{display:block;overflow-x:auto}}
 </style></head>
-<body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span>{% if tenant %} <a href="/backtest">backtest</a>{% endif %}<span class="grow"></span>
+<body><header><a href="/">tam</a> <span class="muted">{{ tenant }}</span>{% if tenant %} <a href="/backtest">backtest</a> <a href="/reports">reports</a>{% endif %}<span class="grow"></span>
 {% if as_of %}<span class="asof">as of {{ as_of }}</span>{% endif %}
 {% if tenant %}<form method="post" action="/sign-out"><button>Sign out</button></form>{% endif %}</header>
 <main>{% block body %}{% endblock %}</main></body></html>"#;
@@ -173,6 +173,17 @@ really happened. Nothing is written. <code>tam backtest</code> takes a grid of y
 {% endif %}
 {% endblock %}"#;
 
+const REPORTS: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ tenant }} · reports{% endblock %}{% block body %}
+<h1>What reps made of tam's drafts</h1>
+<p class="muted">Drafts saved since {{ since }}, by kind and writer: sent as written, sent after an edit, deleted, or still
+drafts (unsent after 30 days stays a draft). Accepted is sent ÷ decided (sent or deleted); changed is the mean share of
+words reps changed before sending. <code>tam report drafts</code> prints the same.</p>
+{% if drafts.rows %}<div class="scroll"><table><tr><th>Kind</th><th>Writer</th><th>Drafts</th><th>Still drafts</th><th>Sent as written</th><th>Sent edited</th><th>Deleted</th><th>Unknown</th><th>Accepted</th><th>Changed</th></tr>
+{% for r in drafts.rows %}<tr{% if r.kind == "all" or r.generator == "all" %} class="total"{% endif %}><td>{{ r.kind }}</td><td>{{ r.generator }}</td><td>{{ r.drafts }}</td><td>{{ r.still_draft }}</td><td>{{ r.sent_unchanged }}</td><td>{{ r.sent_edited }}</td><td>{{ r.deleted }}</td><td>{{ r.unknown }}</td><td>{{ pct(r.acceptance_rate) }}</td><td>{{ pct(r.mean_changed) }}</td></tr>{% endfor %}
+</table></div>{% else %}<p class="muted">No draft saved since {{ since }}.</p>{% endif %}
+{% if drafts.note %}<p class="muted">{{ drafts.note }}</p>{% endif %}
+{% endblock %}"#;
+
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
 <h1>Sign in</h1><p>{{ why }}</p>
 <form method="post" action="/sign-in"><label>Your tenant's API token <input name="token" type="password" size="40"></label> <button>Open</button></form>
@@ -187,6 +198,7 @@ fn environment() -> Environment<'static> {
     env.add_template("draft.html", DRAFT).expect("the draft template parses");
     env.add_template("jobs.html", JOBS).expect("the jobs template parses");
     env.add_template("backtest.html", BACKTEST).expect("the backtest template parses");
+    env.add_template("reports.html", REPORTS).expect("the reports template parses");
     env.add_function("pct", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{:.0}%", x * 100.0)));
     env.add_function("days", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{x:.1}")));
     env.add_filter("path", |s: String| -> String { encode(&s) });
@@ -599,6 +611,16 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
     let as_of = latest_scan_time(store, tenant)?;
     let jobs = minijinja::Value::from(minijinja::value::Serde(&runs));
     render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
+}
+
+/// The tenant's reports: what reps made of the drafts saved in the last 90 days.
+pub fn reports(store: &Store, tenant: &TenantId, now: Timestamp) -> Result<String, String> {
+    let since = now.checked_sub(tam_core::SignedDuration::from_hours(24 * 90)).map_err(|e| e.to_string())?;
+    let drafts = tam_app::fates::report(store, tenant, since).map_err(|e| e.to_string())?;
+    let as_of = latest_scan_time(store, tenant)?;
+    let drafts = minijinja::Value::from(minijinja::value::Serde(&drafts));
+    let since = since.strftime("%Y-%m-%d").to_string();
+    render("reports.html", context! { tenant => tenant.as_str(), as_of, drafts, since })
 }
 
 /// What the backtest page replays: the window and the horizon, as the form sends them.

@@ -210,6 +210,7 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/accounts/{id}/draft", get(dashboard_draft))
         .route("/jobs", get(dashboard_jobs))
         .route("/backtest", get(dashboard_backtest))
+        .route("/reports", get(dashboard_reports))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/healthz", get(healthz))

@@ -167,6 +167,18 @@ pub(super) async fn dashboard_jobs(
     .await
 }
 
+/// `GET /reports`: what reps made of the drafts.
+pub(super) async fn dashboard_reports(
+    State(s): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    tenant_page(&s, &headers, &q, String::new(), move |s, tenant| {
+        crate::http::dashboard::reports(&*s.store()?, &tenant, Timestamp::now()).map(Some).map_err(ApiError::internal)
+    })
+    .await
+}
+
 /// `GET /backtest`: the tenant's rules replayed over its history (the form, then the report).
 pub(super) async fn dashboard_backtest(
     State(s): State<Arc<ApiState>>,

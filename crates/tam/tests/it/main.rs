@@ -8,6 +8,7 @@ mod backtest;
 mod cli;
 mod conformance;
 mod dashboard;
+mod fates;
 mod google;
 mod jira;
 mod kayako;
