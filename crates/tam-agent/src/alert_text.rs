@@ -22,6 +22,8 @@ pub struct AlertLine {
     pub why: String,
     /// Where the outreach draft is (a path, or a draft id).
     pub draft: String,
+    /// Where the rep says whether this alert was useful, when the tenant takes feedback.
+    pub feedback: Option<tam_core::feedback::FeedbackLinks>,
 }
 
 /// Subject and text of an individual alert.
@@ -33,6 +35,10 @@ pub fn individual_text(line: &AlertLine, rep_name: &str) -> (String, String) {
     let _ =
         writeln!(text, "\nAn outreach draft to the customer is waiting for your review (not sent):\n  {}", line.draft);
     let _ = writeln!(text, "\n`tam explain {}` shows the full breakdown.", line.account);
+    if let Some(links) = &line.feedback {
+        let _ = writeln!(text, "\nWas this alert useful? Tell us (one click, then confirm):");
+        let _ = writeln!(text, "  useful:     {}\n  not useful: {}", links.useful, links.not_useful);
+    }
     (subject, text)
 }
 
@@ -80,6 +86,9 @@ pub fn digest_text(lines: &[AlertLine], rest: Option<&Rest>, rep_name: &str, ful
             l.why
         );
         let _ = writeln!(text, "    draft: {}", l.draft);
+        if let Some(links) = &l.feedback {
+            let _ = writeln!(text, "    useful: {}\n    not useful: {}", links.useful, links.not_useful);
+        }
     }
     if let Some(rest) = rest {
         let counts =

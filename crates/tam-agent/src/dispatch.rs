@@ -35,6 +35,8 @@ pub struct Channels<'a> {
     pub profiles: &'a mut dyn ProfilePublisher,
     /// Writes the drafts.
     pub writer: &'a dyn Writer,
+    /// Signs the "useful" / "not useful" links alerts carry; none: alerts carry none.
+    pub feedback: Option<&'a tam_core::feedback::LinkMaker>,
 }
 
 /// What one dispatch run did.
@@ -211,7 +213,7 @@ fn deliver_group(
     let mut jobs: Vec<(usize, Job)> = Vec::new();
     let mut facts = Facts::new(store);
     for (i, row) in group.iter().enumerate() {
-        match prepare(&mut facts, row, now) {
+        match prepare(&mut facts, row, ch.feedback, now) {
             Ok(Ok(job)) => {
                 steps.push(None);
                 jobs.push((i, job));
@@ -401,7 +403,12 @@ fn same_tenant(row: &OutboxRow, tenant: &TenantId) -> Result<(), Outcome> {
 
 /// The content a row's channel needs, or the step it ends with without its channel (an
 /// unreadable payload, content that can no longer be built, an alert waiting for its draft).
-fn prepare(facts: &mut Facts<'_>, row: &OutboxRow, now: Timestamp) -> Result<Result<Job, Step>, StoreError> {
+fn prepare(
+    facts: &mut Facts<'_>,
+    row: &OutboxRow,
+    feedback: Option<&tam_core::feedback::LinkMaker>,
+    now: Timestamp,
+) -> Result<Result<Job, Step>, StoreError> {
     let store = facts.store();
     let not = |o: Outcome| Err(Step::Attempted(o));
     Ok(match row.kind {
@@ -433,7 +440,7 @@ fn prepare(facts: &mut Facts<'_>, row: &OutboxRow, now: Timestamp) -> Result<Res
         },
         EffectKind::EmailAlert | EffectKind::ChatAlert | EffectKind::Digest | EffectKind::ChatDigest => {
             match parse::<AlertPayload>(row) {
-                Ok(payload) => match alert(store, row, &payload, now)? {
+                Ok(payload) => match alert(store, row, &payload, feedback, now)? {
                     Ready::Alert(alert) if matches!(row.kind, EffectKind::ChatAlert | EffectKind::ChatDigest) => {
                         Ok(Job::Chat(alert))
                     }
@@ -479,7 +486,13 @@ enum Ready {
 /// The alert text, linking each account's draft. While a draft is still being delivered the
 /// alert waits for it (without using up attempts); a draft that failed is named as such, so a
 /// broken mailbox never keeps a red account from the rep.
-fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp) -> Result<Ready, StoreError> {
+fn alert(
+    store: &Store,
+    row: &OutboxRow,
+    payload: &AlertPayload,
+    feedback: Option<&tam_core::feedback::LinkMaker>,
+    now: Timestamp,
+) -> Result<Ready, StoreError> {
     let mut lines = Vec::with_capacity(payload.lines.len());
     for l in &payload.lines {
         let draft = match &l.draft_key {
@@ -495,7 +508,18 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
                 Some(d) => return Ok(Ready::Wait(d.next_attempt_at.max(soon(now)))),
             },
         };
+        // Each account's alert is judged on its own: a digest's lines each carry their links.
+        let ballot = tam_core::feedback::Ballot {
+            tenant: row.tenant.clone(),
+            alert: row.key.as_str().to_owned(),
+            account: l.account.to_string(),
+            reason: l.reason.clone(),
+            rep: payload.rep.clone(),
+            vote: tam_core::feedback::Vote::Useful,
+            expires: 0,
+        };
         lines.push(TextLine {
+            feedback: feedback.and_then(|maker| maker.links(&ballot, now)),
             account: l.account.to_string(),
             name: l.name.clone(),
             score: l.score,
@@ -525,5 +549,12 @@ fn alert(store: &Store, row: &OutboxRow, payload: &AlertPayload, now: Timestamp)
         subject: Subject::new(&subject),
         text,
         key: row.key.clone(),
+        feedback: lines
+            .iter()
+            .filter_map(|l| {
+                let links = l.feedback.clone()?;
+                Some(tam_core::comms::AlertFeedback { account_name: l.name.clone(), links })
+            })
+            .collect(),
     }))
 }

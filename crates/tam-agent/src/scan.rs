@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
 use tam_core::scoring::{self, Health, Rule, ScoringConfig};
-use tam_core::{AccountId, HealthStatus, TenantId, Timestamp, Trend};
+use tam_core::{AccountId, Email, HealthStatus, SignedDuration, TenantId, Timestamp, Trend};
 use tam_store::{AccountError, ScanInput, ScanSummary, ScanWindow, SnapshotRecord, Store, StoreError};
 
 pub use crate::scanned::AccountResult;
@@ -87,11 +87,12 @@ fn scan_some(
     dry_run: bool,
     mut progress: impl FnMut(u64),
 ) -> Result<ScanReport, StoreError> {
+    let budgets = rep_budgets(store, tenant, as_of, &cfg.escalation)?;
     if !dry_run
         && only.is_none()
         && let Some(reader) = store.reader()?
     {
-        return scan_pipelined(store, reader, tenant, as_of, cfg, progress);
+        return scan_pipelined(store, reader, tenant, as_of, cfg, &budgets, progress);
     }
     let window = scan_window(as_of, cfg);
     let mut accounts = Vec::new();
@@ -113,7 +114,7 @@ fn scan_some(
     }
     progress(done);
 
-    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
+    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg, &budgets);
 
     if !dry_run {
         let effects = crate::effects::plan(tenant, as_of, &accounts, digest_top(cfg));
@@ -138,6 +139,7 @@ fn scan_pipelined(
     tenant: &TenantId,
     as_of: Timestamp,
     cfg: &ScanConfig,
+    budgets: &BTreeMap<Email, u32>,
     mut progress: impl FnMut(u64),
 ) -> Result<ScanReport, StoreError> {
     let window = scan_window(as_of, cfg);
@@ -182,7 +184,7 @@ fn scan_pipelined(
         reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
 
-    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg);
+    let (digests, mut summary) = conclude(&mut accounts, &mut failed, cfg, budgets);
     // The snapshots learn how their rep is told while the effects are planned beside them.
     let effects = std::thread::scope(|scope| -> Result<_, StoreError> {
         let scanned = &accounts;
@@ -208,8 +210,10 @@ fn conclude(
     accounts: &mut [AccountResult],
     failed: &mut Vec<AccountError>,
     cfg: &ScanConfig,
+    budgets: &BTreeMap<Email, u32>,
 ) -> (BTreeMap<String, Vec<AccountId>>, ScanSummary) {
-    let digests = plan_alerts(accounts, failed, cfg.escalation.alert_budget_per_rep);
+    let budget = cfg.escalation.alert_budget_per_rep;
+    let digests = plan_alerts(accounts, failed, |rep| budgets.get(rep).copied().unwrap_or(budget));
     // Worst first, then by id: the accounts come in id order, and this sort keeps the order of
     // equal scores (sorting by index, it moves each account once, not at each merge).
     accounts.sort_by_cached_key(|a| a.health.score);
@@ -261,12 +265,33 @@ fn record(a: &AccountResult) -> SnapshotRecord<'_> {
     }
 }
 
-/// Applies the per-rep budget to every account that wants an alert; returns the digests.
+/// Each rep's budget where their feedback lowered it (`adapt_alert_budget`): one read of the
+/// tenant's votes of the last 30 days.
+fn rep_budgets(
+    store: &Store,
+    tenant: &TenantId,
+    as_of: Timestamp,
+    escalation: &tam_core::escalation::EscalationConfig,
+) -> Result<BTreeMap<Email, u32>, StoreError> {
+    if !escalation.adapt_alert_budget {
+        return Ok(BTreeMap::new());
+    }
+    let since = as_of.checked_sub(SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS)).unwrap_or(as_of);
+    let configured = escalation.alert_budget_per_rep;
+    Ok(store
+        .rep_votes(tenant, since)?
+        .into_iter()
+        .map(|(rep, votes)| (rep, tam_core::feedback::adapted_budget(configured, votes)))
+        .filter(|(_, budget)| *budget != configured)
+        .collect())
+}
+
+/// Applies each rep's budget to every account that wants an alert; returns the digests.
 /// `accounts` are in id order, as the store reads them.
 fn plan_alerts(
     accounts: &mut [AccountResult],
     failed: &mut Vec<AccountError>,
-    budget: u32,
+    budget_of: impl Fn(&Email) -> u32,
 ) -> BTreeMap<String, Vec<AccountId>> {
     let mut requests = Vec::new();
     for a in accounts.iter().filter(|a| a.decision.alert.is_some()) {
@@ -289,7 +314,7 @@ fn plan_alerts(
         }
     }
     debug_assert!(accounts.is_sorted_by(|a, b| a.account < b.account), "accounts in id order");
-    let plan = alerts::plan(&requests, budget);
+    let plan = alerts::plan_by_rep(&requests, budget_of);
     // The accounts are in id order: each alerted one is found by a binary search, which costs
     // less than hashing every account of the book.
     for a in accounts.iter_mut() {

@@ -44,6 +44,8 @@ pub struct AppChannels {
     pub writer: Arc<dyn Writer + Send + Sync>,
     /// What reads back the fate of saved drafts; none when the mailbox cannot tell.
     pub fates: Option<Box<dyn DraftFates + Send>>,
+    /// Signs the feedback links alerts carry; none: alerts carry none.
+    pub feedback: Option<tam_core::feedback::LinkMaker>,
 }
 
 /// The `[notion]` tenant's CRM and profile writers.
@@ -104,6 +106,7 @@ impl AppChannels {
             crm,
             profiles,
             writer: self.writer.as_ref(),
+            feedback: self.feedback.as_ref(),
         }
     }
 

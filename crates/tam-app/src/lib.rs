@@ -15,6 +15,7 @@
 //! * [`scan`]: a tenant's scan, as every caller runs it.
 //! * [`jobs`]: the scheduler's tick.
 //! * [`fates`]: what reps made of the drafts: each looked at in its mailbox, and the report.
+//! * [`feedback`]: what reps said of their alerts, per escalation reason and per rep.
 //! * [`backtest`]: the daily scan replayed over the tenant's history, judged against its real
 //!   escalations.
 //! * [`views`]: what readers are shown: explanations, histories, tickets, profiles, drafts,
@@ -24,6 +25,7 @@
 pub mod backtest;
 pub mod channels;
 pub mod fates;
+pub mod feedback;
 pub mod heartbeats;
 pub mod jobs;
 pub mod log;

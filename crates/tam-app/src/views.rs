@@ -67,6 +67,9 @@ pub struct Explanation {
     pub episodes: Vec<Episode>,
     /// Scans, newest first.
     pub history: Vec<Point>,
+    /// The rep's individual alerts a scan, as of the latest scan: lowered when their feedback
+    /// says most alerts were not useful and the tenant lets it (`adapt_alert_budget`).
+    pub alert_budget: tam_core::feedback::AlertBudget,
 }
 
 /// The latest scan of an account, with the breakdown in points and in words.
@@ -134,6 +137,7 @@ pub fn explanation(
     tenant: &TenantId,
     account: &AccountId,
     history: usize,
+    escalation: &tam_core::escalation::EscalationConfig,
 ) -> Result<Explanation, ViewError> {
     let row = known(store, tenant, account)?;
     let history = store.snapshots(tenant, account, history.max(1))?;
@@ -141,7 +145,15 @@ pub fn explanation(
         return Err(ViewError::NotScanned { tenant: tenant.clone(), account: account.clone() });
     };
     let episodes = store.episodes(tenant, account)?;
+    let since = latest
+        .as_of
+        .checked_sub(tam_core::SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS))
+        .unwrap_or(latest.as_of);
+    let votes = store.votes_of_rep(tenant, &row.rep_email, since)?;
+    let alert_budget =
+        tam_core::feedback::AlertBudget::of(escalation.alert_budget_per_rep, escalation.adapt_alert_budget, votes);
     Ok(Explanation {
+        alert_budget,
         tenant_id: tenant.clone(),
         account_id: account.clone(),
         name: row.name,

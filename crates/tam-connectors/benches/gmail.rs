@@ -117,6 +117,7 @@ fn main() {
             subject: Subject::new(&format!("[tam] Account {i} is red")),
             text: "Hi".into(),
             key: IdemKey::new(EffectKind::EmailAlert, &format!("acct-{i}"), "2026-03-29T07:00:00Z".parse().unwrap()),
+            feedback: Vec::new(),
         })
         .collect();
     let started = Instant::now();

@@ -80,9 +80,13 @@ impl ChatWebhooks {
 
 /// `*subject*` then the text, cut to the size limit on a character boundary.
 fn message_text(alert: &RepAlert) -> String {
+    text_within(alert, MAX_TEXT_BYTES)
+}
+
+fn text_within(alert: &RepAlert, max: usize) -> String {
     let mut text = format!("*{}*\n\n{}", alert.subject.as_str(), alert.text.trim_end());
-    if text.len() > MAX_TEXT_BYTES {
-        let mut cut = MAX_TEXT_BYTES;
+    if text.len() > max {
+        let mut cut = max;
         while !text.is_char_boundary(cut) {
             cut -= 1;
         }
@@ -140,6 +144,36 @@ fn message_query(alert: &RepAlert) -> String {
 
 fn message_body(alert: &RepAlert) -> Value {
     json!({"text": message_text(alert), "thread": {"threadKey": format!("tam-{}", alert.key.digest())}})
+}
+
+/// Accounts whose feedback buttons a card shows; a longer digest keeps its links in the text.
+const MAX_FEEDBACK_CARDS: usize = 10;
+
+/// The Chat API's message: the text, and a card with "Useful" / "Not useful" buttons for each
+/// account the alert names (cards need app authentication, which the API channel has; the
+/// webhook keeps the links in its text). Text and cards share Chat's size limit.
+fn api_message_body(alert: &RepAlert) -> Value {
+    let mut body = message_body(alert);
+    if alert.feedback.is_empty() || alert.feedback.len() > MAX_FEEDBACK_CARDS {
+        return body;
+    }
+    let button = |text: &str, url: &str| json!({"text": text, "onClick": {"openLink": {"url": url}}});
+    let sections: Vec<Value> = alert
+        .feedback
+        .iter()
+        .map(|f| {
+            json!({"header": f.account_name, "widgets": [{"buttonList": {"buttons": [
+                button("Useful", &f.links.useful),
+                button("Not useful", &f.links.not_useful),
+            ]}}]})
+        })
+        .collect();
+    let card = json!([{"cardId": format!("feedback-{}", alert.key.digest()),
+                        "card": {"header": {"title": "Was this alert useful?"}, "sections": sections}}]);
+    let room = MAX_TEXT_BYTES.saturating_sub(card.to_string().len());
+    body["text"] = json!(text_within(alert, room));
+    body["cardsV2"] = card;
+    body
 }
 
 fn agent(timeout: Duration) -> ureq::Agent {
@@ -372,7 +406,7 @@ impl ChatApi {
             return Outcome::Rejected { reason: format!("{space:?} is not a Chat space name (spaces/...)") };
         }
         let url = format!("{}/v1/{space}/messages?{}", self.base_url, message_query(alert));
-        let body = message_body(alert);
+        let body = api_message_body(alert);
         pace(&*self.pacing, &space, self.min_interval);
         for attempt in 0..2 {
             let token = match self.auth.token("", CHAT_BOT) {
@@ -420,7 +454,29 @@ mod tests {
             subject: tam_core::comms::Subject::new("s"),
             text: String::new(),
             key: tam_core::outbox::IdemKey::from_stored(format!("{space}#{n}")),
+            feedback: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_api_alert_with_feedback_links_carries_a_card_of_buttons_within_chats_size_limit() {
+        let links = tam_core::feedback::FeedbackLinks {
+            useful: "https://tam.example.com/feedback/u".into(),
+            not_useful: "https://tam.example.com/feedback/n".into(),
+        };
+        let mut a = alert("spaces/A", 1);
+        assert!(api_message_body(&a).get("cardsV2").is_none(), "no links, no card");
+        a.text = "x".repeat(40_000);
+        a.feedback = vec![tam_core::comms::AlertFeedback { account_name: "Northwind".into(), links }];
+        let body = api_message_body(&a);
+        let section = &body["cardsV2"][0]["card"]["sections"][0];
+        assert_eq!(section["header"], "Northwind");
+        let buttons = &section["widgets"][0]["buttonList"]["buttons"];
+        assert_eq!((buttons[0]["text"].as_str(), buttons[1]["text"].as_str()), (Some("Useful"), Some("Not useful")));
+        assert_eq!(buttons[1]["onClick"]["openLink"]["url"], "https://tam.example.com/feedback/n");
+        assert!(body.to_string().len() <= 32_000, "text and card share the limit");
+        // The webhook keeps the links in its text only.
+        assert!(message_body(&a).get("cardsV2").is_none());
     }
 
     #[test]
@@ -498,6 +554,7 @@ mod tests {
             subject: tam_core::comms::Subject::new("Digest"),
             text: "é".repeat(40_000),
             key: tam_core::outbox::IdemKey::from_stored("digest:x".into()),
+            feedback: Vec::new(),
         };
         let text = message_text(&alert);
         assert!(text.len() < 32_000 && text.ends_with("(cut to fit Chat's message size limit)"));

@@ -57,14 +57,19 @@ pub struct RepPlan {
 /// Splits alert requests per rep into individual alerts (worst first, up to `budget`) and one
 /// digest of the rest. Ties on score go to the lower account id, so the plan is deterministic.
 pub fn plan(requests: &[AlertRequest], budget: u32) -> BTreeMap<Email, RepPlan> {
+    plan_by_rep(requests, |_| budget)
+}
+
+/// [`plan`] with each rep's own budget (one adapted to their feedback).
+pub fn plan_by_rep(requests: &[AlertRequest], budget_of: impl Fn(&Email) -> u32) -> BTreeMap<Email, RepPlan> {
     let mut by_rep: BTreeMap<Email, Vec<&AlertRequest>> = BTreeMap::new();
     for r in requests {
         by_rep.entry(r.rep.clone()).or_default().push(r);
     }
-    let budget = usize::try_from(budget).unwrap_or(usize::MAX);
     by_rep
         .into_iter()
         .map(|(rep, mut reqs)| {
+            let budget = usize::try_from(budget_of(&rep)).unwrap_or(usize::MAX);
             reqs.sort_by(|a, b| (a.score, &a.account).cmp(&(b.score, &b.account)));
             let mut ids = reqs.into_iter().map(|r| r.account.clone());
             let individual: Vec<AccountId> = ids.by_ref().take(budget).collect();

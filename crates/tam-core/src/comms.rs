@@ -568,6 +568,18 @@ pub struct RepAlert {
     pub text: String,
     /// The effect's idempotency key.
     pub key: IdemKey,
+    /// Each account's "useful" / "not useful" links (a chat card shows them as buttons; the
+    /// text has them already). Empty when the tenant takes no feedback.
+    pub feedback: Vec<AlertFeedback>,
+}
+
+/// The feedback links of one account in an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFeedback {
+    /// The customer's name, as the alert names it.
+    pub account_name: String,
+    /// Its links.
+    pub links: crate::feedback::FeedbackLinks,
 }
 
 /// An event for other agents (SPEC 8).

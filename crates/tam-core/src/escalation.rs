@@ -25,6 +25,9 @@ pub struct EscalationConfig {
     pub alert_budget_per_rep: u32,
     /// Accounts a digest lists, worst first; the rest it counts by status and reason.
     pub digest_top_accounts: u32,
+    /// Lowers a rep's budget when most of their recent alerts were marked not useful (never
+    /// below 1; see [`crate::feedback::adapted_budget`]).
+    pub adapt_alert_budget: bool,
 }
 
 impl EscalationConfig {
@@ -49,6 +52,7 @@ impl Default for EscalationConfig {
             worsen_points: 10,
             alert_budget_per_rep: 5,
             digest_top_accounts: 20,
+            adapt_alert_budget: false,
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod comms;
 pub mod concurrent;
 pub mod escalation;
 pub mod fate;
+pub mod feedback;
 mod field;
 mod id;
 pub mod mime;

@@ -21,6 +21,7 @@ const TABLES: &[(&str, &str)] = &[
     ("outbox_attempts", "id"),
     ("drafts", "tenant_id, idem_key"),
     ("draft_fates", "tenant_id, idem_key"),
+    ("alert_feedback", "tenant_id, alert_key, account_id"),
     ("notifications", "tenant_id, idem_key"),
     ("events", "id"),
     ("profile_facts", "tenant_id, account_id, section, fact_key"),

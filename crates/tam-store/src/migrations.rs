@@ -366,6 +366,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX draft_fates_watched ON draft_fates (tenant_id, created_at, idem_key) WHERE fate = 'draft';
     CREATE INDEX draft_fates_by_time ON draft_fates (tenant_id, created_at);
     "#,
+    // 16: reps' votes on their alerts, one per alert and account.
+    r#"
+    CREATE TABLE alert_feedback (
+        tenant_id   TEXT NOT NULL,
+        alert_key   TEXT NOT NULL,
+        account_id  TEXT NOT NULL,
+        reason      TEXT NOT NULL,               -- why the account escalated: the rule judged
+        rep_email   TEXT NOT NULL,
+        vote        TEXT NOT NULL,               -- useful | not_useful
+        voted_at    INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, alert_key, account_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_feedback_by_time ON alert_feedback (tenant_id, voted_at);
+    CREATE INDEX alert_feedback_by_rep ON alert_feedback (tenant_id, rep_email, voted_at);
+    "#,
 ];
 
 /// PostgreSQL's migrations, each with the schema version it reaches. Text is compared byte by
@@ -685,6 +700,23 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
     );
     CREATE INDEX draft_fates_watched ON draft_fates (tenant_id, created_at, idem_key) WHERE fate = 'draft';
     CREATE INDEX draft_fates_by_time ON draft_fates (tenant_id, created_at);
+    "#,
+    ),
+    (
+        16,
+        r#"
+    CREATE TABLE alert_feedback (
+        tenant_id   TEXT COLLATE "C" NOT NULL,
+        alert_key   TEXT COLLATE "C" NOT NULL,
+        account_id  TEXT COLLATE "C" NOT NULL,
+        reason      TEXT COLLATE "C" NOT NULL,
+        rep_email   TEXT COLLATE "C" NOT NULL,
+        vote        TEXT COLLATE "C" NOT NULL,
+        voted_at    BIGINT NOT NULL,
+        PRIMARY KEY (tenant_id, alert_key, account_id)
+    );
+    CREATE INDEX alert_feedback_by_time ON alert_feedback (tenant_id, voted_at);
+    CREATE INDEX alert_feedback_by_rep ON alert_feedback (tenant_id, rep_email, voted_at);
     "#,
     ),
 ];

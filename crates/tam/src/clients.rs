@@ -257,6 +257,7 @@ pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<AppChanne
         notion: notion(config, clients)?,
         writer: Arc::clone(&clients.writer),
         fates: clients.draft_fates(config).map(|f| Box::new(f) as Box<dyn tam_core::ports::DraftFates + Send>),
+        feedback: config.api.feedback_links()?,
     })
 }
 

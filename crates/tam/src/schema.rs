@@ -86,8 +86,16 @@ fn views() -> Value {
             "tenant_id": {"type": "string"},
             "accounts": {"type": "array", "items": {"$ref": "#/components/schemas/AccountHealth"}}}},
         "Explanation": {"type": "object",
-            "required": ["tenant_id", "account_id", "name", "rep_name", "rep_email", "latest", "episodes", "history"],
+            "required": ["tenant_id", "account_id", "name", "rep_name", "rep_email", "latest", "episodes", "history",
+                         "alert_budget"],
             "properties": {
+                "alert_budget": {"type": "object", "required": ["per_scan", "configured", "adapts", "votes"],
+                    "description": "The rep's individual alerts a scan, lowered when their feedback says most were not useful",
+                    "properties": {
+                        "per_scan": {"type": "integer", "minimum": 0}, "configured": {"type": "integer", "minimum": 0},
+                        "adapts": {"type": "boolean"},
+                        "votes": {"type": "object", "required": ["useful", "not_useful"], "properties": {
+                            "useful": {"type": "integer", "minimum": 0}, "not_useful": {"type": "integer", "minimum": 0}}}}},
                 "tenant_id": {"type": "string"}, "account_id": {"type": "string"}, "name": {"type": "string"},
                 "rep_name": {"type": "string"}, "rep_email": {"type": "string"},
                 "latest": {"$ref": "#/components/schemas/Latest"},

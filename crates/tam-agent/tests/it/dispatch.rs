@@ -149,6 +149,7 @@ pub(crate) fn with_channels<R>(fake: &mut Fake, f: impl FnOnce(&mut Channels<'_>
         crm: &mut e,
         profiles: &mut p,
         writer: &writer,
+        feedback: None,
     };
     f(&mut channels)
 }

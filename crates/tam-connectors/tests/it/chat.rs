@@ -20,6 +20,7 @@ fn alert(key: &str) -> RepAlert {
         subject: Subject::new("[tam] Northwind is red (10)"),
         text: "Northwind escalated.".into(),
         key: IdemKey::from_stored(key.into()),
+        feedback: Vec::new(),
     }
 }
 

@@ -119,6 +119,7 @@ fn rep_alert() -> RepAlert {
         subject: Subject::new("[tam] Northwind is red (10)"),
         text: "Draft ready.".into(),
         key: IdemKey::from_stored("email_alert:a1:x".into()),
+        feedback: Vec::new(),
     }
 }
 

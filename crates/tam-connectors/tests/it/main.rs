@@ -27,5 +27,6 @@ pub(crate) fn chat_alert(key: &str) -> tam_core::comms::RepAlert {
         subject: tam_core::comms::Subject::new("[tam] Northwind is red (10)"),
         text: "Northwind escalated.".into(),
         key: tam_core::outbox::IdemKey::from_stored(key.into()),
+        feedback: Vec::new(),
     }
 }

@@ -97,6 +97,7 @@ impl Embedded {
             crm: &mut self.crm,
             profiles: &mut self.profiles,
             writer: &self.writer,
+            feedback: None,
         };
         dispatch(store, tenant, &mut channels, now, &DeliveryPolicy::default(), "w").unwrap()
     }

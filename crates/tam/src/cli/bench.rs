@@ -800,7 +800,7 @@ fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'stati
         time("outbox_status", &mut || json(&views::outbox_status(store, tenant)?))?;
     }
     for id in &ids {
-        time("explain_account", &mut || json(&views::explanation(store, tenant, id, 30)?))?;
+        time("explain_account", &mut || json(&views::explanation(store, tenant, id, 30, &Default::default())?))?;
         time("score_history", &mut || json(&views::score_history(store, tenant, id, 30)?))?;
         time("list_open_tickets", &mut || json(&views::open_tickets(store, tenant, id)?))?;
         time("relationship_profile", &mut || json(&views::profile(store, tenant, id)?))?;
@@ -886,8 +886,8 @@ fn dashboard_phase(
     for id in accounts.iter().take(10) {
         let id = tam_core::AccountId::parse("account", id)?;
         let started = Instant::now();
-        let cool_down_days = config.rules.scan(Some(tenant)).escalation.cool_down_days;
-        let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &config.tickets };
+        let escalation = &config.rules.scan(Some(tenant)).escalation;
+        let pages = crate::http::dashboard::AccountPages { escalation, tickets: &config.tickets };
         account(store, tenant, &id, &pages, Timestamp::now()).map_err(anyhow::Error::msg)?;
         millis.push(started.elapsed().as_secs_f64() * 1000.0);
     }

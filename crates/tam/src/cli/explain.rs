@@ -28,10 +28,11 @@ pub struct Args {
 }
 
 pub fn run(home: &Home, args: Args) -> Result<Outcome> {
-    let (store, _) = home.open()?;
+    let (store, config) = home.open()?;
     let account = AccountId::parse("account", &args.account).map_err(|e| anyhow::anyhow!("{e}"))?;
     let tenant = resolve_tenant(&store, &account, args.tenant.as_deref())?;
-    let view = views::explanation(&store, &tenant, &account, args.history)?;
+    let escalation = &config.rules.scan(Some(&tenant)).escalation;
+    let view = views::explanation(&store, &tenant, &account, args.history, escalation)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&view)?)?;
@@ -54,6 +55,7 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
     }
     writeln!(out)?;
     writeln!(out, "{}", escalation_line(latest))?;
+    writeln!(out, "Alert budget of {}: {}.", view.rep_email, view.alert_budget.words())?;
     let closed = view.episodes.iter().filter(|e| e.closed_at.is_some()).count();
     if closed > 0 {
         writeln!(out, "Earlier escalations: {closed} (see --json for each).")?;

@@ -1,4 +1,5 @@
 //! `tam report drafts`: what reps made of the drafts, per communication kind and writer.
+//! `tam report alerts`: what reps said of their alerts, per escalation reason and per rep.
 
 use std::io::Write;
 
@@ -27,16 +28,73 @@ pub enum ReportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Alerts' feedback ("useful" / "not useful" from the links each alert carries), per
+    /// escalation reason and per rep.
+    Alerts {
+        /// Only this tenant.
+        #[arg(long, value_name = "TENANT")]
+        tenant: Option<String>,
+        /// Votes cast since this day (UTC); default: the last 90 days.
+        #[arg(long, value_name = "DATE")]
+        since: Option<Date>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(home: &Home, command: ReportCommand) -> Result<Outcome> {
-    let ReportCommand::Drafts { tenant, since, json } = command;
-    let (store, _) = home.open()?;
-    let since = match since {
+    match command {
+        ReportCommand::Drafts { tenant, since, json } => drafts(home, tenant.as_deref(), since, json),
+        ReportCommand::Alerts { tenant, since, json } => alerts(home, tenant.as_deref(), since, json),
+    }
+}
+
+/// The instant a `--since` day starts (UTC), or 90 days ago.
+fn start(since: Option<Date>) -> Result<Timestamp> {
+    Ok(match since {
         Some(day) => day.to_zoned_datetime(jiff::tz::TimeZone::UTC)?.timestamp(),
         None => tam_app::now().checked_sub(jiff::SignedDuration::from_hours(24 * DEFAULT_DAYS))?,
-    };
-    let tenants = crate::cli::scan::select_tenants(&store, tenant.as_deref())?;
+    })
+}
+
+fn alerts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let since = start(since)?;
+    let tenants = crate::cli::scan::select_tenants(&store, tenant)?;
+    let reports = tenants.iter().map(|t| tam_app::feedback::report(&store, t, since)).collect::<Result<Vec<_>, _>>()?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string(&reports)?)?;
+        return Ok(Outcome::Done);
+    }
+    for r in &reports {
+        writeln!(out, "{}: {} vote(s) on alerts since {}", r.tenant_id, r.votes, day(r.since))?;
+        for (title, rows) in [("by escalation reason", &r.by_reason), ("by rep", &r.by_rep)] {
+            if rows.is_empty() {
+                continue;
+            }
+            writeln!(out, "  {title}:")?;
+            writeln!(out, "    {:<32} {:>6} {:>10} {:>10}", "", "useful", "not useful", "usefulness")?;
+            for u in rows.iter() {
+                writeln!(
+                    out,
+                    "    {:<32} {:>6} {:>10} {:>10}",
+                    u.by.replace('_', " "),
+                    u.useful,
+                    u.not_useful,
+                    percent(u.usefulness)
+                )?;
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn drafts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) -> Result<Outcome> {
+    let (store, _) = home.open()?;
+    let since = start(since)?;
+    let tenants = crate::cli::scan::select_tenants(&store, tenant)?;
     let reports = tenants.iter().map(|t| tam_app::fates::report(&store, t, since)).collect::<Result<Vec<_>, _>>()?;
     let mut out = std::io::stdout().lock();
     if json {

@@ -43,6 +43,9 @@ pub fn default_file() -> String {
 # alert_budget_per_rep = {}
 # A digest lists the rep's worst accounts and counts the rest by status and reason.
 # digest_top_accounts = {}
+# Lower a rep's budget (never below 1) when most of their last 30 days' rated alerts were
+# marked not useful through the alerts' feedback links.
+# adapt_alert_budget = {}
 
 [import]
 # future_tolerance_minutes = {}
@@ -205,6 +208,8 @@ pub fn default_file() -> String {
 #   acme = "TAM_API_TOKEN_ACME"
 # [api.release_secrets]        POST /v1/webhooks/release, signed X-Hub-Signature: sha256=...
 #   acme = "TAM_RELEASE_SECRET_ACME"
+# [api.feedback_secrets]       signs the "useful" / "not useful" links of the tenant's alerts,
+#   acme = "TAM_FEEDBACK_SECRET_ACME"  served at public_url/feedback/... (16+ characters)
 
 [store]
 # The home's SQLite file by default. Several `tam serve` replicas share one PostgreSQL (14 or
@@ -242,6 +247,7 @@ pub fn default_file() -> String {
         e.worsen_points,
         e.alert_budget_per_rep,
         e.digest_top_accounts,
+        e.adapt_alert_budget,
         i.future_tolerance_minutes,
         i.default_check_in_interval_days,
         r.max_attempts,

@@ -206,7 +206,11 @@ impl Config {
         jira.zone().with_context(|| format!("config {origin}: [jira] time_zone"))?;
         let kayako: KayakoSection = section(&raw, "kayako").with_context(|| format!("config {origin}"))?;
         let api: ApiSection = section(&raw, "api").with_context(|| format!("config {origin}"))?;
-        for (section, entries) in [("[api.tokens]", &api.tokens), ("[api.release_secrets]", &api.release_secrets)] {
+        for (section, entries) in [
+            ("[api.tokens]", &api.tokens),
+            ("[api.release_secrets]", &api.release_secrets),
+            ("[api.feedback_secrets]", &api.feedback_secrets),
+        ] {
             for tenant in entries.keys() {
                 TenantId::parse(section, tenant).with_context(|| format!("config {origin}"))?;
             }

@@ -375,8 +375,39 @@ pub struct ApiSection {
     pub heartbeat_burst: u32,
     /// Tenant id → the variable holding the secret its release webhook is signed with.
     pub release_secrets: std::collections::BTreeMap<String, EnvVarName>,
+    /// Tenant id → the variable holding the secret its alerts' "useful" / "not useful" links
+    /// are signed with (at least 16 characters); a tenant without one gets alerts without links.
+    pub feedback_secrets: std::collections::BTreeMap<String, EnvVarName>,
     /// The variable holding a token that sees every tenant's `/metrics` (a scraper's).
     pub metrics_token_env: Option<EnvVarName>,
+}
+
+/// Shortest feedback secret taken: a short one could be guessed.
+pub const MIN_FEEDBACK_SECRET: usize = 16;
+
+impl ApiSection {
+    /// Where alerts' feedback links point (`public_url`, else where `listen` is) and the secret
+    /// of each tenant that has one set; none without an address or a secret. A secret too short
+    /// is an error naming its variable (never its value).
+    pub fn feedback_links(&self) -> Result<Option<tam_core::feedback::LinkMaker>> {
+        let Some(base) =
+            self.public_url.clone().or_else(|| self.listen.as_deref().map(|l| crate::a2a::base_url(None, l)))
+        else {
+            return Ok(None);
+        };
+        let mut secrets = std::collections::BTreeMap::new();
+        for (tenant, var) in &self.feedback_secrets {
+            let Some(secret) = var.value() else { continue };
+            if secret.chars().count() < MIN_FEEDBACK_SECRET {
+                anyhow::bail!(
+                    "[api.feedback_secrets] {tenant}: {var} holds fewer than {MIN_FEEDBACK_SECRET} characters"
+                );
+            }
+            let tenant = tam_core::TenantId::parse("[api.feedback_secrets]", tenant)?;
+            secrets.insert(tenant, secret.into_bytes());
+        }
+        Ok((!secrets.is_empty()).then(|| tam_core::feedback::LinkMaker::new(&base, secrets)))
+    }
 }
 
 impl Default for ApiSection {
@@ -389,6 +420,7 @@ impl Default for ApiSection {
             heartbeats_per_second: 500.0,
             heartbeat_burst: 1_000,
             release_secrets: std::collections::BTreeMap::new(),
+            feedback_secrets: std::collections::BTreeMap::new(),
             metrics_token_env: None,
         }
     }

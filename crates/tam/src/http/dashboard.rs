@@ -23,6 +23,7 @@ use tam_store::{Store, WorkFilter};
 
 const LAYOUT: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>{% block title %}tam{% endblock %}</title>
 <style>
 body{font:15px/1.45 system-ui,sans-serif;margin:0;color:#1f2328;background:#fff}
@@ -113,6 +114,7 @@ const ACCOUNT: &str = r#"{% extends "layout.html" %}{% block title %}tam · {{ n
 {% if episode %}<p><strong class="red">Open since {{ episode.opened }}</strong> ({{ episode.days }} d): {{ episode.reason }}. Last alert {{ episode.last_alert }}; {{ episode.alerts }} alert(s) sent in this episode; the next reminder, if it stays escalated, from {{ episode.next_reminder }}.</p>
 {% elif closed %}<p class="muted">The last episode ({{ closed.reason }}) opened {{ closed.opened }} and closed {{ closed.closed }}.</p>
 {% else %}<p class="muted">Never escalated.</p>{% endif %}
+<p class="muted">Alert budget of {{ rep_email }}: {{ budget }}.</p>
 <h2 id="drafts">Drafts</h2>
 {% if drafts %}<table><tr><th>Saved</th><th>Kind</th><th>Subject</th><th>Written by</th></tr>
 {% for d in drafts %}<tr><td>{{ d.date }}</td><td>{{ d.kind }}</td><td>{% if d.link %}<a href="{{ d.link }}">{{ d.subject }}</a>{% else %}{{ d.subject }}{% endif %}</td><td>{{ d.generator }}</td></tr>{% endfor %}</table>
@@ -182,6 +184,21 @@ words reps changed before sending. <code>tam report drafts</code> prints the sam
 {% for r in drafts.rows %}<tr{% if r.kind == "all" or r.generator == "all" %} class="total"{% endif %}><td>{{ r.kind }}</td><td>{{ r.generator }}</td><td>{{ r.drafts }}</td><td>{{ r.still_draft }}</td><td>{{ r.sent_unchanged }}</td><td>{{ r.sent_edited }}</td><td>{{ r.deleted }}</td><td>{{ r.unknown }}</td><td>{{ pct(r.acceptance_rate) }}</td><td>{{ pct(r.mean_changed) }}</td></tr>{% endfor %}
 </table></div>{% else %}<p class="muted">No draft saved since {{ since }}.</p>{% endif %}
 {% if drafts.note %}<p class="muted">{{ drafts.note }}</p>{% endif %}
+<h2>Were the alerts useful?</h2>
+<p class="muted">Votes since {{ since }} from the "useful" / "not useful" links each alert carries (<code>tam report alerts</code>).</p>
+{% if alerts.votes %}{% for section in [("Escalation reason", alerts.by_reason), ("Rep", alerts.by_rep)] %}
+<div class="scroll"><table><tr><th>{{ section[0] }}</th><th>Useful</th><th>Not useful</th><th>Usefulness</th></tr>
+{% for u in section[1] %}<tr><td>{{ u.by|replace("_", " ") }}</td><td>{{ u.useful }}</td><td>{{ u.not_useful }}</td><td>{{ pct(u.usefulness) }}</td></tr>{% endfor %}
+</table></div>{% endfor %}{% else %}<p class="muted">No vote yet.</p>{% endif %}
+{% endblock %}"#;
+
+const FEEDBACK: &str = r#"{% extends "layout.html" %}{% block title %}tam · alert feedback{% endblock %}{% block body %}
+<h1>{{ title }}</h1>
+{% if about %}<p>The alert to {{ about.rep }} about <strong>{{ about.account }}</strong> ({{ about.reason }}).</p>{% endif %}
+<p>{{ message }}</p>
+{% if confirm %}<form method="post" action="/feedback"><input type="hidden" name="token" value="{{ token }}">
+<button>Record “{{ confirm }}”</button></form>
+<p class="muted">Nothing is recorded until you press the button: a link opened by a mail scanner does not vote.</p>{% endif %}
 {% endblock %}"#;
 
 const SIGN_IN: &str = r#"{% extends "layout.html" %}{% block title %}tam · sign in{% endblock %}{% block body %}
@@ -199,6 +216,7 @@ fn environment() -> Environment<'static> {
     env.add_template("jobs.html", JOBS).expect("the jobs template parses");
     env.add_template("backtest.html", BACKTEST).expect("the backtest template parses");
     env.add_template("reports.html", REPORTS).expect("the reports template parses");
+    env.add_template("feedback.html", FEEDBACK).expect("the feedback template parses");
     env.add_function("pct", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{:.0}%", x * 100.0)));
     env.add_function("days", |x: Option<f64>| x.map_or_else(|| "–".to_owned(), |x| format!("{x:.1}")));
     env.add_filter("path", |s: String| -> String { encode(&s) });
@@ -424,8 +442,8 @@ pub fn today(store: &Store, tenant: &TenantId, alert_budget: u32, query: &TodayQ
 /// What an account's page takes from `tam.toml`.
 #[derive(Debug, Clone, Copy)]
 pub struct AccountPages<'a> {
-    /// The tenant's cool-down, for the next reminder.
-    pub cool_down_days: u32,
+    /// The tenant's escalation rules: the cool-down, for the next reminder, and the alert budget.
+    pub escalation: &'a tam_core::escalation::EscalationConfig,
     /// Where a ticket's page is.
     pub tickets: &'a crate::config::TicketsSection,
 }
@@ -438,7 +456,8 @@ pub fn account(
     pages: &AccountPages<'_>,
     now: Timestamp,
 ) -> Result<Option<String>, String> {
-    let AccountPages { cool_down_days, tickets: tickets_at } = *pages;
+    let AccountPages { escalation, tickets: tickets_at } = *pages;
+    let cool_down_days = escalation.cool_down_days;
     let fail = |e: tam_store::StoreError| e.to_string();
     let Some(row) = store.account(tenant, id).map_err(fail)? else { return Ok(None) };
     let as_of = latest_scan_time(store, tenant)?;
@@ -575,9 +594,26 @@ pub fn account(
             last_heartbeat => row.last_heartbeat.map(|t| t.to_string()), open_count => row.open_tickets,
             score => latest.map(|s| s.score), status => latest.map(|s| s.status.as_str()),
             chart, history => points.len(), why, tickets, scans, drafts, episode, closed, profile, opportunities,
+            budget => alert_budget(store, tenant, &row.rep_email, escalation, latest.map(|s| s.as_of))?,
         },
     )
     .map(Some)
+}
+
+/// The rep's alert budget as of the latest scan, in words (as `tam explain` says it).
+fn alert_budget(
+    store: &Store,
+    tenant: &TenantId,
+    rep: &tam_core::Email,
+    escalation: &tam_core::escalation::EscalationConfig,
+    as_of: Option<Timestamp>,
+) -> Result<String, String> {
+    let as_of = as_of.unwrap_or_else(Timestamp::now);
+    let since =
+        as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS)).unwrap_or(as_of);
+    let votes = store.votes_of_rep(tenant, rep, since).map_err(|e| e.to_string())?;
+    Ok(tam_core::feedback::AlertBudget::of(escalation.alert_budget_per_rep, escalation.adapt_alert_budget, votes)
+        .words())
 }
 
 /// One draft of the account, readable: its text as the customer would read it (never where
@@ -613,14 +649,71 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
     render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
 }
 
-/// The tenant's reports: what reps made of the drafts saved in the last 90 days.
+/// The page a feedback link opens (`vote: false`: it asks to confirm, and records nothing) or
+/// its form posts to (`vote: true`: it records the vote, once), with its HTTP status.
+pub fn feedback(
+    store: &mut Store,
+    links: Option<&tam_core::feedback::LinkMaker>,
+    token: &str,
+    vote: bool,
+    now: Timestamp,
+) -> Result<(u16, String), String> {
+    use tam_core::feedback::{Ballot, LinkError};
+    let refused = |status: u16, title: &str, message: String| {
+        render("feedback.html", context! { title, message }).map(|html| (status, html))
+    };
+    let opened = Ballot::open(token, |tenant| links.and_then(|l| l.secret(tenant)), now);
+    let ballot = match opened {
+        Ok(ballot) => ballot,
+        Err(e @ (LinkError::Forged | LinkError::NoSecret)) => {
+            return refused(403, "This link does not work", format!("{e}: nothing was recorded."));
+        }
+        Err(e @ LinkError::Expired(_)) => {
+            return refused(410, "This link has expired", format!("{e}: feedback links work for 30 days."));
+        }
+    };
+    let fail = |e: tam_store::StoreError| e.to_string();
+    let account = AccountId::parse("account", &ballot.account)
+        .ok()
+        .and_then(|id| store.account(&ballot.tenant, &id).ok().flatten())
+        .map_or_else(|| ballot.account.clone(), |row| row.name);
+    let about = context! { rep => ballot.rep.as_str(), account, reason => ballot.reason.replace('_', " ") };
+    let earlier =
+        if vote { store.record_vote(&ballot, now).map_err(fail)? } else { store.vote_of(&ballot).map_err(fail)? };
+    if let Some((was, at)) = earlier {
+        let message = format!(
+            "This alert was already marked {} on {}; a vote counts once, and this one was not recorded.",
+            was.words(),
+            at.strftime("%Y-%m-%d %H:%M UTC")
+        );
+        let html = render("feedback.html", context! { title => "Already recorded", about, message })?;
+        return Ok((409, html));
+    }
+    let words = ballot.vote.words();
+    let html = if vote {
+        let message = format!("Thank you: this alert is recorded as {words}. It helps tune which alerts reach you.");
+        render("feedback.html", context! { title => "Recorded", about, message })?
+    } else {
+        let message = format!("You are about to mark this alert {words}.");
+        render(
+            "feedback.html",
+            context! { title => "Was this alert useful?", about, message, confirm => words, token },
+        )?
+    };
+    Ok((200, html))
+}
+
+/// The tenant's reports: what reps made of the drafts saved in the last 90 days, and what they
+/// said of their alerts.
 pub fn reports(store: &Store, tenant: &TenantId, now: Timestamp) -> Result<String, String> {
     let since = now.checked_sub(tam_core::SignedDuration::from_hours(24 * 90)).map_err(|e| e.to_string())?;
     let drafts = tam_app::fates::report(store, tenant, since).map_err(|e| e.to_string())?;
     let as_of = latest_scan_time(store, tenant)?;
     let drafts = minijinja::Value::from(minijinja::value::Serde(&drafts));
+    let alerts = tam_app::feedback::report(store, tenant, since).map_err(|e| e.to_string())?;
+    let alerts = minijinja::Value::from(minijinja::value::Serde(&alerts));
     let since = since.strftime("%Y-%m-%d").to_string();
-    render("reports.html", context! { tenant => tenant.as_str(), as_of, drafts, since })
+    render("reports.html", context! { tenant => tenant.as_str(), as_of, drafts, alerts, since })
 }
 
 /// What the backtest page replays: the window and the horizon, as the form sends them.

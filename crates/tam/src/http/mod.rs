@@ -115,6 +115,8 @@ struct ApiState {
     base_url: String,
     /// Held while the dashboard replays a backtest.
     backtests: std::sync::Mutex<()>,
+    /// Proves the feedback links alerts carry.
+    feedback: Option<tam_core::feedback::LinkMaker>,
 }
 
 impl ApiState {
@@ -211,6 +213,8 @@ fn router(state: Arc<ApiState>) -> Router {
         .route("/jobs", get(dashboard_jobs))
         .route("/backtest", get(dashboard_backtest))
         .route("/reports", get(dashboard_reports))
+        .route("/feedback/{token}", get(feedback_page))
+        .route("/feedback", post(feedback_vote))
         .route("/sign-in", post(sign_in))
         .route("/sign-out", post(sign_out))
         .route("/healthz", get(healthz))
@@ -256,6 +260,7 @@ pub fn spawn(
         mcp_sessions: mcp::Sessions::default(),
         base_url: crate::a2a::base_url(config.api.public_url.as_deref(), &addr.to_string()),
         backtests: std::sync::Mutex::new(()),
+        feedback: config.api.feedback_links()?,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {

@@ -132,8 +132,8 @@ pub(super) async fn dashboard_account(
     let missing = format!("No account {id:?}.");
     tenant_page(&s, &headers, &q, missing, move |s, tenant| {
         let Ok(account) = AccountId::parse("account", &id) else { return Ok(None) };
-        let cool_down_days = s.config.rules.scan(Some(&tenant)).escalation.cool_down_days;
-        let pages = crate::http::dashboard::AccountPages { cool_down_days, tickets: &s.config.tickets };
+        let escalation = &s.config.rules.scan(Some(&tenant)).escalation;
+        let pages = crate::http::dashboard::AccountPages { escalation, tickets: &s.config.tickets };
         crate::http::dashboard::account(&*s.store()?, &tenant, &account, &pages, Timestamp::now())
             .map_err(ApiError::internal)
     })
@@ -165,6 +165,52 @@ pub(super) async fn dashboard_jobs(
         crate::http::dashboard::jobs(&*s.store()?, &tenant).map(Some).map_err(ApiError::internal)
     })
     .await
+}
+
+/// A feedback vote, as the confirmation page's form posts it.
+#[derive(serde::Deserialize)]
+pub(super) struct FeedbackForm {
+    token: String,
+}
+
+/// A feedback page: never cached, never stored by a proxy (its URL is a signed ballot).
+fn feedback_answer(result: Result<(u16, String), ApiError>) -> Response {
+    match result {
+        Ok((status, html)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = page(status, None, html);
+            response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /feedback/{token}`: what an alert's "useful" / "not useful" link opens, without
+/// sign-in. It asks to confirm and records nothing: mail scanners follow links.
+pub(super) async fn feedback_page(State(s): State<Arc<ApiState>>, Path(token): Path<String>) -> Response {
+    let shown = blocking(&s, move |s| {
+        crate::http::dashboard::feedback(&mut *s.store()?, s.feedback.as_ref(), &token, false, Timestamp::now())
+            .map_err(ApiError::internal)
+    })
+    .await;
+    feedback_answer(shown)
+}
+
+/// `POST /feedback`: the confirmation page's form; records the vote once.
+pub(super) async fn feedback_vote(
+    State(s): State<Arc<ApiState>>,
+    form: Result<axum::Form<FeedbackForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(axum::Form(FeedbackForm { token })) = form else {
+        return page(StatusCode::BAD_REQUEST, None, crate::http::dashboard::sign_in("Unreadable form."));
+    };
+    let recorded = blocking(&s, move |s| {
+        crate::http::dashboard::feedback(&mut *s.store()?, s.feedback.as_ref(), &token, true, Timestamp::now())
+            .map_err(ApiError::internal)
+    })
+    .await;
+    feedback_answer(recorded)
 }
 
 /// `GET /reports`: what reps made of the drafts.

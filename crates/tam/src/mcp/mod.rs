@@ -45,6 +45,11 @@ pub struct App {
 }
 
 impl App {
+    /// The tenant's escalation rules (its alert budget among them).
+    pub fn escalation(&self, tenant: &TenantId) -> &tam_core::escalation::EscalationConfig {
+        &self.config.rules.scan(Some(tenant)).escalation
+    }
+
     /// The application as MCP serves it; `stores` keeps connections open between calls.
     pub fn new(home: Home, config: Config, clients: Arc<Clients>) -> App {
         let stores = Pool::new(home.store_location(&config), 4);
@@ -253,9 +258,9 @@ impl ServerHandler for Server {
         };
         let read = tenant.clone();
         let document = self
-            .blocking(move |_, store| {
+            .blocking(move |app, store| {
                 let profile = views::profile(store, &read, &account)?;
-                let explanation = match views::explanation(store, &read, &account, 30) {
+                let explanation = match views::explanation(store, &read, &account, 30, app.escalation(&read)) {
                     Ok(e) => Some(e),
                     Err(ViewError::NotScanned { .. }) => None,
                     Err(e) => return Err(e.into()),

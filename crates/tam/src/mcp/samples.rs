@@ -51,6 +51,11 @@ pub(crate) fn schema_samples() -> Vec<(&'static str, Value)> {
             closed_at: Some(at("2026-03-29T07:00:00Z")),
         }],
         history: vec![scan.clone()],
+        alert_budget: tam_core::feedback::AlertBudget::of(
+            5,
+            escalated,
+            tam_core::feedback::Votes { useful: 1, not_useful: 7 },
+        ),
     };
     let ticket = |updated: bool| tam_store::OpenTicket {
         id: "SUP-1".into(),

@@ -78,10 +78,10 @@ pub static TOOLS: &[Tool] = &[
         arguments: &[ACCOUNT],
         answer: "Explanation",
         read_only: true,
-        run: |_, store, tenant, args| {
+        run: |app, store, tenant, args| {
             let account = args.account()?;
             args.done()?;
-            answer(&views::explanation(store, tenant, &account, 30)?)
+            answer(&views::explanation(store, tenant, &account, 30, app.escalation(tenant))?)
         },
     },
     Tool {

@@ -9,6 +9,7 @@ mod cli;
 mod conformance;
 mod dashboard;
 mod fates;
+mod feedback;
 mod google;
 mod jira;
 mod kayako;
