@@ -257,7 +257,13 @@ pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<AppChanne
         notion: notion(config, clients)?,
         writer: Arc::clone(&clients.writer),
         fates: clients.draft_fates(config).map(|f| Box::new(f) as Box<dyn tam_core::ports::DraftFates + Send>),
-        feedback: config.api.feedback_links()?,
+        feedback: {
+            let (links, problems) = config.api.feedback_links();
+            for problem in problems {
+                crate::warn(format_args!("warning: {problem}; its alerts carry no feedback links"));
+            }
+            links
+        },
     })
 }
 

@@ -69,6 +69,9 @@ pub fn run(home: &Home, args: Args) -> Result<Outcome> {
             checks.push(check("mail (draft fates)", fates.check(from)));
         }
     }
+    if !config.api.feedback_secrets.is_empty() {
+        checks.push(check("alert feedback", feedback_check(&config.api)));
+    }
     if config.notion.tenant.is_some() {
         checks.extend(notion_checks(&config.notion, crate::clients::pacing(&config)));
     }
@@ -193,6 +196,32 @@ fn notion_checks(
 }
 
 /// One line of the report: what was checked, and what was found or what went wrong.
+/// Which tenants' alerts carry feedback links, and where to: every configured secret set and
+/// long enough, and an address to link to.
+fn feedback_check(api: &crate::config::ApiSection) -> Result<String, String> {
+    let unset: Vec<String> = api
+        .feedback_secrets
+        .iter()
+        .filter(|(_, var)| var.value().is_none())
+        .map(|(tenant, var)| format!("{tenant} ({var} is not set)"))
+        .collect();
+    if !unset.is_empty() {
+        return Err(format!("no feedback links for {}", unset.join(", ")));
+    }
+    let (links, problems) = api.feedback_links();
+    if !problems.is_empty() {
+        return Err(problems.join("; "));
+    }
+    match links {
+        Some(_) => {
+            let base = api.public_url.clone().or_else(|| api.listen.as_deref().map(|l| crate::a2a::base_url(None, l)));
+            let tenants: Vec<&str> = api.feedback_secrets.keys().map(String::as_str).collect();
+            Ok(format!("alerts of {} link to {}/feedback", tenants.join(", "), base.unwrap_or_default()))
+        }
+        None => Err("set [api] public_url (or listen): the links need the address tam serve is reached at".to_owned()),
+    }
+}
+
 fn check(name: impl Into<String>, result: Result<String, String>) -> serde_json::Value {
     let (ok, detail) = match result {
         Ok(detail) => (true, detail),

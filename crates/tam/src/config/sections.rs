@@ -388,25 +388,29 @@ pub const MIN_FEEDBACK_SECRET: usize = 16;
 impl ApiSection {
     /// Where alerts' feedback links point (`public_url`, else where `listen` is) and the secret
     /// of each tenant that has one set; none without an address or a secret. A secret too short
-    /// is an error naming its variable (never its value).
-    pub fn feedback_links(&self) -> Result<Option<tam_core::feedback::LinkMaker>> {
+    /// leaves its tenant without links, and is named (by its variable, never its value) in the
+    /// problems returned beside.
+    pub fn feedback_links(&self) -> (Option<tam_core::feedback::LinkMaker>, Vec<String>) {
+        let mut problems = Vec::new();
         let Some(base) =
             self.public_url.clone().or_else(|| self.listen.as_deref().map(|l| crate::a2a::base_url(None, l)))
         else {
-            return Ok(None);
+            return (None, problems);
         };
         let mut secrets = std::collections::BTreeMap::new();
         for (tenant, var) in &self.feedback_secrets {
             let Some(secret) = var.value() else { continue };
             if secret.chars().count() < MIN_FEEDBACK_SECRET {
-                anyhow::bail!(
+                problems.push(format!(
                     "[api.feedback_secrets] {tenant}: {var} holds fewer than {MIN_FEEDBACK_SECRET} characters"
-                );
+                ));
+                continue;
             }
-            let tenant = tam_core::TenantId::parse("[api.feedback_secrets]", tenant)?;
+            // Checked when the config was read.
+            let Ok(tenant) = tam_core::TenantId::parse("[api.feedback_secrets]", tenant) else { continue };
             secrets.insert(tenant, secret.into_bytes());
         }
-        Ok((!secrets.is_empty()).then(|| tam_core::feedback::LinkMaker::new(&base, secrets)))
+        ((!secrets.is_empty()).then(|| tam_core::feedback::LinkMaker::new(&base, secrets)), problems)
     }
 }
 

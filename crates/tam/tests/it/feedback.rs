@@ -80,6 +80,15 @@ fn a_feedback_link_confirms_then_records_once_and_forged_expired_or_replayed_one
         ),
     );
     let env = [("TAM_FEEDBACK_SECRET_ACME", SECRET), ("TAM_API_TOKEN_ACME", TOKEN)];
+    let doctor = home.tam_env(&["doctor"], &env).stdout;
+    assert!(
+        doctor.contains("ok    alert feedback") && doctor.contains(&format!("127.0.0.1:{port}/feedback")),
+        "{doctor}"
+    );
+    let unset = home.tam(&["doctor"]).stdout;
+    assert!(unset.contains("TAM_FEEDBACK_SECRET_ACME is not set"), "{unset}");
+    let short = home.tam_env(&["doctor"], &[("TAM_FEEDBACK_SECRET_ACME", "short")]).stdout;
+    assert!(short.contains("fewer than 16 characters") && !short.contains("short\n"), "{short}");
     let book = home.file("book.ndjson", &book());
     assert_eq!(home.tam_env(&["import", book.to_str().unwrap()], &env).code, 0);
     let scan = home.tam_env(&["scan", "--as-of", "2026-03-29T07:00:00Z"], &env);
