@@ -55,7 +55,7 @@ impl Facts {
         add(
             "H".to_owned(),
             format!(
-                "Health on {}: {}/100 ({} points taken off), {}, trend {}; {} open ({}).",
+                "Health on {}: {}/100 ({} points taken off), {}, trend {}; {} open ({} open).",
                 b.as_of.strftime("%Y-%m-%d"),
                 b.score,
                 100 - u32::from(b.score.min(100)),
@@ -296,7 +296,7 @@ fn days(hours: f64) -> String {
 #[derive(Debug, Clone, Default)]
 struct Licence {
     tickets: BTreeSet<String>,
-    counts: Vec<f64>,
+    counts: Vec<(f64, u8)>,
     hours: Vec<f64>,
     points: Vec<f64>,
     numbers: Vec<f64>,
@@ -315,8 +315,8 @@ impl Licence {
                 Kind::Ticket(t) => {
                     l.tickets.insert(t);
                 }
-                Kind::Count(n) => {
-                    l.counts.push(n);
+                Kind::Count(n, what) => {
+                    l.counts.push((n, what));
                     l.numbers.push(n);
                 }
                 Kind::Duration { hours, unit } => {
@@ -349,7 +349,15 @@ impl Licence {
         let has = |values: &[f64], n: f64| values.iter().any(|v| (v - n).abs() < 1e-9);
         match kind {
             Kind::Ticket(t) => self.tickets.contains(t),
-            Kind::Count(n) => has(&self.counts, *n) || (*n >= 1.0 && has(&[cited_tickets as f64], *n)),
+            // "2 tickets" may be any count of 2; "2 urgent tickets" a count of urgent ones, and
+            // "2 open tickets" of the open ones, not of the urgent ones among them.
+            Kind::Count(n, what) => {
+                let alike = |held: u8| {
+                    *what == 0 || ((held & NARROWING) == (what & NARROWING) && (what & !NARROWING) & !held == 0)
+                };
+                self.counts.iter().any(|(m, held)| (m - n).abs() < 1e-9 && alike(*held))
+                    || (*n >= 1.0 && *what == 0 && has(&[cited_tickets as f64], *n))
+            }
             // In the answer's unit, rounded either way: 8.8 days may be "8 days" or "9 days".
             Kind::Duration { hours, unit } => self.hours.iter().any(|h| {
                 let (said, held) = (hours / unit, h / unit);
@@ -381,8 +389,8 @@ struct Claim {
 enum Kind {
     /// A ticket id, lower case.
     Ticket(String),
-    /// A number of tickets.
-    Count(f64),
+    /// A number of tickets, and which ones ([`QUALIFIERS`], as bits).
+    Count(f64, u8),
     /// A span, in hours, with the unit it was written in (the tolerance).
     Duration {
         hours: f64,
@@ -406,7 +414,7 @@ impl Kind {
     fn noun(&self) -> &'static str {
         match self {
             Kind::Ticket(_) => "names the ticket",
-            Kind::Count(_) => "counts",
+            Kind::Count(..) => "counts",
             Kind::Duration { .. } => "states the time",
             Kind::Points(_) => "states the points",
             Kind::Number(_) => "states the number",
@@ -531,7 +539,37 @@ const BETWEEN: &[&str] = &[
     "these",
     "such",
     "whole",
+    "fixed",
+    "raised",
+    "filed",
 ];
+
+/// Words that say which tickets are counted, each group one bit: open, urgent, resolved, newly
+/// opened, reported.
+const QUALIFIERS: [&[&str]; 5] = [
+    &["open", "unresolved", "outstanding", "pending", "active"],
+    &["urgent", "critical", "p1", "p2", "p1/p2", "high-priority"],
+    &["resolved", "closed", "fixed"],
+    &["opened", "new", "raised", "filed"],
+    &["reported"],
+];
+
+/// The qualifiers that pick some of the tickets a count is about (all but "open"): a count
+/// must name the same ones as the fact it repeats.
+const NARROWING: u8 = !1;
+
+fn qualifiers(words: &[&str]) -> u8 {
+    let mut bits = 0;
+    for w in words {
+        let w = w.to_ascii_lowercase();
+        for (bit, group) in QUALIFIERS.iter().enumerate() {
+            if group.contains(&w.as_str()) {
+                bits |= 1 << bit;
+            }
+        }
+    }
+    bits
+}
 
 /// Upper-case prefixes that are standards, not ticket keys (`UTF-8`, `SHA-256`).
 const STANDARDS: &[&str] =
@@ -680,7 +718,16 @@ fn claims(text: &str, prefixes: &BTreeSet<String>) -> Vec<Claim> {
                 && w.contains('.');
             let kinds: Vec<Kind> = match unit_word.and_then(unit) {
                 _ if after_version_word => vec![Kind::Version(w.to_owned())],
-                Some(Unit::Count) => n.iter().map(|&n| Kind::Count(n)).collect(),
+                Some(Unit::Count) => {
+                    // What is counted: the words before the unit and the few after it
+                    // ("3 tickets are still open"), up to the next number.
+                    let after = unit_at.map_or(i + 1, |j| j + 1);
+                    let end = (after..(after + 3).min(words.len()))
+                        .find(|&k| numeric(words[k]).is_some())
+                        .unwrap_or((after + 3).min(words.len()));
+                    let what = qualifiers(&words[i + 1..end]);
+                    n.iter().map(|&n| Kind::Count(n, what)).collect()
+                }
                 Some(Unit::Hours(per)) => n.iter().map(|&n| Kind::Duration { hours: n * per, unit: per }).collect(),
                 Some(Unit::Points) => n.iter().map(|&n| Kind::Points(n)).collect(),
                 Some(Unit::Unchecked) => Vec::new(),

@@ -34,7 +34,7 @@ fn each_fact_has_an_id_and_says_what_it_licenses() {
     assert_eq!(
         lines,
         [
-            "[H] Health on 2026-03-29: 50/100 (50 points taken off), amber, trend declining; 1 ticket open (1 P1/P2 ticket).",
+            "[H] Health on 2026-03-29: 50/100 (50 points taken off), amber, trend declining; 1 ticket open (1 P1/P2 ticket open).",
             "[D1] minus 20 points (aged_p1_p2): 1 P1/P2 ticket open longer than 72 hours (3 days): SUP-1",
             "[D2] minus 30 points (heartbeat_silence): no integration heartbeat for 216 hours (9 days), the last on 2026-03-20",
             "[T1] SUP-1: P1, open, open 216 hours (9 days) since 2026-03-20: <data name=\"subject\">Sync fails with error 504</data>",
@@ -69,6 +69,8 @@ fn an_invented_ticket_count_duration_date_or_version_is_refused_and_named() {
         ("SUP-7 is fixed.", &["T1"][..], "names the ticket SUP-7, which no fact holds"),
         ("#4521 is fixed.", &["T1"], "names the ticket #4521, which no fact holds"),
         ("You have 3 open tickets.", &["H"], "counts 3 open tickets, which no fact holds"),
+        ("You have 2 resolved tickets.", &["H", "T1"], "counts 2 resolved tickets, which no fact holds"),
+        ("1 ticket was resolved.", &["H"], "counts 1 ticket, which no fact holds"),
         ("You have two open tickets.", &["H"], "counts two open tickets, which no fact holds"),
         ("SUP-1 has been open for 12 days.", &["T1"], "states the time 12 days, which no fact holds"),
         ("A status within 2 business days.", &["T1"], "states the time 2 business days, which no fact holds"),
@@ -101,5 +103,27 @@ fn a_fact_stated_without_citing_it_names_the_fact_to_cite() {
     assert_eq!(
         facts.check_any("Northwind: SUP-9 is fixed"),
         Err("names the ticket SUP-9, which no fact holds".to_owned())
+    );
+}
+
+#[test]
+fn a_count_must_count_what_the_fact_counts() {
+    let mut b = brief("Sync fails");
+    for (id, priority) in [("SUP-2", tam_core::Priority::P1), ("SUP-3", tam_core::Priority::P3)] {
+        b.open_tickets.push(tam_core::comms::TicketFacts {
+            id: tam_core::TicketId::parse("id", id).unwrap(),
+            priority,
+            ..b.open_tickets[0].clone()
+        });
+    }
+    let facts = Facts::of(&b);
+    let h = [facts.get("H").unwrap()];
+    assert_eq!(facts.check("You have 3 open tickets, 2 of them urgent.", &h), Ok(()));
+    assert_eq!(facts.check("2 urgent tickets are open.", &h), Ok(()));
+    assert_eq!(facts.check("3 tickets need attention.", &h), Ok(()), "a count of what is not said may be any");
+    assert_eq!(
+        facts.check("You have 2 open tickets.", &h),
+        Err("counts 2 open tickets, which no fact holds".to_owned()),
+        "2 is how many are urgent, not how many are open"
     );
 }
