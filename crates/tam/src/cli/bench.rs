@@ -159,6 +159,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
     let delivery_rss = peak_rss_mib();
     let pages = dashboard_phase(&store, &config, &tenant)?;
     let reads = mcp_phase(&store, &tenant)?;
+    let reports = reports_phase(&mut store, &tenant)?;
     let book_backtest = book_backtest(&store, &config, &tenant, next_day)?;
     let backtest_accounts = args.accounts.min(BACKTEST_ACCOUNTS);
     let backtest = backtest_phase(&dir.join("backtest"), database, backtest_accounts)?;
@@ -204,6 +205,7 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
                 "seed_python_book_seconds": seed[1].1.as_ref().ok().map(|d| secs(*d)),
                 "dashboard_pages": pages.2, "dashboard_p50_ms": pages.0, "dashboard_max_ms": pages.1,
                 "mcp_tools": reads.iter().map(|(tool, p50, max)| json!({"tool": tool, "p50_ms": p50, "max_ms": max})).collect::<Vec<_>>(),
+                "reports": reports.iter().map(|(what, p50, max)| json!({"what": what, "p50_ms": p50, "max_ms": max})).collect::<Vec<_>>(),
                 "redis_events": events.map(|(n, _)| n), "redis_events_per_second": events.map(|(n, t)| (n as f64 / t.as_secs_f64()).round()),
                 "store": if database.is_some() { "postgres" } else { "sqlite" },
                 "replicas": replicas.map(|_| args.replicas), "replica_effects": replicas.map(|_| args.replica_effects),
@@ -285,6 +287,8 @@ pub fn run(_home: &Home, args: Args) -> Result<Outcome> {
         )?;
         let tools: Vec<String> = reads.iter().map(|(tool, p50, max)| format!("{tool} {p50:.1}/{max:.1}")).collect();
         writeln!(out, "mcp       p50/max ms per answer, as JSON: {}", tools.join(", "))?;
+        let reports: Vec<String> = reports.iter().map(|(what, p50, max)| format!("{what} {p50:.1}/{max:.1}")).collect();
+        writeln!(out, "reports   p50/max ms: {}", reports.join(", "))?;
         writeln!(
             out,
             "backtest  {:>7.2} s  {backtest_accounts} accounts x {BACKTEST_DAYS} days x {} rule sets (the current rules and the default grid; target <= 10 s for 1000 accounts)",
@@ -764,6 +768,64 @@ fn backtest_phase(dir: &std::path::Path, database: Option<&str>, accounts: u64) 
 /// What the MCP tools answer on the bench's book, each answer built and serialised as a tool
 /// call builds it: per tool, the median and the slowest in milliseconds, over the worst
 /// accounts (the ones with the most to show) and a page of resources.
+/// Votes cast in the reports phase: one a click, each its own transaction, as `POST /feedback`
+/// records it.
+const BENCH_VOTES: usize = 20_000;
+
+/// What reps' feedback costs on the whole book: recording votes (one transaction each), the
+/// drafts' and the alerts' reports, and an account's explanation with its rep's budget adapted.
+fn reports_phase(store: &mut tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'static str, f64, f64)>> {
+    use tam_core::feedback::{Ballot, Vote};
+    let page = store.account_page(tenant, None, BENCH_VOTES)?;
+    anyhow::ensure!(!page.is_empty(), "the bench's book has no account");
+    let reasons = ["below_threshold", "became_red", "green_to_amber"];
+    let now = Timestamp::now();
+    let mut timings: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    // Each answer is serialised, as it is printed or served, then dropped.
+    let mut time = |what: &'static str, f: &mut dyn FnMut() -> Result<String>| -> Result<()> {
+        let started = Instant::now();
+        f()?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        match timings.iter_mut().find(|(t, _)| *t == what) {
+            Some((_, all)) => all.push(took),
+            None => timings.push((what, vec![took])),
+        }
+        Ok(())
+    };
+    for (i, (account, _)) in page.iter().enumerate() {
+        let Some(row) = store.account(tenant, &tam_core::AccountId::parse("account", account)?)? else { continue };
+        let ballot = Ballot {
+            tenant: tenant.clone(),
+            alert: format!("bench-alert-{i}"),
+            account: account.clone(),
+            reason: reasons[i % reasons.len()].to_owned(),
+            rep: row.rep_email,
+            vote: if i % 4 == 0 { Vote::Useful } else { Vote::NotUseful },
+            expires: 0,
+        };
+        time("record_vote", &mut || Ok(format!("{:?}", store.record_vote(&ballot, now)?)))?;
+    }
+    let since = now.checked_sub(SignedDuration::from_hours(24 * 90))?;
+    for _ in 0..3 {
+        time("report_alerts", &mut || Ok(serde_json::to_string(&tam_app::feedback::report(store, tenant, since)?)?))?;
+        time("report_drafts", &mut || Ok(serde_json::to_string(&tam_app::fates::report(store, tenant, since)?)?))?;
+    }
+    let adapting = tam_core::escalation::EscalationConfig { adapt_alert_budget: true, ..Default::default() };
+    for (account, _) in page.iter().take(20) {
+        let id = tam_core::AccountId::parse("account", account)?;
+        time("explain_account(adapted budget)", &mut || {
+            Ok(serde_json::to_string(&tam_app::views::explanation(store, tenant, &id, 30, &adapting)?)?)
+        })?;
+    }
+    Ok(timings
+        .into_iter()
+        .map(|(what, mut all)| {
+            all.sort_by(f64::total_cmp);
+            (what, all[all.len() / 2], all.last().copied().unwrap_or(0.0))
+        })
+        .collect())
+}
+
 fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'static str, f64, f64)>> {
     use tam_app::views;
     use tam_store::HealthFilter;
