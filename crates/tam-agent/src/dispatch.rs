@@ -280,6 +280,7 @@ fn deliver_group(
                             receipt: String::new(),
                             created_at: now,
                             text: draft.text().to_owned(),
+                            html_text: tam_core::fate::plain_of_html(draft.html()),
                             fate: if source.is_some() { Fate::Draft } else { Fate::Unknown },
                         },
                     ));

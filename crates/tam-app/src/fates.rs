@@ -72,6 +72,7 @@ pub fn sync(
                 recipients: row.recipients.clone(),
                 created_at: row.created_at,
                 text: row.text.clone(),
+                html_text: row.html_text.clone(),
             })
             .collect();
         let seen = mailbox.look_all(&watched, stop);
@@ -80,7 +81,7 @@ pub fn sync(
             match seen {
                 Ok(seen) => {
                     failing = 0;
-                    let decision = decide(&row.text, seen);
+                    let decision = decide(&[&row.text, &row.html_text], seen);
                     *report.fates.entry(decision.fate.as_str()).or_default() += 1;
                     decided.push((row.key.clone(), decision));
                 }
@@ -170,7 +171,8 @@ pub struct DraftReport {
     pub tenant_id: String,
     /// Drafts saved since this instant are counted.
     pub since: Timestamp,
-    /// One row per kind and writer, then per kind (`generator: "all"`), then everything.
+    /// One row per kind and writer; per kind over its writers (`generator: "all"`), per writer
+    /// over its kinds (`kind: "all"`), and everything, where each adds something.
     pub rows: Vec<DraftFigures>,
     /// Why some fates are unknown, when some are.
     pub note: Option<String>,
@@ -181,20 +183,27 @@ pub fn report(store: &Store, tenant: &TenantId, since: Timestamp) -> Result<Draf
     let counts = store.fate_counts(tenant, since)?;
     let mut by: BTreeMap<(String, String), DraftFigures> = BTreeMap::new();
     for c in &counts {
-        for (kind, generator) in [(c.kind.as_str(), c.generator.as_str()), (c.kind.as_str(), "all"), ("all", "all")] {
-            // Per kind and overall only when they add something: one writer of one kind is
-            // its own total.
+        for (kind, generator) in [
+            (c.kind.as_str(), c.generator.as_str()),
+            (c.kind.as_str(), "all"),
+            ("all", c.generator.as_str()),
+            ("all", "all"),
+        ] {
             by.entry((kind.to_owned(), generator.to_owned()))
                 .or_insert_with(|| DraftFigures::new(kind, generator))
                 .add(c.fate, c.drafts, c.mean_changed);
         }
     }
-    let writers_of = |kind: &str| by.keys().filter(|(k, g)| k == kind && g != "all").count();
-    let kinds = by.keys().filter(|(k, g)| k != "all" && g == "all").count();
+    // Totals where they add something: a kind's over its writers, a writer's over its kinds,
+    // and everything over more than one row.
+    let pairs: Vec<(String, String)> = by.keys().filter(|(k, g)| k != "all" && g != "all").cloned().collect();
+    let writers_of = |kind: &str| pairs.iter().filter(|(k, _)| k == kind).count();
+    let kinds_of = |generator: &str| pairs.iter().filter(|(_, g)| g == generator).count();
     let mut rows: Vec<DraftFigures> = Vec::new();
     for ((kind, generator), figures) in &by {
         let keep = match (kind.as_str(), generator.as_str()) {
-            ("all", _) => kinds > 1,
+            ("all", "all") => pairs.len() > 1,
+            ("all", g) => kinds_of(g) > 1,
             (k, "all") => writers_of(k) > 1,
             _ => true,
         };
@@ -215,6 +224,56 @@ pub fn report(store: &Store, tenant: &TenantId, since: Timestamp) -> Result<Draf
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_report_gives_each_kind_and_writer_and_the_totals_that_add_something() {
+        use tam_core::fate::Decision;
+        let mut store = Store::open_in_memory().unwrap();
+        let tenant = TenantId::parse("t", "acme").unwrap();
+        let at: Timestamp = "2026-03-29T07:00:00Z".parse().unwrap();
+        let saved = |key: &str, kind: &str, generator: &str| tam_store::SavedDraft {
+            tenant: tenant.clone(),
+            key: key.to_owned(),
+            account: "a1".into(),
+            kind: kind.into(),
+            generator: generator.into(),
+            rep: tam_core::Email::parse("r", "ana@vendor.example").unwrap(),
+            recipients: Vec::new(),
+            mailbox: "gmail".into(),
+            receipt: String::new(),
+            created_at: at,
+            text: "Hello".into(),
+            html_text: String::new(),
+            fate: Fate::Draft,
+        };
+        store
+            .record_saved_drafts(&[
+                saved("k1", "escalation_outreach", "template"),
+                saved("k2", "escalation_outreach", "anthropic/claude"),
+                saved("k3", "health_checkin", "anthropic/claude"),
+            ])
+            .unwrap();
+        let sent = Decision { fate: Fate::Sent, changed: Some(0.0), thread: None, note: None };
+        let deleted = Decision { fate: Fate::Deleted, changed: None, thread: None, note: None };
+        store.settle_fates(&tenant, &[("k2".into(), sent), ("k3".into(), deleted)], at).unwrap();
+        let report = report(&store, &tenant, at).unwrap();
+        let rows: Vec<(&str, &str, u64, Option<f64>)> = report
+            .rows
+            .iter()
+            .map(|r| (r.kind.as_str(), r.generator.as_str(), r.drafts, r.acceptance_rate))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("escalation_outreach", "anthropic/claude", 1, Some(1.0)),
+                ("escalation_outreach", "template", 1, None),
+                ("escalation_outreach", "all", 2, Some(1.0)),
+                ("health_checkin", "anthropic/claude", 1, Some(0.0)),
+                ("all", "anthropic/claude", 2, Some(0.5)),
+                ("all", "all", 3, Some(0.5)),
+            ]
+        );
+    }
 
     #[test]
     fn acceptance_is_sent_over_decided_and_the_mean_change_is_over_the_edited() {

@@ -22,7 +22,7 @@ use crate::google_auth::{AuthError, ServiceAccount, base64url};
 
 mod fates;
 
-pub use fates::{GmailFates, ReadScope, draft_id_of};
+pub use fates::{GmailFates, ReadScope, draft_id_of, thread_of};
 
 const COMPOSE: &str = "https://www.googleapis.com/auth/gmail.compose";
 const SEND: &str = "https://www.googleapis.com/auth/gmail.send";
@@ -205,9 +205,13 @@ impl GmailDrafts {
 }
 
 /// Where the rep finds the draft: the receipt, and the alert's link. Gmail has no stable link
-/// to one draft, so this is the rep's drafts folder, with the draft's id for the record.
-fn drafts_link(rep: &str, id: &str) -> String {
-    format!("https://mail.google.com/mail/u/{rep}/#drafts (draft {id})")
+/// to one draft, so this is the rep's drafts folder, with the draft's id and thread for the
+/// record ([`GmailFates`] follows the draft by them).
+fn drafts_link(rep: &str, id: &str, thread: Option<&str>) -> String {
+    match thread {
+        Some(thread) => format!("https://mail.google.com/mail/u/{rep}/#drafts (draft {id}, thread {thread})"),
+        None => format!("https://mail.google.com/mail/u/{rep}/#drafts (draft {id})"),
+    }
 }
 
 /// `/gmail/v1/users/me/{list}?q=rfc822msgid:<...>`, escaped for a query string.
@@ -288,7 +292,8 @@ impl GmailDrafts {
         match self.gmail.request(rep, COMPOSE, "GET", &search_for("drafts", &draft.message_id()), None) {
             Ok((200, found)) => {
                 if let Some(id) = found.pointer("/drafts/0/id").and_then(Value::as_str) {
-                    return Outcome::Delivered { receipt: drafts_link(rep, id) };
+                    let thread = found.pointer("/drafts/0/message/threadId").and_then(Value::as_str);
+                    return Outcome::Delivered { receipt: drafts_link(rep, id, thread) };
                 }
             }
             Ok((status, body)) => return failure(status, &body),
@@ -308,7 +313,8 @@ impl GmailDrafts {
         {
             Ok((200, created)) => {
                 let id = created.get("id").and_then(Value::as_str).unwrap_or("?");
-                Outcome::Delivered { receipt: drafts_link(rep, id) }
+                let thread = created.pointer("/message/threadId").and_then(Value::as_str);
+                Outcome::Delivered { receipt: drafts_link(rep, id, thread) }
             }
             Ok((status, body)) => failure(status, &body),
             Err(o) => o,

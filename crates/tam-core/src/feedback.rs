@@ -181,7 +181,7 @@ pub struct Votes {
 }
 
 /// Fewest votes before a rep's budget adapts: a couple of clicks say little.
-pub const ADAPT_MIN_VOTES: u64 = 5;
+pub const ADAPT_MIN_VOTES: u64 = 3;
 
 /// Days of votes the adaptation weighs.
 pub const ADAPT_DAYS: i64 = 30;
@@ -286,7 +286,8 @@ mod tests {
     #[test]
     fn a_budget_falls_with_not_useful_votes_but_never_below_one() {
         let votes = |useful, not_useful| Votes { useful, not_useful };
-        assert_eq!(adapted_budget(5, votes(0, 4)), 5, "too few votes");
+        assert_eq!(adapted_budget(5, votes(0, 2)), 5, "too few votes");
+        assert_eq!(adapted_budget(3, votes(0, 3)), 1);
         assert_eq!(adapted_budget(5, votes(3, 3)), 5, "not most");
         assert_eq!(adapted_budget(5, votes(2, 8)), 1);
         assert_eq!(adapted_budget(10, votes(4, 6)), 4);

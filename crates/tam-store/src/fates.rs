@@ -32,6 +32,8 @@ pub struct SavedDraft {
     pub created_at: Timestamp,
     /// The text as written, to measure a rep's edits against.
     pub text: String,
+    /// Its HTML part as text: what Gmail's editor sends as the text of a draft sent unchanged.
+    pub html_text: String,
     /// [`Fate::Draft`] where the mailbox can be read back, else [`Fate::Unknown`].
     pub fate: Fate,
 }
@@ -53,6 +55,8 @@ pub struct WatchedRow {
     pub created_at: Timestamp,
     /// The text as written.
     pub text: String,
+    /// Its HTML part as text.
+    pub html_text: String,
 }
 
 /// The drafts of one kind, by one writer, with one fate.
@@ -83,8 +87,8 @@ impl Store {
             let note = (d.fate == Fate::Unknown).then_some("its mailbox keeps no record of what becomes of a draft");
             tx.execute(
                 "INSERT INTO draft_fates (tenant_id, idem_key, account_id, kind, generator, rep_email, recipients,
-                                          mailbox, receipt, created_at, fate, text, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                          mailbox, receipt, created_at, fate, text, html_text, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (tenant_id, idem_key) DO NOTHING",
                 &args![
                     d.tenant.as_str(),
@@ -100,6 +104,7 @@ impl Store {
                     d.fate.as_str(),
                     // An `.eml` file's text is on disk; only a watched draft needs it kept.
                     if d.fate == Fate::Draft { d.text.as_str() } else { "" },
+                    if d.fate == Fate::Draft { d.html_text.as_str() } else { "" },
                     note
                 ],
             )?;
@@ -120,7 +125,7 @@ impl Store {
         let (at, key) = after.map_or((nanos(since) - 1, ""), |(at, key)| (nanos(at), key));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.conn.rows(
-            "SELECT idem_key, rep_email, recipients, receipt, thread_id, created_at, text
+            "SELECT idem_key, rep_email, recipients, receipt, thread_id, created_at, text, html_text
              FROM draft_fates INDEXED BY draft_fates_watched
              WHERE tenant_id = ?1 AND fate = 'draft' AND created_at >= ?2 AND (created_at, idem_key) > (?3, ?4)
              ORDER BY created_at, idem_key LIMIT ?5",
@@ -148,6 +153,7 @@ impl Store {
                     thread: r.get(4)?,
                     created_at: from_nanos(r.get(5)?),
                     text: r.get(6)?,
+                    html_text: r.get(7)?,
                     key,
                 })
             },
@@ -171,7 +177,8 @@ impl Store {
             tx.execute(
                 "UPDATE draft_fates SET fate = ?3, changed = ?4, thread_id = COALESCE(?5, thread_id),
                         checked_at = ?6, decided_at = ?7, note = ?8,
-                        text = CASE WHEN ?9 = 1 THEN '' ELSE text END
+                        text = CASE WHEN ?9 = 1 THEN '' ELSE text END,
+                        html_text = CASE WHEN ?9 = 1 THEN '' ELSE html_text END
                  WHERE tenant_id = ?1 AND idem_key = ?2 AND fate = 'draft'",
                 &args![
                     tenant.as_str(),

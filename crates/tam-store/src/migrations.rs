@@ -357,6 +357,7 @@ const MIGRATIONS: &[&str] = &[
         changed     REAL,                        -- share of the words changed before sending
         thread_id   TEXT,
         text        TEXT NOT NULL,               -- as drafted, until its fate is decided
+        html_text   TEXT NOT NULL DEFAULT '',    -- its HTML part as text: Gmail sends that one
         checked_at  INTEGER,
         decided_at  INTEGER,
         note        TEXT,
@@ -693,6 +694,7 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
         changed     DOUBLE PRECISION,
         thread_id   TEXT,
         text        TEXT NOT NULL,
+        html_text   TEXT NOT NULL DEFAULT '',
         checked_at  BIGINT,
         decided_at  BIGINT,
         note        TEXT,

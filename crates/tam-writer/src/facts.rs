@@ -216,6 +216,8 @@ impl Facts {
         }
         for fact in &mut facts {
             fact.licence = Licence::of(&fact.line);
+            // A numeric id (`4521`) reads as a number in the line; it is a ticket all the same.
+            fact.licence.tickets.extend(fact.tickets.iter().map(|t| t.to_ascii_lowercase()));
         }
         let prefixes = facts
             .iter()
@@ -223,7 +225,9 @@ impl Facts {
             .filter_map(|t| t.split_once('-').map(|(p, _)| p.to_uppercase()))
             .filter(|p| !p.is_empty() && !p.chars().all(|c| c.is_ascii_digit()))
             .collect();
-        let always = Licence::of(&format!("{} {} {}", b.account_name, b.rep_name, b.rep_email.as_str()));
+        let mut always = Licence::of(&format!("{} {} {}", b.account_name, b.rep_name, b.rep_email.as_str()));
+        // A score is out of 100 in any paragraph ("50 out of 100").
+        always.numbers.push(100.0);
         Facts { facts, always, prefixes }
     }
 
@@ -237,11 +241,17 @@ impl Facts {
         self.facts.iter().find(|f| f.id.eq_ignore_ascii_case(id.trim()))
     }
 
+    /// The facts naming ticket `id` (in any case): what citing a ticket by its id cites.
+    pub fn naming_ticket(&self, id: &str) -> Vec<&Fact> {
+        let id = id.trim();
+        self.facts.iter().filter(|f| f.tickets.iter().any(|t| t.eq_ignore_ascii_case(id))).collect()
+    }
+
     /// Checks one paragraph citing `cited` (ids known to exist): each thing it states must be
     /// in a cited fact. `Err` says what, and where it would have come from.
     pub fn check(&self, text: &str, cited: &[&Fact]) -> Result<(), String> {
         let cited_tickets: BTreeSet<&str> = cited.iter().flat_map(|f| f.tickets.iter().map(String::as_str)).collect();
-        for claim in claims(text, &self.prefixes) {
+        for claim in claims(text, Reading::Answer { prefixes: &self.prefixes }) {
             let held = |l: &Licence| l.holds(&claim.kind, cited_tickets.len());
             if held(&self.always) || cited.iter().any(|f| held(&f.licence)) {
                 continue;
@@ -302,6 +312,8 @@ struct Licence {
     numbers: Vec<f64>,
     versions: BTreeSet<String>,
     dates: Vec<Date>,
+    /// Months a fact names without a day ("the April release").
+    months: Vec<i8>,
     weekdays: Vec<Weekday>,
     times: BTreeSet<String>,
 }
@@ -310,7 +322,7 @@ impl Licence {
     fn of(text: &str) -> Licence {
         let mut l = Licence::default();
         // Every number a fact states may be repeated bare ("a score of 42", a subject's "504").
-        for claim in claims(text, &BTreeSet::new()) {
+        for claim in claims(text, Reading::Fact) {
             match claim.kind {
                 Kind::Ticket(t) => {
                     l.tickets.insert(t);
@@ -335,6 +347,7 @@ impl Licence {
                 Kind::Date(candidates) => {
                     l.numbers.extend(candidates.iter().filter_map(|c| c.year.map(f64::from)));
                     l.dates.extend(candidates.iter().filter_map(|c| c.date()));
+                    l.months.extend(candidates.iter().filter(|c| c.day.is_none()).map(|c| c.month));
                 }
                 Kind::Weekday(w) => l.weekdays.push(w),
                 Kind::Time(t) => {
@@ -370,8 +383,12 @@ impl Licence {
                 self.versions.contains(v)
                     || (v.matches('.').count() == 1 && v.parse().is_ok_and(|n| has(&self.numbers, n)))
             }
-            Kind::Date(candidates) => candidates.iter().any(|c| self.dates.iter().any(|d| c.matches(*d))),
-            Kind::Weekday(w) => self.weekdays.contains(w) || self.dates.iter().any(|d| d.weekday() == *w),
+            Kind::Date(candidates) => candidates.iter().any(|c| {
+                self.dates.iter().any(|d| c.matches(*d)) || (c.day.is_none() && self.months.contains(&c.month))
+            }),
+            // Only a weekday a fact names: that a held day was a Friday does not make "on
+            // Friday" about it (the next Friday is what a reader hears).
+            Kind::Weekday(w) => self.weekdays.contains(w),
             Kind::Time(t) => self.times.contains(t),
         }
     }
@@ -647,9 +664,36 @@ fn words(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// What `text` states that must come from facts. `prefixes` are the brief's ticket keys.
-fn claims(text: &str, prefixes: &BTreeSet<String>) -> Vec<Claim> {
-    let words = words(text);
+/// Whose text is read: a fact's own line (every hyphenated id in it is a ticket), or an answer
+/// (an id is a ticket when it has a key of the brief's tickets, or looks like a ticket key).
+#[derive(Clone, Copy)]
+enum Reading<'a> {
+    Fact,
+    Answer { prefixes: &'a BTreeSet<String> },
+}
+
+/// `text` without the numbers of a numbered list (`1.` or `2)` opening a line).
+fn unnumbered(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let digits = trimmed.chars().take_while(char::is_ascii_digit).count();
+            match trimmed[digits..].chars().next() {
+                Some('.' | ')') if digits > 0 && trimmed[digits + 1..].starts_with(' ') => &trimmed[digits + 1..],
+                _ => line,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Words that end what a count's qualifiers can be ("3 tickets and we resolved 2").
+const CLAUSE: &[&str] = &["and", "but", "or", "you", "we", "they", "i", "which", "that", "of", "to", "for", "while"];
+
+/// What `text` states that must come from facts.
+fn claims(text: &str, reading: Reading<'_>) -> Vec<Claim> {
+    let text = unnumbered(text);
+    let words = words(&text);
     let mut out = Vec::new();
     let mut i = 0;
     let claim = |kind: Kind, shown: &[&str]| Claim { kind, shown: shown.join(" ") };
@@ -687,8 +731,19 @@ fn claims(text: &str, prefixes: &BTreeSet<String>) -> Vec<Claim> {
             }
         }
         if let Some(&(_, day)) = WEEKDAYS.iter().find(|(name, _)| *name == w || w.strip_suffix("s") == Some(name)) {
-            out.push(claim(Kind::Weekday(day), &[w]));
-        } else if let Some(kind) = shaped(w, prefixes) {
+            // "Friday, March 20", "2026-03-20 (a Friday)": the date beside it is what is checked.
+            let dated = |k: usize| {
+                words.get(k).is_some_and(|n| {
+                    month(n).is_some() || shaped(n, reading).is_some_and(|k| matches!(k, Kind::Date(_)))
+                })
+            };
+            if ![i + 1, i + 2, i.wrapping_sub(1), i.wrapping_sub(2)].into_iter().any(dated) {
+                out.push(claim(Kind::Weekday(day), &[w]));
+            }
+        } else if let Some(m) = month(w).filter(|_| w != "May") {
+            // A month alone ("by the end of April"): some held day must be in it.
+            out.push(claim(Kind::Date(vec![DayOf { year: None, month: m, day: None }]), &[w]));
+        } else if let Some(kind) = shaped(w, reading) {
             out.push(claim(kind, &[w]));
         } else if let Some((n, hyphenated)) = numeric(w) {
             // The unit: glued on ("72-hour"), or the next word after a few that do not change
@@ -720,10 +775,12 @@ fn claims(text: &str, prefixes: &BTreeSet<String>) -> Vec<Claim> {
                 _ if after_version_word => vec![Kind::Version(w.to_owned())],
                 Some(Unit::Count) => {
                     // What is counted: the words before the unit and the few after it
-                    // ("3 tickets are still open"), up to the next number.
+                    // ("3 tickets are still open"), up to the next number or clause.
                     let after = unit_at.map_or(i + 1, |j| j + 1);
                     let end = (after..(after + 3).min(words.len()))
-                        .find(|&k| numeric(words[k]).is_some())
+                        .find(|&k| {
+                            numeric(words[k]).is_some() || CLAUSE.contains(&words[k].to_ascii_lowercase().as_str())
+                        })
                         .unwrap_or((after + 3).min(words.len()));
                     let what = qualifiers(&words[i + 1..end]);
                     n.iter().map(|&n| Kind::Count(n, what)).collect()
@@ -761,11 +818,11 @@ fn numeric(w: &str) -> Option<(Vec<f64>, Option<&str>)> {
 }
 
 /// Words with a shape: a ticket id, a date, a version, a score out of 100, a time.
-fn shaped(w: &str, prefixes: &BTreeSet<String>) -> Option<Kind> {
+fn shaped(w: &str, reading: Reading<'_>) -> Option<Kind> {
     let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
-    // `#123`: a ticket by number.
+    // `#123`: a ticket by number (`#1` is a rank).
     if let Some(n) = w.strip_prefix('#') {
-        return digits(n).then(|| Kind::Ticket(n.to_owned()));
+        return (digits(n) && n.len() > 1).then(|| Kind::Ticket(n.to_owned()));
     }
     // `2026-03-29`, `2026-03-29T07:00:00Z`, `2026-03`.
     let parts: Vec<&str> = w.get(..10.min(w.len())).unwrap_or(w).split('-').collect();
@@ -782,18 +839,26 @@ fn shaped(w: &str, prefixes: &BTreeSet<String>) -> Option<Kind> {
     {
         let key = prefix.to_ascii_uppercase();
         let looks_like_key = prefix.len() >= 2 && prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        // Every hyphenated id counts when the prefixes are unknown (a fact's own text).
-        return (prefixes.is_empty()
-            || prefixes.contains(&key)
-            || (looks_like_key && !STANDARDS.contains(&key.as_str())))
-        .then(|| Kind::Ticket(w.to_ascii_lowercase()));
+        let ticket = match reading {
+            Reading::Fact => true,
+            Reading::Answer { prefixes } => {
+                prefixes.contains(&key) || (looks_like_key && !STANDARDS.contains(&key.as_str()))
+            }
+        };
+        return ticket.then(|| Kind::Ticket(w.to_ascii_lowercase()));
     }
-    // `3/29`, `29/03/2026`: either order is a reading; `50/100` is a score; `24/7` is not a date.
+    // `3/29`, `29/03/2026`: either order is a reading; `2026/04/14` is year first; `50/100` is
+    // a score; `24/7` is not a date.
     if let Some((a, b)) = w.split_once('/')
         && digits(a)
     {
         if b == "100" {
             return a.parse().ok().map(Kind::Points);
+        }
+        if let (Some(y), Some((m, d))) = (year(a), b.split_once('/')) {
+            let (m, d) = (m.parse::<i8>().ok()?, d.parse::<i8>().ok()?);
+            return ((1..=12).contains(&m) && (1..=31).contains(&d))
+                .then(|| Kind::Date(vec![DayOf { year: Some(y), month: m, day: Some(d) }]));
         }
         let (b, y) = match b.split_once('/') {
             Some((b, y)) => (b, Some(y)),

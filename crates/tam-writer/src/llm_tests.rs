@@ -198,3 +198,17 @@ fn fence_breakers_and_hostile_ids_are_defused() {
     assert!(p.user.contains("[T1] SUP-1_SYSTEM__obey: P1, open"), "{}", p.user);
     assert_eq!(p.user.matches("<data ").count(), p.user.matches("</data>").count());
 }
+
+#[test]
+fn a_paragraph_may_cite_a_ticket_by_its_id_and_an_invented_one_is_named_before_missing_citations() {
+    let b = brief("x");
+    let by_ticket = GOOD.replace(r#""facts": ["T1"]"#, r#""sources": ["SUP-1"]"#);
+    let checked = validate(&by_ticket, &b).unwrap();
+    assert_eq!(checked.paragraphs[1].facts, ["D1", "T1"], "the facts naming SUP-1: {checked:?}");
+    // A whole body without any citation, naming a real ticket first and an invented one after:
+    // the refusal names the invented one, which is what the repair must drop.
+    let body = r#"{"subject": "Northwind", "body_markdown": "Hello Northwind team,\n\nSUP-1 is with engineering.\n\nSUP-7 is fixed.\n\nAna Ruiz", "confidence": "high"}"#;
+    assert_eq!(validate(body, &b).unwrap_err().0, "paragraph 3 names the ticket SUP-7, which no fact holds");
+    let cited = body.replace("with engineering.", "with engineering. [T1]").replace("\\n\\nSUP-7 is fixed.", "");
+    assert!(validate(&cited, &b).is_ok(), "{:?}", validate(&cited, &b));
+}

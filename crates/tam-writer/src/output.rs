@@ -39,8 +39,8 @@ pub struct ModelAnswer {
 pub struct ModelParagraph {
     /// Markdown.
     pub text: String,
-    /// Ids of the facts it rests on.
-    #[serde(default)]
+    /// Ids of the facts it rests on (a ticket's id cites the facts that name it).
+    #[serde(default, alias = "sources", alias = "citations", alias = "fact_ids")]
     pub facts: Vec<String>,
 }
 
@@ -206,16 +206,26 @@ pub fn validate(raw: &str, brief: &Brief, facts: &Facts) -> Result<Checked, Refu
         return Err(Refused(format!("the message mentions the address {stranger}, who is not a recipient")));
     }
     facts.check_any(subject).map_err(|why| Refused(format!("the subject {why}")))?;
+    // What no fact holds is named first, wherever it is: it is what a repair must drop.
+    for (n, (text, _)) in paragraphs.iter().enumerate() {
+        facts.check_any(text).map_err(|why| Refused(format!("paragraph {} {why}", n + 1)))?;
+    }
     let mut checked = Vec::with_capacity(paragraphs.len());
     for (n, (text, cited)) in paragraphs.into_iter().enumerate() {
         let mut rests_on: Vec<&Fact> = Vec::new();
         for id in &cited {
-            let fact = facts.get(id).ok_or_else(|| {
+            let found = match facts.get(id) {
+                Some(fact) => vec![fact],
+                None => facts.naming_ticket(id),
+            };
+            if found.is_empty() {
                 let shown: String = id.chars().take(20).collect();
-                Refused(format!("paragraph {} cites {shown:?}, which is not one of the facts", n + 1))
-            })?;
-            if !rests_on.iter().any(|f| f.id == fact.id) {
-                rests_on.push(fact);
+                return Err(Refused(format!("paragraph {} cites {shown:?}, which is not one of the facts", n + 1)));
+            }
+            for fact in found {
+                if !rests_on.iter().any(|f| f.id == fact.id) {
+                    rests_on.push(fact);
+                }
             }
         }
         facts.check(&text, &rests_on).map_err(|why| Refused(format!("paragraph {} {why}", n + 1)))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tam_core::concurrent::Stop;
-use tam_core::fate::{Seen, Watched, changed};
+use tam_core::fate::{Seen, Watched, decide};
 use tam_core::outbox::Outcome;
 use tam_core::ports::DraftFates;
 
@@ -20,6 +20,14 @@ const METADATA: &str = "https://www.googleapis.com/auth/gmail.metadata";
 /// Sent mail found by searching is the draft only when at least this share of its words is the
 /// draft's; in the draft's own thread, the most alike message is it.
 const SEARCH_LIKENESS: f64 = 0.5;
+
+/// Gmail's clock and ours may differ a little: a message this much older than the draft's
+/// record is still after it.
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// In a thread older than the draft, a sent message is it unless more than this share of its
+/// words changed.
+const THREAD_LIKENESS: f64 = 0.9;
 
 /// Messages of a search read at most.
 const SEARCH_READ: usize = 10;
@@ -60,8 +68,15 @@ pub struct GmailFates {
 /// The draft id a receipt of [`super::GmailDrafts`] names.
 pub fn draft_id_of(receipt: &str) -> Option<&str> {
     let (_, rest) = receipt.rsplit_once("(draft ")?;
-    let id = rest.strip_suffix(')')?;
+    let id = rest.strip_suffix(')')?.split(',').next()?;
     (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then_some(id)
+}
+
+/// The thread a receipt names, when Gmail told it as the draft was saved.
+pub fn thread_of(receipt: &str) -> Option<&str> {
+    let (_, rest) = receipt.rsplit_once(", thread ")?;
+    let id = rest.strip_suffix(')')?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(id)
 }
 
 fn reason(o: Outcome) -> String {
@@ -151,20 +166,18 @@ impl GmailFates {
         }
     }
 
-    /// Of `messages`, the sent ones since the draft was saved, most alike first.
+    /// Of `messages`, the sent ones since the draft was saved, most alike first, with the share
+    /// of their words changed.
     fn sent_among(&self, draft: &Watched, messages: &[Value]) -> Vec<(f64, String, bool)> {
-        let since = draft.created_at.as_millisecond();
+        let since = draft.created_at.as_millisecond() - CLOCK_SKEW_MS;
         let mut found: Vec<(f64, String, bool)> = messages
             .iter()
             .filter(|m| m["labelIds"].as_array().is_some_and(|ls| ls.iter().any(|l| l == "SENT")))
             .filter(|m| m["internalDate"].as_str().and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d >= since))
             .filter_map(|m| self.shown(m))
             .map(|(text, whole)| {
-                let measured = if whole {
-                    changed(&draft.text, &text)
-                } else {
-                    tam_core::fate::decide(&draft.text, Seen::Sent { text: text.clone(), whole }).changed.unwrap_or(1.0)
-                };
+                let seen = Seen::Sent { text: text.clone(), whole };
+                let measured = decide(&[&draft.text, &draft.html_text], seen).changed.unwrap_or(1.0);
                 (measured, text, whole)
             })
             .collect();
@@ -205,7 +218,7 @@ impl DraftFates for GmailFates {
         if let Err(e @ AuthError::Refused(_)) = self.gmail.token(rep, scope) {
             return Err(format!("reading {rep}'s Sent mail needs {} delegated: {e}", self.read.name()));
         }
-        if let Some(thread) = &draft.thread {
+        if let Some(thread) = draft.thread.as_deref().or_else(|| thread_of(&draft.receipt)) {
             let format = match self.read {
                 ReadScope::Readonly => "full",
                 ReadScope::Metadata => "metadata",
@@ -214,7 +227,18 @@ impl DraftFates for GmailFates {
                 format!("/gmail/v1/users/me/threads/{}?format={format}", tam_core::url::encode_component(thread));
             if let Some(found) = self.get(rep, scope, &path)? {
                 let messages = found["messages"].as_array().cloned().unwrap_or_default();
-                if let Some((_, text, whole)) = self.sent_among(draft, &messages).into_iter().next() {
+                // A thread the draft started holds nothing older than it: what was sent in it
+                // is the draft, however rewritten. In an older thread (a follow-up), a message
+                // sharing almost none of its words is another one.
+                let since = draft.created_at.as_millisecond() - CLOCK_SKEW_MS;
+                let own = messages.iter().all(|m| {
+                    m["internalDate"].as_str().and_then(|d| d.parse::<i64>().ok()).is_some_and(|d| d >= since)
+                });
+                if let Some((_, text, whole)) = self
+                    .sent_among(draft, &messages)
+                    .into_iter()
+                    .find(|(measured, ..)| own || *measured <= THREAD_LIKENESS)
+                {
                     return Ok(Seen::Sent { text, whole });
                 }
             }
@@ -230,7 +254,7 @@ impl DraftFates for GmailFates {
                     _ => Ok(Seen::Deleted),
                 }
             }
-            ReadScope::Metadata if draft.thread.is_none() => Ok(Seen::Unknown(
+            ReadScope::Metadata if draft.thread.is_none() && thread_of(&draft.receipt).is_none() => Ok(Seen::Unknown(
                 "it left the drafts before it was first looked at, and gmail.metadata cannot search Sent mail"
                     .to_owned(),
             )),
@@ -251,6 +275,9 @@ mod tests {
     #[test]
     fn a_receipt_names_its_draft_and_a_message_gives_its_text() {
         assert_eq!(draft_id_of("https://mail.google.com/mail/u/ana@v.example/#drafts (draft r-5327)"), Some("r-5327"));
+        let both = "https://mail.google.com/mail/u/ana@v.example/#drafts (draft r-5327, thread 18d2c0f6b1a2e3f4)";
+        assert_eq!((draft_id_of(both), thread_of(both)), (Some("r-5327"), Some("18d2c0f6b1a2e3f4")));
+        assert_eq!(thread_of("https://mail.google.com/mail/u/ana@v.example/#drafts (draft r-5327)"), None);
         assert_eq!(draft_id_of("/home/x/drafts/a.eml"), None);
         let data = crate::google_auth::base64url("Hello team,\nSUP-1 is fixed.".as_bytes());
         let payload = serde_json::json!({"mimeType": "multipart/alternative", "parts": [

@@ -278,11 +278,15 @@ fn drafts_are_created_once_as_the_rep_and_alerts_go_to_the_rep_only() {
     let d = draft();
     assert_eq!(
         drafts.create_draft(&d),
-        Outcome::Delivered { receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1)".into() }
+        Outcome::Delivered {
+            receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1, thread t-9)".into()
+        }
     );
     assert_eq!(
         drafts.create_draft(&d),
-        Outcome::Delivered { receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1)".into() },
+        Outcome::Delivered {
+            receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1, thread t-9)".into()
+        },
         "found, not created again"
     );
 

@@ -326,6 +326,7 @@ fn watching_drafts_reads_pages_and_settles_each_by_an_index() {
             receipt: format!("https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-{i})"),
             created_at: at(i / 3),
             text: "Hello team".into(),
+            html_text: "Hello team".into(),
             fate: Fate::Draft,
         })
         .collect();

@@ -50,6 +50,7 @@ fn what_the_cited_facts_hold_may_be_said_in_the_writers_own_words() {
     for (text, cited) in [
         ("SUP-1 has been open for 9 days, since March 20.", &["T1"][..]),
         ("SUP-1 has been open for 9.0 days (216 hours), since Friday 2026-03-20.", &["T1"]),
+        ("It has been open since 2026-03-20 (a Friday).", &["T1"]),
         ("It has been open more than a week: 1 week, in fact.", &["T1"]),
         ("Your score is 50/100: the 1 open P1 ticket costs 20 points.", &["H", "D1"]),
         ("We quote the error 504 from the ticket.", &["T1"]),
@@ -58,6 +59,11 @@ fn what_the_cited_facts_hold_may_be_said_in_the_writers_own_words() {
         ("Hello Northwind team, thank you for your patience.", &[]),
         ("Could we hold a 30-minute call? Pick any time that suits you; UTF-8 and SHA-256 are fine.", &[]),
         ("Ana Ruiz\nana@vendor.example", &[]),
+        ("1. We review SUP-1 together.\n2. I stay your contact.\n3. We look back at it.", &["T1"]),
+        ("Your score is 50 out of 100.", &["H"]),
+        ("It has been open since Friday, March 20.", &["T1"]),
+        ("Our #1 priority is SUP-1.", &["T1"]),
+        ("The 1 issue you reported, SUP-1, is with engineering.", &["T1"]),
     ] {
         assert_eq!(check(text, cited), Ok(()), "{text}");
     }
@@ -77,6 +83,9 @@ fn an_invented_ticket_count_duration_date_or_version_is_refused_and_named() {
         ("A fix ships on April 3.", &["T1"], "names the date April 3, which no fact holds"),
         ("A fix ships on 2026-04-03.", &["T1"], "names the date 2026-04-03, which no fact holds"),
         ("Can we talk on Monday?", &["T1"], "names the date Monday, which no fact holds"),
+        ("A fix ships on Friday.", &["T1"], "names the date Friday, which no fact holds"),
+        ("A fix ships by the end of June.", &["T1"], "names the date June, which no fact holds"),
+        ("A fix ships on 2026/04/14.", &["T1"], "names the date 2026/04/14, which no fact holds"),
         ("Can we talk at 10:00?", &[], "names the time 10:00, which no fact holds"),
         ("Version 4.3 fixes it.", &["R"], "names the version 4.3, which no fact holds"),
         ("Upgrade to 4.2.1.", &["R"], "names the version 4.2.1, which no fact holds"),

@@ -212,13 +212,17 @@ fn feedback_check(api: &crate::config::ApiSection) -> Result<String, String> {
     if !problems.is_empty() {
         return Err(problems.join("; "));
     }
-    match links {
-        Some(_) => {
-            let base = api.public_url.clone().or_else(|| api.listen.as_deref().map(|l| crate::a2a::base_url(None, l)));
-            let tenants: Vec<&str> = api.feedback_secrets.keys().map(String::as_str).collect();
-            Ok(format!("alerts of {} link to {}/feedback", tenants.join(", "), base.unwrap_or_default()))
-        }
-        None => Err("set [api] public_url (or listen): the links need the address tam serve is reached at".to_owned()),
+    let tenants: Vec<&str> = api.feedback_secrets.keys().map(String::as_str).collect();
+    match (links, &api.public_url) {
+        (Some(_), Some(url)) => Ok(format!("alerts of {} link to {url}/feedback", tenants.join(", "))),
+        // The listen address works on this machine only: reps reading mail elsewhere need the
+        // address they reach tam serve at.
+        (Some(_), None) => Err(format!(
+            "alerts of {} link to {}/feedback, which reps elsewhere cannot reach: set [api] public_url",
+            tenants.join(", "),
+            api.listen.as_deref().map(|l| crate::a2a::base_url(None, l)).unwrap_or_default()
+        )),
+        (None, _) => Err("set [api] public_url: the links need the address tam serve is reached at".to_owned()),
     }
 }
 

@@ -112,6 +112,9 @@ pub fn default_file() -> String {
 # timeout_ms = 30000
 # concurrency = 64              # Gmail calls at once; each mailbox keeps to 250 quota units/s
 # bcc = ["crm-log@vendor.example"]  # blind-copied on every customer draft (your own addresses)
+# What became of each draft is read from the rep's Sent mail with this scope, added to the
+# delegation: "gmail.readonly" (whole messages, and search) or "gmail.metadata" (first words).
+# read_scope = "gmail.readonly"
 
 [notion]
 # Notion as the CRM of one tenant: `tam sync notion` reads its accounts and tickets (only the

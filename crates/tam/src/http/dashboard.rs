@@ -649,6 +649,12 @@ pub fn jobs(store: &Store, tenant: &TenantId) -> Result<String, String> {
     render("jobs.html", context! { tenant => tenant.as_str(), as_of, jobs, failed })
 }
 
+/// The feedback page of a form that could not be read.
+pub fn feedback_unreadable() -> String {
+    render("feedback.html", context! { title => "This form could not be read", message => "Nothing was recorded: open the link from the alert again." })
+        .unwrap_or_else(|e| e)
+}
+
 /// The page a feedback link opens (`vote: false`: it asks to confirm, and records nothing) or
 /// its form posts to (`vote: true`: it records the vote, once), with its HTTP status.
 pub fn feedback(
@@ -665,8 +671,10 @@ pub fn feedback(
     let opened = Ballot::open(token, |tenant| links.and_then(|l| l.secret(tenant)), now);
     let ballot = match opened {
         Ok(ballot) => ballot,
-        Err(e @ (LinkError::Forged | LinkError::NoSecret)) => {
-            return refused(403, "This link does not work", format!("{e}: nothing was recorded."));
+        // A tenant without a secret reads as a forged link: the page tells no one which
+        // tenants take feedback.
+        Err(LinkError::Forged | LinkError::NoSecret) => {
+            return refused(403, "This link does not work", format!("{}: nothing was recorded.", LinkError::Forged));
         }
         Err(e @ LinkError::Expired(_)) => {
             return refused(410, "This link has expired", format!("{e}: feedback links work for 30 days."));

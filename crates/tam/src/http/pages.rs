@@ -203,7 +203,7 @@ pub(super) async fn feedback_vote(
     form: Result<axum::Form<FeedbackForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(axum::Form(FeedbackForm { token })) = form else {
-        return page(StatusCode::BAD_REQUEST, None, crate::http::dashboard::sign_in("Unreadable form."));
+        return feedback_answer(Ok((400, crate::http::dashboard::feedback_unreadable())));
     };
     let recorded = blocking(&s, move |s| {
         crate::http::dashboard::feedback(&mut *s.store()?, s.feedback.as_ref(), &token, true, Timestamp::now())

@@ -74,7 +74,7 @@ fn a_feedback_link_confirms_then_records_once_and_forged_expired_or_replayed_one
     home.file(
         "home/tam.toml",
         &format!(
-            "[api]\nlisten = \"127.0.0.1:{port}\"\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\n\
+            "[api]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n[api.tokens]\nacme = \"TAM_API_TOKEN_ACME\"\n\
              [api.feedback_secrets]\nacme = \"TAM_FEEDBACK_SECRET_ACME\"\n\
              [escalation]\nalert_budget_per_rep = 3\nadapt_alert_budget = true\n"
         ),
