@@ -257,11 +257,8 @@ mod tests {
         let deleted = Decision { fate: Fate::Deleted, changed: None, thread: None, note: None };
         store.settle_fates(&tenant, &[("k2".into(), sent), ("k3".into(), deleted)], at).unwrap();
         let report = report(&store, &tenant, at).unwrap();
-        let rows: Vec<(&str, &str, u64, Option<f64>)> = report
-            .rows
-            .iter()
-            .map(|r| (r.kind.as_str(), r.generator.as_str(), r.drafts, r.acceptance_rate))
-            .collect();
+        let rows: Vec<(&str, &str, u64, Option<f64>)> =
+            report.rows.iter().map(|r| (r.kind.as_str(), r.generator.as_str(), r.drafts, r.acceptance_rate)).collect();
         assert_eq!(
             rows,
             [

@@ -780,18 +780,8 @@ fn reports_phase(store: &mut tam_store::Store, tenant: &TenantId) -> Result<Vec<
     anyhow::ensure!(!page.is_empty(), "the bench's book has no account");
     let reasons = ["below_threshold", "became_red", "green_to_amber"];
     let now = Timestamp::now();
-    let mut timings: Vec<(&'static str, Vec<f64>)> = Vec::new();
-    // Each answer is serialised, as it is printed or served, then dropped.
-    let mut time = |what: &'static str, f: &mut dyn FnMut() -> Result<String>| -> Result<()> {
-        let started = Instant::now();
-        f()?;
-        let took = started.elapsed().as_secs_f64() * 1000.0;
-        match timings.iter_mut().find(|(t, _)| *t == what) {
-            Some((_, all)) => all.push(took),
-            None => timings.push((what, vec![took])),
-        }
-        Ok(())
-    };
+    let mut timings = Timings::default();
+    let mut time = |what, f: &mut dyn FnMut() -> Result<String>| timings.time(what, f);
     for (i, (account, _)) in page.iter().enumerate() {
         let Some(row) = store.account(tenant, &tam_core::AccountId::parse("account", account)?)? else { continue };
         let ballot = Ballot {
@@ -817,13 +807,36 @@ fn reports_phase(store: &mut tam_store::Store, tenant: &TenantId) -> Result<Vec<
             Ok(serde_json::to_string(&tam_app::views::explanation(store, tenant, &id, 30, &adapting)?)?)
         })?;
     }
-    Ok(timings
-        .into_iter()
-        .map(|(what, mut all)| {
-            all.sort_by(f64::total_cmp);
-            (what, all[all.len() / 2], all.last().copied().unwrap_or(0.0))
-        })
-        .collect())
+    Ok(timings.summary())
+}
+
+/// Each timed answer's milliseconds, by what was timed, in the order first timed.
+#[derive(Default)]
+struct Timings(Vec<(&'static str, Vec<f64>)>);
+
+impl Timings {
+    /// Times `f`, whose answer is serialised as it would be printed or served, then dropped.
+    fn time(&mut self, what: &'static str, f: &mut dyn FnMut() -> Result<String>) -> Result<()> {
+        let started = Instant::now();
+        f()?;
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        match self.0.iter_mut().find(|(t, _)| *t == what) {
+            Some((_, all)) => all.push(took),
+            None => self.0.push((what, vec![took])),
+        }
+        Ok(())
+    }
+
+    /// Each timed thing's median and maximum.
+    fn summary(self) -> Vec<(&'static str, f64, f64)> {
+        self.0
+            .into_iter()
+            .map(|(what, mut all)| {
+                all.sort_by(f64::total_cmp);
+                (what, all[all.len() / 2], all.last().copied().unwrap_or(0.0))
+            })
+            .collect()
+    }
 }
 
 fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'static str, f64, f64)>> {
@@ -836,18 +849,9 @@ fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'stati
         .map(|a| tam_core::AccountId::parse("account", &a.account_id))
         .collect::<Result<_, _>>()?;
     anyhow::ensure!(!ids.is_empty(), "the bench's book has no account");
-    let mut timings: Vec<(&'static str, Vec<f64>)> = Vec::new();
-    let mut time = |tool: &'static str, f: &mut dyn FnMut() -> Result<String>| -> Result<()> {
-        // The answer is serialised, as a tool call does, then dropped.
-        let started = Instant::now();
-        f()?;
-        let took = started.elapsed().as_secs_f64() * 1000.0;
-        match timings.iter_mut().find(|(t, _)| *t == tool) {
-            Some((_, all)) => all.push(took),
-            None => timings.push((tool, vec![took])),
-        }
-        Ok(())
-    };
+    // Each answer is serialised, as a tool call does.
+    let mut timings = Timings::default();
+    let mut time = |tool, f: &mut dyn FnMut() -> Result<String>| timings.time(tool, f);
     let json = |v: &dyn erased::Json| v.json();
     for _ in 0..3 {
         let filter = HealthFilter { limit: Some(100), ..HealthFilter::default() };
@@ -881,13 +885,7 @@ fn mcp_phase(store: &tam_store::Store, tenant: &TenantId) -> Result<Vec<(&'stati
             break;
         }
     }
-    Ok(timings
-        .into_iter()
-        .map(|(tool, mut all)| {
-            all.sort_by(f64::total_cmp);
-            (tool, all[all.len() / 2], all.last().copied().unwrap_or(0.0))
-        })
-        .collect())
+    Ok(timings.summary())
 }
 
 /// Serialising through a trait object, so one closure serialises every view.

@@ -58,11 +58,21 @@ fn start(since: Option<Date>) -> Result<Timestamp> {
     })
 }
 
-fn alerts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) -> Result<Outcome> {
+/// One report per tenant asked for (all of them without `--tenant`), from `since`.
+fn each_tenant<T>(
+    home: &Home,
+    tenant: Option<&str>,
+    since: Option<Date>,
+    report: impl Fn(&tam_store::Store, &tam_core::TenantId, Timestamp) -> Result<T, tam_store::StoreError>,
+) -> Result<Vec<T>> {
     let (store, _) = home.open()?;
     let since = start(since)?;
     let tenants = crate::cli::scan::select_tenants(&store, tenant)?;
-    let reports = tenants.iter().map(|t| tam_app::feedback::report(&store, t, since)).collect::<Result<Vec<_>, _>>()?;
+    Ok(tenants.iter().map(|t| report(&store, t, since)).collect::<Result<Vec<_>, _>>()?)
+}
+
+fn alerts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) -> Result<Outcome> {
+    let reports = each_tenant(home, tenant, since, tam_app::feedback::report)?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&reports)?)?;
@@ -92,10 +102,7 @@ fn alerts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) ->
 }
 
 fn drafts(home: &Home, tenant: Option<&str>, since: Option<Date>, json: bool) -> Result<Outcome> {
-    let (store, _) = home.open()?;
-    let since = start(since)?;
-    let tenants = crate::cli::scan::select_tenants(&store, tenant)?;
-    let reports = tenants.iter().map(|t| tam_app::fates::report(&store, t, since)).collect::<Result<Vec<_>, _>>()?;
+    let reports = each_tenant(home, tenant, since, tam_app::fates::report)?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&reports)?)?;
