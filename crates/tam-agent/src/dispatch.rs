@@ -278,6 +278,7 @@ fn deliver_group(
                             recipients: draft.to().to_vec(),
                             mailbox: source.unwrap_or("local").to_owned(),
                             receipt: String::new(),
+                            message_id: draft.message_id(),
                             created_at: now,
                             text: draft.text().to_owned(),
                             html_text: tam_core::fate::plain_of_html(draft.html()),

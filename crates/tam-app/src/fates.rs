@@ -68,6 +68,7 @@ pub fn sync(
             .map(|row| Watched {
                 rep: row.rep.clone(),
                 receipt: row.receipt.clone(),
+                message_id: row.message_id.clone(),
                 thread: row.thread.clone(),
                 recipients: row.recipients.clone(),
                 created_at: row.created_at,
@@ -241,6 +242,7 @@ mod tests {
             recipients: Vec::new(),
             mailbox: "gmail".into(),
             receipt: String::new(),
+            message_id: String::new(),
             created_at: at,
             text: "Hello".into(),
             html_text: String::new(),

@@ -58,6 +58,8 @@ pub struct Watched {
     pub rep: Email,
     /// Where the mailbox said it saved it.
     pub receipt: String,
+    /// Its Message-ID (a mailbox may keep it on the message it sends).
+    pub message_id: String,
     /// Its thread, once the mailbox has told.
     pub thread: Option<String>,
     /// Who it is addressed to.

@@ -28,6 +28,8 @@ pub struct SavedDraft {
     pub mailbox: String,
     /// Where the mailbox said it saved it.
     pub receipt: String,
+    /// Its Message-ID.
+    pub message_id: String,
     /// When it was saved.
     pub created_at: Timestamp,
     /// The text as written, to measure a rep's edits against.
@@ -49,6 +51,8 @@ pub struct WatchedRow {
     pub recipients: Vec<Email>,
     /// Where the mailbox said it saved it.
     pub receipt: String,
+    /// Its Message-ID.
+    pub message_id: String,
     /// Its thread, once the mailbox has told.
     pub thread: Option<String>,
     /// When it was saved.
@@ -87,8 +91,8 @@ impl Store {
             let note = (d.fate == Fate::Unknown).then_some("its mailbox keeps no record of what becomes of a draft");
             tx.execute(
                 "INSERT INTO draft_fates (tenant_id, idem_key, account_id, kind, generator, rep_email, recipients,
-                                          mailbox, receipt, created_at, fate, text, html_text, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                                          mailbox, receipt, created_at, fate, text, html_text, note, message_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (tenant_id, idem_key) DO NOTHING",
                 &args![
                     d.tenant.as_str(),
@@ -105,7 +109,8 @@ impl Store {
                     // An `.eml` file's text is on disk; only a watched draft needs it kept.
                     if d.fate == Fate::Draft { d.text.as_str() } else { "" },
                     if d.fate == Fate::Draft { d.html_text.as_str() } else { "" },
-                    note
+                    note,
+                    d.message_id
                 ],
             )?;
         }
@@ -125,7 +130,7 @@ impl Store {
         let (at, key) = after.map_or((nanos(since) - 1, ""), |(at, key)| (nanos(at), key));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.conn.rows(
-            "SELECT idem_key, rep_email, recipients, receipt, thread_id, created_at, text, html_text
+            "SELECT idem_key, rep_email, recipients, receipt, thread_id, created_at, text, html_text, message_id
              FROM draft_fates INDEXED BY draft_fates_watched
              WHERE tenant_id = ?1 AND fate = 'draft' AND created_at >= ?2 AND (created_at, idem_key) > (?3, ?4)
              ORDER BY created_at, idem_key LIMIT ?5",
@@ -154,6 +159,7 @@ impl Store {
                     created_at: from_nanos(r.get(5)?),
                     text: r.get(6)?,
                     html_text: r.get(7)?,
+                    message_id: r.get(8)?,
                     key,
                 })
             },

@@ -352,6 +352,7 @@ const MIGRATIONS: &[&str] = &[
         recipients  TEXT NOT NULL,               -- JSON array
         mailbox     TEXT NOT NULL,               -- gmail | local
         receipt     TEXT NOT NULL,
+        message_id  TEXT NOT NULL DEFAULT '',
         created_at  INTEGER NOT NULL,
         fate        TEXT NOT NULL,               -- draft | sent | edited | deleted | unknown
         changed     REAL,                        -- share of the words changed before sending
@@ -689,6 +690,7 @@ const PG_MIGRATIONS: &[(usize, &str)] = &[
         recipients  TEXT NOT NULL,
         mailbox     TEXT COLLATE "C" NOT NULL,
         receipt     TEXT NOT NULL,
+        message_id  TEXT NOT NULL DEFAULT '',
         created_at  BIGINT NOT NULL,
         fate        TEXT COLLATE "C" NOT NULL,
         changed     DOUBLE PRECISION,

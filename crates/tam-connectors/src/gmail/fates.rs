@@ -158,6 +158,35 @@ impl GmailFates {
         }
     }
 
+    /// [`GmailFates::get`] for a lookup that may name what is no longer there: a thread id
+    /// Gmail no longer takes (400) is a thread that is gone.
+    fn find(&self, rep: &str, scope: &str, path: &str) -> Result<Option<Value>, String> {
+        match self.gmail.request(rep, scope, "GET", path, None).map_err(reason)? {
+            (200, found) => Ok(Some(found)),
+            (400 | 404, _) => Ok(None),
+            (status, body) => Err(reason(failure(status, &body))),
+        }
+    }
+
+    /// A sent message that kept the draft's Message-ID (`gmail.readonly` only: search).
+    fn by_message_id(&self, rep: &str, draft: &Watched) -> Result<Vec<Value>, String> {
+        if draft.message_id.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.listed(rep, &super::search_for("messages", &draft.message_id))
+    }
+
+    /// The messages a `messages.list` path finds, read whole (the first [`SEARCH_READ`]).
+    fn listed(&self, rep: &str, path: &str) -> Result<Vec<Value>, String> {
+        let Some(list) = self.find(rep, READONLY, path)? else { return Ok(Vec::new()) };
+        let mut messages = Vec::new();
+        for id in list["messages"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str()).take(SEARCH_READ) {
+            let path = format!("/gmail/v1/users/me/messages/{}?format=full", tam_core::url::encode_component(id));
+            messages.extend(self.get(rep, READONLY, &path)?);
+        }
+        Ok(messages)
+    }
+
     /// The text Gmail shows of a message in the format read: the whole text, or the snippet.
     fn shown(&self, message: &Value) -> Option<(String, bool)> {
         match self.read {
@@ -191,13 +220,7 @@ impl GmailFates {
         let q = format!("in:sent to:{} after:{}", to.as_str(), draft.created_at.as_second());
         let path =
             format!("/gmail/v1/users/me/messages?q={}&maxResults={SEARCH_READ}", tam_core::url::encode_component(&q));
-        let Some(list) = self.get(rep, READONLY, &path)? else { return Ok(Vec::new()) };
-        let mut messages = Vec::new();
-        for id in list["messages"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str()).take(SEARCH_READ) {
-            let path = format!("/gmail/v1/users/me/messages/{}?format=full", tam_core::url::encode_component(id));
-            messages.extend(self.get(rep, READONLY, &path)?);
-        }
-        Ok(messages)
+        self.listed(rep, &path)
     }
 }
 
@@ -218,6 +241,13 @@ impl DraftFates for GmailFates {
         if let Err(e @ AuthError::Refused(_)) = self.gmail.token(rep, scope) {
             return Err(format!("reading {rep}'s Sent mail needs {} delegated: {e}", self.read.name()));
         }
+        // The Message-ID first: cheap, and certain where it was kept.
+        if self.read == ReadScope::Readonly {
+            let messages = self.by_message_id(rep, draft)?;
+            if let Some((_, text, whole)) = self.sent_among(draft, &messages).into_iter().next() {
+                return Ok(Seen::Sent { text, whole });
+            }
+        }
         if let Some(thread) = draft.thread.as_deref().or_else(|| thread_of(&draft.receipt)) {
             let format = match self.read {
                 ReadScope::Readonly => "full",
@@ -225,7 +255,7 @@ impl DraftFates for GmailFates {
             };
             let path =
                 format!("/gmail/v1/users/me/threads/{}?format={format}", tam_core::url::encode_component(thread));
-            if let Some(found) = self.get(rep, scope, &path)? {
+            if let Some(found) = self.find(rep, scope, &path)? {
                 let messages = found["messages"].as_array().cloned().unwrap_or_default();
                 // A thread the draft started holds nothing older than it: what was sent in it
                 // is the draft, however rewritten. In an older thread (a follow-up), a message

@@ -315,3 +315,49 @@ fn drafts_are_created_once_as_the_rep_and_alerts_go_to_the_rep_only() {
     let sent = decoded_raw(&seen[5].body);
     assert!(sent.contains("To: ana@vendor.example\r\n") && !sent.contains("nw.example"), "{sent}");
 }
+
+/// A mailbox that keeps a draft's Message-ID on the message it sends: the fate is found by it,
+/// in one search, before the thread or a wider search is asked.
+#[test]
+fn a_sent_draft_that_kept_its_message_id_is_found_by_it() {
+    use tam_connectors::gmail::{GmailFates, ReadScope};
+    use tam_core::fate::{Seen, Watched};
+    use tam_core::ports::DraftFates;
+    let tokens = Fake::start(vec![token(1), token(2)]);
+    let text = "Hello Northwind team,\r\nSUP-1 is with engineering.\r\nAna";
+    let data = tam_connectors::google_auth::base64url(text.as_bytes());
+    let api = Fake::start(vec![
+        Answer::json(404, r#"{"error":{"code":404,"message":"Requested entity was not found."}}"#),
+        Answer::json(
+            200,
+            r#"{"messages":[{"id":"18d2c0f6b1a2e3f9","threadId":"18d2c0f6b1a2e3f4"}],"resultSizeEstimate":1}"#,
+        ),
+        Answer::json(
+            200,
+            &serde_json::json!({"id": "18d2c0f6b1a2e3f9", "threadId": "18d2c0f6b1a2e3f4", "labelIds": ["SENT"],
+                "internalDate": (tam_core::Timestamp::now().as_millisecond()).to_string(),
+                "payload": {"mimeType": "text/plain", "body": {"data": data}}})
+            .to_string(),
+        ),
+    ]);
+    let key = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test_service_account.json");
+    let sa = ServiceAccount::from_file(&key, Some(&format!("{}/token", tokens.url)), Duration::from_secs(5)).unwrap();
+    let fates = GmailFates::new(Gmail::new(sa, &api.url, Duration::from_secs(5)), ReadScope::Readonly);
+    let draft = Watched {
+        rep: Email::parse("r", "ana@vendor.example").unwrap(),
+        receipt: "https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-1, thread 18d2c0f6b1a2e3f4)"
+            .into(),
+        message_id: "<abc@tam.local>".into(),
+        thread: None,
+        recipients: vec![Email::parse("c", "ops@nw.example").unwrap()],
+        created_at: tam_core::Timestamp::now(),
+        text: "Hello Northwind team,\nSUP-1 is with engineering.\nAna".into(),
+        html_text: String::new(),
+    };
+    assert_eq!(fates.look(&draft), Ok(Seen::Sent { text: text.into(), whole: true }));
+    let seen = api.seen.lock().unwrap();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    assert_eq!(paths[0], "/gmail/v1/users/me/drafts/r-1?format=minimal");
+    assert!(paths[1].starts_with("/gmail/v1/users/me/messages?q=rfc822msgid%3A%3Cabc%40tam.local%3E"), "{paths:?}");
+    assert_eq!(paths[2], "/gmail/v1/users/me/messages/18d2c0f6b1a2e3f9?format=full");
+}

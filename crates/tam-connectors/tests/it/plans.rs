@@ -324,6 +324,7 @@ fn watching_drafts_reads_pages_and_settles_each_by_an_index() {
             recipients: vec![tam_core::Email::parse("to", "ops@x.example").unwrap()],
             mailbox: "gmail".into(),
             receipt: format!("https://mail.google.com/mail/u/ana@vendor.example/#drafts (draft r-{i})"),
+            message_id: format!("<d{i}@tam.local>"),
             created_at: at(i / 3),
             text: "Hello team".into(),
             html_text: "Hello team".into(),
