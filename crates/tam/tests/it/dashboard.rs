@@ -110,6 +110,16 @@ fn the_demo_dashboard_shows_the_red_accounts_and_a_chart_in_a_browser() {
         "{bad}"
     );
 
+    // The reports: what reps made of the demo's drafts (.eml files: fate unknown, and said)
+    // and what they said of their alerts (nothing yet).
+    let reports = chromium(&["--dump-dom", &format!("{}/reports?token={TOKEN}", server.url)]);
+    assert!(reports.contains("What reps made of tam") && reports.contains("<td>escalation_outreach</td>"), "{reports}");
+    assert!(reports.contains(".eml files") && reports.contains("No vote yet."), "{reports}");
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("reports-1280.png");
+    chromium_at(1280, &[&format!("--screenshot={}", shot.display()), &format!("{}/reports?token={TOKEN}", server.url)]);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "a screenshot of the reports");
+    assert!(account.contains("Alert budget of ") && account.contains("individual alert(s) a scan"), "{account}");
+
     // Each reason's tickets link to their pages, as `[tickets] url` says.
     assert!(why.contains(r#"<a href="https://support.example.com/t/NP-"#), "{why}");
 
