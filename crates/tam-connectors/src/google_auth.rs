@@ -60,10 +60,7 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     base64::Engine::decode(&PEM, clean).ok()
 }
 
-/// Base64url without padding, as JWTs and Gmail's `raw` want it.
-pub fn base64url(bytes: &[u8]) -> String {
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
-}
+pub use tam_core::mime::base64url;
 
 /// Base64url as Gmail gives message bodies (padding optional); none for anything else.
 pub fn unbase64url(text: &str) -> Option<Vec<u8>> {

@@ -8,6 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mime::base64url as b64;
 use crate::{Email, TenantId, Timestamp};
 
 /// Days a feedback link works after its alert.
@@ -88,10 +89,6 @@ pub enum LinkError {
 
 fn mac(secret: &[u8], payload: &str) -> ring::hmac::Tag {
     ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret), payload.as_bytes())
-}
-
-fn b64(bytes: &[u8]) -> String {
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
 }
 
 impl Ballot {

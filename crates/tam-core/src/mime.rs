@@ -11,6 +11,11 @@ pub fn base64(bytes: &[u8]) -> String {
     base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
 }
 
+/// Base64url without padding, as JWTs, Gmail's `raw` and URL tokens want it.
+pub fn base64url(bytes: &[u8]) -> String {
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
+}
+
 /// Base64 body text in lines of 76 characters (RFC 2045), of the text with CRLF line ends
 /// (the canonical form of `text/*`).
 fn base64_body(text: &str) -> String {
