@@ -40,6 +40,9 @@ pub struct Clients {
     chat: Option<SharedChat>,
     /// With `[jira]`: for the webhook's fetches, built at the first.
     jira: std::sync::OnceLock<tam_connectors::jira::Jira>,
+    /// Signs alerts' feedback links, for the tenants with a secret: read once, its problems
+    /// warned of once.
+    feedback: Option<tam_core::feedback::LinkMaker>,
 }
 
 /// The chat channel of a process, shared by every set of channels.
@@ -98,8 +101,18 @@ impl Clients {
             notion,
             chat,
             jira: std::sync::OnceLock::new(),
+            feedback: feedback_links(config),
         })
     }
+}
+
+/// The signer of alerts' feedback links; a secret that cannot be used is warned of.
+fn feedback_links(config: &Config) -> Option<tam_core::feedback::LinkMaker> {
+    let (links, problems) = config.api.feedback_links();
+    for problem in problems {
+        crate::warn(format_args!("warning: {problem}; its alerts carry no feedback links"));
+    }
+    links
 }
 
 /// The writer the config asks for; `links` say where ticket pages are.
@@ -191,6 +204,11 @@ fn gmail_client(config: &MailConfig, shared: Option<Arc<dyn Limits>>) -> Result<
 }
 
 impl Clients {
+    /// What signs and proves alerts' feedback links; none when no tenant takes feedback.
+    pub fn feedback(&self) -> Option<&tam_core::feedback::LinkMaker> {
+        self.feedback.as_ref()
+    }
+
     /// What reads back the fate of drafts in reps' Gmail; none with the embedded mailbox,
     /// whose `.eml` files' fate cannot be known.
     pub fn draft_fates(&self, config: &Config) -> Option<GmailFates> {
@@ -257,13 +275,7 @@ pub fn with(home: &Home, config: &Config, clients: &Clients) -> Result<AppChanne
         notion: notion(config, clients)?,
         writer: Arc::clone(&clients.writer),
         fates: clients.draft_fates(config).map(|f| Box::new(f) as Box<dyn tam_core::ports::DraftFates + Send>),
-        feedback: {
-            let (links, problems) = config.api.feedback_links();
-            for problem in problems {
-                crate::warn(format_args!("warning: {problem}; its alerts carry no feedback links"));
-            }
-            links
-        },
+        feedback: clients.feedback.clone(),
     })
 }
 

@@ -248,6 +248,7 @@ pub fn spawn(
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
     home.open().context("the API's store")?;
+    let feedback = clients.feedback().cloned();
     let state = Arc::new(ApiState {
         home: home.clone(),
         config: config.clone(),
@@ -260,7 +261,7 @@ pub fn spawn(
         mcp_sessions: mcp::Sessions::default(),
         base_url: crate::a2a::base_url(config.api.public_url.as_deref(), &addr.to_string()),
         backtests: std::sync::Mutex::new(()),
-        feedback: config.api.feedback_links().0,
+        feedback,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let handle = std::thread::spawn(move || {
