@@ -266,6 +266,9 @@ fn deliver_group(
                     {
                         draft = draft.replying_to(&earlier);
                     }
+                    // What a fate is read against is kept only where a fate can be read.
+                    let watched = source.is_some();
+                    let kept = |f: &dyn Fn() -> String| if watched { f() } else { String::new() };
                     saved.push((
                         i,
                         SavedDraft {
@@ -278,11 +281,11 @@ fn deliver_group(
                             recipients: draft.to().to_vec(),
                             mailbox: source.unwrap_or("local").to_owned(),
                             receipt: String::new(),
-                            message_id: draft.message_id(),
+                            message_id: kept(&|| draft.message_id()),
                             created_at: now,
-                            text: draft.text().to_owned(),
-                            html_text: tam_core::fate::plain_of_html(draft.html()),
-                            fate: if source.is_some() { Fate::Draft } else { Fate::Unknown },
+                            text: kept(&|| draft.text().to_owned()),
+                            html_text: kept(&|| tam_core::fate::plain_of_html(draft.html())),
+                            fate: if watched { Fate::Draft } else { Fate::Unknown },
                         },
                     ));
                     if cost { paid.push((i, draft)) } else { free.push((i, draft)) }
@@ -511,17 +514,20 @@ fn alert(
             },
         };
         // Each account's alert is judged on its own: a digest's lines each carry their links.
-        let ballot = tam_core::feedback::Ballot {
-            tenant: row.tenant.clone(),
-            alert: row.key.as_str().to_owned(),
-            account: l.account.to_string(),
-            reason: l.reason.clone(),
-            rep: payload.rep.clone(),
-            vote: tam_core::feedback::Vote::Useful,
-            expires: 0,
-        };
+        let links = feedback.and_then(|maker| {
+            let ballot = tam_core::feedback::Ballot {
+                tenant: row.tenant.clone(),
+                alert: row.key.as_str().to_owned(),
+                account: l.account.to_string(),
+                reason: l.reason.clone(),
+                rep: payload.rep.clone(),
+                vote: tam_core::feedback::Vote::Useful,
+                expires: 0,
+            };
+            maker.links(&ballot, now)
+        });
         lines.push(TextLine {
-            feedback: feedback.and_then(|maker| maker.links(&ballot, now)),
+            feedback: links,
             account: l.account.to_string(),
             name: l.name.clone(),
             score: l.score,
