@@ -179,3 +179,45 @@ fn a_chat_api_error_that_echoes_the_token_leaves_it_out_of_the_outbox_and_the_lo
         assert!(!text.contains(TOKEN), "{text}");
     }
 }
+
+/// With the Chat API, an alert's feedback links are card buttons ("Useful", "Not useful"),
+/// each a link to the feedback page of `[api] public_url`; the text keeps them too.
+#[test]
+fn a_chat_api_alert_carries_its_feedback_links_as_card_buttons() {
+    let chat_tokens = Fake::start(vec![token(1)]);
+    let chat = Fake::start(vec![Answer::json(
+        200,
+        r#"{"name":"spaces/AAA/messages/m.1","thread":{"name":"spaces/AAA/threads/t"}}"#,
+    )]);
+    let home = TestHome::new();
+    std::fs::create_dir_all(home.path().join("home")).unwrap();
+    home.file(
+        "home/tam.toml",
+        &format!(
+            "[api]\npublic_url = \"https://tam.vendor.example\"\n[api.feedback_secrets]\nacme = \"TAM_FEEDBACK_SECRET_ACME\"\n\
+             [chat]\nkind = \"api\"\ndefault_space = \"spaces/AAA\"\nbase_url = \"{}\"\ntoken_uri = \"{}/token\"\nmin_interval_ms = 0\n",
+            chat.url, chat_tokens.url
+        ),
+    );
+    let key = repo().join("crates/tam-connectors/tests/fixtures/test_service_account.json");
+    let env = [
+        ("TAM_GOOGLE_SERVICE_ACCOUNT_FILE", key.to_str().unwrap()),
+        ("TAM_FEEDBACK_SECRET_ACME", "a-feedback-secret-of-some-length"),
+    ];
+    let book = home.file("book.ndjson", BOOK);
+    assert_eq!(home.tam_env(&["import", book.to_str().unwrap()], &env).code, 0);
+    let scan = home.tam_env(&["scan", "--as-of", "2026-03-29T07:00:00Z"], &env);
+    let posts = chat.seen.lock().unwrap();
+    assert_eq!(posts.len(), 1, "{}{}", scan.stdout, scan.stderr);
+    let body: serde_json::Value = serde_json::from_str(&posts[0].body).unwrap();
+    let section = &body["cardsV2"][0]["card"]["sections"][0];
+    assert_eq!(section["header"], "Northwind", "{body}");
+    let buttons = section["widgets"][0]["buttonList"]["buttons"].as_array().unwrap();
+    let labels: Vec<&str> = buttons.iter().map(|b| b["text"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["Useful", "Not useful"]);
+    for b in buttons {
+        let url = b["onClick"]["openLink"]["url"].as_str().unwrap();
+        assert!(url.starts_with("https://tam.vendor.example/feedback/"), "{url}");
+        assert!(body["text"].as_str().unwrap().contains(url), "the text keeps the link too");
+    }
+}
