@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tam_core::alerts::{self, AlertRequest, Delivery};
 use tam_core::escalation::{self, Decision, EscalationConfig, Previous};
 use tam_core::scoring::{self, Health, Rule, ScoringConfig};
-use tam_core::{AccountId, Email, HealthStatus, SignedDuration, TenantId, Timestamp, Trend};
+use tam_core::{AccountId, Email, HealthStatus, TenantId, Timestamp, Trend};
 use tam_store::{AccountError, ScanInput, ScanSummary, ScanWindow, SnapshotRecord, Store, StoreError};
 
 pub use crate::scanned::AccountResult;
@@ -276,7 +276,7 @@ fn rep_budgets(
     if !escalation.adapt_alert_budget {
         return Ok(BTreeMap::new());
     }
-    let since = as_of.checked_sub(SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS)).unwrap_or(as_of);
+    let since = tam_core::feedback::adapt_window_start(as_of);
     let configured = escalation.alert_budget_per_rep;
     Ok(store
         .rep_votes(tenant, since)?

@@ -131,6 +131,19 @@ impl From<&StoredSnapshot> for Point {
     }
 }
 
+/// `rep`'s individual alerts a scan at `as_of`, by the tenant's `escalation` rules and the rep's
+/// votes of the window before it.
+pub fn alert_budget(
+    store: &Store,
+    tenant: &TenantId,
+    rep: &tam_core::Email,
+    escalation: &tam_core::escalation::EscalationConfig,
+    as_of: Timestamp,
+) -> Result<tam_core::feedback::AlertBudget, StoreError> {
+    let votes = store.votes_of_rep(tenant, rep, tam_core::feedback::adapt_window_start(as_of))?;
+    Ok(tam_core::feedback::AlertBudget::of(escalation.alert_budget_per_rep, escalation.adapt_alert_budget, votes))
+}
+
 /// An account's explanation with its latest `history` scans (at least one).
 pub fn explanation(
     store: &Store,
@@ -145,13 +158,7 @@ pub fn explanation(
         return Err(ViewError::NotScanned { tenant: tenant.clone(), account: account.clone() });
     };
     let episodes = store.episodes(tenant, account)?;
-    let since = latest
-        .as_of
-        .checked_sub(tam_core::SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS))
-        .unwrap_or(latest.as_of);
-    let votes = store.votes_of_rep(tenant, &row.rep_email, since)?;
-    let alert_budget =
-        tam_core::feedback::AlertBudget::of(escalation.alert_budget_per_rep, escalation.adapt_alert_budget, votes);
+    let alert_budget = alert_budget(store, tenant, &row.rep_email, escalation, latest.as_of)?;
     Ok(Explanation {
         alert_budget,
         tenant_id: tenant.clone(),

@@ -177,6 +177,21 @@ pub struct Votes {
     pub not_useful: u64,
 }
 
+impl Votes {
+    /// `n` more votes of `vote`.
+    pub fn add(&mut self, vote: Vote, n: u64) {
+        match vote {
+            Vote::Useful => self.useful += n,
+            Vote::NotUseful => self.not_useful += n,
+        }
+    }
+}
+
+/// Where the votes the adaptation weighs at `as_of` start: [`ADAPT_DAYS`] before it.
+pub fn adapt_window_start(as_of: Timestamp) -> Timestamp {
+    as_of.checked_sub(crate::SignedDuration::from_hours(24 * ADAPT_DAYS)).unwrap_or(as_of)
+}
+
 /// Fewest votes before a rep's budget adapts: a couple of clicks say little.
 pub const ADAPT_MIN_VOTES: u64 = 3;
 

@@ -51,16 +51,7 @@ impl Store {
             &args![ballot.tenant.as_str(), ballot.alert, ballot.account],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        row.map(|(vote, at)| {
-            let vote = Vote::parse(&vote).ok_or_else(|| StoreError::Corrupt {
-                table: "alert_feedback",
-                key: ballot.alert.clone(),
-                field: "vote",
-                reason: format!("{vote:?} is not a vote"),
-            })?;
-            Ok((vote, from_nanos(at)))
-        })
-        .transpose()
+        row.map(|(vote, at)| Ok((stored_vote(&vote, || ballot.alert.clone())?, from_nanos(at)))).transpose()
     }
 
     /// The tenant's votes since `since`, counted per reason, rep and vote.
@@ -75,12 +66,7 @@ impl Store {
                 Ok(VoteCount {
                     reason: r.get(0)?,
                     rep: r.get(1)?,
-                    vote: Vote::parse(&vote).ok_or_else(|| StoreError::Corrupt {
-                        table: "alert_feedback",
-                        key: tenant.to_string(),
-                        field: "vote",
-                        reason: format!("{vote:?} is not a vote"),
-                    })?,
+                    vote: stored_vote(&vote, || tenant.to_string())?,
                     votes: r.get::<i64>(3)?.unsigned_abs(),
                 })
             },
@@ -97,10 +83,8 @@ impl Store {
         )?;
         let mut votes = Votes::default();
         for (vote, n) in rows {
-            match Vote::parse(&vote) {
-                Some(Vote::Useful) => votes.useful += n.unsigned_abs(),
-                Some(Vote::NotUseful) => votes.not_useful += n.unsigned_abs(),
-                None => {}
+            if let Some(vote) = Vote::parse(&vote) {
+                votes.add(vote, n.unsigned_abs());
             }
         }
         Ok(votes)
@@ -112,12 +96,18 @@ impl Store {
         for c in self.vote_counts(tenant, since)? {
             // A rep's address as the ballot carried it: lower case, as the alert was sent.
             let Ok(rep) = Email::parse("rep_email", &c.rep) else { continue };
-            let votes = by_rep.entry(rep.lowercased()).or_default();
-            match c.vote {
-                Vote::Useful => votes.useful += c.votes,
-                Vote::NotUseful => votes.not_useful += c.votes,
-            }
+            by_rep.entry(rep.lowercased()).or_default().add(c.vote, c.votes);
         }
         Ok(by_rep)
     }
+}
+
+/// A stored vote read back; a row holding anything else is corrupt, named by `key`.
+fn stored_vote(text: &str, key: impl FnOnce() -> String) -> Result<Vote, StoreError> {
+    Vote::parse(text).ok_or_else(|| StoreError::Corrupt {
+        table: "alert_feedback",
+        key: key(),
+        field: "vote",
+        reason: format!("{text:?} is not a vote"),
+    })
 }

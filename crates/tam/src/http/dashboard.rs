@@ -609,11 +609,8 @@ fn alert_budget(
     as_of: Option<Timestamp>,
 ) -> Result<String, String> {
     let as_of = as_of.unwrap_or_else(Timestamp::now);
-    let since =
-        as_of.checked_sub(tam_core::SignedDuration::from_hours(24 * tam_core::feedback::ADAPT_DAYS)).unwrap_or(as_of);
-    let votes = store.votes_of_rep(tenant, rep, since).map_err(|e| e.to_string())?;
-    Ok(tam_core::feedback::AlertBudget::of(escalation.alert_budget_per_rep, escalation.adapt_alert_budget, votes)
-        .words())
+    let budget = tam_app::views::alert_budget(store, tenant, rep, escalation, as_of).map_err(|e| e.to_string())?;
+    Ok(budget.words())
 }
 
 /// One draft of the account, readable: its text as the customer would read it (never where
