@@ -62,29 +62,18 @@ pub fn sync(
     loop {
         let page = store.watched_drafts(tenant, now, after.as_ref().map(|(at, key)| (*at, key.as_str())), PAGE)?;
         let Some(last) = page.last() else { break };
-        after = Some((last.created_at, last.key.clone()));
-        let watched: Vec<Watched> = page
-            .iter()
-            .map(|row| Watched {
-                rep: row.rep.clone(),
-                receipt: row.receipt.clone(),
-                message_id: row.message_id.clone(),
-                thread: row.thread.clone(),
-                recipients: row.recipients.clone(),
-                created_at: row.created_at,
-                text: row.text.clone(),
-                html_text: row.html_text.clone(),
-            })
-            .collect();
+        after = Some((last.draft.created_at, last.key.clone()));
+        let full = page.len() == PAGE;
+        let (keys, watched): (Vec<String>, Vec<Watched>) = page.into_iter().map(|r| (r.key, r.draft)).unzip();
         let seen = mailbox.look_all(&watched, stop);
         let mut decided = Vec::with_capacity(seen.len());
-        for (row, seen) in page.iter().zip(seen) {
+        for ((key, draft), seen) in keys.into_iter().zip(&watched).zip(seen) {
             match seen {
                 Ok(seen) => {
                     failing = 0;
-                    let decision = decide(&[&row.text, &row.html_text], seen);
+                    let decision = decide(&[&draft.text, &draft.html_text], seen);
                     *report.fates.entry(decision.fate.as_str()).or_default() += 1;
-                    decided.push((row.key.clone(), decision));
+                    decided.push((key, decision));
                 }
                 Err(why) => {
                     failing += 1;
@@ -95,7 +84,7 @@ pub fn sync(
         }
         report.looked += decided.len();
         store.settle_fates(tenant, &decided, now)?;
-        if stop() || failing >= FAILURES_IN_A_ROW || page.len() < PAGE {
+        if stop() || failing >= FAILURES_IN_A_ROW || !full {
             break;
         }
     }

@@ -1,7 +1,7 @@
 //! What became of each saved draft: recorded when a mailbox saves it, watched while it is a
 //! draft (for [`WATCH_DAYS`]), and counted per communication kind and writer.
 
-use tam_core::fate::{Decision, Fate, WATCH_DAYS};
+use tam_core::fate::{Decision, Fate, WATCH_DAYS, Watched};
 use tam_core::{Email, SignedDuration, TenantId, Timestamp};
 
 use crate::db::args;
@@ -45,22 +45,8 @@ pub struct SavedDraft {
 pub struct WatchedRow {
     /// The draft effect's key.
     pub key: String,
-    /// The rep whose mailbox holds it.
-    pub rep: Email,
-    /// Who it is addressed to.
-    pub recipients: Vec<Email>,
-    /// Where the mailbox said it saved it.
-    pub receipt: String,
-    /// Its Message-ID.
-    pub message_id: String,
-    /// Its thread, once the mailbox has told.
-    pub thread: Option<String>,
-    /// When it was saved.
-    pub created_at: Timestamp,
-    /// The text as written.
-    pub text: String,
-    /// Its HTML part as text.
-    pub html_text: String,
+    /// What a mailbox needs to look for it.
+    pub draft: Watched,
 }
 
 /// The drafts of one kind, by one writer, with one fate.
@@ -151,7 +137,7 @@ impl Store {
                     .iter()
                     .map(|a| Email::parse("recipients", a).map_err(|e| corrupt("recipients", e.to_string())))
                     .collect::<Result<_, _>>()?;
-                Ok(WatchedRow {
+                let draft = Watched {
                     rep,
                     recipients,
                     receipt: r.get(3)?,
@@ -160,8 +146,8 @@ impl Store {
                     text: r.get(6)?,
                     html_text: r.get(7)?,
                     message_id: r.get(8)?,
-                    key,
-                })
+                };
+                Ok(WatchedRow { key, draft })
             },
         )
     }

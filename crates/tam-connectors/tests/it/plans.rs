@@ -337,7 +337,7 @@ fn watching_drafts_reads_pages_and_settles_each_by_an_index() {
     let now = at(12);
     let first = store.watched_drafts(&tenant, now, None, 20).unwrap();
     let last = first.last().unwrap();
-    let next = store.watched_drafts(&tenant, now, Some((last.created_at, last.key.as_str())), 20).unwrap();
+    let next = store.watched_drafts(&tenant, now, Some((last.draft.created_at, last.key.as_str())), 20).unwrap();
     let sent = Decision { fate: Fate::Sent, changed: Some(0.0), thread: Some("t".into()), note: None };
     store.settle_fates(&tenant, &[(first[0].key.clone(), sent)], now).unwrap();
     let counts = store.fate_counts(&tenant, at(0)).unwrap();
