@@ -29,6 +29,12 @@ const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// words changed.
 const THREAD_LIKENESS: f64 = 0.9;
 
+/// What a GET of a draft or a message answers for one no longer there.
+const NOT_FOUND: &[u16] = &[404];
+
+/// What a thread's or a search's GET answers for what is gone (400: an id no longer taken).
+const LOOKUP_GONE: &[u16] = &[400, 404];
+
 /// Messages of a search read at most.
 const SEARCH_READ: usize = 10;
 
@@ -150,20 +156,13 @@ impl GmailFates {
         }
     }
 
-    fn get(&self, rep: &str, scope: &str, path: &str) -> Result<Option<Value>, String> {
+    /// A GET's answer, or none when Gmail answers one of `gone`: 404 for a draft or message no
+    /// longer there; a lookup by thread or search also takes 400 (an id Gmail no longer takes)
+    /// as gone.
+    fn get(&self, rep: &str, scope: &str, path: &str, gone: &[u16]) -> Result<Option<Value>, String> {
         match self.gmail.request(rep, scope, "GET", path, None).map_err(reason)? {
             (200, found) => Ok(Some(found)),
-            (404, _) => Ok(None),
-            (status, body) => Err(reason(failure(status, &body))),
-        }
-    }
-
-    /// [`GmailFates::get`] for a lookup that may name what is no longer there: a thread id
-    /// Gmail no longer takes (400) is a thread that is gone.
-    fn find(&self, rep: &str, scope: &str, path: &str) -> Result<Option<Value>, String> {
-        match self.gmail.request(rep, scope, "GET", path, None).map_err(reason)? {
-            (200, found) => Ok(Some(found)),
-            (400 | 404, _) => Ok(None),
+            (status, _) if gone.contains(&status) => Ok(None),
             (status, body) => Err(reason(failure(status, &body))),
         }
     }
@@ -178,11 +177,11 @@ impl GmailFates {
 
     /// The messages a `messages.list` path finds, read whole (the first [`SEARCH_READ`]).
     fn listed(&self, rep: &str, path: &str) -> Result<Vec<Value>, String> {
-        let Some(list) = self.find(rep, READONLY, path)? else { return Ok(Vec::new()) };
+        let Some(list) = self.get(rep, READONLY, path, LOOKUP_GONE)? else { return Ok(Vec::new()) };
         let mut messages = Vec::new();
         for id in list["messages"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str()).take(SEARCH_READ) {
             let path = format!("/gmail/v1/users/me/messages/{}?format=full", tam_core::url::encode_component(id));
-            messages.extend(self.get(rep, READONLY, &path)?);
+            messages.extend(self.get(rep, READONLY, &path, NOT_FOUND)?);
         }
         Ok(messages)
     }
@@ -231,7 +230,7 @@ impl DraftFates for GmailFates {
             return Ok(Seen::Unknown("its receipt names no Gmail draft".to_owned()));
         };
         let path = format!("/gmail/v1/users/me/drafts/{}?format=minimal", tam_core::url::encode_component(id));
-        if let Some(found) = self.get(rep, COMPOSE, &path)? {
+        if let Some(found) = self.get(rep, COMPOSE, &path, NOT_FOUND)? {
             let thread = found.pointer("/message/threadId").and_then(Value::as_str).map(str::to_owned);
             return Ok(Seen::Draft { thread: thread.or_else(|| draft.thread.clone()) });
         }
@@ -255,7 +254,7 @@ impl DraftFates for GmailFates {
             };
             let path =
                 format!("/gmail/v1/users/me/threads/{}?format={format}", tam_core::url::encode_component(thread));
-            if let Some(found) = self.find(rep, scope, &path)? {
+            if let Some(found) = self.get(rep, scope, &path, LOOKUP_GONE)? {
                 let messages = found["messages"].as_array().cloned().unwrap_or_default();
                 // A thread the draft started holds nothing older than it: what was sent in it
                 // is the draft, however rewritten. In an older thread (a follow-up), a message
