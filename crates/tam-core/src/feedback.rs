@@ -150,6 +150,11 @@ impl LinkMaker {
         LinkMaker { base: base.trim_end_matches('/').to_owned(), secrets }
     }
 
+    /// Where the links point.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The tenant's secret, if it takes feedback.
     pub fn secret(&self, tenant: &TenantId) -> Option<Vec<u8>> {
         self.secrets.get(tenant).cloned()

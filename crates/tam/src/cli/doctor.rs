@@ -214,13 +214,13 @@ fn feedback_check(api: &crate::config::ApiSection) -> Result<String, String> {
     }
     let tenants: Vec<&str> = api.feedback_secrets.keys().map(String::as_str).collect();
     match (links, &api.public_url) {
-        (Some(_), Some(url)) => Ok(format!("alerts of {} link to {url}/feedback", tenants.join(", "))),
+        (Some(links), Some(_)) => Ok(format!("alerts of {} link to {}/feedback", tenants.join(", "), links.base())),
         // The listen address works on this machine only: reps reading mail elsewhere need the
         // address they reach tam serve at.
-        (Some(_), None) => Err(format!(
+        (Some(links), None) => Err(format!(
             "alerts of {} link to {}/feedback, which reps elsewhere cannot reach: set [api] public_url",
             tenants.join(", "),
-            api.listen.as_deref().map(|l| crate::a2a::base_url(None, l)).unwrap_or_default()
+            links.base()
         )),
         (None, _) => Err("set [api] public_url: the links need the address tam serve is reached at".to_owned()),
     }
